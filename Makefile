@@ -1,0 +1,15 @@
+# The README's two commands: `make run` and `make test`.
+.PHONY: run test build libtorch
+
+run: build
+	./target/release/memscope
+
+test: libtorch
+	cargo test --release
+
+build: libtorch
+	cargo build --release
+
+# Links a libtorch 2.9.0 as ./.libtorch ($LIBTORCH, the user cache, or the package index).
+libtorch:
+	scripts/fetch-libtorch

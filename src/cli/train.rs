@@ -1,0 +1,112 @@
+//! `memscope train`: ERM training with a checkpoint per epoch.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::output::percent;
+use crate::train::{OptimizerKind, Progress, TrainPlan, train};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Folder to write the experiment to.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A RON file with `name`, `model`, `dataset` and `training` (all optional);
+    /// flags below override its training settings.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Replace an existing experiment at --out.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
+    let mut plan = match &args.config {
+        Some(path) => TrainPlan::read(path)?,
+        None => TrainPlan::default(),
+    };
+    let t = &mut plan.training;
+    if let Some(v) = args.name {
+        plan.name = v;
+    }
+    if let Some(v) = args.optimizer {
+        t.optimizer = v;
+    }
+    if let Some(v) = args.lr {
+        t.learning_rate = v;
+    }
+    if let Some(v) = args.momentum {
+        t.momentum = v;
+    }
+    if let Some(v) = args.weight_decay {
+        t.weight_decay = v;
+    }
+    if let Some(v) = args.batch_size {
+        t.batch_size = v;
+    }
+    if let Some(v) = args.epochs {
+        t.epochs = v;
+    }
+    if let Some(v) = args.seed {
+        t.seed = v;
+    }
+    plan.training.validate()?;
+    let dataset = plan.dataset.load()?;
+
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(plan.training.epochs as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let mut report = |p: &Progress| {
+        if let Progress::Epoch { epoch, epochs, train_loss, val } = p {
+            let line = format!(
+                "loss {}  val worst-group {}  val mean {}",
+                train_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
+                percent(val.worst_group_accuracy),
+                percent(val.mean_accuracy_train_weighted)
+            );
+            match &bar {
+                Some(bar) => {
+                    bar.set_position(*epoch as u64);
+                    bar.set_message(line);
+                }
+                None => eprintln!("epoch {epoch}/{epochs}  {line}"),
+            }
+        }
+    };
+    let experiment = train(&plan, &dataset, &args.out, args.force, device, &mut report)?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    eprintln!(
+        "wrote {} checkpoints and experiment.ron to {}",
+        experiment.manifest.checkpoints.len(),
+        experiment.dir.display()
+    );
+    Ok(())
+}

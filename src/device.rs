@@ -1,0 +1,87 @@
+//! The one place where the compute backend and device are chosen.
+//!
+//! memscope runs on burn's libtorch backend (burn-tch). It is deprecated upstream, so
+//! everything backend-specific lives here: moving to another backend changes this file.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A device as the user names it: `cpu` or `cuda:N`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceSpec {
+    #[default]
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s == "cpu" {
+            return Ok(DeviceSpec::Cpu);
+        }
+        if s == "cuda" {
+            return Ok(DeviceSpec::Cuda(0));
+        }
+        if let Some(index) = s.strip_prefix("cuda:")
+            && let Ok(index) = index.parse()
+        {
+            return Ok(DeviceSpec::Cuda(index));
+        }
+        bail!("unknown device '{s}' (valid: cpu, cuda, cuda:N)")
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// The burn device for inference (no gradient tape). Fails with a clear message when
+    /// the requested CUDA device does not exist or this libtorch was built without CUDA.
+    #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
+    pub fn device(self) -> Result<Device> {
+        match self {
+            DeviceSpec::Cpu => Ok(Device::libtorch()),
+            DeviceSpec::Cuda(index) => {
+                if !tch::Cuda::is_available() {
+                    bail!(
+                        "device cuda:{index} is not available: this build's libtorch has no CUDA or no GPU is visible \
+                         (use --device cpu, or rebuild after scripts/fetch-libtorch --cuda on a GPU machine)"
+                    );
+                }
+                let count = tch::Cuda::device_count() as usize;
+                if index >= count {
+                    bail!(
+                        "device cuda:{index} does not exist (this machine has {count} CUDA device(s): cuda:0..cuda:{})",
+                        count.saturating_sub(1)
+                    );
+                }
+                Ok(Device::libtorch_cuda(index))
+            }
+        }
+    }
+}
+
+/// Sets libtorch's intra-op thread count (0 keeps libtorch's default: one per core).
+pub fn set_threads(threads: usize) {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+}
+
+/// Seeds the backend's random generator (weight initialisation draws from it).
+pub fn seed(device: &Device, seed: u64) {
+    device.seed(seed);
+}

@@ -1,0 +1,30 @@
+//! Finding the bundled demo experiment from any working directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+/// The demo's folder inside the repository.
+pub const DEMO_DIR: &str = "checkpoints/spurious-digits";
+
+/// Where the bundled demo lives: `$MEMSCOPE_DEMO` if set; else the first
+/// `checkpoints/spurious-digits` above the running executable (a `target/release` build
+/// inside the repository); else the repository this binary was built from.
+pub fn locate() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("MEMSCOPE_DEMO") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).map(|dir| dir.join(DEMO_DIR)));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO_DIR));
+    match candidates.into_iter().find(|dir| dir.join(super::MANIFEST).is_file()) {
+        Some(dir) => Ok(dir),
+        None => bail!(
+            "the bundled demo ({DEMO_DIR}) was not found next to this executable or in {}; \
+             pass --experiment DIR or set MEMSCOPE_DEMO",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    }
+}

@@ -1,0 +1,84 @@
+//! What an experiment holds: its layers, groups and accuracy at one epoch.
+
+use anyhow::Result;
+use burn::module::Module;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{GroupedDataset, Split};
+use crate::eval::{AccuracyReport, evaluate};
+use crate::experiment::Experiment;
+use crate::model::{LayerInfo, ModelConfig, layer_infos};
+
+/// One group with its size in each split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub group: usize,
+    pub name: String,
+    pub class: usize,
+    pub train: usize,
+    pub val: usize,
+    pub test: usize,
+    /// Share of the training split: the weight of this group in the mean accuracy.
+    pub train_proportion: f64,
+}
+
+/// The answer of `memscope info`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentInfo {
+    pub experiment: String,
+    pub name: String,
+    pub model: ModelConfig,
+    pub parameters: usize,
+    /// Epochs with a checkpoint.
+    pub epochs: Vec<usize>,
+    /// The epoch the accuracies below belong to.
+    pub epoch: usize,
+    pub layers: Vec<LayerInfo>,
+    pub groups: Vec<GroupInfo>,
+    pub accuracy: AccuracyReport,
+}
+
+/// The groups of `dataset` with their counts per split.
+pub fn group_infos(dataset: &GroupedDataset) -> Vec<GroupInfo> {
+    let n = dataset.num_groups();
+    let counts: Vec<Vec<usize>> = Split::ALL.iter().map(|&s| dataset.split(s).group_counts(n)).collect();
+    let proportions = dataset.train_proportions();
+    let classes = dataset.class_names.len();
+    dataset
+        .group_names
+        .iter()
+        .enumerate()
+        .map(|(g, name)| GroupInfo {
+            group: g,
+            name: name.clone(),
+            class: g / (n / classes).max(1),
+            train: counts[0][g],
+            val: counts[1][g],
+            test: counts[2][g],
+            train_proportion: proportions[g],
+        })
+        .collect()
+}
+
+/// Describes `experiment` at `epoch`, with accuracies on `split`.
+pub fn describe(
+    experiment: &Experiment,
+    dataset: &GroupedDataset,
+    epoch: usize,
+    split: Split,
+    device: &Device,
+) -> Result<ExperimentInfo> {
+    let model = experiment.load_network(epoch, device)?;
+    Ok(ExperimentInfo {
+        experiment: experiment.dir.display().to_string(),
+        name: experiment.manifest.name.clone(),
+        model: experiment.manifest.model.clone(),
+        parameters: model.num_params(),
+        epochs: experiment.epochs().collect(),
+        epoch,
+        layers: layer_infos(&model),
+        groups: group_infos(dataset),
+        accuracy: evaluate(&model, dataset, split, device)?,
+    })
+}

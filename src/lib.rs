@@ -1,0 +1,15 @@
+//! memscope: explore spurious memorization (critical neurons that memorize minority
+//! groups) in classifiers trained on spuriously correlated data.
+//!
+//! The engine runs data → model → experiment (checkpoints) → training → evaluation →
+//! inspection and returns plain serde-serialisable results; `cli` is a thin front end.
+
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod eval;
+pub mod experiment;
+pub mod inspect;
+pub mod model;
+pub mod train;
+pub mod util;

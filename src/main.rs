@@ -1,0 +1,18 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match memscope::cli::run(std::env::args_os()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // A closed pipe (`memscope info | head`) is not an error worth a message.
+            if error.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("memscope: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

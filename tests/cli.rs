@@ -1,0 +1,190 @@
+//! The real `memscope` binary against the bundled demo and against broken inputs.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use memscope::data::{Split, batch};
+use memscope::device::DeviceSpec;
+use memscope::experiment::{Experiment, checkpoint};
+use memscope::model::{ModelConfig, SmallResNetConfig};
+use serde_json::Value;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
+
+fn memscope() -> Command {
+    let mut cmd = Command::cargo_bin("memscope").unwrap();
+    cmd.env_remove("MEMSCOPE_DEMO");
+    cmd
+}
+
+/// A private copy of the demo experiment to break.
+fn demo_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("exp");
+    std::fs::create_dir(&exp).unwrap();
+    for entry in std::fs::read_dir(DEMO).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), exp.join(entry.file_name())).unwrap();
+    }
+    (dir, exp)
+}
+
+/// Runs memscope expecting failure; returns its one-line error.
+fn fails(args: &[&str]) -> String {
+    let out = memscope().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.starts_with("memscope: error: "), "{stderr}");
+    stderr
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn info_json_matches_an_independent_count_of_predictions() {
+    let out =
+        memscope().args(["info", "--format", "json", "--split", "test", "--epoch", "40"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(json["epoch"], 40);
+    assert_eq!(json["epochs"].as_array().unwrap().len(), 41);
+    assert!(json["parameters"].as_u64().unwrap() > 50_000);
+    let layers = json["layers"].as_array().unwrap();
+    assert!(layers.iter().any(|l| l["name"] == "stage2.block0.conv1" && l["neurons"] == 32));
+    for l in layers {
+        for key in ["name", "kind", "shape", "neurons", "shortcut", "head"] {
+            assert!(!l[key].is_null(), "layer lacks {key}");
+        }
+    }
+    let groups = json["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4);
+    let acc = &json["accuracy"];
+    assert_eq!(acc["split"], "test");
+
+    // Independently: one forward pass over the whole test split, arg-max by tensor op,
+    // per-group counts by hand.
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let exp = Experiment::open(Path::new(DEMO)).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let model = exp.load_network(40, &device).unwrap();
+    let test = data.split(Split::Test);
+    let x = batch::images(test, data.image_shape, 0..test.len(), &device);
+    let preds: Vec<i64> = model.forward(x).argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+    let train_counts = data.train.group_counts(4);
+    let train_total: usize = train_counts.iter().sum();
+    let mut worst = f64::INFINITY;
+    let mut mean = 0.0;
+    for g in 0..4 {
+        let idx: Vec<usize> = (0..test.len()).filter(|&i| test.groups[i] == g).collect();
+        let correct = idx.iter().filter(|&&i| preds[i] as usize == test.labels[i]).count();
+        let a = correct as f64 / idx.len() as f64;
+        let row = &acc["groups"][g];
+        assert_eq!(row["examples"], idx.len());
+        assert_eq!(row["correct"], correct);
+        assert!((row["accuracy"].as_f64().unwrap() - a).abs() < 1e-12);
+        assert_eq!(groups[g]["train"], train_counts[g]);
+        worst = worst.min(a);
+        mean += a * train_counts[g] as f64 / train_total as f64;
+    }
+    assert!((acc["worst_group_accuracy"].as_f64().unwrap() - worst).abs() < 1e-12);
+    assert!((acc["mean_accuracy_train_weighted"].as_f64().unwrap() - mean).abs() < 1e-12);
+}
+
+#[test]
+fn info_finds_the_demo_from_any_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = memscope().current_dir(elsewhere.path()).args(["info", "--format", "csv"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("epoch,split,group,name,examples,correct,accuracy\n"), "{text}");
+    assert_eq!(text.lines().count(), 5);
+}
+
+#[test]
+fn bad_arguments_give_one_line_errors() {
+    assert!(fails(&["info", "--epoch", "99"]).contains("epoch 99 is not in"));
+    assert!(fails(&["info", "--epoch", "99"]).contains("valid: 0..=40"));
+    assert!(fails(&["info", "--split", "dev"]).contains("unknown split 'dev' (valid: train, val, test)"));
+    assert!(fails(&["info", "--device", "tpu"]).contains("unknown device 'tpu'"));
+    assert!(fails(&["info", "--device", "cuda:0"]).contains("cuda:0 is not available"));
+    assert!(fails(&["info", "--format", "xml"]).contains("unknown format 'xml'"));
+    assert!(fails(&["info", "--experiment", "/no/such/folder"]).contains("/no/such/folder does not exist"));
+}
+
+#[test]
+fn broken_experiment_files_give_one_line_errors_and_change_nothing() {
+    // A typo in a field name and an unknown field: reported with the file and position.
+    for (from, to) in [("training:", "trainig:"), ("checkpoints:", "colour: 3,\n    checkpoints:")] {
+        let (_tmp, exp) = demo_copy();
+        let path = exp.join("experiment.ron");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(from, to, 1);
+        std::fs::write(&path, &text).unwrap();
+        let before = snapshot(&exp);
+        let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+        assert!(err.contains("experiment.ron:") && err.contains("Unexpected field"), "{err}");
+        assert_eq!(snapshot(&exp), before);
+    }
+
+    // A corrupt checkpoint.
+    let (_tmp, exp) = demo_copy();
+    let ckpt = exp.join("epoch-040.safetensors");
+    let mut bytes = std::fs::read(&ckpt).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&ckpt, &bytes).unwrap();
+    let before = snapshot(&exp);
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("epoch-040.safetensors is corrupt"), "{err}");
+    assert_eq!(snapshot(&exp), before);
+
+    // A missing checkpoint.
+    std::fs::remove_file(&ckpt).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("cannot read checkpoint") && err.contains("epoch-040.safetensors"), "{err}");
+
+    // A checkpoint of another architecture whose hash the manifest was updated to.
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let other =
+        ModelConfig::SmallResNet(SmallResNetConfig { stage_channels: [16, 32, 48], ..Default::default() });
+    let sha = checkpoint::save(&other.init(&device).unwrap(), &ckpt).unwrap();
+    let manifest = Experiment::open(&exp).unwrap();
+    let old_sha = &manifest.manifest.checkpoints[40].sha256;
+    let path = exp.join("experiment.ron");
+    let text = std::fs::read_to_string(&path).unwrap().replace(old_sha.as_str(), &sha);
+    std::fs::write(&path, text).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("does not fit the model") && err.contains("stage3"), "{err}");
+}
+
+#[test]
+fn train_never_overwrites_an_experiment_unless_forced() {
+    let (_tmp, exp) = demo_copy();
+    let before = snapshot(&exp);
+    let err = fails(&["train", "--out", exp.to_str().unwrap(), "--epochs", "1"]);
+    assert!(err.contains("already exists; pass --force"), "{err}");
+    assert_eq!(snapshot(&exp), before);
+
+    let err = fails(&["train", "--out", exp.to_str().unwrap(), "--epochs", "0"]);
+    assert!(err.contains("epochs 0 out of range"), "{err}");
+
+    // A bad training config names its file and the offending field.
+    let config = exp.parent().unwrap().join("plan.ron");
+    std::fs::write(&config, "TrainPlan(training: (epoch: 3))").unwrap();
+    let out = exp.parent().unwrap().join("new");
+    let err = fails(&["train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(err.contains("plan.ron:") && err.contains("epoch"), "{err}");
+    assert!(!out.exists());
+}

@@ -1,0 +1,196 @@
+//! Engine tests on real libtorch and the shipped digits: data set, checkpoints, training.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use burn::prelude::*;
+use burn::store::{ModuleStore, SafetensorsStore};
+use memscope::data::{DatasetSpec, DigitsSpec, Split, digits};
+use memscope::device::DeviceSpec;
+use memscope::eval;
+use memscope::experiment::{Experiment, checkpoint};
+use memscope::model::{ModelConfig, SmallResNetConfig};
+use memscope::train::{TrainPlan, TrainSettings, train};
+
+fn cpu() -> Device {
+    DeviceSpec::Cpu.device().unwrap()
+}
+
+/// The source file read independently of the generator: (pixels, digit) per row.
+fn source_rows() -> Vec<(Vec<u8>, u8)> {
+    let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/digits.csv.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut text).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: Vec<u8> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            (v[..64].to_vec(), v[64])
+        })
+        .collect()
+}
+
+fn tiny_spec() -> DigitsSpec {
+    DigitsSpec { train_groups: [120, 16, 8, 56], eval_per_group: 12, ..DigitsSpec::default() }
+}
+
+#[test]
+fn demo_data_has_the_documented_group_counts() {
+    let spec = DigitsSpec::default();
+    let data = digits::generate(&spec).unwrap();
+    assert_eq!(data.train.group_counts(4), spec.train_groups.to_vec());
+    assert_eq!(data.val.group_counts(4), vec![100; 4]);
+    assert_eq!(data.test.group_counts(4), vec![100; 4]);
+    // Waterbirds-like proportions, smallest group at least 8.
+    let p = data.train_proportions();
+    for (got, want) in p.iter().zip([0.73, 0.04, 0.01, 0.22]) {
+        assert!((got - want).abs() < 0.01, "{p:?}");
+    }
+    assert!(spec.train_groups.iter().all(|&n| n >= 8));
+    assert_eq!(data.image_shape, [3, 24, 24]);
+    for split in Split::ALL {
+        let s = data.split(split);
+        assert_eq!(s.images.len(), s.len() * 3 * 24 * 24);
+        assert!(s.images.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+}
+
+#[test]
+fn labels_and_groups_agree_with_the_source_file() {
+    let rows = source_rows();
+    assert_eq!(rows.len(), 1797);
+    let data = digits::generate(&DigitsSpec::default()).unwrap();
+    for split in Split::ALL {
+        let s = data.split(split);
+        for i in 0..s.len() {
+            let digit = rows[s.sources[i]].1;
+            assert_eq!(s.labels[i], usize::from(digit >= 5));
+            assert_eq!(s.groups[i] / 2, s.labels[i]);
+        }
+    }
+}
+
+#[test]
+fn source_digits_are_disjoint_across_splits_and_minorities_are_unique() {
+    let data = digits::generate(&DigitsSpec::default()).unwrap();
+    let sets: Vec<HashSet<usize>> =
+        Split::ALL.iter().map(|&s| data.split(s).sources.iter().copied().collect()).collect();
+    assert!(sets[0].is_disjoint(&sets[1]));
+    assert!(sets[0].is_disjoint(&sets[2]));
+    assert!(sets[1].is_disjoint(&sets[2]));
+    // val and test use each digit once.
+    assert_eq!(sets[1].len(), data.val.len());
+    assert_eq!(sets[2].len(), data.test.len());
+    // A minority training digit (G1, G2) appears exactly once in train.
+    let mut uses: HashMap<usize, usize> = HashMap::new();
+    for &s in &data.train.sources {
+        *uses.entry(s).or_default() += 1;
+    }
+    for (i, &g) in data.train.groups.iter().enumerate() {
+        if g == 1 || g == 2 {
+            assert_eq!(uses[&data.train.sources[i]], 1);
+        }
+    }
+}
+
+#[test]
+fn generation_is_deterministic_in_the_seed() {
+    let a = digits::generate(&tiny_spec()).unwrap();
+    let b = digits::generate(&tiny_spec()).unwrap();
+    assert_eq!(a.train, b.train);
+    assert_eq!(a.test, b.test);
+    let c = digits::generate(&DigitsSpec { seed: 99, ..tiny_spec() }).unwrap();
+    assert_ne!(a.train.images, c.train.images);
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
+    let device = cpu();
+    let config = ModelConfig::default();
+    memscope::device::seed(&device, 5);
+    let model = config.init(&device).unwrap();
+    let data = digits::generate(&tiny_spec()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let sha = checkpoint::save(&model, &path).unwrap();
+    let loaded = checkpoint::load(&config, &path, Some(&sha), &device).unwrap();
+    let a = eval::logits(&model, &data.val, data.image_shape, &device).unwrap();
+    let b = eval::logits(&loaded, &data.val, data.image_shape, &device).unwrap();
+    assert_eq!(a, b);
+    assert!(a.iter().any(|v| *v != 0.0));
+
+    // PyTorch names and layouts: Linear [out, in], BatchNorm weight/bias.
+    let mut store = SafetensorsStore::from_file(&path);
+    let tensors = store.get_all_tensors().unwrap();
+    assert_eq!(tensors["head.weight"].shape.to_vec(), vec![2, 64]);
+    assert_eq!(tensors["stage2.block0.conv1.weight"].shape.to_vec(), vec![32, 16, 3, 3]);
+    assert!(tensors.contains_key("stem.bn.weight") && tensors.contains_key("stem.bn.running_var"));
+}
+
+#[test]
+fn checkpoint_errors_name_the_problem() {
+    let device = cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.safetensors");
+    let other =
+        ModelConfig::SmallResNet(SmallResNetConfig { stage_channels: [8, 16, 32], ..Default::default() });
+    checkpoint::save(&other.init(&device).unwrap(), &path).unwrap();
+    let err = checkpoint::load(&ModelConfig::default(), &path, None, &device).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("small.safetensors") && msg.to_lowercase().contains("shape"), "{msg}");
+
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a checkpoint at all").unwrap();
+    let msg = format!("{:#}", checkpoint::load(&ModelConfig::default(), &junk, None, &device).unwrap_err());
+    assert!(msg.contains("junk.safetensors"), "{msg}");
+
+    let msg =
+        format!("{:#}", checkpoint::load(&ModelConfig::default(), &junk, Some("00"), &device).unwrap_err());
+    assert!(msg.contains("corrupt"), "{msg}");
+}
+
+#[test]
+fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
+    let device = cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let plan = TrainPlan {
+        name: "tiny".into(),
+        dataset: DatasetSpec::SpuriousDigits(tiny_spec()),
+        training: TrainSettings {
+            epochs: 3,
+            batch_size: 32,
+            learning_rate: 3e-3,
+            seed: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let data = plan.dataset.load().unwrap();
+    let exp = train(&plan, &data, &out, false, &device, &mut |_| {}).unwrap();
+    assert_eq!(exp.epochs().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+
+    let reopened = Experiment::open(&out).unwrap();
+    assert_eq!(reopened.manifest, exp.manifest);
+    let mean_train = |epoch: usize| {
+        let model = reopened.load_network(epoch, &device).unwrap();
+        let logits = eval::logits(&model, &data.train, data.image_shape, &device).unwrap();
+        let preds = eval::predictions(&logits, 2);
+        let correct = preds.iter().zip(&data.train.labels).filter(|(p, l)| p == l).count();
+        // The manifest's per-group accuracies, recomputed independently from predictions.
+        let entry = reopened.checkpoint(epoch).unwrap();
+        for g in 0..4 {
+            let idx = data.train.indices_of_group(g);
+            let ok = idx.iter().filter(|&&i| preds[i] == data.train.labels[i]).count();
+            assert_eq!(entry.train_accuracy[g], Some(ok as f64 / idx.len() as f64));
+        }
+        correct as f64 / data.train.len() as f64
+    };
+    let (before, after) = (mean_train(0), mean_train(3));
+    assert!(after > before + 0.1, "train accuracy {before} -> {after}");
+
+    // An existing experiment is not overwritten unless asked.
+    let manifest_before = std::fs::read(out.join("experiment.ron")).unwrap();
+    let err = train(&plan, &data, &out, false, &device, &mut |_| {}).unwrap_err();
+    assert!(format!("{err}").contains("--force"), "{err}");
+    assert_eq!(std::fs::read(out.join("experiment.ron")).unwrap(), manifest_before);
+}
