@@ -188,3 +188,11 @@ fn train_never_overwrites_an_experiment_unless_forced() {
     assert!(err.contains("plan.ron:") && err.contains("epoch"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn no_subcommand_describes_the_demo_like_info() {
+    let bare = memscope().output().unwrap();
+    assert!(bare.status.success(), "{}", String::from_utf8_lossy(&bare.stderr));
+    let info = memscope().arg("info").output().unwrap();
+    assert_eq!(String::from_utf8(bare.stdout).unwrap(), String::from_utf8(info.stdout).unwrap());
+}

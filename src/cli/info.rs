@@ -11,7 +11,7 @@ use crate::data::Split;
 use crate::inspect::{ExperimentInfo, describe};
 use crate::model::LayerKind;
 
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug)]
 pub struct InfoArgs {
     /// Experiment folder (default: the bundled demo).
     #[arg(long)]
@@ -26,8 +26,14 @@ pub struct InfoArgs {
     pub output: OutputArgs,
 }
 
+impl Default for InfoArgs {
+    fn default() -> Self {
+        InfoArgs { experiment: None, epoch: None, split: "val".into(), output: OutputArgs::default() }
+    }
+}
+
 pub fn run(args: InfoArgs, device: &Device) -> Result<()> {
-    let split: Split = if args.split.is_empty() { Split::Val } else { args.split.parse()? };
+    let split: Split = args.split.parse()?;
     let format = args.output.format()?;
     let (experiment, dataset) = super::open_experiment(args.experiment)?;
     let epoch = args.epoch.unwrap_or_else(|| experiment.last_epoch());

@@ -33,7 +33,7 @@ impl FromStr for Format {
 }
 
 /// `--format` and `--out`, shared by every command that prints a result.
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Output format: table, json or csv.
     #[arg(long, default_value = "table")]
@@ -41,6 +41,12 @@ pub struct OutputArgs {
     /// Write to this file (atomically) instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+impl Default for OutputArgs {
+    fn default() -> Self {
+        OutputArgs { format: "table".into(), out: None }
+    }
 }
 
 impl OutputArgs {
