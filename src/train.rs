@@ -177,7 +177,7 @@ pub fn train(
             let subset = train.subset(chunk, image_len);
             let x = batch::images(&subset, dataset.image_shape, 0..chunk.len(), &train_device);
             let y = batch::labels(subset.labels.iter().copied(), &train_device);
-            let loss = loss_fn.forward(model.forward(x), y);
+            let loss = loss_fn.forward(model.forward_train(x), y);
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(settings.learning_rate, model, grads);

@@ -105,8 +105,36 @@ impl ConvBn {
         ConvBn { conv, bn: BatchNormConfig::new(output).init(device) }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        norm(&self.bn, self.conv.forward(x), mode)
+    }
+}
+
+/// How BatchNorm behaves in a forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// burn's rule: batch statistics (and running-statistic updates) when the input is on an
+    /// autodiff device and the layer's training flag is on. Used by training.
+    Auto,
+    /// Always the running statistics, never an update: evaluation and gradient scores
+    /// (PyTorch's `model.eval()`), on any device.
+    Eval,
+}
+
+fn norm(bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+    match mode {
+        Mode::Auto => bn.forward(x),
+        Mode::Eval => {
+            let device = x.device();
+            burn::tensor::module::batch_norm(
+                x,
+                bn.gamma.val(),
+                bn.beta.val(),
+                bn.running_mean.value().to_device(&device),
+                bn.running_var.value().to_device(&device),
+                bn.epsilon,
+            )
+        }
     }
 }
 
@@ -129,11 +157,11 @@ impl BasicBlock {
         BasicBlock { conv1: first.conv, bn1: first.bn, conv2: second.conv, bn2: second.bn, shortcut }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let out = relu(norm(&self.bn1, self.conv1.forward(x.clone()), mode));
+        let out = norm(&self.bn2, self.conv2.forward(out), mode);
         let skip = match &self.shortcut {
-            Some(projection) => projection.forward(x),
+            Some(projection) => projection.forward(x, mode),
             None => x,
         };
         relu(out + skip)
@@ -147,8 +175,8 @@ pub struct Stage {
 }
 
 impl Stage {
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.blocks.iter().fold(x, |x, block| block.forward(x))
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        self.blocks.iter().fold(x, |x, block| block.forward(x, mode))
     }
 }
 
@@ -228,11 +256,21 @@ pub struct SmallResNet {
 }
 
 impl SmallResNet {
+    /// Logits with BatchNorm in eval mode (running statistics), on any device.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.stem.forward(images)); // [b, 16, h, w]
-        let x = self.stage1.forward(x); // [b, 16, h, w]
-        let x = self.stage2.forward(x); // [b, 32, h/2, w/2]
-        let x = self.stage3.forward(x); // [b, 64, h/4, w/4]
+        self.forward_with(images, Mode::Eval)
+    }
+
+    /// Logits with BatchNorm in training mode where burn's rule says so (training).
+    pub fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_with(images, Mode::Auto)
+    }
+
+    pub fn forward_with(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = relu(self.stem.forward(images, mode)); // [b, 16, h, w]
+        let x = self.stage1.forward(x, mode); // [b, 16, h, w]
+        let x = self.stage2.forward(x, mode); // [b, 32, h/2, w/2]
+        let x = self.stage3.forward(x, mode); // [b, 64, h/4, w/4]
         let x = self.pool.forward(x); // [b, 64, 1, 1]
         self.head.forward(x.flatten(1, 3)) // [b, classes]
     }

@@ -1,0 +1,265 @@
+//! Neuron scores: weight magnitude (group invariant) and loss-gradient norm on the examples
+//! of one group (group variant), with percentile ranks.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::NeuronSpace;
+use super::weights::{WeightSet, read_gradients};
+use crate::data::{GroupedDataset, Split, batch};
+use crate::eval;
+use crate::model::Network;
+use crate::util::rng::seeded;
+
+/// Examples per backward pass; gradients of larger sets are accumulated.
+pub const GRAD_BATCH: usize = 256;
+
+/// Which examples a gradient score is computed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sampling {
+    /// Every example of the group.
+    All,
+    /// The N examples with the lowest true-class probability (the authors' code: N = 200).
+    LowestConfidence(usize),
+    /// Group-label-free: the `pool` highest-loss examples of the split, `draw` of them at
+    /// random (the slides' mitigation variant: 256 and 128).
+    HighLoss { pool: usize, draw: usize },
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling::LowestConfidence(200)
+    }
+}
+
+impl FromStr for Sampling {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let number =
+            |p: &str| p.parse::<usize>().map_err(|_| anyhow!("'{p}' in sampling '{s}' is not a count"));
+        let sampling = match parts.as_slice() {
+            ["all"] => Sampling::All,
+            ["lowest-confidence"] => Sampling::LowestConfidence(200),
+            ["lowest-confidence", n] => Sampling::LowestConfidence(number(n)?),
+            ["high-loss"] => Sampling::HighLoss { pool: 256, draw: 128 },
+            ["high-loss", pool, draw] => Sampling::HighLoss { pool: number(pool)?, draw: number(draw)? },
+            _ => bail!("unknown sampling '{s}' (valid: all, lowest-confidence:N, high-loss:POOL:DRAW)"),
+        };
+        match sampling {
+            Sampling::LowestConfidence(0) => bail!("sampling '{s}': N must be at least 1"),
+            Sampling::HighLoss { pool, draw } if draw == 0 || draw > pool => {
+                bail!("sampling '{s}': need 1 <= DRAW <= POOL")
+            }
+            _ => Ok(sampling),
+        }
+    }
+}
+
+impl fmt::Display for Sampling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sampling::All => f.write_str("all"),
+            Sampling::LowestConfidence(n) => write!(f, "lowest-confidence:{n}"),
+            Sampling::HighLoss { pool, draw } => write!(f, "high-loss:{pool}:{draw}"),
+        }
+    }
+}
+
+/// How neurons are scored.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Criterion {
+    /// `‖z_i‖₂` of the neuron's weights.
+    Magnitude,
+    /// `‖∂L_CE/∂z_i‖₂` of the mean cross-entropy over chosen examples, model in eval mode.
+    Gradient {
+        /// The group whose examples are used; `None`: every example of the split.
+        group: Option<usize>,
+        split: Split,
+        sampling: Sampling,
+        /// Seeds the random draw of `high-loss` sampling.
+        seed: u64,
+    },
+}
+
+impl fmt::Display for Criterion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Criterion::Magnitude => f.write_str("magnitude"),
+            Criterion::Gradient { group, split, sampling, .. } => {
+                let who = group.map(|g| format!("G{g}")).unwrap_or_else(|| "all groups".into());
+                write!(f, "gradient ({who}, {split}, {sampling})")
+            }
+        }
+    }
+}
+
+/// L2 norm of each contiguous run of `per` values.
+pub fn neuron_norms(values: &[f32], per: usize) -> Vec<f32> {
+    values.chunks(per).map(|c| c.iter().map(|v| v * v).sum::<f32>().sqrt()).collect()
+}
+
+/// The norms of every candidate neuron of `set`, numbered as in `space`.
+pub fn norms(set: &WeightSet, space: &NeuronSpace) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(space.total());
+    for (l, layer) in space.layers.iter().enumerate() {
+        let weights = set
+            .iter()
+            .find(|w| w.name == layer.name)
+            .with_context(|| format!("layer {} is missing from the weights", layer.name))?;
+        out.extend(neuron_norms(&weights.weight, space.per_neuron(l)));
+    }
+    Ok(out)
+}
+
+/// Percentile rank of each score among all: 100 × (scores strictly below) / (n − 1), so the
+/// largest is 100 and the smallest 0; tied scores share the lower rank.
+pub fn percentile_ranks(scores: &[f32]) -> Vec<f64> {
+    let n = scores.len();
+    if n <= 1 {
+        return vec![100.0; n];
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut ranks = vec![0.0; n];
+    let mut below = 0;
+    for (pos, &i) in order.iter().enumerate() {
+        if pos > 0 && scores[i] != scores[order[pos - 1]] {
+            below = pos;
+        }
+        ranks[i] = 100.0 * below as f64 / (n - 1) as f64;
+    }
+    ranks
+}
+
+/// Indices (into the split) of the examples a gradient criterion uses. `model` must be on a
+/// plain device.
+pub fn choose_examples(
+    model: &Network,
+    dataset: &GroupedDataset,
+    group: Option<usize>,
+    split: Split,
+    sampling: Sampling,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<usize>> {
+    let data = dataset.split(split);
+    if let Some(g) = group {
+        ensure!(
+            g < dataset.num_groups(),
+            "unknown group {g} (valid: {})",
+            (0..dataset.num_groups()).map(|g| format!("G{g}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let pool: Vec<usize> = match group {
+        Some(g) => data.indices_of_group(g),
+        None => (0..data.len()).collect(),
+    };
+    if pool.is_empty() {
+        bail!("{} has no examples of group G{} in the {split} split", dataset.name, group.unwrap_or(0));
+    }
+    if sampling == Sampling::All {
+        return Ok(pool);
+    }
+    let subset = data.subset(&pool, dataset.image_len());
+    let classes = dataset.class_names.len();
+    let logits = eval::logits(model, &subset, dataset.image_shape, device)?;
+    // Per-example cross-entropy = -log p(true class), from a stable log-softmax.
+    let loss: Vec<f64> = logits
+        .chunks(classes)
+        .zip(&subset.labels)
+        .map(|(row, &label)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let log_sum = row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
+            log_sum - f64::from(row[label] - max)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..pool.len()).collect();
+    // Highest loss (lowest true-class probability) first; ties by position.
+    order.sort_by(|&a, &b| loss[b].total_cmp(&loss[a]).then(a.cmp(&b)));
+    let chosen: Vec<usize> = match sampling {
+        Sampling::All => unreachable!("handled above"),
+        Sampling::LowestConfidence(n) => order.into_iter().take(n).collect(),
+        Sampling::HighLoss { pool: top, draw } => {
+            let mut top: Vec<usize> = order.into_iter().take(top).collect();
+            top.shuffle(&mut seeded(seed, 3));
+            top.truncate(draw);
+            top.sort_unstable();
+            top
+        }
+    };
+    Ok(chosen.into_iter().map(|i| pool[i]).collect())
+}
+
+/// Re-creates every tensor parameter as an initialised autodiff leaf that requires a
+/// gradient. (A parameter still carrying a lazy mapper from an earlier `map` would hand
+/// autodiff a fresh leaf on each access, and its gradient would be lost.)
+struct Track;
+
+impl ModuleMapper for Track {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        Param::initialized(param.id, param.val().autodiff().require_grad())
+    }
+}
+
+/// `model` prepared for gradient scoring: every weight an autodiff leaf. (Its `forward`
+/// keeps BatchNorm in eval mode.)
+pub fn for_gradients(model: Network) -> Network {
+    model.map(&mut Track)
+}
+
+/// Gradients of the mean cross-entropy over the examples `indices` of `split` with respect
+/// to every conv and linear weight. `model` must come from [`for_gradients`].
+pub fn loss_gradients(
+    model: &Network,
+    dataset: &GroupedDataset,
+    split: Split,
+    indices: &[usize],
+    autodiff_device: &Device,
+) -> Result<WeightSet> {
+    ensure!(!indices.is_empty(), "no examples to compute a gradient on");
+    let data = dataset.split(split);
+    let loss_fn = CrossEntropyLossConfig::new().init(autodiff_device);
+    let mut total: Option<WeightSet> = None;
+    for chunk in indices.chunks(GRAD_BATCH) {
+        let subset = data.subset(chunk, dataset.image_len());
+        let x = batch::images(&subset, dataset.image_shape, 0..chunk.len(), autodiff_device);
+        let y = batch::labels(subset.labels.iter().copied(), autodiff_device);
+        let loss = loss_fn.forward(model.forward(x), y);
+        let grads = read_gradients(model, &loss.backward())?;
+        let weight = chunk.len() as f32 / indices.len() as f32;
+        total = Some(match total {
+            None => scale(grads, weight),
+            Some(mut acc) => {
+                for (a, g) in acc.iter_mut().zip(grads) {
+                    a.weight.iter_mut().zip(&g.weight).for_each(|(a, g)| *a += weight * g);
+                    if let (Some(ab), Some(gb)) = (a.bias.as_mut(), g.bias.as_ref()) {
+                        ab.iter_mut().zip(gb).for_each(|(a, g)| *a += weight * g);
+                    }
+                }
+                acc
+            }
+        });
+    }
+    total.context("no gradient was computed")
+}
+
+fn scale(mut set: WeightSet, factor: f32) -> WeightSet {
+    for layer in &mut set {
+        layer.weight.iter_mut().for_each(|v| *v *= factor);
+        if let Some(b) = layer.bias.as_mut() {
+            b.iter_mut().for_each(|v| *v *= factor);
+        }
+    }
+    set
+}

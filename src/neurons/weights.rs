@@ -1,0 +1,156 @@
+//! Reading layer weights (or their gradients) out of a network in PyTorch layout, and
+//! writing changed weights into a copy.
+
+use std::collections::HashMap;
+
+use anyhow::{Result, anyhow};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::{Gradients, TensorData};
+
+use crate::model::{LayerKind, Network};
+
+/// One conv or linear layer's parameters, PyTorch layout (`[out, in, kh, kw]`, `[out, in]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerWeights {
+    pub name: String,
+    pub kind: LayerKind,
+    pub shape: Vec<usize>,
+    pub weight: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+}
+
+/// Layer weights by name, in forward order.
+pub type WeightSet = Vec<LayerWeights>;
+
+fn owner_kind(owner: &str) -> Option<LayerKind> {
+    match owner {
+        "Struct:Conv2d" => Some(LayerKind::Conv),
+        "Struct:Linear" => Some(LayerKind::Linear),
+        _ => None,
+    }
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]` row-major.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+struct Reader<'a> {
+    path: Vec<(String, String)>,
+    grads: Option<&'a Gradients>,
+    out: WeightSet,
+    error: Option<anyhow::Error>,
+}
+
+impl ModuleVisitor for Reader<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some((field, owner)) = self.path.last() else { return };
+        let Some(kind) = owner_kind(owner) else { return };
+        if field != "weight" && field != "bias" {
+            return;
+        }
+        let dims = param.dims().to_vec();
+        let tensor = match self.grads {
+            Some(grads) => match param.grad(grads) {
+                Some(g) => g,
+                None => Tensor::zeros(param.shape(), &param.device()),
+            },
+            None => param.val(),
+        };
+        let values = match tensor.into_data().convert::<f32>().try_to_vec::<f32>() {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.get_or_insert(anyhow!("cannot read a weight tensor: {e:?}"));
+                return;
+            }
+        };
+        let name =
+            self.path[..self.path.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        if field == "bias" {
+            if let Some(layer) = self.out.iter_mut().rev().find(|l| l.name == name) {
+                layer.bias = Some(values);
+            }
+            return;
+        }
+        let (shape, weight) = match kind {
+            LayerKind::Conv => (dims, values),
+            LayerKind::Linear => (vec![dims[1], dims[0]], transpose(&values, dims[0], dims[1])),
+        };
+        self.out.push(LayerWeights { name, kind, shape, weight, bias: None });
+    }
+}
+
+fn read(model: &Network, grads: Option<&Gradients>) -> Result<WeightSet> {
+    let mut reader = Reader { path: Vec::new(), grads, out: Vec::new(), error: None };
+    model.visit(&mut reader);
+    match reader.error {
+        Some(e) => Err(e),
+        None => Ok(reader.out),
+    }
+}
+
+/// Every conv and linear layer's weights.
+pub fn read_weights(model: &Network) -> Result<WeightSet> {
+    read(model, None)
+}
+
+/// The gradients of every conv and linear layer's weights (zeros where none flowed).
+pub fn read_gradients(model: &Network, grads: &Gradients) -> Result<WeightSet> {
+    read(model, Some(grads))
+}
+
+struct Writer<'a> {
+    path: Vec<(String, String)>,
+    replace: &'a HashMap<&'a str, &'a LayerWeights>,
+}
+
+impl ModuleMapper for Writer<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some((field, owner)) = self.path.last() else { return param };
+        let Some(kind) = owner_kind(owner) else { return param };
+        let name =
+            self.path[..self.path.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        let Some(layer) = self.replace.get(name.as_str()) else { return param };
+        let dims = param.dims();
+        let values = match (field.as_str(), kind) {
+            ("weight", LayerKind::Conv) => layer.weight.clone(),
+            ("weight", LayerKind::Linear) => transpose(&layer.weight, layer.shape[0], layer.shape[1]),
+            ("bias", _) => match &layer.bias {
+                Some(bias) => bias.clone(),
+                None => return param,
+            },
+            _ => return param,
+        };
+        param.map(|tensor| Tensor::from_data(TensorData::new(values, dims), &tensor.device()))
+    }
+}
+
+/// A copy of `model` with the layers in `layers` replaced (weights and, where given, biases).
+/// The original keeps its tensors: only the copy's parameters are swapped.
+pub fn with_weights(model: &Network, layers: &[&LayerWeights]) -> Network {
+    let replace: HashMap<&str, &LayerWeights> = layers.iter().map(|l| (l.name.as_str(), *l)).collect();
+    model.clone().map(&mut Writer { path: Vec::new(), replace: &replace })
+}

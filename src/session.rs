@@ -1,0 +1,133 @@
+//! A loaded experiment with the caches every study shares: networks and weights per epoch,
+//! baseline accuracy per (epoch, split), gradients per (epoch, criterion). One owner (a CLI
+//! command, or the explorer's worker thread) drives it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Result;
+use burn::prelude::*;
+
+use crate::data::{GroupedDataset, Split};
+use crate::eval::{self, AccuracyReport};
+use crate::experiment::Experiment;
+use crate::model::{LayerInfo, Network, layer_infos};
+use crate::neurons::scores::{self, Criterion};
+use crate::neurons::weights::{LayerWeights, WeightSet, read_weights, with_weights};
+use crate::neurons::{CandidateFilter, Granularity, NeuronSpace};
+
+pub struct Session {
+    experiment: Experiment,
+    dataset: GroupedDataset,
+    device: Device,
+    layers: Vec<LayerInfo>,
+    networks: HashMap<usize, Network>,
+    weights: HashMap<usize, Arc<WeightSet>>,
+    baselines: HashMap<(usize, Split), AccuracyReport>,
+    gradients: HashMap<(usize, Criterion), Arc<WeightSet>>,
+}
+
+impl Session {
+    pub fn new(experiment: Experiment, dataset: GroupedDataset, device: Device) -> Result<Session> {
+        experiment.manifest.model.check_fits(dataset.image_shape, dataset.class_names.len())?;
+        let layers = layer_infos(&experiment.manifest.model.init(&device)?);
+        Ok(Session {
+            experiment,
+            dataset,
+            device,
+            layers,
+            networks: HashMap::new(),
+            weights: HashMap::new(),
+            baselines: HashMap::new(),
+            gradients: HashMap::new(),
+        })
+    }
+
+    pub fn experiment(&self) -> &Experiment {
+        &self.experiment
+    }
+
+    pub fn dataset(&self) -> &GroupedDataset {
+        &self.dataset
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every conv and linear layer.
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.layers
+    }
+
+    pub fn space(&self, filter: &CandidateFilter, granularity: Granularity) -> Result<NeuronSpace> {
+        NeuronSpace::new(&self.layers, filter, granularity)
+    }
+
+    /// The network of `epoch` (loaded once; a clone shares its tensors).
+    pub fn network(&mut self, epoch: usize) -> Result<Network> {
+        if let Some(network) = self.networks.get(&epoch) {
+            return Ok(network.clone());
+        }
+        let network = self.experiment.load_network(epoch, &self.device)?;
+        self.networks.insert(epoch, network.clone());
+        Ok(network)
+    }
+
+    /// The conv and linear weights of `epoch`, PyTorch layout.
+    pub fn weights(&mut self, epoch: usize) -> Result<Arc<WeightSet>> {
+        if let Some(w) = self.weights.get(&epoch) {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(read_weights(&self.network(epoch)?)?);
+        self.weights.insert(epoch, w.clone());
+        Ok(w)
+    }
+
+    /// Per-group accuracy of the unchanged network of `epoch` on `split`.
+    pub fn baseline(&mut self, epoch: usize, split: Split) -> Result<AccuracyReport> {
+        if let Some(r) = self.baselines.get(&(epoch, split)) {
+            return Ok(r.clone());
+        }
+        let report = eval::evaluate(&self.network(epoch)?, &self.dataset, split, &self.device)?;
+        self.baselines.insert((epoch, split), report.clone());
+        Ok(report)
+    }
+
+    /// Per-group accuracy of the network of `epoch` with `layers` replaced.
+    pub fn evaluate_with(
+        &mut self,
+        epoch: usize,
+        split: Split,
+        layers: &[&LayerWeights],
+    ) -> Result<AccuracyReport> {
+        let changed = with_weights(&self.network(epoch)?, layers);
+        eval::evaluate(&changed, &self.dataset, split, &self.device)
+    }
+
+    /// The tensors whose neuron norms are the scores: the weights for magnitude, the loss
+    /// gradients for a gradient criterion (computed once per epoch and criterion).
+    pub fn score_source(&mut self, epoch: usize, criterion: &Criterion) -> Result<Arc<WeightSet>> {
+        let Criterion::Gradient { group, split, sampling, seed } = criterion else {
+            return self.weights(epoch);
+        };
+        let key = (epoch, criterion.clone());
+        if let Some(g) = self.gradients.get(&key) {
+            return Ok(g.clone());
+        }
+        let network = self.network(epoch)?;
+        let examples =
+            scores::choose_examples(&network, &self.dataset, *group, *split, *sampling, *seed, &self.device)?;
+        let autodiff = self.device.clone().autodiff();
+        let graded = scores::for_gradients(network);
+        let grads = Arc::new(scores::loss_gradients(&graded, &self.dataset, *split, &examples, &autodiff)?);
+        self.gradients.insert(key, grads.clone());
+        Ok(grads)
+    }
+
+    /// Every candidate neuron's score under `criterion`, numbered as in `space`.
+    pub fn scores(&mut self, epoch: usize, criterion: &Criterion, space: &NeuronSpace) -> Result<Vec<f32>> {
+        let source = self.score_source(epoch, criterion)?;
+        scores::norms(&source, space)
+    }
+}

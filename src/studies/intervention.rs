@@ -1,0 +1,149 @@
+//! One intervention: select neurons by a criterion, change them, and measure every group's
+//! accuracy before and after (mean and spread over seeded repeats when it is random).
+
+use anyhow::{Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::{GroupChange, Summary, group_changes, mean_summary, run_accuracies};
+use crate::data::Split;
+use crate::eval::AccuracyReport;
+use crate::intervene::{self, Intervention};
+use crate::neurons::scores::{Criterion, percentile_ranks};
+use crate::neurons::select::{Scope, Selection, scoped, select};
+use crate::neurons::{CandidateFilter, Granularity, NeuronId, NeuronSpace};
+use crate::session::Session;
+use crate::util::rng::seeded;
+
+/// Everything that determines an intervention's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InterventionSpec {
+    pub epoch: usize,
+    /// The split accuracy is measured on.
+    pub split: Split,
+    pub intervention: Intervention,
+    /// How neurons are ranked (ignored by a layer rewind).
+    pub criterion: Criterion,
+    pub selection: Selection,
+    pub scope: Scope,
+    /// Divide scores by their layer's mean before a global ranking.
+    pub normalize_layers: bool,
+    pub granularity: Granularity,
+    pub candidates: CandidateFilter,
+    /// Runs of a random intervention, each with its own seed (deterministic ones run once).
+    pub repeats: usize,
+    pub seed: u64,
+}
+
+/// A selected neuron with its scores and percentile ranks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SelectedNeuron {
+    pub id: NeuronId,
+    /// The criterion's score (before any per-layer normalisation).
+    pub score: f32,
+    /// Percentile rank in the ranking the selection used (scope, normalisation).
+    pub score_percentile: f64,
+    pub magnitude: f32,
+    /// Percentile rank of the magnitude among all candidate neurons.
+    pub magnitude_percentile: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InterventionResult {
+    pub spec: InterventionSpec,
+    /// Neurons in the ranking the selection drew from.
+    pub candidates: usize,
+    pub neurons: Vec<SelectedNeuron>,
+    pub layers_changed: Vec<String>,
+    pub runs: usize,
+    pub before: AccuracyReport,
+    pub groups: Vec<GroupChange>,
+    pub before_summary: Summary,
+    /// Mean over runs of each run's worst-group and weighted-mean accuracy.
+    pub after_summary: Summary,
+    /// Accuracy of each group in each run: `run_accuracy[run][group]`.
+    pub run_accuracy: Vec<Vec<Option<f64>>>,
+}
+
+/// The neurons `spec` selects (global numbers in `space`) with their descriptions.
+pub fn selected_neurons(
+    session: &mut Session,
+    spec: &InterventionSpec,
+    space: &NeuronSpace,
+) -> Result<(usize, Vec<usize>, Vec<SelectedNeuron>)> {
+    let scores = session.scores(spec.epoch, &spec.criterion, space)?;
+    let (members, values) = scoped(&scores, space, &spec.scope, spec.normalize_layers)?;
+    let picks = select(&values, spec.selection, spec.seed)?;
+    let ranks = percentile_ranks(&values);
+    let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, space)?;
+    let magnitude_ranks = percentile_ranks(&magnitude);
+    let neurons = picks
+        .iter()
+        .map(|&p| {
+            let flat = members[p];
+            SelectedNeuron {
+                id: space.id(flat),
+                score: scores[flat],
+                score_percentile: ranks[p],
+                magnitude: magnitude[flat],
+                magnitude_percentile: magnitude_ranks[flat],
+            }
+        })
+        .collect();
+    Ok((members.len(), picks.iter().map(|&p| members[p]).collect(), neurons))
+}
+
+pub fn run(session: &mut Session, spec: &InterventionSpec) -> Result<InterventionResult> {
+    session.experiment().checkpoint(spec.epoch)?;
+    spec.intervention.validate(spec.epoch)?;
+    ensure!((1..=1000).contains(&spec.repeats), "repeats {} out of range 1..=1000", spec.repeats);
+    let space = session.space(&spec.candidates, spec.granularity)?;
+    let before = session.baseline(spec.epoch, spec.split)?;
+    let current = session.weights(spec.epoch)?;
+    let earlier = match spec.intervention.source_epoch(spec.epoch)? {
+        Some(e) => Some(session.weights(e)?),
+        None => None,
+    };
+
+    let (candidates, targets, neurons) = match &spec.intervention {
+        Intervention::RewindLayer { layer, .. } => {
+            if !session.layers().iter().any(|l| &l.name == layer) {
+                let valid: Vec<&str> = session.layers().iter().map(|l| l.name.as_str()).collect();
+                bail!("unknown layer '{layer}' (valid: {})", valid.join(", "));
+            }
+            (0, Vec::new(), Vec::new())
+        }
+        _ => selected_neurons(session, spec, &space)?,
+    };
+
+    let runs = if spec.intervention.is_random() { spec.repeats } else { 1 };
+    let mut reports = Vec::with_capacity(runs);
+    let mut layers_changed = Vec::new();
+    for r in 0..runs {
+        let mut weights = (*current).clone();
+        let mut rng = seeded(spec.seed, 100 + r as u64);
+        let changed = intervene::apply(
+            &spec.intervention,
+            &mut weights,
+            &space,
+            &targets,
+            earlier.as_deref(),
+            &mut rng,
+        )?;
+        let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();
+        reports.push(session.evaluate_with(spec.epoch, spec.split, &layers)?);
+        layers_changed = changed;
+    }
+    let run_accuracy = run_accuracies(&reports);
+    Ok(InterventionResult {
+        spec: spec.clone(),
+        candidates,
+        neurons,
+        layers_changed,
+        runs,
+        groups: group_changes(&before, &run_accuracy),
+        before_summary: Summary::of(&before),
+        after_summary: mean_summary(&reports),
+        run_accuracy,
+        before,
+    })
+}

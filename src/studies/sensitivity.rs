@@ -1,0 +1,101 @@
+//! Sensitive layers: rewind each layer in turn by n epochs and see which groups' accuracy
+//! moves by at least a threshold (the slides: 1 point of absolute change).
+
+use anyhow::{Result, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::intervention::{InterventionSpec, run as intervene};
+use crate::data::Split;
+use crate::eval::AccuracyReport;
+use crate::intervene::Intervention;
+use crate::neurons::scores::Criterion;
+use crate::neurons::select::{Scope, Selection};
+use crate::neurons::{CandidateFilter, Granularity};
+use crate::session::Session;
+
+/// The slides' rewinding distances.
+pub const DEFAULT_EPOCHS_BACK: [usize; 5] = [5, 10, 20, 30, 40];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SensitivitySpec {
+    pub epoch: usize,
+    pub split: Split,
+    pub epochs_back: Vec<usize>,
+    /// A layer is sensitive for a group when |accuracy change| >= threshold (0.01 = 1 point).
+    pub threshold: f64,
+    pub candidates: CandidateFilter,
+}
+
+/// One (layer, n) rewind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SensitivityRow {
+    pub layer: String,
+    pub epochs_back: usize,
+    /// Signed change of each group's accuracy (after − before).
+    pub change: Vec<Option<f64>>,
+    pub sensitive: Vec<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SensitivityStudy {
+    pub spec: SensitivitySpec,
+    pub groups: Vec<String>,
+    pub before: AccuracyReport,
+    pub rows: Vec<SensitivityRow>,
+    /// `counts[i][g]`: sensitive layers of group g when rewinding `spec.epochs_back[i]` epochs.
+    pub counts: Vec<Vec<usize>>,
+}
+
+pub fn run(
+    session: &mut Session,
+    spec: &SensitivitySpec,
+    on_progress: &mut dyn FnMut(usize, usize),
+) -> Result<SensitivityStudy> {
+    ensure!(
+        spec.threshold.is_finite() && spec.threshold >= 0.0,
+        "threshold {} must be a number >= 0",
+        spec.threshold
+    );
+    ensure!(!spec.epochs_back.is_empty(), "no rewinding distances given");
+    for &n in &spec.epochs_back {
+        ensure!(
+            n <= spec.epoch,
+            "cannot rewind {n} epochs from epoch {} (valid: 0..={})",
+            spec.epoch,
+            spec.epoch
+        );
+    }
+    let space = session.space(&spec.candidates, Granularity::Unit)?;
+    let before = session.baseline(spec.epoch, spec.split)?;
+    let groups = session.dataset().group_names.clone();
+    let total = space.layers.len() * spec.epochs_back.len();
+    let mut rows = Vec::with_capacity(total);
+    let mut counts = vec![vec![0; groups.len()]; spec.epochs_back.len()];
+    for (i, &n) in spec.epochs_back.iter().enumerate() {
+        for layer in &space.layers {
+            let request = InterventionSpec {
+                epoch: spec.epoch,
+                split: spec.split,
+                intervention: Intervention::RewindLayer { layer: layer.name.clone(), epochs_back: n },
+                criterion: Criterion::Magnitude,
+                selection: Selection::TopK(0),
+                scope: Scope::Global,
+                normalize_layers: false,
+                granularity: Granularity::Unit,
+                candidates: spec.candidates.clone(),
+                repeats: 1,
+                seed: 0,
+            };
+            let result = intervene(session, &request)?;
+            let change: Vec<Option<f64>> = result.groups.iter().map(|g| g.change).collect();
+            let sensitive: Vec<bool> =
+                change.iter().map(|c| c.is_some_and(|c| c.abs() >= spec.threshold - 1e-12)).collect();
+            for (g, &s) in sensitive.iter().enumerate() {
+                counts[i][g] += usize::from(s);
+            }
+            rows.push(SensitivityRow { layer: layer.name.clone(), epochs_back: n, change, sensitive });
+            on_progress(rows.len(), total);
+        }
+    }
+    Ok(SensitivityStudy { spec: spec.clone(), groups, before, rows, counts })
+}
