@@ -196,3 +196,135 @@ fn no_subcommand_describes_the_demo_like_info() {
     let info = memscope().arg("info").output().unwrap();
     assert_eq!(String::from_utf8(bare.stdout).unwrap(), String::from_utf8(info.stdout).unwrap());
 }
+
+fn json(args: &[&str]) -> Value {
+    let out = memscope().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn intervene_json_records_its_settings_and_agrees_with_info() {
+    let r = json(&[
+        "intervene",
+        "--kind",
+        "noise",
+        "-k",
+        "2",
+        "--repeats",
+        "3",
+        "--seed",
+        "5",
+        "--format",
+        "json",
+    ]);
+    let spec = &r["spec"];
+    assert_eq!(spec["seed"], 5);
+    assert_eq!(spec["repeats"], 3);
+    assert_eq!(spec["epoch"], 40);
+    assert_eq!(spec["intervention"]["noise"]["sigma"], 0.01);
+    assert_eq!(spec["selection"]["top-k"], 2);
+    // Default criterion: gradient of the smallest training group (G2) on train, authors' sampling.
+    assert_eq!(spec["criterion"]["gradient"]["group"], 2);
+    assert_eq!(spec["criterion"]["gradient"]["split"], "train");
+    assert_eq!(r["neurons"].as_array().unwrap().len(), 2);
+    assert_eq!(r["runs"], 3);
+    assert_eq!(r["run_accuracy"].as_array().unwrap().len(), 3);
+
+    // "before" is the unchanged model: the same numbers `info` reports.
+    let info = json(&["info", "--format", "json"]);
+    for g in 0..4 {
+        assert_eq!(r["groups"][g]["before"], info["accuracy"]["groups"][g]["accuracy"]);
+        let runs: Vec<f64> = (0..3).map(|i| r["run_accuracy"][i][g].as_f64().unwrap()).collect();
+        let mean = runs.iter().sum::<f64>() / 3.0;
+        assert!((r["groups"][g]["after"].as_f64().unwrap() - mean).abs() < 1e-12);
+    }
+    // The same command gives the same answer.
+    let again = json(&[
+        "intervene",
+        "--kind",
+        "noise",
+        "-k",
+        "2",
+        "--repeats",
+        "3",
+        "--seed",
+        "5",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again, r);
+}
+
+#[test]
+fn every_study_runs_on_the_demo_in_each_format() {
+    let rewind =
+        json(&["rewind", "--layer", "stage3.block0.conv2", "--epochs-back", "40", "--format", "json"]);
+    assert_eq!(rewind["layers_changed"][0], "stage3.block0.conv2");
+    let ranks = json(&["ranks", "--fraction", "0.05", "--format", "json"]);
+    assert_eq!(ranks["selected"], 17);
+    let sens = json(&["sensitivity", "--epochs-back", "5,40", "--format", "json"]);
+    assert_eq!(sens["rows"].as_array().unwrap().len(), 20);
+    let control = json(&["control", "--fractions", "0.01", "--repeats", "2", "--format", "json"]);
+    assert_eq!(control["rows"][0]["count"], 4);
+    let scores = json(&["scores", "--criterion", "magnitude", "--top", "5", "--format", "json"]);
+    let list = scores["neurons"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(list.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    assert_eq!(list[0]["magnitude_percentile"], 100.0);
+
+    for args in [
+        vec!["intervene", "--format", "csv"],
+        vec!["scores", "--format", "csv"],
+        vec!["ranks", "--format", "csv"],
+        vec!["control", "--fractions", "0.01", "--repeats", "1", "--format", "csv"],
+        vec!["sensitivity", "--epochs-back", "5", "--format", "csv"],
+    ] {
+        let out = memscope().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let widths: Vec<usize> = text.lines().map(|l| l.split(',').count()).collect();
+        assert!(widths.len() > 1 && widths.iter().all(|&w| w == widths[0]), "{args:?}: {text}");
+    }
+    let out = memscope().args(["intervene", "--kind", "reinit"]).output().unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("re-init N(0, 0.02²)") && table.contains("mean of 10 runs"), "{table}");
+}
+
+#[test]
+fn bad_study_requests_give_one_line_errors() {
+    assert!(
+        fails(&["intervene", "--within", "stage9"])
+            .contains("'stage9' is not a candidate layer (valid: stem.conv,")
+    );
+    assert!(fails(&["intervene", "--group", "G7"]).contains("unknown group 'G7' (valid: G0 (0-4 on land)"));
+    assert!(
+        fails(&["intervene", "-k", "1000"]).contains("k = 1000 is larger than the 338 candidate neurons")
+    );
+    assert!(fails(&["intervene", "--fraction", "0"]).contains("outside (0, 1]"));
+    assert!(fails(&["intervene", "--fraction", "1.5"]).contains("outside (0, 1]"));
+    assert!(
+        fails(&["intervene", "--kind", "rewind", "--epochs-back", "50"])
+            .contains("cannot rewind 50 epochs from epoch 40")
+    );
+    assert!(
+        fails(&["intervene", "--kind", "noise", "--sigma", "-1"])
+            .contains("sigma = -1 must be a number >= 0")
+    );
+    assert!(fails(&["intervene", "--kind", "shake"]).contains("unknown intervention kind 'shake'"));
+    assert!(fails(&["intervene", "--sampling", "top:3"]).contains("unknown sampling 'top:3'"));
+    assert!(fails(&["intervene", "--granularity", "atom"]).contains("unknown granularity 'atom'"));
+    assert!(fails(&["rewind", "--layer", "nope"]).contains("unknown layer 'nope' (valid: stem.conv,"));
+    assert!(fails(&["sensitivity", "--epochs-back", "5,60"]).contains("cannot rewind 60 epochs"));
+    assert!(fails(&["intervene", "--layers", "stem.con"]).contains("unknown layer 'stem.con'"));
+}
+
+#[test]
+fn argument_errors_are_one_line_too() {
+    assert!(fails(&["info", "--colour"]).contains("unexpected argument '--colour'"));
+    assert!(fails(&["intervene", "-k", "three"]).contains("invalid value 'three'"));
+    assert!(fails(&["frobnicate"]).contains("unrecognized subcommand 'frobnicate'"));
+    let help = memscope().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8(help.stdout).unwrap().contains("intervene"));
+}

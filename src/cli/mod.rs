@@ -2,7 +2,10 @@
 //! prints tables, JSON or CSV.
 
 mod info;
+mod intervene;
 mod output;
+mod select;
+mod studies;
 mod train;
 
 use std::ffi::OsString;
@@ -39,17 +42,44 @@ enum Command {
     Info(info::InfoArgs),
     /// Train a model by ERM, keeping a checkpoint for every epoch.
     Train(train::TrainArgs),
+    /// The top-scoring neurons with their magnitude and gradient ranks.
+    Scores(studies::ScoresArgs),
+    /// Zero-out, re-initialise, add noise to or rewind the top neurons; per-group change.
+    Intervene(intervene::InterveneArgs),
+    /// Rewind one whole layer to an earlier epoch; per-group change.
+    Rewind(intervene::RewindArgs),
+    /// Rank histograms: magnitude rank of top-gradient neurons and the reverse, per group.
+    Ranks(studies::RanksArgs),
+    /// Sensitive layers: rewind each layer by n epochs, per-group change and counts.
+    Sensitivity(studies::SensitivityArgs),
+    /// Control: zero random non-critical neurons beside the same number of critical ones.
+    Control(studies::ControlArgs),
 }
 
 /// Runs memscope with command-line `args` (the program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's first line says what is wrong; the usage block after it is noise here.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            anyhow::bail!("{first} (see memscope --help)");
+        }
+    };
     let device_spec: DeviceSpec = cli.device.parse()?;
     device::set_threads(cli.threads);
     let device = device_spec.device()?;
     match cli.command {
         Some(Command::Info(args)) => info::run(args, &device),
         Some(Command::Train(args)) => train::run(args, &device),
+        Some(Command::Scores(args)) => studies::run_scores(args, &device),
+        Some(Command::Intervene(args)) => intervene::run_intervene(args, &device),
+        Some(Command::Rewind(args)) => intervene::run_rewind(args, &device),
+        Some(Command::Ranks(args)) => studies::run_ranks(args, &device),
+        Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
+        Some(Command::Control(args)) => studies::run_control(args, &device),
         None => info::run(info::InfoArgs::default(), &device),
     }
 }

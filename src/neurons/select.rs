@@ -67,7 +67,8 @@ fn check_fraction(q: f64) -> Result<()> {
 /// Number of neurons in the top fraction `q` of `n`.
 pub fn top_count(q: f64, n: usize) -> Result<usize> {
     check_fraction(q)?;
-    Ok(((q * n as f64).ceil() as usize).clamp(1, n))
+    // The epsilon keeps k/n * n from rounding up to k + 1.
+    Ok((((q * n as f64) - 1e-9).ceil() as usize).clamp(1, n))
 }
 
 /// Positions of `scores` in descending order (ties: lower position first).

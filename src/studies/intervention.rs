@@ -64,10 +64,22 @@ pub struct InterventionResult {
     pub run_accuracy: Vec<Vec<Option<f64>>>,
 }
 
-/// The neurons `spec` selects (global numbers in `space`) with their descriptions.
+/// How a ranking is made and what is taken from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RankingSpec {
+    pub epoch: usize,
+    pub criterion: Criterion,
+    pub scope: Scope,
+    pub normalize_layers: bool,
+    pub selection: Selection,
+    pub seed: u64,
+}
+
+/// The neurons a ranking selects: (neurons in scope, their global numbers in `space`,
+/// their descriptions).
 pub fn selected_neurons(
     session: &mut Session,
-    spec: &InterventionSpec,
+    spec: &RankingSpec,
     space: &NeuronSpace,
 ) -> Result<(usize, Vec<usize>, Vec<SelectedNeuron>)> {
     let scores = session.scores(spec.epoch, &spec.criterion, space)?;
@@ -112,7 +124,17 @@ pub fn run(session: &mut Session, spec: &InterventionSpec) -> Result<Interventio
             }
             (0, Vec::new(), Vec::new())
         }
-        _ => selected_neurons(session, spec, &space)?,
+        _ => {
+            let ranking = RankingSpec {
+                epoch: spec.epoch,
+                criterion: spec.criterion.clone(),
+                scope: spec.scope.clone(),
+                normalize_layers: spec.normalize_layers,
+                selection: spec.selection,
+                seed: spec.seed,
+            };
+            selected_neurons(session, &ranking, &space)?
+        }
     };
 
     let runs = if spec.intervention.is_random() { spec.repeats } else { 1 };
