@@ -286,6 +286,9 @@ fn every_study_runs_on_the_demo_in_each_format() {
         let widths: Vec<usize> = text.lines().map(|l| l.split(',').count()).collect();
         assert!(widths.len() > 1 && widths.iter().all(|&w| w == widths[0]), "{args:?}: {text}");
     }
+    let control = json(&["intervene", "--random-control", "-k", "3", "--repeats", "4", "--format", "json"]);
+    assert_eq!(control["runs"], 4);
+    assert_eq!(control["spec"]["selection"]["random"]["count"], 3);
     let out = memscope().args(["intervene", "--kind", "reinit"]).output().unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("re-init N(0, 0.02²)") && table.contains("mean of 10 runs"), "{table}");

@@ -5,7 +5,6 @@ use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use super::GroupChange;
-use super::group_changes;
 use super::intervention::{InterventionSpec, run as intervene};
 use crate::data::Split;
 use crate::intervene::Intervention;
@@ -50,7 +49,6 @@ pub fn run(session: &mut Session, spec: &ControlSpec) -> Result<ControlStudy> {
     ensure!(!spec.fractions.is_empty(), "no fractions given");
     ensure!((1..=1000).contains(&spec.repeats), "repeats {} out of range 1..=1000", spec.repeats);
     let space = session.space(&spec.candidates, spec.granularity)?;
-    let before = session.baseline(spec.epoch, spec.split)?;
     let mut rows = Vec::new();
     for &fraction in &spec.fractions {
         let count = top_count(fraction, space.total())?;
@@ -68,21 +66,13 @@ pub fn run(session: &mut Session, spec: &ControlSpec) -> Result<ControlStudy> {
             seed: spec.seed,
         };
         let critical = intervene(session, &base)?;
-        let mut draws = Vec::with_capacity(spec.repeats);
-        for r in 0..spec.repeats {
-            let request = InterventionSpec {
-                selection: Selection::Random { count, outside_top: fraction },
-                seed: spec.seed.wrapping_add(r as u64),
-                ..base.clone()
-            };
-            draws.push(intervene(session, &request)?.run_accuracy.remove(0));
-        }
-        rows.push(ControlRow {
-            fraction,
-            count,
-            critical: critical.groups,
-            control: group_changes(&before, &draws),
-        });
+        let random = InterventionSpec {
+            selection: Selection::Random { count, outside_top: fraction },
+            repeats: spec.repeats,
+            ..base.clone()
+        };
+        let control = intervene(session, &random)?;
+        rows.push(ControlRow { fraction, count, critical: critical.groups, control: control.groups });
     }
     Ok(ControlStudy { spec: spec.clone(), candidates: space.total(), rows })
 }

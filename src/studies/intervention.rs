@@ -29,7 +29,8 @@ pub struct InterventionSpec {
     pub normalize_layers: bool,
     pub granularity: Granularity,
     pub candidates: CandidateFilter,
-    /// Runs of a random intervention, each with its own seed (deterministic ones run once).
+    /// Runs of a random intervention (fresh noise) or of the random control (fresh draw),
+    /// each with its own seed; anything else runs once.
     pub repeats: usize,
     pub seed: u64,
 }
@@ -52,6 +53,7 @@ pub struct InterventionResult {
     pub spec: InterventionSpec,
     /// Neurons in the ranking the selection drew from.
     pub candidates: usize,
+    /// The selected neurons (for the random control: those of the first draw).
     pub neurons: Vec<SelectedNeuron>,
     pub layers_changed: Vec<String>,
     pub runs: usize,
@@ -116,31 +118,35 @@ pub fn run(session: &mut Session, spec: &InterventionSpec) -> Result<Interventio
         None => None,
     };
 
-    let (candidates, targets, neurons) = match &spec.intervention {
-        Intervention::RewindLayer { layer, .. } => {
-            if !session.layers().iter().any(|l| &l.name == layer) {
-                let valid: Vec<&str> = session.layers().iter().map(|l| l.name.as_str()).collect();
-                bail!("unknown layer '{layer}' (valid: {})", valid.join(", "));
-            }
-            (0, Vec::new(), Vec::new())
-        }
-        _ => {
-            let ranking = RankingSpec {
-                epoch: spec.epoch,
-                criterion: spec.criterion.clone(),
-                scope: spec.scope.clone(),
-                normalize_layers: spec.normalize_layers,
-                selection: spec.selection,
-                seed: spec.seed,
-            };
-            selected_neurons(session, &ranking, &space)?
-        }
+    let rewind_layer = matches!(spec.intervention, Intervention::RewindLayer { .. });
+    if let Intervention::RewindLayer { layer, .. } = &spec.intervention
+        && !session.layers().iter().any(|l| &l.name == layer)
+    {
+        let valid: Vec<&str> = session.layers().iter().map(|l| l.name.as_str()).collect();
+        bail!("unknown layer '{layer}' (valid: {})", valid.join(", "));
+    }
+    let ranking = |seed: u64| RankingSpec {
+        epoch: spec.epoch,
+        criterion: spec.criterion.clone(),
+        scope: spec.scope.clone(),
+        normalize_layers: spec.normalize_layers,
+        selection: spec.selection,
+        seed,
+    };
+    let (candidates, mut targets, neurons) = match rewind_layer {
+        true => (0, Vec::new(), Vec::new()),
+        false => selected_neurons(session, &ranking(spec.seed), &space)?,
     };
 
-    let runs = if spec.intervention.is_random() { spec.repeats } else { 1 };
+    // Random interventions repeat with fresh noise; the random control redraws its neurons.
+    let redraw = !rewind_layer && matches!(spec.selection, Selection::Random { .. });
+    let runs = if spec.intervention.is_random() || redraw { spec.repeats } else { 1 };
     let mut reports = Vec::with_capacity(runs);
     let mut layers_changed = Vec::new();
     for r in 0..runs {
+        if redraw && r > 0 {
+            targets = selected_neurons(session, &ranking(spec.seed.wrapping_add(r as u64)), &space)?.1;
+        }
         let mut weights = (*current).clone();
         let mut rng = seeded(spec.seed, 100 + r as u64);
         let changed = intervene::apply(
