@@ -16,4 +16,5 @@ pub mod neurons;
 pub mod session;
 pub mod studies;
 pub mod train;
+pub mod tui;
 pub mod util;

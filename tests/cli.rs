@@ -190,11 +190,11 @@ fn train_never_overwrites_an_experiment_unless_forced() {
 }
 
 #[test]
-fn no_subcommand_describes_the_demo_like_info() {
-    let bare = memscope().output().unwrap();
-    assert!(bare.status.success(), "{}", String::from_utf8_lossy(&bare.stderr));
-    let info = memscope().arg("info").output().unwrap();
-    assert_eq!(String::from_utf8(bare.stdout).unwrap(), String::from_utf8(info.stdout).unwrap());
+fn without_a_terminal_the_explorer_says_what_to_run_instead() {
+    for args in [vec![], vec!["explore"]] {
+        let err = fails(&args);
+        assert!(err.contains("needs a terminal") && err.contains("memscope intervene"), "{err}");
+    }
 }
 
 fn json(args: &[&str]) -> Value {

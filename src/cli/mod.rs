@@ -23,7 +23,7 @@ use crate::experiment::{Experiment, demo};
     name = "memscope",
     version,
     about = "Explore spurious memorization: critical neurons that memorize minority groups",
-    after_help = "Without a subcommand, `memscope` describes the bundled demo (as `memscope info`)."
+    after_help = "Without a subcommand, `memscope` opens the explorer on the bundled demo (as `memscope explore`)."
 )]
 pub struct Cli {
     /// Compute device: cpu, cuda or cuda:N.
@@ -38,6 +38,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The explorer: a terminal UI that runs interventions live (the default).
+    Explore {
+        /// Experiment folder (default: the bundled demo).
+        #[arg(long)]
+        experiment: Option<PathBuf>,
+    },
     /// Layers, groups and per-group accuracy of an experiment at one epoch.
     Info(info::InfoArgs),
     /// Train a model by ERM, keeping a checkpoint for every epoch.
@@ -80,7 +86,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Ranks(args)) => studies::run_ranks(args, &device),
         Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
         Some(Command::Control(args)) => studies::run_control(args, &device),
-        None => info::run(info::InfoArgs::default(), &device),
+        Some(Command::Explore { experiment }) => crate::tui::run(experiment, device),
+        None => crate::tui::run(None, device),
     }
 }
 

@@ -61,7 +61,13 @@ fn histogram(picks: &[usize], ranks: &[f64]) -> Vec<usize> {
     bins
 }
 
-pub fn run(session: &mut Session, spec: &RankSpec) -> Result<RankStudy> {
+/// Runs the study. `on_progress(done, total)` is called after each group; returning `false`
+/// stops it with a "cancelled" error.
+pub fn run(
+    session: &mut Session,
+    spec: &RankSpec,
+    on_progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<RankStudy> {
     session.experiment().checkpoint(spec.epoch)?;
     let space = session.space(&spec.candidates, spec.granularity)?;
     let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, &space)?;
@@ -85,6 +91,9 @@ pub fn run(session: &mut Session, spec: &RankSpec) -> Result<RankStudy> {
             gradient_rank_of_top_magnitude: histogram(&top_magnitude, &gradient_ranks),
             overlap: top_gradient.iter().filter(|p| top_magnitude.contains(p)).count(),
         });
+        if !on_progress(group + 1, session.dataset().num_groups()) {
+            anyhow::bail!("cancelled");
+        }
     }
     Ok(RankStudy { spec: spec.clone(), candidates: space.total(), selected: top_magnitude.len(), groups })
 }

@@ -46,10 +46,12 @@ pub struct SensitivityStudy {
     pub counts: Vec<Vec<usize>>,
 }
 
+/// Runs the study. `on_progress(done, total)` is called after each rewind; returning `false`
+/// stops the study with a "cancelled" error.
 pub fn run(
     session: &mut Session,
     spec: &SensitivitySpec,
-    on_progress: &mut dyn FnMut(usize, usize),
+    on_progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<SensitivityStudy> {
     ensure!(
         spec.threshold.is_finite() && spec.threshold >= 0.0,
@@ -94,7 +96,9 @@ pub fn run(
                 counts[i][g] += usize::from(s);
             }
             rows.push(SensitivityRow { layer: layer.name.clone(), epochs_back: n, change, sensitive });
-            on_progress(rows.len(), total);
+            if !on_progress(rows.len(), total) {
+                anyhow::bail!("cancelled");
+            }
         }
     }
     Ok(SensitivityStudy { spec: spec.clone(), groups, before, rows, counts })

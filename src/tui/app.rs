@@ -1,0 +1,440 @@
+//! The explorer's state and every change to it: keys become `Action`s, `update` applies
+//! them and returns the `Effect`s (jobs for the worker, export, cancel) for the loop to run.
+
+use std::time::{Duration, Instant};
+
+use super::form::{COUNTS, Count, FIELDS, Form, REPEATS};
+use super::worker::{Event, Job, Output};
+use crate::data::{GroupedDataset, Split};
+use crate::eval::AccuracyReport;
+use crate::experiment::Experiment;
+use crate::inspect::{GroupInfo, group_infos};
+use crate::model::LayerInfo;
+use crate::neurons::scores::{Criterion, Sampling};
+use crate::neurons::select::{Scope, Selection, top_count};
+use crate::neurons::{CandidateFilter, NeuronSpace};
+use crate::studies::intervention::{InterventionResult, InterventionSpec};
+use crate::studies::ranks::{RankSpec, RankStudy};
+use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec, SensitivityStudy};
+
+/// Runs kept in the history.
+pub const HISTORY: usize = 12;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panel {
+    Epochs,
+    Layers,
+    Groups,
+    Form,
+    Results,
+}
+
+const PANELS: [Panel; 5] = [Panel::Epochs, Panel::Layers, Panel::Groups, Panel::Form, Panel::Results];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Bars,
+    Ranks,
+    Neurons,
+    History,
+    Sensitivity,
+}
+
+pub const VIEWS: [(View, &str); 5] = [
+    (View::Bars, "Bars"),
+    (View::Ranks, "Ranks"),
+    (View::Neurons, "Neurons"),
+    (View::History, "History"),
+    (View::Sensitivity, "Sensitivity"),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    NextPanel,
+    PrevPanel,
+    Up,
+    Down,
+    Left,
+    Right,
+    Run,
+    Cancel,
+    Help,
+    Quit,
+    Export,
+    Show(View),
+}
+
+#[derive(Clone, Debug)]
+pub enum Effect {
+    Submit(Job),
+    Cancel,
+    Export,
+}
+
+/// One epoch on the timeline, from the experiment file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train_worst: Option<f64>,
+    pub val_worst: Option<f64>,
+    pub val_mean: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Running {
+    pub id: u64,
+    pub label: &'static str,
+    pub started: Instant,
+    pub done: usize,
+    pub total: usize,
+}
+
+pub struct App {
+    pub name: String,
+    pub epochs: Vec<EpochRow>,
+    pub layers: Vec<LayerInfo>,
+    pub groups: Vec<GroupInfo>,
+    pub focus: Panel,
+    pub epoch: usize,
+    pub layer: usize,
+    pub group: usize,
+    pub field: usize,
+    pub form: Form,
+    pub view: View,
+    pub baseline: Option<(usize, Split, AccuracyReport)>,
+    pub result: Option<InterventionResult>,
+    /// Most recent first.
+    pub history: Vec<InterventionResult>,
+    pub ranks: Option<RankStudy>,
+    pub sensitivity: Option<SensitivityStudy>,
+    /// Which rewinding distance the sensitivity view shows.
+    pub distance: usize,
+    pub running: Option<Running>,
+    /// Time from submission to result of the last finished job.
+    pub last_elapsed: Option<Duration>,
+    pub status: String,
+    pub help: bool,
+    pub quit: bool,
+}
+
+fn summaries(accuracies: &[Option<f64>], weights: &[f64]) -> (Option<f64>, Option<f64>) {
+    let present: Vec<(f64, f64)> =
+        accuracies.iter().zip(weights).filter_map(|(a, &w)| a.map(|a| (a, w))).collect();
+    let worst = present.iter().map(|p| p.0).min_by(f64::total_cmp);
+    let weight: f64 = present.iter().map(|p| p.1).sum();
+    let mean = (weight > 0.0).then(|| present.iter().map(|(a, w)| a * w).sum::<f64>() / weight);
+    (worst, mean)
+}
+
+impl App {
+    pub fn new(experiment: &Experiment, dataset: &GroupedDataset, layers: Vec<LayerInfo>) -> App {
+        let weights = dataset.train_proportions();
+        let epochs: Vec<EpochRow> = experiment
+            .manifest
+            .checkpoints
+            .iter()
+            .map(|c| {
+                let (train_worst, _) = summaries(&c.train_accuracy, &weights);
+                let (val_worst, val_mean) = summaries(&c.val_accuracy, &weights);
+                EpochRow { epoch: c.epoch, train_worst, val_worst, val_mean }
+            })
+            .collect();
+        let groups = group_infos(dataset);
+        // Start on the last epoch, the smallest training group, the first layer.
+        let group = (0..groups.len()).min_by_key(|&g| (groups[g].train, g)).unwrap_or(0);
+        App {
+            name: experiment.manifest.name.clone(),
+            epoch: epochs.len().saturating_sub(1),
+            epochs,
+            layers,
+            groups,
+            focus: Panel::Form,
+            layer: 0,
+            group,
+            field: 0,
+            form: Form::default(),
+            view: View::Bars,
+            baseline: None,
+            result: None,
+            history: Vec::new(),
+            ranks: None,
+            sensitivity: None,
+            distance: 0,
+            running: None,
+            last_elapsed: None,
+            status: "Enter runs the intervention · Tab moves between panels · ? lists every key".into(),
+            help: false,
+            quit: false,
+        }
+    }
+
+    pub fn epoch_number(&self) -> usize {
+        self.epochs.get(self.epoch).map(|e| e.epoch).unwrap_or(0)
+    }
+
+    pub fn layer_name(&self) -> &str {
+        self.layers.get(self.layer).map(|l| l.name.as_str()).unwrap_or("")
+    }
+
+    pub fn group_label(&self) -> String {
+        format!("G{}", self.group)
+    }
+
+    /// The job that fills the groups panel for the current epoch and split.
+    pub fn baseline_job(&self) -> Job {
+        Job::Baseline { epoch: self.epoch_number(), split: self.form.split() }
+    }
+
+    /// The current baseline, if it belongs to the current epoch and split.
+    pub fn current_baseline(&self) -> Option<&AccuracyReport> {
+        match &self.baseline {
+            Some((e, s, r)) if *e == self.epoch_number() && *s == self.form.split() => Some(r),
+            _ => None,
+        }
+    }
+
+    fn gradient(&self) -> Criterion {
+        Criterion::Gradient {
+            group: Some(self.group),
+            split: Split::Train,
+            sampling: Sampling::default(),
+            seed: 0,
+        }
+    }
+
+    /// The intervention the form describes.
+    pub fn spec(&self) -> InterventionSpec {
+        let granularity = self.form.granularity();
+        let scope =
+            if self.form.scope == 0 { Scope::Global } else { Scope::Layer(self.layer_name().to_string()) };
+        let in_scope = NeuronSpace::new(&self.layers, &CandidateFilter::default(), granularity)
+            .map(|space| match &scope {
+                Scope::Global => space.total(),
+                Scope::Layer(name) => space.layer_index(name).map(|l| space.range(l).len()).unwrap_or(0),
+            })
+            .unwrap_or(0);
+        let top = match COUNTS[self.form.count] {
+            Count::K(k) => Selection::TopK(k),
+            Count::Q(q) => Selection::TopFraction(q),
+        };
+        let (criterion, selection) = match self.form.criterion {
+            0 => (self.gradient(), top),
+            1 => (Criterion::Magnitude, top),
+            _ => {
+                let count = match top {
+                    Selection::TopFraction(q) => top_count(q, in_scope.max(1)).unwrap_or(1),
+                    Selection::TopK(k) => k,
+                    Selection::Random { count, .. } => count,
+                };
+                let outside = (count.max(1) as f64 / in_scope.max(1) as f64).min(1.0);
+                (self.gradient(), Selection::Random { count, outside_top: outside })
+            }
+        };
+        InterventionSpec {
+            epoch: self.epoch_number(),
+            split: self.form.split(),
+            intervention: self.form.intervention(self.layer_name()),
+            criterion,
+            selection,
+            scope,
+            normalize_layers: false,
+            granularity,
+            candidates: CandidateFilter::default(),
+            repeats: REPEATS[self.form.repeats],
+            seed: 0,
+        }
+    }
+
+    fn rank_job(&self) -> Job {
+        Job::Ranks(RankSpec {
+            epoch: self.epoch_number(),
+            fraction: 0.05,
+            granularity: self.form.granularity(),
+            candidates: CandidateFilter::default(),
+            split: Split::Train,
+            sampling: Sampling::default(),
+            seed: 0,
+        })
+    }
+
+    fn sensitivity_job(&self) -> Job {
+        let epoch = self.epoch_number();
+        Job::Sensitivity(SensitivitySpec {
+            epoch,
+            split: self.form.split(),
+            epochs_back: DEFAULT_EPOCHS_BACK.into_iter().filter(|&n| n <= epoch).collect(),
+            threshold: 0.01,
+            candidates: CandidateFilter::default(),
+        })
+    }
+
+    fn ranks_current(&self) -> bool {
+        self.ranks.as_ref().is_some_and(|r| {
+            r.spec.epoch == self.epoch_number() && r.spec.granularity == self.form.granularity()
+        })
+    }
+
+    fn sensitivity_current(&self) -> bool {
+        self.sensitivity
+            .as_ref()
+            .is_some_and(|s| s.spec.epoch == self.epoch_number() && s.spec.split == self.form.split())
+    }
+
+    /// The study jobs the current view needs, if its data is missing or stale.
+    fn view_job(&self) -> Option<Job> {
+        match self.view {
+            View::Ranks if !self.ranks_current() => Some(self.rank_job()),
+            View::Sensitivity if !self.sensitivity_current() && self.epoch_number() >= 5 => {
+                Some(self.sensitivity_job())
+            }
+            _ => None,
+        }
+    }
+
+    fn move_in(&mut self, delta: isize) -> Vec<Effect> {
+        let step = |value: &mut usize, len: usize| {
+            if len > 0 {
+                *value = (*value as isize + delta).clamp(0, len as isize - 1) as usize;
+            }
+        };
+        match self.focus {
+            Panel::Epochs => {
+                let before = self.epoch;
+                step(&mut self.epoch, self.epochs.len());
+                if self.epoch != before {
+                    let mut effects = vec![Effect::Submit(self.baseline_job())];
+                    effects.extend(self.view_job().map(Effect::Submit));
+                    return effects;
+                }
+            }
+            Panel::Layers => step(&mut self.layer, self.layers.len()),
+            Panel::Groups => step(&mut self.group, self.groups.len()),
+            Panel::Form => step(&mut self.field, FIELDS.len()),
+            Panel::Results => {
+                if self.view == View::Sensitivity {
+                    let n = self.sensitivity.as_ref().map(|s| s.spec.epochs_back.len()).unwrap_or(0);
+                    step(&mut self.distance, n);
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        if self.help && !matches!(action, Action::Quit) {
+            // Any key closes the help overlay.
+            self.help = false;
+            return Vec::new();
+        }
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                vec![Effect::Cancel]
+            }
+            Action::Help => {
+                self.help = true;
+                Vec::new()
+            }
+            Action::NextPanel | Action::PrevPanel => {
+                let i = PANELS.iter().position(|&p| p == self.focus).unwrap_or(0) as isize;
+                let d = if action == Action::NextPanel { 1 } else { -1 };
+                self.focus = PANELS[(i + d).rem_euclid(PANELS.len() as isize) as usize];
+                Vec::new()
+            }
+            Action::Up => self.move_in(-1),
+            Action::Down => self.move_in(1),
+            Action::Left | Action::Right => {
+                let d = if action == Action::Right { 1 } else { -1 };
+                match self.focus {
+                    Panel::Form => {
+                        let field = FIELDS[self.field];
+                        let split = self.form.split();
+                        self.form.step(field, d);
+                        if self.form.split() != split {
+                            let mut effects = vec![Effect::Submit(self.baseline_job())];
+                            effects.extend(self.view_job().map(Effect::Submit));
+                            return effects;
+                        }
+                        Vec::new()
+                    }
+                    Panel::Results if self.view == View::Sensitivity => self.move_in(d),
+                    _ => {
+                        let i = VIEWS.iter().position(|v| v.0 == self.view).unwrap_or(0) as isize;
+                        self.show(VIEWS[(i + d).rem_euclid(VIEWS.len() as isize) as usize].0)
+                    }
+                }
+            }
+            Action::Show(view) => self.show(view),
+            Action::Run => match self.view {
+                View::Ranks => vec![Effect::Submit(self.rank_job())],
+                View::Sensitivity => vec![Effect::Submit(self.sensitivity_job())],
+                _ => vec![Effect::Submit(Job::Intervene(self.spec()))],
+            },
+            Action::Cancel => {
+                if self.running.is_some() {
+                    self.status = "cancelling…".into();
+                    vec![Effect::Cancel]
+                } else {
+                    Vec::new()
+                }
+            }
+            Action::Export => vec![Effect::Export],
+        }
+    }
+
+    fn show(&mut self, view: View) -> Vec<Effect> {
+        self.view = view;
+        if view == View::Sensitivity && self.epoch_number() < 5 {
+            self.status = "sensitive layers need an epoch >= 5 (the shortest rewind is 5 epochs)".into();
+        }
+        self.view_job().map(Effect::Submit).into_iter().collect()
+    }
+
+    /// Applies a message from the worker.
+    pub fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Started { id, label } => {
+                self.running = Some(Running { id, label, started: Instant::now(), done: 0, total: 0 });
+            }
+            Event::Progress { id, done, total } => {
+                if let Some(r) = self.running.as_mut().filter(|r| r.id == id) {
+                    r.done = done;
+                    r.total = total;
+                }
+            }
+            Event::Finished { id, output, elapsed } => {
+                self.finish(id);
+                self.last_elapsed = Some(elapsed);
+                match output {
+                    Output::Baseline { epoch, split, report } => self.baseline = Some((epoch, split, report)),
+                    Output::Intervention(result) => {
+                        self.status = format!("{} in {} ms", super::ui::short(&result), elapsed.as_millis());
+                        self.history.insert(0, (*result).clone());
+                        self.history.truncate(HISTORY);
+                        self.result = Some(*result);
+                    }
+                    Output::Ranks(study) => {
+                        self.status = format!("rank histograms in {} ms", elapsed.as_millis());
+                        self.ranks = Some(*study);
+                    }
+                    Output::Sensitivity(study) => {
+                        self.status = format!("sensitive layers in {} ms", elapsed.as_millis());
+                        self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
+                        self.sensitivity = Some(*study);
+                    }
+                }
+            }
+            Event::Failed { id, message } => {
+                self.finish(id);
+                self.status =
+                    if message == "cancelled" { "cancelled".into() } else { format!("error: {message}") };
+            }
+        }
+    }
+
+    fn finish(&mut self, id: u64) {
+        if self.running.as_ref().is_some_and(|r| r.id == id) {
+            self.running = None;
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The intervention form: each field is a choice among presets, changed with ←/→.
+
+use crate::data::Split;
+use crate::intervene::Intervention;
+use crate::neurons::Granularity;
+
+pub const KINDS: [&str; 5] = ["zero-out", "re-init", "noise", "rewind neurons", "rewind layer"];
+pub const CRITERIA: [&str; 3] = ["gradient of group", "magnitude", "random control"];
+pub const SCOPES: [&str; 2] = ["global", "selected layer"];
+/// Top-k counts, then top fractions.
+pub const COUNTS: [Count; 10] = [
+    Count::K(1),
+    Count::K(2),
+    Count::K(3),
+    Count::K(5),
+    Count::K(10),
+    Count::K(20),
+    Count::Q(0.01),
+    Count::Q(0.02),
+    Count::Q(0.05),
+    Count::Q(0.10),
+];
+/// σ values of the authors' configurations (noise 0.005-0.02, re-init 0.02-0.15), plus 0.05.
+pub const SIGMAS: [f64; 6] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.15];
+pub const BACKS: [usize; 6] = [1, 5, 10, 20, 30, 40];
+pub const REPEATS: [usize; 4] = [1, 3, 10, 20];
+pub const SPLITS: [Split; 3] = [Split::Val, Split::Test, Split::Train];
+pub const GRANULARITIES: [Granularity; 3] = [Granularity::Unit, Granularity::Kernel, Granularity::Weight];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Count {
+    K(usize),
+    Q(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Kind,
+    Criterion,
+    Scope,
+    Count,
+    Sigma,
+    Back,
+    Repeats,
+    Split,
+    Granularity,
+}
+
+pub const FIELDS: [Field; 9] = [
+    Field::Kind,
+    Field::Criterion,
+    Field::Scope,
+    Field::Count,
+    Field::Sigma,
+    Field::Back,
+    Field::Repeats,
+    Field::Split,
+    Field::Granularity,
+];
+
+/// The chosen preset of every field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Form {
+    pub kind: usize,
+    pub criterion: usize,
+    pub scope: usize,
+    pub count: usize,
+    pub sigma: usize,
+    pub back: usize,
+    pub repeats: usize,
+    pub split: usize,
+    pub granularity: usize,
+}
+
+impl Default for Form {
+    /// The defaults of the CLI: zero-out, top-3 global by gradient, σ from the authors'
+    /// configurations, 10 epochs back, 10 repeats, val, unit.
+    fn default() -> Self {
+        Form {
+            kind: 0,
+            criterion: 0,
+            scope: 0,
+            count: 2,
+            sigma: 2,
+            back: 2,
+            repeats: 2,
+            split: 0,
+            granularity: 0,
+        }
+    }
+}
+
+impl Form {
+    fn slot(&mut self, field: Field) -> (&mut usize, usize) {
+        match field {
+            Field::Kind => (&mut self.kind, KINDS.len()),
+            Field::Criterion => (&mut self.criterion, CRITERIA.len()),
+            Field::Scope => (&mut self.scope, SCOPES.len()),
+            Field::Count => (&mut self.count, COUNTS.len()),
+            Field::Sigma => (&mut self.sigma, SIGMAS.len()),
+            Field::Back => (&mut self.back, BACKS.len()),
+            Field::Repeats => (&mut self.repeats, REPEATS.len()),
+            Field::Split => (&mut self.split, SPLITS.len()),
+            Field::Granularity => (&mut self.granularity, GRANULARITIES.len()),
+        }
+    }
+
+    /// Moves `field` one preset forward (`step` 1) or back (-1), wrapping around.
+    pub fn step(&mut self, field: Field, step: isize) {
+        let (value, len) = self.slot(field);
+        *value = (*value as isize + step).rem_euclid(len as isize) as usize;
+        if field == Field::Kind {
+            // Each random kind starts at its own default σ (re-init 0.02, noise 0.01).
+            match self.kind {
+                1 => self.sigma = 2,
+                2 => self.sigma = 1,
+                _ => {}
+            }
+        }
+    }
+
+    pub fn split(&self) -> Split {
+        SPLITS[self.split]
+    }
+
+    pub fn granularity(&self) -> Granularity {
+        GRANULARITIES[self.granularity]
+    }
+
+    pub fn intervention(&self, layer: &str) -> Intervention {
+        let sigma = SIGMAS[self.sigma];
+        let epochs_back = BACKS[self.back];
+        match self.kind {
+            0 => Intervention::ZeroOut,
+            1 => Intervention::Reinit { sigma, uniform: false },
+            2 => Intervention::Noise { sigma },
+            3 => Intervention::RewindNeurons { epochs_back },
+            _ => Intervention::RewindLayer { layer: layer.to_string(), epochs_back },
+        }
+    }
+
+    /// Whether a field matters for the current kind (others are shown dimmed).
+    pub fn applies(&self, field: Field) -> bool {
+        let rewind_layer = self.kind == 4;
+        match field {
+            Field::Criterion | Field::Scope | Field::Count | Field::Granularity => !rewind_layer,
+            Field::Sigma => matches!(self.kind, 1 | 2),
+            Field::Back => matches!(self.kind, 3 | 4),
+            Field::Repeats => matches!(self.kind, 1 | 2) || self.criterion == 2,
+            Field::Kind | Field::Split => true,
+        }
+    }
+
+    /// The field's label and current value as shown.
+    pub fn describe(&self, field: Field, group: &str, layer: &str) -> (&'static str, String) {
+        match field {
+            Field::Kind => ("intervention", KINDS[self.kind].into()),
+            Field::Criterion => (
+                "criterion",
+                match self.criterion {
+                    0 => format!("gradient of {group}"),
+                    1 => "magnitude".into(),
+                    _ => format!("random control (outside top by {group})"),
+                },
+            ),
+            Field::Scope => {
+                ("scope", if self.scope == 0 { "global".into() } else { format!("within {layer}") })
+            }
+            Field::Count => (
+                "neurons",
+                match COUNTS[self.count] {
+                    Count::K(k) => format!("top {k}"),
+                    Count::Q(q) => format!("top {}%", q * 100.0),
+                },
+            ),
+            Field::Sigma => ("sigma", format!("{}", SIGMAS[self.sigma])),
+            Field::Back => ("epochs back", BACKS[self.back].to_string()),
+            Field::Repeats => ("repeats", REPEATS[self.repeats].to_string()),
+            Field::Split => ("measured on", self.split().to_string()),
+            Field::Granularity => ("granularity", self.granularity().to_string()),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Drawing the explorer from its state: one module per kind of panel.
+
+mod context;
+mod results;
+mod studies;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+
+use super::app::{App, Panel, VIEWS, View};
+use super::theme::{Keys, Theme};
+use crate::intervene::Intervention;
+use crate::studies::intervention::InterventionResult;
+
+/// A percentage with one decimal, or n/a.
+pub fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1}%", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// A signed change in points with one decimal, or n/a.
+pub fn pts(v: Option<f64>) -> String {
+    v.map(|v| format!("{:+.1}", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// A one-line description of a run.
+pub fn short(r: &InterventionResult) -> String {
+    let s = &r.spec;
+    match &s.intervention {
+        Intervention::RewindLayer { layer, epochs_back } => {
+            format!("rewind {layer} −{epochs_back} @{}", s.epoch)
+        }
+        _ => format!(
+            "{} {} {} by {} @{}",
+            s.intervention,
+            s.selection,
+            s.scope,
+            criterion(&s.criterion),
+            s.epoch
+        ),
+    }
+}
+
+fn criterion(c: &crate::neurons::scores::Criterion) -> String {
+    match c {
+        crate::neurons::scores::Criterion::Magnitude => "magnitude".into(),
+        crate::neurons::scores::Criterion::Gradient { group, .. } => {
+            format!("grad {}", group.map(|g| format!("G{g}")).unwrap_or_else(|| "all".into()))
+        }
+    }
+}
+
+pub fn block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::default().borders(Borders::ALL).border_style(theme.border(focused)).title(title)
+}
+
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
+    let [title, body, status] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(10), Constraint::Length(1)])
+            .areas(frame.area());
+    draw_title(frame, title, app, theme, keys);
+    let left_width = if body.width < 100 { 32 } else { (body.width * 34 / 100).min(44) };
+    let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(40)]).areas(body);
+    context::draw(frame, left, app, theme);
+    let [form, results] = Layout::vertical([Constraint::Length(11), Constraint::Min(6)]).areas(right);
+    context::draw_form(frame, form, app, theme);
+    let focused = app.focus == Panel::Results;
+    match app.view {
+        View::Bars => results::draw_bars(frame, results, app, theme, focused),
+        View::Neurons => results::draw_neurons(frame, results, app, theme, focused),
+        View::History => results::draw_history(frame, results, app, theme, focused),
+        View::Ranks => studies::draw_ranks(frame, results, app, theme, focused),
+        View::Sensitivity => studies::draw_sensitivity(frame, results, app, theme, focused),
+    }
+    draw_status(frame, status, app, theme);
+    if app.help {
+        draw_help(frame, theme, keys);
+    }
+}
+
+fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Keys) {
+    let wide = area.width >= 100;
+    let mut spans = vec![
+        Span::styled(" memscope ", theme.accent()),
+        Span::raw(format!("{} · epoch {} · {} ", app.name, app.epoch_number(), app.form.split())),
+    ];
+    for (i, (view, name)) in VIEWS.iter().enumerate() {
+        let style = if *view == app.view { theme.selected() } else { theme.muted() };
+        let name = if wide { name.to_string() } else { name.chars().take(4).collect() };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!("{}{name}", i + 1), style));
+    }
+    let keys_hint = if wide {
+        format!("  {}:help {}:quit", keys.help, keys.quit)
+    } else {
+        format!("  {} {}", keys.help, keys.quit)
+    };
+    spans.push(Span::styled(keys_hint, theme.muted()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    match &app.running {
+        Some(run) => {
+            let ratio = if run.total > 0 { run.done as f64 / run.total as f64 } else { 0.0 };
+            let label = format!(
+                "{} {:.1}s{}  (Esc cancels)",
+                run.label,
+                run.started.elapsed().as_secs_f64(),
+                if run.total > 0 { format!("  {}/{}", run.done, run.total) } else { String::new() }
+            );
+            let gauge =
+                Gauge::default().gauge_style(theme.accent()).ratio(ratio.clamp(0.0, 1.0)).label(label);
+            frame.render_widget(gauge, area);
+        }
+        None => {
+            let style = if app.status.starts_with("error") { theme.negative() } else { Style::default() };
+            frame.render_widget(Paragraph::new(Span::styled(app.status.as_str(), style)), area);
+        }
+    }
+}
+
+fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
+    let lines = [
+        ("Tab / Shift-Tab", "next / previous panel"),
+        ("↑↓ or k j", "move in the panel (epoch, layer, group, form field)"),
+        ("←→ or h l", "change the form field; elsewhere switch views"),
+        ("Enter", "run (intervention; in Ranks / Sensitivity: recompute)"),
+        ("Esc", "cancel the running job"),
+        ("1 … 5", "Bars, Ranks, Neurons, History, Sensitivity"),
+        ("e (export)", "write the current result as JSON"),
+        ("? (help)", "this help; any key closes it"),
+        ("q (quit), Ctrl-C", "quit"),
+    ];
+    let mut text: Vec<Line> = lines
+        .iter()
+        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:<18}"), theme.accent()), Span::raw(*v)]))
+        .collect();
+    text.push(Line::raw(""));
+    text.push(Line::styled(
+        format!(
+            "Letters here: quit '{}', help '{}', export '{}' (config.ron)",
+            keys.quit, keys.help, keys.export
+        ),
+        theme.muted(),
+    ));
+    text.push(Line::styled(
+        "Changes are signed points; mean = weighted by training group shares.",
+        theme.muted(),
+    ));
+    let area = frame.area();
+    let width = area.width.min(78);
+    let height = (text.len() as u16 + 2).min(area.height);
+    let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
+    let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(block(" Keys ", true, theme)),
+        popup,
+    );
+}

@@ -1,0 +1,151 @@
+//! Results of interventions: signed accuracy-change bars, the selected neurons, history.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table};
+
+use super::{block, pct, pts, short};
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+
+/// Scales a bar's half-width covers, in points: the smallest that fits the largest change.
+const SCALES: [f64; 6] = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
+
+/// A bar of exactly `width` cells centred on zero (│): negative changes fill to the left,
+/// positive to the right. Returns (before the fill, the fill, after the fill).
+pub fn signed_bar(change: f64, scale: f64, width: usize) -> (String, String, String) {
+    let half = width / 2;
+    let right = width - half - 1;
+    let cells = ((change.abs() / scale) * half as f64).round() as usize;
+    let cells = if change != 0.0 { cells.max(1) } else { 0 };
+    if change < 0.0 {
+        let cells = cells.min(half);
+        (" ".repeat(half - cells), "█".repeat(cells), format!("│{}", " ".repeat(right)))
+    } else {
+        let cells = cells.min(right);
+        (format!("{}│", " ".repeat(half)), "█".repeat(cells), " ".repeat(right - cells))
+    }
+}
+
+pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let Some(r) = &app.result else {
+        let text = vec![
+            Line::raw(""),
+            Line::raw("  No intervention yet. Pick a layer and a group on the left,"),
+            Line::raw("  set the form above, and press Enter."),
+        ];
+        frame.render_widget(Paragraph::new(text).block(block(" Accuracy change ", focused, theme)), area);
+        return;
+    };
+    let max = r.groups.iter().filter_map(|g| g.change).fold(0.0f64, |m, c| m.max(100.0 * c.abs()));
+    let scale = SCALES.iter().copied().find(|&s| s >= max).unwrap_or(100.0);
+    let inner = area.width.saturating_sub(2) as usize;
+    // Group names only where there is room; the groups panel always shows them.
+    let label = if inner >= 76 { 17 } else { 3 };
+    let bar_width = inner.saturating_sub(label + 15 + 7 + 6).max(8);
+    let mut lines = vec![Line::styled(short(r), theme.muted())];
+    for g in &r.groups {
+        let worst = r.before.worst_group == Some(g.group);
+        let change = g.change.map(|c| 100.0 * c);
+        let (pad, fill, rest) = signed_bar(change.unwrap_or(0.0), scale, bar_width);
+        let fill_style = if change.unwrap_or(0.0) < 0.0 { theme.negative() } else { theme.positive() };
+        let name = format!("G{} {}", g.group, g.name);
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<label$.label$}", name)),
+            Span::raw(format!("{:>6}→{:<7} ", pct(g.before), pct(g.after))),
+            Span::styled(pad, theme.muted()),
+            Span::styled(fill, fill_style),
+            Span::styled(rest, theme.muted()),
+            Span::styled(format!(" {:>6}", pts(g.change)), fill_style),
+            Span::styled(if worst { " worst" } else { "" }, theme.negative()),
+        ]));
+    }
+    let (b, a) = (&r.before_summary, &r.after_summary);
+    lines.push(Line::raw(format!(
+        "worst-group           {} → {}",
+        pct(b.worst_group_accuracy),
+        pct(a.worst_group_accuracy)
+    )));
+    lines.push(Line::raw(format!(
+        "mean (train-weighted) {} → {}",
+        pct(b.mean_accuracy_train_weighted),
+        pct(a.mean_accuracy_train_weighted)
+    )));
+    if r.runs > 1 {
+        let spread: Vec<String> =
+            r.groups.iter().map(|g| format!("±{:.1}", 100.0 * g.after_std.unwrap_or(0.0))).collect();
+        lines.push(Line::styled(
+            format!("mean of {} runs; std per group {}", r.runs, spread.join(" ")),
+            theme.muted(),
+        ));
+    }
+    let title = format!(" Δ accuracy on {}, points (bars ±{scale}) ", r.spec.split);
+    frame.render_widget(Paragraph::new(lines).block(block(title, focused, theme)), area);
+}
+
+pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let rows: Vec<Row> = app
+        .result
+        .iter()
+        .flat_map(|r| r.neurons.iter())
+        .map(|n| {
+            Row::new(vec![
+                n.id.to_string(),
+                format!("{:.3e}", n.score),
+                format!("{:.1}", n.score_percentile),
+                format!("{:.3}", n.magnitude),
+                format!("{:.1}", n.magnitude_percentile),
+            ])
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(22),
+            Constraint::Length(10),
+            Constraint::Length(6),
+            Constraint::Length(7),
+            Constraint::Length(6),
+        ],
+    )
+    .header(Row::new(vec!["neuron", "score", "pct", "|w|", "pct"]).style(theme.accent()))
+    .block(block(
+        if empty {
+            " Selected neurons (none yet) "
+        } else {
+            " Selected neurons (pct: percentile rank, 100 = largest) "
+        },
+        focused,
+        theme,
+    ));
+    frame.render_widget(table, area);
+}
+
+pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let groups = app.groups.len();
+    let mut header = vec!["#".to_string(), "run".to_string()];
+    header.extend((0..groups).map(|g| format!("ΔG{g}")));
+    header.push("worst".into());
+    let rows: Vec<Row> = app
+        .history
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cells = vec![(i + 1).to_string(), short(r)];
+            cells.extend(r.groups.iter().map(|g| pts(g.change)));
+            cells.push(pct(r.after_summary.worst_group_accuracy));
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![Constraint::Length(2), Constraint::Min(16)];
+    widths.extend((0..groups).map(|_| Constraint::Length(6)));
+    widths.push(Constraint::Length(6));
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent())).block(block(
+        " History (newest first; signed change in points) ",
+        focused,
+        theme,
+    ));
+    frame.render_widget(table, area);
+}

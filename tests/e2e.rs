@@ -1,0 +1,124 @@
+//! The real binary in a real terminal (tmux): open the demo, pick a layer and a group, run
+//! a zero-out, see the bars, open help, quit; and a panic that still restores the terminal.
+
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_memscope");
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(name: &str) -> Tmux {
+        let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
+        assert!(ok, "these tests drive a real terminal through tmux: install it (apt-get install tmux)");
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x", "100", "-y", "30", "bash", "--norc", "--noprofile"])
+            .env("PS1", "$ ")
+            .env_remove("MEMSCOPE_DEMO")
+            .env_remove("NO_COLOR")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Tmux { name: name.to_string() }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let status = Command::new("tmux").args(["send-keys", "-t", &self.name, key]).status().unwrap();
+            assert!(status.success());
+            sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let status = Command::new("tmux").args(["send-keys", "-t", &self.name, "-l", text]).status().unwrap();
+        assert!(status.success());
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows every one of `texts`.
+    fn wait_for(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if texts.iter().all(|t| screen.contains(t)) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {texts:?}; screen:\n{screen}");
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The shell is back in cooked mode with echo, and runs commands.
+    fn assert_shell_usable(&self) {
+        self.line("clear; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; echo ok-$((40+2))");
+        let screen = self.wait_for(&["ok-42"]);
+        assert!(screen.contains("icanon echo"), "terminal modes not restored:\n{screen}");
+        assert!(!screen.contains("?1049"), "{screen}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+    }
+}
+
+#[test]
+fn explore_the_demo_run_a_zero_out_and_quit() {
+    // The expected numbers, from the CLI: zero-out top 3 within stage2.block0.conv2 by G1's gradient.
+    let out = Command::new(BIN)
+        .args(["intervene", "--within", "stage2.block0.conv2", "--group", "G1", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let changes: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| format!("{:+.1}", 100.0 * l.split(',').nth(6).unwrap().parse::<f64>().unwrap()))
+        .collect();
+
+    let t = Tmux::start("memscope-e2e");
+    t.line(BIN);
+    t.wait_for(&["No intervention yet", "G2 5-9 on land", "24.0%"]);
+    // Layers panel: two panels back from the form; the fifth layer.
+    t.keys(&["BTab", "BTab", "Down", "Down", "Down", "Down"]);
+    // Groups panel: G2 → G1.
+    t.keys(&["Tab", "Up"]);
+    // Form: scope → within the selected layer; run.
+    t.keys(&["Tab", "Down", "Down", "Right"]);
+    t.wait_for(&["within stage2.block0.conv2"]);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for(&["Δ accuracy on val", "by grad G1"]);
+    for change in &changes {
+        assert!(screen.contains(change.as_str()), "bar value {change} missing:\n{screen}");
+    }
+    t.keys(&["?"]);
+    t.wait_for(&["Keys", "cancel the running job"]);
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+#[test]
+fn a_panic_still_restores_the_terminal() {
+    let t = Tmux::start("memscope-e2e-panic");
+    t.line(&format!("MEMSCOPE_TEST_PANIC=1 {BIN}; echo status-$?"));
+    let screen = t.wait_for(&["status-101"]);
+    assert!(screen.contains("MEMSCOPE_TEST_PANIC is set"), "{screen}");
+    t.assert_shell_usable();
+}

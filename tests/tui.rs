@@ -1,0 +1,216 @@
+//! The explorer without a terminal: key → state transitions, whole screens through
+//! ratatui's TestBackend, and a real worker's result reaching the screen.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use memscope::device::DeviceSpec;
+use memscope::experiment::Experiment;
+use memscope::session::Session;
+use memscope::tui::app::{Action, App, Effect, Panel, View};
+use memscope::tui::form::{FIELDS, Field};
+use memscope::tui::theme::{Config, Keys, Theme};
+use memscope::tui::worker::{Event, Job, Output, Worker};
+use memscope::tui::{action_for, ui};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
+
+fn session() -> Session {
+    let exp = Experiment::open(Path::new(DEMO)).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap()
+}
+
+fn app_for(session: &Session) -> App {
+    App::new(session.experiment(), session.dataset(), session.layers().to_vec())
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let theme = Theme::new(&Config::default(), true).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| ui::draw(f, app, &theme, &Keys::default())).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    (0..height)
+        .map(|y| {
+            (0..width).map(|x| buffer[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `job` on a real worker and feeds every event to `app` until it finishes.
+fn run_job(worker: &mut Worker, app: &mut App, job: Job) {
+    let id = worker.submit(job);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let event = worker.events.recv_timeout(deadline - Instant::now()).expect("worker answered");
+        let done = matches!(&event, Event::Finished { id: i, .. } | Event::Failed { id: i, .. } if *i == id);
+        if let Event::Failed { message, .. } = &event {
+            panic!("job failed: {message}");
+        }
+        app.on_event(event);
+        if done {
+            return;
+        }
+    }
+}
+
+fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"in \d+ ms", "in [elapsed] ms");
+    settings
+}
+
+#[test]
+fn keys_map_to_actions() {
+    let keys = Keys::default();
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    assert_eq!(action_for(key(KeyCode::Tab), &keys), Some(Action::NextPanel));
+    assert_eq!(action_for(key(KeyCode::BackTab), &keys), Some(Action::PrevPanel));
+    assert_eq!(action_for(key(KeyCode::Char('j')), &keys), Some(Action::Down));
+    assert_eq!(action_for(key(KeyCode::Char('h')), &keys), Some(Action::Left));
+    assert_eq!(action_for(key(KeyCode::Enter), &keys), Some(Action::Run));
+    assert_eq!(action_for(key(KeyCode::Esc), &keys), Some(Action::Cancel));
+    assert_eq!(action_for(key(KeyCode::Char('?')), &keys), Some(Action::Help));
+    assert_eq!(action_for(key(KeyCode::Char('3')), &keys), Some(Action::Show(View::Neurons)));
+    assert_eq!(
+        action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &keys),
+        Some(Action::Quit)
+    );
+    assert_eq!(action_for(key(KeyCode::Char('z')), &keys), None);
+    let custom = Keys { quit: 'x', ..Keys::default() };
+    assert_eq!(action_for(key(KeyCode::Char('x')), &custom), Some(Action::Quit));
+    assert_eq!(action_for(key(KeyCode::Char('q')), &custom), None);
+}
+
+#[test]
+fn actions_change_state_and_ask_for_the_right_jobs() {
+    let s = session();
+    let mut app = app_for(&s);
+    // Starts on the last epoch, the smallest training group, the form.
+    assert_eq!((app.epoch_number(), app.group, app.focus), (40, 2, Panel::Form));
+
+    // The form: ↓ to the count field, → from top 3 to top 5.
+    let count = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    for _ in 0..count {
+        app.update(Action::Down);
+    }
+    app.update(Action::Right);
+    let spec = app.spec();
+    assert_eq!(spec.selection, memscope::neurons::select::Selection::TopK(5));
+
+    // Tab to the layers, pick the third, scope it, and run: one intervention job.
+    app.update(Action::PrevPanel);
+    app.update(Action::PrevPanel);
+    assert_eq!(app.focus, Panel::Layers);
+    app.update(Action::Down);
+    app.update(Action::Down);
+    assert_eq!(app.layer_name(), "stage1.block0.conv2");
+    app.update(Action::NextPanel); // groups
+    app.update(Action::Up); // G1
+    app.update(Action::NextPanel); // form
+    app.field = FIELDS.iter().position(|&f| f == Field::Scope).unwrap();
+    app.update(Action::Right);
+    let effects = app.update(Action::Run);
+    let [Effect::Submit(Job::Intervene(spec))] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(spec.scope, memscope::neurons::select::Scope::Layer("stage1.block0.conv2".into()));
+    assert!(matches!(spec.criterion, memscope::neurons::scores::Criterion::Gradient { group: Some(1), .. }));
+
+    // Moving the epoch asks for that epoch's baseline.
+    app.focus = Panel::Epochs;
+    let effects = app.update(Action::Up);
+    assert!(matches!(effects.as_slice(), [Effect::Submit(Job::Baseline { epoch: 39, .. })]), "{effects:?}");
+
+    // Opening the sensitivity view asks for the study; help swallows the next key.
+    let effects = app.update(Action::Show(View::Sensitivity));
+    assert!(matches!(effects.as_slice(), [Effect::Submit(Job::Sensitivity(_))]));
+    app.update(Action::Help);
+    assert!(app.help);
+    assert!(app.update(Action::Run).is_empty());
+    assert!(!app.help);
+    // Esc with nothing running does nothing; quit sets the flag.
+    assert!(app.update(Action::Cancel).is_empty());
+    app.update(Action::Quit);
+    assert!(app.quit);
+}
+
+#[test]
+fn a_finished_job_reaches_the_screen() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut worker = Worker::spawn(session());
+    let job = app.baseline_job();
+    run_job(&mut worker, &mut app, job);
+    assert!(app.current_baseline().is_some());
+    let before = render(&app, 80, 24);
+    assert!(before.contains("No intervention yet"), "{before}");
+    let spec = app.spec();
+    run_job(&mut worker, &mut app, Job::Intervene(spec.clone()));
+    let result = app.result.clone().expect("the result arrived");
+    assert_eq!(app.history.len(), 1);
+    let screen = render(&app, 80, 24);
+    for g in &result.groups {
+        let change = format!("{:+.1}", 100.0 * g.change.unwrap());
+        assert!(screen.contains(&change), "{change} missing from\n{screen}");
+    }
+    assert!(screen.contains("worst"), "{screen}");
+}
+
+#[test]
+fn screens_at_80x24_and_120x40() {
+    let mut s = session();
+    let mut app = app_for(&s);
+    // Fill the state by running the engine directly (the worker is tested above).
+    let baseline = s.baseline(40, memscope::data::Split::Val).unwrap();
+    app.baseline = Some((40, memscope::data::Split::Val, baseline));
+    let settings = snapshot_settings();
+    settings.bind(|| {
+        insta::assert_snapshot!("start_80x24", render(&app, 80, 24));
+        let result = memscope::studies::intervention::run(&mut s, &app.spec()).unwrap();
+        app.on_event(Event::Finished {
+            id: 0,
+            output: Output::Intervention(Box::new(result)),
+            elapsed: Duration::from_millis(1),
+        });
+        insta::assert_snapshot!("bars_80x24", render(&app, 80, 24));
+        insta::assert_snapshot!("bars_120x40", render(&app, 120, 40));
+        app.view = View::Neurons;
+        insta::assert_snapshot!("neurons_120x40", render(&app, 120, 40));
+        app.help = true;
+        insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
+        app.help = false;
+        let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
+            Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
+            other => panic!("{other:?}"),
+        };
+        let study = memscope::studies::sensitivity::run(&mut s, &spec, &mut |_, _| true).unwrap();
+        app.on_event(Event::Finished {
+            id: 0,
+            output: Output::Sensitivity(Box::new(study)),
+            elapsed: Duration::ZERO,
+        });
+        insta::assert_snapshot!("sensitivity_120x40", render(&app, 120, 40));
+    });
+}
+
+#[test]
+fn a_typo_in_the_config_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.ron");
+    // SAFETY: tests in this file do not read MEMSCOPE_CONFIG concurrently except this one.
+    unsafe { std::env::set_var("MEMSCOPE_CONFIG", &path) };
+    assert_eq!(Config::load().unwrap(), Config::default()); // no file: defaults
+    std::fs::write(&path, "(colours: (accent: \"red\"))").unwrap();
+    let err = format!("{:#}", Config::load().unwrap_err());
+    assert!(err.contains("config.ron:1:") && err.contains("colours"), "{err}");
+    std::fs::write(&path, "(colors: (accent: \"reddish\"))").unwrap();
+    let err = format!("{:#}", Config::load().unwrap_err());
+    assert!(err.contains("colors.accent 'reddish' is not a colour"), "{err}");
+    std::fs::write(&path, "(keys: (quit: 'x'), colors: (accent: \"#ff8800\"))").unwrap();
+    let config = Config::load().unwrap();
+    assert_eq!(config.keys.quit, 'x');
+    unsafe { std::env::remove_var("MEMSCOPE_CONFIG") };
+}
