@@ -81,7 +81,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
 }
 
 fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Keys) {
-    let wide = area.width >= 100;
+    let wide = area.width >= 110;
     let mut spans = vec![
         Span::styled(" memscope ", theme.accent()),
         Span::raw(format!("{} · epoch {} · {} ", app.name, app.epoch_number(), app.form.split())),

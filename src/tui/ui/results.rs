@@ -46,7 +46,13 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
     let bar_width = inner.saturating_sub(label + 15 + 7 + 6).max(8);
     let mut lines = vec![Line::styled(short(r), theme.muted())];
     for g in &r.groups {
-        let worst = r.before.worst_group == Some(g.group);
+        let marker = if r.after_summary.worst_group == Some(g.group) {
+            " worst"
+        } else if r.before.worst_group == Some(g.group) {
+            " (was)"
+        } else {
+            ""
+        };
         let change = g.change.map(|c| 100.0 * c);
         let (pad, fill, rest) = signed_bar(change.unwrap_or(0.0), scale, bar_width);
         let fill_style = if change.unwrap_or(0.0) < 0.0 { theme.negative() } else { theme.positive() };
@@ -58,7 +64,7 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
             Span::styled(fill, fill_style),
             Span::styled(rest, theme.muted()),
             Span::styled(format!(" {:>6}", pts(g.change)), fill_style),
-            Span::styled(if worst { " worst" } else { "" }, theme.negative()),
+            Span::styled(marker, theme.negative()),
         ]));
     }
     let (b, a) = (&r.before_summary, &r.after_summary);

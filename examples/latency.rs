@@ -1,0 +1,90 @@
+//! Explorer latency on the bundled demo: Enter → result through the worker thread (cold
+//! and warm caches), start-up work before the first frame, and the time to draw a frame.
+//!
+//!     cargo run --release --example latency
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use memscope::device::DeviceSpec;
+use memscope::experiment::{Experiment, demo};
+use memscope::session::Session;
+use memscope::tui::app::App;
+use memscope::tui::theme::{Config, Keys, Theme};
+use memscope::tui::ui;
+use memscope::tui::worker::{Event, Job, Worker};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn open(dir: &Path) -> (Experiment, memscope::data::GroupedDataset) {
+    let exp = Experiment::open(dir).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    (exp, data)
+}
+
+/// Submits `job` and waits for its result; returns the wall time from submission.
+fn timed(worker: &mut Worker, app: &mut App, job: Job) -> Duration {
+    let start = Instant::now();
+    let id = worker.submit(job);
+    loop {
+        let event = worker.events.recv().unwrap();
+        let done = matches!(&event, Event::Finished { id: i, .. } | Event::Failed { id: i, .. } if *i == id);
+        app.on_event(event);
+        if done {
+            return start.elapsed();
+        }
+    }
+}
+
+fn stats(mut ms: Vec<f64>) -> String {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    format!("median {:.1} ms, p95 {:.1} ms, min {:.1} ms (n = {})", at(0.5), at(0.95), ms[0], ms.len())
+}
+
+fn main() {
+    let dir = demo::locate().unwrap();
+    let device = DeviceSpec::Cpu.device().unwrap();
+
+    let mut startup = Vec::new();
+    let mut cold = Vec::new();
+    for _ in 0..7 {
+        let start = Instant::now();
+        let (exp, data) = open(&dir);
+        let session = Session::new(exp.clone(), data.clone(), device.clone()).unwrap();
+        let mut app = App::new(&exp, &data, session.layers().to_vec());
+        startup.push(start.elapsed().as_secs_f64() * 1e3);
+        let mut worker = Worker::spawn(session);
+        let spec = app.spec();
+        cold.push(timed(&mut worker, &mut app, Job::Intervene(spec)).as_secs_f64() * 1e3);
+    }
+    println!("start-up before the first frame (open experiment, generate data, layers): {}", stats(startup));
+    println!(
+        "Enter -> result, cold (loads epoch 40, baseline, G2 gradient, zero-out top-3): {}",
+        stats(cold)
+    );
+
+    let (exp, data) = open(&dir);
+    let session = Session::new(exp.clone(), data.clone(), device).unwrap();
+    let mut app = App::new(&exp, &data, session.layers().to_vec());
+    let mut worker = Worker::spawn(session);
+    let spec = app.spec();
+    timed(&mut worker, &mut app, Job::Intervene(spec.clone()));
+    let warm: Vec<f64> = (0..30)
+        .map(|_| timed(&mut worker, &mut app, Job::Intervene(spec.clone())).as_secs_f64() * 1e3)
+        .collect();
+    println!("Enter -> result, warm (caches filled): {}", stats(warm));
+
+    let theme = Theme::new(&Config::default(), false).unwrap();
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let frames: Vec<f64> = (0..300)
+            .map(|_| {
+                let start = Instant::now();
+                terminal.draw(|f| ui::draw(f, &app, &theme, &Keys::default())).unwrap();
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        println!("draw one frame at {w}x{h} (bars view, into a TestBackend): {}", stats(frames));
+    }
+}
