@@ -28,39 +28,56 @@ pub struct LayerInfo {
     pub head: bool,
 }
 
+/// Where a module visitor or mapper is: the path of (field, container type) it entered.
+#[derive(Default)]
+pub struct ModulePath(Vec<(String, String)>);
+
+impl ModulePath {
+    pub fn enter(&mut self, name: &str, container_type: &str) {
+        self.0.push((name.to_string(), container_type.to_string()));
+    }
+
+    pub fn exit(&mut self) {
+        self.0.pop();
+    }
+
+    /// For a tensor directly inside a conv or linear layer: (layer name, field, kind), e.g.
+    /// (`stage2.block0.conv1`, `weight`, conv).
+    pub fn layer_param(&self) -> Option<(String, &str, LayerKind)> {
+        let (field, owner) = self.0.last()?;
+        let kind = match owner.as_str() {
+            "Struct:Conv2d" => LayerKind::Conv,
+            "Struct:Linear" => LayerKind::Linear,
+            _ => return None,
+        };
+        let name = self.0[..self.0.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        Some((name, field.as_str(), kind))
+    }
+}
+
 #[derive(Default)]
 struct Collector {
-    path: Vec<(String, String)>,
+    path: ModulePath,
     layers: Vec<LayerInfo>,
 }
 
 impl ModuleVisitor for Collector {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some((field, owner)) = self.path.last() else { return };
-        if field != "weight" {
-            return;
-        }
-        let kind = match owner.as_str() {
-            "Struct:Conv2d" => LayerKind::Conv,
-            "Struct:Linear" => LayerKind::Linear,
-            _ => return,
-        };
+        let Some((name, "weight", kind)) = self.path.layer_param() else { return };
         let mut shape = param.dims().to_vec();
         if kind == LayerKind::Linear {
             shape.reverse(); // burn stores [in, out]
         }
-        let names: Vec<&str> = self.path[..self.path.len() - 1].iter().map(|(n, _)| n.as_str()).collect();
-        let name = names.join(".");
         self.layers.push(LayerInfo {
-            shortcut: names.iter().any(|n| *n == "shortcut" || *n == "downsample"),
+            shortcut: name.split('.').any(|n| n == "shortcut" || n == "downsample"),
             head: false,
             neurons: shape[0],
             kind,

@@ -8,7 +8,7 @@ use anyhow::{Result, ensure};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use layers::{LayerInfo, LayerKind, layer_infos};
+pub use layers::{LayerInfo, LayerKind, ModulePath, layer_infos};
 pub use resnet::{SmallResNet, SmallResNetConfig};
 
 /// The network every stage works on. One architecture today; ResNet-18/50 with

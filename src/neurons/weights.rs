@@ -8,7 +8,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::{Gradients, TensorData};
 
-use crate::model::{LayerKind, Network};
+use crate::model::{LayerKind, ModulePath, Network};
 
 /// One conv or linear layer's parameters, PyTorch layout (`[out, in, kh, kw]`, `[out, in]`).
 #[derive(Clone, Debug, PartialEq)]
@@ -23,14 +23,6 @@ pub struct LayerWeights {
 /// Layer weights by name, in forward order.
 pub type WeightSet = Vec<LayerWeights>;
 
-fn owner_kind(owner: &str) -> Option<LayerKind> {
-    match owner {
-        "Struct:Conv2d" => Some(LayerKind::Conv),
-        "Struct:Linear" => Some(LayerKind::Linear),
-        _ => None,
-    }
-}
-
 /// `[rows, cols]` row-major → `[cols, rows]` row-major.
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
@@ -43,7 +35,7 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 struct Reader<'a> {
-    path: Vec<(String, String)>,
+    path: ModulePath,
     grads: Option<&'a Gradients>,
     out: WeightSet,
     error: Option<anyhow::Error>,
@@ -51,16 +43,15 @@ struct Reader<'a> {
 
 impl ModuleVisitor for Reader<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some((field, owner)) = self.path.last() else { return };
-        let Some(kind) = owner_kind(owner) else { return };
+        let Some((name, field, kind)) = self.path.layer_param() else { return };
         if field != "weight" && field != "bias" {
             return;
         }
@@ -79,8 +70,6 @@ impl ModuleVisitor for Reader<'_> {
                 return;
             }
         };
-        let name =
-            self.path[..self.path.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
         if field == "bias" {
             if let Some(layer) = self.out.iter_mut().rev().find(|l| l.name == name) {
                 layer.bias = Some(values);
@@ -96,7 +85,7 @@ impl ModuleVisitor for Reader<'_> {
 }
 
 fn read(model: &Network, grads: Option<&Gradients>) -> Result<WeightSet> {
-    let mut reader = Reader { path: Vec::new(), grads, out: Vec::new(), error: None };
+    let mut reader = Reader { path: ModulePath::default(), grads, out: Vec::new(), error: None };
     model.visit(&mut reader);
     match reader.error {
         Some(e) => Err(e),
@@ -115,27 +104,24 @@ pub fn read_gradients(model: &Network, grads: &Gradients) -> Result<WeightSet> {
 }
 
 struct Writer<'a> {
-    path: Vec<(String, String)>,
+    path: ModulePath,
     replace: &'a HashMap<&'a str, &'a LayerWeights>,
 }
 
 impl ModuleMapper for Writer<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some((field, owner)) = self.path.last() else { return param };
-        let Some(kind) = owner_kind(owner) else { return param };
-        let name =
-            self.path[..self.path.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        let Some((name, field, kind)) = self.path.layer_param() else { return param };
         let Some(layer) = self.replace.get(name.as_str()) else { return param };
         let dims = param.dims();
-        let values = match (field.as_str(), kind) {
+        let values = match (field, kind) {
             ("weight", LayerKind::Conv) => layer.weight.clone(),
             ("weight", LayerKind::Linear) => transpose(&layer.weight, layer.shape[0], layer.shape[1]),
             ("bias", _) => match &layer.bias {
@@ -152,5 +138,5 @@ impl ModuleMapper for Writer<'_> {
 /// The original keeps its tensors: only the copy's parameters are swapped.
 pub fn with_weights(model: &Network, layers: &[&LayerWeights]) -> Network {
     let replace: HashMap<&str, &LayerWeights> = layers.iter().map(|l| (l.name.as_str(), *l)).collect();
-    model.clone().map(&mut Writer { path: Vec::new(), replace: &replace })
+    model.clone().map(&mut Writer { path: ModulePath::default(), replace: &replace })
 }
