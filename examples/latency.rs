@@ -75,6 +75,28 @@ fn main() {
         .collect();
     println!("Enter -> result, warm (caches filled): {}", stats(warm));
 
+    // One warm intervention per layer scope, with and without the activation cache.
+    for layer in ["stem.conv", "stage1.block0.conv2", "stage2.block0.conv2", "stage3.block0.conv2"] {
+        let mut line = format!("warm zero-out top-3 within {layer}:");
+        for budget in [memscope::session::DEFAULT_ACTIVATION_BUDGET, 0] {
+            let (exp, data) = open(&dir);
+            let mut session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
+            session.set_activation_budget(budget);
+            let mut request = spec.clone();
+            request.scope = memscope::neurons::select::Scope::Layer(layer.into());
+            memscope::studies::intervention::run(&mut session, &request).unwrap();
+            let ms: Vec<f64> = (0..30)
+                .map(|_| {
+                    let start = Instant::now();
+                    memscope::studies::intervention::run(&mut session, &request).unwrap();
+                    start.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            line += &format!("\n    {}: {}", if budget > 0 { "cached" } else { "no cache" }, stats(ms));
+        }
+        println!("{line}");
+    }
+
     let theme = Theme::new(&Config::default(), false).unwrap();
     for (w, h) in [(80, 24), (120, 40), (200, 60)] {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();

@@ -24,6 +24,33 @@ pub fn logits(model: &Network, split: &SplitData, shape: [usize; 3], device: &De
     Ok(out)
 }
 
+/// Per batch of [`EVAL_BATCH`] examples, the activations at the model's stage boundaries.
+pub fn boundaries(
+    model: &Network,
+    split: &SplitData,
+    shape: [usize; 3],
+    device: &Device,
+) -> Vec<[Tensor<4>; 4]> {
+    (0..split.len())
+        .step_by(EVAL_BATCH)
+        .map(|start| {
+            let end = (start + EVAL_BATCH).min(split.len());
+            model.boundaries(batch::images(split, shape, start..end, device))
+        })
+        .collect()
+}
+
+/// Logits resumed from cached boundary activations (`k` as in `Network::forward_from`).
+/// Identical to [`logits`] when the layers before boundary `k` are unchanged.
+pub fn logits_from(model: &Network, cached: &[[Tensor<4>; 4]], k: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    for batch in cached {
+        let data = model.forward_from(k, batch[k].clone()).into_data();
+        out.extend(data.try_to_vec::<f32>().map_err(|e| anyhow!("cannot read logits: {e:?}"))?);
+    }
+    Ok(out)
+}
+
 /// The arg-max class of each row of `logits` (ties go to the lower class).
 pub fn predictions(logits: &[f32], classes: usize) -> Vec<usize> {
     logits

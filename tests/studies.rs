@@ -380,3 +380,28 @@ fn studies_are_consistent_with_single_interventions() {
         run(&mut s, &spec(Intervention::ZeroOut, Criterion::Magnitude, Selection::TopK(4))).unwrap();
     assert_eq!(table.rows[0].critical, critical.groups);
 }
+
+#[test]
+fn the_activation_cache_gives_exactly_the_uncached_results() {
+    let mut cached = session();
+    let mut plain = session();
+    plain.set_activation_budget(0);
+    let cases = [
+        ("stage1.block0.conv2", Intervention::ZeroOut),
+        ("stage2.block0.conv1", Intervention::Noise { sigma: 0.05 }),
+        ("stage2.block0.shortcut.conv", Intervention::ZeroOut),
+        ("stage3.block0.conv2", Intervention::Reinit { sigma: 0.1, uniform: false }),
+        ("head", Intervention::RewindNeurons { epochs_back: 30 }),
+        ("stem.conv", Intervention::ZeroOut),
+    ];
+    for (layer, intervention) in cases {
+        let mut request = spec(intervention, gradient(1, Split::Train), Selection::TopK(2));
+        request.scope = Scope::Layer(layer.into());
+        assert_eq!(run(&mut cached, &request).unwrap(), run(&mut plain, &request).unwrap(), "{layer}");
+    }
+    let rewind = Intervention::RewindLayer { layer: "stage3.block0.conv1".into(), epochs_back: 20 };
+    let request = spec(rewind, Criterion::Magnitude, Selection::TopK(0));
+    assert_eq!(run(&mut cached, &request).unwrap(), run(&mut plain, &request).unwrap());
+    assert!(cached.cached_activation_bytes() > 0);
+    assert_eq!(plain.cached_activation_bytes(), 0);
+}

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use layers::{LayerInfo, LayerKind, ModulePath, layer_infos};
-pub use resnet::{SmallResNet, SmallResNetConfig};
+pub use resnet::{BOUNDARIES, SmallResNet, SmallResNetConfig};
 
 /// The network every stage works on. One architecture today; ResNet-18/50 with
 /// torchvision names join as further `ModelConfig` variants.

@@ -268,10 +268,47 @@ impl SmallResNet {
 
     pub fn forward_with(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
         let x = relu(self.stem.forward(images, mode)); // [b, 16, h, w]
-        let x = self.stage1.forward(x, mode); // [b, 16, h, w]
-        let x = self.stage2.forward(x, mode); // [b, 32, h/2, w/2]
-        let x = self.stage3.forward(x, mode); // [b, 64, h/4, w/4]
+        self.resume(0, x, mode)
+    }
+
+    /// The eval-mode activations at the stage boundaries: after the stem, stage 1, stage 2
+    /// and stage 3. A change confined to later layers can resume from one of them.
+    pub fn boundaries(&self, images: Tensor<4>) -> [Tensor<4>; BOUNDARIES] {
+        let b0 = relu(self.stem.forward(images, Mode::Eval)); // [b, 16, h, w]
+        let b1 = self.stage1.forward(b0.clone(), Mode::Eval); // [b, 16, h, w]
+        let b2 = self.stage2.forward(b1.clone(), Mode::Eval); // [b, 32, h/2, w/2]
+        let b3 = self.stage3.forward(b2.clone(), Mode::Eval); // [b, 64, h/4, w/4]
+        [b0, b1, b2, b3]
+    }
+
+    /// Eval-mode logits from the activation at boundary `k` (see [`Self::boundaries`]).
+    pub fn forward_from(&self, k: usize, x: Tensor<4>) -> Tensor<2> {
+        self.resume(k, x, Mode::Eval)
+    }
+
+    fn resume(&self, k: usize, mut x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        for (i, stage) in [&self.stage1, &self.stage2, &self.stage3].into_iter().enumerate() {
+            if i >= k {
+                x = stage.forward(x, mode);
+            }
+        }
         let x = self.pool.forward(x); // [b, 64, 1, 1]
         self.head.forward(x.flatten(1, 3)) // [b, classes]
     }
+
+    /// The latest boundary whose activation a change to `layer` leaves intact, if any:
+    /// `stem.*` none (recompute from the images), `stage1.*` 0, `stage2.*` 1, `stage3.*` 2,
+    /// `head` 3.
+    pub fn resume_point(layer: &str) -> Option<usize> {
+        match layer.split('.').next() {
+            Some("stage1") => Some(0),
+            Some("stage2") => Some(1),
+            Some("stage3") => Some(2),
+            Some("head") => Some(3),
+            _ => None,
+        }
+    }
 }
+
+/// Number of cached stage boundaries.
+pub const BOUNDARIES: usize = 4;
