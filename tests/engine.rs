@@ -194,3 +194,57 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
     assert!(format!("{err}").contains("--force"), "{err}");
     assert_eq!(std::fs::read(out.join("experiment.ron")).unwrap(), manifest_before);
 }
+
+#[test]
+fn export_writes_data_and_checkpoints_other_tools_can_read() {
+    use memscope::experiment::export::export;
+    let device = cpu();
+    let exp = Experiment::open(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/checkpoints/spurious-digits"
+    )))
+    .unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index = export(&exp, &data, &[0, 40], &[Split::Val], dir.path()).unwrap();
+    assert_eq!(
+        index.checkpoints,
+        vec![(0, "epoch-000.safetensors".into()), (40, "epoch-040.safetensors".into())]
+    );
+
+    // The data file, read with the safetensors crate alone.
+    let bytes = std::fs::read(dir.path().join("data-val.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let images = file.tensor("images").unwrap();
+    assert_eq!(images.shape(), &[400, 3, 24, 24]);
+    let floats: Vec<f32> =
+        images.data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(floats, data.val.images);
+    let ints = |name: &str| -> Vec<usize> {
+        file.tensor(name)
+            .unwrap()
+            .data()
+            .chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize)
+            .collect()
+    };
+    assert_eq!(ints("labels"), data.val.labels);
+    assert_eq!(ints("groups"), data.val.groups);
+
+    // The checkpoint: the same logits as the experiment's, and a file others may read.
+    let exported =
+        checkpoint::load(&exp.manifest.model, &dir.path().join("epoch-040.safetensors"), None, &device)
+            .unwrap();
+    let original = exp.load_network(40, &device).unwrap();
+    assert_eq!(
+        eval::logits(&exported, &data.val, data.image_shape, &device).unwrap(),
+        eval::logits(&original, &data.val, data.image_shape, &device).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("export.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+
+    // Never into an experiment folder.
+    let err = export(&exp, &data, &[40], &[Split::Val], &exp.dir).unwrap_err();
+    assert!(format!("{err}").contains("holds an experiment"), "{err}");
+}

@@ -1,6 +1,7 @@
 //! The scriptable command line: a thin layer that parses arguments, calls the engine and
 //! prints tables, JSON or CSV.
 
+mod export;
 mod info;
 mod intervene;
 mod output;
@@ -60,6 +61,8 @@ enum Command {
     Sensitivity(studies::SensitivityArgs),
     /// Control: zero random non-critical neurons beside the same number of critical ones.
     Control(studies::ControlArgs),
+    /// Write checkpoints and split data as safetensors (PyTorch names and layouts).
+    Export(export::ExportArgs),
 }
 
 /// Runs memscope with command-line `args` (the program name first).
@@ -86,6 +89,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Ranks(args)) => studies::run_ranks(args, &device),
         Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
         Some(Command::Control(args)) => studies::run_control(args, &device),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Explore { experiment }) => crate::tui::run(experiment, device),
         None => crate::tui::run(None, device),
     }

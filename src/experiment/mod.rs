@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod demo;
+pub mod export;
 
 use std::path::{Path, PathBuf};
 
