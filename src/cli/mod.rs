@@ -1,6 +1,7 @@
 //! The scriptable command line: a thin layer that parses arguments, calls the engine and
 //! prints tables, JSON or CSV.
 
+mod bench;
 mod export;
 mod info;
 mod intervene;
@@ -63,6 +64,8 @@ enum Command {
     Control(studies::ControlArgs),
     /// Write checkpoints and split data as safetensors (PyTorch names and layouts).
     Export(export::ExportArgs),
+    /// Time the engine's main tasks (for BENCHMARKS.md and bench/run).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs memscope with command-line `args` (the program name first).
@@ -90,6 +93,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
         Some(Command::Control(args)) => studies::run_control(args, &device),
         Some(Command::Export(args)) => export::run(args),
+        Some(Command::Bench(args)) => bench::run(args, &device),
         Some(Command::Explore { experiment }) => crate::tui::run(experiment, device),
         None => crate::tui::run(None, device),
     }
