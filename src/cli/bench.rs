@@ -70,7 +70,12 @@ fn spec(group: usize, epoch: usize) -> InterventionSpec {
         epoch,
         split: Split::Val,
         intervention: Intervention::ZeroOut,
-        criterion: Criterion::Gradient { group: Some(group), split: Split::Train, sampling: Sampling::default(), seed: 0 },
+        criterion: Criterion::Gradient {
+            group: Some(group),
+            split: Split::Train,
+            sampling: Sampling::default(),
+            seed: 0,
+        },
         selection: Selection::TopK(3),
         scope: Scope::Global,
         normalize_layers: false,
@@ -113,7 +118,12 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
         let space = session.space(&CandidateFilter::default(), Granularity::Unit)?;
         let (ms, _) = time(|| {
             for g in 0..dataset.num_groups() {
-                let c = Criterion::Gradient { group: Some(g), split: Split::Train, sampling: Sampling::default(), seed: 0 };
+                let c = Criterion::Gradient {
+                    group: Some(g),
+                    split: Split::Train,
+                    sampling: Sampling::default(),
+                    seed: 0,
+                };
                 session.scores(epoch, &c, &space)?;
             }
             Ok(())
@@ -150,7 +160,12 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
         Format::Json => to_json(&report)?,
         _ => {
             let rows = report.timings.iter().map(|t| {
-                vec![t.task.clone(), t.runs.to_string(), format!("{:.1}", t.median_ms), format!("{:.1}", t.p95_ms)]
+                vec![
+                    t.task.clone(),
+                    t.runs.to_string(),
+                    format!("{:.1}", t.median_ms),
+                    format!("{:.1}", t.p95_ms),
+                ]
             });
             format!(
                 "{} (libtorch threads: {})\n{}\n",

@@ -86,7 +86,7 @@ pub fn percent(value: Option<f64>) -> String {
 /// A borderless table with a header; columns after the first right-aligned.
 pub fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut table = Table::new();
-    table.load_style(UTF8_BORDERS_ONLY).set_header(header.iter().map(|h| Cell::new(h)));
+    table.load_style(UTF8_BORDERS_ONLY).set_header(header.iter().map(Cell::new));
     for row in rows {
         table.add_row(row);
     }
