@@ -157,7 +157,13 @@ impl Session {
     fn report(&self, split: Split, logits: &[f32]) -> AccuracyReport {
         let preds = eval::predictions(logits, self.dataset.class_names.len());
         let data = self.dataset.split(split);
-        eval::accuracy_report(split, data, &preds, &self.dataset.group_names, &self.dataset.train_proportions())
+        eval::accuracy_report(
+            split,
+            data,
+            &preds,
+            &self.dataset.group_names,
+            &self.dataset.train_proportions(),
+        )
     }
 
     /// Per-group accuracy of the network of `epoch` with `layers` replaced. When every

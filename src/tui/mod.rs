@@ -72,6 +72,14 @@ pub fn run(dir: Option<PathBuf>, device: Device) -> Result<()> {
     worker.submit(app.baseline_job());
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
+    // A panic on the worker thread is caught there and shown as an error; only a panic of
+    // this thread tears the screen down.
+    let restore_and_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some(worker::WORKER_THREAD) {
+            restore_and_report(info);
+        }
+    }));
     let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys);
     ratatui::restore();
     result

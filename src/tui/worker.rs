@@ -15,6 +15,9 @@ use crate::studies::ranks::{RankSpec, RankStudy};
 use crate::studies::sensitivity::{SensitivitySpec, SensitivityStudy};
 use crate::studies::{intervention, ranks, sensitivity};
 
+/// The worker thread's name (the explorer's panic hook recognises it).
+pub const WORKER_THREAD: &str = "memscope-worker";
+
 /// Work for the worker.
 #[derive(Clone, Debug)]
 pub enum Job {
@@ -69,7 +72,7 @@ impl Worker {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let thread = std::thread::Builder::new()
-            .name("memscope-worker".into())
+            .name(WORKER_THREAD.into())
             .spawn(move || serve(session, job_rx, event_tx, flag))
             .ok();
         Worker { jobs: Some(job_tx), events: event_rx, cancel, next_id: 1, thread }
