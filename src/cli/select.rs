@@ -57,6 +57,19 @@ pub struct Scoring {
     /// Neuron granularity: unit (filter; authors' code), kernel or weight.
     #[arg(long, default_value = "unit")]
     pub granularity: String,
+    #[command(flatten)]
+    pub layers: Candidates,
+    /// Rank within this layer only (structured tracing) instead of globally.
+    #[arg(long)]
+    pub within: Option<String>,
+    /// Divide scores by their layer's mean before ranking globally.
+    #[arg(long)]
+    pub normalize_layers: bool,
+}
+
+/// Which layers hold candidate neurons.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Candidates {
     /// Leave the classifier head out of the candidates.
     #[arg(long)]
     pub exclude_head: bool,
@@ -66,21 +79,21 @@ pub struct Scoring {
     /// Only these candidate layers (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub layers: Vec<String>,
-    /// Rank within this layer only (structured tracing) instead of globally.
-    #[arg(long)]
-    pub within: Option<String>,
-    /// Divide scores by their layer's mean before ranking globally.
-    #[arg(long)]
-    pub normalize_layers: bool,
 }
 
-impl Scoring {
-    pub fn candidates(&self) -> CandidateFilter {
+impl Candidates {
+    pub fn filter(&self) -> CandidateFilter {
         CandidateFilter {
             exclude_head: self.exclude_head,
             exclude_shortcuts: self.exclude_shortcuts,
             layers: self.layers.clone(),
         }
+    }
+}
+
+impl Scoring {
+    pub fn candidates(&self) -> CandidateFilter {
+        self.layers.filter()
     }
 
     pub fn granularity(&self) -> Result<Granularity> {

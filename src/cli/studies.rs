@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::intervene::points;
 use super::output::{Format, OutputArgs, csv, percent, table, to_json};
-use super::select::{Scoring, Target};
+use super::select::{Candidates, Scoring, Target};
 use crate::neurons::scores::Criterion;
 use crate::neurons::select::Selection;
 use crate::studies::intervention::{RankingSpec, SelectedNeuron, selected_neurons};
@@ -171,7 +171,7 @@ pub struct SensitivityArgs {
     #[command(flatten)]
     pub target: Target,
     #[command(flatten)]
-    pub scoring: Scoring,
+    pub layers: Candidates,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -184,7 +184,7 @@ pub fn run_sensitivity(args: SensitivityArgs, device: &Device) -> Result<()> {
         split,
         epochs_back: args.epochs_back.clone(),
         threshold: args.threshold,
-        candidates: args.scoring.candidates(),
+        candidates: args.layers.filter(),
     };
     let study = sensitivity::run(&mut session, &spec, &mut |_, _| true)?;
     let groups: Vec<String> = study.groups.iter().enumerate().map(|(g, _)| format!("G{g}")).collect();
