@@ -119,10 +119,21 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     assert_eq!(spec.scope, memscope::neurons::select::Scope::Layer("stage1.block0.conv2".into()));
     assert!(matches!(spec.criterion, memscope::neurons::scores::Criterion::Gradient { group: Some(1), .. }));
 
-    // Moving the epoch asks for that epoch's baseline.
+    // Moving the epoch asks for that epoch's baseline, then (idle work) the gradient scores
+    // the next intervention needs; moving the group asks for that group's.
     app.focus = Panel::Epochs;
     let effects = app.update(Action::Up);
-    assert!(matches!(effects.as_slice(), [Effect::Submit(Job::Baseline { epoch: 39, .. })]), "{effects:?}");
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Submit(Job::Baseline { epoch: 39, .. }), Effect::Submit(Job::Prepare { epoch: 39, .. })]
+        ),
+        "{effects:?}"
+    );
+    app.focus = Panel::Groups;
+    let effects = app.update(Action::Down);
+    let [Effect::Submit(Job::Prepare { criterion, .. })] = effects.as_slice() else { panic!("{effects:?}") };
+    assert!(matches!(criterion, memscope::neurons::scores::Criterion::Gradient { group: Some(2), .. }));
 
     // Opening the sensitivity view asks for the study; help swallows the next key.
     let effects = app.update(Action::Show(View::Sensitivity));
@@ -213,4 +224,50 @@ fn a_typo_in_the_config_file_is_reported() {
     let config = Config::load().unwrap();
     assert_eq!(config.keys.quit, 'x');
     unsafe { std::env::remove_var("MEMSCOPE_CONFIG") };
+}
+
+#[test]
+fn the_worker_survives_a_panic_and_reports_it() {
+    // An inconsistent data set (images cut short) makes the engine index out of bounds.
+    let exp = Experiment::open(Path::new(DEMO)).unwrap();
+    let mut data = exp.manifest.dataset.load().unwrap();
+    data.val.images.truncate(10);
+    let session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
+    let mut worker = Worker::spawn(session);
+    for _ in 0..2 {
+        let id = worker.submit(Job::Baseline { epoch: 40, split: memscope::data::Split::Val });
+        let failed = loop {
+            match worker.events.recv_timeout(Duration::from_secs(60)).expect("the worker is still alive") {
+                Event::Failed { id: i, message } if i == id => break message,
+                Event::Finished { .. } => panic!("a broken data set cannot be evaluated"),
+                _ => {}
+            }
+        };
+        assert!(failed.starts_with("internal error in the engine:"), "{failed}");
+    }
+}
+
+#[test]
+fn waiting_jobs_keep_the_newest_of_each_kind() {
+    let s = session();
+    let app = app_for(&s);
+    let mut worker = Worker::spawn(session());
+    let baseline = worker.submit(app.baseline_job());
+    let mut spec = app.spec();
+    let first = worker.submit(Job::Intervene(spec.clone()));
+    spec.selection = memscope::neurons::select::Selection::TopK(1);
+    let second = worker.submit(Job::Intervene(spec));
+    let prepare = worker.submit(app.prepare_job());
+    let mut finished = Vec::new();
+    while finished.len() < 3 {
+        match worker.events.recv_timeout(Duration::from_secs(120)).expect("worker answered") {
+            Event::Finished { id, .. } => finished.push(id),
+            Event::Failed { message, .. } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    // The baseline runs first; the first intervention was replaced by the second while it
+    // waited; preparation comes last.
+    assert_eq!(finished, vec![baseline, second, prepare]);
+    assert!(worker.events.recv_timeout(Duration::from_millis(300)).is_err(), "{first} should not run");
 }

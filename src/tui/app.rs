@@ -185,6 +185,11 @@ impl App {
         Job::Baseline { epoch: self.epoch_number(), split: self.form.split() }
     }
 
+    /// The gradient scores the form's next intervention needs, computed while idle.
+    pub fn prepare_job(&self) -> Job {
+        Job::Prepare { epoch: self.epoch_number(), criterion: self.gradient() }
+    }
+
     /// The current baseline, if it belongs to the current epoch and split.
     pub fn current_baseline(&self) -> Option<&AccuracyReport> {
         match &self.baseline {
@@ -304,11 +309,18 @@ impl App {
                 if self.epoch != before {
                     let mut effects = vec![Effect::Submit(self.baseline_job())];
                     effects.extend(self.view_job().map(Effect::Submit));
+                    effects.push(Effect::Submit(self.prepare_job()));
                     return effects;
                 }
             }
             Panel::Layers => step(&mut self.layer, self.layers.len()),
-            Panel::Groups => step(&mut self.group, self.groups.len()),
+            Panel::Groups => {
+                let before = self.group;
+                step(&mut self.group, self.groups.len());
+                if self.group != before {
+                    return vec![Effect::Submit(self.prepare_job())];
+                }
+            }
             Panel::Form => step(&mut self.field, FIELDS.len()),
             Panel::Results => {
                 if self.view == View::Sensitivity {
@@ -417,6 +429,7 @@ impl App {
                         self.status = format!("rank histograms in {} ms", elapsed.as_millis());
                         self.ranks = Some(*study);
                     }
+                    Output::Prepared => {}
                     Output::Sensitivity(study) => {
                         self.status = format!("sensitive layers in {} ms", elapsed.as_millis());
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));

@@ -70,6 +70,7 @@ pub fn run(dir: Option<PathBuf>, device: Device) -> Result<()> {
     let mut app = App::new(&experiment, &dataset, session.layers().to_vec());
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
+    worker.submit(app.prepare_job());
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
     // A panic on the worker thread is caught there and shown as an error; only a panic of

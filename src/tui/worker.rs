@@ -1,6 +1,8 @@
 //! The worker thread: it owns the session (model, caches) and runs one job at a time.
-//! Jobs come in over a channel; when several are waiting, only the newest runs.
+//! Jobs come in over a channel; of the waiting jobs of one kind only the newest runs, and
+//! kinds run in a fixed order (baseline, intervention, studies, then idle preparation).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::data::Split;
 use crate::eval::AccuracyReport;
+use crate::neurons::scores::Criterion;
 use crate::session::Session;
 use crate::studies::intervention::{InterventionResult, InterventionSpec};
 use crate::studies::ranks::{RankSpec, RankStudy};
@@ -21,10 +24,19 @@ pub const WORKER_THREAD: &str = "memscope-worker";
 /// Work for the worker.
 #[derive(Clone, Debug)]
 pub enum Job {
-    Baseline { epoch: usize, split: Split },
+    Baseline {
+        epoch: usize,
+        split: Split,
+    },
     Intervene(InterventionSpec),
     Ranks(RankSpec),
     Sensitivity(SensitivitySpec),
+    /// While the user is idle: compute the gradient scores the next intervention will
+    /// likely need, so that Enter finds them cached.
+    Prepare {
+        epoch: usize,
+        criterion: Criterion,
+    },
 }
 
 impl Job {
@@ -34,6 +46,18 @@ impl Job {
             Job::Intervene(_) => "intervening",
             Job::Ranks(_) => "rank histograms",
             Job::Sensitivity(_) => "sensitive layers",
+            Job::Prepare { .. } => "preparing",
+        }
+    }
+
+    /// Run order among waiting jobs; also the kind within which only the newest is kept.
+    fn priority(&self) -> u8 {
+        match self {
+            Job::Baseline { .. } => 0,
+            Job::Intervene(_) => 1,
+            Job::Ranks(_) => 2,
+            Job::Sensitivity(_) => 3,
+            Job::Prepare { .. } => 4,
         }
     }
 }
@@ -45,6 +69,7 @@ pub enum Output {
     Intervention(Box<InterventionResult>),
     Ranks(Box<RankStudy>),
     Sensitivity(Box<SensitivityStudy>),
+    Prepared,
 }
 
 /// Messages from the worker.
@@ -105,12 +130,19 @@ impl Drop for Worker {
 }
 
 fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>, cancel: Arc<AtomicBool>) {
-    while let Ok(mut next) = jobs.recv() {
-        // Keep only the newest waiting job.
-        while let Ok(newer) = jobs.try_recv() {
-            next = newer;
+    let mut waiting: BTreeMap<u8, (u64, Job)> = BTreeMap::new();
+    loop {
+        if waiting.is_empty() {
+            match jobs.recv() {
+                Ok((id, job)) => waiting.insert(job.priority(), (id, job)),
+                Err(_) => return,
+            };
         }
-        let (id, job) = next;
+        // A newer job replaces a waiting one of the same kind.
+        while let Ok((id, job)) = jobs.try_recv() {
+            waiting.insert(job.priority(), (id, job));
+        }
+        let Some((_, (id, job))) = waiting.pop_first() else { continue };
         cancel.store(false, Ordering::SeqCst);
         let _ = events.send(Event::Started { id, label: job.label() });
         let start = Instant::now();
@@ -118,7 +150,9 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
             let _ = events.send(Event::Progress { id, done, total });
             !cancel.load(Ordering::SeqCst)
         };
-        let output = match job {
+        // A panic inside the engine becomes an error message instead of ending the worker
+        // (the explorer's panic hook leaves the terminal alone for this thread).
+        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
             Job::Baseline { epoch, split } => {
                 session.baseline(epoch, split).map(|report| Output::Baseline { epoch, split, report })
             }
@@ -131,10 +165,21 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
             Job::Sensitivity(spec) => {
                 sensitivity::run(&mut session, &spec, &mut progress).map(|r| Output::Sensitivity(Box::new(r)))
             }
-        };
+            Job::Prepare { epoch, criterion } => {
+                session.score_source(epoch, &criterion).map(|_| Output::Prepared)
+            }
+        }));
         let event = match output {
-            Ok(output) => Event::Finished { id, output, elapsed: start.elapsed() },
-            Err(e) => Event::Failed { id, message: format!("{e:#}") },
+            Ok(Ok(output)) => Event::Finished { id, output, elapsed: start.elapsed() },
+            Ok(Err(e)) => Event::Failed { id, message: format!("{e:#}") },
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown panic");
+                Event::Failed { id, message: format!("internal error in the engine: {what}") }
+            }
         };
         if events.send(event).is_err() {
             return;
