@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -138,9 +138,16 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
                 Err(_) => return,
             };
         }
-        // A newer job replaces a waiting one of the same kind.
-        while let Ok((id, job)) = jobs.try_recv() {
-            waiting.insert(job.priority(), (id, job));
+        // A newer job replaces a waiting one of the same kind; a closed channel means the
+        // explorer quit, and nothing waiting is worth running.
+        loop {
+            match jobs.try_recv() {
+                Ok((id, job)) => {
+                    waiting.insert(job.priority(), (id, job));
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
         }
         let Some((_, (id, job))) = waiting.pop_first() else { continue };
         cancel.store(false, Ordering::SeqCst);
