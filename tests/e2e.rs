@@ -7,45 +7,63 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_memscope");
 
+/// A tmux server of its own (`tmux -L NAME`), so parallel tests and the user's tmux never
+/// share a server.
 struct Tmux {
     name: String,
 }
 
 impl Tmux {
+    fn tmux(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.name]);
+        cmd
+    }
+
     fn start(name: &str) -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
         assert!(ok, "these tests drive a real terminal through tmux: install it (apt-get install tmux)");
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", name])
-            .stderr(std::process::Stdio::null())
-            .status();
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", name, "-x", "100", "-y", "30", "bash", "--norc", "--noprofile"])
+        let t = Tmux { name: format!("{name}-{}", std::process::id()) };
+        let status = t
+            .tmux()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "main",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ])
             .env("PS1", "$ ")
             .env_remove("MEMSCOPE_DEMO")
             .env_remove("NO_COLOR")
             .status()
             .unwrap();
         assert!(status.success());
-        Tmux { name: name.to_string() }
+        t
     }
 
     fn keys(&self, keys: &[&str]) {
         for key in keys {
-            let status = Command::new("tmux").args(["send-keys", "-t", &self.name, key]).status().unwrap();
+            let status = self.tmux().args(["send-keys", "-t", "main", key]).status().unwrap();
             assert!(status.success());
             sleep(Duration::from_millis(60));
         }
     }
 
     fn line(&self, text: &str) {
-        let status = Command::new("tmux").args(["send-keys", "-t", &self.name, "-l", text]).status().unwrap();
+        let status = self.tmux().args(["send-keys", "-t", "main", "-l", text]).status().unwrap();
         assert!(status.success());
         self.keys(&["Enter"]);
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
+        let out = self.tmux().args(["capture-pane", "-p", "-t", "main"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -73,7 +91,11 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+        let socket = self.tmux().args(["display-message", "-p", "#{socket_path}"]).output();
+        let _ = self.tmux().arg("kill-server").stderr(std::process::Stdio::null()).status();
+        if let Ok(out) = socket {
+            let _ = std::fs::remove_file(String::from_utf8_lossy(&out.stdout).trim());
+        }
     }
 }
 
