@@ -90,6 +90,17 @@ pub struct AccuracyReport {
     pub average_accuracy: Option<f64>,
 }
 
+/// The worst group (index, accuracy) among groups with an accuracy, and the mean of the
+/// accuracies weighted by `weights`, re-normalised over the groups present.
+pub fn summarize(accuracies: &[Option<f64>], weights: &[f64]) -> (Option<(usize, f64)>, Option<f64>) {
+    let present: Vec<(usize, f64, f64)> =
+        accuracies.iter().zip(weights).enumerate().filter_map(|(g, (a, &w))| a.map(|a| (g, a, w))).collect();
+    let worst = present.iter().map(|&(g, a, _)| (g, a)).min_by(|a, b| a.1.total_cmp(&b.1));
+    let weight: f64 = present.iter().map(|p| p.2).sum();
+    let mean = (weight > 0.0).then(|| present.iter().map(|&(_, a, w)| a * w).sum::<f64>() / weight);
+    (worst, mean)
+}
+
 /// Scores `predictions` of the examples of `split` against their labels.
 pub fn accuracy_report(
     split: Split,
@@ -116,20 +127,15 @@ pub fn accuracy_report(
     for g in &mut groups {
         g.accuracy = (g.examples > 0).then(|| g.correct as f64 / g.examples as f64);
     }
-    let worst =
-        groups.iter().filter_map(|g| g.accuracy.map(|a| (g.group, a))).min_by(|a, b| a.1.total_cmp(&b.1));
-    // Weighted over the groups present in this split, re-normalised over their weights.
-    let (weighted, weight) = groups
-        .iter()
-        .filter_map(|g| g.accuracy.map(|a| (a * train_proportions[g.group], train_proportions[g.group])))
-        .fold((0.0, 0.0), |acc, (wa, w)| (acc.0 + wa, acc.1 + w));
+    let accuracies: Vec<Option<f64>> = groups.iter().map(|g| g.accuracy).collect();
+    let (worst, mean) = summarize(&accuracies, train_proportions);
     let total: usize = groups.iter().map(|g| g.examples).sum();
     let correct: usize = groups.iter().map(|g| g.correct).sum();
     AccuracyReport {
         split,
         worst_group: worst.map(|w| w.0),
         worst_group_accuracy: worst.map(|w| w.1),
-        mean_accuracy_train_weighted: (weight > 0.0).then(|| weighted / weight),
+        mean_accuracy_train_weighted: mean,
         average_accuracy: (total > 0).then(|| correct as f64 / total as f64),
         groups,
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::form::{COUNTS, Count, FIELDS, Form, REPEATS};
 use super::worker::{Event, Job, Output};
 use crate::data::{GroupedDataset, Split};
-use crate::eval::AccuracyReport;
+use crate::eval::{AccuracyReport, summarize};
 use crate::experiment::Experiment;
 use crate::inspect::{GroupInfo, group_infos};
 use crate::model::LayerInfo;
@@ -117,15 +117,6 @@ pub struct App {
     pub quit: bool,
 }
 
-fn summaries(accuracies: &[Option<f64>], weights: &[f64]) -> (Option<f64>, Option<f64>) {
-    let present: Vec<(f64, f64)> =
-        accuracies.iter().zip(weights).filter_map(|(a, &w)| a.map(|a| (a, w))).collect();
-    let worst = present.iter().map(|p| p.0).min_by(f64::total_cmp);
-    let weight: f64 = present.iter().map(|p| p.1).sum();
-    let mean = (weight > 0.0).then(|| present.iter().map(|(a, w)| a * w).sum::<f64>() / weight);
-    (worst, mean)
-}
-
 impl App {
     pub fn new(experiment: &Experiment, dataset: &GroupedDataset, layers: Vec<LayerInfo>) -> App {
         let weights = dataset.train_proportions();
@@ -134,9 +125,14 @@ impl App {
             .checkpoints
             .iter()
             .map(|c| {
-                let (train_worst, _) = summaries(&c.train_accuracy, &weights);
-                let (val_worst, val_mean) = summaries(&c.val_accuracy, &weights);
-                EpochRow { epoch: c.epoch, train_worst, val_worst, val_mean }
+                let (train_worst, _) = summarize(&c.train_accuracy, &weights);
+                let (val_worst, val_mean) = summarize(&c.val_accuracy, &weights);
+                EpochRow {
+                    epoch: c.epoch,
+                    train_worst: train_worst.map(|w| w.1),
+                    val_worst: val_worst.map(|w| w.1),
+                    val_mean,
+                }
             })
             .collect();
         let groups = group_infos(dataset);
