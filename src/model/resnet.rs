@@ -6,7 +6,7 @@
 
 use anyhow::{Result, ensure};
 use burn::module::{
-    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
+    Content, Param, ParamId, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
 };
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
@@ -106,7 +106,7 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        norm(&self.bn, self.conv.forward(x), mode)
+        conv_norm(&self.conv, &self.bn, x, mode)
     }
 }
 
@@ -121,21 +121,34 @@ pub enum Mode {
     Eval,
 }
 
-fn norm(bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+/// `conv` then `bn`. In eval mode the two are folded into one convolution (see [`fold`]):
+/// the same function, one pass over the activations instead of the five of an unfused
+/// BatchNorm (burn-tch has no fused inference BatchNorm).
+fn conv_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
     match mode {
-        Mode::Auto => bn.forward(x),
-        Mode::Eval => {
-            let device = x.device();
-            burn::tensor::module::batch_norm(
-                x,
-                bn.gamma.val(),
-                bn.beta.val(),
-                bn.running_mean.value().to_device(&device),
-                bn.running_var.value().to_device(&device),
-                bn.epsilon,
-            )
-        }
+        Mode::Auto => bn.forward(conv.forward(x)),
+        Mode::Eval => fold(conv, bn).forward(x),
     }
+}
+
+/// `conv` followed by `bn` with its running statistics, as one convolution: with
+/// s = γ / √(σ² + ε), weight·s and bias (b − μ)·s + β. Differentiable in the conv weight, so
+/// gradient scores read the same weight gradient.
+pub fn fold(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
+    let device = conv.weight.device();
+    let variance = bn.running_var.value().to_device(&device);
+    let mean = bn.running_mean.value().to_device(&device);
+    let scale = bn.gamma.val() / (variance + bn.epsilon).sqrt(); // [out]
+    let shift = bn.beta.val() - mean * scale.clone();
+    let bias = match &conv.bias {
+        Some(b) => b.val() * scale.clone() + shift,
+        None => shift,
+    };
+    let [out, ..] = conv.weight.dims();
+    let mut folded = conv.clone();
+    folded.weight = Param::initialized(ParamId::new(), conv.weight.val() * scale.reshape([out, 1, 1, 1]));
+    folded.bias = Some(Param::initialized(ParamId::new(), bias));
+    folded
 }
 
 /// Two 3x3 convolutions with a residual connection (a 1x1 projection when the shape changes).
@@ -158,8 +171,8 @@ impl BasicBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let out = relu(norm(&self.bn1, self.conv1.forward(x.clone()), mode));
-        let out = norm(&self.bn2, self.conv2.forward(out), mode);
+        let out = relu(conv_norm(&self.conv1, &self.bn1, x.clone(), mode));
+        let out = conv_norm(&self.conv2, &self.bn2, out, mode);
         let skip = match &self.shortcut {
             Some(projection) => projection.forward(x, mode),
             None => x,
