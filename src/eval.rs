@@ -9,7 +9,7 @@ use crate::data::{GroupedDataset, Split, SplitData, batch};
 use crate::model::Network;
 
 /// Examples per forward pass during evaluation.
-pub const EVAL_BATCH: usize = 512;
+pub const EVAL_BATCH: usize = 100;
 
 /// Logits of every example of `split`, row-major `[n, classes]`. The model must be on a
 /// plain (non-autodiff) device so BatchNorm uses its running statistics.

@@ -5,6 +5,7 @@ use std::io::Read;
 
 use burn::prelude::*;
 use burn::store::{ModuleStore, SafetensorsStore};
+use burn::tensor::TensorData;
 use memscope::data::{DatasetSpec, DigitsSpec, Split, digits};
 use memscope::device::DeviceSpec;
 use memscope::eval;
@@ -124,6 +125,31 @@ fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
     assert_eq!(tensors["head.weight"].shape.to_vec(), vec![2, 64]);
     assert_eq!(tensors["stage2.block0.conv1.weight"].shape.to_vec(), vec![32, 16, 3, 3]);
     assert!(tensors.contains_key("stem.bn.weight") && tensors.contains_key("stem.bn.running_var"));
+}
+
+/// The evaluation path (channels-last batches of 100, each BatchNorm folded into its
+/// convolution) against burn's own modules on a plain NCHW tensor of the whole split.
+#[test]
+fn fast_evaluation_path_computes_the_plain_forward_pass() {
+    let device = cpu();
+    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let model = exp.load_network(exp.last_epoch(), &device).unwrap();
+    let val = &data.val;
+    let [c, h, w] = data.image_shape;
+
+    let batch = memscope::data::batch::images(val, data.image_shape, 0..val.len(), &device);
+    assert_eq!(batch.dims(), [val.len(), c, h, w]);
+    assert_eq!(batch.into_data().to_vec::<f32>().unwrap(), val.images);
+
+    let plain = Tensor::<4>::from_data(TensorData::new(val.images.clone(), [val.len(), c, h, w]), &device);
+    let expected =
+        model.forward_with(plain, memscope::model::resnet::Mode::Auto).into_data().to_vec::<f32>().unwrap();
+    let fast = eval::logits(&model, val, data.image_shape, &device).unwrap();
+    assert_eq!(fast.len(), expected.len());
+    let worst = fast.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "largest relative difference {worst}");
+    assert_eq!(eval::predictions(&fast, 2), eval::predictions(&expected, 2));
 }
 
 #[test]
