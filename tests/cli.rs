@@ -257,6 +257,20 @@ fn intervene_json_records_its_settings_and_agrees_with_info() {
 }
 
 #[test]
+fn the_activation_cache_changes_speed_not_results() {
+    // A layer after a cached boundary (resumes there) and the sensitivity study (every layer).
+    for args in [
+        vec!["intervene", "--within", "stage3.block0.conv1", "--kind", "noise", "--repeats", "3"],
+        vec!["sensitivity", "--epochs-back", "5,20"],
+    ] {
+        let with = |mb: &str| json(&[args.clone(), vec!["--cache-mb", mb, "--format", "json"]].concat());
+        let (cached, uncached) = (with("256"), with("0"));
+        assert_eq!(cached, uncached, "{args:?}");
+    }
+    assert!(fails(&["intervene", "--cache-mb", "lots"]).contains("--cache-mb"));
+}
+
+#[test]
 fn every_study_runs_on_the_demo_in_each_format() {
     let rewind =
         json(&["rewind", "--layer", "stage3.block0.conv2", "--epochs-back", "40", "--format", "json"]);

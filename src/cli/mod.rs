@@ -45,6 +45,9 @@ enum Command {
         /// Experiment folder (default: the bundled demo).
         #[arg(long)]
         experiment: Option<PathBuf>,
+        /// Memory for cached activations, MB (0 turns the cache off).
+        #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20)]
+        cache_mb: usize,
     },
     /// Layers, groups and per-group accuracy of an experiment at one epoch.
     Info(info::InfoArgs),
@@ -94,8 +97,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Control(args)) => studies::run_control(args, &device),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Bench(args)) => bench::run(args, &device),
-        Some(Command::Explore { experiment }) => crate::tui::run(experiment, device),
-        None => crate::tui::run(None, device),
+        Some(Command::Explore { experiment, cache_mb }) => {
+            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20))
+        }
+        None => crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET),
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Target {
     /// Seed of every random choice (noise, re-init, control draws, high-loss sampling).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Memory for cached activations, MB (0 turns the cache off): an intervention confined
+    /// to later layers resumes from the activations cached at a stage boundary.
+    #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20)]
+    pub cache_mb: usize,
 }
 
 impl Target {
@@ -33,7 +37,9 @@ impl Target {
         let (experiment, dataset) = super::open_experiment(self.experiment.clone())?;
         let epoch = self.epoch.unwrap_or_else(|| experiment.last_epoch());
         experiment.checkpoint(epoch)?;
-        Ok((Session::new(experiment, dataset, device.clone())?, epoch, split))
+        let mut session = Session::new(experiment, dataset, device.clone())?;
+        session.set_activation_budget(self.cache_mb.saturating_mul(1 << 20));
+        Ok((session, epoch, split))
     }
 }
 

@@ -50,7 +50,7 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
 }
 
 /// Opens the explorer on `dir` (default: the bundled demo).
-pub fn run(dir: Option<PathBuf>, device: Device) -> Result<()> {
+pub fn run(dir: Option<PathBuf>, device: Device, activation_budget: usize) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
             "the explorer needs a terminal and standard output is not one; the same results come from \
@@ -66,7 +66,8 @@ pub fn run(dir: Option<PathBuf>, device: Device) -> Result<()> {
     };
     let experiment = Experiment::open(&dir)?;
     let dataset = experiment.manifest.dataset.load()?;
-    let session = Session::new(experiment.clone(), dataset.clone(), device)?;
+    let mut session = Session::new(experiment.clone(), dataset.clone(), device)?;
+    session.set_activation_budget(activation_budget);
     let mut app = App::new(&experiment, &dataset, session.layers().to_vec());
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
