@@ -88,18 +88,25 @@ def load(config, path):
     return model.eval()
 
 
-def accuracies(model, data, groups):
+def prepare(x, tuned):
+    """`tuned`: the layout choices memscope makes (channels-last batches of 100), to show how
+    much of the difference is layout rather than caching."""
+    return x.contiguous(memory_format=torch.channels_last) if tuned else x
+
+
+def accuracies(model, data, groups, tuned=False):
     with torch.no_grad():
-        preds = torch.cat([model(x).argmax(1) for x in data["images"].split(512)])
+        batches = data["images"].split(100 if tuned else 512)
+        preds = torch.cat([model(prepare(x, tuned)).argmax(1) for x in batches])
     ok = preds == data["labels"]
     return [ok[data["groups"] == g].float().mean().item() for g in range(groups)]
 
 
-def gradient_norms(model, train, group, n=200):
+def gradient_norms(model, train, group, n=200, tuned=False):
     """Per-filter gradient norms of the mean CE over the `n` lowest-confidence examples
     of `group` in train (the authors' code), model in eval mode."""
     idx = (train["groups"] == group).nonzero().flatten()
-    x, y = train["images"][idx], train["labels"][idx]
+    x, y = prepare(train["images"][idx], tuned), train["labels"][idx]
     with torch.no_grad():
         loss = F.cross_entropy(model(x), y, reduction="none")
     order = sorted(range(len(idx)), key=lambda i: (-loss[i].item(), i))[:n]
@@ -108,12 +115,12 @@ def gradient_norms(model, train, group, n=200):
     return torch.cat([m.weight.grad.flatten(1).norm(dim=1) for _, m in weight_layers(model)])
 
 
-def intervene(model, train, val, group, groups, k=3, before=True):
+def intervene(model, train, val, group, groups, k=3, before=True, tuned=False):
     """Accuracy change needs acc(θ) and acc(θ̃): with `before`, both are computed, as
     memscope's result reports both."""
     if before:
-        accuracies(model, val, groups)
-    norms = gradient_norms(model, train, group)
+        accuracies(model, val, groups, tuned)
+    norms = gradient_norms(model, train, group, tuned=tuned)
     top = sorted(range(len(norms)), key=lambda i: (-norms[i].item(), i))[:k]
     changed = copy.deepcopy(model)
     layers = weight_layers(changed)
@@ -125,14 +132,14 @@ def intervene(model, train, val, group, groups, k=3, before=True):
                 flat -= sizes[l]
                 l += 1
             layers[l][1].weight[flat] = 0
-    return accuracies(changed, val, groups)
+    return accuracies(changed, val, groups, tuned)
 
 
-def sensitivity(config, states, epoch, val, groups):
+def sensitivity(config, states, epoch, val, groups, tuned=False):
     base = SmallResNet(config)
     base.load_state_dict(states[epoch], strict=False)
     base.eval()
-    before = accuracies(base, val, groups)
+    before = accuracies(base, val, groups, tuned)
     rows = []
     for n in [d for d in DISTANCES if d <= epoch]:
         for name, _ in weight_layers(base):
@@ -143,7 +150,7 @@ def sensitivity(config, states, epoch, val, groups):
                 module.weight.copy_(old[name + ".weight"])
                 if module.bias is not None:
                     module.bias.copy_(old[name + ".bias"])
-            rows.append([a - b for a, b in zip(accuracies(model, val, groups), before)])
+            rows.append([a - b for a, b in zip(accuracies(model, val, groups, tuned), before)])
     return rows
 
 
@@ -178,35 +185,60 @@ def main():
     counts = [(train["groups"] == g).sum().item() for g in range(groups)]
     smallest = min(range(groups), key=lambda g: (counts[g], g))
 
-    results = {}
-    results["cold"], after = timed(lambda: intervene(load(config, path), train, val, smallest, groups), args.runs)
-    model = load(config, path)
-    results["warm"], _ = timed(lambda: intervene(model, train, val, smallest, groups), args.runs)
-    results["cold_after_only"], _ = timed(
-        lambda: intervene(load(config, path), train, val, smallest, groups, before=False), args.runs
-    )
-    results["grads"], _ = timed(lambda: [gradient_norms(load(config, path), train, g) for g in range(groups)], args.runs)
-    states = {e: load_file(args.export / f) for e, f in files.items()}
-    results["sens"], rows = timed(lambda: sensitivity(config, states, epoch, val, groups), min(args.runs, 5))
+    def run_all(tuned):
+        results = {}
+        results["cold"], after = timed(
+            lambda: intervene(load(config, path), train, val, smallest, groups, tuned=tuned), args.runs
+        )
+        model = load(config, path)
+        results["warm"], _ = timed(lambda: intervene(model, train, val, smallest, groups, tuned=tuned), args.runs)
+        results["cold_after_only"], _ = timed(
+            lambda: intervene(load(config, path), train, val, smallest, groups, before=False, tuned=tuned),
+            args.runs,
+        )
+        results["grads"], _ = timed(
+            lambda: [gradient_norms(load(config, path), train, g, tuned=tuned) for g in range(groups)], args.runs
+        )
+        states = {e: load_file(args.export / f) for e, f in files.items()}
+        results["sens"], rows = timed(
+            lambda: sensitivity(config, states, epoch, val, groups, tuned), min(args.runs, 5)
+        )
+        return results, after, rows
+
+    plain, after, rows = run_all(False)
+    tuned, after_tuned, rows_tuned = run_all(True)
 
     # PyTorch averages in float32: equal within 1e-5 means the same count of correct examples.
-    same_after = all(abs(a - b) < 1e-5 for a, b in zip(after, memscope["intervention_after"]))
-    ours = memscope["sensitivity_changes"]
-    same_rows = len(rows) == len(ours) and all(
-        abs(a - (b if b is not None else 0.0)) < 1e-5 for r, o in zip(rows, ours) for a, b in zip(r, o)
-    )
+    def same(a, b):
+        return len(a) == len(b) and all(abs(x - (y if y is not None else 0.0)) < 1e-5 for x, y in zip(a, b))
+
+    ours_after, ours_rows = memscope["intervention_after"], memscope["sensitivity_changes"]
+    same_rows = len(rows) == len(ours_rows) and all(same(r, o) for r, o in zip(rows, ours_rows))
+    same_tuned = same(after_tuned, after) and all(same(r, o) for r, o in zip(rows_tuned, rows))
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; memscope libtorch threads: {memscope['threads']}")
     print(f"intervention accuracies after: PyTorch {[round(a, 4) for a in after]}, "
-          f"memscope {[round(a, 4) for a in memscope['intervention_after']]}: {'same' if same_after else 'DIFFERENT'}")
+          f"memscope {[round(a, 4) for a in ours_after]}: {'same' if same(after, ours_after) else 'DIFFERENT'}")
     print(f"sensitive-layer changes ({len(rows)} rewinds x {groups} groups): {'same' if same_rows else 'DIFFERENT'}")
-    print(f"{'task':<58} {'memscope p50':>12} {'PyTorch p50':>12} {'ratio':>6}   (p95: memscope / PyTorch)")
-    for key, t in zip(["cold", "warm", "grads", "sens"], memscope["timings"]):
-        r = results[key]
-        print(f"{t['task'][:58]:<58} {t['median_ms']:>10.1f}ms {r['median_ms']:>10.1f}ms "
-              f"{t['median_ms'] / r['median_ms']:>6.2f}   ({t['p95_ms']:.1f} / {r['p95_ms']:.1f} ms)")
-    r = results["cold_after_only"]
-    print(f"(PyTorch cold intervention without the before pass, acc(θ̃) only: {r['median_ms']:.1f} ms p50, "
-          f"{r['p95_ms']:.1f} ms p95; memscope / that = {memscope['timings'][0]['median_ms'] / r['median_ms']:.2f})")
+    print(f"PyTorch tuned (channels-last batches of 100, memscope's layout) gets the same numbers: "
+          f"{'yes' if same_tuned else 'NO'}")
+    print(f"{'task':<52} {'memscope':>9} {'PyTorch':>9} {'ratio':>6} {'tuned':>9} {'ratio':>6}   p95: memscope / PyTorch / tuned")
+    timings = {t["key"]: t for t in memscope["timings"]}
+    for key in ["cold", "warm", "grads", "sens"]:
+        t, r, u = timings[key], plain[key], tuned[key]
+        print(f"{t['task'][:52]:<52} {t['median_ms']:>7.1f}ms {r['median_ms']:>7.1f}ms "
+              f"{t['median_ms'] / r['median_ms']:>6.2f} {u['median_ms']:>7.1f}ms {t['median_ms'] / u['median_ms']:>6.2f}   "
+              f"{t['p95_ms']:.1f} / {r['p95_ms']:.1f} / {u['p95_ms']:.1f} ms")
+    for key in ["cold_after_only"]:
+        r, u = plain[key], tuned[key]
+        print(f"(PyTorch cold intervention without the before pass, acc(θ̃) only: {r['median_ms']:.1f} ms p50 "
+              f"(tuned {u['median_ms']:.1f}); memscope / that = {timings['cold']['median_ms'] / r['median_ms']:.2f} "
+              f"(tuned {timings['cold']['median_ms'] / u['median_ms']:.2f}))")
+    for key in ["first_frame", "first_result"]:
+        if key in timings:
+            t = timings[key]
+            print(f"{t['task'][:80]}: {t['median_ms']:.1f} ms p50, {t['p95_ms']:.1f} ms p95 (memscope only)")
+    if memscope.get("explorer_peak_rss_mb") is not None:
+        print(f"explorer peak resident memory after the first intervention: {memscope['explorer_peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

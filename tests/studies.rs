@@ -154,6 +154,42 @@ fn gradient_scores_match_finite_differences() {
 }
 
 #[test]
+fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
+    let mut s = session();
+    let device = cpu();
+    let model = s.network(40).unwrap();
+    let data = s.dataset();
+    // Per-example loss of the whole val split, computed here.
+    let logits = eval::logits(&model, &data.val, data.image_shape, &device).unwrap();
+    let mut g2: Vec<(f64, usize)> = (0..data.val.len())
+        .filter(|&i| data.val.groups[i] == 2)
+        .map(|i| {
+            let (a, b) = (f64::from(logits[2 * i]), f64::from(logits[2 * i + 1]));
+            let m = a.max(b);
+            (m + ((a - m).exp() + (b - m).exp()).ln() - f64::from(logits[2 * i + data.val.labels[i]]), i)
+        })
+        .collect();
+    g2.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    let pick = |sampling: &str| {
+        let mut v =
+            scores::choose_examples(&model, data, Some(2), Split::Val, sampling.parse().unwrap(), 0, &device)
+                .unwrap();
+        v.sort_unstable();
+        v
+    };
+    let mut top30: Vec<usize> = g2.iter().take(30).map(|p| p.1).collect();
+    top30.sort_unstable();
+    assert_eq!(pick("lowest-confidence:30"), top30);
+    // Asking for at least the whole group (or a high-loss pool and draw that cover it) is the group.
+    let mut all: Vec<usize> = g2.iter().map(|p| p.1).collect();
+    all.sort_unstable();
+    assert_eq!(pick("lowest-confidence:100"), all);
+    assert_eq!(pick("high-loss:100:100"), all);
+    assert_eq!(pick("all"), all);
+    assert_eq!(pick("high-loss:100:40").len(), 40);
+}
+
+#[test]
 fn null_interventions_leave_every_accuracy_unchanged() {
     let mut s = session();
     let crit = gradient(2, Split::Train);

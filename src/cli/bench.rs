@@ -1,10 +1,11 @@
 //! `memscope bench`: timings of the engine on an experiment (the bundled demo by default),
 //! for BENCHMARKS.md and the side-by-side comparison with PyTorch (`bench/run`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -32,6 +33,8 @@ pub struct BenchArgs {
 
 #[derive(Debug, Serialize)]
 pub struct Timing {
+    /// Stable name for scripts (bench/reference.py matches tasks by it).
+    pub key: String,
     pub task: String,
     pub runs: usize,
     pub median_ms: f64,
@@ -44,6 +47,9 @@ pub struct BenchReport {
     pub experiment: String,
     pub threads: i32,
     pub timings: Vec<Timing>,
+    /// Peak resident memory of the explorer process that ran the first intervention, MB
+    /// (median over runs); `None` when the explorer could not be timed.
+    pub explorer_peak_rss_mb: Option<f64>,
     /// The benchmark intervention's per-group accuracy after the change, to check a
     /// reference implementation against.
     pub intervention_after: Vec<Option<f64>>,
@@ -51,10 +57,17 @@ pub struct BenchReport {
     pub sensitivity_changes: Vec<Vec<Option<f64>>>,
 }
 
-fn timing(task: &str, mut ms: Vec<f64>) -> Timing {
+fn timing(key: &str, task: &str, mut ms: Vec<f64>) -> Timing {
     ms.sort_by(f64::total_cmp);
     let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    Timing { task: task.into(), runs: ms.len(), median_ms: at(0.5), p95_ms: at(0.95), min_ms: ms[0] }
+    Timing {
+        key: key.into(),
+        task: task.into(),
+        runs: ms.len(),
+        median_ms: at(0.5),
+        p95_ms: at(0.95),
+        min_ms: ms[0],
+    }
 }
 
 fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
@@ -86,7 +99,7 @@ fn spec(group: usize, epoch: usize) -> InterventionSpec {
     }
 }
 
-pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
+pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     let format = args.output.format()?;
     let runs = args.runs.max(1);
     let (experiment, dataset) = super::open_experiment(args.experiment)?;
@@ -104,12 +117,16 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
         cold.push(ms);
         after = result.groups.iter().map(|g| g.after).collect();
     }
-    timings.push(timing("intervention, cold (zero-out top-3 global by smallest-group gradient, val)", cold));
+    timings.push(timing(
+        "cold",
+        "intervention, cold (zero-out top-3 global by smallest-group gradient, val)",
+        cold,
+    ));
 
     let mut session = fresh()?;
     intervene(&mut session, &spec(group, epoch))?;
     let warm = (0..runs).map(|_| time(|| intervene(&mut session, &spec(group, epoch))).map(|t| t.0));
-    timings.push(timing("intervention, warm (same request again)", warm.collect::<Result<_>>()?));
+    timings.push(timing("warm", "intervention, warm (same request again)", warm.collect::<Result<_>>()?));
 
     let mut grads = Vec::new();
     for _ in 0..runs {
@@ -130,7 +147,7 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
         })?;
         grads.push(ms);
     }
-    timings.push(timing("gradient scores of all groups (train, lowest-confidence:200)", grads));
+    timings.push(timing("grads", "gradient scores of all groups (train, lowest-confidence:200)", grads));
 
     let study = SensitivitySpec {
         epoch,
@@ -147,12 +164,37 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
         sens.push(ms);
         changes = result.rows.iter().map(|r| r.change.clone()).collect();
     }
-    timings.push(timing("sensitive-layer study (every layer x 5, 10, 20, 30, 40 epochs back, val)", sens));
+    timings.push(timing(
+        "sens",
+        "sensitive-layer study (every layer x 5, 10, 20, 30, 40 epochs back, val)",
+        sens,
+    ));
+
+    let mut peak_rss = None;
+    match explorer_runs(&experiment.dir, device_name, runs.min(10)) {
+        Ok(runs) => {
+            timings.push(timing(
+                "first_frame",
+                "explorer: exec to first frame drawn (in a pseudo-terminal, then quits)",
+                runs.iter().map(|r| r.first_frame_ms).collect(),
+            ));
+            timings.push(timing(
+                "first_result",
+                "explorer: exec to the first intervention's bars drawn (default request)",
+                runs.iter().map(|r| r.first_result_ms).collect(),
+            ));
+            let mut rss: Vec<f64> = runs.iter().map(|r| r.peak_rss_mb).collect();
+            rss.sort_by(f64::total_cmp);
+            peak_rss = Some(rss[rss.len() / 2]);
+        }
+        Err(e) => eprintln!("memscope bench: explorer start-up not timed: {e:#}"),
+    }
 
     let report = BenchReport {
         experiment: experiment.dir.display().to_string(),
         threads: tch::get_num_threads(),
         timings,
+        explorer_peak_rss_mb: peak_rss,
         intervention_after: after,
         sensitivity_changes: changes,
     };
@@ -167,8 +209,9 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
                     format!("{:.1}", t.p95_ms),
                 ]
             });
+            let rss = report.explorer_peak_rss_mb.map_or("not measured".into(), |m| format!("{m:.0} MB"));
             format!(
-                "{} (libtorch threads: {})\n{}\n",
+                "{} (libtorch threads: {})\n{}\nexplorer peak resident memory after the first intervention: {rss}\n",
                 report.experiment,
                 report.threads,
                 table(&["task", "runs", "median ms", "p95 ms"], rows)
@@ -176,4 +219,47 @@ pub fn run(args: BenchArgs, device: &Device) -> Result<()> {
         }
     };
     args.output.emit(&text)
+}
+
+struct ExplorerRun {
+    first_frame_ms: f64,
+    first_result_ms: f64,
+    peak_rss_mb: f64,
+}
+
+/// Runs this binary's explorer `runs` times in a pseudo-terminal (util-linux `script`), once
+/// quitting after its first frame and once after its first intervention's result is drawn;
+/// wall time from exec to exit, and the peak memory the explorer reports at exit.
+fn explorer_runs(experiment: &Path, device: &str, runs: usize) -> Result<Vec<ExplorerRun>> {
+    let exe = std::env::current_exe().context("cannot find the memscope executable")?;
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let once = |exit: &str| -> Result<(f64, f64)> {
+        let line = format!(
+            "{} --device {} --threads {} explore --experiment {} --bench-exit {exit}",
+            quote(&exe.to_string_lossy()),
+            quote(device),
+            tch::get_num_threads(),
+            quote(&experiment.to_string_lossy()),
+        );
+        let start = Instant::now();
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run script(1) (util-linux) to give the explorer a terminal")?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(kb) = text.split("memscope-bench: peak_rss_kb=").nth(1) else {
+            bail!("the explorer did not finish: {}", text.lines().last().unwrap_or("no output"))
+        };
+        let kb: f64 = kb.trim_start().split(|c: char| !c.is_ascii_digit()).next().unwrap_or("").parse()?;
+        Ok((ms, kb / 1024.0))
+    };
+    (0..runs)
+        .map(|_| {
+            let (first_frame_ms, _) = once("frame")?;
+            let (first_result_ms, peak_rss_mb) = once("result")?;
+            Ok(ExplorerRun { first_frame_ms, first_result_ms, peak_rss_mb })
+        })
+        .collect()
 }

@@ -48,6 +48,9 @@ enum Command {
         /// Memory for cached activations, MB (0 turns the cache off).
         #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20)]
         cache_mb: usize,
+        /// Quit after the first frame or the first result (for `memscope bench`).
+        #[arg(long, hide = true)]
+        bench_exit: Option<crate::tui::BenchExit>,
     },
     /// Layers, groups and per-group accuracy of an experiment at one epoch.
     Info(info::InfoArgs),
@@ -96,11 +99,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
         Some(Command::Control(args)) => studies::run_control(args, &device),
         Some(Command::Export(args)) => export::run(args),
-        Some(Command::Bench(args)) => bench::run(args, &device),
-        Some(Command::Explore { experiment, cache_mb }) => {
-            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20))
+        Some(Command::Bench(args)) => bench::run(args, &device_spec.to_string(), &device),
+        Some(Command::Explore { experiment, cache_mb, bench_exit }) => {
+            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20), bench_exit)
         }
-        None => crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET),
+        None => crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET, None),
     }
 }
 

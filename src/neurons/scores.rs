@@ -168,7 +168,14 @@ pub fn choose_examples(
     if pool.is_empty() {
         bail!("{} has no examples of group G{} in the {split} split", dataset.name, group.unwrap_or(0));
     }
-    if sampling == Sampling::All {
+    // Every example is chosen anyway (and the loss is a mean, so order does not matter):
+    // skip the forward pass that would rank them.
+    let keeps_all = match sampling {
+        Sampling::All => true,
+        Sampling::LowestConfidence(n) => n >= pool.len(),
+        Sampling::HighLoss { pool: top, draw } => top >= pool.len() && draw >= pool.len(),
+    };
+    if keeps_all {
         return Ok(pool);
     }
     let subset = data.subset(&pool, dataset.image_len());

@@ -50,7 +50,20 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
 }
 
 /// Opens the explorer on `dir` (default: the bundled demo).
-pub fn run(dir: Option<PathBuf>, device: Device, activation_budget: usize) -> Result<()> {
+/// For `memscope bench`: quit by itself after the first frame, or after the first
+/// intervention's result is on screen (the default request, submitted at start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchExit {
+    Frame,
+    Result,
+}
+
+pub fn run(
+    dir: Option<PathBuf>,
+    device: Device,
+    activation_budget: usize,
+    bench_exit: Option<BenchExit>,
+) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
             "the explorer needs a terminal and standard output is not one; the same results come from \
@@ -72,6 +85,9 @@ pub fn run(dir: Option<PathBuf>, device: Device, activation_budget: usize) -> Re
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());
+    if bench_exit == Some(BenchExit::Result) {
+        worker.submit(Job::Intervene(app.spec()));
+    }
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
     // A panic on the worker thread is caught there and shown as an error; only a panic of
@@ -82,9 +98,20 @@ pub fn run(dir: Option<PathBuf>, device: Device, activation_budget: usize) -> Re
             restore_and_report(info);
         }
     }));
-    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys);
+    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, bench_exit);
     ratatui::restore();
+    if bench_exit.is_some() {
+        // Read by `memscope bench` from the terminal's output.
+        println!("memscope-bench: peak_rss_kb={}", peak_rss_kb().unwrap_or(0));
+    }
     result
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), in kB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn event_loop(
@@ -93,6 +120,7 @@ fn event_loop(
     worker: &mut Worker,
     theme: &Theme,
     keys: &Keys,
+    bench_exit: Option<BenchExit>,
 ) -> Result<()> {
     let frame_interval = Duration::from_millis(33);
     let mut last_draw = Instant::now() - frame_interval;
@@ -110,6 +138,11 @@ fn event_loop(
                 );
             }
             drawn_once = true;
+            match bench_exit {
+                Some(BenchExit::Frame) => break,
+                Some(BenchExit::Result) if app.result.is_some() => break,
+                _ => {}
+            }
         }
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
             match event::read().context("cannot read the terminal")? {
