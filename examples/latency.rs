@@ -43,6 +43,7 @@ fn stats(mut ms: Vec<f64>) -> String {
 }
 
 fn main() {
+    memscope::device::tune_allocator(); // as the binary's main does
     let dir = demo::locate().unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
 

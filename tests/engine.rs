@@ -140,11 +140,14 @@ fn fast_evaluation_path_computes_the_plain_forward_pass() {
 
     let batch = memscope::data::batch::images(val, data.image_shape, 0..val.len(), &device);
     assert_eq!(batch.dims(), [val.len(), c, h, w]);
-    assert_eq!(batch.into_data().to_vec::<f32>().unwrap(), val.images);
+    assert_eq!(batch.into_data().try_to_vec::<f32>().unwrap(), val.images);
 
     let plain = Tensor::<4>::from_data(TensorData::new(val.images.clone(), [val.len(), c, h, w]), &device);
-    let expected =
-        model.forward_with(plain, memscope::model::resnet::Mode::Auto).into_data().to_vec::<f32>().unwrap();
+    let expected = model
+        .forward_with(plain, memscope::model::resnet::Mode::Auto)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let fast = eval::logits(&model, val, data.image_shape, &device).unwrap();
     assert_eq!(fast.len(), expected.len());
     let worst = fast.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);

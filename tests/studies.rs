@@ -189,6 +189,20 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
     assert_eq!(pick("high-loss:100:40").len(), 40);
 }
 
+/// Gradient scores map a copy of the network onto the autodiff device; burn shares BatchNorm
+/// running statistics between copies and maps them in place, which once left the cached
+/// network's evaluations recording a gradient tape that was never freed (36 MB each).
+#[test]
+fn gradient_scores_leave_the_cached_network_on_the_plain_device() {
+    let mut s = session();
+    let device = cpu();
+    s.score_source(40, &gradient(2, Split::Train)).unwrap();
+    let network = s.network(40).unwrap();
+    let x = memscope::data::batch::images(&s.dataset().val, s.dataset().image_shape, 0..8, &device);
+    let y = network.forward(x);
+    assert!(!y.is_autodiff(), "evaluation runs on {:?}", y.device());
+}
+
 #[test]
 fn null_interventions_leave_every_accuracy_unchanged() {
     let mut s = session();

@@ -15,7 +15,7 @@ use super::NeuronSpace;
 use super::weights::{WeightSet, read_gradients};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval;
-use crate::model::Network;
+use crate::model::{ModulePath, Network};
 use crate::util::rng::seeded;
 
 /// Examples per backward pass; gradients of larger sets are accumulated.
@@ -211,10 +211,29 @@ pub fn choose_examples(
 /// Re-creates every tensor parameter as an initialised autodiff leaf that requires a
 /// gradient. (A parameter still carrying a lazy mapper from an earlier `map` would hand
 /// autodiff a fresh leaf on each access, and its gradient would be lost.)
-struct Track;
+///
+/// BatchNorm running statistics are left alone: burn maps a `RunningState` IN PLACE, in
+/// storage every clone of the network shares, so converting them would turn the cached
+/// plain network's statistics into autodiff tensors, and every later evaluation would record
+/// a gradient tape that is never freed (about 36 MB per evaluation of the demo's val split).
+#[derive(Default)]
+struct Track {
+    path: ModulePath,
+}
 
 impl ModuleMapper for Track {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if self.path.field().is_some_and(|field| field.starts_with("running_")) {
+            return param;
+        }
         Param::initialized(param.id, param.val().autodiff().require_grad())
     }
 }
@@ -222,7 +241,7 @@ impl ModuleMapper for Track {
 /// `model` prepared for gradient scoring: every weight an autodiff leaf. (Its `forward`
 /// keeps BatchNorm in eval mode.)
 pub fn for_gradients(model: Network) -> Network {
-    model.map(&mut Track)
+    model.map(&mut Track::default())
 }
 
 /// Gradients of the mean cross-entropy over the examples `indices` of `split` with respect
