@@ -164,15 +164,9 @@ def timed(f, runs):
     return {"median_ms": statistics.median(ms), "p95_ms": ms[round((len(ms) - 1) * 0.95)], "runs": runs}, out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--export", required=True, type=Path)
-    ap.add_argument("--memscope", required=True, type=Path)
-    ap.add_argument("--runs", type=int, default=20)
-    args = ap.parse_args()
+def measure(args):
     torch.set_num_threads(2)
     index = json.loads((args.export / "export.json").read_text())
-    memscope = json.loads(args.memscope.read_text())
     config = index["model"]["SmallResNet"]
     groups = len(index["groups"])
     data = {s: load_file(args.export / f) for s, f in index["data"]}
@@ -184,61 +178,84 @@ def main():
     path = args.export / files[epoch]
     counts = [(train["groups"] == g).sum().item() for g in range(groups)]
     smallest = min(range(groups), key=lambda g: (counts[g], g))
+    tuned = args.tuned
 
-    def run_all(tuned):
-        results = {}
-        results["cold"], after = timed(
-            lambda: intervene(load(config, path), train, val, smallest, groups, tuned=tuned), args.runs
-        )
-        model = load(config, path)
-        results["warm"], _ = timed(lambda: intervene(model, train, val, smallest, groups, tuned=tuned), args.runs)
-        results["cold_after_only"], _ = timed(
-            lambda: intervene(load(config, path), train, val, smallest, groups, before=False, tuned=tuned),
-            args.runs,
-        )
-        results["grads"], _ = timed(
-            lambda: [gradient_norms(load(config, path), train, g, tuned=tuned) for g in range(groups)], args.runs
-        )
-        states = {e: load_file(args.export / f) for e, f in files.items()}
-        results["sens"], rows = timed(
-            lambda: sensitivity(config, states, epoch, val, groups, tuned), min(args.runs, 5)
-        )
-        return results, after, rows
+    results = {}
+    results["cold"], after = timed(
+        lambda: intervene(load(config, path), train, val, smallest, groups, tuned=tuned), args.runs
+    )
+    model = load(config, path)
+    results["warm"], _ = timed(lambda: intervene(model, train, val, smallest, groups, tuned=tuned), args.runs)
+    results["cold_after_only"], _ = timed(
+        lambda: intervene(load(config, path), train, val, smallest, groups, before=False, tuned=tuned),
+        args.runs,
+    )
+    results["grads"], _ = timed(
+        lambda: [gradient_norms(load(config, path), train, g, tuned=tuned) for g in range(groups)], args.runs
+    )
+    states = {e: load_file(args.export / f) for e, f in files.items()}
+    results["sens"], rows = timed(lambda: sensitivity(config, states, epoch, val, groups, tuned), min(args.runs, 5))
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "tuned": tuned,
+           "timings": results, "intervention_after": after, "sensitivity_changes": rows}
+    args.out.write_text(json.dumps(out))
 
-    plain, after, rows = run_all(False)
-    tuned, after_tuned, rows_tuned = run_all(True)
+
+def report(args):
+    memscope = json.loads(args.memscope.read_text())
+    plain, tuned = (json.loads(p.read_text()) for p in args.results)
+    groups = len(memscope["intervention_after"])
 
     # PyTorch averages in float32: equal within 1e-5 means the same count of correct examples.
     def same(a, b):
         return len(a) == len(b) and all(abs(x - (y if y is not None else 0.0)) < 1e-5 for x, y in zip(a, b))
 
+    def same_rows(a, b):
+        return len(a) == len(b) and all(same(r, o) for r, o in zip(a, b))
+
     ours_after, ours_rows = memscope["intervention_after"], memscope["sensitivity_changes"]
-    same_rows = len(rows) == len(ours_rows) and all(same(r, o) for r, o in zip(rows, ours_rows))
-    same_tuned = same(after_tuned, after) and all(same(r, o) for r, o in zip(rows_tuned, rows))
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; memscope libtorch threads: {memscope['threads']}")
+    after, rows = plain["intervention_after"], plain["sensitivity_changes"]
+    print(f"PyTorch {plain['torch']}, {plain['threads']} threads; memscope libtorch threads: {memscope['threads']}")
     print(f"intervention accuracies after: PyTorch {[round(a, 4) for a in after]}, "
           f"memscope {[round(a, 4) for a in ours_after]}: {'same' if same(after, ours_after) else 'DIFFERENT'}")
-    print(f"sensitive-layer changes ({len(rows)} rewinds x {groups} groups): {'same' if same_rows else 'DIFFERENT'}")
-    print(f"PyTorch tuned (channels-last batches of 100, memscope's layout) gets the same numbers: "
-          f"{'yes' if same_tuned else 'NO'}")
+    print(f"sensitive-layer changes ({len(rows)} rewinds x {groups} groups): "
+          f"{'same' if same_rows(rows, ours_rows) else 'DIFFERENT'}")
+    ok = same(tuned["intervention_after"], after) and same_rows(tuned["sensitivity_changes"], rows)
+    print("PyTorch tuned (memscope's choices: channels-last batches of 100, glibc keeping freed memory) "
+          f"gets the same numbers: {'yes' if ok else 'NO'}")
     print(f"{'task':<52} {'memscope':>9} {'PyTorch':>9} {'ratio':>6} {'tuned':>9} {'ratio':>6}   p95: memscope / PyTorch / tuned")
     timings = {t["key"]: t for t in memscope["timings"]}
     for key in ["cold", "warm", "grads", "sens"]:
-        t, r, u = timings[key], plain[key], tuned[key]
+        t, r, u = timings[key], plain["timings"][key], tuned["timings"][key]
         print(f"{t['task'][:52]:<52} {t['median_ms']:>7.1f}ms {r['median_ms']:>7.1f}ms "
               f"{t['median_ms'] / r['median_ms']:>6.2f} {u['median_ms']:>7.1f}ms {t['median_ms'] / u['median_ms']:>6.2f}   "
               f"{t['p95_ms']:.1f} / {r['p95_ms']:.1f} / {u['p95_ms']:.1f} ms")
-    for key in ["cold_after_only"]:
-        r, u = plain[key], tuned[key]
-        print(f"(PyTorch cold intervention without the before pass, acc(θ̃) only: {r['median_ms']:.1f} ms p50 "
-              f"(tuned {u['median_ms']:.1f}); memscope / that = {timings['cold']['median_ms'] / r['median_ms']:.2f} "
-              f"(tuned {timings['cold']['median_ms'] / u['median_ms']:.2f}))")
+    r, u = plain["timings"]["cold_after_only"], tuned["timings"]["cold_after_only"]
+    print(f"(PyTorch cold intervention without the before pass, acc(θ̃) only: {r['median_ms']:.1f} ms p50 "
+          f"(tuned {u['median_ms']:.1f}); memscope / that = {timings['cold']['median_ms'] / r['median_ms']:.2f} "
+          f"(tuned {timings['cold']['median_ms'] / u['median_ms']:.2f}))")
     for key in ["first_frame", "first_result"]:
         if key in timings:
             t = timings[key]
             print(f"{t['task'][:80]}: {t['median_ms']:.1f} ms p50, {t['p95_ms']:.1f} ms p95 (memscope only)")
     if memscope.get("explorer_peak_rss_mb") is not None:
         print(f"explorer peak resident memory after the first intervention: {memscope['explorer_peak_rss_mb']:.0f} MB")
+    if memscope.get("warm_rss_growth_mb") is not None:
+        print(f"memscope resident memory growth over the warm interventions: {memscope['warm_rss_growth_mb']:.0f} MB")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure", help="time the tasks on the exported demo; write JSON")
+    m.add_argument("--export", required=True, type=Path)
+    m.add_argument("--runs", type=int, default=20)
+    m.add_argument("--tuned", action="store_true", help="channels-last batches of 100 (memscope's layout)")
+    m.add_argument("--out", required=True, type=Path)
+    r = sub.add_parser("report", help="check memscope's numbers against the reference and print ratios")
+    r.add_argument("--memscope", required=True, type=Path)
+    r.add_argument("results", nargs=2, type=Path, help="plain.json tuned.json")
+    args = ap.parse_args()
+    measure(args) if args.command == "measure" else report(args)
 
 
 if __name__ == "__main__":

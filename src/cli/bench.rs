@@ -50,6 +50,9 @@ pub struct BenchReport {
     /// Peak resident memory of the explorer process that ran the first intervention, MB
     /// (median over runs); `None` when the explorer could not be timed.
     pub explorer_peak_rss_mb: Option<f64>,
+    /// Growth of this process's resident memory over the warm interventions, MB (a leak
+    /// shows here; `None` off Linux).
+    pub warm_rss_growth_mb: Option<f64>,
     /// The benchmark intervention's per-group accuracy after the change, to check a
     /// reference implementation against.
     pub intervention_after: Vec<Option<f64>>,
@@ -125,8 +128,10 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
 
     let mut session = fresh()?;
     intervene(&mut session, &spec(group, epoch))?;
+    let rss_before = resident_mb();
     let warm = (0..runs).map(|_| time(|| intervene(&mut session, &spec(group, epoch))).map(|t| t.0));
     timings.push(timing("warm", "intervention, warm (same request again)", warm.collect::<Result<_>>()?));
+    let warm_rss_growth_mb = rss_before.zip(resident_mb()).map(|(a, b)| b - a);
 
     let mut grads = Vec::new();
     for _ in 0..runs {
@@ -195,6 +200,7 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
         threads: tch::get_num_threads(),
         timings,
         explorer_peak_rss_mb: peak_rss,
+        warm_rss_growth_mb,
         intervention_after: after,
         sensitivity_changes: changes,
     };
@@ -209,16 +215,26 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
                     format!("{:.1}", t.p95_ms),
                 ]
             });
-            let rss = report.explorer_peak_rss_mb.map_or("not measured".into(), |m| format!("{m:.0} MB"));
+            let mb = |v: Option<f64>| v.map_or("not measured".into(), |m| format!("{m:.0} MB"));
             format!(
-                "{} (libtorch threads: {})\n{}\nexplorer peak resident memory after the first intervention: {rss}\n",
+                "{} (libtorch threads: {})\n{}\nexplorer peak resident memory after the first intervention: {}\n\
+                 resident memory growth over the {runs} warm interventions: {}\n",
                 report.experiment,
                 report.threads,
-                table(&["task", "runs", "median ms", "p95 ms"], rows)
+                table(&["task", "runs", "median ms", "p95 ms"], rows),
+                mb(report.explorer_peak_rss_mb),
+                mb(report.warm_rss_growth_mb),
             )
         }
     };
     args.output.emit(&text)
+}
+
+/// This process's resident memory in MB (Linux `VmRSS`).
+fn resident_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
 struct ExplorerRun {
