@@ -41,11 +41,6 @@ impl ModulePath {
         self.0.pop();
     }
 
-    /// The innermost field entered, e.g. `running_mean` inside a BatchNorm.
-    pub fn field(&self) -> Option<&str> {
-        self.0.last().map(|(name, _)| name.as_str())
-    }
-
     /// For a tensor directly inside a conv or linear layer: (layer name, field, kind), e.g.
     /// (`stage2.block0.conv1`, `weight`, conv).
     pub fn layer_param(&self) -> Option<(String, &str, LayerKind)> {

@@ -139,8 +139,10 @@ pub fn fold(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
     let device = conv.weight.device();
     let variance = bn.running_var.value().to_device(&device);
     let mean = bn.running_mean.value().to_device(&device);
-    let scale = bn.gamma.val() / (variance + bn.epsilon).sqrt(); // [out]
-    let shift = bn.beta.val() - mean * scale.clone();
+    let gamma = bn.gamma.val().to_device(&device);
+    let beta = bn.beta.val().to_device(&device);
+    let scale = gamma / (variance + bn.epsilon).sqrt(); // [out]
+    let shift = beta - mean * scale.clone();
     let bias = match &conv.bias {
         Some(b) => b.val() * scale.clone() + shift,
         None => shift,

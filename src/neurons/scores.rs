@@ -208,14 +208,16 @@ pub fn choose_examples(
     Ok(chosen.into_iter().map(|i| pool[i]).collect())
 }
 
-/// Re-creates every tensor parameter as an initialised autodiff leaf that requires a
+/// Re-creates every conv and linear parameter as an initialised autodiff leaf that requires a
 /// gradient. (A parameter still carrying a lazy mapper from an earlier `map` would hand
 /// autodiff a fresh leaf on each access, and its gradient would be lost.)
 ///
-/// BatchNorm running statistics are left alone: burn maps a `RunningState` IN PLACE, in
-/// storage every clone of the network shares, so converting them would turn the cached
-/// plain network's statistics into autodiff tensors, and every later evaluation would record
-/// a gradient tape that is never freed (about 36 MB per evaluation of the demo's val split).
+/// Everything else stays as it is. BatchNorm's γ and β need no gradient (skipping theirs
+/// saves a quarter of the backward pass), and its running statistics must not be touched:
+/// burn maps a `RunningState` IN PLACE, in storage every clone of the network shares, so
+/// converting them once turned the cached plain network's statistics into autodiff tensors,
+/// and every later evaluation recorded a gradient tape that was never freed (about 36 MB per
+/// evaluation of the demo's val split).
 #[derive(Default)]
 struct Track {
     path: ModulePath,
@@ -231,7 +233,7 @@ impl ModuleMapper for Track {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if self.path.field().is_some_and(|field| field.starts_with("running_")) {
+        if self.path.layer_param().is_none() {
             return param;
         }
         Param::initialized(param.id, param.val().autodiff().require_grad())
