@@ -320,7 +320,7 @@ fn percentile_ranks_and_selection_agree_with_brute_force() {
 #[test]
 fn bad_requests_are_refused_with_clear_messages() {
     let mut s = session();
-    let err = |r: anyhow::Result<_>| format!("{:#}", r.err().expect("should fail"));
+    let err = |r: anyhow::Result<_>| format!("{:#}", r.expect_err("should fail"));
     let crit = Criterion::Magnitude;
     let mut layer_scope = spec(Intervention::ZeroOut, crit.clone(), Selection::TopK(1));
     layer_scope.scope = Scope::Layer("stage9.conv".into());
