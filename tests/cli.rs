@@ -270,6 +270,31 @@ fn the_activation_cache_changes_speed_not_results() {
     assert!(fails(&["intervene", "--cache-mb", "lots"]).contains("--cache-mb"));
 }
 
+/// `bench` hands bench/reference.py the numbers to check PyTorch against: they must be the ones
+/// the commands report for the same requests.
+#[test]
+fn bench_reports_the_numbers_the_commands_give() {
+    let bench = json(&["bench", "--runs", "1", "--format", "json"]);
+    let keys: Vec<&str> =
+        bench["timings"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
+    for key in ["cold", "warm", "grads", "sens"] {
+        assert!(keys.contains(&key), "{keys:?}");
+    }
+    let intervene = json(&["intervene", "--format", "json"]);
+    let after: Vec<&Value> = intervene["groups"].as_array().unwrap().iter().map(|g| &g["after"]).collect();
+    assert_eq!(bench["intervention_after"].as_array().unwrap().iter().collect::<Vec<_>>(), after);
+    let study = json(&["sensitivity", "--format", "json"]);
+    let changes: Vec<&Value> = study["rows"].as_array().unwrap().iter().map(|r| &r["change"]).collect();
+    assert_eq!(changes.len(), 50);
+    assert_eq!(bench["sensitivity_changes"].as_array().unwrap().iter().collect::<Vec<_>>(), changes);
+    assert_eq!(
+        bench["warm_rss_growth_mb"].as_f64().map(|mb| mb < 20.0),
+        Some(true),
+        "{}",
+        bench["warm_rss_growth_mb"]
+    );
+}
+
 #[test]
 fn every_study_runs_on_the_demo_in_each_format() {
     let rewind =

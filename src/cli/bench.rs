@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::output::{Format, OutputArgs, table, to_json};
+use super::output::{Format, OutputArgs, csv, table, to_json};
 use crate::data::Split;
 use crate::intervene::Intervention;
 use crate::neurons::scores::{Criterion, Sampling};
@@ -206,7 +206,35 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     };
     let text = match format {
         Format::Json => to_json(&report)?,
-        _ => {
+        Format::Csv => {
+            // One row per measurement; the memory figures as rows of their own.
+            let mut rows: Vec<Vec<String>> = report
+                .timings
+                .iter()
+                .map(|t| {
+                    let ms = |v: f64| format!("{v:.3}");
+                    vec![
+                        t.key.clone(),
+                        t.runs.to_string(),
+                        ms(t.median_ms),
+                        ms(t.p95_ms),
+                        ms(t.min_ms),
+                        "ms".into(),
+                    ]
+                })
+                .collect();
+            for (key, value) in [
+                ("explorer_peak_rss", report.explorer_peak_rss_mb),
+                ("warm_rss_growth", report.warm_rss_growth_mb),
+            ] {
+                if let Some(mb) = value {
+                    let v = format!("{mb:.1}");
+                    rows.push(vec![key.into(), "1".into(), v.clone(), v.clone(), v, "MB".into()]);
+                }
+            }
+            csv(&["key", "runs", "median", "p95", "min", "unit"], rows)
+        }
+        Format::Table => {
             let rows = report.timings.iter().map(|t| {
                 vec![
                     t.task.clone(),
