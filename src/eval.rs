@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::{GroupedDataset, Split, SplitData, batch};
 use crate::model::Network;
 
-/// Examples per forward pass during evaluation.
+/// Examples per forward pass during evaluation: on the demo (3x24x24, channels-last, 2 threads)
+/// 100 and 200 were fastest and 400 a quarter slower (see BENCHMARKS.md). Larger images will
+/// want a budget in pixels rather than examples.
 pub const EVAL_BATCH: usize = 100;
 
 /// Logits of every example of `split`, row-major `[n, classes]`. The model must be on a

@@ -49,7 +49,6 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
     })
 }
 
-/// Opens the explorer on `dir` (default: the bundled demo).
 /// For `memscope bench`: quit by itself after the first frame, or after the first
 /// intervention's result is on screen (the default request, submitted at start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +57,8 @@ pub enum BenchExit {
     Result,
 }
 
+/// Opens the explorer on `dir` (default: the bundled demo) with `activation_budget` bytes for
+/// cached activations.
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
