@@ -18,6 +18,7 @@ use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
 use crate::studies::intervention::{InterventionSpec, run as intervene};
 use crate::studies::sensitivity::{self, DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use crate::util::memory::{Memory, megabytes};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -128,10 +129,10 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
 
     let mut session = fresh()?;
     intervene(&mut session, &spec(group, epoch))?;
-    let rss_before = resident_mb();
+    let rss_before = megabytes(Memory::Resident);
     let warm = (0..runs).map(|_| time(|| intervene(&mut session, &spec(group, epoch))).map(|t| t.0));
     timings.push(timing("warm", "intervention, warm (same request again)", warm.collect::<Result<_>>()?));
-    let warm_rss_growth_mb = rss_before.zip(resident_mb()).map(|(a, b)| b - a);
+    let warm_rss_growth_mb = rss_before.zip(megabytes(Memory::Resident)).map(|(a, b)| b - a);
 
     let mut grads = Vec::new();
     for _ in 0..runs {
@@ -258,13 +259,6 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     args.output.emit(&text)
 }
 
-/// This process's resident memory in MB (Linux `VmRSS`).
-fn resident_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-}
-
 struct ExplorerRun {
     first_frame_ms: f64,
     first_result_ms: f64,
@@ -293,11 +287,11 @@ fn explorer_runs(experiment: &Path, device: &str, runs: usize) -> Result<Vec<Exp
             .context("cannot run script(1) (util-linux) to give the explorer a terminal")?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         let text = String::from_utf8_lossy(&out.stdout);
-        let Some(kb) = text.split("memscope-bench: peak_rss_kb=").nth(1) else {
+        let Some(mb) = text.split("memscope-bench: peak_rss_mb=").nth(1) else {
             bail!("the explorer did not finish: {}", text.lines().last().unwrap_or("no output"))
         };
-        let kb: f64 = kb.trim_start().split(|c: char| !c.is_ascii_digit()).next().unwrap_or("").parse()?;
-        Ok((ms, kb / 1024.0))
+        let mb = mb.split(|c: char| !(c.is_ascii_digit() || c == '.')).next().unwrap_or("");
+        Ok((ms, mb.parse()?))
     };
     (0..runs)
         .map(|_| {

@@ -103,16 +103,10 @@ pub fn run(
     ratatui::restore();
     if bench_exit.is_some() {
         // Read by `memscope bench` from the terminal's output.
-        println!("memscope-bench: peak_rss_kb={}", peak_rss_kb().unwrap_or(0));
+        let peak = crate::util::memory::megabytes(crate::util::memory::Memory::PeakResident);
+        println!("memscope-bench: peak_rss_mb={:.1}", peak.unwrap_or(0.0));
     }
     result
-}
-
-/// The process's peak resident memory (Linux `VmHWM`), in kB.
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn event_loop(

@@ -1,4 +1,5 @@
 //! Small helpers shared by every stage.
 
 pub mod fsx;
+pub mod memory;
 pub mod rng;
