@@ -11,6 +11,7 @@ pub mod eval;
 pub mod experiment;
 pub mod inspect;
 pub mod intervene;
+pub mod jobs;
 pub mod model;
 pub mod neurons;
 pub mod session;

@@ -380,7 +380,7 @@ fn studies_are_consistent_with_single_interventions() {
         sampling: Sampling::default(),
         seed: 0,
     };
-    let study = ranks::run(&mut s, &rank_spec, &mut |_, _| true).unwrap();
+    let study = ranks::run(&mut s, &rank_spec, &mut memscope::jobs::Silent).unwrap();
     assert_eq!(study.selected, 17); // ceil(0.05 * 338)
     for g in &study.groups {
         assert_eq!(g.magnitude_rank_of_top_gradient.iter().sum::<usize>(), 17);
@@ -394,7 +394,7 @@ fn studies_are_consistent_with_single_interventions() {
         threshold: 0.01,
         candidates: CandidateFilter { exclude_head: true, ..Default::default() },
     };
-    let sens = sensitivity::run(&mut s, &sens_spec, &mut |_, _| true).unwrap();
+    let sens = sensitivity::run(&mut s, &sens_spec, &mut memscope::jobs::Silent).unwrap();
     assert_eq!(sens.rows.len(), 2 * 9);
     for (i, &n) in sens_spec.epochs_back.iter().enumerate() {
         for g in 0..4 {

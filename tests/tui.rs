@@ -197,7 +197,7 @@ fn screens_at_80x24_and_120x40() {
             Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
             other => panic!("{other:?}"),
         };
-        let study = memscope::studies::sensitivity::run(&mut s, &spec, &mut |_, _| true).unwrap();
+        let study = memscope::studies::sensitivity::run(&mut s, &spec, &mut memscope::jobs::Silent).unwrap();
         app.on_event(Event::Finished {
             id: 0,
             output: Output::Sensitivity(Box::new(study)),

@@ -166,7 +166,7 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     let mut changes = Vec::new();
     for _ in 0..runs.min(5) {
         let mut session = fresh()?;
-        let (ms, result) = time(|| sensitivity::run(&mut session, &study, &mut |_, _| true))?;
+        let (ms, result) = time(|| sensitivity::run(&mut session, &study, &mut crate::jobs::Silent))?;
         sens.push(ms);
         changes = result.rows.iter().map(|r| r.change.clone()).collect();
     }

@@ -107,7 +107,7 @@ pub fn run_ranks(args: RanksArgs, device: &Device) -> Result<()> {
         sampling: args.scoring.sampling.parse()?,
         seed: args.target.seed,
     };
-    let study = ranks::run(&mut session, &spec, &mut |_, _| true)?;
+    let study = ranks::run(&mut session, &spec, &mut crate::jobs::Silent)?;
     let bins: Vec<String> = (0..ranks::BINS).map(|b| format!("{}-{}", 5 * b, 5 * b + 5)).collect();
     let text = match format {
         Format::Json => to_json(&study)?,
@@ -186,7 +186,7 @@ pub fn run_sensitivity(args: SensitivityArgs, device: &Device) -> Result<()> {
         threshold: args.threshold,
         candidates: args.layers.filter(),
     };
-    let study = sensitivity::run(&mut session, &spec, &mut |_, _| true)?;
+    let study = sensitivity::run(&mut session, &spec, &mut crate::jobs::Silent)?;
     let groups: Vec<String> = study.groups.iter().enumerate().map(|(g, _)| format!("G{g}")).collect();
     let text = match format {
         Format::Json => to_json(&study)?,

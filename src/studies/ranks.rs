@@ -8,6 +8,7 @@ use crate::data::Split;
 use crate::neurons::scores::{Criterion, Sampling, percentile_ranks};
 use crate::neurons::select::{Selection, select};
 use crate::neurons::{CandidateFilter, Granularity};
+use crate::jobs::Progress;
 use crate::session::Session;
 
 /// 20 bins of 5 percentile points.
@@ -61,12 +62,11 @@ fn histogram(picks: &[usize], ranks: &[f64]) -> Vec<usize> {
     bins
 }
 
-/// Runs the study. `on_progress(done, total)` is called after each group; returning `false`
-/// stops it with a "cancelled" error.
+/// Runs the study. `progress` hears of each finished group; when it says stop, the study ends with [`Cancelled`](crate::jobs::Cancelled).
 pub fn run(
     session: &mut Session,
     spec: &RankSpec,
-    on_progress: &mut dyn FnMut(usize, usize) -> bool,
+    progress: &mut dyn Progress,
 ) -> Result<RankStudy> {
     session.experiment().checkpoint(spec.epoch)?;
     let space = session.space(&spec.candidates, spec.granularity)?;
@@ -91,9 +91,7 @@ pub fn run(
             gradient_rank_of_top_magnitude: histogram(&top_magnitude, &gradient_ranks),
             overlap: top_gradient.iter().filter(|p| top_magnitude.contains(p)).count(),
         });
-        if !on_progress(group + 1, session.dataset().num_groups()) {
-            anyhow::bail!("cancelled");
-        }
+        progress.report(group + 1, session.dataset().num_groups())?;
     }
     Ok(RankStudy { spec: spec.clone(), candidates: space.total(), selected: top_magnitude.len(), groups })
 }

@@ -11,6 +11,7 @@ use crate::intervene::Intervention;
 use crate::neurons::scores::Criterion;
 use crate::neurons::select::{Scope, Selection};
 use crate::neurons::{CandidateFilter, Granularity};
+use crate::jobs::Progress;
 use crate::session::Session;
 
 /// The slides' rewinding distances.
@@ -46,12 +47,11 @@ pub struct SensitivityStudy {
     pub counts: Vec<Vec<usize>>,
 }
 
-/// Runs the study. `on_progress(done, total)` is called after each rewind; returning `false`
-/// stops the study with a "cancelled" error.
+/// Runs the study. `progress` hears of each finished rewind; when it says stop, the study ends with [`Cancelled`](crate::jobs::Cancelled).
 pub fn run(
     session: &mut Session,
     spec: &SensitivitySpec,
-    on_progress: &mut dyn FnMut(usize, usize) -> bool,
+    progress: &mut dyn Progress,
 ) -> Result<SensitivityStudy> {
     ensure!(
         spec.threshold.is_finite() && spec.threshold >= 0.0,
@@ -96,9 +96,7 @@ pub fn run(
                 counts[i][g] += usize::from(s);
             }
             rows.push(SensitivityRow { layer: layer.name.clone(), epochs_back: n, change, sensitive });
-            if !on_progress(rows.len(), total) {
-                anyhow::bail!("cancelled");
-            }
+            progress.report(rows.len(), total)?;
         }
     }
     Ok(SensitivityStudy { spec: spec.clone(), groups, before, rows, counts })
