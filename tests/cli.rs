@@ -81,8 +81,15 @@ fn info_json_matches_an_independent_count_of_predictions() {
     let data = exp.manifest.dataset.load().unwrap();
     let model = exp.load_network(40, &device).unwrap();
     let test = data.split(Split::Test);
-    let x = batch::images(test, data.image_shape, 0..test.len(), &device);
-    let preds: Vec<i64> = model.forward(x).argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+    let all: Vec<usize> = (0..test.len()).collect();
+    let x = batch::images(&data, Split::Test, &all, &device).unwrap();
+    let preds: Vec<i64> = model
+        .forward(x, memscope::model::Mode::Eval)
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .unwrap();
     let train_counts = data.train.group_counts(4);
     let train_total: usize = train_counts.iter().sum();
     let mut worst = f64::INFINITY;

@@ -9,9 +9,17 @@ use burn::tensor::TensorData;
 use memscope::data::{DatasetSpec, DigitsSpec, Split, digits};
 use memscope::device::DeviceSpec;
 use memscope::eval;
+use memscope::experiment::TrainSettings;
 use memscope::experiment::{Experiment, checkpoint};
+use memscope::jobs::Silent;
 use memscope::model::{ModelConfig, SmallResNetConfig};
-use memscope::train::{TrainPlan, TrainSettings, train};
+use memscope::train::{TrainPlan, train};
+
+/// Every image of `split`, `[n, c, h, w]` flat.
+fn all_images(data: &memscope::data::GroupedDataset, split: Split) -> Vec<f32> {
+    let all: Vec<usize> = (0..data.split(split).len()).collect();
+    data.images(split, &all).unwrap()
+}
 
 fn cpu() -> Device {
     DeviceSpec::Cpu.device().unwrap()
@@ -49,9 +57,9 @@ fn demo_data_has_the_documented_group_counts() {
     assert!(spec.train_groups.iter().all(|&n| n >= 8));
     assert_eq!(data.image_shape, [3, 24, 24]);
     for split in Split::ALL {
-        let s = data.split(split);
-        assert_eq!(s.images.len(), s.len() * 3 * 24 * 24);
-        assert!(s.images.iter().all(|v| (0.0..=1.0).contains(v)));
+        let images = all_images(&data, split);
+        assert_eq!(images.len(), data.split(split).len() * 3 * 24 * 24);
+        assert!(images.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }
 
@@ -100,7 +108,8 @@ fn generation_is_deterministic_in_the_seed() {
     assert_eq!(a.train, b.train);
     assert_eq!(a.test, b.test);
     let c = digits::generate(&DigitsSpec { seed: 99, ..tiny_spec() }).unwrap();
-    assert_ne!(a.train.images, c.train.images);
+    assert_ne!(all_images(&a, Split::Train), all_images(&c, Split::Train));
+    assert_eq!(all_images(&a, Split::Val), all_images(&b, Split::Val));
 }
 
 #[test]
@@ -114,8 +123,8 @@ fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
     let path = dir.path().join("m.safetensors");
     let sha = checkpoint::save(&model, &path).unwrap();
     let loaded = checkpoint::load(&config, &path, Some(&sha), &device).unwrap();
-    let a = eval::logits(&model, &data.val, data.image_shape, &device).unwrap();
-    let b = eval::logits(&loaded, &data.val, data.image_shape, &device).unwrap();
+    let a = eval::logits(&model, &data, Split::Val, &device).unwrap();
+    let b = eval::logits(&loaded, &data, Split::Val, &device).unwrap();
     assert_eq!(a, b);
     assert!(a.iter().any(|v| *v != 0.0));
 
@@ -138,17 +147,15 @@ fn fast_evaluation_path_computes_the_plain_forward_pass() {
     let val = &data.val;
     let [c, h, w] = data.image_shape;
 
-    let batch = memscope::data::batch::images(val, data.image_shape, 0..val.len(), &device);
+    let all: Vec<usize> = (0..val.len()).collect();
+    let batch = memscope::data::batch::images(&data, Split::Val, &all, &device).unwrap();
     assert_eq!(batch.dims(), [val.len(), c, h, w]);
-    assert_eq!(batch.into_data().try_to_vec::<f32>().unwrap(), val.images);
+    let images = all_images(&data, Split::Val);
+    assert_eq!(batch.into_data().try_to_vec::<f32>().unwrap(), images);
 
-    let plain = Tensor::<4>::from_data(TensorData::new(val.images.clone(), [val.len(), c, h, w]), &device);
-    let expected = model
-        .forward_with(plain, memscope::model::resnet::Mode::Auto)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
-    let fast = eval::logits(&model, val, data.image_shape, &device).unwrap();
+    let plain = Tensor::<4>::from_data(TensorData::new(images, [val.len(), c, h, w]), &device);
+    let expected = model.forward(plain, memscope::model::Mode::Auto).into_data().try_to_vec::<f32>().unwrap();
+    let fast = eval::logits(&model, &data, Split::Val, &device).unwrap();
     assert_eq!(fast.len(), expected.len());
     let worst = fast.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
     assert!(worst < 1e-4, "largest relative difference {worst}");
@@ -195,14 +202,14 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
         ..Default::default()
     };
     let data = plan.dataset.load().unwrap();
-    let exp = train(&plan, &data, &out, false, &device, &mut |_| {}).unwrap();
+    let exp = train(&plan, &data, &out, false, &device, &mut |_| {}, &mut Silent).unwrap();
     assert_eq!(exp.epochs().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
 
     let reopened = Experiment::open(&out).unwrap();
     assert_eq!(reopened.manifest, exp.manifest);
     let mean_train = |epoch: usize| {
         let model = reopened.load_network(epoch, &device).unwrap();
-        let logits = eval::logits(&model, &data.train, data.image_shape, &device).unwrap();
+        let logits = eval::logits(&model, &data, Split::Train, &device).unwrap();
         let preds = eval::predictions(&logits, 2);
         let correct = preds.iter().zip(&data.train.labels).filter(|(p, l)| p == l).count();
         // The manifest's per-group accuracies, recomputed independently from predictions.
@@ -219,7 +226,7 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
 
     // An existing experiment is not overwritten unless asked.
     let manifest_before = std::fs::read(out.join("experiment.ron")).unwrap();
-    let err = train(&plan, &data, &out, false, &device, &mut |_| {}).unwrap_err();
+    let err = train(&plan, &data, &out, false, &device, &mut |_| {}, &mut Silent).unwrap_err();
     assert!(format!("{err}").contains("--force"), "{err}");
     assert_eq!(std::fs::read(out.join("experiment.ron")).unwrap(), manifest_before);
 }
@@ -248,7 +255,7 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     assert_eq!(images.shape(), &[400, 3, 24, 24]);
     let floats: Vec<f32> =
         images.data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    assert_eq!(floats, data.val.images);
+    assert_eq!(floats, all_images(&data, Split::Val));
     let ints = |name: &str| -> Vec<usize> {
         file.tensor(name)
             .unwrap()
@@ -266,8 +273,8 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
             .unwrap();
     let original = exp.load_network(40, &device).unwrap();
     assert_eq!(
-        eval::logits(&exported, &data.val, data.image_shape, &device).unwrap(),
-        eval::logits(&original, &data.val, data.image_shape, &device).unwrap()
+        eval::logits(&exported, &data, Split::Val, &device).unwrap(),
+        eval::logits(&original, &data, Split::Val, &device).unwrap()
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("export.json")).unwrap().permissions().mode();

@@ -228,10 +228,25 @@ fn a_typo_in_the_config_file_is_reported() {
 
 #[test]
 fn the_worker_survives_a_panic_and_reports_it() {
-    // An inconsistent data set (images cut short) makes the engine index out of bounds.
+    // A pixel source that panics stands for any bug inside the engine.
+    #[derive(Debug)]
+    struct Panics;
+    impl memscope::data::PixelSource for Panics {
+        fn images(&self, _: memscope::data::Split, _: &[usize]) -> anyhow::Result<Vec<f32>> {
+            panic!("a pixel source bug")
+        }
+    }
     let exp = Experiment::open(Path::new(DEMO)).unwrap();
-    let mut data = exp.manifest.dataset.load().unwrap();
-    data.val.images.truncate(10);
+    let demo = exp.manifest.dataset.load().unwrap();
+    let data = memscope::data::GroupedDataset::new(
+        demo.name.clone(),
+        demo.image_shape,
+        demo.class_names.clone(),
+        demo.group_names.clone(),
+        [demo.train.clone(), demo.val.clone(), demo.test.clone()],
+        std::sync::Arc::new(Panics),
+    )
+    .unwrap();
     let session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
     let mut worker = Worker::spawn(session);
     for _ in 0..2 {

@@ -7,6 +7,7 @@
 //! training examples; val and test have every group equally large.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
 use rand::Rng;
@@ -14,6 +15,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::memory::MemoryPixels;
 use super::{GroupedDataset, SplitData};
 use crate::util::rng::seeded;
 
@@ -121,6 +123,8 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
     let mut train = SplitData::default();
     let mut val = SplitData::default();
     let mut test = SplitData::default();
+    // Pixels of train, val and test, `[n, 3, side, side]` each.
+    let mut pixels: [Vec<f32>; 3] = Default::default();
     for class in 0..2usize {
         let mut rows: Vec<usize> =
             (0..digits.len()).filter(|&r| usize::from(digits[r].digit >= 5) == class).collect();
@@ -143,38 +147,41 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
         let (test_rows, rest) = rows.split_at(per_eval);
         let (val_rows, train_rows) = rest.split_at(per_eval);
 
-        for (split, eval_rows) in [(&mut test, test_rows), (&mut val, val_rows)] {
+        let [train_pixels, val_pixels, test_pixels] = &mut pixels;
+        for (split, images, eval_rows) in
+            [(&mut test, &mut *test_pixels, test_rows), (&mut val, &mut *val_pixels, val_rows)]
+        {
             for (i, &row) in eval_rows.iter().enumerate() {
                 let background = usize::from(i >= spec.eval_per_group);
-                push(split, &digits, row, class, background, spec, &mut draw_rng);
+                push((split, &mut *images), &digits, row, class, background, spec, &mut draw_rng);
             }
         }
         // Minority examples are distinct digits; majority renditions cycle through the rest
         // (with fresh offsets and textures when a digit repeats).
         let (minority_rows, majority_rows) = train_rows.split_at(minority);
         for &row in minority_rows {
-            push(&mut train, &digits, row, class, minority_bg, spec, &mut draw_rng);
+            push((&mut train, &mut *train_pixels), &digits, row, class, minority_bg, spec, &mut draw_rng);
         }
         for i in 0..majority {
             let row = majority_rows[i % majority_rows.len()];
-            push(&mut train, &digits, row, class, majority_bg, spec, &mut draw_rng);
+            push((&mut train, &mut *train_pixels), &digits, row, class, majority_bg, spec, &mut draw_rng);
         }
     }
 
     let side = spec.image_size;
-    Ok(GroupedDataset {
-        name: "spurious-digits".into(),
-        image_shape: [3, side, side],
-        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
-        group_names: GROUP_NAMES.iter().map(|s| s.to_string()).collect(),
-        train,
-        val,
-        test,
-    })
+    let shape = [3, side, side];
+    GroupedDataset::new(
+        "spurious-digits".into(),
+        shape,
+        CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+        GROUP_NAMES.iter().map(|s| s.to_string()).collect(),
+        [train, val, test],
+        Arc::new(MemoryPixels::new(shape, pixels)?),
+    )
 }
 
 fn push(
-    split: &mut SplitData,
+    (split, images): (&mut SplitData, &mut Vec<f32>),
     digits: &[SourceDigit],
     row: usize,
     class: usize,
@@ -182,7 +189,7 @@ fn push(
     spec: &DigitsSpec,
     rng: &mut ChaCha8Rng,
 ) {
-    split.images.extend(render(&digits[row].pixels, background == 1, spec, rng));
+    images.extend(render(&digits[row].pixels, background == 1, spec, rng));
     split.labels.push(class);
     split.groups.push(2 * class + background);
     split.sources.push(row);

@@ -44,7 +44,8 @@ pub fn encode_split(dataset: &GroupedDataset, split: Split) -> Result<Vec<u8>> {
     let data = dataset.split(split);
     let n = data.len();
     let [c, h, w] = dataset.image_shape;
-    let images = bytes_of(&data.images, f32::to_le_bytes);
+    let all: Vec<usize> = (0..n).collect();
+    let images = bytes_of(&dataset.images(split, &all)?, f32::to_le_bytes);
     let as_i64 = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<_>>();
     let labels = bytes_of(&as_i64(&data.labels), i64::to_le_bytes);
     let groups = bytes_of(&as_i64(&data.groups), i64::to_le_bytes);

@@ -4,49 +4,19 @@
 pub mod checkpoint;
 pub mod demo;
 pub mod export;
+pub mod manifest;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::data::DatasetSpec;
-use crate::model::{ModelConfig, Network};
-use crate::train::TrainSettings;
+pub use manifest::{CheckpointEntry, FORMAT, MANIFEST, Manifest, OptimizerKind, TrainSettings};
+pub use writer::ExperimentWriter;
+
+use crate::model::Network;
 use crate::util::fsx::write_atomic;
-
-pub const MANIFEST: &str = "experiment.ron";
-pub const FORMAT: u32 = 1;
-
-/// One saved epoch. Accuracies are per group, in group order; `None` for an empty group.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointEntry {
-    /// 0 is the initialisation; epoch e is the model after e passes over the training split.
-    pub epoch: usize,
-    /// File name inside the experiment folder.
-    pub file: String,
-    pub sha256: String,
-    /// Mean training cross-entropy over the epoch's batches (none for epoch 0).
-    pub train_loss: Option<f64>,
-    pub train_accuracy: Vec<Option<f64>>,
-    pub val_accuracy: Vec<Option<f64>>,
-}
-
-/// The contents of `experiment.ron`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub format: u32,
-    pub name: String,
-    pub model: ModelConfig,
-    pub dataset: DatasetSpec,
-    pub classes: Vec<String>,
-    pub groups: Vec<String>,
-    pub training: TrainSettings,
-    pub checkpoints: Vec<CheckpointEntry>,
-}
 
 /// An experiment folder and its manifest.
 #[derive(Clone, Debug)]

@@ -8,10 +8,10 @@ use super::intervention::{InterventionSpec, run as intervene};
 use crate::data::Split;
 use crate::eval::AccuracyReport;
 use crate::intervene::Intervention;
+use crate::jobs::Progress;
 use crate::neurons::scores::Criterion;
 use crate::neurons::select::{Scope, Selection};
 use crate::neurons::{CandidateFilter, Granularity};
-use crate::jobs::Progress;
 use crate::session::Session;
 
 /// The slides' rewinding distances.

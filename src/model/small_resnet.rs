@@ -6,15 +6,16 @@
 
 use anyhow::{Result, ensure};
 use burn::module::{
-    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor, Param,
-    ParamId,
+    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
 };
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
+
+use super::blocks::{ConvBn, Mode, conv_norm};
 
 /// Architecture of [`SmallResNet`]. Every field has a default (about 78K parameters).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,71 +88,6 @@ impl SmallResNetConfig {
             head: LinearConfig::new(self.stage_channels[2], self.num_classes).init(device),
         }
     }
-}
-
-/// A convolution without bias followed by BatchNorm.
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    pub conv: Conv2d,
-    pub bn: BatchNorm,
-}
-
-impl ConvBn {
-    fn new(input: usize, output: usize, kernel: usize, stride: usize, device: &Device) -> Self {
-        let conv = Conv2dConfig::new([input, output], [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2))
-            .with_bias(false)
-            .init(device);
-        ConvBn { conv, bn: BatchNormConfig::new(output).init(device) }
-    }
-
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        conv_norm(&self.conv, &self.bn, x, mode)
-    }
-}
-
-/// How BatchNorm behaves in a forward pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// burn's rule: batch statistics (and running-statistic updates) when the input is on an
-    /// autodiff device and the layer's training flag is on. Used by training.
-    Auto,
-    /// Always the running statistics, never an update: evaluation and gradient scores
-    /// (PyTorch's `model.eval()`), on any device.
-    Eval,
-}
-
-/// `conv` then `bn`. In eval mode the two are folded into one convolution (see [`fold`]):
-/// the same function, one pass over the activations instead of the five of an unfused
-/// BatchNorm (burn-tch has no fused inference BatchNorm).
-fn conv_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-    match mode {
-        Mode::Auto => bn.forward(conv.forward(x)),
-        Mode::Eval => fold(conv, bn).forward(x),
-    }
-}
-
-/// `conv` followed by `bn` with its running statistics, as one convolution: with
-/// s = γ / √(σ² + ε), weight·s and bias (b − μ)·s + β. Differentiable in the conv weight, so
-/// gradient scores read the same weight gradient.
-pub fn fold(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
-    let device = conv.weight.device();
-    let variance = bn.running_var.value().to_device(&device);
-    let mean = bn.running_mean.value().to_device(&device);
-    let gamma = bn.gamma.val().to_device(&device);
-    let beta = bn.beta.val().to_device(&device);
-    let scale = gamma / (variance + bn.epsilon).sqrt(); // [out]
-    let shift = beta - mean * scale.clone();
-    let bias = match &conv.bias {
-        Some(b) => b.val() * scale.clone() + shift,
-        None => shift,
-    };
-    let [out, ..] = conv.weight.dims();
-    let mut folded = conv.clone();
-    folded.weight = Param::initialized(ParamId::new(), conv.weight.val() * scale.reshape([out, 1, 1, 1]));
-    folded.bias = Some(Param::initialized(ParamId::new(), bias));
-    folded
 }
 
 /// Two 3x3 convolutions with a residual connection (a 1x1 projection when the shape changes).
@@ -272,29 +208,30 @@ pub struct SmallResNet {
 }
 
 impl SmallResNet {
-    /// Logits with BatchNorm in eval mode (running statistics), on any device.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_with(images, Mode::Eval)
-    }
+    /// Module paths of the stages whose inputs are cached (see [`Self::boundaries`]): a layer
+    /// inside `STAGES[k]` leaves boundary k intact.
+    pub const STAGES: [&'static str; 4] = ["stage1", "stage2", "stage3", "head"];
 
-    /// Logits with BatchNorm in training mode where burn's rule says so (training).
-    pub fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_with(images, Mode::Auto)
-    }
-
-    pub fn forward_with(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+    /// Logits `[batch, classes]`.
+    pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
         let x = relu(self.stem.forward(images, mode)); // [b, 16, h, w]
         self.resume(0, x, mode)
     }
 
+    /// The pooled penultimate representation `[batch, stage_channels[2]]`.
+    pub fn features(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = relu(self.stem.forward(images, mode));
+        self.pooled(self.stages_from(0, x, mode))
+    }
+
     /// The eval-mode activations at the stage boundaries: after the stem, stage 1, stage 2
-    /// and stage 3. A change confined to later layers can resume from one of them.
-    pub fn boundaries(&self, images: Tensor<4>) -> [Tensor<4>; BOUNDARIES] {
+    /// and stage 3 (the inputs of [`Self::STAGES`]).
+    pub fn boundaries(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
         let b0 = relu(self.stem.forward(images, Mode::Eval)); // [b, 16, h, w]
         let b1 = self.stage1.forward(b0.clone(), Mode::Eval); // [b, 16, h, w]
         let b2 = self.stage2.forward(b1.clone(), Mode::Eval); // [b, 32, h/2, w/2]
         let b3 = self.stage3.forward(b2.clone(), Mode::Eval); // [b, 64, h/4, w/4]
-        [b0, b1, b2, b3]
+        vec![b0, b1, b2, b3]
     }
 
     /// Eval-mode logits from the activation at boundary `k` (see [`Self::boundaries`]).
@@ -302,29 +239,21 @@ impl SmallResNet {
         self.resume(k, x, Mode::Eval)
     }
 
-    fn resume(&self, k: usize, mut x: Tensor<4>, mode: Mode) -> Tensor<2> {
+    fn stages_from(&self, k: usize, mut x: Tensor<4>, mode: Mode) -> Tensor<4> {
         for (i, stage) in [&self.stage1, &self.stage2, &self.stage3].into_iter().enumerate() {
             if i >= k {
                 x = stage.forward(x, mode);
             }
         }
-        let x = self.pool.forward(x); // [b, 64, 1, 1]
-        self.head.forward(x.flatten(1, 3)) // [b, classes]
+        x
     }
 
-    /// The latest boundary whose activation a change to `layer` leaves intact, if any:
-    /// `stem.*` none (recompute from the images), `stage1.*` 0, `stage2.*` 1, `stage3.*` 2,
-    /// `head` 3.
-    pub fn resume_point(layer: &str) -> Option<usize> {
-        match layer.split('.').next() {
-            Some("stage1") => Some(0),
-            Some("stage2") => Some(1),
-            Some("stage3") => Some(2),
-            Some("head") => Some(3),
-            _ => None,
-        }
+    fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
+        self.pool.forward(x).flatten(1, 3) // [b, 64]
+    }
+
+    fn resume(&self, k: usize, x: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = self.stages_from(k, x, mode);
+        self.head.forward(self.pooled(x)) // [b, classes]
     }
 }
-
-/// Number of cached stage boundaries.
-pub const BOUNDARIES: usize = 4;

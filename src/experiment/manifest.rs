@@ -1,0 +1,115 @@
+//! The contents of `experiment.ron`: what was trained, on what, how, and every checkpoint.
+//! The settings types live here, so reading an experiment needs nothing from training.
+
+use std::str::FromStr;
+
+use anyhow::{Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetSpec;
+use crate::model::ModelConfig;
+
+pub const MANIFEST: &str = "experiment.ron";
+pub const FORMAT: u32 = 1;
+
+/// One saved epoch. Accuracies are per group, in group order; `None` for an empty group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointEntry {
+    /// 0 is the initialisation; epoch e is the model after e passes over the training split.
+    pub epoch: usize,
+    /// File name inside the experiment folder.
+    pub file: String,
+    pub sha256: String,
+    /// Mean training cross-entropy over the epoch's batches (none for epoch 0).
+    pub train_loss: Option<f64>,
+    pub train_accuracy: Vec<Option<f64>>,
+    pub val_accuracy: Vec<Option<f64>>,
+}
+
+/// The contents of `experiment.ron`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub name: String,
+    pub model: ModelConfig,
+    pub dataset: DatasetSpec,
+    pub classes: Vec<String>,
+    pub groups: Vec<String>,
+    pub training: TrainSettings,
+    pub checkpoints: Vec<CheckpointEntry>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+impl FromStr for OptimizerKind {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "adam" => Ok(OptimizerKind::Adam),
+            "sgd" => Ok(OptimizerKind::Sgd),
+            other => bail!("unknown optimizer '{other}' (valid: adam, sgd)"),
+        }
+    }
+}
+
+/// How a model is trained. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    /// SGD momentum (ignored by Adam).
+    pub momentum: f64,
+    /// L2 penalty added to the gradient (the authors' code uses none).
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    /// 40 as in the paper and the authors' code.
+    pub epochs: usize,
+    /// Seeds the initialisation and the order of batches.
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            batch_size: 64,
+            epochs: 40,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainSettings {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.learning_rate.is_finite() && self.learning_rate > 0.0,
+            "learning_rate {} must be a positive number",
+            self.learning_rate
+        );
+        ensure!(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "weight_decay {} must be a number >= 0",
+            self.weight_decay
+        );
+        ensure!(
+            self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum),
+            "momentum {} must be in [0, 1)",
+            self.momentum
+        );
+        ensure!(self.batch_size >= 1, "batch_size must be at least 1");
+        ensure!((1..=1000).contains(&self.epochs), "epochs {} out of range 1..=1000", self.epochs);
+        Ok(())
+    }
+}
