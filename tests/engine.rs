@@ -284,3 +284,122 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     let err = export(&exp, &data, &[40], &[Split::Val], &exp.dir).unwrap_err();
     assert!(format!("{err}").contains("holds an experiment"), "{err}");
 }
+
+#[test]
+fn features_are_what_the_head_reads() {
+    let device = cpu();
+    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let memscope::model::Network::SmallResNet(model) = exp.load_network(40, &device).unwrap();
+    let network = memscope::model::Network::SmallResNet(model.clone());
+    let x = memscope::data::batch::images(&data, Split::Val, &[0, 1, 2, 150, 399], &device).unwrap();
+    let features = network.features(x.clone(), memscope::model::Mode::Eval);
+    assert_eq!(features.dims(), [5, 64]);
+    let by_hand = model.head.forward(features).into_data().try_to_vec::<f32>().unwrap();
+    let logits = network.forward(x, memscope::model::Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(by_hand, logits);
+}
+
+#[test]
+fn stages_are_declared_by_the_model_and_resume_to_the_same_logits() {
+    let device = cpu();
+    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let network = exp.load_network(40, &device).unwrap();
+    let stages: Vec<(String, Option<usize>)> =
+        network.layers().into_iter().map(|l| (l.name, l.stage)).collect();
+    let expect =
+        |name: &str, stage: Option<usize>| assert!(stages.contains(&(name.into(), stage)), "{stages:?}");
+    expect("stem.conv", None);
+    expect("stage1.block0.conv1", Some(0));
+    expect("stage2.block0.shortcut.conv", Some(1));
+    expect("stage3.block0.conv2", Some(2));
+    expect("head", Some(3));
+    let full = eval::logits(&network, &data, Split::Val, &device).unwrap();
+    let cached = eval::boundaries(&network, &data, Split::Val, 100, &device).unwrap();
+    for k in 0..network.stages().len() {
+        assert_eq!(eval::logits_from(&network, &cached, k).unwrap(), full, "resumed at stage {k}");
+    }
+}
+
+#[test]
+fn a_data_set_with_an_unknown_group_or_label_is_refused() {
+    use memscope::data::{GroupedDataset, SplitData, memory::MemoryPixels};
+    let split =
+        |groups: Vec<usize>, labels: Vec<usize>| SplitData { sources: vec![0; groups.len()], groups, labels };
+    let pixels =
+        std::sync::Arc::new(MemoryPixels::new([1, 1, 1], [vec![0.0; 2], vec![0.0], vec![]]).unwrap());
+    let build = |train: SplitData| {
+        GroupedDataset::new(
+            "toy".into(),
+            [1, 1, 1],
+            vec!["a".into(), "b".into()],
+            vec!["g0".into(), "g1".into()],
+            [train, split(vec![0], vec![0]), SplitData::default()],
+            pixels.clone(),
+        )
+    };
+    assert!(build(split(vec![0, 1], vec![0, 1])).is_ok());
+    let err = build(split(vec![0, 2], vec![0, 1])).unwrap_err().to_string();
+    assert_eq!(err, "toy: train example 1 has group 2 (valid: 0..=1)");
+    let err = build(split(vec![0, 1], vec![5, 1])).unwrap_err().to_string();
+    assert_eq!(err, "toy: train example 0 has label 5 (valid: 0..=1)");
+    let err = build(SplitData { labels: vec![0], groups: vec![], sources: vec![] }).unwrap_err().to_string();
+    assert!(err.contains("1 labels but 0 group ids"), "{err}");
+}
+
+/// The experiment writer: a second writer is refused while the first holds the lock, a
+/// writer dropped before `finish` leaves nothing behind, and an install interrupted between
+/// its two renames is recovered, never deleted.
+#[test]
+fn experiment_writer_locks_cleans_up_and_recovers() {
+    use memscope::experiment::{ExperimentWriter, Manifest, TrainSettings as Settings};
+    let device = cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let manifest = Manifest {
+        format: memscope::experiment::FORMAT,
+        name: "w".into(),
+        model: ModelConfig::default(),
+        dataset: DatasetSpec::default(),
+        classes: vec!["a".into(), "b".into()],
+        groups: vec!["g".into()],
+        training: Settings::default(),
+        checkpoints: vec![],
+    };
+    let model = ModelConfig::default().init(&device).unwrap();
+    let entry = |epoch| memscope::experiment::CheckpointEntry {
+        epoch,
+        file: String::new(),
+        sha256: String::new(),
+        train_loss: None,
+        train_accuracy: vec![None],
+        val_accuracy: vec![None],
+    };
+
+    let mut first = ExperimentWriter::create(&out, manifest.clone(), false).unwrap();
+    first.record(&model, entry(0)).unwrap();
+    let err = ExperimentWriter::create(&out, manifest.clone(), false).err().unwrap().to_string();
+    assert!(err.contains("is being written by another memscope"), "{err}");
+    drop(first);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "a dropped writer left {left:?}");
+
+    let mut writer = ExperimentWriter::create(&out, manifest.clone(), false).unwrap();
+    writer.record(&model, entry(0)).unwrap();
+    let exp = writer.finish().unwrap();
+    assert_eq!(exp.dir, out);
+    assert_eq!(Experiment::open(&out).unwrap().manifest.checkpoints.len(), 1);
+
+    // A crash after `out` was moved aside: the next writer restores it, then refuses to
+    // replace it without --force.
+    let old = dir.path().join(".exp.old");
+    std::fs::rename(&out, &old).unwrap();
+    let err = ExperimentWriter::create(&out, manifest.clone(), false).err().unwrap().to_string();
+    assert!(err.contains("--force"), "{err}");
+    assert!(out.join("experiment.ron").is_file() && !old.exists());
+    // An `.old` beside a present experiment is reported, not deleted.
+    std::fs::create_dir(&old).unwrap();
+    let err = ExperimentWriter::create(&out, manifest, true).err().unwrap().to_string();
+    assert!(err.contains(".exp.old") && old.exists(), "{err}");
+}
