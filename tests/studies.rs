@@ -165,7 +165,7 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
     let model = s.network(40).unwrap();
     let data = s.dataset();
     // Per-example loss of the whole val split, computed here.
-    let logits = eval::logits(&model, &data, Split::Val, &device).unwrap();
+    let logits = eval::logits(&model, data, Split::Val, &device).unwrap();
     let mut g2: Vec<(f64, usize)> = (0..data.val.len())
         .filter(|&i| data.val.groups[i] == 2)
         .map(|i| {

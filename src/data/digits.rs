@@ -125,7 +125,7 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
     let mut test = SplitData::default();
     // Pixels of train, val and test, `[n, 3, side, side]` each.
     let mut pixels: [Vec<f32>; 3] = Default::default();
-    for class in 0..2usize {
+    for (class, class_name) in CLASS_NAMES.iter().enumerate() {
         let mut rows: Vec<usize> =
             (0..digits.len()).filter(|&r| usize::from(digits[r].digit >= 5) == class).collect();
         rows.shuffle(&mut order_rng);
@@ -139,7 +139,7 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
             bail!(
                 "spurious digits: class {} has {} source digits, too few for {} val/test per group \
                  plus {minority} distinct minority training digits",
-                CLASS_NAMES[class],
+                class_name,
                 rows.len(),
                 spec.eval_per_group
             );
