@@ -24,6 +24,10 @@ const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../assets/digits.csv.gz");
 const SOURCE: &str = "assets/digits.csv.gz";
 const DIGIT_SIDE: usize = 8;
 const SCALE: usize = 2;
+/// Bounds that keep a plan from asking for more than the source digits or memory hold.
+const MAX_EVAL_PER_GROUP: usize = 200;
+const MAX_TRAIN_GROUP: usize = 1_000_000;
+const MAX_PIXEL_BYTES: usize = 4 << 30;
 /// The grey both backgrounds fade to as `background_contrast` goes to 0.
 const NEUTRAL: [f32; 3] = [0.36, 0.38, 0.36];
 
@@ -105,10 +109,28 @@ fn validate(spec: &DigitsSpec) -> Result<()> {
         "spurious digits: background_contrast {} must be in [0, 1]",
         spec.background_contrast
     );
-    ensure!(spec.eval_per_group >= 1, "spurious digits: eval_per_group must be at least 1");
+    // About 900 source digits per class: each needs 2 x eval_per_group val and test digits.
+    ensure!(
+        (1..=MAX_EVAL_PER_GROUP).contains(&spec.eval_per_group),
+        "spurious digits: eval_per_group {} is out of range (valid: 1..={MAX_EVAL_PER_GROUP})",
+        spec.eval_per_group
+    );
     for (g, &n) in spec.train_groups.iter().enumerate() {
-        ensure!(n >= 1, "spurious digits: train_groups[{g}] must be at least 1");
+        ensure!(
+            (1..=MAX_TRAIN_GROUP).contains(&n),
+            "spurious digits: train_groups[{g}] = {n} is out of range (valid: 1..={MAX_TRAIN_GROUP})"
+        );
     }
+    // The pixels are generated in memory: refuse what would not fit before allocating.
+    let examples = spec.train_groups.iter().sum::<usize>() + 8 * spec.eval_per_group;
+    let bytes = examples as u128 * 3 * (spec.image_size as u128).pow(2) * 4;
+    ensure!(
+        bytes <= MAX_PIXEL_BYTES as u128,
+        "spurious digits: {examples} images of {0}x{0} would take {1} MB (at most {2} MB): use fewer or smaller images",
+        spec.image_size,
+        bytes >> 20,
+        MAX_PIXEL_BYTES >> 20
+    );
     Ok(())
 }
 

@@ -41,6 +41,56 @@ pub struct Manifest {
     pub checkpoints: Vec<CheckpointEntry>,
 }
 
+/// The largest epoch number an experiment may list.
+pub const MAX_EPOCH: usize = 100_000;
+
+impl Manifest {
+    /// Refuses a manifest no run could have written: another format, no checkpoints, an
+    /// epoch listed twice or beyond [`MAX_EPOCH`], a checkpoint file outside the folder,
+    /// accuracies for the wrong number of groups.
+    pub fn check(&self) -> Result<()> {
+        ensure!(
+            self.format == FORMAT,
+            "format {} is not supported (this memscope reads format {FORMAT})",
+            self.format
+        );
+        ensure!(!self.checkpoints.is_empty(), "the experiment lists no checkpoints");
+        ensure!(self.classes.len() >= 2, "the experiment names {} classes (at least 2)", self.classes.len());
+        ensure!(!self.groups.is_empty(), "the experiment names no groups");
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in &self.checkpoints {
+            ensure!(
+                entry.epoch <= MAX_EPOCH,
+                "epoch {} is out of range (valid: 0..={MAX_EPOCH})",
+                entry.epoch
+            );
+            ensure!(seen.insert(entry.epoch), "epoch {} is listed twice", entry.epoch);
+            let plain = !entry.file.is_empty()
+                && !entry.file.contains(['/', '\\'])
+                && entry.file != "."
+                && entry.file != "..";
+            ensure!(
+                plain,
+                "epoch {}: checkpoint file '{}' must be a file name inside the experiment folder",
+                entry.epoch,
+                entry.file
+            );
+            for (what, values) in
+                [("train_accuracy", &entry.train_accuracy), ("val_accuracy", &entry.val_accuracy)]
+            {
+                ensure!(
+                    values.len() == self.groups.len(),
+                    "epoch {}: {what} has {} values for {} groups",
+                    entry.epoch,
+                    values.len(),
+                    self.groups.len()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {

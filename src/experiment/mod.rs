@@ -16,7 +16,10 @@ pub use manifest::{CheckpointEntry, FORMAT, MANIFEST, Manifest, OptimizerKind, T
 pub use writer::ExperimentWriter;
 
 use crate::model::Network;
-use crate::util::fsx::write_atomic;
+use crate::util::fsx::{clip, read_regular, write_atomic};
+
+/// `experiment.ron` lists settings and one line per checkpoint: far below this.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 /// An experiment folder and its manifest.
 #[derive(Clone, Debug)]
@@ -26,27 +29,28 @@ pub struct Experiment {
 }
 
 impl Experiment {
-    /// Reads `dir/experiment.ron`.
+    /// Reads `dir/experiment.ron` and checks that it describes a usable experiment.
     pub fn open(dir: &Path) -> Result<Experiment> {
         let path = dir.join(MANIFEST);
-        if !dir.is_dir() {
-            bail!("experiment folder {} does not exist", dir.display());
+        match std::fs::metadata(dir) {
+            Err(_) => bail!("experiment folder {} does not exist", dir.display()),
+            Ok(meta) if !meta.is_dir() => {
+                bail!(
+                    "{} is a file, not an experiment folder (pass the folder that holds {MANIFEST})",
+                    dir.display()
+                )
+            }
+            Ok(_) => {}
         }
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {} (is {} an experiment folder?)", path.display(), dir.display())
-        })?;
-        let manifest: Manifest =
-            ron::from_str(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-        if manifest.format != FORMAT {
-            bail!(
-                "{}: format {} is not supported (this memscope reads format {FORMAT})",
-                path.display(),
-                manifest.format
-            );
+        if !path.exists() {
+            bail!("{} has no {MANIFEST}: it is not an experiment folder", dir.display());
         }
-        if manifest.checkpoints.is_empty() {
-            bail!("{}: the experiment lists no checkpoints", path.display());
-        }
+        let bytes = read_regular(&path, "experiment file", MAX_MANIFEST_BYTES)?;
+        let text =
+            String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+        let manifest: Manifest = ron::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}:{}", path.display(), clip(&e.to_string(), 300)))?;
+        manifest.check().with_context(|| path.display().to_string())?;
         Ok(Experiment { dir: dir.to_path_buf(), manifest })
     }
 
@@ -80,6 +84,11 @@ impl Experiment {
     pub fn load_network(&self, epoch: usize, device: &Device) -> Result<Network> {
         let entry = self.checkpoint(epoch)?;
         checkpoint::load(&self.manifest.model, &self.dir.join(&entry.file), Some(&entry.sha256), device)
+    }
+
+    /// The path of the checkpoint of `epoch` (always inside the experiment folder).
+    pub fn checkpoint_path(&self, epoch: usize) -> Result<PathBuf> {
+        Ok(self.dir.join(&self.checkpoint(epoch)?.file))
     }
 }
 

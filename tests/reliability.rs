@@ -1,0 +1,254 @@
+//! Hostile inputs the engine must refuse with a one-line error (naming the file, tensor or
+//! value), a non-zero exit, no panic, no hang, and nothing changed on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
+const BIN: &str = env!("CARGO_BIN_EXE_memscope");
+
+/// A private copy of the demo experiment.
+fn demo_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("exp");
+    std::fs::create_dir(&exp).unwrap();
+    for entry in std::fs::read_dir(DEMO).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), exp.join(entry.file_name())).unwrap();
+    }
+    (dir, exp)
+}
+
+/// Every file under `dir` with its bytes, sorted.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs memscope (killed after 60 s: a hang fails the test); returns (success, stdout, stderr).
+fn run(args: &[&str]) -> (bool, String, String) {
+    let mut child = Command::new("timeout")
+        .arg("60")
+        .arg(BIN)
+        .args(args)
+        .env_remove("MEMSCOPE_DEMO")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = &mut child;
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(124), "{args:?} hung");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Runs memscope expecting one line of error; returns it.
+fn fails(args: &[&str]) -> String {
+    let (ok, _, stderr) = run(args);
+    assert!(!ok, "{args:?} succeeded");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.starts_with("memscope: error: "), "{stderr}");
+    stderr
+}
+
+/// Rewrites the checkpoint of `epoch` with `edit` applied to each (name, f32 values), stored
+/// as `dtype`, and records its new sha256 in experiment.ron.
+fn rewrite_checkpoint(exp: &Path, epoch: usize, dtype: Dtype, edit: impl Fn(&str, &mut Vec<f32>)) {
+    let path = exp.join(format!("epoch-{epoch:03}.safetensors"));
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in file.iter() {
+        if view.dtype() != Dtype::F32 {
+            tensors.push((name.into(), view.dtype(), view.shape().to_vec(), view.data().to_vec()));
+            continue;
+        }
+        let mut values: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        edit(name, &mut values);
+        let data: Vec<u8> = match dtype {
+            Dtype::F64 => values.iter().flat_map(|&v| f64::from(v).to_le_bytes()).collect(),
+            Dtype::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        };
+        tensors.push((name.into(), dtype, view.shape().to_vec(), data));
+    }
+    let views: Vec<(String, TensorView)> =
+        tensors.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
+    let new = safetensors::serialize(views, None).unwrap();
+    std::fs::write(&path, &new).unwrap();
+    let manifest = exp.join("experiment.ron");
+    let old_sha = memscope::experiment::checkpoint::sha256_hex(&bytes);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains(&old_sha));
+    let new_sha = memscope::experiment::checkpoint::sha256_hex(&new);
+    std::fs::write(&manifest, text.replace(&old_sha, &new_sha)).unwrap();
+}
+
+fn info_json(exp: &Path) -> serde_json::Value {
+    let (ok, stdout, stderr) = run(&["info", "--experiment", exp.to_str().unwrap(), "--format", "json"]);
+    assert!(ok, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn float64_and_float16_checkpoints_are_read_as_float32() {
+    let reference = info_json(Path::new(DEMO));
+    let (_tmp, exp) = demo_copy();
+    rewrite_checkpoint(&exp, 40, Dtype::F64, |_, _| {});
+    // float64 holds every float32 exactly: the same counts.
+    assert_eq!(info_json(&exp)["accuracy"], reference["accuracy"]);
+    rewrite_checkpoint(&exp, 40, Dtype::F16, |_, _| {});
+    let half = info_json(&exp);
+    assert_eq!(half["accuracy"]["groups"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn non_finite_weights_and_negative_variances_are_refused_by_name() {
+    let (_tmp, exp) = demo_copy();
+    rewrite_checkpoint(&exp, 40, Dtype::F32, |name, v| {
+        if name == "stage2.block0.conv1.weight" {
+            v[7] = f32::NAN;
+        }
+    });
+    let before = snapshot(&exp);
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("'stage2.block0.conv1.weight' holds a non-finite value"), "{err}");
+    assert_eq!(snapshot(&exp), before);
+
+    let (_tmp, exp) = demo_copy();
+    rewrite_checkpoint(&exp, 40, Dtype::F32, |name, v| {
+        if name == "stem.bn.running_var" {
+            v[0] = -1.0;
+        }
+    });
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("'stem.bn.running_var' holds a negative BatchNorm running variance"), "{err}");
+}
+
+#[test]
+fn a_shape_mismatch_names_both_shapes_in_pytorch_layout() {
+    let (_tmp, exp) = demo_copy();
+    // head.weight stored transposed: [64, 2] where PyTorch (and the file format) needs [2, 64].
+    let path = exp.join("epoch-040.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, TensorView)> = file
+        .iter()
+        .map(|(n, v)| {
+            let shape = if n == "head.weight" { vec![64, 2] } else { v.shape().to_vec() };
+            (n.to_string(), TensorView::new(v.dtype(), shape, v.data()).unwrap())
+        })
+        .collect();
+    let new = safetensors::serialize(tensors, None).unwrap();
+    std::fs::write(&path, &new).unwrap();
+    let manifest = exp.join("experiment.ron");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replace(
+        &memscope::experiment::checkpoint::sha256_hex(&bytes),
+        &memscope::experiment::checkpoint::sha256_hex(&new),
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("'head.weight' has shape [64, 2] but the model needs [2, 64]"), "{err}");
+}
+
+#[test]
+fn impossible_manifests_are_refused() {
+    let cases: [(&str, &str, &str); 3] = [
+        ("epoch: 40,", "epoch: 39,", "epoch 39 is listed twice"),
+        ("epoch: 40,", "epoch: 18446744073709551615,", "epoch 18446744073709551615 is out of range"),
+        (
+            "\"epoch-040.safetensors\"",
+            "\"../outside/epoch-040.safetensors\"",
+            "must be a file name inside the experiment folder",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let (_tmp, exp) = demo_copy();
+        let path = exp.join("experiment.ron");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let before = snapshot(&exp);
+        let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+        assert!(err.contains(expected), "{err}");
+        assert_eq!(snapshot(&exp), before);
+    }
+}
+
+#[test]
+fn pipes_devices_and_plain_files_are_never_read_as_experiments() {
+    // A named pipe as experiment.ron: refused at once, not a hang.
+    let (_tmp, exp) = demo_copy();
+    let manifest = exp.join("experiment.ron");
+    std::fs::remove_file(&manifest).unwrap();
+    let status = Command::new("mkfifo").arg(&manifest).status().unwrap();
+    assert!(status.success());
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("not a regular file"), "{err}");
+
+    // A checkpoint that links to /dev/zero.
+    let (_tmp, exp) = demo_copy();
+    let ckpt = exp.join("epoch-040.safetensors");
+    std::fs::remove_file(&ckpt).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &ckpt).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("epoch-040.safetensors is not a regular file"), "{err}");
+
+    // A sparse 2 GB checkpoint is refused by its size before it is read.
+    let (_tmp, exp) = demo_copy();
+    let ckpt = exp.join("epoch-040.safetensors");
+    std::fs::OpenOptions::new().write(true).open(&ckpt).unwrap().set_len(2 << 30).unwrap();
+    let started = std::time::Instant::now();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("bytes, more than the"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // --experiment naming a file.
+    let err = fails(&["info", "--experiment", manifest_of_demo().to_str().unwrap()]);
+    assert!(err.contains("is a file, not an experiment folder"), "{err}");
+}
+
+fn manifest_of_demo() -> PathBuf {
+    Path::new(DEMO).join("experiment.ron")
+}
+
+#[test]
+fn plans_asking_for_more_data_than_exists_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    for (plan, expected) in [
+        (
+            "(dataset: SpuriousDigits((eval_per_group: 100000000000)))",
+            "eval_per_group 100000000000 is out of range",
+        ),
+        (
+            "(dataset: SpuriousDigits((train_groups: (1, 1, 1, 900000000))))",
+            "train_groups[3] = 900000000 is out of range",
+        ),
+        ("(dataset: SpuriousDigits((train_groups: (900000, 900000, 1, 1), image_size: 128)))", "would take"),
+    ] {
+        let path = dir.path().join("plan.ron");
+        std::fs::write(&path, format!("TrainPlan{plan}")).unwrap();
+        let out = dir.path().join("exp");
+        let err = fails(&["train", "--config", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(err.contains(expected), "{err}");
+        assert!(!out.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}
