@@ -242,7 +242,7 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     .unwrap();
     let data = exp.manifest.dataset.load().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let index = export(&exp, &data, &[0, 40], &[Split::Val], dir.path()).unwrap();
+    let index = export(&exp, &data, &[0, 40], &[Split::Val], dir.path(), &mut Silent).unwrap();
     assert_eq!(
         index.checkpoints,
         vec![(0, "epoch-000.safetensors".into()), (40, "epoch-040.safetensors".into())]
@@ -281,8 +281,18 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     assert_eq!(mode & 0o777, 0o644);
 
     // Never into an experiment folder.
-    let err = export(&exp, &data, &[40], &[Split::Val], &exp.dir).unwrap_err();
+    let err = export(&exp, &data, &[40], &[Split::Val], &exp.dir, &mut Silent).unwrap_err();
     assert!(format!("{err}").contains("holds an experiment"), "{err}");
+
+    // A refused epoch writes nothing; a cancelled export leaves no file behind either.
+    let fresh = tempfile::tempdir().unwrap();
+    let err = export(&exp, &data, &[0, 99], &[Split::Val], fresh.path(), &mut Silent).unwrap_err();
+    assert!(format!("{err}").contains("epoch 99 is not in"), "{err}");
+    let mut stop_after_one = |done: usize, _: usize| done < 1;
+    let err = export(&exp, &data, &[0, 40], &[Split::Val], fresh.path(), &mut stop_after_one).unwrap_err();
+    assert!(memscope::jobs::is_cancelled(&err));
+    let left: Vec<_> = std::fs::read_dir(fresh.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -252,3 +252,73 @@ fn plans_asking_for_more_data_than_exists_are_refused_before_allocating() {
         assert_eq!(left.len(), 1, "{left:?}");
     }
 }
+
+/// Starts `memscope train` on a tiny plan into `out`, many epochs (it runs until stopped).
+fn start_training(dir: &Path, out: &Path, epochs: usize) -> std::process::Child {
+    let plan = dir.join("tiny.ron");
+    std::fs::write(
+        &plan,
+        "TrainPlan(dataset: SpuriousDigits((train_groups: (60, 8, 4, 28), eval_per_group: 8)), training: (batch_size: 50))",
+    )
+    .unwrap();
+    Command::new(BIN)
+        .args(["train", "--config", plan.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--epochs", &epochs.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(path: &Path) {
+    let started = std::time::Instant::now();
+    while !path.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_interrupted_or_concurrent_train_leaves_nothing_behind_and_mixes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let partial = dir.path().join(".exp.partial");
+
+    // A second run into the same folder is refused, naming the first; Ctrl-C (SIGINT) then
+    // stops the first and removes its staging folder and lock.
+    let mut first = start_training(dir.path(), &out, 1000);
+    wait_for(&partial.join("epoch-001.safetensors"));
+    let err = fails(&["train", "--out", out.to_str().unwrap(), "--epochs", "1"]);
+    assert!(err.contains("is being written by another memscope (process"), "{err}");
+    assert!(err.contains(&first.id().to_string()), "{err}");
+    Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap();
+    let status = first.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(names(dir.path()), vec!["tiny.ron".to_string()]);
+
+    // SIGKILL leaves a stale lock and staging folder: the next run takes both over.
+    let mut killed = start_training(dir.path(), &out, 1000);
+    wait_for(&partial.join("epoch-001.safetensors"));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(dir.path().join(".exp.lock").exists());
+    let mut again = start_training(dir.path(), &out, 2);
+    assert!(again.wait().unwrap().success());
+    assert_eq!(names(dir.path()), vec!["exp".to_string(), "tiny.ron".to_string()]);
+    let exp = memscope::experiment::Experiment::open(&out).unwrap();
+    assert_eq!(exp.epochs().collect::<Vec<_>>(), vec![0, 1, 2]);
+    for epoch in 0..=2 {
+        let bytes = std::fs::read(exp.checkpoint_path(epoch).unwrap()).unwrap();
+        assert_eq!(
+            memscope::experiment::checkpoint::sha256_hex(&bytes),
+            exp.checkpoint(epoch).unwrap().sha256
+        );
+    }
+}

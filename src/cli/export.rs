@@ -35,7 +35,14 @@ pub fn run(args: ExportArgs) -> Result<()> {
     } else {
         args.epochs
     };
-    let index = crate::experiment::export::export(&experiment, &dataset, &epochs, &splits, &args.out)?;
+    let index = crate::experiment::export::export(
+        &experiment,
+        &dataset,
+        &epochs,
+        &splits,
+        &args.out,
+        &mut crate::jobs::Silent,
+    )?;
     eprintln!(
         "wrote {} checkpoint(s), {} data file(s) and export.json to {}",
         index.checkpoints.len(),

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::manifest::{CheckpointEntry, MANIFEST, Manifest};
 use super::{Experiment, checkpoint, checkpoint_file};
 use crate::model::Network;
+use crate::util::interrupt::{Cleanup, remove_on_interrupt};
 
 /// A new experiment being written.
 pub struct ExperimentWriter {
@@ -18,6 +19,8 @@ pub struct ExperimentWriter {
     staging: PathBuf,
     lock: PathBuf,
     finished: bool,
+    /// Remove the staging folder and the lock if the process is interrupted.
+    _cleanup: [Cleanup; 2],
 }
 
 impl ExperimentWriter {
@@ -27,13 +30,16 @@ impl ExperimentWriter {
     pub fn create(out: &Path, mut manifest: Manifest, overwrite: bool) -> Result<ExperimentWriter> {
         let lock = sibling(out, "lock")?;
         take_lock(&lock, out)?;
+        let lock_guard = remove_on_interrupt(&lock);
         // From here on the lock is ours: drop the writer to release it.
         let staging = sibling(out, "partial")?;
         manifest.checkpoints.clear();
+        let staging_guard = remove_on_interrupt(&staging);
         let writer = ExperimentWriter {
             experiment: Experiment { dir: staging.clone(), manifest },
             out: out.to_path_buf(),
             staging,
+            _cleanup: [lock_guard, staging_guard],
             lock,
             finished: false,
         };

@@ -68,6 +68,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::Builder::new().prefix(".memscope-").tempfile_in(dir).with_context(|| {
         format!("cannot write {}: cannot create a file in {}", path.display(), dir.display())
     })?;
+    let _cleanup = super::interrupt::remove_on_interrupt(tmp.path());
     // A new file gets the usual 0644 (a temporary file starts at 0600); a replaced one keeps
     // its mode.
     let mode = std::fs::metadata(&target).map(|m| m.permissions()).unwrap_or_else(|_| {
