@@ -85,6 +85,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes a result the user asked for (`--out FILE`) atomically, refusing to replace a
+/// file an experiment owns (its `experiment.ron` or a checkpoint): a typo in `--out` must
+/// not destroy a training run.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let target = resolve_links(path)?;
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let experiment_file = name == "experiment.ron" || name.ends_with(".safetensors") || name.ends_with(".bpk");
+    if experiment_file && dir.join("experiment.ron").is_file() {
+        bail!(
+            "--out {} would replace a file of the experiment in {}; write the result somewhere else",
+            path.display(),
+            dir.display()
+        );
+    }
+    write_atomic(path, bytes)
+}
+
 /// `path` with every symbolic link in its last component followed (at most 16 deep).
 fn resolve_links(path: &Path) -> Result<PathBuf> {
     let mut current = path.to_path_buf();
@@ -120,6 +138,18 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn an_output_never_replaces_an_experiments_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("experiment.ron"), "keep").unwrap();
+        for name in ["experiment.ron", "epoch-040.safetensors"] {
+            let err = write_output(&dir.path().join(name), b"x").unwrap_err().to_string();
+            assert!(err.contains("would replace a file of the experiment"), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(dir.path().join("experiment.ron")).unwrap(), "keep");
+        write_output(&dir.path().join("result.json"), b"{}").unwrap();
     }
 
     #[test]
