@@ -322,3 +322,50 @@ fn an_interrupted_or_concurrent_train_leaves_nothing_behind_and_mixes_nothing() 
         );
     }
 }
+
+/// A 1 MB tmpfs (needs root, as CI has; skipped with a note elsewhere).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir.path().to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_with_one_line_and_leaves_the_disk_as_it_was() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("note: cannot mount a tmpfs here (not root?): the full-disk test did not run");
+        return;
+    };
+    let root = disk.0.path();
+    // Training: each checkpoint is about 310 kB, so the fourth does not fit.
+    let work = tempfile::tempdir().unwrap();
+    let out = root.join("exp");
+    let mut child = start_training(work.path(), &out, 10);
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("memscope: error: ") && last.contains("No space left"), "{stderr}");
+    assert!(names(root).is_empty(), "left on the disk: {:?}", names(root));
+
+    // Export: the same, and nothing half-written in --out.
+    let target = root.join("export");
+    let err = fails(&["export", "--all", "--out", target.to_str().unwrap()]);
+    assert!(err.contains("No space left"), "{err}");
+    assert!(names(&target).is_empty(), "{:?}", names(&target));
+}

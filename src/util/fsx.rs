@@ -92,7 +92,8 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let target = resolve_links(path)?;
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let experiment_file = name == "experiment.ron" || name.ends_with(".safetensors") || name.ends_with(".bpk");
+    let experiment_file =
+        name == "experiment.ron" || name.ends_with(".safetensors") || name.ends_with(".bpk");
     if experiment_file && dir.join("experiment.ron").is_file() {
         bail!(
             "--out {} would replace a file of the experiment in {}; write the result somewhere else",
