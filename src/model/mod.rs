@@ -6,6 +6,7 @@
 
 pub mod blocks;
 pub mod layers;
+pub mod resnet;
 pub mod small_resnet;
 
 use anyhow::{Result, bail, ensure};
@@ -14,12 +15,15 @@ use serde::{Deserialize, Serialize};
 
 pub use blocks::Mode;
 pub use layers::{LayerInfo, LayerKind, ModulePath, layer_infos};
+pub use resnet::{ResNet, ResNetConfig};
 pub use small_resnet::{SmallResNet, SmallResNetConfig};
 
 /// A model architecture, exactly as recorded in an experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ModelConfig {
     SmallResNet(SmallResNetConfig),
+    /// torchvision ResNet-18/34/50 with torchvision's parameter names.
+    ResNet(ResNetConfig),
 }
 
 impl Default for ModelConfig {
@@ -36,6 +40,10 @@ impl ModelConfig {
                 config.validate()?;
                 Ok(Network::SmallResNet(config.init(device)))
             }
+            ModelConfig::ResNet(config) => {
+                config.validate()?;
+                Ok(Network::ResNet(config.init(device)))
+            }
         }
     }
 
@@ -43,6 +51,7 @@ impl ModelConfig {
     pub fn check_fits(&self, shape: [usize; 3], classes: usize) -> Result<()> {
         let (in_channels, outputs) = match self {
             ModelConfig::SmallResNet(config) => (config.in_channels, config.num_classes),
+            ModelConfig::ResNet(config) => (config.in_channels, config.num_classes),
         };
         ensure!(
             in_channels == shape[0],
@@ -64,6 +73,7 @@ impl ModelConfig {
 #[derive(Module, Debug)]
 pub enum Network {
     SmallResNet(SmallResNet),
+    ResNet(ResNet),
 }
 
 /// An activation cached at a stage boundary: a feature map `[n, c, h, w]` for a CNN; a
@@ -88,6 +98,7 @@ impl Network {
     pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
         match self {
             Network::SmallResNet(m) => m.forward(images, mode),
+            Network::ResNet(m) => m.forward(images, mode),
         }
     }
 
@@ -95,6 +106,7 @@ impl Network {
     pub fn features(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
         match self {
             Network::SmallResNet(m) => m.features(images, mode),
+            Network::ResNet(m) => m.features(images, mode),
         }
     }
 
@@ -103,6 +115,7 @@ impl Network {
     pub fn stages(&self) -> &'static [&'static str] {
         match self {
             Network::SmallResNet(_) => &SmallResNet::STAGES,
+            Network::ResNet(_) => &ResNet::STAGES,
         }
     }
 
@@ -110,6 +123,7 @@ impl Network {
     pub fn boundaries(&self, images: Tensor<4>) -> Vec<Activation> {
         match self {
             Network::SmallResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
+            Network::ResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
         }
     }
 
@@ -119,6 +133,7 @@ impl Network {
             (Network::SmallResNet(m), Activation::Map(x)) if k < SmallResNet::STAGES.len() => {
                 Ok(m.forward_from(k, x))
             }
+            (Network::ResNet(m), Activation::Map(x)) if k < ResNet::STAGES.len() => Ok(m.forward_from(k, x)),
             (_, _) => bail!("no stage boundary {k} in this network"),
         }
     }
