@@ -14,6 +14,7 @@ pub mod intervene;
 pub mod jobs;
 pub mod model;
 pub mod neurons;
+pub mod report;
 pub mod session;
 pub mod studies;
 pub mod train;

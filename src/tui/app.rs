@@ -4,16 +4,18 @@
 use std::time::{Duration, Instant};
 
 use super::form::{COUNTS, Count, FIELDS, Form, REPEATS};
+use super::status::Status;
 use super::worker::{Event, Job, Output};
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, summarize};
 use crate::experiment::Experiment;
 use crate::inspect::{GroupInfo, group_infos};
+use crate::intervene::Intervention;
 use crate::model::LayerInfo;
+use crate::neurons::CandidateFilter;
 use crate::neurons::scores::{Criterion, Sampling};
-use crate::neurons::select::{Scope, Selection, top_count};
-use crate::neurons::{CandidateFilter, NeuronSpace};
-use crate::studies::intervention::{InterventionResult, InterventionSpec};
+use crate::neurons::select::Scope;
+use crate::studies::intervention::{self, InterventionResult, InterventionSpec, smallest};
 use crate::studies::ranks::{RankSpec, RankStudy};
 use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec, SensitivityStudy};
 
@@ -90,6 +92,8 @@ pub struct Running {
 }
 
 pub struct App {
+    /// The experiment explored (exports name its folder, checkpoints and their hashes).
+    pub experiment: Experiment,
     pub name: String,
     pub epochs: Vec<EpochRow>,
     pub layers: Vec<LayerInfo>,
@@ -112,7 +116,7 @@ pub struct App {
     pub running: Option<Running>,
     /// Time from submission to result of the last finished job.
     pub last_elapsed: Option<Duration>,
-    pub status: String,
+    pub status: Status,
     pub help: bool,
     pub quit: bool,
 }
@@ -136,9 +140,11 @@ impl App {
             })
             .collect();
         let groups = group_infos(dataset);
-        // Start on the last epoch, the smallest training group, the first layer.
-        let group = (0..groups.len()).min_by_key(|&g| (groups[g].train, g)).unwrap_or(0);
+        // Start on the last epoch, the smallest training group (the engine's default), the
+        // first layer.
+        let group = smallest(&groups.iter().map(|g| g.train).collect::<Vec<_>>());
         App {
+            experiment: experiment.clone(),
             name: experiment.manifest.name.clone(),
             epoch: epochs.len().saturating_sub(1),
             epochs,
@@ -158,7 +164,7 @@ impl App {
             distance: 0,
             running: None,
             last_elapsed: None,
-            status: "Enter runs the intervention · Tab moves between panels · ? lists every key".into(),
+            status: Status::Idle,
             help: false,
             quit: false,
         }
@@ -195,55 +201,36 @@ impl App {
     }
 
     fn gradient(&self) -> Criterion {
-        Criterion::Gradient {
-            group: Some(self.group),
-            split: Split::Train,
-            sampling: Sampling::default(),
-            seed: 0,
-        }
+        intervention::gradient(Some(self.group), 0)
     }
 
     /// The intervention the form describes.
     pub fn spec(&self) -> InterventionSpec {
-        let granularity = self.form.granularity();
+        let epoch = self.epoch_number();
+        if let Intervention::RewindLayer { layer, epochs_back } = self.form.intervention(self.layer_name()) {
+            return InterventionSpec::rewind_layer(epoch, layer, epochs_back)
+                .on(self.form.split())
+                .repeats(REPEATS[self.form.repeats]);
+        }
         let scope =
             if self.form.scope == 0 { Scope::Global } else { Scope::Layer(self.layer_name().to_string()) };
-        let in_scope = NeuronSpace::new(&self.layers, &CandidateFilter::default(), granularity)
-            .map(|space| match &scope {
-                Scope::Global => space.total(),
-                Scope::Layer(name) => space.layer_index(name).map(|l| space.range(l).len()).unwrap_or(0),
-            })
-            .unwrap_or(0);
-        let top = match COUNTS[self.form.count] {
-            Count::K(k) => Selection::TopK(k),
-            Count::Q(q) => Selection::TopFraction(q),
+        let spec = InterventionSpec::neurons(epoch)
+            .change(self.form.intervention(self.layer_name()))
+            .criterion(if self.form.criterion == 1 { Criterion::Magnitude } else { self.gradient() })
+            .scope(scope)
+            .granularity(self.form.granularity())
+            .on(self.form.split())
+            .repeats(REPEATS[self.form.repeats]);
+        let spec = match COUNTS[self.form.count] {
+            Count::K(k) => spec.top_k(k),
+            Count::Q(q) => spec.top_fraction(q),
         };
-        let (criterion, selection) = match self.form.criterion {
-            0 => (self.gradient(), top),
-            1 => (Criterion::Magnitude, top),
-            _ => {
-                let count = match top {
-                    Selection::TopFraction(q) => top_count(q, in_scope.max(1)).unwrap_or(1),
-                    Selection::TopK(k) => k,
-                    Selection::Random { count, .. } => count,
-                };
-                let outside = (count.max(1) as f64 / in_scope.max(1) as f64).min(1.0);
-                (self.gradient(), Selection::Random { count, outside_top: outside })
-            }
-        };
-        InterventionSpec {
-            epoch: self.epoch_number(),
-            split: self.form.split(),
-            intervention: self.form.intervention(self.layer_name()),
-            criterion,
-            selection,
-            scope,
-            normalize_layers: false,
-            granularity,
-            candidates: CandidateFilter::default(),
-            repeats: REPEATS[self.form.repeats],
-            seed: 0,
+        if self.form.criterion == 2 {
+            // The random control; a scope without neurons leaves the top selection, and the
+            // engine says what is wrong when it runs.
+            return spec.clone().random_control(&self.layers).unwrap_or(spec);
         }
+        spec
     }
 
     fn rank_job(&self) -> Job {
@@ -380,7 +367,7 @@ impl App {
             },
             Action::Cancel => {
                 if self.running.is_some() {
-                    self.status = "cancelling…".into();
+                    self.status = Status::Cancelling;
                     vec![Effect::Cancel]
                 } else {
                     Vec::new()
@@ -393,7 +380,8 @@ impl App {
     fn show(&mut self, view: View) -> Vec<Effect> {
         self.view = view;
         if view == View::Sensitivity && self.epoch_number() < 5 {
-            self.status = "sensitive layers need an epoch >= 5 (the shortest rewind is 5 epochs)".into();
+            self.status =
+                Status::Note("sensitive layers need an epoch >= 5 (the shortest rewind is 5 epochs)".into());
         }
         self.view_job().map(Effect::Submit).into_iter().collect()
     }
@@ -416,27 +404,30 @@ impl App {
                 match output {
                     Output::Baseline { epoch, split, report } => self.baseline = Some((epoch, split, report)),
                     Output::Intervention(result) => {
-                        self.status = format!("{} in {} ms", super::ui::short(&result), elapsed.as_millis());
+                        self.status = Status::Done { what: super::ui::short(&result), elapsed };
                         self.history.insert(0, (*result).clone());
                         self.history.truncate(HISTORY);
                         self.result = Some(*result);
                     }
                     Output::Ranks(study) => {
-                        self.status = format!("rank histograms in {} ms", elapsed.as_millis());
+                        self.status = Status::Done { what: "rank histograms".into(), elapsed };
                         self.ranks = Some(*study);
                     }
                     Output::Prepared => {}
                     Output::Sensitivity(study) => {
-                        self.status = format!("sensitive layers in {} ms", elapsed.as_millis());
+                        self.status = Status::Done { what: "sensitive layers".into(), elapsed };
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
                         self.sensitivity = Some(*study);
                     }
                 }
             }
+            Event::Cancelled { id } => {
+                self.finish(id);
+                self.status = Status::Cancelled;
+            }
             Event::Failed { id, message } => {
                 self.finish(id);
-                self.status =
-                    if message == "cancelled" { "cancelled".into() } else { format!("error: {message}") };
+                self.status = Status::Error(message);
             }
         }
     }

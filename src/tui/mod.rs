@@ -3,11 +3,14 @@
 
 pub mod app;
 pub mod form;
+pub mod hooks;
+pub mod status;
 pub mod theme;
 pub mod ui;
 pub mod worker;
 
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,10 +20,13 @@ use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind
 use ratatui::DefaultTerminal;
 
 use app::{Action, App, Effect, View};
+use hooks::LoopHook;
+use status::Status;
 use theme::{Config, Keys, Theme};
 use worker::{Job, Worker};
 
 use crate::experiment::{Experiment, demo};
+use crate::report::{self, Format, Provenance, Render};
 use crate::session::Session;
 use crate::util::fsx::write_atomic;
 
@@ -49,21 +55,13 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
     })
 }
 
-/// For `memscope bench`: quit by itself after the first frame, or after the first
-/// intervention's result is on screen (the default request, submitted at start).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchExit {
-    Frame,
-    Result,
-}
-
 /// Opens the explorer on `dir` (default: the bundled demo) with `activation_budget` bytes for
-/// cached activations.
+/// cached activations; `hook` (measurement and tests only, see [`hooks`]) watches the loop.
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
     activation_budget: usize,
-    bench_exit: Option<BenchExit>,
+    mut hook: Option<Box<dyn LoopHook>>,
 ) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
@@ -71,7 +69,10 @@ pub fn run(
              `memscope intervene`, `memscope ranks`, `memscope sensitivity` and `memscope info` (see memscope --help)"
         );
     }
-    let config = Config::load()?;
+    let config = match Config::path() {
+        Some(path) => Config::load(&path)?,
+        None => Config::default(),
+    };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(&config, no_color)?;
     let dir = match dir {
@@ -86,8 +87,8 @@ pub fn run(
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());
-    if bench_exit == Some(BenchExit::Result) {
-        worker.submit(Job::Intervene(app.spec()));
+    for job in hook.as_mut().map(|h| h.start(&app)).unwrap_or_default() {
+        worker.submit(job);
     }
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
@@ -99,12 +100,10 @@ pub fn run(
             restore_and_report(info);
         }
     }));
-    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, bench_exit);
+    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, hook.as_deref_mut());
     ratatui::restore();
-    if bench_exit.is_some() {
-        // Read by `memscope bench` from the terminal's output.
-        let peak = crate::util::memory::megabytes(crate::util::memory::Memory::PeakResident);
-        println!("memscope-bench: peak_rss_mb={:.1}", peak.unwrap_or(0.0));
+    if let Some(hook) = hook.as_mut() {
+        hook.after_exit();
     }
     result
 }
@@ -115,28 +114,21 @@ fn event_loop(
     worker: &mut Worker,
     theme: &Theme,
     keys: &Keys,
-    bench_exit: Option<BenchExit>,
+    mut hook: Option<&mut (dyn LoopHook + 'static)>,
 ) -> Result<()> {
     let frame_interval = Duration::from_millis(33);
     let mut last_draw = Instant::now() - frame_interval;
     let mut dirty = true;
-    let mut drawn_once = false;
     while !app.quit {
         let since = last_draw.elapsed();
         if dirty && since >= frame_interval || app.running.is_some() && since >= Duration::from_millis(100) {
             terminal.draw(|frame| ui::draw(frame, app, theme, keys)).context("cannot draw")?;
             last_draw = Instant::now();
             dirty = false;
-            if !drawn_once && std::env::var_os("MEMSCOPE_TEST_PANIC").is_some() {
-                panic!(
-                    "MEMSCOPE_TEST_PANIC is set: panicking after the first frame to test terminal restoration"
-                );
-            }
-            drawn_once = true;
-            match bench_exit {
-                Some(BenchExit::Frame) => break,
-                Some(BenchExit::Result) if app.result.is_some() => break,
-                _ => {}
+            if let Some(hook) = hook.as_deref_mut()
+                && hook.after_frame(app) == ControlFlow::Break(())
+            {
+                break;
             }
         }
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
@@ -165,31 +157,53 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
     match effect {
         Effect::Submit(job) => {
             if let Job::Intervene(_) = job {
-                app.status = "queued".into();
+                app.status = Status::Queued;
             }
             worker.submit(job);
         }
         Effect::Cancel => worker.cancel(),
         Effect::Export => {
             app.status = match export(app, Path::new(".")) {
-                Ok(path) => format!("exported {}", path.display()),
-                Err(e) => format!("error: {e:#}"),
+                Ok(stem) => Status::Exported(stem),
+                Err(e) => Status::Error(format!("{e:#}")),
             }
         }
     }
 }
 
-/// Writes the current view's result as JSON into `dir`; returns the file written.
+/// Writes the current view's result into `dir` as JSON (with provenance) and as CSV, through
+/// the same renderers as the CLI; returns the files' common path without extension.
 pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (what, json) = match app.view {
-        View::Ranks => ("ranks", app.ranks.as_ref().map(serde_json::to_string_pretty)),
-        View::Sensitivity => ("sensitivity", app.sensitivity.as_ref().map(serde_json::to_string_pretty)),
-        _ => ("intervention", app.result.as_ref().map(serde_json::to_string_pretty)),
-    };
-    let Some(json) = json else { bail!("nothing to export yet: run something first") };
-    let path = dir.join(format!("memscope-{what}-epoch{}-{stamp}.json", app.epoch_number()));
-    write_atomic(&path, json.context("cannot serialise the result")?.as_bytes())?;
-    Ok(path)
+    let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
+    match app.view {
+        View::Ranks => match &app.ranks {
+            Some(study) => write_both(study, &stem("ranks"), app, study.spec.epoch, &study.spec),
+            None => bail!("nothing to export yet: run something first"),
+        },
+        View::Sensitivity => match &app.sensitivity {
+            Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
+            None => bail!("nothing to export yet: run something first"),
+        },
+        _ => match &app.result {
+            Some(result) => write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec),
+            None => bail!("nothing to export yet: run something first"),
+        },
+    }
+}
+
+fn write_both<R: Render>(
+    result: &R,
+    stem: &Path,
+    app: &App,
+    epoch: usize,
+    spec: &impl serde::Serialize,
+) -> Result<PathBuf> {
+    let provenance = Provenance::new(&app.experiment, epoch, spec)?;
+    for format in [Format::Json, Format::Csv] {
+        let path = stem.with_extension(format.extension());
+        write_atomic(&path, report::render(result, format, &provenance)?.as_bytes())?;
+    }
+    Ok(stem.to_path_buf())
 }
