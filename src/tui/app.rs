@@ -66,6 +66,9 @@ pub enum Action {
     Show(View),
 }
 
+/// What the loop does after an update. A few per key press, never stored: a `Job` inline
+/// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Effect {
     Submit(Job),

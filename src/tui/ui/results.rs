@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::{Padding, Paragraph, Row, Table, Wrap};
 
 use super::{block, pct, pts, short};
 use crate::tui::app::App;
@@ -32,10 +32,16 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
     let Some(r) = &app.result else {
         let text = vec![
             Line::raw(""),
-            Line::raw("  No intervention yet. Pick a layer and a group on the left,"),
-            Line::raw("  set the form above, and press Enter."),
+            Line::raw(
+                "No intervention yet. Pick a layer and a group on the left, set the form above, and press Enter.",
+            ),
         ];
-        frame.render_widget(Paragraph::new(text).block(block(" Accuracy change ", focused, theme)), area);
+        // Wrapped, so a narrow panel shows every word.
+        let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(
+            paragraph.block(block(" Accuracy change ", focused, theme).padding(Padding::horizontal(1))),
+            area,
+        );
         return;
     };
     let max = r.groups.iter().filter_map(|g| g.change).fold(0.0f64, |m, c| m.max(100.0 * c.abs()));
