@@ -208,6 +208,33 @@ mod tests {
     }
 
     #[test]
+    fn percentile_ranks_put_the_largest_at_100_and_ties_together() {
+        let ranks = crate::neurons::scores::percentile_ranks(&[0.5, 2.0, 0.5, 1.0, 3.0]);
+        assert_eq!(ranks, vec![0.0, 75.0, 0.0, 50.0, 100.0]);
+        assert_eq!(crate::neurons::scores::percentile_ranks(&[7.0]), vec![100.0]);
+    }
+
+    #[test]
+    fn in_scope_counts_every_candidate_or_one_layers() {
+        use crate::model::{LayerInfo, LayerKind};
+        let layer = |name: &str, out| LayerInfo {
+            name: name.into(),
+            kind: LayerKind::Conv,
+            shape: vec![out, 3, 3, 3],
+            neurons: out,
+            shortcut: false,
+            head: false,
+        };
+        let layers = [layer("a", 16), layer("b", 32)];
+        let space =
+            super::super::NeuronSpace::new(&layers, &Default::default(), super::super::Granularity::Unit)
+                .unwrap();
+        assert_eq!(in_scope(&space, &Scope::Global).unwrap(), 48);
+        assert_eq!(in_scope(&space, &Scope::Layer("b".into())).unwrap(), 32);
+        assert!(in_scope(&space, &Scope::Layer("c".into())).is_err());
+    }
+
+    #[test]
     fn selections_print_and_parse() {
         assert_eq!("k:3".parse::<Selection>().unwrap(), Selection::TopK(3));
         assert_eq!(Selection::TopFraction(0.05).to_string(), "top 5%");

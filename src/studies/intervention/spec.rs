@@ -243,3 +243,64 @@ impl InterventionSpec {
         Ok(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_cli_default() {
+        let spec = InterventionSpec::neurons(40);
+        assert_eq!(spec.intervention, Intervention::ZeroOut);
+        assert_eq!(spec.query.selection, Selection::TopK(3));
+        assert_eq!(spec.query.scope, Scope::Global);
+        assert_eq!(spec.query.granularity, Granularity::Unit);
+        assert_eq!((spec.split, spec.repeats, spec.seed, spec.epoch), (Split::Val, 10, 0, 40));
+        let Criterion::Gradient { split, sampling, .. } = spec.query.criterion else { panic!() };
+        assert_eq!((split, sampling), (Split::Train, Sampling::LowestConfidence(200)));
+    }
+
+    #[test]
+    fn the_builder_reads_as_the_request_and_seeds_the_gradient_too() {
+        let spec = InterventionSpec::neurons(30).top_k(5).within("head").seed(4).gradient_of(Some(1));
+        assert_eq!(spec.query.scope, Scope::Layer("head".into()));
+        assert_eq!(spec.query.criterion, gradient(Some(1), 4));
+        assert_eq!(spec.target(), Target::Neurons(&spec.query));
+        let rewind = InterventionSpec::rewind_layer(40, "head", 15);
+        assert_eq!(rewind.target(), Target::Layer("head"));
+        assert_eq!(rewind.repeats, 1);
+    }
+
+    #[test]
+    fn the_query_is_serialised_flat_as_results_always_were() {
+        let json =
+            serde_json::to_value(InterventionSpec::rewind_layer(40, "stage3.block0.conv1", 15)).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = vec![
+            "candidates",
+            "criterion",
+            "epoch",
+            "granularity",
+            "intervention",
+            "normalize_layers",
+            "repeats",
+            "scope",
+            "seed",
+            "selection",
+            "split",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(json["criterion"], "magnitude");
+        assert_eq!(json["selection"]["top-k"], 0);
+        let back: InterventionSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(back, InterventionSpec::rewind_layer(40, "stage3.block0.conv1", 15));
+    }
+
+    #[test]
+    fn the_smallest_group_wins_ties_by_number() {
+        assert_eq!(smallest(&[1460, 80, 20, 440]), 2);
+        assert_eq!(smallest(&[5, 3, 3]), 1);
+        assert_eq!(smallest(&[]), 0);
+    }
+}
