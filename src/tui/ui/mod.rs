@@ -89,7 +89,8 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Ke
     ];
     for (i, (view, name)) in VIEWS.iter().enumerate() {
         let style = if *view == app.view { theme.selected() } else { theme.muted() };
-        let name = if wide { name.to_string() } else { name.chars().take(4).collect() };
+        // Narrow: every view's number, the current one's name (a name is never cut short).
+        let name = if wide || *view == app.view { name.to_string() } else { String::new() };
         spans.push(Span::raw(" "));
         spans.push(Span::styled(format!("{}{name}", i + 1), style));
     }
