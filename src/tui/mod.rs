@@ -2,6 +2,7 @@
 //! model; this thread reads keys, applies them to the state and draws.
 
 pub mod app;
+mod export;
 pub mod form;
 pub mod hooks;
 pub mod status;
@@ -19,16 +20,16 @@ use burn::prelude::*;
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::DefaultTerminal;
 
-use app::{Action, App, Effect, View};
+use app::{Action, App, Effect};
 use hooks::LoopHook;
 use status::Status;
 use theme::{Config, Keys, Theme};
 use worker::{Job, Worker};
 
+pub use export::export;
+
 use crate::experiment::{Experiment, demo};
-use crate::report::{self, Format, Provenance, Render};
 use crate::session::Session;
-use crate::util::fsx::write_atomic;
 
 /// Maps a key to an action (`None`: the key does nothing).
 pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
@@ -169,41 +170,4 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
             }
         }
     }
-}
-
-/// Writes the current view's result into `dir` as JSON (with provenance) and as CSV, through
-/// the same renderers as the CLI; returns the files' common path without extension.
-pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
-    let stamp =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
-    match app.view {
-        View::Ranks => match &app.ranks {
-            Some(study) => write_both(study, &stem("ranks"), app, study.spec.epoch, &study.spec),
-            None => bail!("nothing to export yet: run something first"),
-        },
-        View::Sensitivity => match &app.sensitivity {
-            Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
-            None => bail!("nothing to export yet: run something first"),
-        },
-        _ => match &app.result {
-            Some(result) => write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec),
-            None => bail!("nothing to export yet: run something first"),
-        },
-    }
-}
-
-fn write_both<R: Render>(
-    result: &R,
-    stem: &Path,
-    app: &App,
-    epoch: usize,
-    spec: &impl serde::Serialize,
-) -> Result<PathBuf> {
-    let provenance = Provenance::new(&app.experiment, epoch, spec)?;
-    for format in [Format::Json, Format::Csv] {
-        let path = stem.with_extension(format.extension());
-        write_atomic(&path, report::render(result, format, &provenance)?.as_bytes())?;
-    }
-    Ok(stem.to_path_buf())
 }
