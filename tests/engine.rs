@@ -300,7 +300,9 @@ fn features_are_what_the_head_reads() {
     let device = cpu();
     let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
     let data = exp.manifest.dataset.load().unwrap();
-    let memscope::model::Network::SmallResNet(model) = exp.load_network(40, &device).unwrap();
+    let memscope::model::Network::SmallResNet(model) = exp.load_network(40, &device).unwrap() else {
+        panic!("the demo is a SmallResNet")
+    };
     let network = memscope::model::Network::SmallResNet(model.clone());
     let x = memscope::data::batch::images(&data, Split::Val, &[0, 1, 2, 150, 399], &device).unwrap();
     let features = network.features(x.clone(), memscope::model::Mode::Eval);

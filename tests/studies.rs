@@ -15,7 +15,7 @@ use memscope::neurons::select::{Scope, Selection, select};
 use memscope::neurons::weights::{read_weights, with_weights};
 use memscope::neurons::{CandidateFilter, Granularity, NeuronSpace};
 use memscope::session::Session;
-use memscope::studies::intervention::{InterventionSpec, run};
+use memscope::studies::intervention::{self, InterventionResult, InterventionSpec};
 use memscope::studies::{control, ranks, sensitivity};
 use memscope::util::rng::seeded;
 
@@ -36,19 +36,17 @@ fn gradient(group: usize, split: Split) -> Criterion {
 }
 
 fn spec(intervention: Intervention, criterion: Criterion, selection: Selection) -> InterventionSpec {
-    InterventionSpec {
-        epoch: 40,
-        split: Split::Val,
-        intervention,
-        criterion,
-        selection,
-        scope: Scope::Global,
-        normalize_layers: false,
-        granularity: Granularity::Unit,
-        candidates: CandidateFilter::default(),
-        repeats: 3,
-        seed: 7,
-    }
+    InterventionSpec::neurons(40)
+        .seed(7)
+        .change(intervention)
+        .criterion(criterion)
+        .select(selection)
+        .repeats(3)
+}
+
+/// An intervention that reports nowhere.
+fn run(session: &mut Session, spec: &InterventionSpec) -> anyhow::Result<InterventionResult> {
+    intervention::run(session, spec, &mut memscope::jobs::Silent)
 }
 
 fn after(result: &memscope::studies::intervention::InterventionResult) -> Vec<Option<f64>> {
@@ -337,7 +335,7 @@ fn bad_requests_are_refused_with_clear_messages() {
     let err = |r: anyhow::Result<_>| format!("{:#}", r.expect_err("should fail"));
     let crit = Criterion::Magnitude;
     let mut layer_scope = spec(Intervention::ZeroOut, crit.clone(), Selection::TopK(1));
-    layer_scope.scope = Scope::Layer("stage9.conv".into());
+    layer_scope.query.scope = Scope::Layer("stage9.conv".into());
     assert!(
         err(run(&mut s, &layer_scope)).contains("stage9.conv' is not a candidate layer (valid: stem.conv")
     );
@@ -438,7 +436,7 @@ fn studies_are_consistent_with_single_interventions() {
         repeats: 2,
         seed: 0,
     };
-    let table = control::run(&mut s, &control_spec).unwrap();
+    let table = control::run(&mut s, &control_spec, &mut memscope::jobs::Silent).unwrap();
     assert_eq!(table.rows[0].count, 4);
     let critical =
         run(&mut s, &spec(Intervention::ZeroOut, Criterion::Magnitude, Selection::TopK(4))).unwrap();
@@ -460,7 +458,7 @@ fn the_activation_cache_gives_exactly_the_uncached_results() {
     ];
     for (layer, intervention) in cases {
         let mut request = spec(intervention, gradient(1, Split::Train), Selection::TopK(2));
-        request.scope = Scope::Layer(layer.into());
+        request.query.scope = Scope::Layer(layer.into());
         assert_eq!(run(&mut cached, &request).unwrap(), run(&mut plain, &request).unwrap(), "{layer}");
     }
     let rewind = Intervention::RewindLayer { layer: "stage3.block0.conv1".into(), epochs_back: 20 };

@@ -1,6 +1,6 @@
 //! Colours and keys: defaults, the optional config file, and NO_COLOR.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use ratatui::style::{Color, Modifier, Style};
@@ -62,11 +62,10 @@ impl Config {
         Some(base.join("memscope").join("config.ron"))
     }
 
-    /// The config file if there is one, else the defaults. A file that does not parse, or
-    /// names an unknown field or colour, is an error.
-    pub fn load() -> Result<Config> {
-        let Some(path) = Config::path() else { return Ok(Config::default()) };
-        let text = match std::fs::read_to_string(&path) {
+    /// The config file at `path` if there is one, else the defaults. A file that does not
+    /// parse, or names an unknown field or colour, is an error.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
