@@ -145,3 +145,37 @@ fn a_panic_still_restores_the_terminal() {
     assert!(screen.contains("panicking after the first frame"), "{screen}");
     t.assert_shell_usable();
 }
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for signal in ["TERM", "HUP"] {
+        let t = Tmux::start(&format!("memscope-e2e-{signal}"));
+        // `exec -a` gives this run a name of its own to signal.
+        let name = format!("memscope-sig{signal}-{}", std::process::id());
+        t.line(&format!("(exec -a {name} {BIN}); echo status-$?"));
+        t.wait_for(&["G2 5-9 on land", "24.0%"]);
+        let killed = Command::new("pkill").args([&format!("-{signal}"), "-f", &name]).status().unwrap();
+        assert!(killed.success(), "no process named {name}");
+        let screen = t.wait_for(&["status-130"]);
+        assert!(!screen.contains("G2 5-9 on land"), "still on the alternate screen:\n{screen}");
+        t.assert_shell_usable();
+    }
+}
+
+#[test]
+fn a_dumb_terminal_is_told_what_to_use_instead() {
+    let t = Tmux::start("memscope-e2e-dumb");
+    t.line(&format!("TERM=dumb {BIN}; echo status-$?"));
+    let screen = t.wait_for(&["status-1"]);
+    assert!(screen.contains("needs a capable terminal and TERM is 'dumb'"), "{screen}");
+    t.assert_shell_usable();
+}
+
+#[test]
+fn a_config_named_but_missing_is_an_error() {
+    let t = Tmux::start("memscope-e2e-config");
+    t.line(&format!("MEMSCOPE_CONFIG=/no/such/config.ron {BIN}; echo status-$?"));
+    let screen = t.wait_for(&["status-1"]);
+    assert!(screen.contains("MEMSCOPE_CONFIG names /no/such/config.ron, which does not exist"), "{screen}");
+    t.assert_shell_usable();
+}

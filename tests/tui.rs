@@ -419,3 +419,20 @@ fn waiting_jobs_keep_the_newest_of_each_kind() {
     assert_eq!(finished, vec![baseline, second, prepare]);
     assert!(worker.events.recv_timeout(Duration::from_millis(300)).is_err(), "{first} should not run");
 }
+
+#[test]
+fn config_keys_cannot_shadow_fixed_keys_and_junk_is_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.ron");
+    std::fs::write(&path, "(keys: (quit: 'j'))").unwrap();
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
+    assert!(err.contains("keys.quit 'j' is taken by a fixed key"), "{err}");
+    // 2 MB of junk: refused by size, one short line.
+    std::fs::write(&path, "x".repeat(2 << 20)).unwrap();
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
+    assert!(err.contains("more than the") && err.len() < 300, "{err}");
+    // Junk under the limit: the parser's message is cut.
+    std::fs::write(&path, format!("({})", "y".repeat(100_000))).unwrap();
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
+    assert!(err.len() < 600 && !err.contains('\n'), "{} bytes: {err:.300}", err.len());
+}

@@ -70,7 +70,14 @@ pub fn run(
              `memscope intervene`, `memscope ranks`, `memscope sensitivity` and `memscope info` (see memscope --help)"
         );
     }
-    let config = match Config::path() {
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb" || t.is_empty()) {
+        bail!(
+            "the explorer needs a capable terminal and TERM is '{}'; set TERM (e.g. xterm-256color), or use \
+             `memscope intervene`, `memscope ranks`, `memscope sensitivity` and `memscope info`",
+            std::env::var("TERM").unwrap_or_default()
+        );
+    }
+    let config = match Config::locate()? {
         Some(path) => Config::load(&path)?,
         None => Config::default(),
     };
@@ -93,6 +100,8 @@ pub fn run(
     }
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
+    // SIGTERM, SIGHUP (a dropped SSH connection) and SIGINT restore it too.
+    let _restore = crate::util::interrupt::on_interrupt(ratatui::restore);
     // A panic on the worker thread is caught there and shown as an error; only a panic of
     // this thread tears the screen down.
     let restore_and_report = std::panic::take_hook();

@@ -78,7 +78,11 @@ pub fn clean_up() {
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
         clean_up();
-        std::process::exit(130);
+        // `_exit`, not `exit`: the other threads are still computing, and running libtorch's
+        // static destructors under them corrupts the heap (seen as "malloc_consolidate():
+        // unaligned fastbin chunk" and an abort). Everything worth keeping is on disk already.
+        // SAFETY: `_exit` ends the process at once; it touches no Rust state.
+        unsafe { libc::_exit(130) }
     });
 }
 
