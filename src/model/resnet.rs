@@ -183,6 +183,9 @@ pub struct Bottleneck {
 }
 
 /// A residual block (the variant name is not part of parameter names).
+// One network holds blocks of one kind, so the size difference costs nothing; boxing a
+// variant would need a `Module` impl for `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Block {
     Basic(BasicBlock),
