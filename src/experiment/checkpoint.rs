@@ -69,8 +69,8 @@ pub fn decode(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<N
 
 /// The same safetensors bytes with every float16, bfloat16 and float64 tensor cast to
 /// float32 (what the network computes in), after checking that every float is finite and
-/// every BatchNorm running variance non-negative. Integer tensors (`num_batches_tracked`)
-/// pass through; any other dtype is refused by name.
+/// every BatchNorm running variance non-negative. PyTorch's `num_batches_tracked` counters
+/// (unused in evaluation) are dropped; any other non-float dtype is refused by name.
 pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
     let file =
         SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
@@ -78,7 +78,10 @@ pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
     for (name, view) in file.iter() {
         match view.dtype() {
             Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16 => {}
-            Dtype::I64 | Dtype::I32 if name.ends_with("num_batches_tracked") => continue,
+            _ if name.ends_with("num_batches_tracked") => {
+                needs_cast = true;
+                continue;
+            }
             other => bail!(
                 "tensor '{name}' has dtype {other:?}; memscope reads float32, float16, bfloat16 and float64 weights"
             ),
@@ -99,6 +102,7 @@ pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
     }
     let converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
         .iter()
+        .filter(|(name, _)| !name.ends_with("num_batches_tracked"))
         .map(|(name, view)| match view.dtype() {
             Dtype::F64 | Dtype::F16 | Dtype::BF16 => {
                 let le = floats(&view).iter().flat_map(|v| v.to_le_bytes()).collect();
