@@ -369,3 +369,33 @@ fn a_full_disk_fails_with_one_line_and_leaves_the_disk_as_it_was() {
     assert!(err.contains("No space left"), "{err}");
     assert!(names(&target).is_empty(), "{:?}", names(&target));
 }
+
+#[test]
+fn out_never_replaces_an_experiments_files_devices_or_links() {
+    let (_tmp, exp) = demo_copy();
+    let before = snapshot(&exp);
+    for file in ["experiment.ron", "epoch-040.safetensors"] {
+        let target = exp.join(file);
+        let err = fails(&["info", "--experiment", exp.to_str().unwrap(), "--out", target.to_str().unwrap()]);
+        assert!(err.contains("would replace a file of the experiment"), "{err}");
+    }
+    assert_eq!(snapshot(&exp), before);
+
+    // A device is written into (and stays a device); a link stays a link.
+    let (ok, _, stderr) = run(&["info", "--out", "/dev/null"]);
+    assert!(ok, "{stderr}");
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.json");
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let (ok, _, stderr) = run(&["info", "--format", "json", "--out", link.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
+    assert_eq!(written["name"], "spurious-digits");
+    // A folder as --out: one line naming the user's path, no hidden temporary file.
+    let err = fails(&["info", "--out", dir.path().to_str().unwrap()]);
+    assert!(err.contains(&format!("cannot write {}: it is a folder", dir.path().display())), "{err}");
+    assert!(!err.contains(".memscope-"), "{err}");
+}

@@ -5,9 +5,9 @@ use burn::prelude::*;
 
 use super::args::{self, Kind};
 use super::output::OutputArgs;
+use super::progress::Bar;
 use super::select::{Count, Scoring, Target};
 use crate::intervene::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
-use crate::jobs::Silent;
 use crate::report::Provenance;
 use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec, run};
 
@@ -84,7 +84,7 @@ pub fn run_intervene(args: InterveneArgs, device: &Device) -> Result<()> {
         .on(args.target.split)
         .repeats(args.repeats);
     let spec = args.count.apply(spec, &session)?;
-    let result = run(&mut session, &spec, &mut Silent)?;
+    let result = run(&mut session, &spec, &mut Bar::new("intervention (runs)"))?;
     args.output.emit(&result, &Provenance::new(session.experiment(), epoch, &spec)?)
 }
 
@@ -93,6 +93,6 @@ pub fn run_rewind(args: RewindArgs, device: &Device) -> Result<()> {
     let spec = InterventionSpec::rewind_layer(epoch, args.layer, args.epochs_back)
         .on(args.target.split)
         .seed(args.target.seed);
-    let result = run(&mut session, &spec, &mut Silent)?;
+    let result = run(&mut session, &spec, &mut Bar::new("intervention (runs)"))?;
     args.output.emit(&result, &Provenance::new(session.experiment(), epoch, &spec)?)
 }

@@ -7,6 +7,7 @@ mod export;
 mod info;
 mod intervene;
 mod output;
+mod progress;
 mod select;
 mod studies;
 mod train;

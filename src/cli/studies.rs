@@ -5,8 +5,8 @@ use burn::prelude::*;
 
 use super::args;
 use super::output::OutputArgs;
+use super::progress::Bar;
 use super::select::{Candidates, Scoring, Target};
-use crate::jobs::Silent;
 use crate::neurons::select::Selection;
 use crate::report::Provenance;
 use crate::studies::intervention::{DEFAULT_REPEATS, ScoreRequest, list};
@@ -59,7 +59,7 @@ pub fn run_ranks(args: RanksArgs, device: &Device) -> Result<()> {
         sampling: args.scoring.sampling,
         seed: args.target.seed,
     };
-    let study = ranks::run(&mut session, &spec, &mut Silent)?;
+    let study = ranks::run(&mut session, &spec, &mut Bar::new("rank histograms (groups)"))?;
     args.output.emit(&study, &Provenance::new(session.experiment(), epoch, &spec)?)
 }
 
@@ -89,7 +89,7 @@ pub fn run_sensitivity(args: SensitivityArgs, device: &Device) -> Result<()> {
         threshold: args.threshold,
         candidates: args.layers.filter(),
     };
-    let study = sensitivity::run(&mut session, &spec, &mut Silent)?;
+    let study = sensitivity::run(&mut session, &spec, &mut Bar::new("sensitive layers (rewinds)"))?;
     args.output.emit(&study, &Provenance::new(session.experiment(), epoch, &spec)?)
 }
 
@@ -122,6 +122,6 @@ pub fn run_control(args: ControlArgs, device: &Device) -> Result<()> {
         repeats: args.repeats,
         seed: args.target.seed,
     };
-    let study = control::run(&mut session, &spec, &mut Silent)?;
+    let study = control::run(&mut session, &spec, &mut Bar::new("control (fractions)"))?;
     args.output.emit(&study, &Provenance::new(session.experiment(), epoch, &spec)?)
 }

@@ -94,7 +94,7 @@ pub fn emit<R: Render>(
 ) -> Result<()> {
     let text = render(result, format, provenance)?;
     match out {
-        Some(path) => crate::util::fsx::write_atomic(path, text.as_bytes()),
+        Some(path) => crate::util::fsx::write_output(path, text.as_bytes()),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).context("cannot write to stdout")
