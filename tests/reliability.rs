@@ -399,3 +399,56 @@ fn out_never_replaces_an_experiments_files_devices_or_links() {
     assert!(err.contains(&format!("cannot write {}: it is a folder", dir.path().display())), "{err}");
     assert!(!err.contains(".memscope-"), "{err}");
 }
+
+#[test]
+fn junk_experiment_files_give_short_messages() {
+    for size in [20 << 20, 1 << 20] {
+        let (_tmp, exp) = demo_copy();
+        std::fs::write(exp.join("experiment.ron"), "z".repeat(size)).unwrap();
+        let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+        assert!(err.len() < 600, "{} bytes: {err:.300}", err.len());
+    }
+}
+
+#[test]
+fn ctrl_c_during_export_leaves_no_file_in_out() {
+    // Signalled while its staging folder exists: nothing may remain. (A run that finished
+    // before the signal proves nothing, so it is tried again.)
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("export");
+        let mut child = Command::new(BIN)
+            .args(["export", "--all", "--splits", "train,val,test", "--out", out.to_str().unwrap()])
+            .env_remove("MEMSCOPE_DEMO")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let staged = loop {
+            let staging = std::fs::read_dir(&out).ok().and_then(|mut d| {
+                d.find(|e| {
+                    e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".memscope-export-"))
+                })
+            });
+            if staging.is_some() {
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(30) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if !staged {
+            continue;
+        }
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        if status.success() {
+            continue; // finished first
+        }
+        assert_eq!(status.code(), Some(130));
+        assert!(names(&out).is_empty(), "left in --out: {:?}", names(&out));
+        return;
+    }
+    panic!("the export always finished before it could be interrupted");
+}
