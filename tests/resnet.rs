@@ -31,7 +31,7 @@ fn fixtures() -> Option<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-        .join("memscope/fixtures/torch-resnets-v1");
+        .join("memscope/fixtures/torch-resnets-v2");
     if cache.join(".complete").exists() {
         return Some(cache);
     }
@@ -122,4 +122,72 @@ fn a_resnet_checkpoint_round_trips_with_torchvision_names() {
         model.forward(x.clone(), Mode::Eval).into_data().try_to_vec::<f32>().unwrap(),
         again.forward(x, Mode::Eval).into_data().try_to_vec::<f32>().unwrap()
     );
+}
+
+/// PyTorch's logits for `name` on the fixture inputs, and memscope's from the network `model`.
+fn compare(dir: &std::path::Path, model: &memscope::model::Network, logits_file: &str, what: &str) {
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let (shape, images) = floats(&dir.join("inputs.safetensors"), "images");
+    let x = batch::from_chw(images, shape[0], [shape[1], shape[2], shape[3]], &device);
+    let ours = model.forward(x, Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
+    let (_, theirs) = floats(&dir.join(logits_file), "logits");
+    let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "{what}: largest difference {worst}");
+}
+
+#[test]
+fn torch_save_files_load_in_every_layout_users_have() {
+    use memscope::experiment::foreign;
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let Some(dir) = fixtures() else {
+        eprintln!("note: no Python with torch 2.9.0: torch.save files not tested");
+        return;
+    };
+    let r18 = ModelConfig::ResNet(ResNetConfig::default());
+    for (file, wrapper, prefix, logits) in [
+        ("r18-zip.pth", None, None, "resnet18-logits.safetensors"),
+        ("r18-legacy.pt", None, None, "resnet18-logits.safetensors"),
+        ("r18-wrapped.pth.tar", Some("state_dict"), None, "resnet18-logits.safetensors"),
+        ("r18-dataparallel.bin", None, Some("module."), "resnet18-logits.safetensors"),
+        ("r18-fp16.pth", None, None, "r18-fp16-logits.safetensors"),
+    ] {
+        let (bytes, notes) = foreign::read(&dir.join(file)).unwrap();
+        assert_eq!(
+            (notes.format.as_str(), notes.wrapper.as_deref(), notes.stripped_prefix.as_deref()),
+            ("pytorch", wrapper, prefix),
+            "{file}"
+        );
+        let model = checkpoint::decode(&r18, bytes, &device).unwrap();
+        compare(&dir, &model, logits, file);
+    }
+    // The authors' checkpoint: model_state_dict beside the optimizer's state, head fc.0.
+    let r50 = ModelConfig::ResNet(ResNetConfig {
+        depth: Depth::ResNet50,
+        head: HeadKind::LinearSoftmax,
+        ..Default::default()
+    });
+    let (bytes, notes) = foreign::read(&dir.join("epoch_3_checkpoints.pth.tar")).unwrap();
+    assert_eq!(notes.wrapper.as_deref(), Some("model_state_dict"));
+    assert!(notes.ignored > 0, "the optimizer's tensors are set aside");
+    let model = checkpoint::decode(&r50, bytes, &device).unwrap();
+    compare(&dir, &model, "resnet50-authors-logits.safetensors", "authors' checkpoint");
+
+    // What users get wrong, each a message naming the problem.
+    let err = foreign::read(&dir.join("not-a-checkpoint.pth")).unwrap_err().to_string();
+    assert!(
+        err.contains("not-a-checkpoint.pth is neither a PyTorch checkpoint nor a safetensors file"),
+        "{err}"
+    );
+    let (bytes, _) = foreign::read(&dir.join("r18-zip.pth")).unwrap();
+    let r18_five = ModelConfig::ResNet(ResNetConfig { num_classes: 5, ..Default::default() });
+    let err = format!("{:#}", checkpoint::decode(&r18_five, bytes.clone(), &device).unwrap_err());
+    assert!(
+        err.contains(
+            "'fc.weight' has shape [2, 512] but the model needs [5, 512]: a 2-class head? pass --classes 2"
+        ),
+        "{err}"
+    );
+    let r50_plain = ModelConfig::ResNet(ResNetConfig { depth: Depth::ResNet50, ..Default::default() });
+    let err = format!("{:#}", checkpoint::decode(&r50_plain, bytes, &device).unwrap_err());
+    assert!(err.contains("another architecture?"), "{err}");
 }

@@ -159,23 +159,30 @@ fn apply(mut model: Network, bytes: Vec<u8>) -> Result<Network> {
                     }
                     shape
                 };
-                format!(
-                    "parameter '{path}' has shape {:?} but the model needs {:?}",
-                    linear(found),
-                    linear(expected)
-                )
+                let (found, expected) = (linear(found), linear(expected));
+                // A classifier whose output count differs: the most common mistake.
+                let hint = if found.len() == 2 && found[1] == expected[1] && found[0] != expected[0] {
+                    format!(": a {}-class head? pass --classes {}", found[0], found[0])
+                } else {
+                    String::new()
+                };
+                format!("parameter '{path}' has shape {found:?} but the model needs {expected:?}{hint}")
             }
             other => other.to_string(),
         };
+        let n = result.errors.len();
+        let architecture = if n > 3 { ": another architecture?" } else { "" };
         bail!(
-            "does not fit the model in experiment.ron: {what} ({} mismatched parameter(s) in all)",
-            result.errors.len()
+            "does not fit the model in experiment.ron: {what} ({n} mismatched parameter(s) in all{architecture})"
         );
     }
     if let Some((missing, _)) = result.missing.first() {
         bail!(
-            "does not fit the model in experiment.ron: parameter '{missing}' is missing ({} missing in all)",
-            result.missing.len()
+            "does not fit the model in experiment.ron: parameter '{missing}' is missing ({} missing in all; the file \
+             holds {} tensors where the model has {}: another architecture?)",
+            result.missing.len(),
+            result.applied.len() + result.unused.len(),
+            result.applied.len() + result.missing.len()
         );
     }
     if let Some(unused) = result.unused.first() {

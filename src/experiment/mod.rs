@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod demo;
 pub mod export;
+pub mod foreign;
 pub mod manifest;
 pub mod writer;
 
