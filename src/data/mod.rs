@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod digits;
+pub mod folder;
 
 use std::fmt;
 use std::str::FromStr;
