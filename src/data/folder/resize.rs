@@ -2,10 +2,14 @@
 //! torchvision's `Resize` calls on PIL images), and torchvision's centre crop.
 //!
 //! A port of Pillow's `ImagingResample` (libImaging/Resample.c): coefficients computed in
-//! f64, normalised per output pixel, turned into fixed point with `PRECISION_BITS`; a
-//! horizontal pass over only the rows the vertical pass reads, then a vertical pass, each
-//! rounding `(ss + half) >> PRECISION_BITS` and clipping to 0..=255. The same operations in
-//! the same order give the same bytes as Pillow, not merely close ones.
+//! f64, normalised per output pixel, turned into fixed point with `PRECISION_BITS`; two
+//! separable passes, each rounding `(ss + half) >> PRECISION_BITS` and clipping to 0..=255.
+//! The same operations in the same order give the same bytes as Pillow, not merely close ones.
+//!
+//! The order of the passes depends on the Pillow version (1-level differences on a quarter
+//! of the pixels otherwise): up to 12, horizontal (over only the rows the vertical pass
+//! reads) then vertical; from 13, vertical first when the height shrinks by more than twice
+//! as many pixels as the width.
 
 /// An 8-bit RGB image, row-major, 3 bytes a pixel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +21,23 @@ pub struct Rgb8 {
 }
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Which Pillow's resize to reproduce: they differ in the order of the two passes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PillowVersion {
+    /// Pillow 7 to 12: always horizontal, then vertical.
+    Pillow12,
+    /// Pillow 13 and later: vertical first when `h - H > 2 (w - W)` and `h > H`.
+    #[default]
+    Pillow13,
+}
+
+impl PillowVersion {
+    /// The behaviour of Pillow `major`.
+    pub fn from_major(major: u32) -> PillowVersion {
+        if major >= 13 { PillowVersion::Pillow13 } else { PillowVersion::Pillow12 }
+    }
+}
 
 /// Per output pixel: the first input pixel, the number of inputs, and fixed-point weights
 /// (`ksize` of them, unused ones 0).
@@ -78,12 +99,26 @@ fn clip8(ss: i32) -> u8 {
 }
 
 /// Resizes `src` to `width` x `height` exactly as Pillow's `resize(..., BILINEAR)` on an
-/// RGB image. Resizing to the image's own size returns it unchanged.
+/// RGB image (the current Pillow). Resizing to the image's own size returns it unchanged.
 pub fn resize_bilinear(src: &Rgb8, width: usize, height: usize) -> Rgb8 {
+    resize_bilinear_as(src, width, height, PillowVersion::default())
+}
+
+/// [`resize_bilinear`] as a given Pillow version computes it.
+pub fn resize_bilinear_as(src: &Rgb8, width: usize, height: usize, version: PillowVersion) -> Rgb8 {
     let need_h = width != src.width;
     let need_v = height != src.height;
     let horiz = coefficients(src.width, width);
     let mut vert = coefficients(src.height, height);
+    let shrink_h = src.height as i64 - height as i64;
+    let shrink_w = src.width as i64 - width as i64;
+    if version == PillowVersion::Pillow13 && shrink_h > 0 && shrink_h > 2 * shrink_w {
+        let mut img = if need_v { vertical(src, &vert) } else { src.clone() };
+        if need_h {
+            img = horizontal(&img, &horiz, 0, img.height);
+        }
+        return img;
+    }
     let mut img = src.clone();
     if need_h {
         // Only the rows the vertical pass reads are resized horizontally.

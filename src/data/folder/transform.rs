@@ -14,7 +14,7 @@ use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 use super::decode::decode_file;
-use super::resize::{Rgb8, center_crop, resize_bilinear};
+use super::resize::{PillowVersion, Rgb8, center_crop, resize_bilinear_as};
 use super::{Manifest, split_index};
 use crate::data::Split;
 
@@ -61,16 +61,21 @@ impl Transform {
         }
     }
 
-    /// The transformed 8-bit image, before normalisation.
+    /// The transformed 8-bit image, before normalisation, as the current Pillow gives it.
     pub fn apply_u8(self, img: &Rgb8) -> Rgb8 {
+        self.apply_u8_as(img, PillowVersion::default())
+    }
+
+    /// The transformed 8-bit image as torchvision on Pillow `version` gives it.
+    pub fn apply_u8_as(self, img: &Rgb8, version: PillowVersion) -> Rgb8 {
         match self {
             Transform::Waterbirds { size } => {
                 // Python's int(size * 256 / 224) truncates; integer division does too.
                 let r = size * 256 / 224;
-                center_crop(&resize_bilinear(img, r, r), size, size)
+                center_crop(&resize_bilinear_as(img, r, r, version), size, size)
             }
             Transform::Celeba { size } => {
-                resize_bilinear(&center_crop(img, CELEBA_CROP, CELEBA_CROP), size, size)
+                resize_bilinear_as(&center_crop(img, CELEBA_CROP, CELEBA_CROP), size, size, version)
             }
         }
     }
@@ -93,6 +98,7 @@ pub struct FolderPixels {
     /// Per split, paths relative to `root`.
     paths: [Vec<PathBuf>; 3],
     transform: Transform,
+    pillow: PillowVersion,
     threads: usize,
 }
 
@@ -102,7 +108,19 @@ impl FolderPixels {
         let paths = manifest.splits.clone().map(|s| s.into_iter().map(|e| e.path).collect());
         let threads =
             if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        FolderPixels { root: manifest.root.clone(), paths, transform, threads }
+        FolderPixels {
+            root: manifest.root.clone(),
+            paths,
+            transform,
+            pillow: PillowVersion::default(),
+            threads,
+        }
+    }
+
+    /// Reproduces another Pillow version's resize (see [`PillowVersion`]).
+    pub fn with_pillow(mut self, pillow: PillowVersion) -> FolderPixels {
+        self.pillow = pillow;
+        self
     }
 
     /// `[3, size, size]`
@@ -144,7 +162,7 @@ impl FolderPixels {
                         let job = queue.lock().map(|mut q| q.next()).ok().flatten();
                         let Some((slot, &i)) = job else { break };
                         match decode_file(&self.root.join(&paths[i])) {
-                            Ok(img) => write(&self.transform.apply_u8(&img), slot),
+                            Ok(img) => write(&self.transform.apply_u8_as(&img, self.pillow), slot),
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
                                 if let Ok(mut first) = first_error.lock() {
