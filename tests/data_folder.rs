@@ -137,7 +137,8 @@ fn replace_line(text: &str, line: usize, with: &str) -> String {
 
 #[test]
 fn bad_metadata_rows_name_the_file_and_line() {
-    let cases: [(&str, Box<dyn Fn(&str) -> String>); 7] = [
+    type Edit = Box<dyn Fn(&str) -> String>;
+    let cases: [(&str, Edit); 7] = [
         ("missing column 'place'", Box::new(|t| t.replace(",place,", ",background,"))),
         (
             "line 3: unknown split '7'",

@@ -64,7 +64,7 @@ fn zoo(dir: &Path) -> Vec<PathBuf> {
         csv += &format!("{name},{},{},test\n", i % 2, i % 2);
     }
     // One example per group in train and val, so that the manifest validates.
-    csv += &format!("j0.jpg,0,0,train\nj1.jpg,1,1,train\nj0.jpg,0,0,val\nj1.jpg,1,1,val\n");
+    csv += "j0.jpg,0,0,train\nj1.jpg,1,1,train\nj0.jpg,0,0,val\nj1.jpg,1,1,val\n";
     std::fs::write(dir.join("zoo.csv"), csv).expect("write");
     files
 }

@@ -92,19 +92,20 @@ extern "C-unwind" fn fatal(cinfo: &mut jpeg_common_struct) {
 extern "C-unwind" fn warning(cinfo: &mut jpeg_common_struct, level: std::os::raw::c_int) {
     // SAFETY: libjpeg calls this with its own error manager installed.
     let code = unsafe { cinfo.err.as_ref().map_or(0, |e| e.msg_code) };
-    if level < 0 && code == JWRN_JPEG_EOF as i32 {
+    if level < 0 && code == JWRN_JPEG_EOF {
         std::panic::resume_unwind(Box::new("image file is truncated".to_string()));
     }
 }
 
 fn message(cinfo: &mut jpeg_common_struct) -> String {
+    type Declared = unsafe extern "C-unwind" fn(&mut jpeg_common_struct, &[u8; 80]);
     type Format = unsafe extern "C-unwind" fn(&mut jpeg_common_struct, *mut u8);
     let mut buf = [0u8; 200];
     // SAFETY: libjpeg's format_message writes at most JMSG_LENGTH_MAX (200) bytes,
     // NUL-terminated, into the buffer it is given (the binding declares it `&[u8; 80]`).
     unsafe {
         if let Some(format) = cinfo.err.as_ref().and_then(|e| e.format_message) {
-            let format = std::mem::transmute::<_, Format>(format);
+            let format = std::mem::transmute::<Declared, Format>(format);
             format(cinfo, buf.as_mut_ptr());
         }
     }
