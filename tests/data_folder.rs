@@ -224,3 +224,41 @@ fn corrupt_and_unreadable_images_fail_naming_the_file() {
         assert!(pixels.images(Split::Test, &[0, 2]).is_ok(), "other images still decode");
     }
 }
+
+#[test]
+fn exported_demo_reads_back_as_waterbirds() {
+    use memscope::data::digits::{DigitsSpec, generate};
+    use memscope::data::folder::decode::decode_file;
+    use memscope::data::folder::export::{SplitLabels, write_waterbirds};
+    use memscope::data::folder::resize::{Rgb8, resize_bilinear};
+
+    let spec = DigitsSpec { train_groups: [6, 3, 2, 4], eval_per_group: 2, ..DigitsSpec::default() };
+    let ds = generate(&spec).expect("digits");
+    let out = tempfile::tempdir().expect("tmp");
+    let labels = Split::ALL.map(|s| SplitLabels { labels: &ds.split(s).labels, groups: &ds.split(s).groups });
+    let len = ds.image_len();
+    // The demo's pixels by index (the data seam's PixelSource::images once it lands).
+    let pixels = |s: Split, idx: &[usize]| -> anyhow::Result<Vec<f32>> {
+        Ok(idx.iter().flat_map(|&i| ds.split(s).images[i * len..(i + 1) * len].to_vec()).collect())
+    };
+    let summary =
+        write_waterbirds(out.path(), 48, &ds.class_names, ds.image_shape, labels, &pixels).expect("export");
+    assert_eq!(summary.images, [15, 8, 8]);
+    let m = load(&format!("waterbirds:{}", out.path().display())).expect("read back");
+    for s in Split::ALL {
+        let e = m.split(s);
+        assert_eq!(e.iter().map(|e| e.label).collect::<Vec<_>>(), ds.split(s).labels, "{s}");
+        assert_eq!(e.iter().map(|e| e.group).collect::<Vec<_>>(), ds.split(s).groups, "{s}");
+    }
+    // The first training image survives JPEG at quality 95 within a few levels on average.
+    let [_, h, w] = ds.image_shape;
+    let chw = &ds.train.images[..len];
+    let hwc: Vec<u8> =
+        (0..h * w).flat_map(|p| (0..3).map(move |c| (chw[c * h * w + p] * 255.0).round() as u8)).collect();
+    let want = resize_bilinear(&Rgb8 { width: w, height: h, data: hwc }, 48, 48);
+    let got = decode_file(&out.path().join(&m.split(Split::Train)[0].path)).expect("decode");
+    assert_eq!((got.width, got.height), (48, 48));
+    let mean = got.data.iter().zip(&want.data).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>()
+        / want.data.len() as f64;
+    assert!(mean < 3.0, "mean difference {mean:.2} levels");
+}

@@ -12,6 +12,7 @@
 
 pub mod celeba;
 pub mod decode;
+pub mod export;
 pub mod manifest;
 pub mod resize;
 pub mod table;
