@@ -43,7 +43,8 @@ pub enum Layout {
     Csv,
 }
 
-/// A data folder as given by `--data`: `waterbirds:DIR`, `celeba:DIR` or `csv:FILE`.
+/// A data folder as given by `--data`: `waterbirds:DIR`, `celeba:DIR` or `csv:FILE`. The
+/// transform defaults to the layout's usual one at 224 px (`csv:` takes Waterbirds').
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FolderSpec {
     pub layout: Layout,
