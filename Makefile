@@ -4,7 +4,10 @@
 run: build
 	./target/release/memscope
 
+# Lints and formatting first: a warning or an unformatted file fails the test command.
 test: libtorch
+	cargo clippy --release --all-targets -- -D warnings
+	cargo fmt --check
 	cargo test --release
 
 build: libtorch

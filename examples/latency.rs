@@ -28,7 +28,7 @@ fn timed(worker: &mut Worker, app: &mut App, job: Job) -> Duration {
     let id = worker.submit(job);
     loop {
         let event = worker.events.recv().unwrap();
-        let done = matches!(&event, Event::Finished { id: i, .. } | Event::Failed { id: i, .. } if *i == id);
+        let done = matches!(&event, Event::Finished { id: i, .. } | Event::Failed { id: i, .. } | Event::Cancelled { id: i } if *i == id);
         app.on_event(event);
         if done {
             return start.elapsed();
@@ -84,13 +84,14 @@ fn main() {
             let (exp, data) = open(&dir);
             let mut session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
             session.set_activation_budget(budget);
-            let mut request = spec.clone();
-            request.scope = memscope::neurons::select::Scope::Layer(layer.into());
-            memscope::studies::intervention::run(&mut session, &request).unwrap();
+            let request = spec.clone().within(layer);
+            memscope::studies::intervention::run(&mut session, &request, &mut memscope::jobs::Silent)
+                .unwrap();
             let ms: Vec<f64> = (0..30)
                 .map(|_| {
                     let start = Instant::now();
-                    memscope::studies::intervention::run(&mut session, &request).unwrap();
+                    memscope::studies::intervention::run(&mut session, &request, &mut memscope::jobs::Silent)
+                        .unwrap();
                     start.elapsed().as_secs_f64() * 1e3
                 })
                 .collect();

@@ -1,54 +1,63 @@
 //! Evaluation: logits, predictions and per-group accuracy with the labelled summaries
 //! (worst group, training-weighted mean, example-weighted average).
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{GroupedDataset, Split, SplitData, batch};
-use crate::model::Network;
+use crate::data::batch::{self, EVAL_BATCH};
+use crate::data::{GroupedDataset, Split, SplitData};
+use crate::model::{Activation, Mode, Network};
 
-/// Examples per forward pass during evaluation: on the demo (3x24x24, channels-last, 2 threads)
-/// 100 and 200 were fastest and 400 a quarter slower (see BENCHMARKS.md). Larger images will
-/// want a budget in pixels rather than examples.
-pub const EVAL_BATCH: usize = 100;
-
-/// Logits of every example of `split`, row-major `[n, classes]`. The model must be on a
-/// plain (non-autodiff) device so BatchNorm uses its running statistics.
-pub fn logits(model: &Network, split: &SplitData, shape: [usize; 3], device: &Device) -> Result<Vec<f32>> {
-    let mut out = Vec::new();
-    for start in (0..split.len()).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(split.len());
-        let x = batch::images(split, shape, start..end, device);
-        let data = model.forward(x).into_data();
-        out.extend(data.try_to_vec::<f32>().map_err(|e| anyhow!("cannot read logits: {e:?}"))?);
+/// Logits of the examples `indices` of `split`, row-major `[n, classes]`, in passes of
+/// `batch` examples. The model must be on a plain (non-autodiff) device.
+pub fn logits_of(
+    model: &Network,
+    dataset: &GroupedDataset,
+    split: Split,
+    indices: &[usize],
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(indices.len() * dataset.class_names.len());
+    for chunk in indices.chunks(batch.max(1)) {
+        let x = batch::images(dataset, split, chunk, device)?;
+        out.extend(read(model.forward(x, Mode::Eval))?);
     }
     Ok(out)
 }
 
-/// Per batch of [`EVAL_BATCH`] examples, the activations at the model's stage boundaries.
+/// Logits of every example of `split` in passes of [`EVAL_BATCH`].
+pub fn logits(model: &Network, dataset: &GroupedDataset, split: Split, device: &Device) -> Result<Vec<f32>> {
+    let all: Vec<usize> = (0..dataset.split(split).len()).collect();
+    logits_of(model, dataset, split, &all, EVAL_BATCH, device)
+}
+
+fn read(logits: Tensor<2>) -> Result<Vec<f32>> {
+    logits.into_data().try_to_vec::<f32>().map_err(|e| anyhow!("cannot read logits: {e:?}"))
+}
+
+/// Per pass of `batch` examples over `split`, the activations entering the model's stages.
 pub fn boundaries(
     model: &Network,
-    split: &SplitData,
-    shape: [usize; 3],
+    dataset: &GroupedDataset,
+    split: Split,
+    batch: usize,
     device: &Device,
-) -> Vec<[Tensor<4>; 4]> {
-    (0..split.len())
-        .step_by(EVAL_BATCH)
-        .map(|start| {
-            let end = (start + EVAL_BATCH).min(split.len());
-            model.boundaries(batch::images(split, shape, start..end, device))
-        })
+) -> Result<Vec<Vec<Activation>>> {
+    let all: Vec<usize> = (0..dataset.split(split).len()).collect();
+    all.chunks(batch.max(1))
+        .map(|chunk| Ok(model.boundaries(batch::images(dataset, split, chunk, device)?)))
         .collect()
 }
 
 /// Logits resumed from cached boundary activations (`k` as in `Network::forward_from`).
-/// Identical to [`logits`] when the layers before boundary `k` are unchanged.
-pub fn logits_from(model: &Network, cached: &[[Tensor<4>; 4]], k: usize) -> Result<Vec<f32>> {
+/// Identical to [`logits`] when the layers before stage `k` are unchanged.
+pub fn logits_from(model: &Network, cached: &[Vec<Activation>], k: usize) -> Result<Vec<f32>> {
     let mut out = Vec::new();
     for batch in cached {
-        let data = model.forward_from(k, batch[k].clone()).into_data();
-        out.extend(data.try_to_vec::<f32>().map_err(|e| anyhow!("cannot read logits: {e:?}"))?);
+        let x = batch.get(k).with_context(|| format!("no cached activation for stage {k}"))?;
+        out.extend(read(model.forward_from(k, x.clone())?)?);
     }
     Ok(out)
 }
@@ -123,8 +132,10 @@ pub fn accuracy_report(
         })
         .collect();
     for ((&g, &label), &pred) in data.groups.iter().zip(&data.labels).zip(predictions) {
-        groups[g].examples += 1;
-        groups[g].correct += usize::from(label == pred);
+        if let Some(group) = groups.get_mut(g) {
+            group.examples += 1;
+            group.correct += usize::from(label == pred);
+        }
     }
     for g in &mut groups {
         g.accuracy = (g.examples > 0).then(|| g.correct as f64 / g.examples as f64);
@@ -143,6 +154,12 @@ pub fn accuracy_report(
     }
 }
 
+/// Scores the arg-max of `logits` (every example of `split`, in order) against the labels.
+pub fn report_from_logits(dataset: &GroupedDataset, split: Split, logits: &[f32]) -> AccuracyReport {
+    let preds = predictions(logits, dataset.class_names.len());
+    accuracy_report(split, dataset.split(split), &preds, &dataset.group_names, &dataset.train_proportions())
+}
+
 /// Evaluates `model` on `split` of `dataset`.
 pub fn evaluate(
     model: &Network,
@@ -150,8 +167,5 @@ pub fn evaluate(
     split: Split,
     device: &Device,
 ) -> Result<AccuracyReport> {
-    let data = dataset.split(split);
-    let logits = logits(model, data, dataset.image_shape, device)?;
-    let preds = predictions(&logits, dataset.class_names.len());
-    Ok(accuracy_report(split, data, &preds, &dataset.group_names, &dataset.train_proportions()))
+    Ok(report_from_logits(dataset, split, &logits(model, dataset, split, device)?))
 }

@@ -4,6 +4,9 @@
 //! The engine runs data → model → experiment (checkpoints) → training → evaluation →
 //! inspection and returns plain serde-serialisable results; `cli` is a thin front end.
 
+// No panics on what a user can influence: the library and binary never unwrap (tests may).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod cli;
 pub mod data;
 pub mod device;
@@ -14,6 +17,7 @@ pub mod intervene;
 pub mod jobs;
 pub mod model;
 pub mod neurons;
+pub mod report;
 pub mod session;
 pub mod studies;
 pub mod train;

@@ -2,6 +2,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     memscope::device::tune_allocator();
+    // Ctrl-C, SIGTERM, SIGHUP: remove what was being written, restore the terminal, exit 130.
+    memscope::util::interrupt::install();
     match memscope::cli::run(std::env::args_os()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

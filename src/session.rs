@@ -8,11 +8,11 @@ use std::sync::Arc;
 use anyhow::Result;
 use burn::prelude::*;
 
-use crate::data::batch;
+use crate::data::batch::{self, BatchSizes};
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{self, AccuracyReport};
 use crate::experiment::Experiment;
-use crate::model::{BOUNDARIES, LayerInfo, Network, layer_infos};
+use crate::model::{Activation, LayerInfo, Network};
 use crate::neurons::scores::{self, Criterion};
 use crate::neurons::weights::{LayerWeights, WeightSet, read_weights, with_weights};
 use crate::neurons::{CandidateFilter, Granularity, NeuronSpace};
@@ -26,9 +26,11 @@ pub struct Session {
     weights: HashMap<usize, Arc<WeightSet>>,
     baselines: HashMap<(usize, Split), AccuracyReport>,
     gradients: HashMap<(usize, Criterion), Arc<WeightSet>>,
-    activations: HashMap<(usize, Split), Arc<Vec<[Tensor<4>; BOUNDARIES]>>>,
+    /// Per (epoch, split), per evaluation batch, the activations entering each stage.
+    activations: HashMap<(usize, Split), Arc<Vec<Vec<Activation>>>>,
     activation_budget: usize,
     activation_bytes: usize,
+    batches: BatchSizes,
 }
 
 /// Default memory for cached stage-boundary activations (the demo needs about 37 MB per
@@ -38,7 +40,7 @@ pub const DEFAULT_ACTIVATION_BUDGET: usize = 256 << 20;
 impl Session {
     pub fn new(experiment: Experiment, dataset: GroupedDataset, device: Device) -> Result<Session> {
         experiment.manifest.model.check_fits(dataset.image_shape, dataset.class_names.len())?;
-        let layers = layer_infos(&experiment.manifest.model.init(&device)?);
+        let layers = experiment.manifest.model.init(&device)?.layers();
         Ok(Session {
             experiment,
             dataset,
@@ -51,7 +53,21 @@ impl Session {
             activations: HashMap::new(),
             activation_budget: DEFAULT_ACTIVATION_BUDGET,
             activation_bytes: 0,
+            batches: BatchSizes::default(),
         })
+    }
+
+    /// Sets the examples per evaluation and gradient pass (speed and memory, not results).
+    pub fn set_batch_sizes(&mut self, batches: BatchSizes) {
+        if batches.eval != self.batches.eval {
+            self.activations.clear();
+            self.activation_bytes = 0;
+        }
+        self.batches = BatchSizes { eval: batches.eval.max(1), gradient: batches.gradient.max(1) };
+    }
+
+    pub fn batch_sizes(&self) -> BatchSizes {
+        self.batches
     }
 
     /// Bytes of activations cached so far.
@@ -70,26 +86,22 @@ impl Session {
 
     /// The stage-boundary activations of the unchanged network of `epoch` on `split`, when
     /// they fit in the budget.
-    fn activations(
-        &mut self,
-        epoch: usize,
-        split: Split,
-    ) -> Result<Option<Arc<Vec<[Tensor<4>; BOUNDARIES]>>>> {
+    fn activations(&mut self, epoch: usize, split: Split) -> Result<Option<Arc<Vec<Vec<Activation>>>>> {
         if let Some(a) = self.activations.get(&(epoch, split)) {
             return Ok(Some(a.clone()));
         }
         let network = self.network(epoch)?;
-        let data = self.dataset.split(split);
-        if data.is_empty() {
+        let n = self.dataset.split(split).len();
+        if n == 0 {
             return Ok(None);
         }
-        let shape = self.dataset.image_shape;
-        let one = network.boundaries(batch::images(data, shape, 0..1, &self.device));
-        let bytes = one.iter().map(|t| t.shape().num_elements()).sum::<usize>() * data.len() * 4;
+        let one = network.boundaries(batch::images(&self.dataset, split, &[0], &self.device)?);
+        let bytes = one.iter().map(Activation::num_elements).sum::<usize>() * n * 4;
         if self.activation_bytes + bytes > self.activation_budget {
             return Ok(None);
         }
-        let cached = Arc::new(eval::boundaries(&network, data, shape, &self.device));
+        let cached =
+            Arc::new(eval::boundaries(&network, &self.dataset, split, self.batches.eval, &self.device)?);
         self.activation_bytes += bytes;
         self.activations.insert((epoch, split), cached.clone());
         Ok(Some(cached))
@@ -143,32 +155,25 @@ impl Session {
         }
         // One pass fills the activation cache and gives the baseline (resuming from the last
         // boundary runs the same operations as a full forward pass).
-        let report = match self.activations(epoch, split)? {
-            Some(cached) => {
-                let logits = eval::logits_from(&self.network(epoch)?, &cached, BOUNDARIES - 1)?;
-                self.report(split, &logits)
-            }
-            None => eval::evaluate(&self.network(epoch)?, &self.dataset, split, &self.device)?,
+        let network = self.network(epoch)?;
+        let logits = match self.activations(epoch, split)? {
+            Some(cached) => eval::logits_from(&network, &cached, network.stages().len() - 1)?,
+            None => self.logits(&network, split)?,
         };
+        let report = eval::report_from_logits(&self.dataset, split, &logits);
         self.baselines.insert((epoch, split), report.clone());
         Ok(report)
     }
 
-    fn report(&self, split: Split, logits: &[f32]) -> AccuracyReport {
-        let preds = eval::predictions(logits, self.dataset.class_names.len());
-        let data = self.dataset.split(split);
-        eval::accuracy_report(
-            split,
-            data,
-            &preds,
-            &self.dataset.group_names,
-            &self.dataset.train_proportions(),
-        )
+    /// Logits of every example of `split` in this session's evaluation batches.
+    fn logits(&self, network: &Network, split: Split) -> Result<Vec<f32>> {
+        let all: Vec<usize> = (0..self.dataset.split(split).len()).collect();
+        eval::logits_of(network, &self.dataset, split, &all, self.batches.eval, &self.device)
     }
 
     /// Per-group accuracy of the network of `epoch` with `layers` replaced. When every
-    /// changed layer lies after a stage boundary, the forward pass resumes from the cached
-    /// activations there (the same numbers, less work).
+    /// changed layer lies inside a stage, the forward pass resumes from the activations
+    /// cached at the earliest such stage's input (the same numbers, less work).
     pub fn evaluate_with(
         &mut self,
         epoch: usize,
@@ -176,24 +181,17 @@ impl Session {
         layers: &[&LayerWeights],
     ) -> Result<AccuracyReport> {
         let changed = with_weights(&self.network(epoch)?, layers);
-        let resume = layers.iter().map(|l| Network::resume_point(&l.name)).min().flatten();
+        let stage_of = |name: &str| self.layers.iter().find(|l| l.name == name).and_then(|l| l.stage);
+        let resume = layers.iter().map(|l| stage_of(&l.name)).min().flatten();
         let cached = match resume {
             Some(_) => self.activations(epoch, split)?,
             None => None,
         };
-        let (Some(k), Some(cached)) = (resume, cached) else {
-            return eval::evaluate(&changed, &self.dataset, split, &self.device);
+        let logits = match (resume, cached) {
+            (Some(k), Some(cached)) => eval::logits_from(&changed, &cached, k)?,
+            _ => self.logits(&changed, split)?,
         };
-        let logits = eval::logits_from(&changed, &cached, k)?;
-        let preds = eval::predictions(&logits, self.dataset.class_names.len());
-        let data = self.dataset.split(split);
-        Ok(eval::accuracy_report(
-            split,
-            data,
-            &preds,
-            &self.dataset.group_names,
-            &self.dataset.train_proportions(),
-        ))
+        Ok(eval::report_from_logits(&self.dataset, split, &logits))
     }
 
     /// The tensors whose neuron norms are the scores: the weights for magnitude, the loss
@@ -207,11 +205,26 @@ impl Session {
             return Ok(g.clone());
         }
         let network = self.network(epoch)?;
-        let examples =
-            scores::choose_examples(&network, &self.dataset, *group, *split, *sampling, *seed, &self.device)?;
+        let examples = scores::choose_examples(
+            &network,
+            &self.dataset,
+            *group,
+            *split,
+            *sampling,
+            *seed,
+            self.batches.eval,
+            &self.device,
+        )?;
         let autodiff = self.device.clone().autodiff();
         let graded = scores::for_gradients(network);
-        let grads = Arc::new(scores::loss_gradients(&graded, &self.dataset, *split, &examples, &autodiff)?);
+        let grads = Arc::new(scores::loss_gradients(
+            &graded,
+            &self.dataset,
+            *split,
+            &examples,
+            self.batches.gradient,
+            &autodiff,
+        )?);
         self.gradients.insert(key, grads.clone());
         Ok(grads)
     }

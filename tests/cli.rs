@@ -81,8 +81,15 @@ fn info_json_matches_an_independent_count_of_predictions() {
     let data = exp.manifest.dataset.load().unwrap();
     let model = exp.load_network(40, &device).unwrap();
     let test = data.split(Split::Test);
-    let x = batch::images(test, data.image_shape, 0..test.len(), &device);
-    let preds: Vec<i64> = model.forward(x).argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+    let all: Vec<usize> = (0..test.len()).collect();
+    let x = batch::images(&data, Split::Test, &all, &device).unwrap();
+    let preds: Vec<i64> = model
+        .forward(x, memscope::model::Mode::Eval)
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .unwrap();
     let train_counts = data.train.group_counts(4);
     let train_total: usize = train_counts.iter().sum();
     let mut worst = f64::INFINITY;
@@ -343,15 +350,18 @@ fn bad_study_requests_give_one_line_errors() {
     assert!(
         fails(&["intervene", "-k", "1000"]).contains("k = 1000 is larger than the 338 candidate neurons")
     );
-    assert!(fails(&["intervene", "--fraction", "0"]).contains("outside (0, 1]"));
-    assert!(fails(&["intervene", "--fraction", "1.5"]).contains("outside (0, 1]"));
+    assert!(fails(&["intervene", "--fraction", "0"]).contains("--fraction 0 must be in (0, 1]"));
+    assert!(fails(&["intervene", "--fraction", "1.5"]).contains("--fraction 1.5 must be in (0, 1]"));
     assert!(
         fails(&["intervene", "--kind", "rewind", "--epochs-back", "50"])
             .contains("cannot rewind 50 epochs from epoch 40")
     );
     assert!(
         fails(&["intervene", "--kind", "noise", "--sigma", "-1"])
-            .contains("sigma = -1 must be a number >= 0")
+            .contains("--sigma -1 must be a number >= 0")
+    );
+    assert!(
+        fails(&["intervene", "--sigma", "0.1"]).contains("--sigma applies to --kind reinit or noise only")
     );
     assert!(fails(&["intervene", "--kind", "shake"]).contains("unknown intervention kind 'shake'"));
     assert!(fails(&["intervene", "--sampling", "top:3"]).contains("unknown sampling 'top:3'"));
@@ -364,9 +374,64 @@ fn bad_study_requests_give_one_line_errors() {
 #[test]
 fn argument_errors_are_one_line_too() {
     assert!(fails(&["info", "--colour"]).contains("unexpected argument '--colour'"));
-    assert!(fails(&["intervene", "-k", "three"]).contains("invalid value 'three'"));
+    assert!(fails(&["intervene", "-k", "three"]).contains("-k three must be at least 1"));
     assert!(fails(&["frobnicate"]).contains("unrecognized subcommand 'frobnicate'"));
     let help = memscope().arg("--help").output().unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8(help.stdout).unwrap().contains("intervene"));
+}
+
+/// Negative numbers are read as values, then refused with the option's own range.
+#[test]
+fn out_of_range_numbers_name_the_option_and_its_range() {
+    let err = |args: &[&str]| fails(args).trim_end().to_string();
+    assert_eq!(
+        err(&["intervene", "--fraction", "-0.1"]),
+        "memscope: error: --fraction -0.1 must be in (0, 1] (see memscope --help)"
+    );
+    assert_eq!(
+        err(&["info", "--epoch", "-1"]),
+        "memscope: error: --epoch -1 must be a whole number >= 0 (see memscope --help)"
+    );
+    assert!(err(&["intervene", "-k", "0"]).contains("-k 0 must be at least 1"));
+    assert!(
+        err(&["intervene", "--kind", "noise", "--sigma", "-1"]).contains("--sigma -1 must be a number >= 0")
+    );
+    assert!(err(&["info", "--threads", "5000"]).contains("--threads 5000 must be in 0..=1024"));
+    assert!(err(&["info", "--threads", "-2"]).contains("--threads -2 must be in 0..=1024"));
+    assert!(err(&["intervene", "--repeats", "0"]).contains("--repeats 0 must be in 1..=1000"));
+    assert!(err(&["control", "--fractions", "0.01,-1"]).contains("--fractions -1 must be in (0, 1]"));
+    assert!(err(&["sensitivity", "--threshold", "-0.5"]).contains("--threshold -0.5 must be a number >= 0"));
+    assert!(err(&["intervene", "--kind", "zero", "--sigma", "0.5"]).contains("--sigma applies to"));
+    assert!(err(&["info", "--split", "dev"]).contains("unknown split 'dev'"));
+}
+
+/// JSON results carry where they came from; tables and CSV do not.
+#[test]
+fn json_results_carry_their_provenance() {
+    let demo = Experiment::open(Path::new(DEMO)).unwrap();
+    let entry = demo.checkpoint(40).unwrap();
+    for args in [
+        vec!["intervene", "-k", "2", "--seed", "9"],
+        vec!["rewind", "--layer", "head"],
+        vec!["info"],
+        vec!["scores", "--top", "3"],
+        vec!["ranks", "--fraction", "0.05"],
+        vec!["control", "--fractions", "0.01", "--repeats", "1"],
+    ] {
+        let r = json(&[args.clone(), vec!["--format", "json"]].concat());
+        let p = &r["provenance"];
+        assert_eq!(p["memscope"], env!("CARGO_PKG_VERSION"), "{args:?}");
+        assert_eq!(p["name"], demo.manifest.name.as_str(), "{args:?}");
+        assert_eq!(p["epoch"], 40, "{args:?}");
+        assert_eq!(p["checkpoint"], entry.file.as_str(), "{args:?}");
+        assert_eq!(p["sha256"], entry.sha256.as_str(), "{args:?}");
+        assert!(p["experiment"].as_str().unwrap().ends_with("spurious-digits"), "{args:?}");
+        assert!(p["spec"].is_object(), "{args:?}");
+    }
+    let r = json(&["intervene", "-k", "2", "--seed", "9", "--format", "json"]);
+    assert_eq!(r["provenance"]["spec"], r["spec"]);
+    assert_eq!(r["provenance"]["spec"]["seed"], 9);
+    let out = memscope().args(["intervene", "--format", "csv"]).output().unwrap();
+    assert!(!String::from_utf8(out.stdout).unwrap().contains("provenance"));
 }

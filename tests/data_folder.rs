@@ -52,6 +52,13 @@ fn waterbirds_labels_groups_names_and_counts() {
     assert_eq!(first_val.path, Path::new(&paths[10]));
     assert_eq!(first_val.line, 12, "row 11 of the metadata is line 12");
     assert!(m.splits.iter().flatten().all(|e| e.group == 2 * e.label + e.group % 2));
+
+    // Through the data seam: a GroupedDataset whose pixels are decoded on demand.
+    let spec: FolderSpec = format!("waterbirds:{}", dir.path().display()).parse().expect("spec");
+    let ds = memscope::data::folder::load(&spec, 2).expect("dataset");
+    assert_eq!(ds.image_shape, [3, 224, 224]);
+    assert_eq!(ds.val.groups, m.split(Split::Val).iter().map(|e| e.group).collect::<Vec<_>>());
+    assert_eq!(ds.images(Split::Test, &[0, 3]).expect("pixels").len(), 2 * 3 * 224 * 224);
 }
 
 #[test]
@@ -236,11 +243,7 @@ fn exported_demo_reads_back_as_waterbirds() {
     let ds = generate(&spec).expect("digits");
     let out = tempfile::tempdir().expect("tmp");
     let labels = Split::ALL.map(|s| SplitLabels { labels: &ds.split(s).labels, groups: &ds.split(s).groups });
-    let len = ds.image_len();
-    // The demo's pixels by index (the data seam's PixelSource::images once it lands).
-    let pixels = |s: Split, idx: &[usize]| -> anyhow::Result<Vec<f32>> {
-        Ok(idx.iter().flat_map(|&i| ds.split(s).images[i * len..(i + 1) * len].to_vec()).collect())
-    };
+    let pixels = |s: Split, idx: &[usize]| ds.images(s, idx);
     let summary =
         write_waterbirds(out.path(), 48, &ds.class_names, ds.image_shape, labels, &pixels).expect("export");
     assert_eq!(summary.images, [15, 8, 8]);
@@ -252,7 +255,7 @@ fn exported_demo_reads_back_as_waterbirds() {
     }
     // The first training image survives JPEG at quality 95 within a few levels on average.
     let [_, h, w] = ds.image_shape;
-    let chw = &ds.train.images[..len];
+    let chw = ds.images(Split::Train, &[0]).expect("pixels");
     let hwc: Vec<u8> =
         (0..h * w).flat_map(|p| (0..3).map(move |c| (chw[c * h * w + p] * 255.0).round() as u8)).collect();
     let want = resize_bilinear(&Rgb8 { width: w, height: h, data: hwc }, 48, 48);

@@ -139,8 +139,43 @@ fn explore_the_demo_run_a_zero_out_and_quit() {
 #[test]
 fn a_panic_still_restores_the_terminal() {
     let t = Tmux::start("memscope-e2e-panic");
-    t.line(&format!("MEMSCOPE_TEST_PANIC=1 {BIN}; echo status-$?"));
+    // A hidden hook of `explore` panics after the first frame (see src/tui/hooks.rs).
+    t.line(&format!("{BIN} explore --panic-after-first-frame; echo status-$?"));
     let screen = t.wait_for(&["status-101"]);
-    assert!(screen.contains("MEMSCOPE_TEST_PANIC is set"), "{screen}");
+    assert!(screen.contains("panicking after the first frame"), "{screen}");
+    t.assert_shell_usable();
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for signal in ["TERM", "HUP"] {
+        let t = Tmux::start(&format!("memscope-e2e-{signal}"));
+        // `exec -a` gives this run a name of its own to signal.
+        let name = format!("memscope-sig{signal}-{}", std::process::id());
+        t.line(&format!("(exec -a {name} {BIN}); echo status-$?"));
+        t.wait_for(&["G2 5-9 on land", "24.0%"]);
+        let killed = Command::new("pkill").args([&format!("-{signal}"), "-f", &name]).status().unwrap();
+        assert!(killed.success(), "no process named {name}");
+        let screen = t.wait_for(&["status-130"]);
+        assert!(!screen.contains("G2 5-9 on land"), "still on the alternate screen:\n{screen}");
+        t.assert_shell_usable();
+    }
+}
+
+#[test]
+fn a_dumb_terminal_is_told_what_to_use_instead() {
+    let t = Tmux::start("memscope-e2e-dumb");
+    t.line(&format!("TERM=dumb {BIN}; echo status-$?"));
+    let screen = t.wait_for(&["status-1"]);
+    assert!(screen.contains("needs a capable terminal and TERM is 'dumb'"), "{screen}");
+    t.assert_shell_usable();
+}
+
+#[test]
+fn a_config_named_but_missing_is_an_error() {
+    let t = Tmux::start("memscope-e2e-config");
+    t.line(&format!("MEMSCOPE_CONFIG=/no/such/config.ron {BIN}; echo status-$?"));
+    let screen = t.wait_for(&["status-1"]);
+    assert!(screen.contains("MEMSCOPE_CONFIG names /no/such/config.ron, which does not exist"), "{screen}");
     t.assert_shell_usable();
 }

@@ -9,9 +9,17 @@ use burn::tensor::TensorData;
 use memscope::data::{DatasetSpec, DigitsSpec, Split, digits};
 use memscope::device::DeviceSpec;
 use memscope::eval;
+use memscope::experiment::TrainSettings;
 use memscope::experiment::{Experiment, checkpoint};
+use memscope::jobs::Silent;
 use memscope::model::{ModelConfig, SmallResNetConfig};
-use memscope::train::{TrainPlan, TrainSettings, train};
+use memscope::train::{TrainPlan, train};
+
+/// Every image of `split`, `[n, c, h, w]` flat.
+fn all_images(data: &memscope::data::GroupedDataset, split: Split) -> Vec<f32> {
+    let all: Vec<usize> = (0..data.split(split).len()).collect();
+    data.images(split, &all).unwrap()
+}
 
 fn cpu() -> Device {
     DeviceSpec::Cpu.device().unwrap()
@@ -49,9 +57,9 @@ fn demo_data_has_the_documented_group_counts() {
     assert!(spec.train_groups.iter().all(|&n| n >= 8));
     assert_eq!(data.image_shape, [3, 24, 24]);
     for split in Split::ALL {
-        let s = data.split(split);
-        assert_eq!(s.images.len(), s.len() * 3 * 24 * 24);
-        assert!(s.images.iter().all(|v| (0.0..=1.0).contains(v)));
+        let images = all_images(&data, split);
+        assert_eq!(images.len(), data.split(split).len() * 3 * 24 * 24);
+        assert!(images.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }
 
@@ -100,7 +108,8 @@ fn generation_is_deterministic_in_the_seed() {
     assert_eq!(a.train, b.train);
     assert_eq!(a.test, b.test);
     let c = digits::generate(&DigitsSpec { seed: 99, ..tiny_spec() }).unwrap();
-    assert_ne!(a.train.images, c.train.images);
+    assert_ne!(all_images(&a, Split::Train), all_images(&c, Split::Train));
+    assert_eq!(all_images(&a, Split::Val), all_images(&b, Split::Val));
 }
 
 #[test]
@@ -114,8 +123,8 @@ fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
     let path = dir.path().join("m.safetensors");
     let sha = checkpoint::save(&model, &path).unwrap();
     let loaded = checkpoint::load(&config, &path, Some(&sha), &device).unwrap();
-    let a = eval::logits(&model, &data.val, data.image_shape, &device).unwrap();
-    let b = eval::logits(&loaded, &data.val, data.image_shape, &device).unwrap();
+    let a = eval::logits(&model, &data, Split::Val, &device).unwrap();
+    let b = eval::logits(&loaded, &data, Split::Val, &device).unwrap();
     assert_eq!(a, b);
     assert!(a.iter().any(|v| *v != 0.0));
 
@@ -138,17 +147,15 @@ fn fast_evaluation_path_computes_the_plain_forward_pass() {
     let val = &data.val;
     let [c, h, w] = data.image_shape;
 
-    let batch = memscope::data::batch::images(val, data.image_shape, 0..val.len(), &device);
+    let all: Vec<usize> = (0..val.len()).collect();
+    let batch = memscope::data::batch::images(&data, Split::Val, &all, &device).unwrap();
     assert_eq!(batch.dims(), [val.len(), c, h, w]);
-    assert_eq!(batch.into_data().try_to_vec::<f32>().unwrap(), val.images);
+    let images = all_images(&data, Split::Val);
+    assert_eq!(batch.into_data().try_to_vec::<f32>().unwrap(), images);
 
-    let plain = Tensor::<4>::from_data(TensorData::new(val.images.clone(), [val.len(), c, h, w]), &device);
-    let expected = model
-        .forward_with(plain, memscope::model::resnet::Mode::Auto)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
-    let fast = eval::logits(&model, val, data.image_shape, &device).unwrap();
+    let plain = Tensor::<4>::from_data(TensorData::new(images, [val.len(), c, h, w]), &device);
+    let expected = model.forward(plain, memscope::model::Mode::Auto).into_data().try_to_vec::<f32>().unwrap();
+    let fast = eval::logits(&model, &data, Split::Val, &device).unwrap();
     assert_eq!(fast.len(), expected.len());
     let worst = fast.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
     assert!(worst < 1e-4, "largest relative difference {worst}");
@@ -195,14 +202,14 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
         ..Default::default()
     };
     let data = plan.dataset.load().unwrap();
-    let exp = train(&plan, &data, &out, false, &device, &mut |_| {}).unwrap();
+    let exp = train(&plan, &data, &out, false, &device, &mut |_| {}, &mut Silent).unwrap();
     assert_eq!(exp.epochs().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
 
     let reopened = Experiment::open(&out).unwrap();
     assert_eq!(reopened.manifest, exp.manifest);
     let mean_train = |epoch: usize| {
         let model = reopened.load_network(epoch, &device).unwrap();
-        let logits = eval::logits(&model, &data.train, data.image_shape, &device).unwrap();
+        let logits = eval::logits(&model, &data, Split::Train, &device).unwrap();
         let preds = eval::predictions(&logits, 2);
         let correct = preds.iter().zip(&data.train.labels).filter(|(p, l)| p == l).count();
         // The manifest's per-group accuracies, recomputed independently from predictions.
@@ -219,7 +226,7 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
 
     // An existing experiment is not overwritten unless asked.
     let manifest_before = std::fs::read(out.join("experiment.ron")).unwrap();
-    let err = train(&plan, &data, &out, false, &device, &mut |_| {}).unwrap_err();
+    let err = train(&plan, &data, &out, false, &device, &mut |_| {}, &mut Silent).unwrap_err();
     assert!(format!("{err}").contains("--force"), "{err}");
     assert_eq!(std::fs::read(out.join("experiment.ron")).unwrap(), manifest_before);
 }
@@ -235,7 +242,7 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     .unwrap();
     let data = exp.manifest.dataset.load().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let index = export(&exp, &data, &[0, 40], &[Split::Val], dir.path()).unwrap();
+    let index = export(&exp, &data, &[0, 40], &[Split::Val], dir.path(), &mut Silent).unwrap();
     assert_eq!(
         index.checkpoints,
         vec![(0, "epoch-000.safetensors".into()), (40, "epoch-040.safetensors".into())]
@@ -248,7 +255,7 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     assert_eq!(images.shape(), &[400, 3, 24, 24]);
     let floats: Vec<f32> =
         images.data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
-    assert_eq!(floats, data.val.images);
+    assert_eq!(floats, all_images(&data, Split::Val));
     let ints = |name: &str| -> Vec<usize> {
         file.tensor(name)
             .unwrap()
@@ -266,14 +273,145 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
             .unwrap();
     let original = exp.load_network(40, &device).unwrap();
     assert_eq!(
-        eval::logits(&exported, &data.val, data.image_shape, &device).unwrap(),
-        eval::logits(&original, &data.val, data.image_shape, &device).unwrap()
+        eval::logits(&exported, &data, Split::Val, &device).unwrap(),
+        eval::logits(&original, &data, Split::Val, &device).unwrap()
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("export.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
 
     // Never into an experiment folder.
-    let err = export(&exp, &data, &[40], &[Split::Val], &exp.dir).unwrap_err();
+    let err = export(&exp, &data, &[40], &[Split::Val], &exp.dir, &mut Silent).unwrap_err();
     assert!(format!("{err}").contains("holds an experiment"), "{err}");
+
+    // A refused epoch writes nothing; a cancelled export leaves no file behind either.
+    let fresh = tempfile::tempdir().unwrap();
+    let err = export(&exp, &data, &[0, 99], &[Split::Val], fresh.path(), &mut Silent).unwrap_err();
+    assert!(format!("{err}").contains("epoch 99 is not in"), "{err}");
+    let mut stop_after_one = |done: usize, _: usize| done < 1;
+    let err = export(&exp, &data, &[0, 40], &[Split::Val], fresh.path(), &mut stop_after_one).unwrap_err();
+    assert!(memscope::jobs::is_cancelled(&err));
+    let left: Vec<_> = std::fs::read_dir(fresh.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn features_are_what_the_head_reads() {
+    let device = cpu();
+    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let memscope::model::Network::SmallResNet(model) = exp.load_network(40, &device).unwrap() else {
+        panic!("the demo is a SmallResNet")
+    };
+    let network = memscope::model::Network::SmallResNet(model.clone());
+    let x = memscope::data::batch::images(&data, Split::Val, &[0, 1, 2, 150, 399], &device).unwrap();
+    let features = network.features(x.clone(), memscope::model::Mode::Eval);
+    assert_eq!(features.dims(), [5, 64]);
+    let by_hand = model.head.forward(features).into_data().try_to_vec::<f32>().unwrap();
+    let logits = network.forward(x, memscope::model::Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(by_hand, logits);
+}
+
+#[test]
+fn stages_are_declared_by_the_model_and_resume_to_the_same_logits() {
+    let device = cpu();
+    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
+    let network = exp.load_network(40, &device).unwrap();
+    let stages: Vec<(String, Option<usize>)> =
+        network.layers().into_iter().map(|l| (l.name, l.stage)).collect();
+    let expect =
+        |name: &str, stage: Option<usize>| assert!(stages.contains(&(name.into(), stage)), "{stages:?}");
+    expect("stem.conv", None);
+    expect("stage1.block0.conv1", Some(0));
+    expect("stage2.block0.shortcut.conv", Some(1));
+    expect("stage3.block0.conv2", Some(2));
+    expect("head", Some(3));
+    let full = eval::logits(&network, &data, Split::Val, &device).unwrap();
+    let cached = eval::boundaries(&network, &data, Split::Val, 100, &device).unwrap();
+    for k in 0..network.stages().len() {
+        assert_eq!(eval::logits_from(&network, &cached, k).unwrap(), full, "resumed at stage {k}");
+    }
+}
+
+#[test]
+fn a_data_set_with_an_unknown_group_or_label_is_refused() {
+    use memscope::data::{GroupedDataset, SplitData, memory::MemoryPixels};
+    let split =
+        |groups: Vec<usize>, labels: Vec<usize>| SplitData { sources: vec![0; groups.len()], groups, labels };
+    let pixels =
+        std::sync::Arc::new(MemoryPixels::new([1, 1, 1], [vec![0.0; 2], vec![0.0], vec![]]).unwrap());
+    let build = |train: SplitData| {
+        GroupedDataset::new(
+            "toy".into(),
+            [1, 1, 1],
+            vec!["a".into(), "b".into()],
+            vec!["g0".into(), "g1".into()],
+            [train, split(vec![0], vec![0]), SplitData::default()],
+            pixels.clone(),
+        )
+    };
+    assert!(build(split(vec![0, 1], vec![0, 1])).is_ok());
+    let err = build(split(vec![0, 2], vec![0, 1])).unwrap_err().to_string();
+    assert_eq!(err, "toy: train example 1 has group 2 (valid: 0..=1)");
+    let err = build(split(vec![0, 1], vec![5, 1])).unwrap_err().to_string();
+    assert_eq!(err, "toy: train example 0 has label 5 (valid: 0..=1)");
+    let err = build(SplitData { labels: vec![0], groups: vec![], sources: vec![] }).unwrap_err().to_string();
+    assert!(err.contains("1 labels but 0 group ids"), "{err}");
+}
+
+/// The experiment writer: a second writer is refused while the first holds the lock, a
+/// writer dropped before `finish` leaves nothing behind, and an install interrupted between
+/// its two renames is recovered, never deleted.
+#[test]
+fn experiment_writer_locks_cleans_up_and_recovers() {
+    use memscope::experiment::{ExperimentWriter, Manifest, TrainSettings as Settings};
+    let device = cpu();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exp");
+    let manifest = Manifest {
+        format: memscope::experiment::FORMAT,
+        name: "w".into(),
+        model: ModelConfig::default(),
+        dataset: DatasetSpec::default(),
+        classes: vec!["a".into(), "b".into()],
+        groups: vec!["g".into()],
+        training: Settings::default(),
+        checkpoints: vec![],
+    };
+    let model = ModelConfig::default().init(&device).unwrap();
+    let entry = |epoch| memscope::experiment::CheckpointEntry {
+        epoch,
+        file: String::new(),
+        sha256: String::new(),
+        train_loss: None,
+        train_accuracy: vec![None],
+        val_accuracy: vec![None],
+    };
+
+    let mut first = ExperimentWriter::create(&out, manifest.clone(), false).unwrap();
+    first.record(&model, entry(0)).unwrap();
+    let err = ExperimentWriter::create(&out, manifest.clone(), false).err().unwrap().to_string();
+    assert!(err.contains("is being written by another memscope"), "{err}");
+    drop(first);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "a dropped writer left {left:?}");
+
+    let mut writer = ExperimentWriter::create(&out, manifest.clone(), false).unwrap();
+    writer.record(&model, entry(0)).unwrap();
+    let exp = writer.finish().unwrap();
+    assert_eq!(exp.dir, out);
+    assert_eq!(Experiment::open(&out).unwrap().manifest.checkpoints.len(), 1);
+
+    // A crash after `out` was moved aside: the next writer restores it, then refuses to
+    // replace it without --force.
+    let old = dir.path().join(".exp.old");
+    std::fs::rename(&out, &old).unwrap();
+    let err = ExperimentWriter::create(&out, manifest.clone(), false).err().unwrap().to_string();
+    assert!(err.contains("--force"), "{err}");
+    assert!(out.join("experiment.ron").is_file() && !old.exists());
+    // An `.old` beside a present experiment is reported, not deleted.
+    std::fs::create_dir(&old).unwrap();
+    let err = ExperimentWriter::create(&out, manifest, true).err().unwrap().to_string();
+    assert!(err.contains(".exp.old") && old.exists(), "{err}");
 }

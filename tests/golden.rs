@@ -14,15 +14,40 @@ const CASES: &[(&str, &[&str])] = &[
     ("info-val", &["info"]),
     ("info-test", &["info", "--split", "test", "--epoch", "20"]),
     ("scores", &["scores", "--top", "8"]),
-    ("scores-magnitude-kernel", &["scores", "--criterion", "magnitude", "--granularity", "kernel", "--top", "5"]),
+    (
+        "scores-magnitude-kernel",
+        &["scores", "--criterion", "magnitude", "--granularity", "kernel", "--top", "5"],
+    ),
     ("scores-normalized", &["scores", "--normalize-layers", "--exclude-head", "--group", "G1", "--top", "5"]),
     ("intervene-default", &["intervene"]),
     ("intervene-within", &["intervene", "--within", "stage2.block0.conv2", "--group", "G2"]),
     ("intervene-noise", &["intervene", "--kind", "noise", "--repeats", "4", "-k", "5", "--seed", "3"]),
-    ("intervene-reinit-uniform", &["intervene", "--kind", "reinit", "--uniform", "--repeats", "3", "--fraction", "0.02"]),
-    ("intervene-rewind", &["intervene", "--kind", "rewind", "--epochs-back", "20", "--epoch", "30", "--split", "test"]),
-    ("intervene-control", &["intervene", "--random-control", "-k", "4", "--repeats", "5", "--criterion", "magnitude"]),
-    ("intervene-sampled", &["intervene", "--sampling", "high-loss:256:128", "--group", "all", "--granularity", "weight", "-k", "20"]),
+    (
+        "intervene-reinit-uniform",
+        &["intervene", "--kind", "reinit", "--uniform", "--repeats", "3", "--fraction", "0.02"],
+    ),
+    (
+        "intervene-rewind",
+        &["intervene", "--kind", "rewind", "--epochs-back", "20", "--epoch", "30", "--split", "test"],
+    ),
+    (
+        "intervene-control",
+        &["intervene", "--random-control", "-k", "4", "--repeats", "5", "--criterion", "magnitude"],
+    ),
+    (
+        "intervene-sampled",
+        &[
+            "intervene",
+            "--sampling",
+            "high-loss:256:128",
+            "--group",
+            "all",
+            "--granularity",
+            "weight",
+            "-k",
+            "20",
+        ],
+    ),
     ("rewind", &["rewind", "--layer", "stage3.block0.conv1", "--epochs-back", "15"]),
     ("ranks", &["ranks", "--fraction", "0.05"]),
     ("ranks-weight", &["ranks", "--fraction", "0.001", "--granularity", "weight"]),
@@ -67,7 +92,8 @@ fn every_result_on_the_demo_is_unchanged() {
                 std::fs::write(&path, &text).unwrap();
                 continue;
             }
-            let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let expected =
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let same = match format {
                 "json" => {
                     let got: Value = serde_json::from_str(&text).unwrap();

@@ -15,7 +15,7 @@ use memscope::neurons::select::{Scope, Selection, select};
 use memscope::neurons::weights::{read_weights, with_weights};
 use memscope::neurons::{CandidateFilter, Granularity, NeuronSpace};
 use memscope::session::Session;
-use memscope::studies::intervention::{InterventionSpec, run};
+use memscope::studies::intervention::{self, InterventionResult, InterventionSpec};
 use memscope::studies::{control, ranks, sensitivity};
 use memscope::util::rng::seeded;
 
@@ -36,19 +36,17 @@ fn gradient(group: usize, split: Split) -> Criterion {
 }
 
 fn spec(intervention: Intervention, criterion: Criterion, selection: Selection) -> InterventionSpec {
-    InterventionSpec {
-        epoch: 40,
-        split: Split::Val,
-        intervention,
-        criterion,
-        selection,
-        scope: Scope::Global,
-        normalize_layers: false,
-        granularity: Granularity::Unit,
-        candidates: CandidateFilter::default(),
-        repeats: 3,
-        seed: 7,
-    }
+    InterventionSpec::neurons(40)
+        .seed(7)
+        .change(intervention)
+        .criterion(criterion)
+        .select(selection)
+        .repeats(3)
+}
+
+/// An intervention that reports nowhere.
+fn run(session: &mut Session, spec: &InterventionSpec) -> anyhow::Result<InterventionResult> {
+    intervention::run(session, spec, &mut memscope::jobs::Silent)
 }
 
 fn after(result: &memscope::studies::intervention::InterventionResult) -> Vec<Option<f64>> {
@@ -85,7 +83,7 @@ fn a_hand_built_network_has_its_only_live_stem_filter_as_the_critical_neuron() {
     let autodiff = device.clone().autodiff();
     let graded = scores::for_gradients(model.clone());
     let examples: Vec<usize> = (0..64).collect();
-    let grads = scores::loss_gradients(&graded, &data, Split::Val, &examples, &autodiff).unwrap();
+    let grads = scores::loss_gradients(&graded, &data, Split::Val, &examples, 256, &autodiff).unwrap();
     let g = scores::norms(&grads, &space).unwrap();
     assert!(g[0] > 0.0, "{g:?}");
     assert!(g[1..].iter().all(|&v| v == 0.0), "{g:?}");
@@ -94,18 +92,15 @@ fn a_hand_built_network_has_its_only_live_stem_filter_as_the_critical_neuron() {
     assert_eq!(select(&m, Selection::TopK(1), 0).unwrap(), vec![0]);
 
     // Zeroing a dead filter changes nothing; zeroing #0 leaves only the head's bias.
-    let base = eval::logits(&model, &data.val, data.image_shape, &device).unwrap();
+    let base = eval::logits(&model, &data, Split::Val, &device).unwrap();
     let mut set = read_weights(&model).unwrap();
     let mut rng = seeded(0, 0);
     intervene::apply(&Intervention::ZeroOut, &mut set, &space, &[5], None, &mut rng).unwrap();
     let stem5 = set.iter().find(|w| w.name == "stem.conv").unwrap();
-    assert_eq!(
-        eval::logits(&with_weights(&model, &[stem5]), &data.val, data.image_shape, &device).unwrap(),
-        base
-    );
+    assert_eq!(eval::logits(&with_weights(&model, &[stem5]), &data, Split::Val, &device).unwrap(), base);
     intervene::apply(&Intervention::ZeroOut, &mut set, &space, &[0], None, &mut rng).unwrap();
     let stem0 = set.iter().find(|w| w.name == "stem.conv").unwrap();
-    let dead = eval::logits(&with_weights(&model, &[stem0]), &data.val, data.image_shape, &device).unwrap();
+    let dead = eval::logits(&with_weights(&model, &[stem0]), &data, Split::Val, &device).unwrap();
     let bias = set.iter().find(|w| w.name == "head").unwrap().bias.clone().unwrap();
     for row in dead.chunks(2) {
         assert!((row[0] - bias[0]).abs() < 1e-6 && (row[1] - bias[1]).abs() < 1e-6, "{row:?} vs {bias:?}");
@@ -119,15 +114,23 @@ fn gradient_scores_match_finite_differences() {
     let model = s.network(40).unwrap();
     let criterion = gradient(2, Split::Val);
     let grads = s.score_source(40, &criterion).unwrap();
-    let examples =
-        scores::choose_examples(&model, s.dataset(), Some(2), Split::Val, Sampling::default(), 0, &device)
-            .unwrap();
+    let examples = scores::choose_examples(
+        &model,
+        s.dataset(),
+        Some(2),
+        Split::Val,
+        Sampling::default(),
+        0,
+        100,
+        &device,
+    )
+    .unwrap();
     assert_eq!(examples.len(), 100); // lowest-confidence:200 of a 100-example group: all of them
-    let subset = s.dataset().val.subset(&examples, s.dataset().image_len());
+    let subset = s.dataset().val.subset(&examples);
     let weights = read_weights(&model).unwrap();
     let loss = |layer: &memscope::neurons::weights::LayerWeights| -> f64 {
         let changed = with_weights(&model, &[layer]);
-        let logits = eval::logits(&changed, &subset, s.dataset().image_shape, &device).unwrap();
+        let logits = eval::logits_of(&changed, s.dataset(), Split::Val, &examples, 100, &device).unwrap();
         let mut total = 0.0;
         for (row, &label) in logits.chunks(2).zip(&subset.labels) {
             let (a, b) = (f64::from(row[0]), f64::from(row[1]));
@@ -160,7 +163,7 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
     let model = s.network(40).unwrap();
     let data = s.dataset();
     // Per-example loss of the whole val split, computed here.
-    let logits = eval::logits(&model, &data.val, data.image_shape, &device).unwrap();
+    let logits = eval::logits(&model, data, Split::Val, &device).unwrap();
     let mut g2: Vec<(f64, usize)> = (0..data.val.len())
         .filter(|&i| data.val.groups[i] == 2)
         .map(|i| {
@@ -171,9 +174,17 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
         .collect();
     g2.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
     let pick = |sampling: &str| {
-        let mut v =
-            scores::choose_examples(&model, data, Some(2), Split::Val, sampling.parse().unwrap(), 0, &device)
-                .unwrap();
+        let mut v = scores::choose_examples(
+            &model,
+            data,
+            Some(2),
+            Split::Val,
+            sampling.parse().unwrap(),
+            0,
+            100,
+            &device,
+        )
+        .unwrap();
         v.sort_unstable();
         v
     };
@@ -198,8 +209,9 @@ fn gradient_scores_leave_the_cached_network_on_the_plain_device() {
     let device = cpu();
     s.score_source(40, &gradient(2, Split::Train)).unwrap();
     let network = s.network(40).unwrap();
-    let x = memscope::data::batch::images(&s.dataset().val, s.dataset().image_shape, 0..8, &device);
-    let y = network.forward(x);
+    let x =
+        memscope::data::batch::images(s.dataset(), Split::Val, &[0, 1, 2, 3, 4, 5, 6, 7], &device).unwrap();
+    let y = network.forward(x, memscope::model::Mode::Eval);
     assert!(!y.is_autodiff(), "evaluation runs on {:?}", y.device());
 }
 
@@ -264,7 +276,7 @@ fn the_loaded_model_is_unchanged_by_interventions_and_seeds_repeat() {
     let mut s = session();
     let device = cpu();
     let model = s.network(40).unwrap();
-    let logits = eval::logits(&model, &s.dataset().val, s.dataset().image_shape, &device).unwrap();
+    let logits = eval::logits(&model, s.dataset(), Split::Val, &device).unwrap();
     let noise = spec(Intervention::Noise { sigma: 0.05 }, gradient(2, Split::Train), Selection::TopK(5));
     let first = run(&mut s, &noise).unwrap();
     run(&mut s, &spec(Intervention::ZeroOut, Criterion::Magnitude, Selection::TopFraction(0.2))).unwrap();
@@ -274,10 +286,10 @@ fn the_loaded_model_is_unchanged_by_interventions_and_seeds_repeat() {
     )
     .unwrap();
     let again = s.network(40).unwrap();
-    assert_eq!(eval::logits(&again, &s.dataset().val, s.dataset().image_shape, &device).unwrap(), logits);
-    assert_eq!(eval::logits(&model, &s.dataset().val, s.dataset().image_shape, &device).unwrap(), logits);
+    assert_eq!(eval::logits(&again, s.dataset(), Split::Val, &device).unwrap(), logits);
+    assert_eq!(eval::logits(&model, s.dataset(), Split::Val, &device).unwrap(), logits);
     let fresh = Experiment::open(Path::new(DEMO)).unwrap().load_network(40, &device).unwrap();
-    assert_eq!(eval::logits(&fresh, &s.dataset().val, s.dataset().image_shape, &device).unwrap(), logits);
+    assert_eq!(eval::logits(&fresh, s.dataset(), Split::Val, &device).unwrap(), logits);
 
     assert_eq!(run(&mut s, &noise).unwrap(), first);
     assert_eq!(first.runs, 3);
@@ -323,7 +335,7 @@ fn bad_requests_are_refused_with_clear_messages() {
     let err = |r: anyhow::Result<_>| format!("{:#}", r.expect_err("should fail"));
     let crit = Criterion::Magnitude;
     let mut layer_scope = spec(Intervention::ZeroOut, crit.clone(), Selection::TopK(1));
-    layer_scope.scope = Scope::Layer("stage9.conv".into());
+    layer_scope.query.scope = Scope::Layer("stage9.conv".into());
     assert!(
         err(run(&mut s, &layer_scope)).contains("stage9.conv' is not a candidate layer (valid: stem.conv")
     );
@@ -355,9 +367,9 @@ fn bad_requests_are_refused_with_clear_messages() {
 
     // A group with no examples in the split: its accuracy is n/a, its gradient an error.
     let exp = Experiment::open(Path::new(DEMO)).unwrap();
-    let mut data = exp.manifest.dataset.load().unwrap();
+    let data = exp.manifest.dataset.load().unwrap();
     let keep: Vec<usize> = (0..data.val.len()).filter(|&i| data.val.groups[i] != 1).collect();
-    data.val = data.val.subset(&keep, data.image_len());
+    let data = data.restrict(Split::Val, &keep);
     let mut s = Session::new(exp, data, cpu()).unwrap();
     let r = run(&mut s, &spec(Intervention::ZeroOut, crit, Selection::TopK(2))).unwrap();
     assert_eq!((r.groups[1].before, r.groups[1].after, r.groups[1].change), (None, None, None));
@@ -424,7 +436,7 @@ fn studies_are_consistent_with_single_interventions() {
         repeats: 2,
         seed: 0,
     };
-    let table = control::run(&mut s, &control_spec).unwrap();
+    let table = control::run(&mut s, &control_spec, &mut memscope::jobs::Silent).unwrap();
     assert_eq!(table.rows[0].count, 4);
     let critical =
         run(&mut s, &spec(Intervention::ZeroOut, Criterion::Magnitude, Selection::TopK(4))).unwrap();
@@ -446,7 +458,7 @@ fn the_activation_cache_gives_exactly_the_uncached_results() {
     ];
     for (layer, intervention) in cases {
         let mut request = spec(intervention, gradient(1, Split::Train), Selection::TopK(2));
-        request.scope = Scope::Layer(layer.into());
+        request.query.scope = Scope::Layer(layer.into());
         assert_eq!(run(&mut cached, &request).unwrap(), run(&mut plain, &request).unwrap(), "{layer}");
     }
     let rewind = Intervention::RewindLayer { layer: "stage3.block0.conv1".into(), epochs_back: 20 };

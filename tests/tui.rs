@@ -5,11 +5,18 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use memscope::data::Split;
 use memscope::device::DeviceSpec;
+use memscope::eval::{AccuracyReport, GroupAccuracy};
 use memscope::experiment::Experiment;
+use memscope::neurons::NeuronId;
 use memscope::session::Session;
+use memscope::studies::intervention::{InterventionResult, InterventionSpec, SelectedNeuron};
+use memscope::studies::sensitivity::{SensitivityRow, SensitivitySpec, SensitivityStudy};
+use memscope::studies::{Summary, group_changes};
 use memscope::tui::app::{Action, App, Effect, Panel, View};
 use memscope::tui::form::{FIELDS, Field};
+use memscope::tui::status::{Status, Tone};
 use memscope::tui::theme::{Config, Keys, Theme};
 use memscope::tui::worker::{Event, Job, Output, Worker};
 use memscope::tui::{action_for, ui};
@@ -100,7 +107,7 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     }
     app.update(Action::Right);
     let spec = app.spec();
-    assert_eq!(spec.selection, memscope::neurons::select::Selection::TopK(5));
+    assert_eq!(spec.query.selection, memscope::neurons::select::Selection::TopK(5));
 
     // Tab to the layers, pick the third, scope it, and run: one intervention job.
     app.update(Action::PrevPanel);
@@ -116,8 +123,11 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     app.update(Action::Right);
     let effects = app.update(Action::Run);
     let [Effect::Submit(Job::Intervene(spec))] = effects.as_slice() else { panic!("{effects:?}") };
-    assert_eq!(spec.scope, memscope::neurons::select::Scope::Layer("stage1.block0.conv2".into()));
-    assert!(matches!(spec.criterion, memscope::neurons::scores::Criterion::Gradient { group: Some(1), .. }));
+    assert_eq!(spec.query.scope, memscope::neurons::select::Scope::Layer("stage1.block0.conv2".into()));
+    assert!(matches!(
+        spec.query.criterion,
+        memscope::neurons::scores::Criterion::Gradient { group: Some(1), .. }
+    ));
 
     // Moving the epoch asks for that epoch's baseline, then (idle work) the gradient scores
     // the next intervention needs; moving the group asks for that group's.
@@ -170,20 +180,118 @@ fn a_finished_job_reaches_the_screen() {
     assert!(screen.contains("worst"), "{screen}");
 }
 
+/// A fixture accuracy report on val: `(examples, correct)` per group, summarised with the
+/// demo's training proportions (1460, 80, 20, 440 of 2000).
+fn report(counts: &[(usize, usize)]) -> AccuracyReport {
+    let names = ["0-4 on land", "0-4 on water", "5-9 on land", "5-9 on water"];
+    let weights = [0.73, 0.04, 0.01, 0.22];
+    let groups: Vec<GroupAccuracy> = counts
+        .iter()
+        .enumerate()
+        .map(|(g, &(examples, correct))| GroupAccuracy {
+            group: g,
+            name: names[g].into(),
+            examples,
+            correct,
+            accuracy: (examples > 0).then(|| correct as f64 / examples as f64),
+        })
+        .collect();
+    let accuracies: Vec<Option<f64>> = groups.iter().map(|g| g.accuracy).collect();
+    let (worst, mean) = memscope::eval::summarize(&accuracies, &weights);
+    let examples: usize = counts.iter().map(|c| c.0).sum();
+    let correct: usize = counts.iter().map(|c| c.1).sum();
+    AccuracyReport {
+        split: Split::Val,
+        groups,
+        worst_group: worst.map(|w| w.0),
+        worst_group_accuracy: worst.map(|w| w.1),
+        mean_accuracy_train_weighted: mean,
+        average_accuracy: Some(correct as f64 / examples as f64),
+    }
+}
+
+/// A fixture intervention result for `spec`: three neurons, every group changed.
+fn result(spec: InterventionSpec) -> InterventionResult {
+    let before = report(&[(100, 100), (100, 46), (100, 24), (100, 98)]);
+    let after = report(&[(100, 99), (100, 100), (100, 0), (100, 3)]);
+    let neuron = |layer: &str, index, score, pct, magnitude, mpct| SelectedNeuron {
+        id: NeuronId { layer: layer.into(), index },
+        score,
+        score_percentile: pct,
+        magnitude,
+        magnitude_percentile: mpct,
+    };
+    let runs: Vec<Vec<Option<f64>>> = vec![after.groups.iter().map(|g| g.accuracy).collect()];
+    InterventionResult {
+        spec,
+        candidates: 338,
+        neurons: vec![
+            neuron("stem.conv", 13, 0.0847, 100.0, 0.6758, 40.1),
+            neuron("stage1.block0.conv1", 4, 0.0612, 99.7, 1.2031, 88.4),
+            neuron("head", 1, 0.0433, 99.4, 2.5, 100.0),
+        ],
+        layers_changed: vec!["stem.conv".into(), "stage1.block0.conv1".into(), "head".into()],
+        runs: 1,
+        groups: group_changes(&before, &runs),
+        before_summary: Summary::of(&before),
+        after_summary: Summary::of(&after),
+        run_accuracy: runs,
+        before,
+    }
+}
+
+/// A fixture sensitivity study: two layers, two distances.
+fn sensitivity(spec: SensitivitySpec) -> SensitivityStudy {
+    let row = |layer: &str, epochs_back, change: [f64; 4]| SensitivityRow {
+        layer: layer.into(),
+        epochs_back,
+        change: change.iter().map(|&c| Some(c)).collect(),
+        sensitive: change.iter().map(|c| c.abs() >= 0.01).collect(),
+    };
+    let rows = spec
+        .epochs_back
+        .iter()
+        .flat_map(|&n| {
+            let scale = n as f64 / 40.0;
+            [
+                row("stem.conv", n, [0.0, -0.02 * scale, -0.24 * scale, 0.005]),
+                row("head", n, [-0.001, 0.3 * scale, 0.5 * scale, -0.1 * scale]),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let counts = spec
+        .epochs_back
+        .iter()
+        .map(|&n| {
+            (0..4).map(|g| rows.iter().filter(|r| r.epochs_back == n && r.sensitive[g]).count()).collect()
+        })
+        .collect();
+    SensitivityStudy {
+        groups: vec![
+            "0-4 on land".into(),
+            "0-4 on water".into(),
+            "5-9 on land".into(),
+            "5-9 on water".into(),
+        ],
+        before: report(&[(100, 100), (100, 46), (100, 24), (100, 98)]),
+        rows,
+        counts,
+        spec,
+    }
+}
+
 #[test]
 fn screens_at_80x24_and_120x40() {
-    let mut s = session();
+    // Fixed fixture results: the screens change only when drawing changes.
+    let s = session();
     let mut app = app_for(&s);
-    // Fill the state by running the engine directly (the worker is tested above).
-    let baseline = s.baseline(40, memscope::data::Split::Val).unwrap();
-    app.baseline = Some((40, memscope::data::Split::Val, baseline));
+    app.baseline = Some((40, Split::Val, report(&[(100, 100), (100, 46), (100, 24), (100, 98)])));
     let settings = snapshot_settings();
     settings.bind(|| {
         insta::assert_snapshot!("start_80x24", render(&app, 80, 24));
-        let result = memscope::studies::intervention::run(&mut s, &app.spec()).unwrap();
         app.on_event(Event::Finished {
             id: 0,
-            output: Output::Intervention(Box::new(result)),
+            output: Output::Intervention(Box::new(result(app.spec()))),
             elapsed: Duration::from_millis(1),
         });
         insta::assert_snapshot!("bars_80x24", render(&app, 80, 24));
@@ -197,10 +305,9 @@ fn screens_at_80x24_and_120x40() {
             Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
             other => panic!("{other:?}"),
         };
-        let study = memscope::studies::sensitivity::run(&mut s, &spec, &mut memscope::jobs::Silent).unwrap();
         app.on_event(Event::Finished {
             id: 0,
-            output: Output::Sensitivity(Box::new(study)),
+            output: Output::Sensitivity(Box::new(sensitivity(spec))),
             elapsed: Duration::ZERO,
         });
         insta::assert_snapshot!("sensitivity_120x40", render(&app, 120, 40));
@@ -208,30 +315,71 @@ fn screens_at_80x24_and_120x40() {
 }
 
 #[test]
+fn errors_are_shown_as_errors_and_cancellation_is_not_one() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.on_event(Event::Failed { id: 1, message: "cancelled".into() });
+    assert_eq!(app.status, Status::Error("cancelled".into()), "text alone is not a cancellation");
+    app.on_event(Event::Cancelled { id: 2 });
+    assert_eq!(app.status, Status::Cancelled);
+    assert_eq!(app.status.tone(), Tone::Plain);
+}
+
+#[test]
+fn the_export_writes_json_with_provenance_and_csv() {
+    let s = session();
+    let mut app = app_for(&s);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(memscope::tui::export(&app, dir.path()).is_err(), "nothing to export yet");
+    app.result = Some(result(app.spec()));
+    let stem = memscope::tui::export(&app, dir.path()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["provenance"]["checkpoint"], "epoch-040.safetensors");
+    assert_eq!(json["provenance"]["spec"]["seed"], 0);
+    assert_eq!(json["provenance"]["spec"], json["spec"]);
+    assert_eq!(json["provenance"]["sha256"].as_str().map(str::len), Some(64));
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("group,name,examples,before,after"), "{csv}");
+}
+
+#[test]
 fn a_typo_in_the_config_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.ron");
-    // SAFETY: tests in this file do not read MEMSCOPE_CONFIG concurrently except this one.
-    unsafe { std::env::set_var("MEMSCOPE_CONFIG", &path) };
-    assert_eq!(Config::load().unwrap(), Config::default()); // no file: defaults
+    assert_eq!(Config::load(&path).unwrap(), Config::default()); // no file: defaults
     std::fs::write(&path, "(colours: (accent: \"red\"))").unwrap();
-    let err = format!("{:#}", Config::load().unwrap_err());
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
     assert!(err.contains("config.ron:1:") && err.contains("colours"), "{err}");
     std::fs::write(&path, "(colors: (accent: \"reddish\"))").unwrap();
-    let err = format!("{:#}", Config::load().unwrap_err());
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
     assert!(err.contains("colors.accent 'reddish' is not a colour"), "{err}");
     std::fs::write(&path, "(keys: (quit: 'x'), colors: (accent: \"#ff8800\"))").unwrap();
-    let config = Config::load().unwrap();
+    let config = Config::load(&path).unwrap();
     assert_eq!(config.keys.quit, 'x');
-    unsafe { std::env::remove_var("MEMSCOPE_CONFIG") };
 }
 
 #[test]
 fn the_worker_survives_a_panic_and_reports_it() {
-    // An inconsistent data set (images cut short) makes the engine index out of bounds.
+    // A pixel source that panics stands for any bug inside the engine.
+    #[derive(Debug)]
+    struct Panics;
+    impl memscope::data::PixelSource for Panics {
+        fn images(&self, _: memscope::data::Split, _: &[usize]) -> anyhow::Result<Vec<f32>> {
+            panic!("a pixel source bug")
+        }
+    }
     let exp = Experiment::open(Path::new(DEMO)).unwrap();
-    let mut data = exp.manifest.dataset.load().unwrap();
-    data.val.images.truncate(10);
+    let demo = exp.manifest.dataset.load().unwrap();
+    let data = memscope::data::GroupedDataset::new(
+        demo.name.clone(),
+        demo.image_shape,
+        demo.class_names.clone(),
+        demo.group_names.clone(),
+        [demo.train.clone(), demo.val.clone(), demo.test.clone()],
+        std::sync::Arc::new(Panics),
+    )
+    .unwrap();
     let session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
     let mut worker = Worker::spawn(session);
     for _ in 0..2 {
@@ -255,7 +403,7 @@ fn waiting_jobs_keep_the_newest_of_each_kind() {
     let baseline = worker.submit(app.baseline_job());
     let mut spec = app.spec();
     let first = worker.submit(Job::Intervene(spec.clone()));
-    spec.selection = memscope::neurons::select::Selection::TopK(1);
+    spec.query.selection = memscope::neurons::select::Selection::TopK(1);
     let second = worker.submit(Job::Intervene(spec));
     let prepare = worker.submit(app.prepare_job());
     let mut finished = Vec::new();
@@ -270,4 +418,21 @@ fn waiting_jobs_keep_the_newest_of_each_kind() {
     // waited; preparation comes last.
     assert_eq!(finished, vec![baseline, second, prepare]);
     assert!(worker.events.recv_timeout(Duration::from_millis(300)).is_err(), "{first} should not run");
+}
+
+#[test]
+fn config_keys_cannot_shadow_fixed_keys_and_junk_is_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.ron");
+    std::fs::write(&path, "(keys: (quit: 'j'))").unwrap();
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
+    assert!(err.contains("keys.quit 'j' is taken by a fixed key"), "{err}");
+    // 2 MB of junk: refused by size, one short line.
+    std::fs::write(&path, "x".repeat(2 << 20)).unwrap();
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
+    assert!(err.contains("more than the") && err.len() < 300, "{err}");
+    // Junk under the limit: the parser's message is cut.
+    std::fs::write(&path, format!("({})", "y".repeat(100_000))).unwrap();
+    let err = format!("{:#}", Config::load(&path).unwrap_err());
+    assert!(err.len() < 600 && !err.contains('\n'), "{} bytes: {err:.300}", err.len());
 }

@@ -7,16 +7,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use serde::Serialize;
 
-use super::output::{Format, OutputArgs, csv, table, to_json};
+use super::args;
+use super::output::OutputArgs;
 use crate::data::Split;
-use crate::intervene::Intervention;
-use crate::neurons::scores::{Criterion, Sampling};
-use crate::neurons::select::{Scope, Selection};
+use crate::jobs::Silent;
+use crate::neurons::scores::Criterion;
 use crate::neurons::{CandidateFilter, Granularity};
+use crate::report::{BenchReport, Provenance, Timing};
 use crate::session::Session;
-use crate::studies::intervention::{InterventionSpec, run as intervene};
+use crate::studies::intervention::{self, InterventionSpec, default_group, gradient};
 use crate::studies::sensitivity::{self, DEFAULT_EPOCHS_BACK, SensitivitySpec};
 use crate::util::memory::{Memory, megabytes};
 
@@ -26,52 +26,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub experiment: Option<PathBuf>,
     /// Timed runs per task.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true, value_parser = args::positive)]
     pub runs: usize,
     #[command(flatten)]
     pub output: OutputArgs,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Timing {
-    /// Stable name for scripts (bench/reference.py matches tasks by it).
-    pub key: String,
-    pub task: String,
-    pub runs: usize,
-    pub median_ms: f64,
-    pub p95_ms: f64,
-    pub min_ms: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct BenchReport {
-    pub experiment: String,
-    pub threads: i32,
-    pub timings: Vec<Timing>,
-    /// Peak resident memory of the explorer process that ran the first intervention, MB
-    /// (median over runs); `None` when the explorer could not be timed.
-    pub explorer_peak_rss_mb: Option<f64>,
-    /// Growth of this process's resident memory over the warm interventions, MB (a leak
-    /// shows here; `None` off Linux).
-    pub warm_rss_growth_mb: Option<f64>,
-    /// The benchmark intervention's per-group accuracy after the change, to check a
-    /// reference implementation against.
-    pub intervention_after: Vec<Option<f64>>,
-    /// The sensitive-layer study's signed changes, `[row][group]`, rows in study order.
-    pub sensitivity_changes: Vec<Vec<Option<f64>>>,
-}
-
-fn timing(key: &str, task: &str, mut ms: Vec<f64>) -> Timing {
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    Timing {
-        key: key.into(),
-        task: task.into(),
-        runs: ms.len(),
-        median_ms: at(0.5),
-        p95_ms: at(0.95),
-        min_ms: ms[0],
-    }
 }
 
 fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
@@ -81,34 +39,16 @@ fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
 }
 
 /// The benchmark intervention: zero-out top-3 global by the gradient of the smallest
-/// training group, measured on val.
+/// training group, measured on val, once.
 fn spec(group: usize, epoch: usize) -> InterventionSpec {
-    InterventionSpec {
-        epoch,
-        split: Split::Val,
-        intervention: Intervention::ZeroOut,
-        criterion: Criterion::Gradient {
-            group: Some(group),
-            split: Split::Train,
-            sampling: Sampling::default(),
-            seed: 0,
-        },
-        selection: Selection::TopK(3),
-        scope: Scope::Global,
-        normalize_layers: false,
-        granularity: Granularity::Unit,
-        candidates: CandidateFilter::default(),
-        repeats: 1,
-        seed: 0,
-    }
+    InterventionSpec::neurons(epoch).zero_out().gradient_of(Some(group)).top_k(3).on(Split::Val).repeats(1)
 }
 
 pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
-    let format = args.output.format()?;
-    let runs = args.runs.max(1);
+    let runs = args.runs;
     let (experiment, dataset) = super::open_experiment(args.experiment)?;
     let epoch = experiment.last_epoch();
-    let group = super::select::smallest_group(&dataset);
+    let group = default_group(&dataset);
     let fresh = || Session::new(experiment.clone(), dataset.clone(), device.clone());
     let mut timings = Vec::new();
 
@@ -117,21 +57,22 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     let mut after = Vec::new();
     for _ in 0..runs {
         let mut session = fresh()?;
-        let (ms, result) = time(|| intervene(&mut session, &spec(group, epoch)))?;
+        let (ms, result) = time(|| intervention::run(&mut session, &spec(group, epoch), &mut Silent))?;
         cold.push(ms);
         after = result.groups.iter().map(|g| g.after).collect();
     }
-    timings.push(timing(
+    timings.push(Timing::of(
         "cold",
         "intervention, cold (zero-out top-3 global by smallest-group gradient, val)",
         cold,
     ));
 
     let mut session = fresh()?;
-    intervene(&mut session, &spec(group, epoch))?;
+    intervention::run(&mut session, &spec(group, epoch), &mut Silent)?;
     let rss_before = megabytes(Memory::Resident);
-    let warm = (0..runs).map(|_| time(|| intervene(&mut session, &spec(group, epoch))).map(|t| t.0));
-    timings.push(timing("warm", "intervention, warm (same request again)", warm.collect::<Result<_>>()?));
+    let warm = (0..runs)
+        .map(|_| time(|| intervention::run(&mut session, &spec(group, epoch), &mut Silent)).map(|t| t.0));
+    timings.push(Timing::of("warm", "intervention, warm (same request again)", warm.collect::<Result<_>>()?));
     let warm_rss_growth_mb = rss_before.zip(megabytes(Memory::Resident)).map(|(a, b)| b - a);
 
     let mut grads = Vec::new();
@@ -141,19 +82,14 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
         let space = session.space(&CandidateFilter::default(), Granularity::Unit)?;
         let (ms, _) = time(|| {
             for g in 0..dataset.num_groups() {
-                let c = Criterion::Gradient {
-                    group: Some(g),
-                    split: Split::Train,
-                    sampling: Sampling::default(),
-                    seed: 0,
-                };
+                let c: Criterion = gradient(Some(g), 0);
                 session.scores(epoch, &c, &space)?;
             }
             Ok(())
         })?;
         grads.push(ms);
     }
-    timings.push(timing("grads", "gradient scores of all groups (train, lowest-confidence:200)", grads));
+    timings.push(Timing::of("grads", "gradient scores of all groups (train, lowest-confidence:200)", grads));
 
     let study = SensitivitySpec {
         epoch,
@@ -170,7 +106,7 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
         sens.push(ms);
         changes = result.rows.iter().map(|r| r.change.clone()).collect();
     }
-    timings.push(timing(
+    timings.push(Timing::of(
         "sens",
         "sensitive-layer study (every layer x 5, 10, 20, 30, 40 epochs back, val)",
         sens,
@@ -179,12 +115,12 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     let mut peak_rss = None;
     match explorer_runs(&experiment.dir, device_name, runs.min(10)) {
         Ok(runs) => {
-            timings.push(timing(
+            timings.push(Timing::of(
                 "first_frame",
                 "explorer: exec to first frame drawn (in a pseudo-terminal, then quits)",
                 runs.iter().map(|r| r.first_frame_ms).collect(),
             ));
-            timings.push(timing(
+            timings.push(Timing::of(
                 "first_result",
                 "explorer: exec to the first intervention's bars drawn (default request)",
                 runs.iter().map(|r| r.first_result_ms).collect(),
@@ -199,64 +135,14 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
     let report = BenchReport {
         experiment: experiment.dir.display().to_string(),
         threads: tch::get_num_threads(),
+        runs,
         timings,
         explorer_peak_rss_mb: peak_rss,
         warm_rss_growth_mb,
         intervention_after: after,
         sensitivity_changes: changes,
     };
-    let text = match format {
-        Format::Json => to_json(&report)?,
-        Format::Csv => {
-            // One row per measurement; the memory figures as rows of their own.
-            let mut rows: Vec<Vec<String>> = report
-                .timings
-                .iter()
-                .map(|t| {
-                    let ms = |v: f64| format!("{v:.3}");
-                    vec![
-                        t.key.clone(),
-                        t.runs.to_string(),
-                        ms(t.median_ms),
-                        ms(t.p95_ms),
-                        ms(t.min_ms),
-                        "ms".into(),
-                    ]
-                })
-                .collect();
-            for (key, value) in [
-                ("explorer_peak_rss", report.explorer_peak_rss_mb),
-                ("warm_rss_growth", report.warm_rss_growth_mb),
-            ] {
-                if let Some(mb) = value {
-                    let v = format!("{mb:.1}");
-                    rows.push(vec![key.into(), "1".into(), v.clone(), v.clone(), v, "MB".into()]);
-                }
-            }
-            csv(&["key", "runs", "median", "p95", "min", "unit"], rows)
-        }
-        Format::Table => {
-            let rows = report.timings.iter().map(|t| {
-                vec![
-                    t.task.clone(),
-                    t.runs.to_string(),
-                    format!("{:.1}", t.median_ms),
-                    format!("{:.1}", t.p95_ms),
-                ]
-            });
-            let mb = |v: Option<f64>| v.map_or("not measured".into(), |m| format!("{m:.0} MB"));
-            format!(
-                "{} (libtorch threads: {})\n{}\nexplorer peak resident memory after the first intervention: {}\n\
-                 resident memory growth over the {runs} warm interventions: {}\n",
-                report.experiment,
-                report.threads,
-                table(&["task", "runs", "median ms", "p95 ms"], rows),
-                mb(report.explorer_peak_rss_mb),
-                mb(report.warm_rss_growth_mb),
-            )
-        }
-    };
-    args.output.emit(&text)
+    args.output.emit(&report, &Provenance::new(&experiment, epoch, &spec(group, epoch))?)
 }
 
 struct ExplorerRun {

@@ -15,18 +15,17 @@ pub struct ExportArgs {
     #[arg(long)]
     pub experiment: Option<PathBuf>,
     /// Epochs to export (comma-separated; default: the last).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = super::args::count)]
     pub epochs: Vec<usize>,
     /// Export every checkpoint.
     #[arg(long, conflicts_with = "epochs")]
     pub all: bool,
     /// Splits whose data to export (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "val,test")]
-    pub splits: Vec<String>,
+    pub splits: Vec<Split>,
 }
 
 pub fn run(args: ExportArgs) -> Result<()> {
-    let splits: Vec<Split> = args.splits.iter().map(|s| s.parse()).collect::<Result<_>>()?;
     let (experiment, dataset) = super::open_experiment(args.experiment)?;
     let epochs: Vec<usize> = if args.all {
         experiment.epochs().collect()
@@ -35,7 +34,14 @@ pub fn run(args: ExportArgs) -> Result<()> {
     } else {
         args.epochs
     };
-    let index = crate::experiment::export::export(&experiment, &dataset, &epochs, &splits, &args.out)?;
+    let index = crate::experiment::export::export(
+        &experiment,
+        &dataset,
+        &epochs,
+        &args.splits,
+        &args.out,
+        &mut crate::jobs::Silent,
+    )?;
     eprintln!(
         "wrote {} checkpoint(s), {} data file(s) and export.json to {}",
         index.checkpoints.len(),

@@ -1,11 +1,13 @@
 //! The scriptable command line: a thin layer that parses arguments, calls the engine and
 //! prints tables, JSON or CSV.
 
+mod args;
 mod bench;
 mod export;
 mod info;
 mod intervene;
 mod output;
+mod progress;
 mod select;
 mod studies;
 mod train;
@@ -30,9 +32,9 @@ use crate::experiment::{Experiment, demo};
 pub struct Cli {
     /// Compute device: cpu, cuda or cuda:N.
     #[arg(long, global = true, default_value = "cpu")]
-    device: String,
-    /// libtorch threads (0: libtorch's default, one per core).
-    #[arg(long, global = true, default_value_t = 0)]
+    device: DeviceSpec,
+    /// libtorch threads, 0..=1024 (0: libtorch's default, one per core).
+    #[arg(long, global = true, default_value_t = 0, allow_negative_numbers = true, value_parser = args::threads)]
     threads: usize,
     #[command(subcommand)]
     command: Option<Command>,
@@ -46,11 +48,12 @@ enum Command {
         #[arg(long)]
         experiment: Option<PathBuf>,
         /// Memory for cached activations, MB (0 turns the cache off).
-        #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20)]
+        #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
+              allow_negative_numbers = true, value_parser = args::count)]
         cache_mb: usize,
-        /// Quit after the first frame or the first result (for `memscope bench`).
-        #[arg(long, hide = true)]
-        bench_exit: Option<crate::tui::BenchExit>,
+        /// Hooks for `memscope bench` and the end-to-end tests (see `tui::hooks`).
+        #[command(flatten)]
+        hooks: crate::tui::hooks::HookArgs,
     },
     /// Layers, groups and per-group accuracy of an experiment at one epoch.
     Info(info::InfoArgs),
@@ -79,16 +82,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => {
-            // clap's first line says what is wrong; the usage block after it is noise here.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            anyhow::bail!("{first} (see memscope --help)");
-        }
+        Err(e) => anyhow::bail!("{} (see memscope --help)", first_line(&e)),
     };
-    let device_spec: DeviceSpec = cli.device.parse()?;
     device::set_threads(cli.threads);
-    let device = device_spec.device()?;
+    let device = cli.device.device()?;
     match cli.command {
         Some(Command::Info(args)) => info::run(args, &device),
         Some(Command::Train(args)) => train::run(args, &device),
@@ -99,12 +96,29 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
         Some(Command::Control(args)) => studies::run_control(args, &device),
         Some(Command::Export(args)) => export::run(args),
-        Some(Command::Bench(args)) => bench::run(args, &device_spec.to_string(), &device),
-        Some(Command::Explore { experiment, cache_mb, bench_exit }) => {
-            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20), bench_exit)
+        Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device),
+        Some(Command::Explore { experiment, cache_mb, hooks }) => {
+            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20), hooks.hook())
         }
         None => crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET, None),
     }
+}
+
+/// clap's first line says what is wrong (the usage block after it is noise here); a range
+/// check of ours ("must ...") is said with the option and value: "--fraction -0.1 must be in (0, 1]".
+fn first_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::ValueValidation
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+        && let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
+        && let Some(source) = std::error::Error::source(e).map(|s| s.to_string())
+        && source.starts_with("must ")
+    {
+        let flag = arg.split([' ', '=']).next().unwrap_or(arg);
+        return format!("{flag} {value} {source}");
+    }
+    let text = e.render().to_string();
+    text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string()
 }
 
 /// The experiment named by `--experiment`, or the bundled demo; with its data set.

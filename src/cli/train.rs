@@ -8,7 +8,8 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::percent;
-use crate::train::{OptimizerKind, Progress, TrainPlan, train};
+use crate::experiment::OptimizerKind;
+use crate::train::{EpochReport, TrainPlan, train};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -24,7 +25,8 @@ pub struct TrainArgs {
     pub force: bool,
     #[arg(long)]
     pub name: Option<String>,
-    #[arg(long, value_enum)]
+    /// adam or sgd.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<OptimizerKind>()))]
     pub optimizer: Option<OptimizerKind>,
     #[arg(long)]
     pub lr: Option<f64>,
@@ -82,8 +84,9 @@ pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
         );
         bar
     });
-    let mut report = |p: &Progress| {
-        if let Progress::Epoch { epoch, epochs, train_loss, val } = p {
+    let mut report = |p: &EpochReport| {
+        let EpochReport { epoch, epochs, train_loss, val } = p;
+        {
             let line = format!(
                 "loss {}  val worst-group {}  val mean {}",
                 train_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
@@ -99,7 +102,8 @@ pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
             }
         }
     };
-    let experiment = train(&plan, &dataset, &args.out, args.force, device, &mut report)?;
+    let experiment =
+        train(&plan, &dataset, &args.out, args.force, device, &mut report, &mut crate::jobs::Silent)?;
     if let Some(bar) = bar {
         bar.finish();
     }

@@ -1,23 +1,49 @@
 //! Moving examples onto a device as tensors.
 
+use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::SplitData;
+use super::{GroupedDataset, Split};
 
-/// The examples `range` of `split` as an image batch `[n, c, h, w]`, stored channels-last
-/// (NHWC strides): libtorch's CPU convolutions then skip a layout conversion before and after
-/// every layer, and every later activation keeps the layout (about 2x faster on the demo).
+/// Examples per forward pass during evaluation: on the demo (3x24x24, channels-last, 2 threads)
+/// 100 and 200 were fastest and 400 a quarter slower (see BENCHMARKS.md). Larger images will
+/// want fewer.
+pub const EVAL_BATCH: usize = 100;
+/// Examples per backward pass of a gradient score; gradients of larger sets are accumulated.
+pub const GRAD_BATCH: usize = 256;
+
+/// How many examples one pass takes. Changing them changes speed and memory, not results
+/// (up to float summation order in accumulated gradients).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSizes {
+    pub eval: usize,
+    pub gradient: usize,
+}
+
+impl Default for BatchSizes {
+    fn default() -> Self {
+        BatchSizes { eval: EVAL_BATCH, gradient: GRAD_BATCH }
+    }
+}
+
+/// The examples `indices` of `split` as an image batch `[n, c, h, w]`.
 pub fn images(
-    split: &SplitData,
-    shape: [usize; 3],
-    range: std::ops::Range<usize>,
+    dataset: &GroupedDataset,
+    split: Split,
+    indices: &[usize],
     device: &Device,
-) -> Tensor<4> {
+) -> Result<Tensor<4>> {
+    let values = dataset.images(split, indices)?;
+    Ok(from_chw(values, indices.len(), dataset.image_shape, device))
+}
+
+/// `n` images `[c, h, w]` back to back as a batch `[n, c, h, w]` stored channels-last (NHWC
+/// strides): libtorch's CPU convolutions then skip a layout conversion before and after
+/// every layer, and every later activation keeps the layout (about 2x faster on the demo).
+pub fn from_chw(chw: Vec<f32>, n: usize, shape: [usize; 3], device: &Device) -> Tensor<4> {
     let [c, h, w] = shape;
     let len = c * h * w;
-    let n = range.len();
-    let chw = &split.images[range.start * len..range.end * len];
     let mut hwc = vec![0.0f32; chw.len()];
     for (image, out) in chw.chunks_exact(len).zip(hwc.chunks_exact_mut(len)) {
         for (channel, plane) in image.chunks_exact(h * w).enumerate() {
@@ -29,9 +55,20 @@ pub fn images(
     Tensor::<4>::from_data(TensorData::new(hwc, [n, h, w, c]), device).permute([0, 3, 1, 2])
 }
 
-/// Class labels `[n]` for `indices`.
+/// Class labels `[n]`.
 pub fn labels(labels: impl IntoIterator<Item = usize>, device: &Device) -> Tensor<1, Int> {
     let data: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
     let n = data.len();
     Tensor::from_data(TensorData::new(data, [n]), device)
+}
+
+/// The labels of examples `indices` of `split` as a tensor `[n]`.
+pub fn labels_of(
+    dataset: &GroupedDataset,
+    split: Split,
+    indices: &[usize],
+    device: &Device,
+) -> Tensor<1, Int> {
+    let data = dataset.split(split);
+    labels(indices.iter().map(|&i| data.labels[i]), device)
 }

@@ -7,6 +7,7 @@
 //! training examples; val and test have every group equally large.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
 use rand::Rng;
@@ -14,6 +15,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::memory::MemoryPixels;
 use super::{GroupedDataset, SplitData};
 use crate::util::rng::seeded;
 
@@ -22,6 +24,10 @@ const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../assets/digits.csv.gz");
 const SOURCE: &str = "assets/digits.csv.gz";
 const DIGIT_SIDE: usize = 8;
 const SCALE: usize = 2;
+/// Bounds that keep a plan from asking for more than the source digits or memory hold.
+const MAX_EVAL_PER_GROUP: usize = 200;
+const MAX_TRAIN_GROUP: usize = 1_000_000;
+const MAX_PIXEL_BYTES: usize = 4 << 30;
 /// The grey both backgrounds fade to as `background_contrast` goes to 0.
 const NEUTRAL: [f32; 3] = [0.36, 0.38, 0.36];
 
@@ -103,10 +109,28 @@ fn validate(spec: &DigitsSpec) -> Result<()> {
         "spurious digits: background_contrast {} must be in [0, 1]",
         spec.background_contrast
     );
-    ensure!(spec.eval_per_group >= 1, "spurious digits: eval_per_group must be at least 1");
+    // About 900 source digits per class: each needs 2 x eval_per_group val and test digits.
+    ensure!(
+        (1..=MAX_EVAL_PER_GROUP).contains(&spec.eval_per_group),
+        "spurious digits: eval_per_group {} is out of range (valid: 1..={MAX_EVAL_PER_GROUP})",
+        spec.eval_per_group
+    );
     for (g, &n) in spec.train_groups.iter().enumerate() {
-        ensure!(n >= 1, "spurious digits: train_groups[{g}] must be at least 1");
+        ensure!(
+            (1..=MAX_TRAIN_GROUP).contains(&n),
+            "spurious digits: train_groups[{g}] = {n} is out of range (valid: 1..={MAX_TRAIN_GROUP})"
+        );
     }
+    // The pixels are generated in memory: refuse what would not fit before allocating.
+    let examples = spec.train_groups.iter().sum::<usize>() + 8 * spec.eval_per_group;
+    let bytes = examples as u128 * 3 * (spec.image_size as u128).pow(2) * 4;
+    ensure!(
+        bytes <= MAX_PIXEL_BYTES as u128,
+        "spurious digits: {examples} images of {0}x{0} would take {1} MB (at most {2} MB): use fewer or smaller images",
+        spec.image_size,
+        bytes >> 20,
+        MAX_PIXEL_BYTES >> 20
+    );
     Ok(())
 }
 
@@ -121,7 +145,9 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
     let mut train = SplitData::default();
     let mut val = SplitData::default();
     let mut test = SplitData::default();
-    for class in 0..2usize {
+    // Pixels of train, val and test, `[n, 3, side, side]` each.
+    let mut pixels: [Vec<f32>; 3] = Default::default();
+    for (class, class_name) in CLASS_NAMES.iter().enumerate() {
         let mut rows: Vec<usize> =
             (0..digits.len()).filter(|&r| usize::from(digits[r].digit >= 5) == class).collect();
         rows.shuffle(&mut order_rng);
@@ -135,7 +161,7 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
             bail!(
                 "spurious digits: class {} has {} source digits, too few for {} val/test per group \
                  plus {minority} distinct minority training digits",
-                CLASS_NAMES[class],
+                class_name,
                 rows.len(),
                 spec.eval_per_group
             );
@@ -143,38 +169,41 @@ pub fn generate(spec: &DigitsSpec) -> Result<GroupedDataset> {
         let (test_rows, rest) = rows.split_at(per_eval);
         let (val_rows, train_rows) = rest.split_at(per_eval);
 
-        for (split, eval_rows) in [(&mut test, test_rows), (&mut val, val_rows)] {
+        let [train_pixels, val_pixels, test_pixels] = &mut pixels;
+        for (split, images, eval_rows) in
+            [(&mut test, &mut *test_pixels, test_rows), (&mut val, &mut *val_pixels, val_rows)]
+        {
             for (i, &row) in eval_rows.iter().enumerate() {
                 let background = usize::from(i >= spec.eval_per_group);
-                push(split, &digits, row, class, background, spec, &mut draw_rng);
+                push((split, &mut *images), &digits, row, class, background, spec, &mut draw_rng);
             }
         }
         // Minority examples are distinct digits; majority renditions cycle through the rest
         // (with fresh offsets and textures when a digit repeats).
         let (minority_rows, majority_rows) = train_rows.split_at(minority);
         for &row in minority_rows {
-            push(&mut train, &digits, row, class, minority_bg, spec, &mut draw_rng);
+            push((&mut train, &mut *train_pixels), &digits, row, class, minority_bg, spec, &mut draw_rng);
         }
         for i in 0..majority {
             let row = majority_rows[i % majority_rows.len()];
-            push(&mut train, &digits, row, class, majority_bg, spec, &mut draw_rng);
+            push((&mut train, &mut *train_pixels), &digits, row, class, majority_bg, spec, &mut draw_rng);
         }
     }
 
     let side = spec.image_size;
-    Ok(GroupedDataset {
-        name: "spurious-digits".into(),
-        image_shape: [3, side, side],
-        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
-        group_names: GROUP_NAMES.iter().map(|s| s.to_string()).collect(),
-        train,
-        val,
-        test,
-    })
+    let shape = [3, side, side];
+    GroupedDataset::new(
+        "spurious-digits".into(),
+        shape,
+        CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+        GROUP_NAMES.iter().map(|s| s.to_string()).collect(),
+        [train, val, test],
+        Arc::new(MemoryPixels::new(shape, pixels)?),
+    )
 }
 
 fn push(
-    split: &mut SplitData,
+    (split, images): (&mut SplitData, &mut Vec<f32>),
     digits: &[SourceDigit],
     row: usize,
     class: usize,
@@ -182,7 +211,7 @@ fn push(
     spec: &DigitsSpec,
     rng: &mut ChaCha8Rng,
 ) {
-    split.images.extend(render(&digits[row].pixels, background == 1, spec, rng));
+    images.extend(render(&digits[row].pixels, background == 1, spec, rng));
     split.labels.push(class);
     split.groups.push(2 * class + background);
     split.sources.push(row);

@@ -1,16 +1,20 @@
 //! Grouped image data: images, class labels, group ids and group names per split.
 //!
 //! Any data set with a spurious attribute fits this shape (the bundled spurious digits
-//! now; Waterbirds and CelebA folders later): a group is a (label, attribute) pair.
+//! now; Waterbirds and CelebA folders later): a group is a (label, attribute) pair. A new
+//! format is one more file here: it builds the splits' labels and groups and a
+//! [`PixelSource`] for the pixels, and a [`DatasetSpec`] variant names it.
 
 pub mod batch;
 pub mod digits;
 pub mod folder;
+pub mod memory;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 pub use digits::DigitsSpec;
@@ -55,10 +59,9 @@ impl FromStr for Split {
     }
 }
 
-/// The examples of one split. Images are stored flat, `[n, channels, height, width]`.
+/// What a data set knows of one split's examples without their pixels.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SplitData {
-    pub images: Vec<f32>,
     pub labels: Vec<usize>,
     pub groups: Vec<usize>,
     /// Row of each example in the source file (several renditions may share a row in train).
@@ -74,11 +77,14 @@ impl SplitData {
         self.labels.is_empty()
     }
 
-    /// Number of examples in each of `n_groups` groups.
+    /// Number of examples in each of `n_groups` groups (ids are checked when the data set is
+    /// built, see [`GroupedDataset::new`]).
     pub fn group_counts(&self, n_groups: usize) -> Vec<usize> {
         let mut counts = vec![0; n_groups];
         for &g in &self.groups {
-            counts[g] += 1;
+            if let Some(c) = counts.get_mut(g) {
+                *c += 1;
+            }
         }
         counts
     }
@@ -89,19 +95,24 @@ impl SplitData {
     }
 
     /// The examples at `indices`, in that order.
-    pub fn subset(&self, indices: &[usize], image_len: usize) -> SplitData {
-        let mut out = SplitData::default();
-        for &i in indices {
-            out.images.extend_from_slice(&self.images[i * image_len..(i + 1) * image_len]);
-            out.labels.push(self.labels[i]);
-            out.groups.push(self.groups[i]);
-            out.sources.push(self.sources[i]);
+    pub fn subset(&self, indices: &[usize]) -> SplitData {
+        SplitData {
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            groups: indices.iter().map(|&i| self.groups[i]).collect(),
+            sources: indices.iter().map(|&i| self.sources[i]).collect(),
         }
-        out
     }
 }
 
-/// A data set with groups, ready for training and evaluation.
+/// Pixels of examples, normalised, produced on demand: held in memory for the generated
+/// digits, decoded from files for image folders.
+pub trait PixelSource: Send + Sync + fmt::Debug {
+    /// The images of `indices` (positions within `split`), each `[c, h, w]`, back to back.
+    fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>>;
+}
+
+/// A data set with groups, ready for training and evaluation: labels, groups and names in
+/// memory, pixels behind a [`PixelSource`].
 #[derive(Clone, Debug)]
 pub struct GroupedDataset {
     pub name: String,
@@ -112,9 +123,49 @@ pub struct GroupedDataset {
     pub train: SplitData,
     pub val: SplitData,
     pub test: SplitData,
+    pixels: Arc<dyn PixelSource>,
 }
 
 impl GroupedDataset {
+    /// A data set from its splits (train, val, test) and pixels. Every label must name a
+    /// class and every group id a group: a bad id is refused here, not found by an index
+    /// panic later.
+    pub fn new(
+        name: String,
+        image_shape: [usize; 3],
+        class_names: Vec<String>,
+        group_names: Vec<String>,
+        [train, val, test]: [SplitData; 3],
+        pixels: Arc<dyn PixelSource>,
+    ) -> Result<GroupedDataset> {
+        ensure!(!class_names.is_empty(), "{name}: the data set names no classes");
+        ensure!(!group_names.is_empty(), "{name}: the data set names no groups");
+        for (split, data) in Split::ALL.iter().zip([&train, &val, &test]) {
+            let n = data.labels.len();
+            ensure!(
+                data.groups.len() == n && data.sources.len() == n,
+                "{name}: the {split} split has {n} labels but {} group ids and {} sources",
+                data.groups.len(),
+                data.sources.len()
+            );
+            if let Some(i) = data.labels.iter().position(|&l| l >= class_names.len()) {
+                bail!(
+                    "{name}: {split} example {i} has label {} (valid: 0..={})",
+                    data.labels[i],
+                    class_names.len() - 1
+                );
+            }
+            if let Some(i) = data.groups.iter().position(|&g| g >= group_names.len()) {
+                bail!(
+                    "{name}: {split} example {i} has group {} (valid: 0..={})",
+                    data.groups[i],
+                    group_names.len() - 1
+                );
+            }
+        }
+        Ok(GroupedDataset { name, image_shape, class_names, group_names, train, val, test, pixels })
+    }
+
     pub fn split(&self, split: Split) -> &SplitData {
         match split {
             Split::Train => &self.train,
@@ -131,12 +182,60 @@ impl GroupedDataset {
         self.group_names.len()
     }
 
+    /// The normalised pixels of examples `indices` of `split`, `[n, c, h, w]` flat.
+    pub fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
+        let values = self.pixels.images(split, indices)?;
+        ensure!(
+            values.len() == indices.len() * self.image_len(),
+            "{}: the pixel source gave {} values for {} images of shape {:?}",
+            self.name,
+            values.len(),
+            indices.len(),
+            self.image_shape
+        );
+        Ok(values)
+    }
+
+    /// The same data set with `split` cut down to the examples `keep` (in that order).
+    pub fn restrict(&self, split: Split, keep: &[usize]) -> GroupedDataset {
+        let mut out = self.clone();
+        let data = self.split(split).subset(keep);
+        match split {
+            Split::Train => out.train = data,
+            Split::Val => out.val = data,
+            Split::Test => out.test = data,
+        }
+        out.pixels = Arc::new(Restricted { inner: self.pixels.clone(), split, keep: keep.to_vec() });
+        out
+    }
+
     /// Each group's share of the training split: the weights of the conventional
     /// "mean accuracy" (GroupDRO, WILDS `adj_acc_avg`, DFR, the authors' code).
     pub fn train_proportions(&self) -> Vec<f64> {
         let counts = self.train.group_counts(self.num_groups());
         let total = counts.iter().sum::<usize>().max(1) as f64;
         counts.iter().map(|&c| c as f64 / total).collect()
+    }
+}
+
+/// A pixel source with one split re-indexed (see [`GroupedDataset::restrict`]).
+#[derive(Debug)]
+struct Restricted {
+    inner: Arc<dyn PixelSource>,
+    split: Split,
+    keep: Vec<usize>,
+}
+
+impl PixelSource for Restricted {
+    fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
+        if split != self.split {
+            return self.inner.images(split, indices);
+        }
+        let mapped: Option<Vec<usize>> = indices.iter().map(|&i| self.keep.get(i).copied()).collect();
+        match mapped {
+            Some(mapped) => self.inner.images(split, &mapped),
+            None => bail!("an example index is outside the {} kept {split} examples", self.keep.len()),
+        }
     }
 }
 

@@ -3,13 +3,16 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::Module;
 use burn::prelude::*;
 use burn::store::{ApplyError, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 
 use crate::model::{ModelConfig, Network};
-use crate::util::fsx::write_atomic;
+use crate::util::fsx::{read_regular, write_atomic};
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -34,14 +37,18 @@ pub fn save(model: &Network, path: &Path) -> Result<String> {
 }
 
 /// Reads the checkpoint at `path` into a network of architecture `config` on `device`.
-/// When `expected_sha256` is given, a file that does not match it is refused.
+/// When `expected_sha256` is given, a file that does not match it is refused. Only a regular
+/// file of plausible size is read (never a pipe or device, never gigabytes for a small model).
 pub fn load(
     config: &ModelConfig,
     path: &Path,
     expected_sha256: Option<&str>,
     device: &Device,
 ) -> Result<Network> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let model = config.init(device)?;
+    // float64 weights plus headers and buffers; a file far above this is not this model's.
+    let limit = model.num_params() as u64 * 8 * 2 + (16 << 20);
+    let bytes = read_regular(path, "checkpoint", limit)?;
     if let Some(expected) = expected_sha256 {
         let actual = sha256_hex(&bytes);
         if actual != expected {
@@ -51,26 +58,113 @@ pub fn load(
             );
         }
     }
-    decode(config, bytes, device).with_context(|| format!("checkpoint {}", path.display()))
+    let bytes = as_float32(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
+    apply(model, bytes).with_context(|| format!("checkpoint {}", path.display()))
 }
 
 /// Decodes checkpoint bytes into a network, requiring every parameter with its exact shape.
 pub fn decode(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<Network> {
-    let mut model = config.init(device)?;
+    apply(config.init(device)?, as_float32(bytes)?)
+}
+
+/// The same safetensors bytes with every float16, bfloat16 and float64 tensor cast to
+/// float32 (what the network computes in), after checking that every float is finite and
+/// every BatchNorm running variance non-negative. PyTorch's `num_batches_tracked` counters
+/// (unused in evaluation) are dropped; any other non-float dtype is refused by name.
+pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let file =
+        SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
+    let mut needs_cast = false;
+    for (name, view) in file.iter() {
+        match view.dtype() {
+            Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16 => {}
+            _ if name.ends_with("num_batches_tracked") => {
+                needs_cast = true;
+                continue;
+            }
+            other => bail!(
+                "tensor '{name}' has dtype {other:?}; memscope reads float32, float16, bfloat16 and float64 weights"
+            ),
+        }
+        needs_cast |= view.dtype() != Dtype::F32;
+        let values = floats(&view);
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            bail!("tensor '{name}' holds a non-finite value ({v}): the model cannot be evaluated");
+        }
+        if name.ends_with("running_var")
+            && let Some(v) = values.iter().find(|v| **v < 0.0)
+        {
+            bail!("tensor '{name}' holds a negative BatchNorm running variance ({v})");
+        }
+    }
+    if !needs_cast {
+        return Ok(bytes);
+    }
+    let converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
+        .iter()
+        .filter(|(name, _)| !name.ends_with("num_batches_tracked"))
+        .map(|(name, view)| match view.dtype() {
+            Dtype::F64 | Dtype::F16 | Dtype::BF16 => {
+                let le = floats(&view).iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name.to_string(), Dtype::F32, view.shape().to_vec(), le)
+            }
+            dtype => (name.to_string(), dtype, view.shape().to_vec(), view.data().to_vec()),
+        })
+        .collect();
+    let metadata = SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| m.metadata().clone());
+    let views = converted
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("cannot cast the checkpoint to float32 ({e})"))?;
+    safetensors::serialize(views, metadata)
+        .map_err(|e| anyhow!("cannot cast the checkpoint to float32 ({e})"))
+}
+
+/// The values of a float tensor as f32 (little-endian storage, as safetensors has it).
+fn floats(view: &TensorView<'_>) -> Vec<f32> {
+    let data = view.data();
+    match view.dtype() {
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::BF16 => {
+            data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+        }
+        _ => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+    }
+}
+
+/// Loads float32 safetensors bytes into `model`, requiring every parameter with its exact
+/// shape. Shapes are named in the file's (PyTorch) layout.
+fn apply(mut model: Network, bytes: Vec<u8>) -> Result<Network> {
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true)
         .validate(false)
         .allow_partial(true);
-    let result =
-        model.load_from(&mut store).map_err(|e| anyhow::anyhow!("not a readable safetensors file ({e})"))?;
+    let result = model.load_from(&mut store).map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
     if let Some(error) = result.errors.first() {
         let what = match error {
-            ApplyError::ShapeMismatch { path, expected, found } => format!(
-                "parameter '{path}' has shape {:?} but the model needs {:?}",
-                found.to_vec(),
-                expected.to_vec()
-            ),
+            ApplyError::ShapeMismatch { path, expected, found } => {
+                // burn stores a Linear weight [in, out]; the file and the user think [out, in].
+                let linear = |shape: &[usize]| {
+                    let mut shape = shape.to_vec();
+                    if shape.len() == 2 && path.ends_with("weight") {
+                        shape.reverse();
+                    }
+                    shape
+                };
+                format!(
+                    "parameter '{path}' has shape {:?} but the model needs {:?}",
+                    linear(found),
+                    linear(expected)
+                )
+            }
             other => other.to_string(),
         };
         bail!(

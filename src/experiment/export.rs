@@ -12,8 +12,15 @@ use serde::{Deserialize, Serialize};
 use super::Experiment;
 use super::checkpoint::sha256_hex;
 use crate::data::{GroupedDataset, Split};
+use crate::jobs::Progress;
 use crate::model::ModelConfig;
-use crate::util::fsx::write_atomic;
+use crate::util::fsx::{read_regular, write_atomic};
+use crate::util::interrupt::remove_on_interrupt;
+
+/// The index file of an export.
+pub const EXPORT_INDEX: &str = "export.json";
+/// A checkpoint memscope reads whole; ResNet-50 in float64 is about 200 MB.
+const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
 
 /// `export.json`: what was written and what it means.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,7 +51,8 @@ pub fn encode_split(dataset: &GroupedDataset, split: Split) -> Result<Vec<u8>> {
     let data = dataset.split(split);
     let n = data.len();
     let [c, h, w] = dataset.image_shape;
-    let images = bytes_of(&data.images, f32::to_le_bytes);
+    let all: Vec<usize> = (0..n).collect();
+    let images = bytes_of(&dataset.images(split, &all)?, f32::to_le_bytes);
     let as_i64 = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<_>>();
     let labels = bytes_of(&as_i64(&data.labels), i64::to_le_bytes);
     let groups = bytes_of(&as_i64(&data.groups), i64::to_le_bytes);
@@ -64,18 +72,35 @@ pub fn encode_split(dataset: &GroupedDataset, split: Split) -> Result<Vec<u8>> {
         .map_err(|e| anyhow!("cannot encode the {split} split: {e}"))
 }
 
-/// Writes the checkpoints of `epochs` and the data of `splits` to `out`.
+/// Writes the checkpoints of `epochs` and the data of `splits` to `out`. Everything is
+/// checked and written into a hidden staging folder inside `out` first and moved into place
+/// only when all of it is there: a refused request or an error (or a cancellation through
+/// `progress`, one unit per file) leaves `out` as it was.
 pub fn export(
     experiment: &Experiment,
     dataset: &GroupedDataset,
     epochs: &[usize],
     splits: &[Split],
     out: &Path,
+    progress: &mut dyn Progress,
 ) -> Result<ExportIndex> {
     if out.join(super::MANIFEST).exists() {
         bail!("{} holds an experiment; export to another folder", out.display());
     }
+    if let Ok(meta) = std::fs::metadata(out)
+        && !meta.is_dir()
+    {
+        bail!("--out {} exists and is not a folder", out.display());
+    }
+    for &epoch in epochs {
+        experiment.checkpoint(epoch)?;
+    }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".memscope-export-")
+        .tempdir_in(out)
+        .with_context(|| format!("cannot create a staging folder in {}", out.display()))?;
+    let _cleanup = remove_on_interrupt(staging.path());
     let mut index = ExportIndex {
         name: experiment.manifest.name.clone(),
         model: experiment.manifest.model.clone(),
@@ -85,26 +110,33 @@ pub fn export(
         checkpoints: Vec::new(),
         data: Vec::new(),
     };
+    let total = epochs.len() + splits.len();
     for &epoch in epochs {
         let entry = experiment.checkpoint(epoch)?;
-        let source = experiment.dir.join(&entry.file);
-        let bytes =
-            std::fs::read(&source).with_context(|| format!("cannot read checkpoint {}", source.display()))?;
+        let source = experiment.checkpoint_path(epoch)?;
+        let bytes = read_regular(&source, "checkpoint", MAX_CHECKPOINT_BYTES)?;
         if sha256_hex(&bytes) != entry.sha256 {
             bail!(
                 "checkpoint {} is corrupt or was replaced: its sha256 differs from experiment.ron",
                 source.display()
             );
         }
-        write_atomic(&out.join(&entry.file), &bytes)?;
+        write_atomic(&staging.path().join(&entry.file), &bytes)?;
         index.checkpoints.push((epoch, entry.file.clone()));
+        progress.report(index.checkpoints.len(), total)?;
     }
     for &split in splits {
         let file = format!("data-{split}.safetensors");
-        write_atomic(&out.join(&file), &encode_split(dataset, split)?)?;
+        write_atomic(&staging.path().join(&file), &encode_split(dataset, split)?)?;
         index.data.push((split, file));
+        progress.report(index.checkpoints.len() + index.data.len(), total)?;
     }
     let json = serde_json::to_string_pretty(&index).context("cannot serialise export.json")?;
-    write_atomic(&out.join("export.json"), json.as_bytes())?;
+    write_atomic(&staging.path().join(EXPORT_INDEX), json.as_bytes())?;
+    let files = index.checkpoints.iter().map(|c| &c.1).chain(index.data.iter().map(|d| &d.1));
+    for file in files.chain(std::iter::once(&EXPORT_INDEX.to_string())) {
+        std::fs::rename(staging.path().join(file), out.join(file))
+            .with_context(|| format!("cannot move {file} into {}", out.display()))?;
+    }
     Ok(index)
 }

@@ -4,49 +4,22 @@
 pub mod checkpoint;
 pub mod demo;
 pub mod export;
+pub mod manifest;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::data::DatasetSpec;
-use crate::model::{ModelConfig, Network};
-use crate::train::TrainSettings;
-use crate::util::fsx::write_atomic;
+pub use manifest::{CheckpointEntry, FORMAT, MANIFEST, Manifest, OptimizerKind, TrainSettings};
+pub use writer::ExperimentWriter;
 
-pub const MANIFEST: &str = "experiment.ron";
-pub const FORMAT: u32 = 1;
+use crate::model::Network;
+use crate::util::fsx::{clip, read_regular, write_atomic};
 
-/// One saved epoch. Accuracies are per group, in group order; `None` for an empty group.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointEntry {
-    /// 0 is the initialisation; epoch e is the model after e passes over the training split.
-    pub epoch: usize,
-    /// File name inside the experiment folder.
-    pub file: String,
-    pub sha256: String,
-    /// Mean training cross-entropy over the epoch's batches (none for epoch 0).
-    pub train_loss: Option<f64>,
-    pub train_accuracy: Vec<Option<f64>>,
-    pub val_accuracy: Vec<Option<f64>>,
-}
-
-/// The contents of `experiment.ron`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub format: u32,
-    pub name: String,
-    pub model: ModelConfig,
-    pub dataset: DatasetSpec,
-    pub classes: Vec<String>,
-    pub groups: Vec<String>,
-    pub training: TrainSettings,
-    pub checkpoints: Vec<CheckpointEntry>,
-}
+/// `experiment.ron` lists settings and one line per checkpoint: far below this.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 /// An experiment folder and its manifest.
 #[derive(Clone, Debug)]
@@ -56,27 +29,28 @@ pub struct Experiment {
 }
 
 impl Experiment {
-    /// Reads `dir/experiment.ron`.
+    /// Reads `dir/experiment.ron` and checks that it describes a usable experiment.
     pub fn open(dir: &Path) -> Result<Experiment> {
         let path = dir.join(MANIFEST);
-        if !dir.is_dir() {
-            bail!("experiment folder {} does not exist", dir.display());
+        match std::fs::metadata(dir) {
+            Err(_) => bail!("experiment folder {} does not exist", dir.display()),
+            Ok(meta) if !meta.is_dir() => {
+                bail!(
+                    "{} is a file, not an experiment folder (pass the folder that holds {MANIFEST})",
+                    dir.display()
+                )
+            }
+            Ok(_) => {}
         }
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {} (is {} an experiment folder?)", path.display(), dir.display())
-        })?;
-        let manifest: Manifest =
-            ron::from_str(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-        if manifest.format != FORMAT {
-            bail!(
-                "{}: format {} is not supported (this memscope reads format {FORMAT})",
-                path.display(),
-                manifest.format
-            );
+        if !path.exists() {
+            bail!("{} has no {MANIFEST}: it is not an experiment folder", dir.display());
         }
-        if manifest.checkpoints.is_empty() {
-            bail!("{}: the experiment lists no checkpoints", path.display());
-        }
+        let bytes = read_regular(&path, "experiment file", MAX_MANIFEST_BYTES)?;
+        let text =
+            String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+        let manifest: Manifest = ron::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}:{}", path.display(), clip(&e.to_string(), 300)))?;
+        manifest.check().with_context(|| path.display().to_string())?;
         Ok(Experiment { dir: dir.to_path_buf(), manifest })
     }
 
@@ -110,6 +84,11 @@ impl Experiment {
     pub fn load_network(&self, epoch: usize, device: &Device) -> Result<Network> {
         let entry = self.checkpoint(epoch)?;
         checkpoint::load(&self.manifest.model, &self.dir.join(&entry.file), Some(&entry.sha256), device)
+    }
+
+    /// The path of the checkpoint of `epoch` (always inside the experiment folder).
+    pub fn checkpoint_path(&self, epoch: usize) -> Result<PathBuf> {
+        Ok(self.dir.join(&self.checkpoint(epoch)?.file))
     }
 }
 

@@ -26,6 +26,10 @@ pub struct LayerInfo {
     pub shortcut: bool,
     /// True for the classifier head.
     pub head: bool,
+    /// The stage (see `Network::stages`) whose input a change to this layer leaves intact;
+    /// `None` before the first stage (the stem). Not part of the serialised layer list.
+    #[serde(skip)]
+    pub stage: Option<usize>,
 }
 
 /// Where a module visitor or mapper is: the path of (field, container type) it entered.
@@ -33,6 +37,8 @@ pub struct LayerInfo {
 pub struct ModulePath(Vec<(String, String)>);
 
 impl ModulePath {
+    /// Enters a module. An enum's variant (burn reports it as a module of type `Enum:…`)
+    /// is skipped, so `Network::SmallResNet(m)`'s layers are named as in `m`.
     pub fn enter(&mut self, name: &str, container_type: &str) {
         self.0.push((name.to_string(), container_type.to_string()));
     }
@@ -50,7 +56,12 @@ impl ModulePath {
             "Struct:Linear" => LayerKind::Linear,
             _ => return None,
         };
-        let name = self.0[..self.0.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        let name = self.0[..self.0.len() - 1]
+            .iter()
+            .filter(|(_, owner)| !owner.starts_with("Enum:"))
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
         Some((name, field.as_str(), kind))
     }
 }
@@ -79,6 +90,7 @@ impl ModuleVisitor for Collector {
         self.layers.push(LayerInfo {
             shortcut: name.split('.').any(|n| n == "shortcut" || n == "downsample"),
             head: false,
+            stage: None,
             neurons: shape[0],
             kind,
             shape,
@@ -87,7 +99,8 @@ impl ModuleVisitor for Collector {
     }
 }
 
-/// The weight layers of `model` in forward order; the last linear layer is the head.
+/// The weight layers of `model` in forward order; the last linear layer is the head. (For a
+/// [`super::Network`], `Network::layers` also gives each layer its stage.)
 pub fn layer_infos<M: Module>(model: &M) -> Vec<LayerInfo> {
     let mut collector = Collector::default();
     model.visit(&mut collector);

@@ -1,24 +1,29 @@
-//! Models: their architecture as written in `experiment.ron`, construction, and the list
-//! of layers whose weights hold neurons.
+//! Models: their architecture as written in `experiment.ron`, construction, the forward
+//! passes every stage of the engine uses, and the list of layers whose weights hold neurons.
+//!
+//! A new architecture is one new file here plus one variant in [`ModelConfig`] and in
+//! [`Network`]: the engine only calls `Network`'s methods.
 
+pub mod blocks;
 pub mod layers;
 pub mod resnet;
+pub mod small_resnet;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use blocks::Mode;
 pub use layers::{LayerInfo, LayerKind, ModulePath, layer_infos};
-pub use resnet::{BOUNDARIES, SmallResNet, SmallResNetConfig};
-
-/// The network every stage works on. One architecture today; ResNet-18/50 with
-/// torchvision names join as further `ModelConfig` variants.
-pub type Network = SmallResNet;
+pub use resnet::{ResNet, ResNetConfig};
+pub use small_resnet::{SmallResNet, SmallResNetConfig};
 
 /// A model architecture, exactly as recorded in an experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ModelConfig {
     SmallResNet(SmallResNetConfig),
+    /// torchvision ResNet-18/34/50 with torchvision's parameter names.
+    ResNet(ResNetConfig),
 }
 
 impl Default for ModelConfig {
@@ -33,29 +38,114 @@ impl ModelConfig {
         match self {
             ModelConfig::SmallResNet(config) => {
                 config.validate()?;
-                Ok(config.init(device))
+                Ok(Network::SmallResNet(config.init(device)))
+            }
+            ModelConfig::ResNet(config) => {
+                config.validate()?;
+                Ok(Network::ResNet(config.init(device)))
             }
         }
     }
 
     /// Checks that the model can take images of `shape` and produce `classes` logits.
     pub fn check_fits(&self, shape: [usize; 3], classes: usize) -> Result<()> {
+        let (in_channels, outputs) = match self {
+            ModelConfig::SmallResNet(config) => (config.in_channels, config.num_classes),
+            ModelConfig::ResNet(config) => (config.in_channels, config.num_classes),
+        };
+        ensure!(
+            in_channels == shape[0],
+            "model expects {in_channels} input channels but the data set has {}",
+            shape[0]
+        );
+        ensure!(outputs == classes, "model has {outputs} outputs but the data set has {classes} classes");
+        Ok(())
+    }
+}
+
+/// Every network the engine runs.
+///
+/// An enum of architectures rather than a trait: burn's `Module` derive supports enums, so
+/// one concrete type goes through the session's caches, checkpoint reading and writing, the
+/// weight reader and writer and the autodiff mapper with no generic parameter threaded
+/// through every function and no boxing (a `Module` cannot be a trait object). The variant
+/// names never reach parameter names: [`ModulePath`] and the checkpoint store skip them.
+#[derive(Module, Debug)]
+pub enum Network {
+    SmallResNet(SmallResNet),
+    ResNet(ResNet),
+}
+
+/// An activation cached at a stage boundary: a feature map `[n, c, h, w]` for a CNN; a
+/// transformer's `[n, tokens, dim]` will be the second variant.
+#[derive(Clone, Debug)]
+pub enum Activation {
+    Map(Tensor<4>),
+}
+
+impl Activation {
+    pub fn num_elements(&self) -> usize {
         match self {
-            ModelConfig::SmallResNet(config) => {
-                ensure!(
-                    config.in_channels == shape[0],
-                    "model expects {} input channels but the data set has {}",
-                    config.in_channels,
-                    shape[0]
-                );
-                ensure!(
-                    config.num_classes == classes,
-                    "model has {} outputs but the data set has {} classes",
-                    config.num_classes,
-                    classes
-                );
-                Ok(())
-            }
+            Activation::Map(t) => t.shape().num_elements(),
         }
+    }
+}
+
+impl Network {
+    /// Logits `[batch, classes]` from images `[batch, c, h, w]`. `Mode::Eval` uses
+    /// BatchNorm's running statistics on any device (evaluation, gradient scores);
+    /// `Mode::Auto` follows burn's rule (training).
+    pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        match self {
+            Network::SmallResNet(m) => m.forward(images, mode),
+            Network::ResNet(m) => m.forward(images, mode),
+        }
+    }
+
+    /// The penultimate representation `[batch, dim]` the classifier head reads.
+    pub fn features(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        match self {
+            Network::SmallResNet(m) => m.features(images, mode),
+            Network::ResNet(m) => m.features(images, mode),
+        }
+    }
+
+    /// Module paths of the stages, in forward order, whose inputs [`Self::boundaries`]
+    /// returns: a change confined to layers inside stage k can resume from boundary k.
+    pub fn stages(&self) -> &'static [&'static str] {
+        match self {
+            Network::SmallResNet(_) => &SmallResNet::STAGES,
+            Network::ResNet(_) => &ResNet::STAGES,
+        }
+    }
+
+    /// The eval-mode activations entering each of [`Self::stages`].
+    pub fn boundaries(&self, images: Tensor<4>) -> Vec<Activation> {
+        match self {
+            Network::SmallResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
+            Network::ResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
+        }
+    }
+
+    /// Eval-mode logits from the activation entering stage `k`.
+    pub fn forward_from(&self, k: usize, x: Activation) -> Result<Tensor<2>> {
+        match (self, x) {
+            (Network::SmallResNet(m), Activation::Map(x)) if k < SmallResNet::STAGES.len() => {
+                Ok(m.forward_from(k, x))
+            }
+            (Network::ResNet(m), Activation::Map(x)) if k < ResNet::STAGES.len() => Ok(m.forward_from(k, x)),
+            (_, _) => bail!("no stage boundary {k} in this network"),
+        }
+    }
+
+    /// Every conv and linear layer in forward order, with its stage.
+    pub fn layers(&self) -> Vec<LayerInfo> {
+        let mut layers = layer_infos(self);
+        let stages = self.stages();
+        for layer in &mut layers {
+            layer.stage =
+                stages.iter().position(|s| layer.name == *s || layer.name.starts_with(&format!("{s}.")));
+        }
+        layers
     }
 }

@@ -1,330 +1,300 @@
-//! A small ResNet for the demo: a stem, three stages of basic blocks, BatchNorm,
-//! global average pooling and a linear head.
-//!
-//! Layer names read `stem.conv`, `stage2.block0.conv1`, `stage2.block0.shortcut.conv`,
-//! `head`: the names used in checkpoints, on the command line and in the explorer.
+//! torchvision's ResNet-18, -34 and -50 with torchvision's parameter names (`conv1`, `bn1`,
+//! `layer1.0.conv1`, `layer2.0.downsample.0`, `fc`), so a PyTorch state dict loads as it is
+//! and layer names on screen are the ones PyTorch users know. The authors' head (`fc.0`, a
+//! Linear followed by a Softmax) is the `LinearSoftmax` head: memscope evaluates, scores and
+//! trains on the Linear's logits (the Softmax changes no prediction, and a loss on
+//! probabilities is not the cross-entropy the paper's scores use).
 
 use anyhow::{Result, ensure};
-use burn::module::{
-    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor, Param,
-    ParamId,
-};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
-/// Architecture of [`SmallResNet`]. Every field has a default (about 78K parameters).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SmallResNetConfig {
-    pub in_channels: usize,
-    pub stem_channels: usize,
-    /// Output channels of stages 1, 2, 3 (stages 2 and 3 halve the resolution).
-    pub stage_channels: [usize; 3],
-    /// Basic blocks in each stage.
-    pub blocks_per_stage: [usize; 3],
-    pub num_classes: usize,
+use super::blocks::{Mode, conv_norm};
+
+/// The torchvision depths memscope knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Depth {
+    ResNet18,
+    ResNet34,
+    ResNet50,
 }
 
-impl Default for SmallResNetConfig {
-    fn default() -> Self {
-        SmallResNetConfig {
-            in_channels: 3,
-            stem_channels: 16,
-            stage_channels: [16, 32, 64],
-            blocks_per_stage: [1, 1, 1],
-            num_classes: 2,
+impl Depth {
+    /// Blocks per stage and whether they are bottlenecks (expansion 4).
+    fn layout(self) -> ([usize; 4], bool) {
+        match self {
+            Depth::ResNet18 => ([2, 2, 2, 2], false),
+            Depth::ResNet34 => ([3, 4, 6, 3], false),
+            Depth::ResNet50 => ([3, 4, 6, 3], true),
         }
     }
 }
 
-impl SmallResNetConfig {
+/// How the classifier ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadKind {
+    /// `fc`: one Linear layer (torchvision).
+    #[default]
+    Linear,
+    /// `fc.0` + Softmax (the authors' code): read as the Linear's logits.
+    LinearSoftmax,
+}
+
+/// Architecture of a torchvision [`ResNet`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResNetConfig {
+    pub depth: Depth,
+    pub num_classes: usize,
+    pub in_channels: usize,
+    pub head: HeadKind,
+}
+
+impl Default for ResNetConfig {
+    fn default() -> Self {
+        ResNetConfig { depth: Depth::ResNet18, num_classes: 2, in_channels: 3, head: HeadKind::Linear }
+    }
+}
+
+fn conv(input: usize, output: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([input, output], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu")
+        .with_initializer(Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: true })
+        .init(device)
+}
+
+impl ResNetConfig {
     pub fn validate(&self) -> Result<()> {
+        ensure!(self.num_classes >= 2, "model: num_classes must be at least 2");
         ensure!(
             (1..=64).contains(&self.in_channels),
             "model: in_channels {} out of range 1..=64",
             self.in_channels
         );
-        ensure!(self.num_classes >= 2, "model: num_classes must be at least 2");
-        for (what, v) in [("stem_channels", self.stem_channels)]
-            .into_iter()
-            .chain(self.stage_channels.iter().map(|&c| ("stage_channels", c)))
-        {
-            ensure!((1..=4096).contains(&v), "model: {what} value {v} out of range 1..=4096");
-        }
-        for &b in &self.blocks_per_stage {
-            ensure!((1..=16).contains(&b), "model: blocks_per_stage value {b} out of range 1..=16");
-        }
         Ok(())
     }
 
-    pub fn init(&self, device: &Device) -> SmallResNet {
-        let mut channels = self.stem_channels;
-        let mut stage = |index: usize| {
-            let out = self.stage_channels[index];
-            let stride = if index == 0 { 1 } else { 2 };
-            let blocks = (0..self.blocks_per_stage[index])
+    /// Channels of the pooled features (`fc`'s input): 512, or 2048 for bottlenecks.
+    pub fn feature_dim(&self) -> usize {
+        if self.depth.layout().1 { 2048 } else { 512 }
+    }
+
+    pub fn init(&self, device: &Device) -> ResNet {
+        let (blocks, bottleneck) = self.depth.layout();
+        let expansion = if bottleneck { 4 } else { 1 };
+        let mut channels = 64;
+        let mut layers: Vec<Vec<Block>> = Vec::new();
+        for (stage, &count) in blocks.iter().enumerate() {
+            let planes = 64 << stage;
+            let stride = if stage == 0 { 1 } else { 2 };
+            let layer = (0..count)
                 .map(|b| {
-                    let block = BasicBlock::new(channels, out, if b == 0 { stride } else { 1 }, device);
+                    let s = if b == 0 { stride } else { 1 };
+                    let out = planes * expansion;
+                    let downsample = (s != 1 || channels != out)
+                        .then(|| (conv(channels, out, 1, s, device), BatchNormConfig::new(out).init(device)));
+                    let block = if bottleneck {
+                        Block::Bottleneck(Bottleneck {
+                            conv1: conv(channels, planes, 1, 1, device),
+                            bn1: BatchNormConfig::new(planes).init(device),
+                            conv2: conv(planes, planes, 3, s, device),
+                            bn2: BatchNormConfig::new(planes).init(device),
+                            conv3: conv(planes, out, 1, 1, device),
+                            bn3: BatchNormConfig::new(out).init(device),
+                            downsample,
+                        })
+                    } else {
+                        Block::Basic(BasicBlock {
+                            conv1: conv(channels, planes, 3, s, device),
+                            bn1: BatchNormConfig::new(planes).init(device),
+                            conv2: conv(planes, planes, 3, 1, device),
+                            bn2: BatchNormConfig::new(planes).init(device),
+                            downsample,
+                        })
+                    };
                     channels = out;
                     block
                 })
                 .collect();
-            Stage { blocks }
-        };
-        let stage1 = stage(0);
-        let stage2 = stage(1);
-        let stage3 = stage(2);
-        SmallResNet {
-            stem: ConvBn::new(self.in_channels, self.stem_channels, 3, 1, device),
-            stage1,
-            stage2,
-            stage3,
-            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            head: LinearConfig::new(self.stage_channels[2], self.num_classes).init(device),
+            layers.push(layer);
+        }
+        let linear = LinearConfig::new(self.feature_dim(), self.num_classes).init(device);
+        let [layer1, layer2, layer3, layer4]: [Vec<Block>; 4] =
+            layers.try_into().unwrap_or_else(|_| unreachable!("four stages are built above"));
+        ResNet {
+            conv1: Conv2dConfig::new([self.in_channels, 64], [7, 7])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+                .with_bias(false)
+                .with_initializer(Initializer::KaimingNormal {
+                    gain: std::f64::consts::SQRT_2,
+                    fan_out_only: true,
+                })
+                .init(device),
+            bn1: BatchNormConfig::new(64).init(device),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: match self.head {
+                HeadKind::Linear => Head::Linear(linear),
+                HeadKind::LinearSoftmax => Head::LinearSoftmax(vec![linear]),
+            },
         }
     }
 }
 
-/// A convolution without bias followed by BatchNorm.
-#[derive(Module, Debug)]
-pub struct ConvBn {
-    pub conv: Conv2d,
-    pub bn: BatchNorm,
-}
-
-impl ConvBn {
-    fn new(input: usize, output: usize, kernel: usize, stride: usize, device: &Device) -> Self {
-        let conv = Conv2dConfig::new([input, output], [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2))
-            .with_bias(false)
-            .init(device);
-        ConvBn { conv, bn: BatchNormConfig::new(output).init(device) }
-    }
-
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        conv_norm(&self.conv, &self.bn, x, mode)
-    }
-}
-
-/// How BatchNorm behaves in a forward pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// burn's rule: batch statistics (and running-statistic updates) when the input is on an
-    /// autodiff device and the layer's training flag is on. Used by training.
-    Auto,
-    /// Always the running statistics, never an update: evaluation and gradient scores
-    /// (PyTorch's `model.eval()`), on any device.
-    Eval,
-}
-
-/// `conv` then `bn`. In eval mode the two are folded into one convolution (see [`fold`]):
-/// the same function, one pass over the activations instead of the five of an unfused
-/// BatchNorm (burn-tch has no fused inference BatchNorm).
-fn conv_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-    match mode {
-        Mode::Auto => bn.forward(conv.forward(x)),
-        Mode::Eval => fold(conv, bn).forward(x),
-    }
-}
-
-/// `conv` followed by `bn` with its running statistics, as one convolution: with
-/// s = γ / √(σ² + ε), weight·s and bias (b − μ)·s + β. Differentiable in the conv weight, so
-/// gradient scores read the same weight gradient.
-pub fn fold(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
-    let device = conv.weight.device();
-    let variance = bn.running_var.value().to_device(&device);
-    let mean = bn.running_mean.value().to_device(&device);
-    let gamma = bn.gamma.val().to_device(&device);
-    let beta = bn.beta.val().to_device(&device);
-    let scale = gamma / (variance + bn.epsilon).sqrt(); // [out]
-    let shift = beta - mean * scale.clone();
-    let bias = match &conv.bias {
-        Some(b) => b.val() * scale.clone() + shift,
-        None => shift,
-    };
-    let [out, ..] = conv.weight.dims();
-    let mut folded = conv.clone();
-    folded.weight = Param::initialized(ParamId::new(), conv.weight.val() * scale.reshape([out, 1, 1, 1]));
-    folded.bias = Some(Param::initialized(ParamId::new(), bias));
-    folded
-}
-
-/// Two 3x3 convolutions with a residual connection (a 1x1 projection when the shape changes).
+/// Two 3x3 convolutions (ResNet-18/34).
 #[derive(Module, Debug)]
 pub struct BasicBlock {
     pub conv1: Conv2d,
     pub bn1: BatchNorm,
     pub conv2: Conv2d,
     pub bn2: BatchNorm,
-    pub shortcut: Option<ConvBn>,
+    /// `downsample.0` (1x1 conv) and `downsample.1` (BatchNorm), as torchvision names them.
+    pub downsample: Option<(Conv2d, BatchNorm)>,
 }
 
-impl BasicBlock {
-    fn new(input: usize, output: usize, stride: usize, device: &Device) -> Self {
-        let first = ConvBn::new(input, output, 3, stride, device);
-        let second = ConvBn::new(output, output, 3, 1, device);
-        let shortcut =
-            (stride != 1 || input != output).then(|| ConvBn::new(input, output, 1, stride, device));
-        BasicBlock { conv1: first.conv, bn1: first.bn, conv2: second.conv, bn2: second.bn, shortcut }
-    }
+/// 1x1, 3x3 (with the stride: "ResNet v1.5", torchvision), 1x1 (ResNet-50).
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub conv3: Conv2d,
+    pub bn3: BatchNorm,
+    pub downsample: Option<(Conv2d, BatchNorm)>,
+}
 
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let out = relu(conv_norm(&self.conv1, &self.bn1, x.clone(), mode));
-        let out = conv_norm(&self.conv2, &self.bn2, out, mode);
-        let skip = match &self.shortcut {
-            Some(projection) => projection.forward(x, mode),
+/// A residual block (the variant name is not part of parameter names).
+// One network holds blocks of one kind, so the size difference costs nothing; boxing a
+// variant would need a `Module` impl for `Box`.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Block {
+    Basic(BasicBlock),
+    Bottleneck(Bottleneck),
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let (out, downsample) = match self {
+            Block::Basic(b) => {
+                let out = relu(conv_norm(&b.conv1, &b.bn1, x.clone(), mode));
+                (conv_norm(&b.conv2, &b.bn2, out, mode), &b.downsample)
+            }
+            Block::Bottleneck(b) => {
+                let out = relu(conv_norm(&b.conv1, &b.bn1, x.clone(), mode));
+                let out = relu(conv_norm(&b.conv2, &b.bn2, out, mode));
+                (conv_norm(&b.conv3, &b.bn3, out, mode), &b.downsample)
+            }
+        };
+        let skip = match downsample {
+            Some((conv, bn)) => conv_norm(conv, bn, x, mode),
             None => x,
         };
         relu(out + skip)
     }
 }
 
-/// The blocks of one stage, named `block0`, `block1`, … (a `Vec` would name them `0`, `1`).
-#[derive(Clone, Debug)]
-pub struct Stage {
-    pub blocks: Vec<BasicBlock>,
-}
-
-impl Stage {
-    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        self.blocks.iter().fold(x, |x, block| block.forward(x, mode))
-    }
-}
-
-impl Module for Stage {
-    fn collect_devices(&self, devices: Devices) -> Devices {
-        self.blocks.collect_devices(devices)
-    }
-
-    fn fork(self, device: &Device) -> Self {
-        Stage { blocks: self.blocks.fork(device) }
-    }
-
-    fn to_device(self, device: &Device) -> Self {
-        Stage { blocks: self.blocks.to_device(device) }
-    }
-
-    fn train(self) -> Self {
-        Stage { blocks: self.blocks.train() }
-    }
-
-    fn valid(&self) -> Self {
-        Stage { blocks: self.blocks.valid() }
-    }
-
-    fn materialize(self) -> Self {
-        Stage { blocks: self.blocks.materialize() }
-    }
-
-    fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
-        for (i, block) in self.blocks.iter().enumerate() {
-            let name = format!("block{i}");
-            visitor.enter_module(&name, "Struct:Stage");
-            block.visit(visitor);
-            visitor.exit_module(&name, "Struct:Stage");
-        }
-    }
-
-    fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
-        let blocks = self
-            .blocks
-            .into_iter()
-            .enumerate()
-            .map(|(i, block)| {
-                let name = format!("block{i}");
-                mapper.enter_module(&name, "Struct:Stage");
-                let block = block.map(mapper);
-                mapper.exit_module(&name, "Struct:Stage");
-                block
-            })
-            .collect();
-        Stage { blocks }
-    }
-}
-
-impl ModuleDisplayDefault for Stage {
-    fn content(&self, content: Content) -> Option<Content> {
-        self.blocks
-            .iter()
-            .enumerate()
-            .fold(content, |acc, (i, block)| acc.add(&format!("block{i}"), block))
-            .set_top_level_type("Stage")
-            .optional()
-    }
-}
-
-impl ModuleDisplay for Stage {}
-
-/// The demo network. Logits `[batch, classes]` from images `[batch, c, h, w]`.
+/// `fc` (one Linear) or `fc.0` (Linear, then a Softmax memscope leaves out).
 #[derive(Module, Debug)]
-pub struct SmallResNet {
-    pub stem: ConvBn,
-    pub stage1: Stage,
-    pub stage2: Stage,
-    pub stage3: Stage,
-    pub pool: AdaptiveAvgPool2d,
-    pub head: Linear,
+pub enum Head {
+    Linear(Linear),
+    LinearSoftmax(Vec<Linear>),
 }
 
-impl SmallResNet {
-    /// Logits with BatchNorm in eval mode (running statistics), on any device.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_with(images, Mode::Eval)
+impl Head {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Head::Linear(linear) => linear.forward(x),
+            Head::LinearSoftmax(layers) => layers.iter().fold(x, |x, l| l.forward(x)),
+        }
+    }
+}
+
+/// A torchvision ResNet: logits `[batch, classes]` from images `[batch, c, h, w]`.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub maxpool: MaxPool2d,
+    pub layer1: Vec<Block>,
+    pub layer2: Vec<Block>,
+    pub layer3: Vec<Block>,
+    pub layer4: Vec<Block>,
+    pub avgpool: AdaptiveAvgPool2d,
+    pub fc: Head,
+}
+
+impl ResNet {
+    /// The stages whose inputs are cached: a layer inside `STAGES[k]` leaves boundary k intact.
+    pub const STAGES: [&'static str; 5] = ["layer1", "layer2", "layer3", "layer4", "fc"];
+
+    fn stem(&self, images: Tensor<4>, mode: Mode) -> Tensor<4> {
+        self.maxpool.forward(relu(conv_norm(&self.conv1, &self.bn1, images, mode))) // [b, 64, h/4, w/4]
     }
 
-    /// Logits with BatchNorm in training mode where burn's rule says so (training).
-    pub fn forward_train(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_with(images, Mode::Auto)
+    fn layers(&self) -> [&Vec<Block>; 4] {
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
     }
 
-    pub fn forward_with(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
-        let x = relu(self.stem.forward(images, mode)); // [b, 16, h, w]
-        self.resume(0, x, mode)
+    fn stages_from(&self, k: usize, mut x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        for layer in self.layers().into_iter().skip(k) {
+            x = layer.iter().fold(x, |x, block| block.forward(x, mode));
+        }
+        x
     }
 
-    /// The eval-mode activations at the stage boundaries: after the stem, stage 1, stage 2
-    /// and stage 3. A change confined to later layers can resume from one of them.
-    pub fn boundaries(&self, images: Tensor<4>) -> [Tensor<4>; BOUNDARIES] {
-        let b0 = relu(self.stem.forward(images, Mode::Eval)); // [b, 16, h, w]
-        let b1 = self.stage1.forward(b0.clone(), Mode::Eval); // [b, 16, h, w]
-        let b2 = self.stage2.forward(b1.clone(), Mode::Eval); // [b, 32, h/2, w/2]
-        let b3 = self.stage3.forward(b2.clone(), Mode::Eval); // [b, 64, h/4, w/4]
-        [b0, b1, b2, b3]
+    fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
+        self.avgpool.forward(x).flatten(1, 3) // [b, 512 | 2048]
     }
 
-    /// Eval-mode logits from the activation at boundary `k` (see [`Self::boundaries`]).
+    pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = self.stem(images, mode);
+        self.fc.forward(self.pooled(self.stages_from(0, x, mode)))
+    }
+
+    pub fn features(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        let x = self.stem(images, mode);
+        self.pooled(self.stages_from(0, x, mode))
+    }
+
+    /// The eval-mode activations entering layer1..layer4 and `fc` (the pooled features, kept
+    /// as `[b, d, 1, 1]`).
+    pub fn boundaries(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut x = self.stem(images, Mode::Eval);
+        let mut out = vec![x.clone()];
+        for layer in self.layers() {
+            x = layer.iter().fold(x, |x, block| block.forward(x, Mode::Eval));
+            out.push(x.clone());
+        }
+        let last = out.len() - 1;
+        out[last] = self.avgpool.forward(out[last].clone());
+        out
+    }
+
+    /// Eval-mode logits from the activation entering stage `k`.
     pub fn forward_from(&self, k: usize, x: Tensor<4>) -> Tensor<2> {
-        self.resume(k, x, Mode::Eval)
-    }
-
-    fn resume(&self, k: usize, mut x: Tensor<4>, mode: Mode) -> Tensor<2> {
-        for (i, stage) in [&self.stage1, &self.stage2, &self.stage3].into_iter().enumerate() {
-            if i >= k {
-                x = stage.forward(x, mode);
-            }
+        if k >= 4 {
+            return self.fc.forward(x.flatten(1, 3));
         }
-        let x = self.pool.forward(x); // [b, 64, 1, 1]
-        self.head.forward(x.flatten(1, 3)) // [b, classes]
-    }
-
-    /// The latest boundary whose activation a change to `layer` leaves intact, if any:
-    /// `stem.*` none (recompute from the images), `stage1.*` 0, `stage2.*` 1, `stage3.*` 2,
-    /// `head` 3.
-    pub fn resume_point(layer: &str) -> Option<usize> {
-        match layer.split('.').next() {
-            Some("stage1") => Some(0),
-            Some("stage2") => Some(1),
-            Some("stage3") => Some(2),
-            Some("head") => Some(3),
-            _ => None,
-        }
+        self.fc.forward(self.pooled(self.stages_from(k, x, Mode::Eval)))
     }
 }
-
-/// Number of cached stage boundaries.
-pub const BOUNDARIES: usize = 4;

@@ -15,11 +15,8 @@ use super::NeuronSpace;
 use super::weights::{WeightSet, read_gradients};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval;
-use crate::model::{ModulePath, Network};
+use crate::model::{Mode, ModulePath, Network};
 use crate::util::rng::seeded;
-
-/// Examples per backward pass; gradients of larger sets are accumulated.
-pub const GRAD_BATCH: usize = 256;
 
 /// Which examples a gradient score is computed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -142,8 +139,9 @@ pub fn percentile_ranks(scores: &[f32]) -> Vec<f64> {
     ranks
 }
 
-/// Indices (into the split) of the examples a gradient criterion uses. `model` must be on a
-/// plain device.
+/// Indices (into the split) of the examples a gradient criterion uses, ranking by loss in
+/// passes of `batch`. `model` must be on a plain device.
+#[allow(clippy::too_many_arguments)]
 pub fn choose_examples(
     model: &Network,
     dataset: &GroupedDataset,
@@ -151,6 +149,7 @@ pub fn choose_examples(
     split: Split,
     sampling: Sampling,
     seed: u64,
+    batch: usize,
     device: &Device,
 ) -> Result<Vec<usize>> {
     let data = dataset.split(split);
@@ -178,13 +177,13 @@ pub fn choose_examples(
     if keeps_all {
         return Ok(pool);
     }
-    let subset = data.subset(&pool, dataset.image_len());
+    let labels: Vec<usize> = pool.iter().map(|&i| data.labels[i]).collect();
     let classes = dataset.class_names.len();
-    let logits = eval::logits(model, &subset, dataset.image_shape, device)?;
+    let logits = eval::logits_of(model, dataset, split, &pool, batch, device)?;
     // Per-example cross-entropy = -log p(true class), from a stable log-softmax.
     let loss: Vec<f64> = logits
         .chunks(classes)
-        .zip(&subset.labels)
+        .zip(&labels)
         .map(|(row, &label)| {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             let log_sum = row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
@@ -247,23 +246,23 @@ pub fn for_gradients(model: Network) -> Network {
 }
 
 /// Gradients of the mean cross-entropy over the examples `indices` of `split` with respect
-/// to every conv and linear weight. `model` must come from [`for_gradients`].
+/// to every conv and linear weight, in backward passes of `batch` examples. `model` must
+/// come from [`for_gradients`].
 pub fn loss_gradients(
     model: &Network,
     dataset: &GroupedDataset,
     split: Split,
     indices: &[usize],
+    batch: usize,
     autodiff_device: &Device,
 ) -> Result<WeightSet> {
     ensure!(!indices.is_empty(), "no examples to compute a gradient on");
-    let data = dataset.split(split);
     let loss_fn = CrossEntropyLossConfig::new().init(autodiff_device);
     let mut total: Option<WeightSet> = None;
-    for chunk in indices.chunks(GRAD_BATCH) {
-        let subset = data.subset(chunk, dataset.image_len());
-        let x = batch::images(&subset, dataset.image_shape, 0..chunk.len(), autodiff_device);
-        let y = batch::labels(subset.labels.iter().copied(), autodiff_device);
-        let loss = loss_fn.forward(model.forward(x), y);
+    for chunk in indices.chunks(batch.max(1)) {
+        let x = batch::images(dataset, split, chunk, autodiff_device)?;
+        let y = batch::labels_of(dataset, split, chunk, autodiff_device);
+        let loss = loss_fn.forward(model.forward(x, Mode::Eval), y);
         let grads = read_gradients(model, &loss.backward())?;
         let weight = chunk.len() as f32 / indices.len() as f32;
         total = Some(match total {

@@ -22,9 +22,12 @@ pub enum Selection {
     Random { count: usize, outside_top: f64 },
 }
 
+/// Neurons taken when a request names no count (the slides' top-3).
+pub const DEFAULT_K: usize = 3;
+
 impl Default for Selection {
     fn default() -> Self {
-        Selection::TopK(3)
+        Selection::TopK(DEFAULT_K)
     }
 }
 
@@ -64,11 +67,31 @@ fn check_fraction(q: f64) -> Result<()> {
     Ok(())
 }
 
-/// Number of neurons in the top fraction `q` of `n`.
+/// Number of neurons in the top fraction `q` of `n` (at least one, when there is one).
 pub fn top_count(q: f64, n: usize) -> Result<usize> {
     check_fraction(q)?;
     // The epsilon keeps k/n * n from rounding up to k + 1.
-    Ok((((q * n as f64) - 1e-9).ceil() as usize).clamp(1, n))
+    Ok((((q * n as f64) - 1e-9).ceil() as usize).max(1).min(n))
+}
+
+/// The random control of a top selection among `in_scope` neurons: as many neurons as the
+/// top holds, drawn from outside it. The top is the fraction q itself, or k of `in_scope`.
+pub fn random_control(top: Selection, in_scope: usize) -> Result<Selection> {
+    Ok(match top {
+        Selection::TopK(k) => {
+            Selection::Random { count: k, outside_top: (k.max(1) as f64 / in_scope.max(1) as f64).min(1.0) }
+        }
+        Selection::TopFraction(q) => Selection::Random { count: top_count(q, in_scope)?, outside_top: q },
+        random @ Selection::Random { .. } => random,
+    })
+}
+
+/// Neurons a ranking in `scope` draws from: every candidate, or one layer's.
+pub fn in_scope(space: &super::NeuronSpace, scope: &Scope) -> Result<usize> {
+    Ok(match scope {
+        Scope::Global => space.total(),
+        Scope::Layer(name) => space.range(space.layer_index(name)?).len(),
+    })
 }
 
 /// Positions of `scores` in descending order (ties: lower position first).
@@ -147,4 +170,75 @@ pub fn scoped(
         values.extend(layer_scores.iter().map(|v| v / divisor));
     }
     Ok((members, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_top_fraction_takes_at_least_one_and_never_rounds_k_over_n_up() {
+        assert_eq!(top_count(0.0001, 338).unwrap(), 1);
+        assert_eq!(top_count(3.0 / 338.0, 338).unwrap(), 3);
+        assert_eq!(top_count(1.0, 338).unwrap(), 338);
+        assert_eq!(top_count(0.5, 0).unwrap(), 0);
+        assert!(top_count(0.0, 10).is_err());
+        assert!(top_count(1.5, 10).is_err());
+    }
+
+    #[test]
+    fn the_random_control_excludes_the_top_it_stands_beside() {
+        let control = random_control(Selection::TopK(4), 338).unwrap();
+        assert_eq!(control, Selection::Random { count: 4, outside_top: 4.0 / 338.0 });
+        let control = random_control(Selection::TopFraction(0.05), 338).unwrap();
+        assert_eq!(control, Selection::Random { count: 17, outside_top: 0.05 });
+        let scores = [5.0, 4.0, 3.0, 2.0, 1.0, 0.0];
+        let drawn = select(&scores, random_control(Selection::TopK(2), 6).unwrap(), 0).unwrap();
+        assert_eq!(drawn.len(), 2);
+        assert!(drawn.iter().all(|&p| p >= 2), "{drawn:?} overlaps the top 2");
+    }
+
+    #[test]
+    fn selections_are_taken_highest_first_with_ties_by_position() {
+        let scores = [1.0, 3.0, 3.0, 2.0];
+        assert_eq!(descending(&scores), vec![1, 2, 3, 0]);
+        assert_eq!(select(&scores, Selection::TopK(2), 0).unwrap(), vec![1, 2]);
+        assert_eq!(select(&scores, Selection::TopFraction(0.75), 0).unwrap(), vec![1, 2, 3]);
+        assert!(select(&scores, Selection::TopK(5), 0).is_err());
+    }
+
+    #[test]
+    fn percentile_ranks_put_the_largest_at_100_and_ties_together() {
+        let ranks = crate::neurons::scores::percentile_ranks(&[0.5, 2.0, 0.5, 1.0, 3.0]);
+        assert_eq!(ranks, vec![0.0, 75.0, 0.0, 50.0, 100.0]);
+        assert_eq!(crate::neurons::scores::percentile_ranks(&[7.0]), vec![100.0]);
+    }
+
+    #[test]
+    fn in_scope_counts_every_candidate_or_one_layers() {
+        use crate::model::{LayerInfo, LayerKind};
+        let layer = |name: &str, out| LayerInfo {
+            name: name.into(),
+            kind: LayerKind::Conv,
+            shape: vec![out, 3, 3, 3],
+            neurons: out,
+            shortcut: false,
+            head: false,
+            stage: None,
+        };
+        let layers = [layer("a", 16), layer("b", 32)];
+        let space =
+            super::super::NeuronSpace::new(&layers, &Default::default(), super::super::Granularity::Unit)
+                .unwrap();
+        assert_eq!(in_scope(&space, &Scope::Global).unwrap(), 48);
+        assert_eq!(in_scope(&space, &Scope::Layer("b".into())).unwrap(), 32);
+        assert!(in_scope(&space, &Scope::Layer("c".into())).is_err());
+    }
+
+    #[test]
+    fn selections_print_and_parse() {
+        assert_eq!("k:3".parse::<Selection>().unwrap(), Selection::TopK(3));
+        assert_eq!(Selection::TopFraction(0.05).to_string(), "top 5%");
+        assert!("k".parse::<Selection>().is_err());
+    }
 }

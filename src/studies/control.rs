@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::GroupChange;
 use super::intervention::{InterventionSpec, run as intervene};
 use crate::data::Split;
-use crate::intervene::Intervention;
+use crate::jobs::{Progress, Silent};
 use crate::neurons::scores::Criterion;
-use crate::neurons::select::{Scope, Selection, top_count};
+use crate::neurons::select::{Selection, random_control, top_count};
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
 
@@ -45,34 +45,28 @@ pub struct ControlStudy {
     pub rows: Vec<ControlRow>,
 }
 
-pub fn run(session: &mut Session, spec: &ControlSpec) -> Result<ControlStudy> {
+/// Runs the study; `progress` hears of each finished fraction and may cancel it.
+pub fn run(session: &mut Session, spec: &ControlSpec, progress: &mut dyn Progress) -> Result<ControlStudy> {
     ensure!(!spec.fractions.is_empty(), "no fractions given");
     ensure!((1..=1000).contains(&spec.repeats), "repeats {} out of range 1..=1000", spec.repeats);
     let space = session.space(&spec.candidates, spec.granularity)?;
     let mut rows = Vec::new();
     for &fraction in &spec.fractions {
         let count = top_count(fraction, space.total())?;
-        let base = InterventionSpec {
-            epoch: spec.epoch,
-            split: spec.split,
-            intervention: Intervention::ZeroOut,
-            criterion: spec.criterion.clone(),
-            selection: Selection::TopK(count),
-            scope: Scope::Global,
-            normalize_layers: false,
-            granularity: spec.granularity,
-            candidates: spec.candidates.clone(),
-            repeats: 1,
-            seed: spec.seed,
-        };
-        let critical = intervene(session, &base)?;
-        let random = InterventionSpec {
-            selection: Selection::Random { count, outside_top: fraction },
-            repeats: spec.repeats,
-            ..base.clone()
-        };
-        let control = intervene(session, &random)?;
+        let base = InterventionSpec::neurons(spec.epoch)
+            .seed(spec.seed)
+            .on(spec.split)
+            .zero_out()
+            .criterion(spec.criterion.clone())
+            .top_k(count)
+            .granularity(spec.granularity)
+            .candidates(spec.candidates.clone())
+            .repeats(1);
+        let critical = intervene(session, &base, &mut Silent)?;
+        let random = base.select(random_control(Selection::TopFraction(fraction), space.total())?);
+        let control = intervene(session, &random.repeats(spec.repeats), &mut Silent)?;
         rows.push(ControlRow { fraction, count, critical: critical.groups, control: control.groups });
+        progress.report(rows.len(), spec.fractions.len())?;
     }
     Ok(ControlStudy { spec: spec.clone(), candidates: space.total(), rows })
 }

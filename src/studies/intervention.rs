@@ -1,39 +1,24 @@
 //! One intervention: select neurons by a criterion, change them, and measure every group's
 //! accuracy before and after (mean and spread over seeded repeats when it is random).
 
+mod listing;
+mod spec;
+
 use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
+pub use listing::{ScoreList, ScoreRequest, list};
+pub use spec::{DEFAULT_REPEATS, InterventionSpec, NeuronQuery, Target, default_group, gradient, smallest};
+
 use super::{GroupChange, Summary, group_changes, mean_summary, run_accuracies};
-use crate::data::Split;
 use crate::eval::AccuracyReport;
-use crate::intervene::{self, Intervention};
+use crate::intervene;
+use crate::jobs::Progress;
 use crate::neurons::scores::{Criterion, percentile_ranks};
 use crate::neurons::select::{Scope, Selection, scoped, select};
-use crate::neurons::{CandidateFilter, Granularity, NeuronId, NeuronSpace};
+use crate::neurons::{NeuronId, NeuronSpace};
 use crate::session::Session;
 use crate::util::rng::seeded;
-
-/// Everything that determines an intervention's result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InterventionSpec {
-    pub epoch: usize,
-    /// The split accuracy is measured on.
-    pub split: Split,
-    pub intervention: Intervention,
-    /// How neurons are ranked (ignored by a layer rewind).
-    pub criterion: Criterion,
-    pub selection: Selection,
-    pub scope: Scope,
-    /// Divide scores by their layer's mean before a global ranking.
-    pub normalize_layers: bool,
-    pub granularity: Granularity,
-    pub candidates: CandidateFilter,
-    /// Runs of a random intervention (fresh noise) or of the random control (fresh draw),
-    /// each with its own seed; anything else runs once.
-    pub repeats: usize,
-    pub seed: u64,
-}
 
 /// A selected neuron with its scores and percentile ranks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,11 +91,32 @@ pub fn selected_neurons(
     Ok((members.len(), picks.iter().map(|&p| members[p]).collect(), neurons))
 }
 
-pub fn run(session: &mut Session, spec: &InterventionSpec) -> Result<InterventionResult> {
+impl RankingSpec {
+    /// The ranking `query` makes at `epoch`, its draws seeded by `seed`.
+    pub fn of(epoch: usize, query: &NeuronQuery, seed: u64) -> RankingSpec {
+        RankingSpec {
+            epoch,
+            criterion: query.criterion.clone(),
+            scope: query.scope.clone(),
+            normalize_layers: query.normalize_layers,
+            selection: query.selection,
+            seed,
+        }
+    }
+}
+
+/// Runs `spec`. `progress` hears of each finished run (of the repeats); when it says stop,
+/// the intervention ends with [`Cancelled`](crate::jobs::Cancelled).
+pub fn run(
+    session: &mut Session,
+    spec: &InterventionSpec,
+    progress: &mut dyn Progress,
+) -> Result<InterventionResult> {
     session.experiment().checkpoint(spec.epoch)?;
     spec.intervention.validate(spec.epoch)?;
     ensure!((1..=1000).contains(&spec.repeats), "repeats {} out of range 1..=1000", spec.repeats);
-    let space = session.space(&spec.candidates, spec.granularity)?;
+    let query = &spec.query;
+    let space = session.space(&query.candidates, query.granularity)?;
     let before = session.baseline(spec.epoch, spec.split)?;
     let current = session.weights(spec.epoch)?;
     let earlier = match spec.intervention.source_epoch(spec.epoch)? {
@@ -118,28 +124,21 @@ pub fn run(session: &mut Session, spec: &InterventionSpec) -> Result<Interventio
         None => None,
     };
 
-    let rewind_layer = matches!(spec.intervention, Intervention::RewindLayer { .. });
-    if let Intervention::RewindLayer { layer, .. } = &spec.intervention
-        && !session.layers().iter().any(|l| &l.name == layer)
+    let target = spec.target();
+    if let Target::Layer(layer) = target
+        && !session.layers().iter().any(|l| l.name == layer)
     {
         let valid: Vec<&str> = session.layers().iter().map(|l| l.name.as_str()).collect();
         bail!("unknown layer '{layer}' (valid: {})", valid.join(", "));
     }
-    let ranking = |seed: u64| RankingSpec {
-        epoch: spec.epoch,
-        criterion: spec.criterion.clone(),
-        scope: spec.scope.clone(),
-        normalize_layers: spec.normalize_layers,
-        selection: spec.selection,
-        seed,
-    };
-    let (candidates, mut targets, neurons) = match rewind_layer {
-        true => (0, Vec::new(), Vec::new()),
-        false => selected_neurons(session, &ranking(spec.seed), &space)?,
+    let ranking = |seed: u64| RankingSpec::of(spec.epoch, query, seed);
+    let (candidates, mut targets, neurons) = match target {
+        Target::Layer(_) => (0, Vec::new(), Vec::new()),
+        Target::Neurons(_) => selected_neurons(session, &ranking(spec.seed), &space)?,
     };
 
     // Random interventions repeat with fresh noise; the random control redraws its neurons.
-    let redraw = !rewind_layer && matches!(spec.selection, Selection::Random { .. });
+    let redraw = matches!(target, Target::Neurons(q) if matches!(q.selection, Selection::Random { .. }));
     let runs = if spec.intervention.is_random() || redraw { spec.repeats } else { 1 };
     let mut reports = Vec::with_capacity(runs);
     let mut layers_changed = Vec::new();
@@ -160,6 +159,7 @@ pub fn run(session: &mut Session, spec: &InterventionSpec) -> Result<Interventio
         let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();
         reports.push(session.evaluate_with(spec.epoch, spec.split, &layers)?);
         layers_changed = changed;
+        progress.report(r + 1, runs)?;
     }
     let run_accuracy = run_accuracies(&reports);
     Ok(InterventionResult {

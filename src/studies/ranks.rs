@@ -5,10 +5,10 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
+use crate::jobs::Progress;
 use crate::neurons::scores::{Criterion, Sampling, percentile_ranks};
 use crate::neurons::select::{Selection, select};
 use crate::neurons::{CandidateFilter, Granularity};
-use crate::jobs::Progress;
 use crate::session::Session;
 
 /// 20 bins of 5 percentile points.
@@ -63,11 +63,7 @@ fn histogram(picks: &[usize], ranks: &[f64]) -> Vec<usize> {
 }
 
 /// Runs the study. `progress` hears of each finished group; when it says stop, the study ends with [`Cancelled`](crate::jobs::Cancelled).
-pub fn run(
-    session: &mut Session,
-    spec: &RankSpec,
-    progress: &mut dyn Progress,
-) -> Result<RankStudy> {
+pub fn run(session: &mut Session, spec: &RankSpec, progress: &mut dyn Progress) -> Result<RankStudy> {
     session.experiment().checkpoint(spec.epoch)?;
     let space = session.space(&spec.candidates, spec.granularity)?;
     let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, &space)?;

@@ -7,11 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::intervention::{InterventionSpec, run as intervene};
 use crate::data::Split;
 use crate::eval::AccuracyReport;
-use crate::intervene::Intervention;
-use crate::neurons::scores::Criterion;
-use crate::neurons::select::{Scope, Selection};
-use crate::neurons::{CandidateFilter, Granularity};
 use crate::jobs::Progress;
+use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
 
 /// The slides' rewinding distances.
@@ -75,20 +72,10 @@ pub fn run(
     let mut counts = vec![vec![0; groups.len()]; spec.epochs_back.len()];
     for (i, &n) in spec.epochs_back.iter().enumerate() {
         for layer in &space.layers {
-            let request = InterventionSpec {
-                epoch: spec.epoch,
-                split: spec.split,
-                intervention: Intervention::RewindLayer { layer: layer.name.clone(), epochs_back: n },
-                criterion: Criterion::Magnitude,
-                selection: Selection::TopK(0),
-                scope: Scope::Global,
-                normalize_layers: false,
-                granularity: Granularity::Unit,
-                candidates: spec.candidates.clone(),
-                repeats: 1,
-                seed: 0,
-            };
-            let result = intervene(session, &request)?;
+            let request = InterventionSpec::rewind_layer(spec.epoch, layer.name.clone(), n)
+                .on(spec.split)
+                .candidates(spec.candidates.clone());
+            let result = intervene(session, &request, &mut crate::jobs::Silent)?;
             let change: Vec<Option<f64>> = result.groups.iter().map(|g| g.change).collect();
             let sensitive: Vec<bool> =
                 change.iter().map(|c| c.is_some_and(|c| c.abs() >= spec.threshold - 1e-12)).collect();

@@ -1,21 +1,21 @@
 //! The explorer's state and every change to it: keys become `Action`s, `update` applies
 //! them and returns the `Effect`s (jobs for the worker, export, cancel) for the loop to run.
 
+mod requests;
+
 use std::time::{Duration, Instant};
 
-use super::form::{COUNTS, Count, FIELDS, Form, REPEATS};
+use super::form::{FIELDS, Form};
+use super::status::Status;
 use super::worker::{Event, Job, Output};
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, summarize};
 use crate::experiment::Experiment;
 use crate::inspect::{GroupInfo, group_infos};
 use crate::model::LayerInfo;
-use crate::neurons::scores::{Criterion, Sampling};
-use crate::neurons::select::{Scope, Selection, top_count};
-use crate::neurons::{CandidateFilter, NeuronSpace};
-use crate::studies::intervention::{InterventionResult, InterventionSpec};
-use crate::studies::ranks::{RankSpec, RankStudy};
-use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec, SensitivityStudy};
+use crate::studies::intervention::{InterventionResult, smallest};
+use crate::studies::ranks::RankStudy;
+use crate::studies::sensitivity::SensitivityStudy;
 
 /// Runs kept in the history.
 pub const HISTORY: usize = 12;
@@ -64,6 +64,9 @@ pub enum Action {
     Show(View),
 }
 
+/// What the loop does after an update. A few per key press, never stored: a `Job` inline
+/// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Effect {
     Submit(Job),
@@ -90,6 +93,8 @@ pub struct Running {
 }
 
 pub struct App {
+    /// The experiment explored (exports name its folder, checkpoints and their hashes).
+    pub experiment: Experiment,
     pub name: String,
     pub epochs: Vec<EpochRow>,
     pub layers: Vec<LayerInfo>,
@@ -112,7 +117,7 @@ pub struct App {
     pub running: Option<Running>,
     /// Time from submission to result of the last finished job.
     pub last_elapsed: Option<Duration>,
-    pub status: String,
+    pub status: Status,
     pub help: bool,
     pub quit: bool,
 }
@@ -136,9 +141,11 @@ impl App {
             })
             .collect();
         let groups = group_infos(dataset);
-        // Start on the last epoch, the smallest training group, the first layer.
-        let group = (0..groups.len()).min_by_key(|&g| (groups[g].train, g)).unwrap_or(0);
+        // Start on the last epoch, the smallest training group (the engine's default), the
+        // first layer.
+        let group = smallest(&groups.iter().map(|g| g.train).collect::<Vec<_>>());
         App {
+            experiment: experiment.clone(),
             name: experiment.manifest.name.clone(),
             epoch: epochs.len().saturating_sub(1),
             epochs,
@@ -158,7 +165,7 @@ impl App {
             distance: 0,
             running: None,
             last_elapsed: None,
-            status: "Enter runs the intervention · Tab moves between panels · ? lists every key".into(),
+            status: Status::Idle,
             help: false,
             quit: false,
         }
@@ -174,122 +181,6 @@ impl App {
 
     pub fn group_label(&self) -> String {
         format!("G{}", self.group)
-    }
-
-    /// The job that fills the groups panel for the current epoch and split.
-    pub fn baseline_job(&self) -> Job {
-        Job::Baseline { epoch: self.epoch_number(), split: self.form.split() }
-    }
-
-    /// The gradient scores the form's next intervention needs, computed while idle.
-    pub fn prepare_job(&self) -> Job {
-        Job::Prepare { epoch: self.epoch_number(), criterion: self.gradient() }
-    }
-
-    /// The current baseline, if it belongs to the current epoch and split.
-    pub fn current_baseline(&self) -> Option<&AccuracyReport> {
-        match &self.baseline {
-            Some((e, s, r)) if *e == self.epoch_number() && *s == self.form.split() => Some(r),
-            _ => None,
-        }
-    }
-
-    fn gradient(&self) -> Criterion {
-        Criterion::Gradient {
-            group: Some(self.group),
-            split: Split::Train,
-            sampling: Sampling::default(),
-            seed: 0,
-        }
-    }
-
-    /// The intervention the form describes.
-    pub fn spec(&self) -> InterventionSpec {
-        let granularity = self.form.granularity();
-        let scope =
-            if self.form.scope == 0 { Scope::Global } else { Scope::Layer(self.layer_name().to_string()) };
-        let in_scope = NeuronSpace::new(&self.layers, &CandidateFilter::default(), granularity)
-            .map(|space| match &scope {
-                Scope::Global => space.total(),
-                Scope::Layer(name) => space.layer_index(name).map(|l| space.range(l).len()).unwrap_or(0),
-            })
-            .unwrap_or(0);
-        let top = match COUNTS[self.form.count] {
-            Count::K(k) => Selection::TopK(k),
-            Count::Q(q) => Selection::TopFraction(q),
-        };
-        let (criterion, selection) = match self.form.criterion {
-            0 => (self.gradient(), top),
-            1 => (Criterion::Magnitude, top),
-            _ => {
-                let count = match top {
-                    Selection::TopFraction(q) => top_count(q, in_scope.max(1)).unwrap_or(1),
-                    Selection::TopK(k) => k,
-                    Selection::Random { count, .. } => count,
-                };
-                let outside = (count.max(1) as f64 / in_scope.max(1) as f64).min(1.0);
-                (self.gradient(), Selection::Random { count, outside_top: outside })
-            }
-        };
-        InterventionSpec {
-            epoch: self.epoch_number(),
-            split: self.form.split(),
-            intervention: self.form.intervention(self.layer_name()),
-            criterion,
-            selection,
-            scope,
-            normalize_layers: false,
-            granularity,
-            candidates: CandidateFilter::default(),
-            repeats: REPEATS[self.form.repeats],
-            seed: 0,
-        }
-    }
-
-    fn rank_job(&self) -> Job {
-        Job::Ranks(RankSpec {
-            epoch: self.epoch_number(),
-            fraction: 0.05,
-            granularity: self.form.granularity(),
-            candidates: CandidateFilter::default(),
-            split: Split::Train,
-            sampling: Sampling::default(),
-            seed: 0,
-        })
-    }
-
-    fn sensitivity_job(&self) -> Job {
-        let epoch = self.epoch_number();
-        Job::Sensitivity(SensitivitySpec {
-            epoch,
-            split: self.form.split(),
-            epochs_back: DEFAULT_EPOCHS_BACK.into_iter().filter(|&n| n <= epoch).collect(),
-            threshold: 0.01,
-            candidates: CandidateFilter::default(),
-        })
-    }
-
-    fn ranks_current(&self) -> bool {
-        self.ranks.as_ref().is_some_and(|r| {
-            r.spec.epoch == self.epoch_number() && r.spec.granularity == self.form.granularity()
-        })
-    }
-
-    fn sensitivity_current(&self) -> bool {
-        self.sensitivity
-            .as_ref()
-            .is_some_and(|s| s.spec.epoch == self.epoch_number() && s.spec.split == self.form.split())
-    }
-
-    /// The study jobs the current view needs, if its data is missing or stale.
-    fn view_job(&self) -> Option<Job> {
-        match self.view {
-            View::Ranks if !self.ranks_current() => Some(self.rank_job()),
-            View::Sensitivity if !self.sensitivity_current() && self.epoch_number() >= 5 => {
-                Some(self.sensitivity_job())
-            }
-            _ => None,
-        }
     }
 
     fn move_in(&mut self, delta: isize) -> Vec<Effect> {
@@ -380,7 +271,7 @@ impl App {
             },
             Action::Cancel => {
                 if self.running.is_some() {
-                    self.status = "cancelling…".into();
+                    self.status = Status::Cancelling;
                     vec![Effect::Cancel]
                 } else {
                     Vec::new()
@@ -393,7 +284,8 @@ impl App {
     fn show(&mut self, view: View) -> Vec<Effect> {
         self.view = view;
         if view == View::Sensitivity && self.epoch_number() < 5 {
-            self.status = "sensitive layers need an epoch >= 5 (the shortest rewind is 5 epochs)".into();
+            self.status =
+                Status::Note("sensitive layers need an epoch >= 5 (the shortest rewind is 5 epochs)".into());
         }
         self.view_job().map(Effect::Submit).into_iter().collect()
     }
@@ -416,27 +308,30 @@ impl App {
                 match output {
                     Output::Baseline { epoch, split, report } => self.baseline = Some((epoch, split, report)),
                     Output::Intervention(result) => {
-                        self.status = format!("{} in {} ms", super::ui::short(&result), elapsed.as_millis());
+                        self.status = Status::Done { what: super::ui::short(&result), elapsed };
                         self.history.insert(0, (*result).clone());
                         self.history.truncate(HISTORY);
                         self.result = Some(*result);
                     }
                     Output::Ranks(study) => {
-                        self.status = format!("rank histograms in {} ms", elapsed.as_millis());
+                        self.status = Status::Done { what: "rank histograms".into(), elapsed };
                         self.ranks = Some(*study);
                     }
                     Output::Prepared => {}
                     Output::Sensitivity(study) => {
-                        self.status = format!("sensitive layers in {} ms", elapsed.as_millis());
+                        self.status = Status::Done { what: "sensitive layers".into(), elapsed };
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
                         self.sensitivity = Some(*study);
                     }
                 }
             }
+            Event::Cancelled { id } => {
+                self.finish(id);
+                self.status = Status::Cancelled;
+            }
             Event::Failed { id, message } => {
                 self.finish(id);
-                self.status =
-                    if message == "cancelled" { "cancelled".into() } else { format!("error: {message}") };
+                self.status = Status::Error(message);
             }
         }
     }

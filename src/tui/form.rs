@@ -181,3 +181,49 @@ impl Form {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_form_is_the_cli_default() {
+        let form = Form::default();
+        assert_eq!(form.intervention("stem.conv"), Intervention::ZeroOut);
+        assert_eq!(COUNTS[form.count], Count::K(crate::neurons::select::DEFAULT_K));
+        assert_eq!(REPEATS[form.repeats], crate::studies::intervention::DEFAULT_REPEATS);
+        assert_eq!((form.split(), form.granularity()), (Split::Val, Granularity::Unit));
+        assert_eq!(BACKS[form.back], crate::intervene::DEFAULT_EPOCHS_BACK);
+    }
+
+    #[test]
+    fn stepping_wraps_around_both_ways() {
+        let mut form = Form::default();
+        form.step(Field::Split, -1);
+        assert_eq!(form.split(), Split::Train);
+        form.step(Field::Split, 1);
+        assert_eq!(form.split(), Split::Val);
+        for _ in 0..COUNTS.len() {
+            form.step(Field::Count, 1);
+        }
+        assert_eq!(form.count, Form::default().count);
+    }
+
+    #[test]
+    fn each_random_kind_starts_at_its_own_sigma_and_fields_apply_by_kind() {
+        let mut form = Form::default();
+        form.step(Field::Kind, 1);
+        assert_eq!(form.intervention(""), Intervention::Reinit { sigma: 0.02, uniform: false });
+        form.step(Field::Kind, 1);
+        assert_eq!(form.intervention(""), Intervention::Noise { sigma: 0.01 });
+        assert!(form.applies(Field::Sigma) && form.applies(Field::Repeats) && !form.applies(Field::Back));
+        form.step(Field::Kind, 2);
+        assert_eq!(
+            form.intervention("head"),
+            Intervention::RewindLayer { layer: "head".into(), epochs_back: 10 }
+        );
+        assert!(!form.applies(Field::Criterion) && !form.applies(Field::Count) && form.applies(Field::Back));
+        assert_eq!(form.describe(Field::Scope, "G2", "head"), ("scope", "global".to_string()));
+        assert_eq!(form.describe(Field::Count, "G2", "head"), ("neurons", "top 3".to_string()));
+    }
+}

@@ -2,12 +2,16 @@
 //! model; this thread reads keys, applies them to the state and draws.
 
 pub mod app;
+mod export;
 pub mod form;
+pub mod hooks;
+pub mod status;
 pub mod theme;
 pub mod ui;
 pub mod worker;
 
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,13 +20,16 @@ use burn::prelude::*;
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::DefaultTerminal;
 
-use app::{Action, App, Effect, View};
+use app::{Action, App, Effect};
+use hooks::LoopHook;
+use status::Status;
 use theme::{Config, Keys, Theme};
 use worker::{Job, Worker};
 
+pub use export::export;
+
 use crate::experiment::{Experiment, demo};
 use crate::session::Session;
-use crate::util::fsx::write_atomic;
 
 /// Maps a key to an action (`None`: the key does nothing).
 pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
@@ -49,21 +56,13 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
     })
 }
 
-/// For `memscope bench`: quit by itself after the first frame, or after the first
-/// intervention's result is on screen (the default request, submitted at start).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchExit {
-    Frame,
-    Result,
-}
-
 /// Opens the explorer on `dir` (default: the bundled demo) with `activation_budget` bytes for
-/// cached activations.
+/// cached activations; `hook` (measurement and tests only, see [`hooks`]) watches the loop.
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
     activation_budget: usize,
-    bench_exit: Option<BenchExit>,
+    mut hook: Option<Box<dyn LoopHook>>,
 ) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
@@ -71,7 +70,17 @@ pub fn run(
              `memscope intervene`, `memscope ranks`, `memscope sensitivity` and `memscope info` (see memscope --help)"
         );
     }
-    let config = Config::load()?;
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb" || t.is_empty()) {
+        bail!(
+            "the explorer needs a capable terminal and TERM is '{}'; set TERM (e.g. xterm-256color), or use \
+             `memscope intervene`, `memscope ranks`, `memscope sensitivity` and `memscope info`",
+            std::env::var("TERM").unwrap_or_default()
+        );
+    }
+    let config = match Config::locate()? {
+        Some(path) => Config::load(&path)?,
+        None => Config::default(),
+    };
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(&config, no_color)?;
     let dir = match dir {
@@ -86,11 +95,13 @@ pub fn run(
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());
-    if bench_exit == Some(BenchExit::Result) {
-        worker.submit(Job::Intervene(app.spec()));
+    for job in hook.as_mut().map(|h| h.start(&app)).unwrap_or_default() {
+        worker.submit(job);
     }
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
+    // SIGTERM, SIGHUP (a dropped SSH connection) and SIGINT restore it too.
+    let _restore = crate::util::interrupt::on_interrupt(ratatui::restore);
     // A panic on the worker thread is caught there and shown as an error; only a panic of
     // this thread tears the screen down.
     let restore_and_report = std::panic::take_hook();
@@ -99,12 +110,10 @@ pub fn run(
             restore_and_report(info);
         }
     }));
-    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, bench_exit);
+    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, hook.as_deref_mut());
     ratatui::restore();
-    if bench_exit.is_some() {
-        // Read by `memscope bench` from the terminal's output.
-        let peak = crate::util::memory::megabytes(crate::util::memory::Memory::PeakResident);
-        println!("memscope-bench: peak_rss_mb={:.1}", peak.unwrap_or(0.0));
+    if let Some(hook) = hook.as_mut() {
+        hook.after_exit();
     }
     result
 }
@@ -115,28 +124,21 @@ fn event_loop(
     worker: &mut Worker,
     theme: &Theme,
     keys: &Keys,
-    bench_exit: Option<BenchExit>,
+    mut hook: Option<&mut (dyn LoopHook + 'static)>,
 ) -> Result<()> {
     let frame_interval = Duration::from_millis(33);
     let mut last_draw = Instant::now() - frame_interval;
     let mut dirty = true;
-    let mut drawn_once = false;
     while !app.quit {
         let since = last_draw.elapsed();
         if dirty && since >= frame_interval || app.running.is_some() && since >= Duration::from_millis(100) {
             terminal.draw(|frame| ui::draw(frame, app, theme, keys)).context("cannot draw")?;
             last_draw = Instant::now();
             dirty = false;
-            if !drawn_once && std::env::var_os("MEMSCOPE_TEST_PANIC").is_some() {
-                panic!(
-                    "MEMSCOPE_TEST_PANIC is set: panicking after the first frame to test terminal restoration"
-                );
-            }
-            drawn_once = true;
-            match bench_exit {
-                Some(BenchExit::Frame) => break,
-                Some(BenchExit::Result) if app.result.is_some() => break,
-                _ => {}
+            if let Some(hook) = hook.as_deref_mut()
+                && hook.after_frame(app) == ControlFlow::Break(())
+            {
+                break;
             }
         }
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
@@ -165,31 +167,16 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
     match effect {
         Effect::Submit(job) => {
             if let Job::Intervene(_) = job {
-                app.status = "queued".into();
+                app.status = Status::Queued;
             }
             worker.submit(job);
         }
         Effect::Cancel => worker.cancel(),
         Effect::Export => {
             app.status = match export(app, Path::new(".")) {
-                Ok(path) => format!("exported {}", path.display()),
-                Err(e) => format!("error: {e:#}"),
+                Ok(stem) => Status::Exported(stem),
+                Err(e) => Status::Error(format!("{e:#}")),
             }
         }
     }
-}
-
-/// Writes the current view's result as JSON into `dir`; returns the file written.
-pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
-    let stamp =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (what, json) = match app.view {
-        View::Ranks => ("ranks", app.ranks.as_ref().map(serde_json::to_string_pretty)),
-        View::Sensitivity => ("sensitivity", app.sensitivity.as_ref().map(serde_json::to_string_pretty)),
-        _ => ("intervention", app.result.as_ref().map(serde_json::to_string_pretty)),
-    };
-    let Some(json) = json else { bail!("nothing to export yet: run something first") };
-    let path = dir.join(format!("memscope-{what}-epoch{}-{stamp}.json", app.epoch_number()));
-    write_atomic(&path, json.context("cannot serialise the result")?.as_bytes())?;
-    Ok(path)
 }

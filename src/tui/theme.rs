@@ -1,10 +1,12 @@
 //! Colours and keys: defaults, the optional config file, and NO_COLOR.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use ratatui::style::{Color, Modifier, Style};
 use serde::{Deserialize, Serialize};
+
+use crate::util::fsx::{clip, read_regular};
 
 /// `~/.config/memscope/config.ron` (or `$XDG_CONFIG_HOME/memscope/config.ron`, or
 /// `$MEMSCOPE_CONFIG`). Every field is optional.
@@ -52,34 +54,56 @@ impl Default for Keys {
 }
 
 impl Config {
-    pub fn path() -> Option<PathBuf> {
+    /// The config file to read: the one `$MEMSCOPE_CONFIG` names (it must exist: the user
+    /// asked for it), else `$XDG_CONFIG_HOME/memscope/config.ron` or
+    /// `~/.config/memscope/config.ron` when present.
+    pub fn locate() -> Result<Option<PathBuf>> {
         if let Some(path) = std::env::var_os("MEMSCOPE_CONFIG") {
-            return Some(PathBuf::from(path));
+            let path = PathBuf::from(path);
+            if !path.exists() {
+                bail!("MEMSCOPE_CONFIG names {}, which does not exist", path.display());
+            }
+            return Ok(Some(path));
         }
         let base = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-        Some(base.join("memscope").join("config.ron"))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        Ok(base.map(|b| b.join("memscope").join("config.ron")).filter(|p| p.exists()))
     }
 
-    /// The config file if there is one, else the defaults. A file that does not parse, or
-    /// names an unknown field or colour, is an error.
-    pub fn load() -> Result<Config> {
-        let Some(path) = Config::path() else { return Ok(Config::default()) };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
-        };
-        let config: Config = ron::from_str(&text).map_err(|e| anyhow!("{}:{e}", path.display()))?;
+    /// The config file at `path` if there is one, else the defaults. A file that does not
+    /// parse, names an unknown field or colour, or gives a key that another action already
+    /// uses, is an error.
+    pub fn load(path: &Path) -> Result<Config> {
+        if !path.exists() {
+            return Ok(Config::default());
+        }
+        let bytes = read_regular(path, "config file", MAX_CONFIG_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))?;
+        let config: Config =
+            ron::from_str(&text).map_err(|e| anyhow!("{}:{}", path.display(), clip(&e.to_string(), 200)))?;
         Theme::new(&config, false).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let k = &config.keys;
         if k.quit == k.help || k.quit == k.export || k.help == k.export {
             bail!("{}: keys.quit, keys.help and keys.export must differ", path.display());
         }
+        for (field, key) in [("quit", k.quit), ("help", k.help), ("export", k.export)] {
+            if FIXED_KEYS.contains(key) || key.is_control() || key.is_whitespace() {
+                bail!(
+                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l move, 1-5 switch views); choose another",
+                    path.display(),
+                    key.escape_default()
+                );
+            }
+        }
         Ok(config)
     }
 }
+
+/// Letters the explorer binds whatever the config says.
+const FIXED_KEYS: &str = "hjkl12345";
+/// A config holds a few colours and keys.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Resolved styles.
 #[derive(Clone, Debug)]

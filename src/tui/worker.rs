@@ -3,14 +3,13 @@
 //! kinds run in a fixed order (baseline, intervention, studies, then idle preparation).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::data::Split;
 use crate::eval::AccuracyReport;
+use crate::jobs::{CancelFlag, is_cancelled};
 use crate::neurons::scores::Criterion;
 use crate::session::Session;
 use crate::studies::intervention::{InterventionResult, InterventionSpec};
@@ -75,17 +74,35 @@ pub enum Output {
 /// Messages from the worker.
 #[derive(Debug)]
 pub enum Event {
-    Started { id: u64, label: &'static str },
-    Progress { id: u64, done: usize, total: usize },
-    Finished { id: u64, output: Output, elapsed: Duration },
-    Failed { id: u64, message: String },
+    Started {
+        id: u64,
+        label: &'static str,
+    },
+    Progress {
+        id: u64,
+        done: usize,
+        total: usize,
+    },
+    Finished {
+        id: u64,
+        output: Output,
+        elapsed: Duration,
+    },
+    /// The job stopped because it was asked to.
+    Cancelled {
+        id: u64,
+    },
+    Failed {
+        id: u64,
+        message: String,
+    },
 }
 
 /// The UI's handle on the worker.
 pub struct Worker {
     jobs: Option<Sender<(u64, Job)>>,
     pub events: Receiver<Event>,
-    cancel: Arc<AtomicBool>,
+    cancel: CancelFlag,
     next_id: u64,
     thread: Option<JoinHandle<()>>,
 }
@@ -94,7 +111,7 @@ impl Worker {
     pub fn spawn(session: Session) -> Worker {
         let (job_tx, job_rx) = channel::<(u64, Job)>();
         let (event_tx, event_rx) = channel();
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = CancelFlag::default();
         let flag = cancel.clone();
         let thread = std::thread::Builder::new()
             .name(WORKER_THREAD.into())
@@ -115,7 +132,7 @@ impl Worker {
 
     /// Asks the running job to stop at its next checkpoint.
     pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
     }
 }
 
@@ -129,7 +146,7 @@ impl Drop for Worker {
     }
 }
 
-fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>, cancel: Arc<AtomicBool>) {
+fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>, cancel: CancelFlag) {
     let mut waiting: BTreeMap<u8, (u64, Job)> = BTreeMap::new();
     loop {
         if waiting.is_empty() {
@@ -150,12 +167,12 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
             }
         }
         let Some((_, (id, job))) = waiting.pop_first() else { continue };
-        cancel.store(false, Ordering::SeqCst);
+        cancel.reset();
         let _ = events.send(Event::Started { id, label: job.label() });
         let start = Instant::now();
         let mut progress = |done: usize, total: usize| {
             let _ = events.send(Event::Progress { id, done, total });
-            !cancel.load(Ordering::SeqCst)
+            !cancel.is_set()
         };
         // A panic inside the engine becomes an error message instead of ending the worker
         // (the explorer's panic hook leaves the terminal alone for this thread).
@@ -163,9 +180,8 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
             Job::Baseline { epoch, split } => {
                 session.baseline(epoch, split).map(|report| Output::Baseline { epoch, split, report })
             }
-            Job::Intervene(spec) => {
-                intervention::run(&mut session, &spec).map(|r| Output::Intervention(Box::new(r)))
-            }
+            Job::Intervene(spec) => intervention::run(&mut session, &spec, &mut progress)
+                .map(|r| Output::Intervention(Box::new(r))),
             Job::Ranks(spec) => {
                 ranks::run(&mut session, &spec, &mut progress).map(|r| Output::Ranks(Box::new(r)))
             }
@@ -178,6 +194,7 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
         }));
         let event = match output {
             Ok(Ok(output)) => Event::Finished { id, output, elapsed: start.elapsed() },
+            Ok(Err(e)) if is_cancelled(&e) => Event::Cancelled { id },
             Ok(Err(e)) => Event::Failed { id, message: format!("{e:#}") },
             Err(panic) => {
                 let what = panic

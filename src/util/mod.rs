@@ -1,5 +1,6 @@
 //! Small helpers shared by every stage.
 
 pub mod fsx;
+pub mod interrupt;
 pub mod memory;
 pub mod rng;

@@ -11,6 +11,7 @@
 //! first 3 go to train, the 4th to val, the 5th to test).
 
 pub mod celeba;
+pub mod dataset;
 pub mod decode;
 pub mod export;
 pub mod manifest;
@@ -26,6 +27,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub use celeba::CelebaAttributes;
+pub use dataset::load;
 pub use transform::{FolderPixels, Transform};
 
 use super::Split;

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
 use super::app::{App, Panel, VIEWS, View};
+use super::status::Tone;
 use super::theme::{Keys, Theme};
 use crate::intervene::Intervention;
 use crate::studies::intervention::InterventionResult;
@@ -35,9 +36,9 @@ pub fn short(r: &InterventionResult) -> String {
         _ => format!(
             "{} {} {} by {} @{}",
             s.intervention,
-            s.selection,
-            s.scope,
-            criterion(&s.criterion),
+            s.query.selection,
+            s.query.scope,
+            criterion(&s.query.criterion),
             s.epoch
         ),
     }
@@ -88,7 +89,8 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Ke
     ];
     for (i, (view, name)) in VIEWS.iter().enumerate() {
         let style = if *view == app.view { theme.selected() } else { theme.muted() };
-        let name = if wide { name.to_string() } else { name.chars().take(4).collect() };
+        // Narrow: every view's number, the current one's name (a name is never cut short).
+        let name = if wide || *view == app.view { name.to_string() } else { String::new() };
         spans.push(Span::raw(" "));
         spans.push(Span::styled(format!("{}{name}", i + 1), style));
     }
@@ -116,8 +118,11 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             frame.render_widget(gauge, area);
         }
         None => {
-            let style = if app.status.starts_with("error") { theme.negative() } else { Style::default() };
-            frame.render_widget(Paragraph::new(Span::styled(app.status.as_str(), style)), area);
+            let style = match app.status.tone() {
+                Tone::Bad => theme.negative(),
+                Tone::Plain => Style::default(),
+            };
+            frame.render_widget(Paragraph::new(Span::styled(app.status.to_string(), style)), area);
         }
     }
 }
@@ -130,7 +135,7 @@ fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
         ("Enter", "run (intervention; in Ranks / Sensitivity: recompute)"),
         ("Esc", "cancel the running job"),
         ("1 … 5", "Bars, Ranks, Neurons, History, Sensitivity"),
-        ("e (export)", "write the current result as JSON"),
+        ("e (export)", "write the current result as JSON and CSV"),
         ("? (help)", "this help; any key closes it"),
         ("q (quit), Ctrl-C", "quit"),
     ];

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table};
+use ratatui::widgets::{Padding, Paragraph, Row, Table, Wrap};
 
 use super::{block, pct, pts, short};
 use crate::tui::app::App;
@@ -11,6 +11,11 @@ use crate::tui::theme::Theme;
 
 /// Scales a bar's half-width covers, in points: the smallest that fits the largest change.
 const SCALES: [f64; 6] = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
+
+/// The smallest scale that fits a change of `max` points (100 beyond it: bars clip there).
+pub fn scale_for(max: f64) -> f64 {
+    SCALES.iter().copied().find(|&s| s >= max).unwrap_or(100.0)
+}
 
 /// A bar of exactly `width` cells centred on zero (│): negative changes fill to the left,
 /// positive to the right. Returns (before the fill, the fill, after the fill).
@@ -32,14 +37,20 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
     let Some(r) = &app.result else {
         let text = vec![
             Line::raw(""),
-            Line::raw("  No intervention yet. Pick a layer and a group on the left,"),
-            Line::raw("  set the form above, and press Enter."),
+            Line::raw(
+                "No intervention yet. Pick a layer and a group on the left, set the form above, and press Enter.",
+            ),
         ];
-        frame.render_widget(Paragraph::new(text).block(block(" Accuracy change ", focused, theme)), area);
+        // Wrapped, so a narrow panel shows every word.
+        let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(
+            paragraph.block(block(" Accuracy change ", focused, theme).padding(Padding::horizontal(1))),
+            area,
+        );
         return;
     };
     let max = r.groups.iter().filter_map(|g| g.change).fold(0.0f64, |m, c| m.max(100.0 * c.abs()));
-    let scale = SCALES.iter().copied().find(|&s| s >= max).unwrap_or(100.0);
+    let scale = scale_for(max);
     let inner = area.width.saturating_sub(2) as usize;
     // Group names only where there is room; the groups panel always shows them.
     let label = if inner >= 76 { 17 } else { 3 };
@@ -154,4 +165,35 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
         theme,
     ));
     frame.render_widget(table, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scale_is_the_smallest_that_fits() {
+        assert_eq!(scale_for(0.0), 2.0);
+        assert_eq!(scale_for(2.0), 2.0);
+        assert_eq!(scale_for(2.1), 5.0);
+        assert_eq!(scale_for(54.0), 100.0);
+        assert_eq!(scale_for(250.0), 100.0);
+    }
+
+    #[test]
+    fn bars_fill_away_from_zero_and_keep_their_width() {
+        let cells = |(a, b, c): (String, String, String)| (a + &b + &c).chars().count();
+        // Half-width 5 cells on each side of the axis.
+        assert_eq!(signed_bar(-40.0, 100.0, 11), ("   ".into(), "██".into(), "│     ".into()));
+        assert_eq!(signed_bar(100.0, 100.0, 11), ("     │".into(), "█████".into(), "".into()));
+        assert_eq!(signed_bar(0.0, 100.0, 11), ("     │".into(), "".into(), "     ".into()));
+        // A change too small for a cell still shows one; one beyond the scale stops at the edge.
+        assert_eq!(signed_bar(0.1, 100.0, 11).1, "█");
+        assert_eq!(signed_bar(-300.0, 100.0, 11).1.chars().count(), 5);
+        for change in [-300.0, -1.0, 0.0, 0.4, 7.0, 300.0] {
+            for width in [8, 9, 30, 31] {
+                assert_eq!(cells(signed_bar(change, 5.0, width)), width, "{change} {width}");
+            }
+        }
+    }
 }

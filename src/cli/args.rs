@@ -1,0 +1,188 @@
+//! Typed command-line values: clap parses each option into these (or an engine type) once,
+//! so no command sees a string. A range check fails with a message that starts "must";
+//! `cli::run` then names the option and value: "--fraction -0.1 must be in (0, 1]".
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+
+use crate::data::GroupedDataset;
+
+/// A whole number >= 0 (also read when negative, to be refused with a clear message).
+pub fn count(text: &str) -> Result<usize, String> {
+    match text.parse::<i128>() {
+        Ok(n) if n >= 0 => usize::try_from(n).map_err(|_| "must be a smaller number".into()),
+        _ => Err("must be a whole number >= 0".into()),
+    }
+}
+
+/// A whole number >= 1.
+pub fn positive(text: &str) -> Result<usize, String> {
+    match count(text) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be at least 1".into()),
+    }
+}
+
+/// A seed: a whole number in 0..=2^64-1.
+pub fn seed(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| "must be a whole number in 0..=18446744073709551615".into())
+}
+
+/// A libtorch thread count, 0 (libtorch's default) to 1024.
+pub fn threads(text: &str) -> Result<usize, String> {
+    match count(text) {
+        Ok(n) if n <= 1024 => Ok(n),
+        _ => Err("must be in 0..=1024 (0: one per core)".into()),
+    }
+}
+
+/// Runs of a random intervention, 1 to 1000.
+pub fn repeats(text: &str) -> Result<usize, String> {
+    match count(text) {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err("must be in 1..=1000".into()),
+    }
+}
+
+/// A fraction q in (0, 1].
+pub fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(q) if q.is_finite() && q > 0.0 && q <= 1.0 => Ok(q),
+        _ => Err("must be in (0, 1]".into()),
+    }
+}
+
+/// A finite number >= 0 (σ, thresholds).
+pub fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("must be a number >= 0".into()),
+    }
+}
+
+/// `--group`: resolved against the data set once it is open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupArg {
+    /// `G2` or `2`.
+    Index(usize),
+    /// A group's name, e.g. `0-4 on land`.
+    Name(String),
+    /// `all`: every example (label-free).
+    All,
+}
+
+impl FromStr for GroupArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "all" => GroupArg::All,
+            _ => match s.strip_prefix('G').unwrap_or(s).parse::<usize>() {
+                Ok(g) => GroupArg::Index(g),
+                Err(_) => GroupArg::Name(s.to_string()),
+            },
+        })
+    }
+}
+
+impl fmt::Display for GroupArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupArg::Index(g) => write!(f, "G{g}"),
+            GroupArg::Name(name) => f.write_str(name),
+            GroupArg::All => f.write_str("all"),
+        }
+    }
+}
+
+impl GroupArg {
+    /// The group's number in `dataset` (`None`: all examples), or an error listing the groups.
+    pub fn resolve(&self, dataset: &GroupedDataset) -> Result<Option<usize>> {
+        let found = match self {
+            GroupArg::All => return Ok(None),
+            GroupArg::Index(g) => Some(*g).filter(|&g| g < dataset.num_groups()),
+            GroupArg::Name(name) => dataset.group_names.iter().position(|n| n == name),
+        };
+        if let Some(g) = found {
+            return Ok(Some(g));
+        }
+        let valid: Vec<String> =
+            dataset.group_names.iter().enumerate().map(|(g, name)| format!("G{g} ({name})")).collect();
+        bail!("unknown group '{self}' (valid: {}, or all)", valid.join(", "))
+    }
+}
+
+/// `--criterion`: what scores a neuron.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CriterionArg {
+    Magnitude,
+    Gradient,
+}
+
+impl FromStr for CriterionArg {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "magnitude" => Ok(CriterionArg::Magnitude),
+            "gradient" => Ok(CriterionArg::Gradient),
+            other => bail!("unknown criterion '{other}' (valid: magnitude, gradient)"),
+        }
+    }
+}
+
+/// `--kind`: what an intervention does to the selected neurons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Zero,
+    Reinit,
+    Noise,
+    Rewind,
+}
+
+impl FromStr for Kind {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "zero" | "zero-out" | "prune" => Ok(Kind::Zero),
+            "reinit" => Ok(Kind::Reinit),
+            "noise" => Ok(Kind::Noise),
+            "rewind" => Ok(Kind::Rewind),
+            other => bail!("unknown intervention kind '{other}' (valid: zero, reinit, noise, rewind)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_refuse_what_lies_outside_them() {
+        assert_eq!(fraction("0.05"), Ok(0.05));
+        assert_eq!(fraction("1"), Ok(1.0));
+        for bad in ["0", "-0.1", "1.5", "nan", "x"] {
+            assert_eq!(fraction(bad), Err("must be in (0, 1]".into()), "{bad}");
+        }
+        assert_eq!(count("-1"), Err("must be a whole number >= 0".into()));
+        assert_eq!(positive("0"), Err("must be at least 1".into()));
+        assert_eq!(threads("1024"), Ok(1024));
+        assert!(threads("1025").is_err());
+        assert_eq!(non_negative("-1"), Err("must be a number >= 0".into()));
+        assert_eq!(repeats("1001"), Err("must be in 1..=1000".into()));
+    }
+
+    #[test]
+    fn groups_parse_by_number_or_name() {
+        let parse = |s: &str| s.parse::<GroupArg>().unwrap_or(GroupArg::All);
+        assert_eq!(parse("G2"), GroupArg::Index(2));
+        assert_eq!(parse("3"), GroupArg::Index(3));
+        assert_eq!(parse("all"), GroupArg::All);
+        assert_eq!(parse("5-9 on land"), GroupArg::Name("5-9 on land".into()));
+        assert!("shake".parse::<Kind>().is_err());
+        assert_eq!("prune".parse::<Kind>().unwrap(), Kind::Zero);
+    }
+}

@@ -1,0 +1,165 @@
+//! The contents of `experiment.ron`: what was trained, on what, how, and every checkpoint.
+//! The settings types live here, so reading an experiment needs nothing from training.
+
+use std::str::FromStr;
+
+use anyhow::{Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use crate::data::DatasetSpec;
+use crate::model::ModelConfig;
+
+pub const MANIFEST: &str = "experiment.ron";
+pub const FORMAT: u32 = 1;
+
+/// One saved epoch. Accuracies are per group, in group order; `None` for an empty group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointEntry {
+    /// 0 is the initialisation; epoch e is the model after e passes over the training split.
+    pub epoch: usize,
+    /// File name inside the experiment folder.
+    pub file: String,
+    pub sha256: String,
+    /// Mean training cross-entropy over the epoch's batches (none for epoch 0).
+    pub train_loss: Option<f64>,
+    pub train_accuracy: Vec<Option<f64>>,
+    pub val_accuracy: Vec<Option<f64>>,
+}
+
+/// The contents of `experiment.ron`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: u32,
+    pub name: String,
+    pub model: ModelConfig,
+    pub dataset: DatasetSpec,
+    pub classes: Vec<String>,
+    pub groups: Vec<String>,
+    pub training: TrainSettings,
+    pub checkpoints: Vec<CheckpointEntry>,
+}
+
+/// The largest epoch number an experiment may list.
+pub const MAX_EPOCH: usize = 100_000;
+
+impl Manifest {
+    /// Refuses a manifest no run could have written: another format, no checkpoints, an
+    /// epoch listed twice or beyond [`MAX_EPOCH`], a checkpoint file outside the folder,
+    /// accuracies for the wrong number of groups.
+    pub fn check(&self) -> Result<()> {
+        ensure!(
+            self.format == FORMAT,
+            "format {} is not supported (this memscope reads format {FORMAT})",
+            self.format
+        );
+        ensure!(!self.checkpoints.is_empty(), "the experiment lists no checkpoints");
+        ensure!(self.classes.len() >= 2, "the experiment names {} classes (at least 2)", self.classes.len());
+        ensure!(!self.groups.is_empty(), "the experiment names no groups");
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in &self.checkpoints {
+            ensure!(
+                entry.epoch <= MAX_EPOCH,
+                "epoch {} is out of range (valid: 0..={MAX_EPOCH})",
+                entry.epoch
+            );
+            ensure!(seen.insert(entry.epoch), "epoch {} is listed twice", entry.epoch);
+            let plain = !entry.file.is_empty()
+                && !entry.file.contains(['/', '\\'])
+                && entry.file != "."
+                && entry.file != "..";
+            ensure!(
+                plain,
+                "epoch {}: checkpoint file '{}' must be a file name inside the experiment folder",
+                entry.epoch,
+                entry.file
+            );
+            for (what, values) in
+                [("train_accuracy", &entry.train_accuracy), ("val_accuracy", &entry.val_accuracy)]
+            {
+                ensure!(
+                    values.len() == self.groups.len(),
+                    "epoch {}: {what} has {} values for {} groups",
+                    entry.epoch,
+                    values.len(),
+                    self.groups.len()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    Sgd,
+}
+
+impl FromStr for OptimizerKind {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "adam" => Ok(OptimizerKind::Adam),
+            "sgd" => Ok(OptimizerKind::Sgd),
+            other => bail!("unknown optimizer '{other}' (valid: adam, sgd)"),
+        }
+    }
+}
+
+/// How a model is trained. Every field has a default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    /// SGD momentum (ignored by Adam).
+    pub momentum: f64,
+    /// L2 penalty added to the gradient (the authors' code uses none).
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    /// 40 as in the paper and the authors' code.
+    pub epochs: usize,
+    /// Seeds the initialisation and the order of batches.
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            batch_size: 64,
+            epochs: 40,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainSettings {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.learning_rate.is_finite() && self.learning_rate > 0.0,
+            "learning_rate {} must be a positive number",
+            self.learning_rate
+        );
+        ensure!(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "weight_decay {} must be a number >= 0",
+            self.weight_decay
+        );
+        ensure!(
+            self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum),
+            "momentum {} must be in [0, 1)",
+            self.momentum
+        );
+        ensure!(self.batch_size >= 1, "batch_size must be at least 1");
+        ensure!((1..=1000).contains(&self.epochs), "epochs {} out of range 1..=1000", self.epochs);
+        Ok(())
+    }
+}

@@ -1,0 +1,106 @@
+//! `memscope bench`: timings and memory of the engine's main tasks.
+
+use serde::Serialize;
+
+use super::Render;
+use super::text::{csv, table};
+
+#[derive(Debug, Serialize)]
+pub struct Timing {
+    /// Stable name for scripts (bench/reference.py matches tasks by it).
+    pub key: String,
+    pub task: String,
+    pub runs: usize,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub min_ms: f64,
+}
+
+impl Timing {
+    /// Median, 95th percentile and minimum of `ms` (at least one value).
+    pub fn of(key: &str, task: &str, mut ms: Vec<f64>) -> Timing {
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms.get(((ms.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+        Timing {
+            key: key.into(),
+            task: task.into(),
+            runs: ms.len(),
+            median_ms: at(0.5),
+            p95_ms: at(0.95),
+            min_ms: at(0.0),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub experiment: String,
+    pub threads: i32,
+    /// Timed runs per task.
+    #[serde(skip)]
+    pub runs: usize,
+    pub timings: Vec<Timing>,
+    /// Peak resident memory of the explorer process that ran the first intervention, MB
+    /// (median over runs); `None` when the explorer could not be timed.
+    pub explorer_peak_rss_mb: Option<f64>,
+    /// Growth of this process's resident memory over the warm interventions, MB (a leak
+    /// shows here; `None` off Linux).
+    pub warm_rss_growth_mb: Option<f64>,
+    /// The benchmark intervention's per-group accuracy after the change, to check a
+    /// reference implementation against.
+    pub intervention_after: Vec<Option<f64>>,
+    /// The sensitive-layer study's signed changes, `[row][group]`, rows in study order.
+    pub sensitivity_changes: Vec<Vec<Option<f64>>>,
+}
+
+impl Render for BenchReport {
+    fn table(&self) -> String {
+        let rows = self.timings.iter().map(|t| {
+            vec![
+                t.task.clone(),
+                t.runs.to_string(),
+                format!("{:.1}", t.median_ms),
+                format!("{:.1}", t.p95_ms),
+            ]
+        });
+        let mb = |v: Option<f64>| v.map_or("not measured".into(), |m| format!("{m:.0} MB"));
+        format!(
+            "{} (libtorch threads: {})\n{}\nexplorer peak resident memory after the first intervention: {}\n\
+             resident memory growth over the {} warm interventions: {}\n",
+            self.experiment,
+            self.threads,
+            table(&["task", "runs", "median ms", "p95 ms"], rows),
+            mb(self.explorer_peak_rss_mb),
+            self.runs,
+            mb(self.warm_rss_growth_mb),
+        )
+    }
+
+    /// One row per measurement; the memory figures as rows of their own.
+    fn csv(&self) -> String {
+        let ms = |v: f64| format!("{v:.3}");
+        let mut rows: Vec<Vec<String>> = self
+            .timings
+            .iter()
+            .map(|t| {
+                vec![
+                    t.key.clone(),
+                    t.runs.to_string(),
+                    ms(t.median_ms),
+                    ms(t.p95_ms),
+                    ms(t.min_ms),
+                    "ms".into(),
+                ]
+            })
+            .collect();
+        for (key, value) in
+            [("explorer_peak_rss", self.explorer_peak_rss_mb), ("warm_rss_growth", self.warm_rss_growth_mb)]
+        {
+            if let Some(mb) = value {
+                let v = format!("{mb:.1}");
+                rows.push(vec![key.into(), "1".into(), v.clone(), v.clone(), v, "MB".into()]);
+            }
+        }
+        csv(&["key", "runs", "median", "p95", "min", "unit"], rows)
+    }
+}

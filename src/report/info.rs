@@ -1,0 +1,106 @@
+//! `memscope info`: an experiment's layers, groups and accuracy at one epoch.
+
+use std::fmt::Write as _;
+
+use super::Render;
+use super::text::{csv, percent, table};
+use crate::inspect::ExperimentInfo;
+use crate::model::LayerKind;
+
+impl Render for ExperimentInfo {
+    fn table(&self) -> String {
+        let mut out = String::new();
+        let epochs = match (self.epochs.first(), self.epochs.last()) {
+            (Some(first), Some(last)) => {
+                format!("{} checkpoints, epochs {first}..={last}", self.epochs.len())
+            }
+            _ => "no checkpoints".into(),
+        };
+        let _ = writeln!(out, "experiment  {}  ({})", self.name, self.experiment);
+        let _ = writeln!(out, "model       {} parameters; {epochs}\n", self.parameters);
+
+        let _ = writeln!(
+            out,
+            "Layers (a neuron is one output filter of a conv, one output unit of a linear layer)"
+        );
+        let layers = self.layers.iter().map(|l| {
+            let mut role = match l.kind {
+                LayerKind::Conv => "conv".to_string(),
+                LayerKind::Linear => "linear".to_string(),
+            };
+            if l.shortcut {
+                role.push_str(" (shortcut)");
+            }
+            if l.head {
+                role.push_str(" (head)");
+            }
+            let shape = l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+            vec![l.name.clone(), role, shape, l.neurons.to_string()]
+        });
+        let _ = writeln!(out, "{}\n", table(&["layer", "kind", "shape", "neurons"], layers));
+
+        let _ = writeln!(out, "Groups (examples per split)");
+        let groups = self.groups.iter().map(|g| {
+            vec![
+                format!("G{} {}", g.group, g.name),
+                g.train.to_string(),
+                format!("{:.1}%", 100.0 * g.train_proportion),
+                g.val.to_string(),
+                g.test.to_string(),
+            ]
+        });
+        let _ = writeln!(out, "{}\n", table(&["group", "train", "train share", "val", "test"], groups));
+
+        let acc = &self.accuracy;
+        let _ = writeln!(out, "Accuracy on {} at epoch {}", acc.split, self.epoch);
+        let rows = acc.groups.iter().map(|g| {
+            let mark = if Some(g.group) == acc.worst_group { "  <- worst" } else { "" };
+            vec![
+                format!("G{} {}", g.group, g.name),
+                g.examples.to_string(),
+                g.correct.to_string(),
+                format!("{}{mark}", percent(g.accuracy)),
+            ]
+        });
+        let _ = writeln!(out, "{}", table(&["group", "examples", "correct", "accuracy"], rows));
+        let worst_name = acc
+            .worst_group
+            .and_then(|g| acc.groups.get(g))
+            .map(|g| format!(" (G{} {})", g.group, g.name))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "worst-group accuracy             {}{worst_name}",
+            percent(acc.worst_group_accuracy)
+        );
+        let _ = writeln!(
+            out,
+            "mean accuracy                    {}  (group accuracies weighted by TRAINING group proportions)",
+            percent(acc.mean_accuracy_train_weighted)
+        );
+        let _ = writeln!(
+            out,
+            "average accuracy                 {}  (over all {} examples of {}, unweighted)",
+            percent(acc.average_accuracy),
+            acc.groups.iter().map(|g| g.examples).sum::<usize>(),
+            acc.split
+        );
+        out
+    }
+
+    fn csv(&self) -> String {
+        let acc = &self.accuracy;
+        let rows = acc.groups.iter().map(|g| {
+            vec![
+                self.epoch.to_string(),
+                acc.split.to_string(),
+                g.group.to_string(),
+                g.name.clone(),
+                g.examples.to_string(),
+                g.correct.to_string(),
+                g.accuracy.map(|a| format!("{a:.6}")).unwrap_or_default(),
+            ]
+        });
+        csv(&["epoch", "split", "group", "name", "examples", "correct", "accuracy"], rows)
+    }
+}

@@ -1,0 +1,141 @@
+//! Interventions (`intervene`, `rewind`, the explorer's export) and score listings.
+
+use std::fmt::Write as _;
+
+use super::Render;
+use super::text::{csv, fixed6, percent, points, table};
+use crate::studies::intervention::{InterventionResult, ScoreList, Target};
+
+/// One line saying what was done, to what, and where it was measured.
+pub fn headline(result: &InterventionResult) -> String {
+    let s = &result.spec;
+    match s.target() {
+        Target::Layer(_) => format!("{} at epoch {}, measured on {}", s.intervention, s.epoch, s.split),
+        Target::Neurons(q) => format!(
+            "{} of the {} {} neurons ({} of {} in scope {}) by {}{}, epoch {}, measured on {}",
+            s.intervention,
+            q.selection,
+            q.granularity,
+            result.neurons.len(),
+            result.candidates,
+            q.scope,
+            q.criterion,
+            if q.normalize_layers { ", layer-normalised" } else { "" },
+            s.epoch,
+            s.split
+        ),
+    }
+}
+
+impl Render for InterventionResult {
+    fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", headline(self));
+        if self.runs > 1 {
+            let _ = writeln!(out, "mean of {} runs (seeds from {})", self.runs, self.spec.seed);
+        }
+        if !self.neurons.is_empty() {
+            let rows = self.neurons.iter().map(|n| {
+                vec![
+                    n.id.to_string(),
+                    format!("{:.4e}", n.score),
+                    format!("{:.1}", n.score_percentile),
+                    format!("{:.4}", n.magnitude),
+                    format!("{:.1}", n.magnitude_percentile),
+                ]
+            });
+            let _ = writeln!(
+                out,
+                "\nSelected neurons (percentile rank: 100 = largest)\n{}",
+                table(&["neuron", "score", "score pct", "magnitude", "magnitude pct"], rows)
+            );
+        }
+        let rows = self.groups.iter().map(|g| {
+            let after = match (g.after, g.after_std) {
+                (Some(a), Some(sd)) if self.runs > 1 => format!("{} ± {:.1}", percent(Some(a)), 100.0 * sd),
+                (a, _) => percent(a),
+            };
+            let mark = if Some(g.group) == self.before.worst_group { " (worst)" } else { "" };
+            vec![
+                format!("G{} {}{mark}", g.group, g.name),
+                g.examples.to_string(),
+                percent(g.before),
+                after,
+                points(g.change),
+                g.abs_change.map(|c| format!("{:.1}", 100.0 * c)).unwrap_or_else(|| "n/a".into()),
+            ]
+        });
+        let _ = writeln!(
+            out,
+            "\nAccuracy on {} (change in percentage points; |change| is the slides' Δacc)\n{}",
+            self.spec.split,
+            table(&["group", "examples", "before", "after", "change", "|change|"], rows)
+        );
+        let (b, a) = (&self.before_summary, &self.after_summary);
+        let _ = writeln!(
+            out,
+            "worst-group accuracy   {} -> {}",
+            percent(b.worst_group_accuracy),
+            percent(a.worst_group_accuracy)
+        );
+        let _ = writeln!(
+            out,
+            "mean accuracy          {} -> {}  (weighted by TRAINING group proportions)",
+            percent(b.mean_accuracy_train_weighted),
+            percent(a.mean_accuracy_train_weighted)
+        );
+        out
+    }
+
+    fn csv(&self) -> String {
+        let rows = self.groups.iter().map(|g| {
+            vec![
+                g.group.to_string(),
+                g.name.clone(),
+                g.examples.to_string(),
+                fixed6(g.before),
+                fixed6(g.after),
+                fixed6(g.after_std),
+                fixed6(g.change),
+                fixed6(g.abs_change),
+            ]
+        });
+        csv(&["group", "name", "examples", "before", "after", "after_std", "change", "abs_change"], rows)
+    }
+}
+
+const SCORE_HEADER: [&str; 6] = ["rank", "neuron", "score", "score pct", "magnitude", "magnitude pct"];
+
+impl ScoreList {
+    fn rows(&self) -> impl Iterator<Item = Vec<String>> + '_ {
+        self.neurons.iter().enumerate().map(|(i, n)| {
+            vec![
+                (i + 1).to_string(),
+                n.id.to_string(),
+                format!("{:.4e}", n.score),
+                format!("{:.1}", n.score_percentile),
+                format!("{:.4}", n.magnitude),
+                format!("{:.1}", n.magnitude_percentile),
+            ]
+        })
+    }
+}
+
+impl Render for ScoreList {
+    fn table(&self) -> String {
+        format!(
+            "Top {} of {} {} neurons (scope {}) by {}, epoch {}\n{}",
+            self.neurons.len(),
+            self.candidates,
+            self.granularity,
+            self.ranking.scope,
+            self.ranking.criterion,
+            self.ranking.epoch,
+            table(&SCORE_HEADER, self.rows())
+        )
+    }
+
+    fn csv(&self) -> String {
+        csv(&SCORE_HEADER, self.rows())
+    }
+}

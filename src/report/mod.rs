@@ -1,0 +1,103 @@
+//! The output seam: every result type renders as a table, CSV or JSON here, for the CLI,
+//! the explorer's export and any later report. A command produces a value; [`emit`]
+//! prints it. JSON carries a [`Provenance`] block; tables and CSV do not.
+
+mod bench;
+mod info;
+mod intervention;
+mod provenance;
+mod studies;
+pub mod text;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+pub use bench::{BenchReport, Timing};
+pub use intervention::headline;
+pub use provenance::Provenance;
+
+/// An output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+impl std::str::FromStr for Format {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            other => anyhow::bail!("unknown format '{other}' (valid: table, json, csv)"),
+        }
+    }
+}
+
+impl Format {
+    /// The file extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Table => "txt",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// A result that prints as a table and as CSV (JSON comes from its `Serialize`).
+pub trait Render: Serialize {
+    /// For a terminal: headings, aligned tables, percentages.
+    fn table(&self) -> String;
+    /// For a spreadsheet: one header row, full precision.
+    fn csv(&self) -> String;
+}
+
+/// A result with its provenance, serialised as the result's fields then `provenance`.
+#[derive(Serialize)]
+struct WithProvenance<'a, R: Serialize> {
+    #[serde(flatten)]
+    result: &'a R,
+    provenance: &'a Provenance,
+}
+
+/// `result` as JSON (pretty, newline-terminated), with a top-level `provenance` key.
+pub fn json<R: Serialize>(result: &R, provenance: &Provenance) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(&WithProvenance { result, provenance })
+        .context("cannot serialise the result as JSON")?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// `result` in `format`.
+pub fn render<R: Render>(result: &R, format: Format, provenance: &Provenance) -> Result<String> {
+    match format {
+        Format::Table => Ok(result.table()),
+        Format::Csv => Ok(result.csv()),
+        Format::Json => json(result, provenance),
+    }
+}
+
+/// Renders `result` in `format` and writes it to `out` (atomically) or standard output.
+pub fn emit<R: Render>(
+    result: &R,
+    format: Format,
+    provenance: &Provenance,
+    out: Option<&Path>,
+) -> Result<()> {
+    let text = render(result, format, provenance)?;
+    match out {
+        Some(path) => crate::util::fsx::write_output(path, text.as_bytes()),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).context("cannot write to stdout")
+        }
+    }
+}

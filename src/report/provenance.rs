@@ -1,0 +1,38 @@
+//! Where a result came from: enough to reproduce it or to tell two results apart.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::Experiment;
+
+/// Exported with every JSON result (not with tables or CSV, which stay as they were).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// memscope's version (Cargo.toml).
+    pub memscope: String,
+    /// The experiment folder and its name.
+    pub experiment: String,
+    pub name: String,
+    /// The epoch intervened on or described, its checkpoint file and that file's sha256.
+    pub epoch: usize,
+    pub checkpoint: String,
+    pub sha256: String,
+    /// The full request, its seed included.
+    pub spec: serde_json::Value,
+}
+
+impl Provenance {
+    /// The provenance of a result computed from `experiment` at `epoch` by `spec`.
+    pub fn new(experiment: &Experiment, epoch: usize, spec: &impl Serialize) -> Result<Provenance> {
+        let entry = experiment.checkpoint(epoch)?;
+        Ok(Provenance {
+            memscope: env!("CARGO_PKG_VERSION").into(),
+            experiment: experiment.dir.display().to_string(),
+            name: experiment.manifest.name.clone(),
+            epoch,
+            checkpoint: entry.file.clone(),
+            sha256: entry.sha256.clone(),
+            spec: serde_json::to_value(spec).context("cannot serialise the request")?,
+        })
+    }
+}

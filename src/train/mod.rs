@@ -1,0 +1,117 @@
+//! Training that keeps a checkpoint for every epoch, epoch 0 being the initialisation:
+//! the plan (what to train), the loop ([`fit`]), the objective ([`objective`]: ERM today),
+//! and the experiment folder's life ([`ExperimentWriter`]) are separate pieces.
+
+pub mod fit;
+pub mod objective;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, ensure};
+use burn::module::Module;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use fit::fit;
+pub use objective::{Erm, Objective, TrainBatch};
+
+use crate::data::{DatasetSpec, GroupedDataset, Split};
+use crate::eval::{AccuracyReport, evaluate};
+use crate::experiment::{CheckpointEntry, Experiment, ExperimentWriter, FORMAT, Manifest, TrainSettings};
+use crate::jobs::Progress;
+use crate::model::{ModelConfig, Network};
+
+/// What to train: the contents of a `train --config` file. Every field has a default
+/// (the bundled demo's setup).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainPlan {
+    pub name: String,
+    pub model: ModelConfig,
+    pub dataset: DatasetSpec,
+    pub training: TrainSettings,
+}
+
+impl TrainPlan {
+    /// Reads a plan from a RON file.
+    pub fn read(path: &Path) -> Result<TrainPlan> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        ron::from_str(&text).map_err(|e| anyhow!("{}:{e}", path.display()))
+    }
+}
+
+/// What an epoch's end reports.
+#[derive(Clone, Debug)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch's batches (none for epoch 0, the initialisation).
+    pub train_loss: Option<f64>,
+    pub val: AccuracyReport,
+}
+
+/// Trains `plan` on `dataset` by ERM and writes the experiment to `out` (see
+/// [`ExperimentWriter`]: staged, locked, moved into place when complete; an existing
+/// experiment is replaced only when `overwrite` is set). `on_epoch` hears of each recorded
+/// epoch; `progress` of each batch, and it can cancel (nothing is left behind then).
+pub fn train(
+    plan: &TrainPlan,
+    dataset: &GroupedDataset,
+    out: &Path,
+    overwrite: bool,
+    device: &Device,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+    progress: &mut dyn Progress,
+) -> Result<Experiment> {
+    let settings = &plan.training;
+    settings.validate()?;
+    plan.model.check_fits(dataset.image_shape, dataset.class_names.len())?;
+    ensure!(!dataset.train.is_empty(), "the training split is empty");
+    let name = if plan.name.is_empty() { dataset.name.clone() } else { plan.name.clone() };
+    let manifest = Manifest {
+        format: FORMAT,
+        name,
+        model: plan.model.clone(),
+        dataset: plan.dataset.clone(),
+        classes: dataset.class_names.clone(),
+        groups: dataset.group_names.clone(),
+        training: settings.clone(),
+        checkpoints: Vec::new(),
+    };
+    let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
+
+    crate::device::seed(device, settings.seed);
+    let train_device = device.clone().autodiff();
+    let model = plan.model.init(&train_device)?;
+    let epochs = settings.epochs;
+    let mut record = |epoch: usize, train_loss: Option<f64>, model: &Network| -> Result<()> {
+        let model = model.valid();
+        let train = evaluate(&model, dataset, Split::Train, device)?;
+        let val = evaluate(&model, dataset, Split::Val, device)?;
+        let accuracies = |r: &AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect();
+        let entry = CheckpointEntry {
+            epoch,
+            file: String::new(),
+            sha256: String::new(),
+            train_loss,
+            train_accuracy: accuracies(&train),
+            val_accuracy: accuracies(&val),
+        };
+        writer.record(&model, entry)?;
+        on_epoch(&EpochReport { epoch, epochs, train_loss, val });
+        Ok(())
+    };
+    record(0, None, &model)?;
+    let mut objective = Erm::new(&train_device);
+    fit(
+        model,
+        &mut objective,
+        dataset,
+        settings,
+        &train_device,
+        &mut |epoch, loss, model| record(epoch, Some(loss), model),
+        progress,
+    )?;
+    writer.finish()
+}

@@ -1,0 +1,49 @@
+//! What a training step minimises. The loop ([`super::fit`]) knows nothing of the loss: ERM
+//! is one objective, the mitigation methods will be others.
+
+use anyhow::Result;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::prelude::*;
+
+use crate::model::{Mode, Network};
+
+/// One training batch on the autodiff device.
+pub struct TrainBatch {
+    /// `[n, c, h, w]`
+    pub images: Tensor<4>,
+    /// `[n]`
+    pub labels: Tensor<1, Int>,
+    /// Positions of the examples in the training split (for objectives that weight or
+    /// remember examples).
+    pub indices: Vec<usize>,
+}
+
+/// A training objective: the scalar loss of `model` on a batch.
+pub trait Objective {
+    /// The name recorded in the experiment (e.g. `erm`).
+    fn name(&self) -> &'static str;
+
+    /// The mean loss over the batch, `[1]`, differentiable in the model's parameters.
+    fn loss(&mut self, model: &Network, batch: &TrainBatch) -> Result<Tensor<1>>;
+}
+
+/// Empirical risk minimisation: mean cross-entropy on the logits, BatchNorm in training mode.
+pub struct Erm {
+    loss: CrossEntropyLoss,
+}
+
+impl Erm {
+    pub fn new(device: &Device) -> Erm {
+        Erm { loss: CrossEntropyLossConfig::new().init(device) }
+    }
+}
+
+impl Objective for Erm {
+    fn name(&self) -> &'static str {
+        "erm"
+    }
+
+    fn loss(&mut self, model: &Network, batch: &TrainBatch) -> Result<Tensor<1>> {
+        Ok(self.loss.forward(model.forward(batch.images.clone(), Mode::Auto), batch.labels.clone()))
+    }
+}

@@ -1,0 +1,115 @@
+//! What the explorer asks the worker for: the intervention the form describes (built with
+//! the engine's constructor and rules), the studies the views need, and the baseline.
+
+use super::App;
+use crate::data::Split;
+use crate::eval::AccuracyReport;
+use crate::intervene::Intervention;
+use crate::neurons::CandidateFilter;
+use crate::neurons::scores::{Criterion, Sampling};
+use crate::neurons::select::Scope;
+use crate::studies::intervention::{self, InterventionSpec};
+use crate::studies::ranks::RankSpec;
+use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use crate::tui::app::View;
+use crate::tui::form::{COUNTS, Count, REPEATS};
+use crate::tui::worker::Job;
+
+impl App {
+    /// The job that fills the groups panel for the current epoch and split.
+    pub fn baseline_job(&self) -> Job {
+        Job::Baseline { epoch: self.epoch_number(), split: self.form.split() }
+    }
+
+    /// The gradient scores the form's next intervention needs, computed while idle.
+    pub fn prepare_job(&self) -> Job {
+        Job::Prepare { epoch: self.epoch_number(), criterion: self.gradient() }
+    }
+
+    /// The current baseline, if it belongs to the current epoch and split.
+    pub fn current_baseline(&self) -> Option<&AccuracyReport> {
+        match &self.baseline {
+            Some((e, s, r)) if *e == self.epoch_number() && *s == self.form.split() => Some(r),
+            _ => None,
+        }
+    }
+
+    pub(super) fn gradient(&self) -> Criterion {
+        intervention::gradient(Some(self.group), 0)
+    }
+
+    /// The intervention the form describes.
+    pub fn spec(&self) -> InterventionSpec {
+        let epoch = self.epoch_number();
+        if let Intervention::RewindLayer { layer, epochs_back } = self.form.intervention(self.layer_name()) {
+            return InterventionSpec::rewind_layer(epoch, layer, epochs_back)
+                .on(self.form.split())
+                .repeats(REPEATS[self.form.repeats]);
+        }
+        let scope =
+            if self.form.scope == 0 { Scope::Global } else { Scope::Layer(self.layer_name().to_string()) };
+        let spec = InterventionSpec::neurons(epoch)
+            .change(self.form.intervention(self.layer_name()))
+            .criterion(if self.form.criterion == 1 { Criterion::Magnitude } else { self.gradient() })
+            .scope(scope)
+            .granularity(self.form.granularity())
+            .on(self.form.split())
+            .repeats(REPEATS[self.form.repeats]);
+        let spec = match COUNTS[self.form.count] {
+            Count::K(k) => spec.top_k(k),
+            Count::Q(q) => spec.top_fraction(q),
+        };
+        if self.form.criterion == 2 {
+            // The random control; a scope without neurons leaves the top selection, and the
+            // engine says what is wrong when it runs.
+            return spec.clone().random_control(&self.layers).unwrap_or(spec);
+        }
+        spec
+    }
+
+    pub(super) fn rank_job(&self) -> Job {
+        Job::Ranks(RankSpec {
+            epoch: self.epoch_number(),
+            fraction: 0.05,
+            granularity: self.form.granularity(),
+            candidates: CandidateFilter::default(),
+            split: Split::Train,
+            sampling: Sampling::default(),
+            seed: 0,
+        })
+    }
+
+    pub(super) fn sensitivity_job(&self) -> Job {
+        let epoch = self.epoch_number();
+        Job::Sensitivity(SensitivitySpec {
+            epoch,
+            split: self.form.split(),
+            epochs_back: DEFAULT_EPOCHS_BACK.into_iter().filter(|&n| n <= epoch).collect(),
+            threshold: 0.01,
+            candidates: CandidateFilter::default(),
+        })
+    }
+
+    pub(super) fn ranks_current(&self) -> bool {
+        self.ranks.as_ref().is_some_and(|r| {
+            r.spec.epoch == self.epoch_number() && r.spec.granularity == self.form.granularity()
+        })
+    }
+
+    pub(super) fn sensitivity_current(&self) -> bool {
+        self.sensitivity
+            .as_ref()
+            .is_some_and(|s| s.spec.epoch == self.epoch_number() && s.spec.split == self.form.split())
+    }
+
+    /// The study jobs the current view needs, if its data is missing or stale.
+    pub(super) fn view_job(&self) -> Option<Job> {
+        match self.view {
+            View::Ranks if !self.ranks_current() => Some(self.rank_job()),
+            View::Sensitivity if !self.sensitivity_current() && self.epoch_number() >= 5 => {
+                Some(self.sensitivity_job())
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The explorer's `e`: the current view's result as JSON (with provenance) and CSV, through
+//! the same renderers as the CLI.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use super::app::{App, View};
+use crate::report::{self, Format, Provenance, Render};
+use crate::util::fsx::write_atomic;
+
+/// Writes the current view's result into `dir` as JSON (with provenance) and as CSV, through
+/// the same renderers as the CLI; returns the files' common path without extension.
+pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
+    match app.view {
+        View::Ranks => match &app.ranks {
+            Some(study) => write_both(study, &stem("ranks"), app, study.spec.epoch, &study.spec),
+            None => bail!("nothing to export yet: run something first"),
+        },
+        View::Sensitivity => match &app.sensitivity {
+            Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
+            None => bail!("nothing to export yet: run something first"),
+        },
+        _ => match &app.result {
+            Some(result) => write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec),
+            None => bail!("nothing to export yet: run something first"),
+        },
+    }
+}
+
+fn write_both<R: Render>(
+    result: &R,
+    stem: &Path,
+    app: &App,
+    epoch: usize,
+    spec: &impl serde::Serialize,
+) -> Result<PathBuf> {
+    let provenance = Provenance::new(&app.experiment, epoch, spec)?;
+    for format in [Format::Json, Format::Csv] {
+        let path = stem.with_extension(format.extension());
+        write_atomic(&path, report::render(result, format, &provenance)?.as_bytes())?;
+    }
+    Ok(stem.to_path_buf())
+}

@@ -1,0 +1,78 @@
+//! The status line's message when no job is running: a variant per situation, so its
+//! colour comes from what happened, not from the text.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// At start: how to begin.
+    Idle,
+    /// An intervention waits for the worker.
+    Queued,
+    /// Esc was pressed; the job stops at its next checkpoint.
+    Cancelling,
+    /// A job finished: what it was, and how long it took.
+    Done {
+        what: String,
+        elapsed: Duration,
+    },
+    Cancelled,
+    /// Files written, named without their extension (`.json` and `.csv` both exist).
+    Exported(PathBuf),
+    /// Something the user should know before trying again.
+    Note(String),
+    Error(String),
+}
+
+/// How the status line looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    Bad,
+}
+
+impl Status {
+    pub fn tone(&self) -> Tone {
+        match self {
+            Status::Error(_) => Tone::Bad,
+            _ => Tone::Plain,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Idle => {
+                f.write_str("Enter runs the intervention · Tab moves between panels · ? lists every key")
+            }
+            Status::Queued => f.write_str("queued"),
+            Status::Cancelling => f.write_str("cancelling…"),
+            Status::Done { what, elapsed } => write!(f, "{what} in {} ms", elapsed.as_millis()),
+            Status::Cancelled => f.write_str("cancelled"),
+            Status::Exported(stem) => write!(f, "exported {}.{{json,csv}}", stem.display()),
+            Status::Note(text) => f.write_str(text),
+            Status::Error(message) => write!(f, "error: {message}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_look_bad_and_each_variant_reads_as_before() {
+        let done = Status::Done { what: "rank histograms".into(), elapsed: Duration::from_millis(42) };
+        assert_eq!(done.to_string(), "rank histograms in 42 ms");
+        assert_eq!(done.tone(), Tone::Plain);
+        let error = Status::Error("epoch 99 is not in the experiment".into());
+        assert_eq!(error.to_string(), "error: epoch 99 is not in the experiment");
+        assert_eq!(error.tone(), Tone::Bad);
+        // A note that happens to start with "error" is not an error.
+        assert_eq!(Status::Note("errors: none".into()).tone(), Tone::Plain);
+        assert_eq!(Status::Exported(PathBuf::from("./m-1")).to_string(), "exported ./m-1.{json,csv}");
+    }
+}

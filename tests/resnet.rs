@@ -1,0 +1,125 @@
+//! torchvision ResNets against PyTorch: networks built, initialised and run by PyTorch
+//! (scripts/make-torch-fixtures), their state dicts loaded by memscope, logits compared.
+//!
+//! The fixtures need torch 2.9.0 in Python (`MEMSCOPE_TORCH_PYTHON`, else bench/run's
+//! `bench/.venv`); they are made once and cached. Without such a Python this test says so
+//! and checks only what needs no PyTorch.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use burn::prelude::*;
+use memscope::data::batch;
+use memscope::device::DeviceSpec;
+use memscope::experiment::checkpoint;
+use memscope::model::resnet::{Depth, HeadKind};
+use memscope::model::{Mode, ModelConfig, ResNetConfig};
+use safetensors::SafeTensors;
+
+fn torch_python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("MEMSCOPE_TORCH_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/.venv/bin/python"))),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        Command::new(p).args(["-c", "import torch, safetensors"]).output().is_ok_and(|o| o.status.success())
+    })
+}
+
+/// The fixture folder, made by PyTorch if it is not cached yet.
+fn fixtures() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+        .join("memscope/fixtures/torch-resnets-v1");
+    if cache.join(".complete").exists() {
+        return Some(cache);
+    }
+    let python = torch_python()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-fixtures");
+    let ok = Command::new(python).arg(script).arg(&cache).status().is_ok_and(|s| s.success());
+    assert!(ok, "scripts/make-torch-fixtures failed");
+    Some(cache)
+}
+
+fn floats(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let t = file.tensor(name).unwrap();
+    let values = t.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    (t.shape().to_vec(), values)
+}
+
+#[test]
+fn resnets_give_pytorchs_logits_from_pytorchs_weights() {
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let Some(dir) = fixtures() else {
+        eprintln!(
+            "note: no Python with torch 2.9.0 (MEMSCOPE_TORCH_PYTHON or bench/.venv): ResNets not compared with PyTorch"
+        );
+        return;
+    };
+    let (shape, images) = floats(&dir.join("inputs.safetensors"), "images");
+    let n = shape[0];
+    for (name, depth, head) in [
+        ("resnet18", Depth::ResNet18, HeadKind::Linear),
+        ("resnet34", Depth::ResNet34, HeadKind::Linear),
+        ("resnet50", Depth::ResNet50, HeadKind::LinearSoftmax),
+    ] {
+        let config = ModelConfig::ResNet(ResNetConfig { depth, head, ..Default::default() });
+        let bytes = std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap();
+        let model = checkpoint::decode(&config, bytes, &device).unwrap();
+        let x = batch::from_chw(images.clone(), n, [shape[1], shape[2], shape[3]], &device);
+        let ours = model.forward(x, Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
+        let (_, theirs) = floats(&dir.join(format!("{name}-logits.safetensors")), "logits");
+        let worst =
+            ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{name}: largest difference {worst}\nours {ours:?}\ntheirs {theirs:?}");
+
+        // The layer list uses torchvision's names, with stages for the activation cache.
+        let layers = model.layers();
+        let find = |n: &str| layers.iter().find(|l| l.name == n).unwrap_or_else(|| panic!("{name}: no {n}"));
+        assert_eq!(find("conv1").stage, None);
+        assert_eq!(find("layer1.0.conv1").stage, Some(0));
+        assert!(find("layer2.0.downsample.0").shortcut);
+        assert_eq!(find("layer4.1.conv2").stage, Some(3));
+        let head = if head == HeadKind::Linear { "fc" } else { "fc.0" };
+        assert!(find(head).head);
+        assert_eq!(find(head).stage, Some(4));
+        // Resuming from every stage gives the same logits.
+        let x = batch::from_chw(images.clone(), n, [shape[1], shape[2], shape[3]], &device);
+        let cached = model.boundaries(x);
+        for (k, activation) in cached.into_iter().enumerate() {
+            let resumed = model.forward_from(k, activation).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(resumed, ours, "{name}: resumed at stage {k}");
+        }
+    }
+}
+
+#[test]
+fn a_resnet_checkpoint_round_trips_with_torchvision_names() {
+    let device = DeviceSpec::Cpu.device().unwrap();
+    let config = ModelConfig::ResNet(ResNetConfig::default());
+    let model = config.init(&device).unwrap();
+    let bytes = checkpoint::encode(&model).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<&str> = file.names();
+    names.sort();
+    for expected in [
+        "conv1.weight",
+        "bn1.running_var",
+        "layer1.0.conv1.weight",
+        "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.weight",
+        "fc.weight",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    assert_eq!(file.tensor("fc.weight").unwrap().shape(), &[2, 512]);
+    let again = checkpoint::decode(&config, bytes, &device).unwrap();
+    let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
+    assert_eq!(
+        model.forward(x.clone(), Mode::Eval).into_data().try_to_vec::<f32>().unwrap(),
+        again.forward(x, Mode::Eval).into_data().try_to_vec::<f32>().unwrap()
+    );
+}
