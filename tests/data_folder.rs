@@ -255,7 +255,7 @@ fn exported_demo_reads_back_as_waterbirds() {
     }
     // The first training image survives JPEG at quality 95 within a few levels on average.
     let [_, h, w] = ds.image_shape;
-    let chw = ds.images(Split::Train, &[0]).expect("pixels");
+    let chw = &ds.images(Split::Train, &[0]).expect("pixels");
     let hwc: Vec<u8> =
         (0..h * w).flat_map(|p| (0..3).map(move |c| (chw[c * h * w + p] * 255.0).round() as u8)).collect();
     let want = resize_bilinear(&Rgb8 { width: w, height: h, data: hwc }, 48, 48);
