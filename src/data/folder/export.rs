@@ -25,6 +25,10 @@ pub struct ExportSummary {
     pub images: [usize; 3],
 }
 
+/// `pixels(split, indices)`: those images as `[n, 3, h, w]` RGB in 0..=1 (e.g.
+/// `|s, i| dataset.images(s, i)` for the spurious digits).
+pub type PixelsFn<'a> = &'a dyn Fn(Split, &[usize]) -> Result<Vec<f32>>;
+
 /// Labels and groups of one split.
 pub struct SplitLabels<'a> {
     pub labels: &'a [usize],
@@ -39,7 +43,7 @@ pub fn write_waterbirds(
     class_names: &[String],
     shape: [usize; 3],
     splits: [SplitLabels<'_>; 3],
-    pixels: &dyn Fn(Split, &[usize]) -> Result<Vec<f32>>,
+    pixels: PixelsFn<'_>,
 ) -> Result<ExportSummary> {
     ensure!(
         class_names.len() == 2,
