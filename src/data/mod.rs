@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod digits;
+pub mod folder;
 pub mod memory;
 
 use std::fmt;

@@ -1,0 +1,182 @@
+//! The field's evaluation transforms and the pixel source that applies them to a folder's
+//! files in parallel.
+//!
+//! `waterbirds(s)`: `Resize((r, r))` with r = int(s * 256 / 224), then `CenterCrop(s)`
+//! (GroupDRO, DFR, the authors' code, for Waterbirds and, in DFR and the authors' code, CelebA).
+//! `celeba(s)`: `CenterCrop(178)` then `Resize((s, s))` (GroupDRO and JTT for CelebA).
+//! Both end with `ToTensor` and ImageNet `Normalize`, in f32 as torch computes them.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+use super::decode::decode_file;
+use super::resize::{PillowVersion, Rgb8, center_crop, resize_bilinear_as};
+use super::{Manifest, split_index};
+use crate::data::Split;
+
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// CelebA's aligned images are 178x218; GroupDRO crops the square min(178, 218).
+const CELEBA_CROP: usize = 178;
+
+/// A named evaluation transform and its output side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transform {
+    /// Resize to int(size * 256 / 224) square, centre crop `size`.
+    Waterbirds { size: usize },
+    /// Centre crop 178, resize to `size` square.
+    Celeba { size: usize },
+}
+
+impl Transform {
+    pub fn waterbirds(size: usize) -> Transform {
+        Transform::Waterbirds { size }
+    }
+
+    pub fn celeba(size: usize) -> Transform {
+        Transform::Celeba { size }
+    }
+
+    /// Side of the output image.
+    pub fn size(self) -> usize {
+        match self {
+            Transform::Waterbirds { size } | Transform::Celeba { size } => size,
+        }
+    }
+
+    /// How the transform is written in reports, e.g. "resize 256x256, centre crop 224".
+    pub fn describe(self) -> String {
+        match self {
+            Transform::Waterbirds { size } => {
+                let r = size * 256 / 224;
+                format!("resize {r}x{r}, centre crop {size}, ImageNet normalise")
+            }
+            Transform::Celeba { size } => {
+                format!("centre crop {CELEBA_CROP}, resize {size}x{size}, ImageNet normalise")
+            }
+        }
+    }
+
+    /// The transformed 8-bit image, before normalisation, as the current Pillow gives it.
+    pub fn apply_u8(self, img: &Rgb8) -> Rgb8 {
+        self.apply_u8_as(img, PillowVersion::default())
+    }
+
+    /// The transformed 8-bit image as torchvision on Pillow `version` gives it.
+    pub fn apply_u8_as(self, img: &Rgb8, version: PillowVersion) -> Rgb8 {
+        match self {
+            Transform::Waterbirds { size } => {
+                // Python's int(size * 256 / 224) truncates; integer division does too.
+                let r = size * 256 / 224;
+                center_crop(&resize_bilinear_as(img, r, r, version), size, size)
+            }
+            Transform::Celeba { size } => {
+                resize_bilinear_as(&center_crop(img, CELEBA_CROP, CELEBA_CROP), size, size, version)
+            }
+        }
+    }
+}
+
+/// `ToTensor` then `Normalize(mean, std)`: HWC u8 into CHW f32, `(v / 255 - mean) / std`.
+pub fn normalise(img: &Rgb8, out: &mut [f32]) {
+    let plane = img.width * img.height;
+    for (p, px) in img.data.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + p] = (f32::from(px[c]) / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        }
+    }
+}
+
+/// Decodes a folder's images on demand: files in, normalised `[n, 3, s, s]` pixels out.
+#[derive(Debug)]
+pub struct FolderPixels {
+    root: PathBuf,
+    /// Per split, paths relative to `root`.
+    paths: [Vec<PathBuf>; 3],
+    transform: Transform,
+    pillow: PillowVersion,
+    threads: usize,
+}
+
+impl FolderPixels {
+    /// `threads` = 0 uses every available core.
+    pub fn new(manifest: &Manifest, transform: Transform, threads: usize) -> FolderPixels {
+        let paths = manifest.splits.clone().map(|s| s.into_iter().map(|e| e.path).collect());
+        let threads =
+            if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+        FolderPixels {
+            root: manifest.root.clone(),
+            paths,
+            transform,
+            pillow: PillowVersion::default(),
+            threads,
+        }
+    }
+
+    /// Reproduces another Pillow version's resize (see [`PillowVersion`]).
+    pub fn with_pillow(mut self, pillow: PillowVersion) -> FolderPixels {
+        self.pillow = pillow;
+        self
+    }
+
+    /// `[3, size, size]`
+    pub fn image_shape(&self) -> [usize; 3] {
+        [3, self.transform.size(), self.transform.size()]
+    }
+
+    /// The normalised images of `indices` in `split`, `[n, 3, s, s]` flat.
+    pub fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
+        let len = self.image_shape().iter().product();
+        self.map(split, indices, len, |img, out: &mut [f32]| normalise(img, out))
+    }
+
+    /// The transformed 8-bit images of `indices`, `[n, s, s, 3]` flat (HWC, before normalising).
+    pub fn images_u8(&self, split: Split, indices: &[usize]) -> Result<Vec<u8>> {
+        let s = self.transform.size();
+        self.map(split, indices, s * s * 3, |img, out: &mut [u8]| out.copy_from_slice(&img.data))
+    }
+
+    /// Decodes and transforms each image on worker threads, writing `len` values per image.
+    fn map<T, F>(&self, split: Split, indices: &[usize], len: usize, write: F) -> Result<Vec<T>>
+    where
+        T: Copy + Default + Send,
+        F: Fn(&Rgb8, &mut [T]) + Sync,
+    {
+        let paths = &self.paths[split_index(split)];
+        if let Some(&bad) = indices.iter().find(|&&i| i >= paths.len()) {
+            return Err(anyhow!("index {bad} out of range: the {split} split has {} images", paths.len()));
+        }
+        let mut out = vec![T::default(); indices.len() * len];
+        let queue = Mutex::new(out.chunks_exact_mut(len).zip(indices));
+        let failed = AtomicBool::new(false);
+        let first_error = Mutex::new(None);
+        let workers = self.threads.clamp(1, indices.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    while !failed.load(Ordering::Relaxed) {
+                        let job = queue.lock().map(|mut q| q.next()).ok().flatten();
+                        let Some((slot, &i)) = job else { break };
+                        match decode_file(&self.root.join(&paths[i])) {
+                            Ok(img) => write(&self.transform.apply_u8_as(&img, self.pillow), slot),
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                if let Ok(mut first) = first_error.lock() {
+                                    first.get_or_insert(e);
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        match first_error.into_inner().ok().flatten() {
+            Some(e) => Err(anyhow!("{e:#}")),
+            None => Ok(out),
+        }
+    }
+}

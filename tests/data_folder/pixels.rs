@@ -1,0 +1,160 @@
+//! Pixels against an independent decoding: `scripts/pil-reference` (Pillow + numpy, the
+//! transforms of a PyTorch pipeline written out on PIL), compared exactly.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use memscope::data::Split;
+use memscope::data::folder::resize::{PillowVersion, Rgb8, center_crop, resize_bilinear};
+use memscope::data::folder::{FolderPixels, Transform, read_manifest};
+
+use super::fixtures::{self, Jpeg};
+
+/// The major version of the Pillow that python3 has, with numpy, if any.
+fn pil_major() -> Option<u32> {
+    let out = Command::new("python3").args(["-c", "import PIL, numpy; print(PIL.__version__)"]).output().ok();
+    let version =
+        out.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let major = version.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.parse().ok());
+    if major.is_none() {
+        eprintln!("SKIPPED: python3 with Pillow and numpy is not available (pip install pillow numpy)");
+    }
+    major
+}
+
+/// A folder of every kind of image the loader converts, with sizes above and below the
+/// crops and odd aspect ratios; a csv manifest lists them all in the test split.
+fn zoo(dir: &Path) -> Vec<PathBuf> {
+    let jpegs = [
+        (500, 375, Jpeg::Progressive420),
+        (333, 257, Jpeg::Baseline444),
+        (256, 256, Jpeg::Baseline422),
+        (178, 218, Jpeg::Progressive420),
+        (97, 131, Jpeg::Gray),
+        (301, 199, Jpeg::Cmyk),
+        (120, 90, Jpeg::Baseline444),
+        (224, 225, Jpeg::Progressive420),
+        // Portrait: Pillow 13 resizes these vertically first.
+        (375, 500, Jpeg::Progressive420),
+        (150, 300, Jpeg::Baseline444),
+    ];
+    let mut files = Vec::new();
+    for (i, &(w, h, kind)) in jpegs.iter().enumerate() {
+        let p = dir.join(format!("j{i}.jpg"));
+        fixtures::write_jpeg(&p, w, h, i as u32 + 7, kind);
+        files.push(p);
+    }
+    for (i, (kind, w, h)) in [
+        ("rgb8", 211, 160),
+        ("rgba8", 150, 300),
+        ("gray8", 64, 64),
+        ("rgb16", 180, 230),
+        ("gray16", 250, 190),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = dir.join(format!("p{i}.png"));
+        fixtures::write_png(&p, w, h, i as u32 + 3, kind);
+        files.push(p);
+    }
+    let mut csv = String::from("path,label,group,split\n");
+    for (i, f) in files.iter().enumerate() {
+        let name = f.file_name().and_then(|n| n.to_str()).expect("name");
+        csv += &format!("{name},{},{},test\n", i % 2, i % 2);
+    }
+    // One example per group in train and val, so that the manifest validates.
+    csv += "j0.jpg,0,0,train\nj1.jpg,1,1,train\nj0.jpg,0,0,val\nj1.jpg,1,1,val\n";
+    std::fs::write(dir.join("zoo.csv"), csv).expect("write");
+    files
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).expect("reference f32");
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+#[test]
+fn pixels_equal_pil_and_torchvision_exactly() {
+    let Some(major) = pil_major() else { return };
+    let pillow = PillowVersion::from_major(major);
+    let dir = tempfile::tempdir().expect("tmp");
+    let files = zoo(dir.path());
+    let spec = format!("csv:{}", dir.path().join("zoo.csv").display()).parse().expect("spec");
+    let manifest = read_manifest(&spec).expect("manifest");
+    let indices: Vec<usize> = (0..files.len()).collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pil-reference");
+    for transform in [
+        Transform::waterbirds(224),
+        Transform::celeba(224),
+        Transform::waterbirds(64),
+        Transform::celeba(100),
+    ] {
+        let (name, size) = match transform {
+            Transform::Waterbirds { size } => ("waterbirds", size),
+            Transform::Celeba { size } => ("celeba", size),
+        };
+        let out = dir.path().join(format!("ref-{name}-{size}"));
+        let status = Command::new("python3")
+            .arg(&script)
+            .args([name, &size.to_string(), out.to_str().expect("utf-8")])
+            .args(&files)
+            .status()
+            .expect("run pil-reference");
+        assert!(status.success(), "pil-reference failed");
+        let want_u8 = std::fs::read(out.with_extension("u8")).expect("reference u8");
+        let want_f32 = read_f32(&out.with_extension("f32"));
+        let pixels = FolderPixels::new(&manifest, transform, 2).with_pillow(pillow);
+        let got_u8 = pixels.images_u8(Split::Test, &indices).expect("decode");
+        let got_f32 = pixels.images(Split::Test, &indices).expect("decode");
+        let per = size * size * 3;
+        for (k, f) in files.iter().enumerate() {
+            let (a, b) = (&got_u8[k * per..(k + 1) * per], &want_u8[k * per..(k + 1) * per]);
+            let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+            let max = a.iter().zip(b).map(|(&x, &y)| (x as i32 - y as i32).abs()).max().unwrap_or(0);
+            assert_eq!(
+                differ,
+                0,
+                "{name} {size}: {} differs from PIL in {differ} values (max {max})",
+                f.display()
+            );
+        }
+        assert_eq!(got_f32.len(), want_f32.len());
+        assert!(
+            got_f32.iter().zip(&want_f32).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{name} {size}: normalised floats"
+        );
+        eprintln!("{name} {size}: {} images equal to Pillow {major}'s, byte for byte", files.len());
+    }
+}
+
+#[test]
+fn resize_to_own_size_is_identity_and_crop_starts_at_16() {
+    let data = fixtures::picture(37, 23, 5);
+    let img = Rgb8 { width: 37, height: 23, data };
+    assert_eq!(resize_bilinear(&img, 37, 23), img);
+    let big = Rgb8 { width: 256, height: 256, data: fixtures::picture(256, 256, 1) };
+    let crop = center_crop(&big, 224, 224);
+    assert_eq!(&crop.data[..3], &big.data[(16 * 256 + 16) * 3..(16 * 256 + 16) * 3 + 3]);
+    // Python's round(16.5) = 16: 257 -> 224 starts at 16 too.
+    let odd = Rgb8 { width: 257, height: 257, data: fixtures::picture(257, 257, 2) };
+    assert_eq!(
+        &center_crop(&odd, 224, 224).data[..3],
+        &odd.data[(16 * 257 + 16) * 3..(16 * 257 + 16) * 3 + 3]
+    );
+}
+
+#[test]
+fn threads_do_not_change_pixels() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let files = zoo(dir.path());
+    let spec = format!("csv:{}", dir.path().join("zoo.csv").display()).parse().expect("spec");
+    let manifest = read_manifest(&spec).expect("manifest");
+    let idx: Vec<usize> = (0..files.len()).rev().collect();
+    let one =
+        FolderPixels::new(&manifest, Transform::waterbirds(64), 1).images(Split::Test, &idx).expect("1");
+    let four =
+        FolderPixels::new(&manifest, Transform::waterbirds(64), 4).images(Split::Test, &idx).expect("4");
+    assert_eq!(one, four);
+    assert_eq!(one.len(), files.len() * 3 * 64 * 64);
+}
