@@ -217,9 +217,12 @@ fn result(spec: InterventionSpec) -> InterventionResult {
     let neuron = |layer: &str, index, score, pct, magnitude, mpct| SelectedNeuron {
         id: NeuronId { layer: layer.into(), index },
         score,
+        ranking_score: score,
         score_percentile: pct,
+        score_percentile_scope: "all candidates".into(),
         magnitude,
         magnitude_percentile: mpct,
+        magnitude_percentile_scope: "all candidates".into(),
     };
     let runs: Vec<Vec<Option<f64>>> = vec![after.groups.iter().map(|g| g.accuracy).collect()];
     InterventionResult {
