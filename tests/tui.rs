@@ -12,7 +12,9 @@ use memscope::experiment::Experiment;
 use memscope::neurons::NeuronId;
 use memscope::session::Session;
 use memscope::studies::intervention::{InterventionResult, InterventionSpec, SelectedNeuron};
-use memscope::studies::sensitivity::{SensitivityRow, SensitivitySpec, SensitivityStudy};
+use memscope::studies::sensitivity::{
+    SensitivityRow, SensitivitySpec, SensitivityStudy, threshold_in_examples,
+};
 use memscope::studies::{Summary, group_changes};
 use memscope::tui::app::{Action, App, Effect, Panel, View};
 use memscope::tui::form::{FIELDS, Field};
@@ -277,6 +279,10 @@ fn sensitivity(spec: SensitivitySpec) -> SensitivityStudy {
             "5-9 on water".into(),
         ],
         before: report(&[(100, 100), (100, 46), (100, 24), (100, 98)]),
+        threshold_in_examples: threshold_in_examples(
+            spec.threshold,
+            &report(&[(100, 100), (100, 46), (100, 24), (100, 98)]),
+        ),
         rows,
         counts,
         spec,

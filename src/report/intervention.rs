@@ -127,7 +127,7 @@ fn neuron_cells(n: &SelectedNeuron, normalized: bool) -> Vec<String> {
 fn percentile_legend(neurons: &[SelectedNeuron], normalized: bool) -> String {
     let scope = |f: fn(&SelectedNeuron) -> &str| neurons.first().map(f).unwrap_or(ALL_CANDIDATES);
     let mut legend = format!(
-        "percentile rank, 100 = largest: score pct {}, magnitude pct {}",
+        "percentile rank, 100 = largest; score pct: {}; magnitude pct: {}",
         scope(|n| &n.score_percentile_scope),
         scope(|n| &n.magnitude_percentile_scope)
     );
