@@ -324,6 +324,30 @@ fn screens_at_80x24_and_120x40() {
 }
 
 #[test]
+fn the_neurons_view_shows_the_ranking_score_and_names_each_percentile_scope() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut spec = app.spec();
+    spec.query.normalize_layers = true;
+    let mut result = result(spec);
+    for (i, n) in result.neurons.iter_mut().enumerate() {
+        n.ranking_score = 3.5 - i as f32 * 0.25;
+        n.score_percentile_scope = "within layer stem.conv".into();
+    }
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(result)),
+        elapsed: Duration::from_millis(1),
+    });
+    app.view = View::Neurons;
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("÷mean"), "{screen}");
+    assert!(screen.contains("3.250"), "{screen}");
+    assert!(screen.contains("pct: within layer stem.conv; |w|pct: all candidates"), "{screen}");
+    assert!(screen.contains("ranked by ÷mean = score / layer mean"), "{screen}");
+}
+
+#[test]
 fn errors_are_shown_as_errors_and_cancellation_is_not_one() {
     let s = session();
     let mut app = app_for(&s);

@@ -114,3 +114,32 @@ pub fn run(
     let threshold_in_examples = threshold_in_examples(spec.threshold, &before);
     Ok(SensitivityStudy { spec: spec.clone(), groups, threshold_in_examples, before, rows, counts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::GroupAccuracy;
+
+    #[test]
+    fn the_threshold_in_examples_is_the_smallest_net_change_that_reaches_it() {
+        let group = |group, examples| GroupAccuracy {
+            group,
+            name: format!("g{group}"),
+            examples,
+            correct: 0,
+            accuracy: Some(0.0),
+        };
+        let before = AccuracyReport {
+            split: Split::Val,
+            groups: vec![group(0, 100), group(1, 150), group(2, 0)],
+            worst_group: None,
+            worst_group_accuracy: None,
+            mean_accuracy_train_weighted: None,
+            average_accuracy: None,
+        };
+        let min = |t| threshold_in_examples(t, &before).iter().map(|t| t.min_examples).collect::<Vec<_>>();
+        assert_eq!(min(0.01), [1, 2, 0]); // 1 point: 1 of 100, 1.5 -> 2 of 150
+        assert_eq!(min(0.02), [2, 3, 0]);
+        assert_eq!(min(0.0), [0, 0, 0]);
+    }
+}

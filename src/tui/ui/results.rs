@@ -138,20 +138,18 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     let outer = block(title, focused, theme);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
+    let legend_lines = if normalized { 2 } else { 1 };
     let [table_area, legend_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+        Layout::vertical([Constraint::Min(1), Constraint::Length(legend_lines)]).areas(inner);
     let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent()));
     frame.render_widget(table, table_area);
     if let Some(r) = result {
         let scope = r.neurons.first().map(|n| n.score_percentile_scope.as_str()).unwrap_or_default();
-        let mut legend = format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}");
+        let mut legend = vec![Line::from(format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}"))];
         if normalized {
-            legend.push_str("; ranked by ÷mean = score / layer mean");
+            legend.push(Line::from("ranked by ÷mean = score / layer mean"));
         }
-        frame.render_widget(
-            Paragraph::new(legend).style(theme.muted()).wrap(Wrap { trim: true }),
-            legend_area,
-        );
+        frame.render_widget(Paragraph::new(legend).style(theme.muted()), legend_area);
     }
 }
 
