@@ -1,14 +1,13 @@
 //! What an experiment holds: its layers, groups and accuracy at one epoch.
 
 use anyhow::Result;
-use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::Experiment;
-use crate::model::{LayerInfo, ModelConfig, layer_infos};
+use crate::model::{LayerInfo, ModelConfig, layer_infos, param_counts};
 
 /// One group with its size in each split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,7 +28,12 @@ pub struct ExperimentInfo {
     pub experiment: String,
     pub name: String,
     pub model: ModelConfig,
-    pub parameters: usize,
+    /// PyTorch's `sum(p.numel() for p in model.parameters())`: weights and biases of every
+    /// conv, linear and BatchNorm layer.
+    pub trainable_parameters: usize,
+    /// Values in BatchNorm's running statistics (`running_mean`, `running_var`), PyTorch
+    /// buffers; `num_batches_tracked` is not stored.
+    pub buffers: usize,
     /// Epochs with a checkpoint.
     pub epochs: Vec<usize>,
     /// The epoch the accuracies below belong to.
@@ -70,11 +74,13 @@ pub fn describe(
     device: &Device,
 ) -> Result<ExperimentInfo> {
     let model = experiment.load_network(epoch, device)?;
+    let counts = param_counts(&model);
     Ok(ExperimentInfo {
         experiment: experiment.dir.display().to_string(),
         name: experiment.manifest.name.clone(),
         model: experiment.manifest.model.clone(),
-        parameters: model.num_params(),
+        trainable_parameters: counts.trainable,
+        buffers: counts.buffers,
         epochs: experiment.epochs().collect(),
         epoch,
         layers: layer_infos(&model),

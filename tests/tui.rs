@@ -12,7 +12,9 @@ use memscope::experiment::Experiment;
 use memscope::neurons::NeuronId;
 use memscope::session::Session;
 use memscope::studies::intervention::{InterventionResult, InterventionSpec, SelectedNeuron};
-use memscope::studies::sensitivity::{SensitivityRow, SensitivitySpec, SensitivityStudy};
+use memscope::studies::sensitivity::{
+    SensitivityRow, SensitivitySpec, SensitivityStudy, threshold_in_examples,
+};
 use memscope::studies::{Summary, group_changes};
 use memscope::tui::app::{Action, App, Effect, Panel, View};
 use memscope::tui::form::{FIELDS, Field};
@@ -217,9 +219,12 @@ fn result(spec: InterventionSpec) -> InterventionResult {
     let neuron = |layer: &str, index, score, pct, magnitude, mpct| SelectedNeuron {
         id: NeuronId { layer: layer.into(), index },
         score,
+        ranking_score: score,
         score_percentile: pct,
+        score_percentile_scope: "all candidates".into(),
         magnitude,
         magnitude_percentile: mpct,
+        magnitude_percentile_scope: "all candidates".into(),
     };
     let runs: Vec<Vec<Option<f64>>> = vec![after.groups.iter().map(|g| g.accuracy).collect()];
     InterventionResult {
@@ -274,6 +279,10 @@ fn sensitivity(spec: SensitivitySpec) -> SensitivityStudy {
             "5-9 on water".into(),
         ],
         before: report(&[(100, 100), (100, 46), (100, 24), (100, 98)]),
+        threshold_in_examples: threshold_in_examples(
+            spec.threshold,
+            &report(&[(100, 100), (100, 46), (100, 24), (100, 98)]),
+        ),
         rows,
         counts,
         spec,
@@ -312,6 +321,30 @@ fn screens_at_80x24_and_120x40() {
         });
         insta::assert_snapshot!("sensitivity_120x40", render(&app, 120, 40));
     });
+}
+
+#[test]
+fn the_neurons_view_shows_the_ranking_score_and_names_each_percentile_scope() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut spec = app.spec();
+    spec.query.normalize_layers = true;
+    let mut result = result(spec);
+    for (i, n) in result.neurons.iter_mut().enumerate() {
+        n.ranking_score = 3.5 - i as f32 * 0.25;
+        n.score_percentile_scope = "within layer stem.conv".into();
+    }
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(result)),
+        elapsed: Duration::from_millis(1),
+    });
+    app.view = View::Neurons;
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("÷mean"), "{screen}");
+    assert!(screen.contains("3.250"), "{screen}");
+    assert!(screen.contains("pct: within layer stem.conv; |w|pct: all candidates"), "{screen}");
+    assert!(screen.contains("ranked by ÷mean = score / layer mean"), "{screen}");
 }
 
 #[test]

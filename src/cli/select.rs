@@ -63,15 +63,18 @@ pub struct Scoring {
     /// high-loss:POOL:DRAW (slides' label-free variant, 256:128).
     #[arg(long, default_value = "lowest-confidence:200")]
     pub sampling: Sampling,
-    /// Neuron granularity: unit (filter; authors' code), kernel or weight.
+    /// Neuron granularity: unit (filter; authors' code), kernel (W[c,i,:,:]) or weight.
     #[arg(long, default_value = "unit")]
     pub granularity: Granularity,
     #[command(flatten)]
     pub layers: Candidates,
-    /// Rank within this layer only (structured tracing) instead of globally.
+    /// Rank within this layer only (structured tracing) instead of globally: the score
+    /// percentile is then a rank within the layer; the magnitude percentile stays over all
+    /// candidates (each output names its scope).
     #[arg(long)]
     pub within: Option<String>,
-    /// Divide scores by their layer's mean before ranking globally.
+    /// Divide scores by their layer's mean before ranking globally; outputs show this
+    /// ranking score (score / layer mean; JSON ranking_score) beside the raw score.
     #[arg(long)]
     pub normalize_layers: bool,
 }

@@ -69,7 +69,8 @@ pub struct SensitivityArgs {
     #[arg(long, value_delimiter = ',', default_values_t = sensitivity::DEFAULT_EPOCHS_BACK,
           allow_negative_numbers = true, value_parser = args::count)]
     pub epochs_back: Vec<usize>,
-    /// A layer is sensitive for a group when |accuracy change| >= this (0.01 = 1 point).
+    /// A layer is sensitive for a group when |accuracy change| >= this (0.01 = 1 point;
+    /// with 100 examples in a group, 1 example).
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true, value_parser = args::non_negative)]
     pub threshold: f64,
     #[command(flatten)]

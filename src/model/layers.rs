@@ -47,6 +47,11 @@ impl ModulePath {
         self.0.pop();
     }
 
+    /// The field a tensor sits in, e.g. `weight` or `running_mean`.
+    pub fn field(&self) -> Option<&str> {
+        self.0.last().map(|(field, _)| field.as_str())
+    }
+
     /// For a tensor directly inside a conv or linear layer: (layer name, field, kind), e.g.
     /// (`stage2.block0.conv1`, `weight`, conv).
     pub fn layer_param(&self) -> Option<(String, &str, LayerKind)> {
@@ -109,4 +114,49 @@ pub fn layer_infos<M: Module>(model: &M) -> Vec<LayerInfo> {
         head.head = true;
     }
     layers
+}
+
+/// A model's float values in PyTorch's two conventions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamCounts {
+    /// What `sum(p.numel() for p in model.parameters())` gives: conv and linear weights and
+    /// biases, BatchNorm weight and bias.
+    pub trainable: usize,
+    /// BatchNorm's running statistics (`running_mean`, `running_var`): buffers in PyTorch,
+    /// stored in checkpoints, not trained. (`num_batches_tracked` is not stored.)
+    pub buffers: usize,
+}
+
+/// The running statistics of a BatchNorm: PyTorch buffers, not parameters.
+pub const BUFFER_FIELDS: [&str; 2] = ["running_mean", "running_var"];
+
+#[derive(Default)]
+struct Counter {
+    path: ModulePath,
+    counts: ParamCounts,
+}
+
+impl ModuleVisitor for Counter {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let n: usize = param.dims().iter().product();
+        match self.path.field() {
+            Some(field) if BUFFER_FIELDS.contains(&field) => self.counts.buffers += n,
+            _ => self.counts.trainable += n,
+        }
+    }
+}
+
+/// The trainable parameters and buffers of `model`.
+pub fn param_counts<M: Module>(model: &M) -> ParamCounts {
+    let mut counter = Counter::default();
+    model.visit(&mut counter);
+    counter.counts
 }

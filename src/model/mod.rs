@@ -14,7 +14,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use blocks::Mode;
-pub use layers::{LayerInfo, LayerKind, ModulePath, layer_infos};
+pub use layers::{LayerInfo, LayerKind, ModulePath, ParamCounts, layer_infos, param_counts};
 pub use resnet::{ResNet, ResNetConfig};
 pub use small_resnet::{SmallResNet, SmallResNetConfig};
 

@@ -17,7 +17,16 @@ impl Render for ExperimentInfo {
             _ => "no checkpoints".into(),
         };
         let _ = writeln!(out, "experiment  {}  ({})", self.name, self.experiment);
-        let _ = writeln!(out, "model       {} parameters; {epochs}\n", self.parameters);
+        let _ = writeln!(
+            out,
+            "model       {} trainable parameters (PyTorch's model.parameters()); {epochs}",
+            self.trainable_parameters
+        );
+        let _ = writeln!(
+            out,
+            "            + {} buffer values (BatchNorm running_mean, running_var; num_batches_tracked is not stored)\n",
+            self.buffers
+        );
 
         let _ = writeln!(
             out,

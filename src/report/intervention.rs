@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::Render;
 use super::text::{csv, fixed6, percent, points, table};
-use crate::studies::intervention::{InterventionResult, ScoreList, Target};
+use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, ScoreList, SelectedNeuron, Target};
 
 /// One line saying what was done, to what, and where it was measured.
 pub fn headline(result: &InterventionResult) -> String {
@@ -35,19 +35,13 @@ impl Render for InterventionResult {
             let _ = writeln!(out, "mean of {} runs (seeds from {})", self.runs, self.spec.seed);
         }
         if !self.neurons.is_empty() {
-            let rows = self.neurons.iter().map(|n| {
-                vec![
-                    n.id.to_string(),
-                    format!("{:.4e}", n.score),
-                    format!("{:.1}", n.score_percentile),
-                    format!("{:.4}", n.magnitude),
-                    format!("{:.1}", n.magnitude_percentile),
-                ]
-            });
+            let normalized = self.spec.query.normalize_layers;
+            let rows = self.neurons.iter().map(|n| neuron_cells(n, normalized));
             let _ = writeln!(
                 out,
-                "\nSelected neurons (percentile rank: 100 = largest)\n{}",
-                table(&["neuron", "score", "score pct", "magnitude", "magnitude pct"], rows)
+                "\nSelected neurons ({})\n{}",
+                percentile_legend(&self.neurons, normalized),
+                table(&neuron_header(normalized), rows)
             );
         }
         let rows = self.groups.iter().map(|g| {
@@ -104,19 +98,61 @@ impl Render for InterventionResult {
     }
 }
 
-const SCORE_HEADER: [&str; 6] = ["rank", "neuron", "score", "score pct", "magnitude", "magnitude pct"];
+/// The ranked column's header when `--normalize-layers` divides each score by its layer's mean.
+const NORMALIZED: &str = "score / layer mean";
+
+fn neuron_header(normalized: bool) -> Vec<&'static str> {
+    let mut header = vec!["neuron", "score"];
+    if normalized {
+        header.push(NORMALIZED);
+    }
+    header.extend(["score pct", "magnitude", "magnitude pct"]);
+    header
+}
+
+fn neuron_cells(n: &SelectedNeuron, normalized: bool) -> Vec<String> {
+    let mut cells = vec![n.id.to_string(), format!("{:.4e}", n.score)];
+    if normalized {
+        cells.push(format!("{:.4}", n.ranking_score));
+    }
+    cells.extend([
+        format!("{:.1}", n.score_percentile),
+        format!("{:.4}", n.magnitude),
+        format!("{:.1}", n.magnitude_percentile),
+    ]);
+    cells
+}
+
+/// What the percentile columns rank among (and, normalised, what the ranking sorts by).
+fn percentile_legend(neurons: &[SelectedNeuron], normalized: bool) -> String {
+    let scope = |f: fn(&SelectedNeuron) -> &str| neurons.first().map(f).unwrap_or(ALL_CANDIDATES);
+    let mut legend = format!(
+        "percentile rank, 100 = largest; score pct: {}; magnitude pct: {}",
+        scope(|n| &n.score_percentile_scope),
+        scope(|n| &n.magnitude_percentile_scope)
+    );
+    if normalized {
+        legend.push_str("; ranked by score / layer mean (--normalize-layers)");
+    }
+    legend
+}
 
 impl ScoreList {
+    fn normalized(&self) -> bool {
+        self.ranking.normalize_layers
+    }
+
+    fn header(&self) -> Vec<&'static str> {
+        let mut header = vec!["rank"];
+        header.extend(neuron_header(self.normalized()));
+        header
+    }
+
     fn rows(&self) -> impl Iterator<Item = Vec<String>> + '_ {
         self.neurons.iter().enumerate().map(|(i, n)| {
-            vec![
-                (i + 1).to_string(),
-                n.id.to_string(),
-                format!("{:.4e}", n.score),
-                format!("{:.1}", n.score_percentile),
-                format!("{:.4}", n.magnitude),
-                format!("{:.1}", n.magnitude_percentile),
-            ]
+            let mut cells = vec![(i + 1).to_string()];
+            cells.extend(neuron_cells(n, self.normalized()));
+            cells
         })
     }
 }
@@ -124,18 +160,19 @@ impl ScoreList {
 impl Render for ScoreList {
     fn table(&self) -> String {
         format!(
-            "Top {} of {} {} neurons (scope {}) by {}, epoch {}\n{}",
+            "Top {} of {} {} neurons (scope {}) by {}, epoch {}\n{}\n{}",
             self.neurons.len(),
             self.candidates,
             self.granularity,
             self.ranking.scope,
             self.ranking.criterion,
             self.ranking.epoch,
-            table(&SCORE_HEADER, self.rows())
+            table(&self.header(), self.rows()),
+            percentile_legend(&self.neurons, self.normalized())
         )
     }
 
     fn csv(&self) -> String {
-        csv(&SCORE_HEADER, self.rows())
+        csv(&self.header(), self.rows())
     }
 }

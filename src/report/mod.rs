@@ -18,6 +18,7 @@ use serde::Serialize;
 pub use bench::{BenchReport, Timing};
 pub use intervention::headline;
 pub use provenance::Provenance;
+pub use studies::threshold_in_words;
 
 /// An output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

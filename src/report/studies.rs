@@ -8,6 +8,31 @@ use crate::studies::control::ControlStudy;
 use crate::studies::ranks::{self, RankStudy};
 use crate::studies::sensitivity::SensitivityStudy;
 
+/// The sensitivity threshold in points and in examples of each group, e.g. "|change| >= 1.0
+/// point = >= 1 of 100 examples in each group".
+pub fn threshold_in_words(study: &SensitivityStudy) -> String {
+    let points = 100.0 * study.spec.threshold;
+    let unit = if (points - 1.0).abs() < 1e-9 { "point" } else { "points" };
+    let per_group = &study.threshold_in_examples;
+    let examples = match per_group.first() {
+        Some(first)
+            if per_group
+                .iter()
+                .all(|t| t.examples == first.examples && t.min_examples == first.min_examples) =>
+        {
+            format!(">= {} of {} examples in each group", first.min_examples, first.examples)
+        }
+        _ => {
+            let each: Vec<String> = per_group
+                .iter()
+                .map(|t| format!("G{} >= {} of {}", t.group, t.min_examples, t.examples))
+                .collect();
+            format!("{} examples", each.join(", "))
+        }
+    };
+    format!("|change| >= {points:.1} {unit} = {examples}")
+}
+
 /// "0-5", "5-10", … "95-100": the histogram bins' names.
 fn bins() -> Vec<String> {
     (0..ranks::BINS).map(|b| format!("{}-{}", 5 * b, 5 * b + 5)).collect()
@@ -98,6 +123,7 @@ impl Render for SensitivityStudy {
         let before: Vec<String> =
             self.before.groups.iter().map(|g| format!("G{} {}", g.group, percent(g.accuracy))).collect();
         let _ = writeln!(out, "before: {}", before.join(", "));
+        let _ = writeln!(out, "threshold: {}", threshold_in_words(self));
         out
     }
 

@@ -20,17 +20,36 @@ use crate::neurons::{NeuronId, NeuronSpace};
 use crate::session::Session;
 use crate::util::rng::seeded;
 
-/// A selected neuron with its scores and percentile ranks.
+/// A selected neuron with its scores and percentile ranks, each percentile naming the
+/// neurons it ranks among.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SelectedNeuron {
     pub id: NeuronId,
-    /// The criterion's score (before any per-layer normalisation).
+    /// The criterion's raw score (before any per-layer normalisation).
     pub score: f32,
-    /// Percentile rank in the ranking the selection used (scope, normalisation).
+    /// The value the ranking sorts by: `score` divided by its layer's mean score with
+    /// `--normalize-layers`, else `score` itself.
+    pub ranking_score: f32,
+    /// Percentile rank of `ranking_score` within `score_percentile_scope`.
     pub score_percentile: f64,
+    /// "within layer L" (structured tracing) or "all candidates".
+    pub score_percentile_scope: String,
     pub magnitude: f32,
-    /// Percentile rank of the magnitude among all candidate neurons.
+    /// Percentile rank of the magnitude within `magnitude_percentile_scope`.
     pub magnitude_percentile: f64,
+    /// Always "all candidates", whatever the ranking's scope.
+    pub magnitude_percentile_scope: String,
+}
+
+/// The scope of every magnitude percentile.
+pub const ALL_CANDIDATES: &str = "all candidates";
+
+/// The neurons a percentile in `scope` ranks among, in words.
+pub fn percentile_scope(scope: &Scope) -> String {
+    match scope {
+        Scope::Global => ALL_CANDIDATES.to_string(),
+        Scope::Layer(name) => format!("within layer {name}"),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +94,7 @@ pub fn selected_neurons(
     let ranks = percentile_ranks(&values);
     let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, space)?;
     let magnitude_ranks = percentile_ranks(&magnitude);
+    let scope = percentile_scope(&spec.scope);
     let neurons = picks
         .iter()
         .map(|&p| {
@@ -82,9 +102,12 @@ pub fn selected_neurons(
             SelectedNeuron {
                 id: space.id(flat),
                 score: scores[flat],
+                ranking_score: values[p],
                 score_percentile: ranks[p],
+                score_percentile_scope: scope.clone(),
                 magnitude: magnitude[flat],
                 magnitude_percentile: magnitude_ranks[flat],
+                magnitude_percentile_scope: ALL_CANDIDATES.to_string(),
             }
         })
         .collect();

@@ -34,11 +34,36 @@ pub struct SensitivityRow {
     pub sensitive: Vec<bool>,
 }
 
+/// The threshold in examples of one group: with `examples` examples, a change of at least
+/// the threshold is a net change of at least `min_examples` correct predictions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdInExamples {
+    pub group: usize,
+    pub examples: usize,
+    pub min_examples: usize,
+}
+
+/// The threshold (a fraction, 0.01 = 1 point) in examples for each group of `before`.
+pub fn threshold_in_examples(threshold: f64, before: &AccuracyReport) -> Vec<ThresholdInExamples> {
+    before
+        .groups
+        .iter()
+        .map(|g| ThresholdInExamples {
+            group: g.group,
+            examples: g.examples,
+            // The same tolerance as the test for sensitivity: 1 point of 100 is 1 example.
+            min_examples: (threshold * g.examples as f64 - 1e-9).ceil().max(0.0) as usize,
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SensitivityStudy {
     pub spec: SensitivitySpec,
     pub groups: Vec<String>,
     pub before: AccuracyReport,
+    /// `spec.threshold` in examples per group: with 100 examples one point is one example.
+    pub threshold_in_examples: Vec<ThresholdInExamples>,
     pub rows: Vec<SensitivityRow>,
     /// `counts[i][g]`: sensitive layers of group g when rewinding `spec.epochs_back[i]` epochs.
     pub counts: Vec<Vec<usize>>,
@@ -86,5 +111,35 @@ pub fn run(
             progress.report(rows.len(), total)?;
         }
     }
-    Ok(SensitivityStudy { spec: spec.clone(), groups, before, rows, counts })
+    let threshold_in_examples = threshold_in_examples(spec.threshold, &before);
+    Ok(SensitivityStudy { spec: spec.clone(), groups, threshold_in_examples, before, rows, counts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::GroupAccuracy;
+
+    #[test]
+    fn the_threshold_in_examples_is_the_smallest_net_change_that_reaches_it() {
+        let group = |group, examples| GroupAccuracy {
+            group,
+            name: format!("g{group}"),
+            examples,
+            correct: 0,
+            accuracy: Some(0.0),
+        };
+        let before = AccuracyReport {
+            split: Split::Val,
+            groups: vec![group(0, 100), group(1, 150), group(2, 0)],
+            worst_group: None,
+            worst_group_accuracy: None,
+            mean_accuracy_train_weighted: None,
+            average_accuracy: None,
+        };
+        let min = |t| threshold_in_examples(t, &before).iter().map(|t| t.min_examples).collect::<Vec<_>>();
+        assert_eq!(min(0.01), [1, 2, 0]); // 1 point: 1 of 100, 1.5 -> 2 of 150
+        assert_eq!(min(0.02), [2, 3, 0]);
+        assert_eq!(min(0.0), [0, 0, 0]);
+    }
 }

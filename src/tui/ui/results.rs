@@ -1,11 +1,12 @@
 //! Results of interventions: signed accuracy-change bars, the selected neurons, history.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph, Row, Table, Wrap};
 
 use super::{block, pct, pts, short};
+use crate::studies::intervention::ALL_CANDIDATES;
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
 
@@ -102,42 +103,54 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
 }
 
 pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let rows: Vec<Row> = app
-        .result
+    let result = app.result.as_ref().filter(|r| !r.neurons.is_empty());
+    // With --normalize-layers the ranking sorts score / layer mean: shown beside the raw score.
+    let normalized = result.is_some_and(|r| r.spec.query.normalize_layers);
+    let rows: Vec<Row> = result
         .iter()
         .flat_map(|r| r.neurons.iter())
         .map(|n| {
-            Row::new(vec![
-                n.id.to_string(),
-                format!("{:.3e}", n.score),
+            let mut cells = vec![n.id.to_string(), format!("{:.3e}", n.score)];
+            if normalized {
+                cells.push(format!("{:.3}", n.ranking_score));
+            }
+            cells.extend([
                 format!("{:.1}", n.score_percentile),
                 format!("{:.3}", n.magnitude),
                 format!("{:.1}", n.magnitude_percentile),
-            ])
+            ]);
+            Row::new(cells)
         })
         .collect();
-    let empty = rows.is_empty();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(22),
-            Constraint::Length(10),
-            Constraint::Length(6),
-            Constraint::Length(7),
-            Constraint::Length(6),
-        ],
-    )
-    .header(Row::new(vec!["neuron", "score", "pct", "|w|", "pct"]).style(theme.accent()))
-    .block(block(
-        if empty {
-            " Selected neurons (none yet) "
-        } else {
-            " Selected neurons (pct: percentile rank, 100 = largest) "
-        },
-        focused,
-        theme,
-    ));
-    frame.render_widget(table, area);
+    let mut widths = vec![Constraint::Min(22), Constraint::Length(10)];
+    let mut header = vec!["neuron", "score"];
+    if normalized {
+        widths.push(Constraint::Length(8));
+        header.push("÷mean");
+    }
+    widths.extend([Constraint::Length(6), Constraint::Length(7), Constraint::Length(6)]);
+    header.extend(["pct", "|w|", "|w|pct"]);
+    let title = if result.is_none() {
+        " Selected neurons (none yet) "
+    } else {
+        " Selected neurons (pct: percentile rank, 100 = largest) "
+    };
+    let outer = block(title, focused, theme);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let legend_lines = if normalized { 2 } else { 1 };
+    let [table_area, legend_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(legend_lines)]).areas(inner);
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent()));
+    frame.render_widget(table, table_area);
+    if let Some(r) = result {
+        let scope = r.neurons.first().map(|n| n.score_percentile_scope.as_str()).unwrap_or_default();
+        let mut legend = vec![Line::from(format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}"))];
+        if normalized {
+            legend.push(Line::from("ranked by ÷mean = score / layer mean"));
+        }
+        frame.render_widget(Paragraph::new(legend).style(theme.muted()), legend_area);
+    }
 }
 
 pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {

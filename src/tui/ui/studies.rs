@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Row, Table};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Row, Table, Wrap};
 
 use super::{block, pts};
 use crate::tui::app::App;
@@ -102,8 +102,15 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
         distances.join("/"),
         100.0 * study.spec.threshold
     ))]);
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(theme.accent()))
-        .block(block(title, focused, theme));
-    frame.render_widget(table, area);
+    let outer = block(title, focused, theme);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    let [table_area, legend_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent()));
+    frame.render_widget(table, table_area);
+    let legend = Paragraph::new(crate::report::threshold_in_words(study))
+        .style(theme.muted())
+        .wrap(Wrap { trim: true });
+    frame.render_widget(legend, legend_area);
 }
