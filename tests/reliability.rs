@@ -452,3 +452,23 @@ fn ctrl_c_during_export_leaves_no_file_in_out() {
     }
     panic!("the export always finished before it could be interrupted");
 }
+
+#[test]
+fn train_never_writes_over_a_file_a_device_or_a_link() {
+    let (_tmp, exp) = demo_copy();
+    let before = snapshot(&exp);
+    let manifest = exp.join("experiment.ron");
+    let err = fails(&["train", "--epochs", "1", "--out", manifest.to_str().unwrap()]);
+    assert!(err.contains("exists and is not a folder"), "{err}");
+    assert_eq!(snapshot(&exp), before);
+    let err = fails(&["train", "--epochs", "1", "--out", "/dev/null"]);
+    assert!(err.contains("/dev/null exists and is not a folder"), "{err}");
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&exp, &link).unwrap();
+    let err = fails(&["train", "--epochs", "1", "--force", "--out", link.to_str().unwrap()]);
+    assert!(err.contains("is a symbolic link; pass the folder it points to"), "{err}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(snapshot(&exp), before);
+}

@@ -159,6 +159,12 @@ fn recover_interrupted_install(out: &Path) -> Result<()> {
 /// Refuses to replace anything but an experiment, and an experiment unless asked.
 fn check_destination(out: &Path, overwrite: bool) -> Result<()> {
     let Ok(meta) = std::fs::symlink_metadata(out) else { return Ok(()) };
+    if meta.file_type().is_symlink() {
+        bail!(
+            "{} is a symbolic link; pass the folder it points to, or another --out (memscope never replaces a link)",
+            out.display()
+        );
+    }
     if !meta.is_dir() {
         bail!("{} exists and is not a folder; choose another --out", out.display());
     }
