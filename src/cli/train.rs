@@ -25,6 +25,10 @@ pub struct TrainArgs {
     pub force: bool,
     #[arg(long)]
     pub name: Option<String>,
+    /// Train on an image folder instead of the plan's data set: waterbirds:DIR, celeba:DIR or
+    /// csv:FILE (evaluation transform of that layout at 224 px).
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::data::folder::FolderSpec>()))]
+    pub data: Option<crate::data::folder::FolderSpec>,
     /// adam or sgd.
     #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<OptimizerKind>()))]
     pub optimizer: Option<OptimizerKind>,
@@ -50,6 +54,9 @@ pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
     let t = &mut plan.training;
     if let Some(v) = args.name {
         plan.name = v;
+    }
+    if let Some(spec) = args.data {
+        plan.dataset = crate::data::DatasetSpec::Folder(spec);
     }
     if let Some(v) = args.optimizer {
         t.optimizer = v;

@@ -244,6 +244,8 @@ impl PixelSource for Restricted {
 pub enum DatasetSpec {
     /// The bundled demo: handwritten digits on land or water backgrounds.
     SpuriousDigits(DigitsSpec),
+    /// An image folder: Waterbirds, CelebA or a CSV manifest, decoded on demand.
+    Folder(folder::FolderSpec),
 }
 
 impl Default for DatasetSpec {
@@ -257,6 +259,8 @@ impl DatasetSpec {
     pub fn load(&self) -> Result<GroupedDataset> {
         match self {
             DatasetSpec::SpuriousDigits(spec) => digits::generate(spec),
+            // Decoding threads: one per core.
+            DatasetSpec::Folder(spec) => folder::load(spec, 0),
         }
     }
 }
