@@ -427,7 +427,7 @@ fn ctrl_c_during_export_leaves_no_file_in_out() {
         let staged = loop {
             let staging = std::fs::read_dir(&out).ok().and_then(|mut d| {
                 d.find(|e| {
-                    e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".memscope-export-"))
+                    e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".memscope-"))
                 })
             });
             if staging.is_some() {
@@ -447,7 +447,11 @@ fn ctrl_c_during_export_leaves_no_file_in_out() {
             continue; // finished first
         }
         assert_eq!(status.code(), Some(130));
-        assert!(names(&out).is_empty(), "left in --out: {:?}", names(&out));
+        // Nothing, or (when the signal came while the finished files were being moved in,
+        // which the handler waits for) the whole export; never a part or a staging folder.
+        let left = names(&out);
+        let whole = left.contains(&"export.json".to_string()) && !left.iter().any(|n| n.starts_with('.'));
+        assert!(left.is_empty() || whole, "left in --out: {left:?}");
         return;
     }
     panic!("the export always finished before it could be interrupted");

@@ -14,8 +14,7 @@ use super::checkpoint::sha256_hex;
 use crate::data::{GroupedDataset, Split};
 use crate::jobs::Progress;
 use crate::model::ModelConfig;
-use crate::util::fsx::{read_regular, write_atomic};
-use crate::util::interrupt::remove_on_interrupt;
+use crate::util::fsx::{Scratch, read_regular, write_atomic};
 
 /// The index file of an export.
 pub const EXPORT_INDEX: &str = "export.json";
@@ -96,11 +95,8 @@ pub fn export(
         experiment.checkpoint(epoch)?;
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".memscope-export-")
-        .tempdir_in(out)
+    let staging = Scratch::create(out, true)
         .with_context(|| format!("cannot create a staging folder in {}", out.display()))?;
-    let _cleanup = remove_on_interrupt(staging.path());
     let mut index = ExportIndex {
         name: experiment.manifest.name.clone(),
         model: experiment.manifest.model.clone(),
@@ -121,21 +117,22 @@ pub fn export(
                 source.display()
             );
         }
-        write_atomic(&staging.path().join(&entry.file), &bytes)?;
+        write_atomic(&staging.path.as_path().join(&entry.file), &bytes)?;
         index.checkpoints.push((epoch, entry.file.clone()));
         progress.report(index.checkpoints.len(), total)?;
     }
     for &split in splits {
         let file = format!("data-{split}.safetensors");
-        write_atomic(&staging.path().join(&file), &encode_split(dataset, split)?)?;
+        write_atomic(&staging.path.as_path().join(&file), &encode_split(dataset, split)?)?;
         index.data.push((split, file));
         progress.report(index.checkpoints.len() + index.data.len(), total)?;
     }
     let json = serde_json::to_string_pretty(&index).context("cannot serialise export.json")?;
-    write_atomic(&staging.path().join(EXPORT_INDEX), json.as_bytes())?;
+    write_atomic(&staging.path.as_path().join(EXPORT_INDEX), json.as_bytes())?;
     let files = index.checkpoints.iter().map(|c| &c.1).chain(index.data.iter().map(|d| &d.1));
+    let _publishing = crate::util::interrupt::publishing();
     for file in files.chain(std::iter::once(&EXPORT_INDEX.to_string())) {
-        std::fs::rename(staging.path().join(file), out.join(file))
+        std::fs::rename(staging.path.as_path().join(file), out.join(file))
             .with_context(|| format!("cannot move {file} into {}", out.display()))?;
     }
     Ok(index)

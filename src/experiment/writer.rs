@@ -184,6 +184,7 @@ fn check_destination(out: &Path, overwrite: bool) -> Result<()> {
 /// Moves the finished staging folder to `out`, replacing what was there only at the end.
 fn install(staging: &Path, out: &Path) -> Result<()> {
     let old = sibling(out, "old")?;
+    let _publishing = crate::util::interrupt::publishing();
     if out.exists() {
         std::fs::rename(out, &old).with_context(|| format!("cannot move {} aside", out.display()))?;
     }

@@ -65,23 +65,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         }
     }
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".memscope-").tempfile_in(dir).with_context(|| {
+    let tmp = Scratch::create(dir, false).with_context(|| {
         format!("cannot write {}: cannot create a file in {}", path.display(), dir.display())
     })?;
-    let _cleanup = super::interrupt::remove_on_interrupt(tmp.path());
-    // A new file gets the usual 0644 (a temporary file starts at 0600); a replaced one keeps
-    // its mode.
+    // A new file gets the usual 0644; a replaced one keeps its mode.
     let mode = std::fs::metadata(&target).map(|m| m.permissions()).unwrap_or_else(|_| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::Permissions::from_mode(0o644)
     });
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().set_permissions(mode))
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(&target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
+    let written = std::fs::OpenOptions::new().write(true).open(&tmp.path).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.set_permissions(mode)?;
+        file.sync_all()
+    });
+    written.with_context(|| format!("cannot write {}", path.display()))?;
+    let _publishing = super::interrupt::publishing();
+    std::fs::rename(&tmp.path, &target).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
 }
 
@@ -102,6 +101,53 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
         );
     }
     write_atomic(path, bytes)
+}
+
+/// A hidden scratch file or folder beside its destination, named `.memscope-PID-N[.tmp]`. It
+/// is registered for removal on an interrupt BEFORE it is created (so no signal can leave it
+/// behind) and removed when dropped, unless it was renamed away.
+pub struct Scratch {
+    pub path: PathBuf,
+    _cleanup: super::interrupt::Cleanup,
+}
+
+impl Scratch {
+    /// Creates a new scratch file (or folder, with `folder`) in `dir`.
+    pub fn create(dir: &Path, folder: bool) -> std::io::Result<Scratch> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let suffix = if folder { "" } else { ".tmp" };
+            let path = dir.join(format!(".memscope-{}-{n}{suffix}", std::process::id()));
+            let cleanup = super::interrupt::remove_on_interrupt(&path);
+            let made = if folder {
+                std::fs::create_dir(&path)
+            } else {
+                std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map(|_| ())
+            };
+            match made {
+                Ok(()) => return Ok(Scratch { path, _cleanup: cleanup }),
+                // Left by an earlier process with this pid: never touch it, try the next name
+                // (dropping the guard unregisters it).
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => drop(cleanup),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if meta.is_dir() => {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// `path` with every symbolic link in its last component followed (at most 16 deep).

@@ -12,6 +12,9 @@ use std::sync::Mutex;
 type Registry<T> = Mutex<Vec<(u64, T)>>;
 
 static PATHS: Registry<PathBuf> = Mutex::new(Vec::new());
+/// Held while a finished result is moved into place, and by the handler: an interrupt either
+/// waits for the move to complete or stops the process before it starts, never halfway.
+static PUBLISH: Mutex<()> = Mutex::new(());
 static HOOKS: Registry<fn()> = Mutex::new(Vec::new());
 static NEXT: Mutex<u64> = Mutex::new(0);
 
@@ -29,6 +32,12 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         PATHS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(id, _)| *id != self.0);
     }
+}
+
+/// Holds off interrupts while finished files are renamed into place (no other locking call of
+/// this module may be made while the guard lives).
+pub fn publishing() -> std::sync::MutexGuard<'static, ()> {
+    PUBLISH.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn remove_on_interrupt(path: &Path) -> Cleanup {
@@ -63,9 +72,7 @@ pub fn clean_up() {
         PATHS.lock().unwrap_or_else(|e| e.into_inner()).drain(..).map(|p| p.1).collect();
     for path in paths.iter().rev() {
         match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                let _ = std::fs::remove_dir_all(path);
-            }
+            Ok(meta) if meta.is_dir() => remove_folder(path),
             Ok(_) => {
                 let _ = std::fs::remove_file(path);
             }
@@ -74,9 +81,26 @@ pub fn clean_up() {
     }
 }
 
+/// Removes a folder another thread may still be writing into: moved aside first (later
+/// writes by path then fail), then removed, again while a file opened just before the move
+/// still appears in it.
+fn remove_folder(path: &Path) {
+    let mut doomed = path.as_os_str().to_owned();
+    doomed.push(".removing");
+    let doomed = PathBuf::from(doomed);
+    let target = if std::fs::rename(path, &doomed).is_ok() { doomed } else { path.to_path_buf() };
+    for _ in 0..50 {
+        if std::fs::remove_dir_all(&target).is_ok() || !target.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// Installs the handler (once, from `main`). Exit status 130, as a shell reports Ctrl-C.
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
+        let _publishing = publishing();
         clean_up();
         // `_exit`, not `exit`: the other threads are still computing, and running libtorch's
         // static destructors under them corrupts the heap (seen as "malloc_consolidate():
