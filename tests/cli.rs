@@ -1,6 +1,6 @@
 //! The real `memscope` binary against the bundled demo and against broken inputs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use memscope::data::{Split, batch};
@@ -9,24 +9,14 @@ use memscope::experiment::{Experiment, checkpoint};
 use memscope::model::{ModelConfig, SmallResNetConfig};
 use serde_json::Value;
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
+mod common;
+
+use common::{DEMO, demo_copy};
 
 fn memscope() -> Command {
     let mut cmd = Command::cargo_bin("memscope").unwrap();
     cmd.env_remove("MEMSCOPE_DEMO");
     cmd
-}
-
-/// A private copy of the demo experiment to break.
-fn demo_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = dir.path().join("exp");
-    std::fs::create_dir(&exp).unwrap();
-    for entry in std::fs::read_dir(DEMO).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), exp.join(entry.file_name())).unwrap();
-    }
-    (dir, exp)
 }
 
 /// Runs memscope expecting failure; returns its one-line error.

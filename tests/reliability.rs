@@ -7,20 +7,10 @@ use std::time::Duration;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
-const BIN: &str = env!("CARGO_BIN_EXE_memscope");
+mod common;
 
-/// A private copy of the demo experiment.
-fn demo_copy() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let exp = dir.path().join("exp");
-    std::fs::create_dir(&exp).unwrap();
-    for entry in std::fs::read_dir(DEMO).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), exp.join(entry.file_name())).unwrap();
-    }
-    (dir, exp)
-}
+use common::{DEMO, demo_copy};
+const BIN: &str = env!("CARGO_BIN_EXE_memscope");
 
 /// Every file under `dir` with its bytes, sorted.
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
