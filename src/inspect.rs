@@ -28,6 +28,9 @@ pub struct ExperimentInfo {
     pub experiment: String,
     pub name: String,
     pub model: ModelConfig,
+    /// Where the checkpoints of an imported experiment come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<crate::experiment::ImportSource>,
     /// PyTorch's `sum(p.numel() for p in model.parameters())`: weights and biases of every
     /// conv, linear and BatchNorm layer.
     pub trainable_parameters: usize,
@@ -79,6 +82,7 @@ pub fn describe(
         experiment: experiment.dir.display().to_string(),
         name: experiment.manifest.name.clone(),
         model: experiment.manifest.model.clone(),
+        import: experiment.manifest.import.clone(),
         trainable_parameters: counts.trainable,
         buffers: counts.buffers,
         epochs: experiment.epochs().collect(),

@@ -1,6 +1,8 @@
 //! A loaded experiment with the caches every study shares: networks and weights per epoch,
-//! baseline accuracy per (epoch, split), gradients per (epoch, criterion). One owner (a CLI
-//! command, or the explorer's worker thread) drives it.
+//! baseline accuracy per (epoch, split), gradients per (epoch, criterion), per-example losses
+//! per (epoch, split), stage-boundary activations per (epoch, split). The large ones are
+//! bounded in bytes and evict the least recently used first. One owner (a CLI command, or the
+//! explorer's worker thread) drives it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,26 +18,31 @@ use crate::model::{Activation, LayerInfo, Network};
 use crate::neurons::scores::{self, Criterion};
 use crate::neurons::weights::{LayerWeights, WeightSet, read_weights, with_weights};
 use crate::neurons::{CandidateFilter, Granularity, NeuronSpace};
+use crate::util::lru::ByteLru;
 
 pub struct Session {
     experiment: Experiment,
     dataset: GroupedDataset,
     device: Device,
     layers: Vec<LayerInfo>,
-    networks: HashMap<usize, Network>,
-    weights: HashMap<usize, Arc<WeightSet>>,
+    networks: ByteLru<usize, Network>,
+    weights: ByteLru<usize, Arc<WeightSet>>,
     baselines: HashMap<(usize, Split), AccuracyReport>,
-    gradients: HashMap<(usize, Criterion), Arc<WeightSet>>,
+    gradients: ByteLru<(usize, Criterion), Arc<WeightSet>>,
+    /// Per (epoch, split), each example's cross-entropy (NaN until computed).
+    losses: HashMap<(usize, Split), Vec<f64>>,
     /// Per (epoch, split), per evaluation batch, the activations entering each stage.
-    activations: HashMap<(usize, Split), Arc<Vec<Vec<Activation>>>>,
-    activation_budget: usize,
-    activation_bytes: usize,
+    activations: ByteLru<(usize, Split), Arc<Vec<Vec<Activation>>>>,
     batches: BatchSizes,
 }
 
 /// Default memory for cached stage-boundary activations (the demo needs about 37 MB per
 /// (epoch, split)).
 pub const DEFAULT_ACTIVATION_BUDGET: usize = 256 << 20;
+
+/// Default memory for each of the caches of networks, weights and gradients (a ResNet-50
+/// epoch is about 100 MB in each; the demo's is 1.2 MB).
+pub const DEFAULT_MODEL_BUDGET: usize = 1 << 30;
 
 impl Session {
     pub fn new(experiment: Experiment, dataset: GroupedDataset, device: Device) -> Result<Session> {
@@ -46,13 +53,12 @@ impl Session {
             dataset,
             device,
             layers,
-            networks: HashMap::new(),
-            weights: HashMap::new(),
+            networks: ByteLru::new(DEFAULT_MODEL_BUDGET),
+            weights: ByteLru::new(DEFAULT_MODEL_BUDGET),
             baselines: HashMap::new(),
-            gradients: HashMap::new(),
-            activations: HashMap::new(),
-            activation_budget: DEFAULT_ACTIVATION_BUDGET,
-            activation_bytes: 0,
+            gradients: ByteLru::new(DEFAULT_MODEL_BUDGET),
+            losses: HashMap::new(),
+            activations: ByteLru::new(DEFAULT_ACTIVATION_BUDGET),
             batches: BatchSizes::default(),
         })
     }
@@ -61,7 +67,6 @@ impl Session {
     pub fn set_batch_sizes(&mut self, batches: BatchSizes) {
         if batches.eval != self.batches.eval {
             self.activations.clear();
-            self.activation_bytes = 0;
         }
         self.batches = BatchSizes { eval: batches.eval.max(1), gradient: batches.gradient.max(1) };
     }
@@ -70,25 +75,34 @@ impl Session {
         self.batches
     }
 
-    /// Bytes of activations cached so far.
+    /// Bytes of activations cached now.
     pub fn cached_activation_bytes(&self) -> usize {
-        self.activation_bytes
+        self.activations.bytes()
+    }
+
+    /// Bytes of networks, weights and gradients cached now.
+    pub fn cached_model_bytes(&self) -> usize {
+        self.networks.bytes() + self.weights.bytes() + self.gradients.bytes()
     }
 
     /// Sets the memory for cached activations in bytes; 0 turns the cache off.
     pub fn set_activation_budget(&mut self, bytes: usize) {
-        self.activation_budget = bytes;
-        if bytes < self.activation_bytes {
-            self.activations.clear();
-            self.activation_bytes = 0;
-        }
+        self.activations.set_budget(bytes);
+    }
+
+    /// Sets the memory for each of the caches of networks, weights and gradients, in bytes
+    /// (0: every request reads the checkpoint and computes again).
+    pub fn set_model_budget(&mut self, bytes: usize) {
+        self.networks.set_budget(bytes);
+        self.weights.set_budget(bytes);
+        self.gradients.set_budget(bytes);
     }
 
     /// The stage-boundary activations of the unchanged network of `epoch` on `split`, when
     /// they fit in the budget.
     fn activations(&mut self, epoch: usize, split: Split) -> Result<Option<Arc<Vec<Vec<Activation>>>>> {
         if let Some(a) = self.activations.get(&(epoch, split)) {
-            return Ok(Some(a.clone()));
+            return Ok(Some(a));
         }
         let network = self.network(epoch)?;
         let n = self.dataset.split(split).len();
@@ -97,13 +111,12 @@ impl Session {
         }
         let one = network.boundaries(batch::images(&self.dataset, split, &[0], &self.device)?);
         let bytes = one.iter().map(Activation::num_elements).sum::<usize>() * n * 4;
-        if self.activation_bytes + bytes > self.activation_budget {
+        if bytes > self.activations.budget() {
             return Ok(None);
         }
         let cached =
             Arc::new(eval::boundaries(&network, &self.dataset, split, self.batches.eval, &self.device)?);
-        self.activation_bytes += bytes;
-        self.activations.insert((epoch, split), cached.clone());
+        self.activations.insert((epoch, split), cached.clone(), bytes);
         Ok(Some(cached))
     }
 
@@ -131,20 +144,22 @@ impl Session {
     /// The network of `epoch` (loaded once; a clone shares its tensors).
     pub fn network(&mut self, epoch: usize) -> Result<Network> {
         if let Some(network) = self.networks.get(&epoch) {
-            return Ok(network.clone());
+            return Ok(network);
         }
         let network = self.experiment.load_network(epoch, &self.device)?;
-        self.networks.insert(epoch, network.clone());
+        let counts = crate::model::param_counts(&network);
+        let bytes = (counts.trainable + counts.buffers) * 4;
+        self.networks.insert(epoch, network.clone(), bytes);
         Ok(network)
     }
 
     /// The conv and linear weights of `epoch`, PyTorch layout.
     pub fn weights(&mut self, epoch: usize) -> Result<Arc<WeightSet>> {
         if let Some(w) = self.weights.get(&epoch) {
-            return Ok(w.clone());
+            return Ok(w);
         }
         let w = Arc::new(read_weights(&self.network(epoch)?)?);
-        self.weights.insert(epoch, w.clone());
+        self.weights.insert(epoch, w.clone(), weight_bytes(&w));
         Ok(w)
     }
 
@@ -202,19 +217,25 @@ impl Session {
         };
         let key = (epoch, criterion.clone());
         if let Some(g) = self.gradients.get(&key) {
-            return Ok(g.clone());
+            return Ok(g);
         }
         let network = self.network(epoch)?;
-        let examples = scores::choose_examples(
-            &network,
-            &self.dataset,
-            *group,
-            *split,
-            *sampling,
-            *seed,
-            self.batches.eval,
-            &self.device,
-        )?;
+        let (dataset, device, batch) = (&self.dataset, &self.device, self.batches.eval);
+        let cached =
+            self.losses.entry((epoch, *split)).or_insert_with(|| vec![f64::NAN; dataset.split(*split).len()]);
+        // Per-example losses are computed once per (epoch, split): a second group or sampling
+        // reuses them.
+        let mut losses = |pool: &[usize]| -> Result<Vec<f64>> {
+            let missing: Vec<usize> = pool.iter().copied().filter(|&i| cached[i].is_nan()).collect();
+            if !missing.is_empty() {
+                let fresh = scores::example_losses(&network, dataset, *split, &missing, batch, device)?;
+                for (&i, loss) in missing.iter().zip(fresh) {
+                    cached[i] = loss;
+                }
+            }
+            Ok(pool.iter().map(|&i| cached[i]).collect())
+        };
+        let examples = scores::choose_examples(dataset, *group, *split, *sampling, *seed, &mut losses)?;
         let autodiff = self.device.clone().autodiff();
         let graded = scores::for_gradients(network);
         let grads = Arc::new(scores::loss_gradients(
@@ -225,7 +246,7 @@ impl Session {
             self.batches.gradient,
             &autodiff,
         )?);
-        self.gradients.insert(key, grads.clone());
+        self.gradients.insert(key, grads.clone(), weight_bytes(&grads));
         Ok(grads)
     }
 
@@ -234,4 +255,9 @@ impl Session {
         let source = self.score_source(epoch, criterion)?;
         scores::norms(&source, space)
     }
+}
+
+/// Bytes of the values in `set`.
+fn weight_bytes(set: &WeightSet) -> usize {
+    set.iter().map(|l| (l.weight.len() + l.bias.as_ref().map_or(0, Vec::len)) * 4).sum()
 }

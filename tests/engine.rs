@@ -376,7 +376,8 @@ fn experiment_writer_locks_cleans_up_and_recovers() {
         dataset: DatasetSpec::default(),
         classes: vec!["a".into(), "b".into()],
         groups: vec!["g".into()],
-        training: Settings::default(),
+        training: Some(Settings::default()),
+        import: None,
         checkpoints: vec![],
     };
     let model = ModelConfig::default().init(&device).unwrap();
@@ -384,6 +385,7 @@ fn experiment_writer_locks_cleans_up_and_recovers() {
         epoch,
         file: String::new(),
         sha256: String::new(),
+        imported: None,
         train_loss: None,
         train_accuracy: vec![None],
         val_accuracy: vec![None],

@@ -5,6 +5,8 @@
 //! `bench/.venv`); they are made once and cached. Without such a Python this test says so
 //! and checks only what needs no PyTorch.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -16,26 +18,13 @@ use memscope::model::resnet::{Depth, HeadKind};
 use memscope::model::{Mode, ModelConfig, ResNetConfig};
 use safetensors::SafeTensors;
 
-fn torch_python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("MEMSCOPE_TORCH_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/.venv/bin/python"))),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p).args(["-c", "import torch, safetensors"]).output().is_ok_and(|o| o.status.success())
-    })
-}
-
 /// The fixture folder, made by PyTorch if it is not cached yet.
 fn fixtures() -> Option<PathBuf> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-        .join("memscope/fixtures/torch-resnets-v2");
+    let cache = common::fixture_cache("torch-resnets-v2")?;
     if cache.join(".complete").exists() {
         return Some(cache);
     }
-    let python = torch_python()?;
+    let python = common::torch_python()?;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-fixtures");
     let ok = Command::new(python).arg(script).arg(&cache).status().is_ok_and(|s| s.success());
     assert!(ok, "scripts/make-torch-fixtures failed");
@@ -183,7 +172,8 @@ fn torch_save_files_load_in_every_layout_users_have() {
     let err = format!("{:#}", checkpoint::decode(&r18_five, bytes.clone(), &device).unwrap_err());
     assert!(
         err.contains(
-            "'fc.weight' has shape [2, 512] but the model needs [5, 512]: a 2-class head? pass --classes 2"
+            "does not fit ResNet-18 with 5 classes: 'fc.weight' [5, 512] expected, [2, 512] found; \
+             'fc.bias' [5] expected, [2] found: a 2-class head? pass --classes 2"
         ),
         "{err}"
     );

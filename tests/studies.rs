@@ -114,17 +114,11 @@ fn gradient_scores_match_finite_differences() {
     let model = s.network(40).unwrap();
     let criterion = gradient(2, Split::Val);
     let grads = s.score_source(40, &criterion).unwrap();
-    let examples = scores::choose_examples(
-        &model,
-        s.dataset(),
-        Some(2),
-        Split::Val,
-        Sampling::default(),
-        0,
-        100,
-        &device,
-    )
-    .unwrap();
+    let examples =
+        scores::choose_examples(s.dataset(), Some(2), Split::Val, Sampling::default(), 0, &mut |pool| {
+            scores::example_losses(&model, s.dataset(), Split::Val, pool, 100, &device)
+        })
+        .unwrap();
     assert_eq!(examples.len(), 100); // lowest-confidence:200 of a 100-example group: all of them
     let subset = s.dataset().val.subset(&examples);
     let weights = read_weights(&model).unwrap();
@@ -174,17 +168,11 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
         .collect();
     g2.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
     let pick = |sampling: &str| {
-        let mut v = scores::choose_examples(
-            &model,
-            data,
-            Some(2),
-            Split::Val,
-            sampling.parse().unwrap(),
-            0,
-            100,
-            &device,
-        )
-        .unwrap();
+        let mut v =
+            scores::choose_examples(data, Some(2), Split::Val, sampling.parse().unwrap(), 0, &mut |pool| {
+                scores::example_losses(&model, data, Split::Val, pool, 100, &device)
+            })
+            .unwrap();
         v.sort_unstable();
         v
     };

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod export;
+mod import;
 mod info;
 mod intervene;
 mod output;
@@ -64,6 +65,9 @@ enum Command {
     Info(info::InfoArgs),
     /// Train a model by ERM, keeping a checkpoint for every epoch.
     Train(train::TrainArgs),
+    /// Make an experiment of another tool's training run (PyTorch, safetensors or burn
+    /// checkpoints, one per epoch), referring to its files without copying them.
+    Import(import::ImportArgs),
     /// The top-scoring neurons with their magnitude and gradient ranks.
     Scores(studies::ScoresArgs),
     /// Zero-out, re-initialise, add noise to or rewind the top neurons; per-group change.
@@ -104,6 +108,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     match cli.command {
         Some(Command::Info(args)) => info::run(args, &device),
         Some(Command::Train(args)) => train::run(args, &device),
+        Some(Command::Import(args)) => import::run(args, &device),
         Some(Command::Scores(args)) => studies::run_scores(args, &device),
         Some(Command::Intervene(args)) => intervene::run_intervene(args, &device),
         Some(Command::Rewind(args)) => intervene::run_rewind(args, &device),

@@ -32,6 +32,11 @@ pub struct Target {
     #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
           allow_negative_numbers = true, value_parser = args::count)]
     pub cache_mb: usize,
+    /// Memory for each of the caches of networks, weights and gradients, MB (least recently
+    /// used evicted first; a ResNet-50 epoch is about 100 MB in each).
+    #[arg(long, default_value_t = crate::session::DEFAULT_MODEL_BUDGET >> 20,
+          allow_negative_numbers = true, value_parser = args::count)]
+    pub model_cache_mb: usize,
 }
 
 impl Target {
@@ -42,6 +47,7 @@ impl Target {
         experiment.checkpoint(epoch)?;
         let mut session = Session::new(experiment, dataset, device.clone())?;
         session.set_activation_budget(self.cache_mb.saturating_mul(1 << 20));
+        session.set_model_budget(self.model_cache_mb.saturating_mul(1 << 20));
         Ok((session, epoch))
     }
 }

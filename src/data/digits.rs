@@ -92,7 +92,7 @@ fn source_digits() -> Result<Vec<SourceDigit>> {
         .collect()
 }
 
-fn validate(spec: &DigitsSpec) -> Result<()> {
+pub(crate) fn validate(spec: &DigitsSpec) -> Result<()> {
     let min_side = DIGIT_SIDE * SCALE + 2;
     ensure!(
         spec.image_size >= min_side && spec.image_size <= 128,

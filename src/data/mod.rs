@@ -254,6 +254,31 @@ impl Default for DatasetSpec {
     }
 }
 
+/// `digits` (the bundled spurious digits), `digits:SIZE` (drawn at SIZE x SIZE pixels), or an
+/// image folder: `waterbirds:DIR`, `celeba:DIR`, `csv:FILE`.
+impl FromStr for DatasetSpec {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "digits" || s == "spurious-digits" {
+            return Ok(DatasetSpec::default());
+        }
+        if let Some(size) = s.strip_prefix("digits:") {
+            let image_size = size.parse::<usize>().map_err(|_| {
+                anyhow::anyhow!(
+                    "data '{s}': the size after 'digits:' must be a number of pixels (e.g. digits:64)"
+                )
+            })?;
+            let spec = DigitsSpec { image_size, ..DigitsSpec::default() };
+            digits::validate(&spec)?;
+            return Ok(DatasetSpec::SpuriousDigits(spec));
+        }
+        s.parse::<folder::FolderSpec>()
+            .map(DatasetSpec::Folder)
+            .map_err(|e| anyhow::anyhow!("{e}; or digits / digits:SIZE for the bundled spurious digits"))
+    }
+}
+
 impl DatasetSpec {
     /// Builds (or reads) the data set this spec describes.
     pub fn load(&self) -> Result<GroupedDataset> {

@@ -59,12 +59,13 @@ pub fn load(
         }
     }
     let bytes = as_float32(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
-    apply(model, bytes).with_context(|| format!("checkpoint {}", path.display()))
+    apply(model, bytes, "the model in experiment.ron")
+        .with_context(|| format!("checkpoint {}", path.display()))
 }
 
 /// Decodes checkpoint bytes into a network, requiring every parameter with its exact shape.
 pub fn decode(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<Network> {
-    apply(config.init(device)?, as_float32(bytes)?)
+    apply(config.init(device)?, as_float32(bytes)?, &config.describe())
 }
 
 /// The same safetensors bytes with every float16, bfloat16 and float64 tensor cast to
@@ -141,53 +142,72 @@ fn floats(view: &TensorView<'_>) -> Vec<f32> {
 
 /// Loads float32 safetensors bytes into `model`, requiring every parameter with its exact
 /// shape. Shapes are named in the file's (PyTorch) layout.
-fn apply(mut model: Network, bytes: Vec<u8>) -> Result<Network> {
+fn apply(mut model: Network, bytes: Vec<u8>, what_model: &str) -> Result<Network> {
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .with_from_adapter(PyTorchToBurnAdapter)
         .skip_enum_variants(true)
         .validate(false)
         .allow_partial(true);
     let result = model.load_from(&mut store).map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
-    if let Some(error) = result.errors.first() {
-        let what = match error {
-            ApplyError::ShapeMismatch { path, expected, found } => {
-                // burn stores a Linear weight [in, out]; the file and the user think [out, in].
-                let linear = |shape: &[usize]| {
-                    let mut shape = shape.to_vec();
-                    if shape.len() == 2 && path.ends_with("weight") {
-                        shape.reverse();
+    if !result.errors.is_empty() {
+        let mut hint = String::new();
+        let described: Vec<String> = result
+            .errors
+            .iter()
+            .map(|error| match error {
+                ApplyError::ShapeMismatch { path, expected, found } => {
+                    // burn stores a Linear weight [in, out]; the file and the user think [out, in].
+                    let linear = |shape: &[usize]| {
+                        let mut shape = shape.to_vec();
+                        if shape.len() == 2 && path.ends_with("weight") {
+                            shape.reverse();
+                        }
+                        shape
+                    };
+                    let (found, expected) = (linear(found), linear(expected));
+                    // A classifier whose output count differs: the most common mistake.
+                    if hint.is_empty()
+                        && found.len() == 2
+                        && found[1] == expected[1]
+                        && found[0] != expected[0]
+                    {
+                        hint = format!(": a {}-class head? pass --classes {}", found[0], found[0]);
                     }
-                    shape
-                };
-                let (found, expected) = (linear(found), linear(expected));
-                // A classifier whose output count differs: the most common mistake.
-                let hint = if found.len() == 2 && found[1] == expected[1] && found[0] != expected[0] {
-                    format!(": a {}-class head? pass --classes {}", found[0], found[0])
-                } else {
-                    String::new()
-                };
-                format!("parameter '{path}' has shape {found:?} but the model needs {expected:?}{hint}")
-            }
-            other => other.to_string(),
-        };
-        let n = result.errors.len();
-        let architecture = if n > 3 { ": another architecture?" } else { "" };
-        bail!(
-            "does not fit the model in experiment.ron: {what} ({n} mismatched parameter(s) in all{architecture})"
-        );
+                    format!("'{path}' {expected:?} expected, {found:?} found")
+                }
+                other => other.to_string(),
+            })
+            .collect();
+        let n = described.len();
+        let shown = described.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        let more = if n > 3 { format!("; {} more", n - 3) } else { String::new() };
+        let architecture = if n > 3 && hint.is_empty() { ": another architecture?" } else { "" };
+        bail!("does not fit {what_model}: {shown}{more}{hint}{architecture}");
     }
-    if let Some((missing, _)) = result.missing.first() {
+    if !result.missing.is_empty() {
+        let missing: Vec<String> = result.missing.iter().map(|(name, _)| name.clone()).collect();
+        let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
+        let hint = if has(&missing, "fc.weight") && has(&result.unused, "fc.0.weight") {
+            ": the file has the authors' Linear+Softmax head (`fc.0`): pass --head softmax"
+        } else if has(&missing, "fc.0.weight") && has(&result.unused, "fc.weight") {
+            ": the file has a plain `fc` head: pass --head linear"
+        } else {
+            ": another architecture?"
+        };
+        let shown = missing.iter().take(3).map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ");
         bail!(
-            "does not fit the model in experiment.ron: parameter '{missing}' is missing ({} missing in all; the file \
-             holds {} tensors where the model has {}: another architecture?)",
-            result.missing.len(),
+            "does not fit {what_model}: {shown} missing ({} missing in all; the file holds {} tensors where the \
+             model has {}){hint}",
+            missing.len(),
             result.applied.len() + result.unused.len(),
             result.applied.len() + result.missing.len()
         );
     }
-    if let Some(unused) = result.unused.first() {
+    if !result.unused.is_empty() {
+        let shown = result.unused.iter().take(3).map(|m| format!("'{m}'")).collect::<Vec<_>>().join(", ");
         bail!(
-            "does not fit the model in experiment.ron: it holds '{unused}', which the model has no place for"
+            "does not fit {what_model}: it holds {shown} ({} in all), which the model has no place for",
+            result.unused.len()
         );
     }
     Ok(model)

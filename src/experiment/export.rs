@@ -109,16 +109,27 @@ pub fn export(
     let total = epochs.len() + splits.len();
     for &epoch in epochs {
         let entry = experiment.checkpoint(epoch)?;
-        let source = experiment.checkpoint_path(epoch)?;
-        let bytes = read_regular(&source, "checkpoint", MAX_CHECKPOINT_BYTES)?;
-        if sha256_hex(&bytes) != entry.sha256 {
-            bail!(
-                "checkpoint {} is corrupt or was replaced: its sha256 differs from experiment.ron",
-                source.display()
-            );
-        }
-        write_atomic(&staging.path.as_path().join(&entry.file), &bytes)?;
-        index.checkpoints.push((epoch, entry.file.clone()));
+        let (file, bytes) = if entry.imported.is_some() {
+            // An imported file is written as memscope's own: safetensors, PyTorch names, head
+            // rows in class order.
+            let device = crate::device::DeviceSpec::Cpu.device()?;
+            (
+                super::checkpoint_file(epoch),
+                super::checkpoint::encode(&experiment.load_network(epoch, &device)?)?,
+            )
+        } else {
+            let source = experiment.checkpoint_path(epoch)?;
+            let bytes = read_regular(&source, "checkpoint", MAX_CHECKPOINT_BYTES)?;
+            if sha256_hex(&bytes) != entry.sha256 {
+                bail!(
+                    "checkpoint {} is corrupt or was replaced: its sha256 differs from experiment.ron",
+                    source.display()
+                );
+            }
+            (entry.file.clone(), bytes)
+        };
+        write_atomic(&staging.path.as_path().join(&file), &bytes)?;
+        index.checkpoints.push((epoch, file));
         progress.report(index.checkpoints.len(), total)?;
     }
     for &split in splits {

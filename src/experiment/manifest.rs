@@ -18,13 +18,49 @@ pub const FORMAT: u32 = 1;
 pub struct CheckpointEntry {
     /// 0 is the initialisation; epoch e is the model after e passes over the training split.
     pub epoch: usize,
-    /// File name inside the experiment folder.
+    /// File name inside the experiment folder; for an imported checkpoint, its path relative
+    /// to the experiment folder (or absolute when no relative path exists).
     pub file: String,
     pub sha256: String,
-    /// Mean training cross-entropy over the epoch's batches (none for epoch 0).
+    /// An imported checkpoint's size in bytes and how it was read (none for memscope's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<ImportedFile>,
+    /// Mean training cross-entropy over the epoch's batches (none for epoch 0 and for
+    /// imported runs).
     pub train_loss: Option<f64>,
+    /// Empty when not measured (an import without `--evaluate`).
     pub train_accuracy: Vec<Option<f64>>,
     pub val_accuracy: Vec<Option<f64>>,
+}
+
+/// How an imported checkpoint file was read, checked again whenever it is opened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedFile {
+    pub size: u64,
+    /// `pytorch`, `safetensors` or `burnpack`.
+    pub format: String,
+    /// The dictionary the state dict came from (`model_state_dict`, `state_dict`, `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapper: Option<String>,
+    /// The prefix removed from every name (`module.`, `model.`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripped_prefix: Option<String>,
+}
+
+/// Where an imported experiment's checkpoints came from and the conventions they follow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSource {
+    /// The run folder as given to `memscope import` (a record; each checkpoint's `file` is
+    /// what is opened).
+    pub run: String,
+    /// The file-name pattern that gave each epoch (`{epoch}` marks the number).
+    pub pattern: String,
+    /// The class each output of the files' head stands for: `[0, 1]` as trained by
+    /// torchvision-style code, `[1, 0]` for `--label-order reversed` (the authors' code).
+    /// Rows of the head are put in the data set's class order when a file is read.
+    pub label_order: Vec<usize>,
 }
 
 /// The contents of `experiment.ron`.
@@ -37,7 +73,11 @@ pub struct Manifest {
     pub dataset: DatasetSpec,
     pub classes: Vec<String>,
     pub groups: Vec<String>,
-    pub training: TrainSettings,
+    /// How memscope trained the model; none for an imported run.
+    pub training: Option<TrainSettings>,
+    /// Set for an experiment made by `memscope import`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSource>,
     pub checkpoints: Vec<CheckpointEntry>,
 }
 
@@ -57,6 +97,16 @@ impl Manifest {
         ensure!(!self.checkpoints.is_empty(), "the experiment lists no checkpoints");
         ensure!(self.classes.len() >= 2, "the experiment names {} classes (at least 2)", self.classes.len());
         ensure!(!self.groups.is_empty(), "the experiment names no groups");
+        if let Some(import) = &self.import {
+            let mut order = import.label_order.clone();
+            order.sort_unstable();
+            ensure!(
+                order == (0..self.classes.len()).collect::<Vec<_>>(),
+                "import: label_order {:?} is not an ordering of the {} classes",
+                import.label_order,
+                self.classes.len()
+            );
+        }
         let mut seen = std::collections::BTreeSet::new();
         for entry in &self.checkpoints {
             ensure!(
@@ -69,17 +119,25 @@ impl Manifest {
                 && !entry.file.contains(['/', '\\'])
                 && entry.file != "."
                 && entry.file != "..";
-            ensure!(
-                plain,
-                "epoch {}: checkpoint file '{}' must be a file name inside the experiment folder",
-                entry.epoch,
-                entry.file
-            );
+            match (&entry.imported, &self.import) {
+                (None, _) => ensure!(
+                    plain,
+                    "epoch {}: checkpoint file '{}' must be a file name inside the experiment folder",
+                    entry.epoch,
+                    entry.file
+                ),
+                (Some(_), None) => {
+                    bail!("epoch {}: an imported checkpoint in an experiment with no `import`", entry.epoch)
+                }
+                (Some(_), Some(_)) => {
+                    ensure!(!entry.file.is_empty(), "epoch {}: the checkpoint's path is empty", entry.epoch)
+                }
+            }
             for (what, values) in
                 [("train_accuracy", &entry.train_accuracy), ("val_accuracy", &entry.val_accuracy)]
             {
                 ensure!(
-                    values.len() == self.groups.len(),
+                    values.is_empty() || values.len() == self.groups.len(),
                     "epoch {}: {what} has {} values for {} groups",
                     entry.epoch,
                     values.len(),

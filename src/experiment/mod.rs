@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod demo;
 pub mod export;
 pub mod foreign;
+pub mod import;
 pub mod manifest;
 pub mod writer;
 
@@ -13,7 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
-pub use manifest::{CheckpointEntry, FORMAT, MANIFEST, Manifest, OptimizerKind, TrainSettings};
+pub use manifest::{
+    CheckpointEntry, FORMAT, ImportSource, ImportedFile, MANIFEST, Manifest, OptimizerKind, TrainSettings,
+};
 pub use writer::ExperimentWriter;
 
 use crate::model::Network;
@@ -49,7 +52,10 @@ impl Experiment {
         let bytes = read_regular(&path, "experiment file", MAX_MANIFEST_BYTES)?;
         let text =
             String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-        let manifest: Manifest = ron::from_str(&text)
+        // `training: (...)` as written before it became optional reads as `Some(...)`.
+        let manifest: Manifest = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}:{}", path.display(), clip(&e.to_string(), 300)))?;
         manifest.check().with_context(|| path.display().to_string())?;
         Ok(Experiment { dir: dir.to_path_buf(), manifest })
@@ -84,17 +90,20 @@ impl Experiment {
     /// Loads the network of `epoch` onto `device`.
     pub fn load_network(&self, epoch: usize, device: &Device) -> Result<Network> {
         let entry = self.checkpoint(epoch)?;
+        if entry.imported.is_some() {
+            return import::load(self, entry, device);
+        }
         checkpoint::load(&self.manifest.model, &self.dir.join(&entry.file), Some(&entry.sha256), device)
     }
 
-    /// The path of the checkpoint of `epoch` (always inside the experiment folder).
+    /// The path of the checkpoint of `epoch` (inside the experiment folder unless imported).
     pub fn checkpoint_path(&self, epoch: usize) -> Result<PathBuf> {
         Ok(self.dir.join(&self.checkpoint(epoch)?.file))
     }
 }
 
 /// "0..=40" for a contiguous run, "0, 5, 10" otherwise.
-fn epoch_ranges(epochs: impl Iterator<Item = usize>) -> String {
+pub fn epoch_ranges(epochs: impl Iterator<Item = usize>) -> String {
     let mut epochs: Vec<usize> = epochs.collect();
     epochs.sort_unstable();
     match (epochs.first(), epochs.last()) {

@@ -69,6 +69,12 @@ impl ExperimentWriter {
         self.experiment.save()
     }
 
+    /// Records `entry`, a checkpoint kept where it is (an imported run's file), in the manifest.
+    pub fn record_external(&mut self, entry: CheckpointEntry) -> Result<()> {
+        self.experiment.manifest.checkpoints.push(entry);
+        self.experiment.save()
+    }
+
     /// Moves the finished experiment to its destination, replacing what was there only at
     /// the end, and returns it.
     pub fn finish(mut self) -> Result<Experiment> {

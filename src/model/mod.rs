@@ -47,6 +47,26 @@ impl ModelConfig {
         }
     }
 
+    /// "ResNet-50, 2 classes": the architecture in words, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelConfig::SmallResNet(c) => format!("the small ResNet with {} classes", c.num_classes),
+            ModelConfig::ResNet(c) => format!("{} with {} classes", c.depth.title(), c.num_classes),
+        }
+    }
+
+    /// The PyTorch names of the classifier head's weight and bias (one row per class).
+    pub fn head_params(&self) -> [String; 2] {
+        let head = match self {
+            ModelConfig::SmallResNet(_) => "head",
+            ModelConfig::ResNet(c) => match c.head {
+                resnet::HeadKind::Linear => "fc",
+                resnet::HeadKind::LinearSoftmax => "fc.0",
+            },
+        };
+        [format!("{head}.weight"), format!("{head}.bias")]
+    }
+
     /// Checks that the model can take images of `shape` and produce `classes` logits.
     pub fn check_fits(&self, shape: [usize; 3], classes: usize) -> Result<()> {
         let (in_channels, outputs) = match self {

@@ -25,6 +25,15 @@ pub enum Depth {
 }
 
 impl Depth {
+    /// "ResNet-50".
+    pub fn title(self) -> &'static str {
+        match self {
+            Depth::ResNet18 => "ResNet-18",
+            Depth::ResNet34 => "ResNet-34",
+            Depth::ResNet50 => "ResNet-50",
+        }
+    }
+
     /// Blocks per stage and whether they are bottlenecks (expansion 4).
     fn layout(self) -> ([usize; 4], bool) {
         match self {

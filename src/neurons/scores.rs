@@ -139,18 +139,15 @@ pub fn percentile_ranks(scores: &[f32]) -> Vec<f64> {
     ranks
 }
 
-/// Indices (into the split) of the examples a gradient criterion uses, ranking by loss in
-/// passes of `batch`. `model` must be on a plain device.
-#[allow(clippy::too_many_arguments)]
+/// Indices (into the split) of the examples a gradient criterion uses, ranking by the
+/// per-example losses `losses` gives for a pool of indices (see [`example_losses`]).
 pub fn choose_examples(
-    model: &Network,
     dataset: &GroupedDataset,
     group: Option<usize>,
     split: Split,
     sampling: Sampling,
     seed: u64,
-    batch: usize,
-    device: &Device,
+    losses: &mut dyn FnMut(&[usize]) -> Result<Vec<f64>>,
 ) -> Result<Vec<usize>> {
     let data = dataset.split(split);
     if let Some(g) = group {
@@ -177,19 +174,7 @@ pub fn choose_examples(
     if keeps_all {
         return Ok(pool);
     }
-    let labels: Vec<usize> = pool.iter().map(|&i| data.labels[i]).collect();
-    let classes = dataset.class_names.len();
-    let logits = eval::logits_of(model, dataset, split, &pool, batch, device)?;
-    // Per-example cross-entropy = -log p(true class), from a stable log-softmax.
-    let loss: Vec<f64> = logits
-        .chunks(classes)
-        .zip(&labels)
-        .map(|(row, &label)| {
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let log_sum = row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
-            log_sum - f64::from(row[label] - max)
-        })
-        .collect();
+    let loss = losses(&pool)?;
     let mut order: Vec<usize> = (0..pool.len()).collect();
     // Highest loss (lowest true-class probability) first; ties by position.
     order.sort_by(|&a, &b| loss[b].total_cmp(&loss[a]).then(a.cmp(&b)));
@@ -205,6 +190,31 @@ pub fn choose_examples(
         }
     };
     Ok(chosen.into_iter().map(|i| pool[i]).collect())
+}
+
+/// Each example's cross-entropy, -log p(true class) from a stable log-softmax, for the
+/// examples `indices` of `split`, in passes of `batch`. `model` must be on a plain device.
+pub fn example_losses(
+    model: &Network,
+    dataset: &GroupedDataset,
+    split: Split,
+    indices: &[usize],
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let data = dataset.split(split);
+    let classes = dataset.class_names.len();
+    let logits = eval::logits_of(model, dataset, split, indices, batch, device)?;
+    Ok(logits
+        .chunks(classes)
+        .zip(indices)
+        .map(|(row, &i)| {
+            let label = data.labels[i];
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let log_sum = row.iter().map(|&v| f64::from(v - max).exp()).sum::<f64>().ln();
+            log_sum - f64::from(row[label] - max)
+        })
+        .collect())
 }
 
 /// Re-creates every conv and linear parameter as an initialised autodiff leaf that requires a

@@ -17,6 +17,19 @@ impl Render for ExperimentInfo {
             _ => "no checkpoints".into(),
         };
         let _ = writeln!(out, "experiment  {}  ({})", self.name, self.experiment);
+        if let Some(import) = &self.import {
+            let natural = import.label_order.iter().enumerate().all(|(i, &c)| i == c);
+            let order = if natural {
+                String::new()
+            } else {
+                format!("; the files' output i is class {:?}[i], reordered on reading", import.label_order)
+            };
+            let _ = writeln!(
+                out,
+                "imported    from {} (files by pattern {}{order}); checkpoints are read in place",
+                import.run, import.pattern
+            );
+        }
         let _ = writeln!(
             out,
             "model       {} trainable parameters (PyTorch's model.parameters()); {epochs}",

@@ -76,7 +76,8 @@ pub fn train(
         dataset: plan.dataset.clone(),
         classes: dataset.class_names.clone(),
         groups: dataset.group_names.clone(),
-        training: settings.clone(),
+        training: Some(settings.clone()),
+        import: None,
         checkpoints: Vec::new(),
     };
     let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
@@ -94,6 +95,7 @@ pub fn train(
             epoch,
             file: String::new(),
             sha256: String::new(),
+            imported: None,
             train_loss,
             train_accuracy: accuracies(&train),
             val_accuracy: accuracies(&val),

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test file uses some of them).
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -15,4 +16,28 @@ pub fn demo_copy() -> (tempfile::TempDir, PathBuf) {
         std::fs::copy(entry.path(), exp.join(entry.file_name())).unwrap();
     }
     (dir, exp)
+}
+
+/// A Python with torch and safetensors: `MEMSCOPE_TORCH_PYTHON`, else bench/run's
+/// `bench/.venv` (the pinned torch 2.9.0).
+pub fn torch_python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("MEMSCOPE_TORCH_PYTHON").map(PathBuf::from),
+        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/.venv/bin/python"))),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import torch, safetensors"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// `~/.cache/memscope/fixtures/NAME` (or under `$XDG_CACHE_HOME`): fixtures made by a script
+/// once and kept between runs.
+pub fn fixture_cache(name: &str) -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("memscope/fixtures").join(name))
 }

@@ -1,0 +1,153 @@
+//! `memscope import`: a training run's per-epoch checkpoints as an experiment.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+
+use super::output::percent;
+use super::progress::Bar;
+use crate::data::{DatasetSpec, Split};
+use crate::experiment::import::{ImportPlan, import};
+use crate::model::resnet::{Depth, HeadKind};
+use crate::model::{ModelConfig, ResNetConfig};
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The run folder: a PyTorch run's output folder (one file per epoch) or a burn-train
+    /// artifact folder (its checkpoint/model-<epoch>.bpk files).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoints: PathBuf,
+    /// The experiment folder to write (it refers to the checkpoint files; nothing is copied).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// resnet18, resnet34 or resnet50 (torchvision's structure and names).
+    #[arg(long, value_parser = clap::builder::ValueParser::new(arch))]
+    pub arch: Depth,
+    /// Outputs of the classifier head.
+    #[arg(long, default_value_t = 2, value_parser = super::args::positive)]
+    pub classes: usize,
+    /// Which files hold which epoch: a file name with {epoch} where the number is and * for
+    /// anything, relative to RUN_DIR (e.g. 'epoch_{epoch}_checkpoints.pth.tar' or
+    /// 'checkpoint/model-{epoch}.bpk'). Default: names with epoch, model, checkpoint or ckpt
+    /// followed by the number (epoch_12, epoch-012, model-12, checkpoint_12); init.* is epoch 0.
+    #[arg(long)]
+    pub pattern: Option<String>,
+    /// The data set the model was trained on: digits, digits:SIZE, waterbirds:DIR, celeba:DIR
+    /// or csv:FILE.
+    #[arg(long, default_value = "digits", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<DatasetSpec>()))]
+    pub data: DatasetSpec,
+    /// natural (output i is class i), reversed (the authors' code: output 0 is y = 1), or a
+    /// list such as 1,0 giving the class of each output.
+    #[arg(long, default_value = "natural")]
+    pub label_order: String,
+    /// linear (torchvision's `fc`) or softmax (the authors' `fc.0` Linear followed by a
+    /// Softmax; memscope evaluates, scores and trains on the Linear's logits).
+    #[arg(long, default_value = "linear", value_parser = clap::builder::ValueParser::new(head))]
+    pub head: HeadKind,
+    /// Measure per-group accuracy of every epoch on these splits now (e.g. val or train,val);
+    /// otherwise the explorer and the commands measure an epoch when they show it.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Split>()))]
+    pub evaluate: Vec<Split>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace an existing experiment at --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn arch(s: &str) -> Result<Depth> {
+    match s.to_lowercase().replace(['-', '_'], "").as_str() {
+        "resnet18" => Ok(Depth::ResNet18),
+        "resnet34" => Ok(Depth::ResNet34),
+        "resnet50" => Ok(Depth::ResNet50),
+        _ => bail!("unknown architecture '{s}' (valid: resnet18, resnet34, resnet50)"),
+    }
+}
+
+fn head(s: &str) -> Result<HeadKind> {
+    match s {
+        "linear" => Ok(HeadKind::Linear),
+        "softmax" => Ok(HeadKind::LinearSoftmax),
+        _ => bail!("unknown head '{s}' (valid: linear, softmax)"),
+    }
+}
+
+/// `natural`, `reversed` or a comma-separated ordering of 0..classes.
+fn label_order(s: &str, classes: usize) -> Result<Vec<usize>> {
+    let order: Vec<usize> =
+        match s {
+            "natural" => (0..classes).collect(),
+            "reversed" => (0..classes).rev().collect(),
+            list => list.split(',').map(|v| v.trim().parse::<usize>()).collect::<Result<_, _>>().map_err(
+                |_| anyhow::anyhow!("--label-order '{s}': natural, reversed or a list such as 1,0"),
+            )?,
+        };
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    if sorted != (0..classes).collect::<Vec<_>>() {
+        bail!("--label-order '{s}' must give each of the {classes} classes once (e.g. reversed, or 1,0)");
+    }
+    Ok(order)
+}
+
+pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
+    let model = ModelConfig::ResNet(ResNetConfig {
+        depth: args.arch,
+        num_classes: args.classes,
+        in_channels: 3,
+        head: args.head,
+    });
+    let plan = ImportPlan {
+        run: args.checkpoints.clone(),
+        pattern: args.pattern.clone(),
+        model,
+        dataset: args.data.clone(),
+        label_order: label_order(&args.label_order, args.classes)?,
+        name: args.name.clone(),
+        evaluate: args.evaluate.clone(),
+    };
+    let dataset = plan.dataset.load()?;
+    let discovery = crate::experiment::import::discover(&plan.run, plan.pattern.as_deref())?;
+    let mut bar = Bar::new("import");
+    // Said once the import succeeded: a failure is one line.
+    let mut lines = Vec::new();
+    let mut on_file = |found: &crate::experiment::import::Found,
+                       file: &crate::experiment::ImportedFile,
+                       reports: &[(Split, crate::eval::AccuracyReport)]| {
+        let mut how = file.format.clone();
+        if let Some(w) = &file.wrapper {
+            how.push_str(&format!(", state dict from '{w}'"));
+        }
+        if let Some(p) = &file.stripped_prefix {
+            how.push_str(&format!(", '{p}' removed"));
+        }
+        let accuracy: String = reports
+            .iter()
+            .map(|(split, r)| format!("  {split} worst-group {}", percent(r.worst_group_accuracy)))
+            .collect();
+        lines.push(format!("epoch {:>3}  {}  ({how}){accuracy}", found.epoch, found.path.display()));
+    };
+    let experiment = import(&plan, &dataset, &args.out, args.force, device, &mut on_file, &mut bar)?;
+    drop(bar);
+    for line in lines {
+        eprintln!("{line}");
+    }
+    if !discovery.skipped.is_empty() {
+        let shown = discovery.skipped.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = if discovery.skipped.len() > 5 { ", …" } else { "" };
+        eprintln!(
+            "passed over {} file(s) with no epoch in their name (pattern {}): {shown}{more}",
+            discovery.skipped.len(),
+            discovery.pattern
+        );
+    }
+    let epochs: Vec<usize> = experiment.epochs().collect();
+    eprintln!(
+        "imported {} checkpoints (epochs {}) into {}; the files stay where they are and are checked by sha256 when opened",
+        epochs.len(),
+        crate::experiment::epoch_ranges(epochs.into_iter()),
+        experiment.dir.display()
+    );
+    Ok(())
+}
