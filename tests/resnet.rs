@@ -172,7 +172,7 @@ fn torch_save_files_load_in_every_layout_users_have() {
     let err = format!("{:#}", checkpoint::decode(&r18_five, bytes.clone(), &device).unwrap_err());
     assert!(
         err.contains(
-            "does not fit ResNet-18 with 5 classes: 'fc.weight' [5, 512] expected, [2, 512] found; \
+            "does not fit ResNet-18 with 5 classes: shapes differ: 'fc.weight' [5, 512] expected, [2, 512] found; \
              'fc.bias' [5] expected, [2] found: a 2-class head? pass --classes 2"
         ),
         "{err}"

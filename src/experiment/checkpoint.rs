@@ -173,6 +173,7 @@ fn apply(mut model: Network, bytes: Vec<u8>, what_model: &str) -> Result<Network
                     {
                         hint = format!(": a {}-class head? pass --classes {}", found[0], found[0]);
                     }
+                    let path = torch_name(path);
                     format!("'{path}' {expected:?} expected, {found:?} found")
                 }
                 other => other.to_string(),
@@ -182,10 +183,10 @@ fn apply(mut model: Network, bytes: Vec<u8>, what_model: &str) -> Result<Network
         let shown = described.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
         let more = if n > 3 { format!("; {} more", n - 3) } else { String::new() };
         let architecture = if n > 3 && hint.is_empty() { ": another architecture?" } else { "" };
-        bail!("does not fit {what_model}: {shown}{more}{hint}{architecture}");
+        bail!("does not fit {what_model}: shapes differ: {shown}{more}{hint}{architecture}");
     }
     if !result.missing.is_empty() {
-        let missing: Vec<String> = result.missing.iter().map(|(name, _)| name.clone()).collect();
+        let missing: Vec<String> = result.missing.iter().map(|(name, _)| torch_name(name)).collect();
         let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
         let hint = if has(&missing, "fc.weight") && has(&result.unused, "fc.0.weight") {
             ": the file has the authors' Linear+Softmax head (`fc.0`): pass --head softmax"
@@ -211,4 +212,13 @@ fn apply(mut model: Network, bytes: Vec<u8>, what_model: &str) -> Result<Network
         );
     }
     Ok(model)
+}
+
+/// A parameter's name as PyTorch says it (burn's BatchNorm `gamma`/`beta` are `weight`/`bias`).
+fn torch_name(path: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((stem, "gamma")) => format!("{stem}.weight"),
+        Some((stem, "beta")) => format!("{stem}.bias"),
+        _ => path.to_string(),
+    }
 }
