@@ -188,7 +188,14 @@ fn first_line(e: &clap::Error) -> String {
         return format!("{flag} {value} {source}");
     }
     let text = e.render().to_string();
-    text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string()
+    let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+    if e.kind() == ErrorKind::MissingRequiredArgument {
+        // The arguments are listed on the indented lines that follow.
+        let missing: Vec<&str> =
+            text.lines().skip(1).take_while(|l| l.starts_with("  ")).map(str::trim).collect();
+        return format!("{first} {}", missing.join(", "));
+    }
+    first.to_string()
 }
 
 /// The experiment named by `--experiment`, or the bundled demo; with its data set opened as

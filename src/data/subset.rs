@@ -1,9 +1,7 @@
 //! Seeded stratified subsets (`--max-per-group N`): a quick look at a large data set that
 //! keeps every group, the smallest included.
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use super::changes::Subset;
 use super::{GroupedDataset, Split, SplitData};
@@ -15,9 +13,7 @@ pub fn per_group_indices(data: &SplitData, n_groups: usize, n: usize, seed: u64,
     let mut keep = Vec::new();
     for g in 0..n_groups {
         let mut members = data.indices_of_group(g);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(((split as u64) << 32) | g as u64);
-        members.shuffle(&mut rng);
+        members.shuffle(&mut crate::util::rng::seeded(seed, ((split as u64) << 32) | g as u64));
         members.truncate(n);
         keep.extend(members);
     }
