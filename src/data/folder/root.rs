@@ -111,6 +111,7 @@ mod tests {
         std::fs::write(wb.join("metadata.csv"), "").unwrap();
         std::fs::write(data.join("m.csv"), "").unwrap();
         let exp = tmp.path().join("exp");
+        std::fs::create_dir(&exp).unwrap();
         let waterbirds = spec(Layout::Waterbirds, "/gone/wb");
         let root = |dir: &Path| DataRoot { dir: dir.to_path_buf(), from: "--data-root" };
 
