@@ -37,6 +37,9 @@ fn main() -> Result<()> {
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    println!("memscope {n} images, {threads} threads: median {median:.3} s, {:.0} images/s", n as f64 / median);
+    println!(
+        "memscope {n} images, {threads} threads: median {median:.3} s, {:.0} images/s",
+        n as f64 / median
+    );
     Ok(())
 }
