@@ -469,3 +469,17 @@ fn config_keys_cannot_shadow_fixed_keys_and_junk_is_cut_short() {
     let err = format!("{:#}", Config::load(&path).unwrap_err());
     assert!(err.len() < 600 && !err.contains('\n'), "{} bytes: {err:.300}", err.len());
 }
+
+#[test]
+fn a_subset_is_on_the_status_line_and_the_default_group_stays_the_smallest_of_the_whole_split() {
+    let exp = Experiment::open(Path::new(DEMO)).unwrap();
+    let data = exp.manifest.dataset.load().unwrap().subset_per_group(10, 3);
+    let subset = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
+    let app = app_for(&subset);
+    assert_eq!(app.group, 2, "G2 has 20 training examples in the whole split");
+    let screen = render(&app, 160, 30);
+    let status = screen.lines().last().unwrap();
+    assert!(status.contains("data: at most 10 per group (seeded subset, seed 3)"), "{status}");
+    let plain = render(&app_for(&session()), 160, 30);
+    assert!(!plain.contains("data:"), "{plain}");
+}

@@ -62,6 +62,19 @@ pub fn non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--max-per-group` and `--subset-seed`: a seeded stratified subset of every split.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SubsetArgs {
+    /// Keep at most N examples per group of every split: the first N of a seeded shuffle of
+    /// each group (a smaller group keeps all); every output says so.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive)]
+    pub max_per_group: Option<usize>,
+    /// Seed of the --max-per-group shuffle.
+    #[arg(long, value_name = "S", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = seed, requires = "max_per_group")]
+    pub subset_seed: u64,
+}
+
 /// `--group`: resolved against the data set once it is open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupArg {

@@ -44,9 +44,10 @@ fn spec(group: usize, epoch: usize) -> InterventionSpec {
     InterventionSpec::neurons(epoch).zero_out().gradient_of(Some(group)).top_k(3).on(Split::Val).repeats(1)
 }
 
-pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
+pub fn run(args: BenchArgs, device_name: &str, device: &Device, data: &super::DataFlags) -> Result<()> {
     let runs = args.runs;
-    let (experiment, dataset) = super::open_experiment(args.experiment)?;
+    let (experiment, dataset) =
+        super::open_experiment(args.experiment, &data.options(&super::args::SubsetArgs::default()))?;
     let epoch = experiment.last_epoch();
     let group = default_group(&dataset);
     let fresh = || Session::new(experiment.clone(), dataset.clone(), device.clone());
@@ -142,7 +143,7 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device) -> Result<()> {
         intervention_after: after,
         sensitivity_changes: changes,
     };
-    args.output.emit(&report, &Provenance::new(&experiment, epoch, &spec(group, epoch))?)
+    args.output.emit(&report, &Provenance::new(&experiment, &dataset.changes, epoch, &spec(group, epoch))?)
 }
 
 struct ExplorerRun {

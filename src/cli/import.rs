@@ -98,11 +98,17 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         in_channels: 3,
         head: args.head,
     });
+    let mut dataset_spec = args.data.clone();
+    if let DatasetSpec::Folder(spec) = &mut dataset_spec {
+        // Recorded absolute, so the experiment finds it from any working directory.
+        spec.path = std::path::absolute(&spec.path)
+            .map_err(|e| anyhow::anyhow!("cannot resolve --data path {}: {e}", spec.path.display()))?;
+    }
     let plan = ImportPlan {
         run: args.checkpoints.clone(),
         pattern: args.pattern.clone(),
         model,
-        dataset: args.data.clone(),
+        dataset: dataset_spec,
         label_order: label_order(&args.label_order, args.classes)?,
         name: args.name.clone(),
         evaluate: args.evaluate.clone(),

@@ -24,6 +24,8 @@ pub struct InfoArgs {
     #[arg(long, default_value = "val")]
     pub split: Split,
     #[command(flatten)]
+    pub subset: args::SubsetArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -34,10 +36,10 @@ struct InfoRequest {
     split: Split,
 }
 
-pub fn run(args: InfoArgs, device: &Device) -> Result<()> {
-    let (experiment, dataset) = super::open_experiment(args.experiment)?;
+pub fn run(args: InfoArgs, device: &Device, data: &super::DataFlags) -> Result<()> {
+    let (experiment, dataset) = super::open_experiment(args.experiment, &data.options(&args.subset))?;
     let epoch = args.epoch.unwrap_or_else(|| experiment.last_epoch());
     let info = describe(&experiment, &dataset, epoch, args.split, device)?;
     let request = InfoRequest { epoch, split: args.split };
-    args.output.emit(&info, &Provenance::new(&experiment, epoch, &request)?)
+    args.output.emit(&info, &Provenance::new(&experiment, &dataset.changes, epoch, &request)?)
 }

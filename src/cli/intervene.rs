@@ -3,6 +3,7 @@
 use anyhow::{Result, bail};
 use burn::prelude::*;
 
+use super::DataFlags;
 use super::args::{self, Kind};
 use super::output::OutputArgs;
 use super::progress::Bar;
@@ -72,9 +73,9 @@ pub struct RewindArgs {
     pub output: OutputArgs,
 }
 
-pub fn run_intervene(args: InterveneArgs, device: &Device) -> Result<()> {
+pub fn run_intervene(args: InterveneArgs, device: &Device, data: &DataFlags) -> Result<()> {
     let intervention = args.intervention()?;
-    let (mut session, epoch) = args.target.open(device)?;
+    let (mut session, epoch) = args.target.open(device, data)?;
     let seed = args.target.seed;
     let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
     let spec = InterventionSpec::neurons(epoch)
@@ -85,14 +86,16 @@ pub fn run_intervene(args: InterveneArgs, device: &Device) -> Result<()> {
         .repeats(args.repeats);
     let spec = args.count.apply(spec, &session)?;
     let result = run(&mut session, &spec, &mut Bar::new("intervention (runs)"))?;
-    args.output.emit(&result, &Provenance::new(session.experiment(), epoch, &spec)?)
+    args.output
+        .emit(&result, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
 }
 
-pub fn run_rewind(args: RewindArgs, device: &Device) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device)?;
+pub fn run_rewind(args: RewindArgs, device: &Device, data: &DataFlags) -> Result<()> {
+    let (mut session, epoch) = args.target.open(device, data)?;
     let spec = InterventionSpec::rewind_layer(epoch, args.layer, args.epochs_back)
         .on(args.target.split)
         .seed(args.target.seed);
     let result = run(&mut session, &spec, &mut Bar::new("intervention (runs)"))?;
-    args.output.emit(&result, &Provenance::new(session.experiment(), epoch, &spec)?)
+    args.output
+        .emit(&result, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
 }

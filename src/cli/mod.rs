@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::data::GroupedDataset;
+use crate::data::open::DataRoot;
+use crate::data::{GroupedDataset, OpenOptions};
 use crate::device::{self, DeviceSpec};
 use crate::experiment::{Experiment, demo};
 
@@ -37,8 +38,48 @@ pub struct Cli {
     /// libtorch threads, 0..=1024 (0: libtorch's default, one per core).
     #[arg(long, global = true, default_value_t = 0, allow_negative_numbers = true, value_parser = args::threads)]
     threads: usize,
+    /// Where the experiment's image folder is now, when it moved since training (replaces the
+    /// recorded path; the folder itself or one that holds it). Default: $MEMSCOPE_DATA_ROOT.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_root: Option<PathBuf>,
+    /// Leave out images that are missing or do not decode (listed on stderr; every count
+    /// then says how many were skipped) instead of stopping at the first.
+    #[arg(long, global = true)]
+    skip_bad_images: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The environment variable that gives the data root when --data-root does not.
+pub const DATA_ROOT_VAR: &str = "MEMSCOPE_DATA_ROOT";
+
+/// The global data flags (`--data-root` or `MEMSCOPE_DATA_ROOT`, `--skip-bad-images`).
+#[derive(Clone, Debug, Default)]
+struct DataFlags {
+    root: Option<DataRoot>,
+    skip_bad_images: bool,
+}
+
+impl DataFlags {
+    fn new(cli: &Cli) -> DataFlags {
+        let root = match &cli.data_root {
+            Some(dir) => Some(DataRoot { dir: dir.clone(), from: "--data-root" }),
+            None => std::env::var_os(DATA_ROOT_VAR)
+                .filter(|v| !v.is_empty())
+                .map(|v| DataRoot { dir: PathBuf::from(v), from: DATA_ROOT_VAR }),
+        };
+        DataFlags { root, skip_bad_images: cli.skip_bad_images }
+    }
+
+    /// How to open an experiment's data set, with `subset` if asked for.
+    fn options(&self, subset: &args::SubsetArgs) -> OpenOptions {
+        OpenOptions {
+            data_root: self.root.clone(),
+            skip_bad_images: self.skip_bad_images,
+            max_per_group: subset.max_per_group,
+            subset_seed: subset.subset_seed,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -52,6 +93,8 @@ enum Command {
         #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
               allow_negative_numbers = true, value_parser = args::count)]
         cache_mb: usize,
+        #[command(flatten)]
+        subset: args::SubsetArgs,
         /// Hooks for `memscope bench` and the end-to-end tests (see `tui::hooks`).
         #[command(flatten)]
         hooks: crate::tui::hooks::HookArgs,
@@ -105,22 +148,41 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     };
     device::set_threads(cli.threads);
     let device = cli.device.device()?;
+    let data = DataFlags::new(&cli);
     match cli.command {
-        Some(Command::Info(args)) => info::run(args, &device),
-        Some(Command::Train(args)) => train::run(args, &device),
-        Some(Command::Import(args)) => import::run(args, &device),
-        Some(Command::Scores(args)) => studies::run_scores(args, &device),
-        Some(Command::Intervene(args)) => intervene::run_intervene(args, &device),
-        Some(Command::Rewind(args)) => intervene::run_rewind(args, &device),
-        Some(Command::Ranks(args)) => studies::run_ranks(args, &device),
-        Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device),
-        Some(Command::Control(args)) => studies::run_control(args, &device),
-        Some(Command::Export(args)) => export::run(args),
-        Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device),
-        Some(Command::Explore { experiment, cache_mb, hooks }) => {
-            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20), hooks.hook())
+        Some(Command::Info(args)) => info::run(args, &device, &data),
+        Some(Command::Train(args)) => {
+            if cli.data_root.is_some() {
+                anyhow::bail!(
+                    "--data-root is for commands that open an experiment; train reads the folder --data names"
+                );
+            }
+            train::run(args, &device, data.skip_bad_images)
         }
-        None => crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET, None),
+        Some(Command::Import(args)) => {
+            if cli.data_root.is_some() {
+                anyhow::bail!(
+                    "--data-root is for commands that open an experiment; import reads the folder --data names"
+                );
+            }
+            import::run(args, &device)
+        }
+        Some(Command::Scores(args)) => studies::run_scores(args, &device, &data),
+        Some(Command::Intervene(args)) => intervene::run_intervene(args, &device, &data),
+        Some(Command::Rewind(args)) => intervene::run_rewind(args, &device, &data),
+        Some(Command::Ranks(args)) => studies::run_ranks(args, &device, &data),
+        Some(Command::Sensitivity(args)) => studies::run_sensitivity(args, &device, &data),
+        Some(Command::Control(args)) => studies::run_control(args, &device, &data),
+        Some(Command::Export(args)) => export::run(args, &data),
+        Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device, &data),
+        Some(Command::Explore { experiment, cache_mb, subset, hooks }) => {
+            let options = data.options(&subset);
+            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20), &options, hooks.hook())
+        }
+        None => {
+            let options = data.options(&args::SubsetArgs::default());
+            crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET, &options, None)
+        }
     }
 }
 
@@ -138,16 +200,27 @@ fn first_line(e: &clap::Error) -> String {
         return format!("{flag} {value} {source}");
     }
     let text = e.render().to_string();
-    text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_string()
+    let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+    if e.kind() == ErrorKind::MissingRequiredArgument {
+        // The arguments are listed on the indented lines that follow.
+        let missing: Vec<&str> =
+            text.lines().skip(1).take_while(|l| l.starts_with("  ")).map(str::trim).collect();
+        return format!("{first} {}", missing.join(", "));
+    }
+    first.to_string()
 }
 
-/// The experiment named by `--experiment`, or the bundled demo; with its data set.
-fn open_experiment(dir: Option<PathBuf>) -> Result<(Experiment, GroupedDataset)> {
+/// The experiment named by `--experiment`, or the bundled demo; with its data set opened as
+/// `options` say (skipped images are listed on stderr).
+fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Experiment, GroupedDataset)> {
     let dir = match dir {
         Some(dir) => dir,
         None => demo::locate()?,
     };
     let experiment = Experiment::open(&dir)?;
-    let dataset = experiment.manifest.dataset.load()?;
+    let dataset = experiment.manifest.dataset.open(&experiment.dir, options)?;
+    if let Some(listing) = dataset.changes.skipped_listing(&dataset.name) {
+        eprintln!("{listing}");
+    }
     Ok((experiment, dataset))
 }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::args::{self, CriterionArg, GroupArg};
+use super::DataFlags;
+use super::args::{self, CriterionArg, GroupArg, SubsetArgs};
 use crate::data::{GroupedDataset, Split};
 use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{DEFAULT_K, Scope, Selection};
@@ -37,12 +38,15 @@ pub struct Target {
     #[arg(long, default_value_t = crate::session::DEFAULT_MODEL_BUDGET >> 20,
           allow_negative_numbers = true, value_parser = args::count)]
     pub model_cache_mb: usize,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
 }
 
 impl Target {
     /// The session on the experiment, and the epoch (checked to have a checkpoint).
-    pub fn open(&self, device: &burn::prelude::Device) -> Result<(Session, usize)> {
-        let (experiment, dataset) = super::open_experiment(self.experiment.clone())?;
+    pub fn open(&self, device: &burn::prelude::Device, data: &DataFlags) -> Result<(Session, usize)> {
+        let options = data.options(&self.subset);
+        let (experiment, dataset) = super::open_experiment(self.experiment.clone(), &options)?;
         let epoch = self.epoch.unwrap_or_else(|| experiment.last_epoch());
         experiment.checkpoint(epoch)?;
         let mut session = Session::new(experiment, dataset, device.clone())?;

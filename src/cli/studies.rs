@@ -3,6 +3,7 @@
 use anyhow::Result;
 use burn::prelude::*;
 
+use super::DataFlags;
 use super::args;
 use super::output::OutputArgs;
 use super::progress::Bar;
@@ -25,13 +26,14 @@ pub struct ScoresArgs {
     pub output: OutputArgs,
 }
 
-pub fn run_scores(args: ScoresArgs, device: &Device) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device)?;
+pub fn run_scores(args: ScoresArgs, device: &Device, data: &DataFlags) -> Result<()> {
+    let (mut session, epoch) = args.target.open(device, data)?;
     let seed = args.target.seed;
     let query = args.scoring.query(session.dataset(), seed, Selection::TopK(args.top))?;
     let request = ScoreRequest { epoch, top: args.top, query, seed };
     let scores = list(&mut session, &request)?;
-    args.output.emit(&scores, &Provenance::new(session.experiment(), epoch, &request)?)
+    args.output
+        .emit(&scores, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &request)?)
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,8 +50,8 @@ pub struct RanksArgs {
     pub output: OutputArgs,
 }
 
-pub fn run_ranks(args: RanksArgs, device: &Device) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device)?;
+pub fn run_ranks(args: RanksArgs, device: &Device, data: &DataFlags) -> Result<()> {
+    let (mut session, epoch) = args.target.open(device, data)?;
     let spec = ranks::RankSpec {
         epoch,
         fraction: args.fraction,
@@ -60,7 +62,8 @@ pub fn run_ranks(args: RanksArgs, device: &Device) -> Result<()> {
         seed: args.target.seed,
     };
     let study = ranks::run(&mut session, &spec, &mut Bar::new("rank histograms (groups)"))?;
-    args.output.emit(&study, &Provenance::new(session.experiment(), epoch, &spec)?)
+    args.output
+        .emit(&study, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,8 +84,8 @@ pub struct SensitivityArgs {
     pub output: OutputArgs,
 }
 
-pub fn run_sensitivity(args: SensitivityArgs, device: &Device) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device)?;
+pub fn run_sensitivity(args: SensitivityArgs, device: &Device, data: &DataFlags) -> Result<()> {
+    let (mut session, epoch) = args.target.open(device, data)?;
     let spec = sensitivity::SensitivitySpec {
         epoch,
         split: args.target.split,
@@ -91,7 +94,8 @@ pub fn run_sensitivity(args: SensitivityArgs, device: &Device) -> Result<()> {
         candidates: args.layers.filter(),
     };
     let study = sensitivity::run(&mut session, &spec, &mut Bar::new("sensitive layers (rewinds)"))?;
-    args.output.emit(&study, &Provenance::new(session.experiment(), epoch, &spec)?)
+    args.output
+        .emit(&study, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
 }
 
 #[derive(clap::Args, Debug)]
@@ -111,8 +115,8 @@ pub struct ControlArgs {
     pub output: OutputArgs,
 }
 
-pub fn run_control(args: ControlArgs, device: &Device) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device)?;
+pub fn run_control(args: ControlArgs, device: &Device, data: &DataFlags) -> Result<()> {
+    let (mut session, epoch) = args.target.open(device, data)?;
     let spec = control::ControlSpec {
         epoch,
         split: args.target.split,
@@ -124,5 +128,6 @@ pub fn run_control(args: ControlArgs, device: &Device) -> Result<()> {
         seed: args.target.seed,
     };
     let study = control::run(&mut session, &spec, &mut Bar::new("control (fractions)"))?;
-    args.output.emit(&study, &Provenance::new(session.experiment(), epoch, &spec)?)
+    args.output
+        .emit(&study, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
 }

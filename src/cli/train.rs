@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -46,7 +46,8 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
 }
 
-pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
+/// Trains as `args` say; `skip_bad_images` leaves a folder's bad images out (listed on stderr).
+pub fn run(args: TrainArgs, device: &Device, skip_bad_images: bool) -> Result<()> {
     let mut plan = match &args.config {
         Some(path) => TrainPlan::read(path)?,
         None => TrainPlan::default(),
@@ -55,7 +56,10 @@ pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
     if let Some(v) = args.name {
         plan.name = v;
     }
-    if let Some(spec) = args.data {
+    if let Some(mut spec) = args.data {
+        // Recorded absolute, so the experiment finds it from any working directory.
+        spec.path = std::path::absolute(&spec.path)
+            .with_context(|| format!("cannot resolve --data path {}", spec.path.display()))?;
         plan.dataset = crate::data::DatasetSpec::Folder(spec);
     }
     if let Some(v) = args.optimizer {
@@ -80,7 +84,10 @@ pub fn run(args: TrainArgs, device: &Device) -> Result<()> {
         t.seed = v;
     }
     plan.training.validate()?;
-    let dataset = plan.dataset.load()?;
+    let dataset = plan.dataset.load_with(skip_bad_images)?;
+    if let Some(listing) = dataset.changes.skipped_listing(&dataset.name) {
+        eprintln!("{listing}");
+    }
 
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(plan.training.epochs as u64);

@@ -6,9 +6,12 @@
 //! [`PixelSource`] for the pixels, and a [`DatasetSpec`] variant names it.
 
 pub mod batch;
+pub mod changes;
 pub mod digits;
 pub mod folder;
 pub mod memory;
+pub mod open;
+pub mod subset;
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +20,9 @@ use std::sync::Arc;
 use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
+pub use changes::DataChanges;
 pub use digits::DigitsSpec;
+pub use open::OpenOptions;
 
 /// The three splits every grouped data set has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -123,6 +128,9 @@ pub struct GroupedDataset {
     pub train: SplitData,
     pub val: SplitData,
     pub test: SplitData,
+    /// How this differs from the data set as recorded (a subset, skipped images); empty
+    /// unless asked for when opening.
+    pub changes: DataChanges,
     pixels: Arc<dyn PixelSource>,
 }
 
@@ -163,7 +171,17 @@ impl GroupedDataset {
                 );
             }
         }
-        Ok(GroupedDataset { name, image_shape, class_names, group_names, train, val, test, pixels })
+        Ok(GroupedDataset {
+            name,
+            image_shape,
+            class_names,
+            group_names,
+            train,
+            val,
+            test,
+            changes: DataChanges::default(),
+            pixels,
+        })
     }
 
     pub fn split(&self, split: Split) -> &SplitData {
@@ -210,9 +228,10 @@ impl GroupedDataset {
     }
 
     /// Each group's share of the training split: the weights of the conventional
-    /// "mean accuracy" (GroupDRO, WILDS `adj_acc_avg`, DFR, the authors' code).
+    /// "mean accuracy" (GroupDRO, WILDS `adj_acc_avg`, DFR, the authors' code). Of the full
+    /// split when a subset was taken.
     pub fn train_proportions(&self) -> Vec<f64> {
-        let counts = self.train.group_counts(self.num_groups());
+        let counts = self.train_group_counts();
         let total = counts.iter().sum::<usize>().max(1) as f64;
         counts.iter().map(|&c| c as f64 / total).collect()
     }
@@ -282,10 +301,16 @@ impl FromStr for DatasetSpec {
 impl DatasetSpec {
     /// Builds (or reads) the data set this spec describes.
     pub fn load(&self) -> Result<GroupedDataset> {
+        self.load_with(false)
+    }
+
+    /// As [`DatasetSpec::load`]; with `skip_bad_images`, a folder's missing or undecodable
+    /// images are left out (listed in the result's `changes`) instead of failing.
+    pub fn load_with(&self, skip_bad_images: bool) -> Result<GroupedDataset> {
         match self {
             DatasetSpec::SpuriousDigits(spec) => digits::generate(spec),
             // Decoding threads: one per core.
-            DatasetSpec::Folder(spec) => folder::load(spec, 0),
+            DatasetSpec::Folder(spec) => folder::load_with(spec, 0, skip_bad_images),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The output seam: every result type renders as a table, CSV or JSON here, for the CLI,
 //! the explorer's export and any later report. A command produces a value; [`emit`]
-//! prints it. JSON carries a [`Provenance`] block; tables and CSV do not.
+//! prints it. JSON carries a [`Provenance`] block; tables and CSV only its data changes.
 
 mod bench;
 mod info;
@@ -77,13 +77,25 @@ pub fn json<R: Serialize>(result: &R, provenance: &Provenance) -> Result<String>
     Ok(text)
 }
 
-/// `result` in `format`.
+/// `result` in `format`. When the data differs from the experiment's whole data set (a
+/// subset, skipped images), a table starts with a line per change ("data: ...") and CSV with
+/// the same lines as `#` comments; JSON has them in `provenance.data`.
 pub fn render<R: Render>(result: &R, format: Format, provenance: &Provenance) -> Result<String> {
+    let notes = provenance.data.lines();
     match format {
-        Format::Table => Ok(result.table()),
-        Format::Csv => Ok(result.csv()),
+        Format::Table => Ok(with_notes(&notes, "data: ", "\n", result.table())),
+        Format::Csv => Ok(with_notes(&notes, "# data: ", "", result.csv())),
         Format::Json => json(result, provenance),
     }
+}
+
+/// `text` after one `prefix`ed line per note and `gap`; `text` alone without notes.
+fn with_notes(notes: &[String], prefix: &str, gap: &str, text: String) -> String {
+    if notes.is_empty() {
+        return text;
+    }
+    let lines: String = notes.iter().map(|n| format!("{prefix}{n}\n")).collect();
+    lines + gap + &text
 }
 
 /// Renders `result` in `format` and writes it to `out` (atomically) or standard output.

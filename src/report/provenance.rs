@@ -3,9 +3,10 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::data::DataChanges;
 use crate::experiment::Experiment;
 
-/// Exported with every JSON result (not with tables or CSV, which stay as they were).
+/// Exported with every JSON result; tables and CSV carry only its data changes, as note lines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     /// memscope's version (Cargo.toml).
@@ -19,11 +20,21 @@ pub struct Provenance {
     pub sha256: String,
     /// The full request, its seed included.
     pub spec: serde_json::Value,
+    /// How the data differs from the experiment's whole data set (a subset per group,
+    /// skipped images); absent when it does not.
+    #[serde(default, skip_serializing_if = "DataChanges::is_empty")]
+    pub data: DataChanges,
 }
 
 impl Provenance {
-    /// The provenance of a result computed from `experiment` at `epoch` by `spec`.
-    pub fn new(experiment: &Experiment, epoch: usize, spec: &impl Serialize) -> Result<Provenance> {
+    /// The provenance of a result computed from `experiment` at `epoch` by `spec`, on its
+    /// data set changed by `data`.
+    pub fn new(
+        experiment: &Experiment,
+        data: &DataChanges,
+        epoch: usize,
+        spec: &impl Serialize,
+    ) -> Result<Provenance> {
         let entry = experiment.checkpoint(epoch)?;
         Ok(Provenance {
             memscope: env!("CARGO_PKG_VERSION").into(),
@@ -33,6 +44,7 @@ impl Provenance {
             checkpoint: entry.file.clone(),
             sha256: entry.sha256.clone(),
             spec: serde_json::to_value(spec).context("cannot serialise the request")?,
+            data: data.clone(),
         })
     }
 }

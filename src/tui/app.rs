@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::form::{FIELDS, Form};
 use super::status::Status;
 use super::worker::{Event, Job, Output};
-use crate::data::{GroupedDataset, Split};
+use crate::data::{DataChanges, GroupedDataset, Split};
 use crate::eval::{AccuracyReport, summarize};
 use crate::experiment::Experiment;
 use crate::inspect::{GroupInfo, group_infos};
@@ -118,6 +118,8 @@ pub struct App {
     /// Time from submission to result of the last finished job.
     pub last_elapsed: Option<Duration>,
     pub status: Status,
+    /// How the data differs from the experiment's whole data set; shown on the status line.
+    pub data_changes: DataChanges,
     pub help: bool,
     pub quit: bool,
 }
@@ -143,7 +145,7 @@ impl App {
         let groups = group_infos(dataset);
         // Start on the last epoch, the smallest training group (the engine's default), the
         // first layer.
-        let group = smallest(&groups.iter().map(|g| g.train).collect::<Vec<_>>());
+        let group = smallest(&dataset.train_group_counts());
         App {
             experiment: experiment.clone(),
             name: experiment.manifest.name.clone(),
@@ -166,6 +168,7 @@ impl App {
             running: None,
             last_elapsed: None,
             status: Status::Idle,
+            data_changes: dataset.changes.clone(),
             help: false,
             quit: false,
         }

@@ -38,7 +38,7 @@ fn write_both<R: Render>(
     epoch: usize,
     spec: &impl serde::Serialize,
 ) -> Result<PathBuf> {
-    let provenance = Provenance::new(&app.experiment, epoch, spec)?;
+    let provenance = Provenance::new(&app.experiment, &app.data_changes, epoch, spec)?;
     for format in [Format::Json, Format::Csv] {
         let path = stem.with_extension(format.extension());
         write_atomic(&path, report::render(result, format, &provenance)?.as_bytes())?;

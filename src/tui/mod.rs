@@ -62,6 +62,7 @@ pub fn run(
     dir: Option<PathBuf>,
     device: Device,
     activation_budget: usize,
+    options: &crate::data::OpenOptions,
     mut hook: Option<Box<dyn LoopHook>>,
 ) -> Result<()> {
     if !std::io::stdout().is_terminal() {
@@ -88,7 +89,11 @@ pub fn run(
         None => demo::locate()?,
     };
     let experiment = Experiment::open(&dir)?;
-    let dataset = experiment.manifest.dataset.load()?;
+    let dataset = experiment.manifest.dataset.open(&experiment.dir, options)?;
+    // Listed before the screen takes over; the status line keeps the count.
+    if let Some(listing) = dataset.changes.skipped_listing(&dataset.name) {
+        eprintln!("{listing}");
+    }
     let mut session = Session::new(experiment.clone(), dataset.clone(), device)?;
     session.set_activation_budget(activation_budget);
     let mut app = App::new(&experiment, &dataset, session.layers().to_vec());

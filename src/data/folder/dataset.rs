@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use super::{FolderPixels, FolderSpec, Manifest, read_manifest};
+use super::{FolderPixels, FolderSpec, Manifest, read_metadata, skip};
 use crate::data::{GroupedDataset, PixelSource, Split, SplitData};
 
 impl PixelSource for FolderPixels {
@@ -17,16 +17,30 @@ impl PixelSource for FolderPixels {
 /// Reads the folder `spec` names (metadata validated, every image file present) as a data
 /// set; `threads` decode pixels (0: every core).
 pub fn load(spec: &FolderSpec, threads: usize) -> Result<GroupedDataset> {
-    let manifest = read_manifest(spec)?;
+    load_with(spec, threads, false)
+}
+
+/// As [`load`]; with `skip_bad_images`, every image is decoded once first and those missing
+/// or undecodable are left out, listed in the data set's `changes.skipped`.
+pub fn load_with(spec: &FolderSpec, threads: usize, skip_bad_images: bool) -> Result<GroupedDataset> {
+    let mut manifest = read_metadata(spec)?;
+    let skipped = if skip_bad_images { skip::drop_bad(&mut manifest, threads) } else { Vec::new() };
+    if skipped.is_empty() {
+        manifest.validate()?;
+    } else {
+        manifest.validate().with_context(|| format!("after skipping {} bad images", skipped.len()))?;
+    }
     let pixels = FolderPixels::new(&manifest, spec.transform, threads);
-    GroupedDataset::new(
+    let mut dataset = GroupedDataset::new(
         manifest.name.clone(),
         pixels.image_shape(),
         manifest.class_names.clone(),
         manifest.group_names.clone(),
         Split::ALL.map(|s| split_data(&manifest, s)),
         Arc::new(pixels),
-    )
+    )?;
+    dataset.changes.skipped = skipped;
+    Ok(dataset)
 }
 
 /// Labels and groups of `split`; `sources` are the metadata file's line numbers.

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 
 use super::resize::{Rgb8, resize_bilinear};
-use crate::data::Split;
+use crate::data::{GroupedDataset, Split};
+use crate::util::fsx::Scratch;
 
 /// Images are converted and written this many at a time, so memory stays bounded.
 const BATCH: usize = 256;
@@ -125,4 +126,69 @@ pub fn encode_jpeg(img: &Rgb8) -> Result<Vec<u8>> {
     })
     .map_err(|_| anyhow::anyhow!("JPEG encoder failed"))?
     .context("JPEG encoder failed")
+}
+
+/// Writes `dataset` (RGB pixels in 0..=1, groups `2y + place`: the spurious digits) as a
+/// Waterbirds folder at `out`, all three splits. It is built in a hidden staging folder beside
+/// `out` and moved into place whole, so `out` never holds a part of an export. An existing
+/// `out` that is not empty is replaced only with `force`, and never when it holds an
+/// experiment; a file or a symbolic link at `out` is refused.
+pub fn export_waterbirds(
+    dataset: &GroupedDataset,
+    out: &Path,
+    size: usize,
+    force: bool,
+) -> Result<ExportSummary> {
+    let existing = match std::fs::symlink_metadata(out) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            bail!("--out {} is a symbolic link; pass the folder it points to", out.display())
+        }
+        Ok(meta) if !meta.is_dir() => bail!("--out {} exists and is not a folder", out.display()),
+        Ok(_) => {
+            let mut entries =
+                std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?;
+            entries.next().is_some()
+        }
+        Err(_) => false,
+    };
+    if existing && out.join("experiment.ron").exists() {
+        bail!("--out {} holds an experiment; export to another folder", out.display());
+    }
+    if existing && !force {
+        bail!("--out {} exists and is not empty; pass --force to replace it", out.display());
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let staging = Scratch::create(&parent, true)
+        .with_context(|| format!("cannot create a staging folder in {}", parent.display()))?;
+    let splits = Split::ALL
+        .map(|s| SplitLabels { labels: &dataset.split(s).labels, groups: &dataset.split(s).groups });
+    let pixels = |s: Split, indices: &[usize]| dataset.images(s, indices);
+    let summary =
+        write_waterbirds(&staging.path, size, &dataset.class_names, dataset.image_shape, splits, &pixels)?;
+    // Moved aside first (into a scratch folder removed when dropped), so the old folder is
+    // replaced only once the new one is whole; an interrupt waits for the renames.
+    let aside = if existing {
+        Some(
+            Scratch::create(&parent, true)
+                .with_context(|| format!("cannot create a folder in {}", parent.display()))?,
+        )
+    } else {
+        None
+    };
+    let _publishing = crate::util::interrupt::publishing();
+    if let Some(aside) = &aside {
+        std::fs::rename(out, &aside.path)
+            .with_context(|| format!("cannot move the old {} aside", out.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staging.path, out) {
+        if let Some(aside) = &aside {
+            let _ = std::fs::rename(&aside.path, out); // the old folder back in its place
+        }
+        return Err(e).with_context(|| format!("cannot move the export into {}", out.display()));
+    }
+    Ok(ExportSummary { metadata: out.join("metadata.csv"), ..summary })
 }

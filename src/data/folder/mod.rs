@@ -16,6 +16,8 @@ pub mod decode;
 pub mod export;
 pub mod manifest;
 pub mod resize;
+pub mod root;
+pub mod skip;
 pub mod table;
 pub mod transform;
 pub mod waterbirds;
@@ -27,7 +29,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub use celeba::CelebaAttributes;
-pub use dataset::load;
+pub use dataset::{load, load_with};
 pub use transform::{FolderPixels, Transform};
 
 use super::Split;
@@ -141,13 +143,18 @@ pub fn split_index(split: Split) -> usize {
 
 /// Reads the metadata of the folder `spec` names and validates it (files included).
 pub fn read_manifest(spec: &FolderSpec) -> Result<Manifest> {
-    let manifest = match &spec.layout {
-        Layout::Waterbirds => waterbirds::read(&spec.path)?,
-        Layout::Celeba(attributes) => celeba::read(&spec.path, attributes)?,
-        Layout::Csv => manifest::read(&spec.path)?,
-    };
+    let manifest = read_metadata(spec)?;
     manifest.validate()?;
     Ok(manifest)
+}
+
+/// Reads the metadata of the folder `spec` names, unvalidated (see [`Manifest::validate`]).
+pub fn read_metadata(spec: &FolderSpec) -> Result<Manifest> {
+    match &spec.layout {
+        Layout::Waterbirds => waterbirds::read(&spec.path),
+        Layout::Celeba(attributes) => celeba::read(&spec.path, attributes),
+        Layout::Csv => manifest::read(&spec.path),
+    }
 }
 
 /// The manifest's root for a metadata file: the folder that holds it.

@@ -143,7 +143,8 @@ pub fn check_files<'a>(
     for (path, line) in files {
         if !root.join(path).is_file() {
             bail!(
-                "{} line {line}: image {} not found under {}",
+                "{} line {line}: image {} not found under {} (--skip-bad-images leaves missing and \
+                 corrupt images out)",
                 source.display(),
                 path.display(),
                 root.display()

@@ -95,6 +95,9 @@ pub fn normalise(img: &Rgb8, out: &mut [f32]) {
 #[derive(Debug)]
 pub struct FolderPixels {
     root: PathBuf,
+    /// The metadata file, and per split each image's line in it, for errors.
+    source: PathBuf,
+    lines: [Vec<usize>; 3],
     /// Per split, paths relative to `root`.
     paths: [Vec<PathBuf>; 3],
     transform: Transform,
@@ -106,10 +109,13 @@ impl FolderPixels {
     /// `threads` = 0 uses every available core.
     pub fn new(manifest: &Manifest, transform: Transform, threads: usize) -> FolderPixels {
         let paths = manifest.splits.clone().map(|s| s.into_iter().map(|e| e.path).collect());
+        let lines = manifest.splits.clone().map(|s| s.into_iter().map(|e| e.line).collect());
         let threads =
             if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         FolderPixels {
             root: manifest.root.clone(),
+            source: manifest.source.clone(),
+            lines,
             paths,
             transform,
             pillow: PillowVersion::default(),
@@ -147,6 +153,7 @@ impl FolderPixels {
         F: Fn(&Rgb8, &mut [T]) + Sync,
     {
         let paths = &self.paths[split_index(split)];
+        let lines = &self.lines[split_index(split)];
         if let Some(&bad) = indices.iter().find(|&&i| i >= paths.len()) {
             return Err(anyhow!("index {bad} out of range: the {split} split has {} images", paths.len()));
         }
@@ -165,6 +172,11 @@ impl FolderPixels {
                             Ok(img) => write(&self.transform.apply_u8_as(&img, self.pillow), slot),
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
+                                let e = e.context(format!(
+                                    "{} line {}",
+                                    self.source.display(),
+                                    lines.get(i).copied().unwrap_or(0)
+                                ));
                                 if let Ok(mut first) = first_error.lock() {
                                     first.get_or_insert(e);
                                 }
@@ -175,7 +187,7 @@ impl FolderPixels {
             }
         });
         match first_error.into_inner().ok().flatten() {
-            Some(e) => Err(anyhow!("{e:#}")),
+            Some(e) => Err(anyhow!("{e:#} (--skip-bad-images leaves missing and corrupt images out)")),
             None => Ok(out),
         }
     }

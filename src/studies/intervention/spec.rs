@@ -56,7 +56,7 @@ pub enum Target<'a> {
 /// The group scored by default: the one with the fewest training examples (ties: the lower
 /// number), where memorisation shows first.
 pub fn default_group(dataset: &GroupedDataset) -> usize {
-    smallest(&dataset.train.group_counts(dataset.num_groups()))
+    smallest(&dataset.train_group_counts())
 }
 
 /// The position of the smallest count (ties: the first).

@@ -122,7 +122,12 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Tone::Bad => theme.negative(),
                 Tone::Plain => Style::default(),
             };
-            frame.render_widget(Paragraph::new(Span::styled(app.status.to_string(), style)), area);
+            let mut spans = vec![Span::styled(app.status.to_string(), style)];
+            // A subset or skipped images: every number on screen is of that data.
+            if let Some(note) = app.data_changes.short() {
+                spans.push(Span::styled(format!("  · data: {note}"), theme.accent()));
+            }
+            frame.render_widget(Paragraph::new(Line::from(spans)), area);
         }
     }
 }
