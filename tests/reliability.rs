@@ -154,7 +154,7 @@ fn a_shape_mismatch_names_both_shapes_in_pytorch_layout() {
     );
     std::fs::write(&manifest, text).unwrap();
     let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
-    assert!(err.contains("'head.weight' has shape [64, 2] but the model needs [2, 64]"), "{err}");
+    assert!(err.contains("shapes differ: 'head.weight' [2, 64] expected, [64, 2] found"), "{err}");
 }
 
 #[test]
