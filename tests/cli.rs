@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use memscope::data::{Split, batch};
 use memscope::device::DeviceSpec;
 use memscope::experiment::{Experiment, checkpoint};
@@ -11,24 +10,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{DEMO, demo_copy};
-
-fn memscope() -> Command {
-    let mut cmd = Command::cargo_bin("memscope").unwrap();
-    cmd.env_remove("MEMSCOPE_DEMO");
-    cmd
-}
-
-/// Runs memscope expecting failure; returns its one-line error.
-fn fails(args: &[&str]) -> String {
-    let out = memscope().args(args).output().unwrap();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
-    assert!(stderr.starts_with("memscope: error: "), "{stderr}");
-    stderr
-}
+use common::{DEMO, demo_copy, fails, memscope};
 
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)

@@ -12,13 +12,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{DEMO, demo_copy};
-
-fn memscope() -> Command {
-    let mut cmd = Command::cargo_bin("memscope").unwrap();
-    cmd.env_remove("MEMSCOPE_DEMO").env_remove("MEMSCOPE_DATA_ROOT");
-    cmd
-}
+use common::{DEMO, demo_copy, memscope};
 
 /// Runs memscope; (success, stdout, stderr).
 fn run(cmd: &mut Command) -> (bool, String, String) {

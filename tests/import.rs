@@ -9,9 +9,10 @@
 
 mod common;
 
+use common::{fails, succeeds};
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use memscope::data::{DatasetSpec, GroupedDataset, Split};
 use memscope::device::DeviceSpec;
 use memscope::eval::evaluate;
@@ -19,28 +20,6 @@ use memscope::experiment::Experiment;
 use serde_json::Value;
 
 const DATA: &str = "digits:32";
-
-fn memscope() -> Command {
-    let mut cmd = Command::cargo_bin("memscope").unwrap();
-    cmd.env_remove("MEMSCOPE_DEMO");
-    cmd
-}
-
-fn succeeds(args: &[&str]) -> String {
-    let out = memscope().args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs memscope expecting failure; returns its one-line error.
-fn fails(args: &[&str]) -> String {
-    let out = memscope().args(args).output().unwrap();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
-    stderr
-}
 
 fn dataset() -> GroupedDataset {
     DATA.parse::<DatasetSpec>().unwrap().load().unwrap()

@@ -134,7 +134,8 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
             .collect();
         lines.push(format!("epoch {:>3}  {}  ({how}){accuracy}", found.epoch, found.path.display()));
     };
-    let experiment = import(&plan, &dataset, &args.out, args.force, device, &mut on_file, &mut bar)?;
+    let experiment =
+        import(&plan, &discovery, &dataset, &args.out, args.force, device, &mut on_file, &mut bar)?;
     drop(bar);
     for line in lines {
         eprintln!("{line}");

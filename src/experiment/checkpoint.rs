@@ -101,7 +101,7 @@ pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
     if !needs_cast {
         return Ok(bytes);
     }
-    let converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
+    let converted: Vec<super::foreign::OwnedTensor> = file
         .iter()
         .filter(|(name, _)| !name.ends_with("num_batches_tracked"))
         .map(|(name, view)| match view.dtype() {
@@ -113,15 +113,7 @@ pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
         })
         .collect();
     let metadata = SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| m.metadata().clone());
-    let views = converted
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("cannot cast the checkpoint to float32 ({e})"))?;
-    safetensors::serialize(views, metadata)
-        .map_err(|e| anyhow!("cannot cast the checkpoint to float32 ({e})"))
+    super::foreign::serialize(&converted, metadata).context("cannot cast the checkpoint to float32")
 }
 
 /// The values of a float tensor as f32 (little-endian storage, as safetensors has it).

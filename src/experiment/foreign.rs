@@ -93,7 +93,7 @@ fn pytorch(path: &Path) -> Result<(Vec<u8>, ReadNotes)> {
     if keys.is_empty() {
         bail!("{} holds no tensors", path.display());
     }
-    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(keys.len());
+    let mut tensors: Vec<OwnedTensor> = Vec::with_capacity(keys.len());
     for (source, name) in keys {
         let Some(tensor) = reader.get(&source) else { continue };
         let dtype = match tensor.dtype() {
@@ -112,14 +112,7 @@ fn pytorch(path: &Path) -> Result<(Vec<u8>, ReadNotes)> {
             tensor.read().with_context(|| format!("{}: cannot read tensor '{source}'", path.display()))?;
         tensors.push((name, dtype, tensor.shape().to_vec(), data));
     }
-    let views = tensors
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let bytes = serialize(&tensors, None).with_context(|| path.display().to_string())?;
     Ok((bytes, notes))
 }
 
@@ -146,7 +139,7 @@ fn burnpack(path: &Path, bytes: Vec<u8>) -> Result<(Vec<u8>, ReadNotes)> {
     {
         notes.stripped_prefix = Some(format!("{first}."));
     }
-    let mut converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    let mut converted: Vec<OwnedTensor> = Vec::with_capacity(tensors.len());
     for tensor in tensors {
         let mut name = tensor
             .name
@@ -185,14 +178,7 @@ fn burnpack(path: &Path, bytes: Vec<u8>) -> Result<(Vec<u8>, ReadNotes)> {
         };
         converted.push((name, dtype, shape, data));
     }
-    let views = converted
-        .iter()
-        .map(|(name, dtype, shape, data)| {
-            TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let bytes = serialize(&converted, None).with_context(|| path.display().to_string())?;
     Ok((bytes, notes))
 }
 
@@ -239,7 +225,7 @@ pub fn reorder_rows(bytes: Vec<u8>, names: &[String], order: &[usize]) -> Result
             order.len()
         );
     }
-    let tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = file
+    let tensors: Vec<OwnedTensor> = file
         .iter()
         .map(|(name, view)| {
             let data = if names.iter().any(|n| n == name) {
@@ -253,12 +239,23 @@ pub fn reorder_rows(bytes: Vec<u8>, names: &[String], order: &[usize]) -> Result
         .collect();
     let metadata =
         safetensors::SafeTensors::read_metadata(&bytes).ok().and_then(|(_, m)| m.metadata().clone());
+    serialize(&tensors, metadata).context("cannot reorder the head")
+}
+
+/// A tensor as (name, dtype, shape, little-endian bytes).
+pub type OwnedTensor = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// `tensors` (and `metadata`) as safetensors bytes.
+pub fn serialize(
+    tensors: &[OwnedTensor],
+    metadata: Option<std::collections::HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let views = tensors
         .iter()
         .map(|(name, dtype, shape, data)| {
             TensorView::new(*dtype, shape.clone(), data).map(|v| (name.clone(), v))
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("cannot reorder the head ({e})"))?;
-    safetensors::serialize(views, metadata).map_err(|e| anyhow!("cannot reorder the head ({e})"))
+        .map_err(|e| anyhow!("inconsistent tensor ({e})"))?;
+    safetensors::serialize(views, metadata).map_err(|e| anyhow!("cannot write safetensors ({e})"))
 }

@@ -287,10 +287,13 @@ pub fn load(experiment: &Experiment, entry: &CheckpointEntry, device: &Device) -
 /// Hears of each file imported: where it was, what it is, the accuracies measured.
 pub type OnFile<'a> = dyn FnMut(&Found, &ImportedFile, &[(Split, AccuracyReport)]) + 'a;
 
-/// Imports the run `plan` describes into a new experiment at `out` (an existing experiment
-/// there is replaced only when `overwrite` is set). `on_file` hears of each file read.
+/// Imports the files `discovery` found (see [`discover`]) of the run `plan` describes into a
+/// new experiment at `out` (an existing experiment there is replaced only when `overwrite`
+/// is set). `on_file` hears of each file read.
+#[allow(clippy::too_many_arguments)]
 pub fn import(
     plan: &ImportPlan,
+    discovery: &Discovery,
     dataset: &GroupedDataset,
     out: &Path,
     overwrite: bool,
@@ -307,7 +310,6 @@ pub fn import(
         "--label-order {:?} is not an ordering of the data set's {classes} classes",
         plan.label_order
     );
-    let discovery = discover(&plan.run, plan.pattern.as_deref())?;
     let base = absolute_folder(out)?;
     let manifest = Manifest {
         format: FORMAT,

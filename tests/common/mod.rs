@@ -41,3 +41,28 @@ pub fn fixture_cache(name: &str) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(cache.join("memscope/fixtures").join(name))
 }
+
+/// The real `memscope` binary, blind to the environment variables that would redirect it.
+pub fn memscope() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("memscope").unwrap();
+    cmd.env_remove("MEMSCOPE_DEMO").env_remove("MEMSCOPE_DATA_ROOT");
+    cmd
+}
+
+/// Runs memscope expecting success; returns its standard output.
+pub fn succeeds(args: &[&str]) -> String {
+    let out = memscope().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs memscope expecting failure; returns its one-line error.
+pub fn fails(args: &[&str]) -> String {
+    let out = memscope().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.starts_with("memscope: error: "), "{stderr}");
+    stderr
+}
