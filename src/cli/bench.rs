@@ -28,11 +28,19 @@ pub struct BenchArgs {
     /// Timed runs per task.
     #[arg(long, default_value_t = 20, allow_negative_numbers = true, value_parser = args::positive)]
     pub runs: usize,
+    /// Time a large model's tasks instead (one forward pass, cold and warm interventions
+    /// ranked globally and within the last conv, gradient scores): for a torchvision ResNet
+    /// at 224 px, compared with PyTorch by bench/scale.
+    #[arg(long)]
+    pub scale: bool,
+    /// With --scale: memory for cached activations, MB.
+    #[arg(long, default_value_t = 4096, value_parser = args::count)]
+    pub cache_mb: usize,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
-fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+pub(super) fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
     let start = Instant::now();
     let out = f()?;
     Ok((start.elapsed().as_secs_f64() * 1e3, out))
@@ -40,7 +48,7 @@ fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
 
 /// The benchmark intervention: zero-out top-3 global by the gradient of the smallest
 /// training group, measured on val, once.
-fn spec(group: usize, epoch: usize) -> InterventionSpec {
+pub(super) fn spec(group: usize, epoch: usize) -> InterventionSpec {
     InterventionSpec::neurons(epoch).zero_out().gradient_of(Some(group)).top_k(3).on(Split::Val).repeats(1)
 }
 
@@ -50,6 +58,12 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device, data: &super::Da
         super::open_experiment(args.experiment, &data.options(&super::args::SubsetArgs::default()))?;
     let epoch = experiment.last_epoch();
     let group = default_group(&dataset);
+    if args.scale {
+        let report = super::bench_scale::run(&experiment, &dataset, device, runs, args.cache_mb)?;
+        return args
+            .output
+            .emit(&report, &Provenance::new(&experiment, &dataset.changes, epoch, &spec(group, epoch))?);
+    }
     let fresh = || Session::new(experiment.clone(), dataset.clone(), device.clone());
     let mut timings = Vec::new();
 

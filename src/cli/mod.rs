@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod bench_scale;
 mod export;
 mod import;
 mod info;

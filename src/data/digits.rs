@@ -95,8 +95,8 @@ fn source_digits() -> Result<Vec<SourceDigit>> {
 pub(crate) fn validate(spec: &DigitsSpec) -> Result<()> {
     let min_side = DIGIT_SIDE * SCALE + 2;
     ensure!(
-        spec.image_size >= min_side && spec.image_size <= 128,
-        "spurious digits: image_size {} is out of range (valid: {min_side}..=128)",
+        spec.image_size >= min_side && spec.image_size <= 256,
+        "spurious digits: image_size {} is out of range (valid: {min_side}..=256)",
         spec.image_size
     );
     ensure!(

@@ -104,3 +104,57 @@ impl Render for BenchReport {
         csv(&["key", "runs", "median", "p95", "min", "unit"], rows)
     }
 }
+
+/// `memscope bench --scale`: the tasks of a large model (a torchvision ResNet at 224 px),
+/// each timed, with the accuracies a reference implementation must reproduce.
+#[derive(Debug, Serialize)]
+pub struct ScaleReport {
+    pub experiment: String,
+    pub threads: i32,
+    pub val_examples: usize,
+    /// The layer the within-layer intervention ranks in (the last conv of the last stage).
+    pub layer: String,
+    /// Memory for cached activations, MB.
+    pub cache_mb: usize,
+    pub timings: Vec<Timing>,
+    /// Per-group val accuracy of the unchanged network.
+    pub forward_accuracy: Vec<Option<f64>>,
+    /// Per-group val accuracy after zeroing the top-3 neurons by the smallest group's gradient,
+    /// ranked globally and within `layer`.
+    pub global_after: Vec<Option<f64>>,
+    pub layer_after: Vec<Option<f64>>,
+    /// Peak resident memory of this process, MB.
+    pub peak_rss_mb: Option<f64>,
+}
+
+impl Render for ScaleReport {
+    fn table(&self) -> String {
+        let rows = self.timings.iter().map(|t| {
+            vec![
+                t.task.clone(),
+                t.runs.to_string(),
+                format!("{:.0}", t.median_ms),
+                format!("{:.0}", t.p95_ms),
+            ]
+        });
+        format!(
+            "{} ({} val examples; libtorch threads: {}; activation cache {} MB)\n{}\npeak resident memory: {}\n",
+            self.experiment,
+            self.val_examples,
+            self.threads,
+            self.cache_mb,
+            table(&["task", "runs", "median ms", "p95 ms"], rows),
+            self.peak_rss_mb.map_or("not measured".into(), |m| format!("{m:.0} MB")),
+        )
+    }
+
+    fn csv(&self) -> String {
+        let ms = |v: f64| format!("{v:.3}");
+        let rows: Vec<Vec<String>> = self
+            .timings
+            .iter()
+            .map(|t| vec![t.key.clone(), t.runs.to_string(), ms(t.median_ms), ms(t.p95_ms), ms(t.min_ms)])
+            .collect();
+        csv(&["key", "runs", "median_ms", "p95_ms", "min_ms"], rows)
+    }
+}

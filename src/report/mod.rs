@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-pub use bench::{BenchReport, Timing};
+pub use bench::{BenchReport, ScaleReport, Timing};
 pub use intervention::headline;
 pub use provenance::Provenance;
 pub use studies::threshold_in_words;
