@@ -15,6 +15,7 @@ pub mod experiment;
 pub mod inspect;
 pub mod intervene;
 pub mod jobs;
+pub mod mitigate;
 pub mod model;
 pub mod neurons;
 pub mod report;

@@ -378,6 +378,7 @@ fn experiment_writer_locks_cleans_up_and_recovers() {
         groups: vec!["g".into()],
         training: Some(Settings::default()),
         import: None,
+        lineage: None,
         checkpoints: vec![],
     };
     let model = ModelConfig::default().init(&device).unwrap();

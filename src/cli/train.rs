@@ -89,42 +89,64 @@ pub fn run(args: TrainArgs, device: &Device, skip_bad_images: bool) -> Result<()
         eprintln!("{listing}");
     }
 
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(plan.training.epochs as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
-    let mut report = |p: &EpochReport| {
-        let EpochReport { epoch, epochs, train_loss, val } = p;
-        {
-            let line = format!(
-                "loss {}  val worst-group {}  val mean {}",
-                train_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
-                percent(val.worst_group_accuracy),
-                percent(val.mean_accuracy_train_weighted)
-            );
-            match &bar {
-                Some(bar) => {
-                    bar.set_position(*epoch as u64);
-                    bar.set_message(line);
-                }
-                None => eprintln!("epoch {epoch}/{epochs}  {line}"),
-            }
-        }
-    };
-    let experiment =
-        train(&plan, &dataset, &args.out, args.force, device, &mut report, &mut crate::jobs::Silent)?;
-    if let Some(bar) = bar {
-        bar.finish();
-    }
+    let printer = EpochPrinter::new(plan.training.epochs);
+    let experiment = train(
+        &plan,
+        &dataset,
+        &args.out,
+        args.force,
+        device,
+        &mut |p| printer.report(p),
+        &mut crate::jobs::Silent,
+    )?;
+    printer.finish();
     eprintln!(
         "wrote {} checkpoints and experiment.ron to {}",
         experiment.manifest.checkpoints.len(),
         experiment.dir.display()
     );
     Ok(())
+}
+
+/// Per-epoch lines of a training run: a progress bar on a terminal, plain lines otherwise.
+pub(super) struct EpochPrinter {
+    bar: Option<ProgressBar>,
+}
+
+impl EpochPrinter {
+    pub(super) fn new(epochs: usize) -> EpochPrinter {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(epochs as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] epoch {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        EpochPrinter { bar }
+    }
+
+    pub(super) fn report(&self, p: &EpochReport) {
+        let EpochReport { epoch, epochs, train_loss, val } = p;
+        let line = format!(
+            "loss {}  val worst-group {}  val mean {}",
+            train_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
+            percent(val.worst_group_accuracy),
+            percent(val.mean_accuracy_train_weighted)
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(*epoch as u64);
+                bar.set_message(line);
+            }
+            None => eprintln!("epoch {epoch}/{epochs}  {line}"),
+        }
+    }
+
+    pub(super) fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish();
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! format is one more file here: it builds the splits' labels and groups and a
 //! [`PixelSource`] for the pixels, and a [`DatasetSpec`] variant names it.
 
+pub mod augment;
 pub mod batch;
 pub mod changes;
 pub mod digits;

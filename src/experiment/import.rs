@@ -324,6 +324,7 @@ pub fn import(
             pattern: discovery.pattern.clone(),
             label_order: plan.label_order.clone(),
         }),
+        lineage: None,
         checkpoints: Vec::new(),
     };
     let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;

@@ -7,6 +7,7 @@ use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetSpec;
+use crate::data::augment::Augment;
 use crate::model::ModelConfig;
 
 pub const MANIFEST: &str = "experiment.ron";
@@ -78,6 +79,9 @@ pub struct Manifest {
     /// Set for an experiment made by `memscope import`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportSource>,
+    /// Set for an experiment made by `memscope mitigate`: its parent and method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<super::lineage::Lineage>,
     pub checkpoints: Vec<CheckpointEntry>,
 }
 
@@ -183,6 +187,63 @@ pub struct TrainSettings {
     pub epochs: usize,
     /// Seeds the initialisation and the order of batches.
     pub seed: u64,
+    /// How the learning rate changes between epochs (constant unless set).
+    #[serde(skip_serializing_if = "is_default")]
+    pub schedule: Schedule,
+    /// Augmentation of every training batch (none unless set).
+    #[serde(skip_serializing_if = "is_default")]
+    pub augment: Augment,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// How the learning rate changes between epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// PyTorch's `ReduceLROnPlateau(mode="min", factor, patience)` with its defaults
+    /// (relative threshold 1e-4, no cooldown, no minimum), stepped once per epoch on the
+    /// epoch's mean training loss (the released mitigation: factor 0.5, patience 1).
+    Plateau { factor: f64, patience: usize },
+}
+
+/// The state of a [`Schedule`] over a run.
+#[derive(Clone, Debug)]
+pub struct LearningRate {
+    schedule: Schedule,
+    pub current: f64,
+    best: f64,
+    bad_epochs: usize,
+}
+
+impl LearningRate {
+    pub fn new(schedule: Schedule, initial: f64) -> LearningRate {
+        LearningRate { schedule, current: initial, best: f64::INFINITY, bad_epochs: 0 }
+    }
+
+    /// Hears an epoch's loss; returns the learning rate of the next epoch.
+    pub fn step(&mut self, loss: f64) -> f64 {
+        if let Schedule::Plateau { factor, patience } = self.schedule {
+            if loss < self.best * (1.0 - 1e-4) {
+                self.best = loss;
+                self.bad_epochs = 0;
+            } else {
+                self.bad_epochs += 1;
+            }
+            if self.bad_epochs > patience {
+                let next = self.current * factor;
+                if self.current - next > 1e-8 {
+                    self.current = next;
+                }
+                self.bad_epochs = 0;
+            }
+        }
+        self.current
+    }
 }
 
 impl Default for TrainSettings {
@@ -195,6 +256,8 @@ impl Default for TrainSettings {
             batch_size: 64,
             epochs: 40,
             seed: 0,
+            schedule: Schedule::Constant,
+            augment: Augment::None,
         }
     }
 }
@@ -218,6 +281,23 @@ impl TrainSettings {
         );
         ensure!(self.batch_size >= 1, "batch_size must be at least 1");
         ensure!((1..=1000).contains(&self.epochs), "epochs {} out of range 1..=1000", self.epochs);
+        if let Schedule::Plateau { factor, .. } = self.schedule {
+            ensure!(factor > 0.0 && factor < 1.0, "schedule factor {factor} must be in (0, 1)");
+        }
+        if let Augment::CropFlip { scale, ratio, .. } = self.augment {
+            ensure!(
+                0.0 < scale.0 && scale.0 <= scale.1 && scale.1 <= 1.0,
+                "augment scale ({}, {}) must satisfy 0 < min <= max <= 1",
+                scale.0,
+                scale.1
+            );
+            ensure!(
+                0.0 < ratio.0 && ratio.0 <= ratio.1 && ratio.1.is_finite(),
+                "augment ratio ({}, {}) must satisfy 0 < min <= max",
+                ratio.0,
+                ratio.1
+            );
+        }
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod export;
 pub mod foreign;
 pub mod import;
+pub mod lineage;
 pub mod manifest;
 pub mod writer;
 
@@ -15,7 +16,8 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
 pub use manifest::{
-    CheckpointEntry, FORMAT, ImportSource, ImportedFile, MANIFEST, Manifest, OptimizerKind, TrainSettings,
+    CheckpointEntry, FORMAT, ImportSource, ImportedFile, LearningRate, MANIFEST, Manifest, OptimizerKind,
+    Schedule, TrainSettings,
 };
 pub use writer::ExperimentWriter;
 

@@ -75,6 +75,12 @@ impl ExperimentWriter {
         self.experiment.save()
     }
 
+    /// Changes the manifest (e.g. settings a run found) and saves it.
+    pub fn update_manifest(&mut self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+        change(&mut self.experiment.manifest);
+        self.experiment.save()
+    }
+
     /// Moves the finished experiment to its destination, replacing what was there only at
     /// the end, and returns it.
     pub fn finish(mut self) -> Result<Experiment> {

@@ -130,6 +130,15 @@ impl Network {
         }
     }
 
+    /// The classifier head on penultimate `features` `[batch, dim]`: logits `[batch, classes]`
+    /// (`forward` is `head(features(x))`).
+    pub fn head(&self, features: Tensor<2>) -> Tensor<2> {
+        match self {
+            Network::SmallResNet(m) => m.head.forward(features),
+            Network::ResNet(m) => m.classify(features),
+        }
+    }
+
     /// Module paths of the stages, in forward order, whose inputs [`Self::boundaries`]
     /// returns: a change confined to layers inside stage k can resume from boundary k.
     pub fn stages(&self) -> &'static [&'static str] {

@@ -280,6 +280,11 @@ impl ResNet {
         self.fc.forward(self.pooled(self.stages_from(0, x, mode)))
     }
 
+    /// The head on pooled features.
+    pub fn classify(&self, features: Tensor<2>) -> Tensor<2> {
+        self.fc.forward(features)
+    }
+
     pub fn features(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
         let x = self.stem(images, mode);
         self.pooled(self.stages_from(0, x, mode))

@@ -3,6 +3,7 @@
 //! prints it. JSON carries a [`Provenance`] block; tables and CSV only its data changes.
 
 mod bench;
+mod compare;
 mod info;
 mod intervention;
 mod provenance;

@@ -7,11 +7,11 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use rand::seq::SliceRandom;
 
 use super::objective::{Objective, TrainBatch};
+use super::sampler::Sampler;
 use crate::data::{GroupedDataset, Split, batch};
-use crate::experiment::{OptimizerKind, TrainSettings};
+use crate::experiment::{LearningRate, OptimizerKind, TrainSettings};
 use crate::jobs::Progress;
 use crate::model::Network;
 use crate::util::rng::seeded;
@@ -31,12 +31,15 @@ pub fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
 }
 
 /// Trains `model` (on an autodiff device) for `settings.epochs` epochs over the training
-/// split. After each epoch `on_epoch(epoch, mean loss, model)` runs (recording, evaluation);
-/// `progress` hears of every batch, `(batches done, batches in all)`, and can cancel.
-/// Returns the trained model.
+/// split, drawn by `sampler`, with the settings' augmentation and learning-rate schedule.
+/// Before each epoch the objective hears of it ([`Objective::begin_epoch`]); after it
+/// `on_epoch(epoch, mean loss, model)` runs (recording, evaluation). `progress` hears of
+/// every batch, `(batches done, batches in all)`, and can cancel. Returns the trained model.
+#[allow(clippy::too_many_arguments)]
 pub fn fit(
     mut model: Network,
     objective: &mut dyn Objective,
+    sampler: &Sampler,
     dataset: &GroupedDataset,
     settings: &TrainSettings,
     device: &Device,
@@ -45,29 +48,37 @@ pub fn fit(
 ) -> Result<Network> {
     let mut optim = optimizer(settings);
     let mut order_rng = seeded(settings.seed, 2);
-    let n = dataset.train.len();
-    let batches = n.div_ceil(settings.batch_size);
+    let mut augment_rng = seeded(settings.seed, 4);
+    let mut lr = LearningRate::new(settings.schedule, settings.learning_rate);
+    let n_groups = dataset.num_groups();
+    // Every epoch of a sampler has the same length.
+    let per_epoch = sampler.epoch(&dataset.train, n_groups, &mut seeded(settings.seed, 5))?.len();
+    let batches = per_epoch.div_ceil(settings.batch_size);
     let total = batches * settings.epochs;
     for epoch in 1..=settings.epochs {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut order_rng);
+        objective.begin_epoch(&model, epoch)?;
+        let order = sampler.epoch(&dataset.train, n_groups, &mut order_rng)?;
         let mut loss_sum = 0.0;
         for (b, chunk) in order.chunks(settings.batch_size).enumerate() {
+            let mut pixels = dataset.images(Split::Train, chunk)?;
+            settings.augment.apply(&mut pixels, dataset.image_shape, &mut augment_rng);
             let batch = TrainBatch {
-                images: batch::images(dataset, Split::Train, chunk, device)?,
+                images: batch::from_chw(pixels, chunk.len(), dataset.image_shape, device),
                 labels: batch::labels_of(dataset, Split::Train, chunk, device),
+                groups: chunk.iter().map(|&i| dataset.train.groups[i]).collect(),
                 indices: chunk.to_vec(),
             };
             let loss = objective.loss(&model, &batch)?;
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(settings.learning_rate, model, grads);
+            model = optim.step(lr.current, model, grads);
             progress.report((epoch - 1) * batches + b + 1, total)?;
         }
-        let mean_loss = loss_sum / n as f64;
+        let mean_loss = loss_sum / order.len().max(1) as f64;
         if !mean_loss.is_finite() {
             bail!("training diverged at epoch {epoch} (loss {mean_loss}); try a smaller learning_rate");
         }
+        lr.step(mean_loss);
         on_epoch(epoch, mean_loss, &model)?;
     }
     Ok(model)

@@ -4,6 +4,7 @@
 
 pub mod fit;
 pub mod objective;
+pub mod sampler;
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use fit::fit;
 pub use objective::{Erm, Objective, TrainBatch};
+pub use sampler::Sampler;
 
 use crate::data::{DatasetSpec, GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
@@ -78,6 +80,7 @@ pub fn train(
         groups: dataset.group_names.clone(),
         training: Some(settings.clone()),
         import: None,
+        lineage: None,
         checkpoints: Vec::new(),
     };
     let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
@@ -109,6 +112,7 @@ pub fn train(
     fit(
         model,
         &mut objective,
+        &Sampler::Shuffle,
         dataset,
         settings,
         &train_device,

@@ -16,6 +16,8 @@ pub struct TrainBatch {
     /// Positions of the examples in the training split (for objectives that weight or
     /// remember examples).
     pub indices: Vec<usize>,
+    /// The examples' groups: read only by objectives that use group labels (GroupDRO).
+    pub groups: Vec<usize>,
 }
 
 /// A training objective: the scalar loss of `model` on a batch.
@@ -25,6 +27,11 @@ pub trait Objective {
 
     /// The mean loss over the batch, `[1]`, differentiable in the model's parameters.
     fn loss(&mut self, model: &Network, batch: &TrainBatch) -> Result<Tensor<1>>;
+
+    /// Hears that epoch `epoch` (1-based) starts with `model` (e.g. to recompute a mask).
+    fn begin_epoch(&mut self, _model: &Network, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Empirical risk minimisation: mean cross-entropy on the logits, BatchNorm in training mode.

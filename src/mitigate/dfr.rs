@@ -1,0 +1,251 @@
+//! Deep Feature Reweighting (`dfr_evaluate_spurious.py` of PolinaKirichenko/
+//! deep_feature_reweighting, DFR^Tr_Val): the last layer refit by L1 logistic regression on
+//! standardised penultimate features of group-balanced subsets of the validation split.
+//! Reads the validation split's group labels.
+
+use anyhow::{Result, anyhow, ensure};
+use burn::prelude::*;
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use super::logistic::fit_l1;
+use crate::data::{GroupedDataset, Split, batch};
+use crate::eval::{accuracy_report, predictions};
+use crate::jobs::Progress;
+use crate::model::{LayerKind, Mode, Network};
+use crate::neurons::weights::LayerWeights;
+use crate::util::rng::seeded;
+
+/// The reference's grid of C (inverse L1 strength).
+pub const C_GRID: [f64; 7] = [1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01];
+/// Group-balanced refits averaged in the final head (the reference: 20).
+pub const RETRAINS: usize = 20;
+/// The solver stops when no optimality condition is violated by more than this.
+const TOLERANCE: f64 = 1e-6;
+
+/// Penultimate features of every example of `split`, row-major `[n, d]`, eval mode.
+pub fn features(
+    model: &Network,
+    dataset: &GroupedDataset,
+    split: Split,
+    device: &Device,
+) -> Result<(Vec<f64>, usize)> {
+    let n = dataset.split(split).len();
+    let all: Vec<usize> = (0..n).collect();
+    let mut out = Vec::new();
+    let mut dim = 0;
+    for chunk in all.chunks(batch::EVAL_BATCH) {
+        let f = model.features(batch::images(dataset, split, chunk, device)?, Mode::Eval);
+        dim = f.dims()[1];
+        let values = f
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow!("cannot read features: {e:?}"))?;
+        out.extend(values.into_iter().map(f64::from));
+    }
+    Ok((out, dim))
+}
+
+/// Per-feature mean and standard deviation (population, as `StandardScaler`; a feature
+/// with no spread is scaled by 1).
+pub fn scaler(x: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = (x.len() / d.max(1)).max(1) as f64;
+    let mut mean = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v / n;
+        }
+    }
+    let mut var = vec![0.0; d];
+    for row in x.chunks_exact(d) {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m) * (v - m) / n;
+        }
+    }
+    let scale = var.into_iter().map(|v| if v > 0.0 { v.sqrt() } else { 1.0 }).collect();
+    (mean, scale)
+}
+
+fn standardise(x: &[f64], d: usize, rows: &[usize], (mean, scale): &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
+    rows.iter()
+        .flat_map(|&r| x[r * d..(r + 1) * d].iter().zip(mean).zip(scale).map(|((v, m), s)| (v - m) / s))
+        .collect()
+}
+
+/// A group-balanced subset of `rows`: each group cut to the smallest group's size, in a
+/// random order per group (as the reference's `np.random.shuffle(g); g[:min_g]`).
+pub fn balanced(rows: &[usize], groups: &[usize], n_groups: usize, rng: &mut impl Rng) -> Result<Vec<usize>> {
+    let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
+    for &r in rows {
+        by_group[groups[r]].push(r);
+    }
+    let smallest = by_group.iter().map(Vec::len).min().unwrap_or(0);
+    ensure!(smallest > 0, "a group has no validation example: DFR balances the groups of val");
+    let mut out = Vec::new();
+    for mut members in by_group {
+        members.shuffle(rng);
+        out.extend_from_slice(&members[..smallest]);
+    }
+    Ok(out)
+}
+
+/// A linear classifier on raw features: `[classes, d]` weights and `[classes]` biases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linear {
+    pub weights: Vec<f64>,
+    pub bias: Vec<f64>,
+}
+
+impl Linear {
+    fn scores(&self, x: &[f64], d: usize) -> Vec<f32> {
+        let classes = self.bias.len();
+        x.chunks_exact(d)
+            .flat_map(|row| {
+                (0..classes).map(move |c| {
+                    (self.weights[c * d..(c + 1) * d].iter().zip(row).map(|(w, v)| w * v).sum::<f64>()
+                        + self.bias[c]) as f32
+                })
+            })
+            .collect()
+    }
+}
+
+/// One fit on standardised rows: for two classes a single problem (class 1 positive; the
+/// head's row 0 is zero, so the arg-max is the sign, ties to class 0 as scikit-learn's
+/// `predict`); for more, one-vs-rest.
+fn fit(x: &[f64], labels: &[usize], d: usize, classes: usize, c: f64) -> Result<Linear> {
+    let mut weights = vec![0.0; classes * d];
+    let mut bias = vec![0.0; classes];
+    let positives: Vec<usize> = if classes == 2 { vec![1] } else { (0..classes).collect() };
+    for class in positives {
+        let y: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+        let binary = fit_l1(x, &y, d, c, TOLERANCE)?;
+        weights[class * d..(class + 1) * d].copy_from_slice(&binary.weights);
+        bias[class] = binary.intercept;
+    }
+    Ok(Linear { weights, bias })
+}
+
+/// What DFR chose and the head it fitted.
+#[derive(Clone, Debug)]
+pub struct DfrOutcome {
+    /// (C, worst-group accuracy on the held-out half of val) for each C tried.
+    pub tuning: Vec<(f64, f64)>,
+    pub c: f64,
+    /// Examples per group in each balanced refit.
+    pub per_group: usize,
+    /// The head, folded with the standardisation (PyTorch layout `[classes, d]`).
+    pub head: LayerWeights,
+}
+
+/// Runs DFR^Tr_Val on `model`: tune C on half of val (a balanced subset of one half, scaled
+/// by its own statistics; worst-group accuracy on the other half), then average `retrains`
+/// fits on balanced subsets of the whole of val, scaled by the training split's statistics.
+pub fn dfr(
+    model: &Network,
+    dataset: &GroupedDataset,
+    c_grid: &[f64],
+    retrains: usize,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<DfrOutcome> {
+    ensure!(
+        !c_grid.is_empty() && c_grid.iter().all(|&c| c > 0.0 && c.is_finite()),
+        "DFR needs positive values of C"
+    );
+    ensure!(retrains >= 1, "DFR needs at least one refit");
+    let classes = dataset.class_names.len();
+    let n_groups = dataset.num_groups();
+    let total = 2 + c_grid.len() + retrains;
+    let (train_x, d) = features(model, dataset, Split::Train, device)?;
+    progress.report(1, total)?;
+    let (val_x, _) = features(model, dataset, Split::Val, device)?;
+    progress.report(2, total)?;
+    let val = &dataset.val;
+    let mut rng = seeded(seed, 7);
+
+    let mut order: Vec<usize> = (0..val.len()).collect();
+    order.shuffle(&mut rng);
+    let half = val.len() / 2;
+    let (held_out, fit_half) = order.split_at(half);
+    let tune_rows = balanced(fit_half, &val.groups, n_groups, &mut rng)?;
+    let tune_scaler = {
+        let raw: Vec<f64> =
+            tune_rows.iter().flat_map(|&r| val_x[r * d..(r + 1) * d].iter().copied()).collect();
+        scaler(&raw, d)
+    };
+    let tune_x = standardise(&val_x, d, &tune_rows, &tune_scaler);
+    let tune_y: Vec<usize> = tune_rows.iter().map(|&r| val.labels[r]).collect();
+    let held_x = standardise(&val_x, d, held_out, &tune_scaler);
+    let held = val.subset(held_out);
+    let mut tuning = Vec::new();
+    for (i, &c) in c_grid.iter().enumerate() {
+        let linear = fit(&tune_x, &tune_y, d, classes, c)?;
+        let preds = predictions(&linear.scores(&held_x, d), classes);
+        let report =
+            accuracy_report(Split::Val, &held, &preds, &dataset.group_names, &dataset.train_proportions());
+        tuning.push((c, report.worst_group_accuracy.unwrap_or(0.0)));
+        progress.report(3 + i, total)?;
+    }
+    // The first C with the best worst-group accuracy (`np.argmax`).
+    let c = tuning
+        .iter()
+        .fold((f64::NAN, f64::NEG_INFINITY), |best, &(c, w)| if w > best.1 { (c, w) } else { best })
+        .0;
+
+    let final_scaler = scaler(&train_x, d);
+    let all: Vec<usize> = (0..val.len()).collect();
+    let mut sum = Linear { weights: vec![0.0; classes * d], bias: vec![0.0; classes] };
+    let mut per_group = 0;
+    for r in 0..retrains {
+        let rows = balanced(&all, &val.groups, n_groups, &mut rng)?;
+        per_group = rows.len() / n_groups;
+        let x = standardise(&val_x, d, &rows, &final_scaler);
+        let y: Vec<usize> = rows.iter().map(|&i| val.labels[i]).collect();
+        let linear = fit(&x, &y, d, classes, c)?;
+        for (s, w) in sum.weights.iter_mut().zip(&linear.weights) {
+            *s += w / retrains as f64;
+        }
+        for (s, b) in sum.bias.iter_mut().zip(&linear.bias) {
+            *s += b / retrains as f64;
+        }
+        progress.report(3 + c_grid.len() + r, total)?;
+    }
+    // Fold the standardisation in: w·(x − μ)/s + b = (w/s)·x + (b − Σ w μ/s).
+    let (mean, scale) = &final_scaler;
+    let mut weight = vec![0.0f32; classes * d];
+    let mut bias = vec![0.0f32; classes];
+    for class in 0..classes {
+        let mut shift = 0.0;
+        for j in 0..d {
+            let w = sum.weights[class * d + j] / scale[j];
+            weight[class * d + j] = w as f32;
+            shift += w * mean[j];
+        }
+        bias[class] = (sum.bias[class] - shift) as f32;
+    }
+    let head = model
+        .layers()
+        .into_iter()
+        .find(|l| l.head)
+        .ok_or_else(|| anyhow!("the network has no classifier head to refit"))?;
+    ensure!(
+        head.kind == LayerKind::Linear && head.shape == [classes, d],
+        "the head {} is not a {classes}x{d} linear layer",
+        head.name
+    );
+    Ok(DfrOutcome {
+        tuning,
+        c,
+        per_group,
+        head: LayerWeights {
+            name: head.name,
+            kind: LayerKind::Linear,
+            shape: vec![classes, d],
+            weight,
+            bias: Some(bias),
+        },
+    })
+}

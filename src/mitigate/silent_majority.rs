@@ -1,0 +1,127 @@
+//! The paper's mitigation as a training objective: the network run dense and run pruned
+//! (sharing its weights) are pulled together by NT-Xent, plus a supervised term. No group
+//! labels are read.
+
+use anyhow::{Result, bail};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use super::ntxent::nt_xent;
+use super::prune::{DeviceMasks, Masks, smallest_magnitude};
+use crate::experiment::lineage::{Features, SilentMajority, Variant};
+use crate::model::{Mode, Network};
+use crate::train::{Objective, TrainBatch};
+
+/// The contrastive features of a pass and its logits, BatchNorm in training mode.
+pub fn views(model: &Network, images: Tensor<4>, features: Features) -> (Tensor<2>, Tensor<2>) {
+    match features {
+        Features::Penultimate => {
+            let f = model.features(images, Mode::Auto);
+            let logits = model.head(f.clone());
+            (f, logits)
+        }
+        Features::Logits => {
+            let logits = model.forward(images, Mode::Auto);
+            (logits.clone(), logits)
+        }
+        Features::Probs => {
+            let logits = model.forward(images, Mode::Auto);
+            (softmax(logits.clone(), 1), logits)
+        }
+    }
+}
+
+/// What the pruned pass masks this epoch (for the record and the screen).
+#[derive(Clone, Debug, Default)]
+pub struct PruneReport {
+    pub zeroed: usize,
+    pub total: usize,
+    pub per_layer: Vec<(String, f64)>,
+}
+
+/// [`Objective`] of the silent-majority mitigation (both variants).
+pub struct SilentMajorityObjective {
+    settings: SilentMajority,
+    masks: Option<DeviceMasks>,
+    device: Device,
+    ce: CrossEntropyLoss,
+    pub last_prune: PruneReport,
+}
+
+impl SilentMajorityObjective {
+    /// For the code variant the mask is recomputed at every epoch's start; the paper variant
+    /// takes its critical-neuron `fixed` masks here.
+    pub fn new(settings: SilentMajority, fixed: Option<(&Masks, &Network)>, device: &Device) -> Result<Self> {
+        let masks = match (settings.variant, fixed) {
+            (Variant::Code, None) => None,
+            (Variant::Paper, Some((masks, model))) => Some(DeviceMasks::new(masks, model, device)),
+            (Variant::Code, Some(_)) => bail!("the code variant computes its own masks"),
+            (Variant::Paper, None) => bail!("the paper variant needs its critical neurons"),
+        };
+        let last_prune = match fixed {
+            Some((m, _)) => PruneReport { zeroed: m.zeroed, total: m.total, per_layer: m.per_layer() },
+            None => PruneReport::default(),
+        };
+        Ok(SilentMajorityObjective {
+            settings,
+            masks,
+            device: device.clone(),
+            ce: CrossEntropyLossConfig::new().init(device),
+            last_prune,
+        })
+    }
+}
+
+impl Objective for SilentMajorityObjective {
+    fn name(&self) -> &'static str {
+        "silent-majority"
+    }
+
+    fn begin_epoch(&mut self, model: &Network, _epoch: usize) -> Result<()> {
+        if self.settings.variant == Variant::Code {
+            let masks = smallest_magnitude(model, self.settings.fraction)?;
+            self.last_prune =
+                PruneReport { zeroed: masks.zeroed, total: masks.total, per_layer: masks.per_layer() };
+            self.masks = Some(DeviceMasks::new(&masks, model, &self.device));
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self, model: &Network, batch: &TrainBatch) -> Result<Tensor<1>> {
+        let Some(masks) = &self.masks else {
+            bail!("the pruning mask was not computed before the first batch")
+        };
+        let s = &self.settings;
+        let pruned = masks.apply(model);
+        let x = batch.images.clone();
+        match s.variant {
+            Variant::Code => {
+                // The released order: a dense pass whose values only are used (it updates
+                // BatchNorm's running statistics, as the release's no-grad pass does), the
+                // pruned pass, then the dense pass that carries gradients.
+                let (dense_values, _) = views(model, x.clone(), s.features);
+                let (p, _) = views(&pruned, x.clone(), s.features);
+                let first = nt_xent(dense_values.detach(), p.clone(), s.temperature);
+                let (dense, logits) = views(model, x, s.features);
+                let second = nt_xent(dense, p.detach(), s.temperature);
+                let ce = self.ce.forward(logits, batch.labels.clone());
+                Ok(first + second + ce.mul_scalar(s.lambda))
+            }
+            Variant::Paper => {
+                let (dense, logits) = views(model, x.clone(), s.features);
+                let (p, _) = views(&pruned, x, s.features);
+                let contrast = nt_xent(dense, p, s.temperature);
+                Ok(contrast + mse_one_hot(logits, batch.labels.clone()).mul_scalar(s.lambda))
+            }
+        }
+    }
+}
+
+/// The slides' L_MSE = ‖ŷ − y‖², ŷ the softmax probabilities and y one-hot, averaged over
+/// the batch.
+pub fn mse_one_hot(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [_, classes] = logits.dims();
+    let target = labels.one_hot(classes).float();
+    (softmax(logits, 1) - target).powf_scalar(2.0).sum_dim(1).mean()
+}
