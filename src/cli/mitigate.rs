@@ -264,6 +264,7 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
         bail!("--variant, --features and --fraction apply to --method silent-majority only");
     }
     let (parent, dataset) = super::open_experiment(args.experiment.clone(), &data.options(&args.subset))?;
+    crate::mitigate::check_destination(&parent, &args.out)?;
     for &seed in &args.seeds {
         let out =
             if args.seeds.len() == 1 { args.out.clone() } else { args.out.join(format!("seed-{seed}")) };
@@ -271,7 +272,10 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
             std::fs::create_dir_all(&args.out)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
         }
+        crate::mitigate::check_destination(&parent, &out)?;
         let plan = args.plan(seed);
+        plan.training.validate()?;
+        parent.checkpoint(plan.start_epoch.unwrap_or_else(|| parent.last_epoch()))?;
         let labels = plan.method.labels();
         eprintln!(
             "{} from {} epoch {}, seed {seed} -> {}",

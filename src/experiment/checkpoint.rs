@@ -26,7 +26,42 @@ pub fn encode(model: &Network) -> Result<Vec<u8>> {
         .skip_enum_variants(true)
         .metadata("producer", "memscope");
     model.save_into(&mut store).map_err(|e| anyhow::anyhow!("cannot encode checkpoint: {e}"))?;
-    store.get_bytes().map_err(|e| anyhow::anyhow!("cannot encode checkpoint: {e}"))
+    let bytes = store.get_bytes().map_err(|e| anyhow::anyhow!("cannot encode checkpoint: {e}"))?;
+    canonical_header(bytes)
+}
+
+/// The same safetensors bytes with the header's keys in sorted order: burn writes its
+/// metadata from a hash map, so the same weights would otherwise give files (and sha256s)
+/// that differ from one process to the next. Only the header's order changes: its length,
+/// the offsets and the data stay as they were.
+fn canonical_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    fn sorted(value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let inner: Vec<String> = entries
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{}", serde_json::Value::String(k.clone()), sorted(v)))
+                    .collect();
+                format!("{{{}}}", inner.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+    let len = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes);
+    let Some(len) = len.and_then(|l| usize::try_from(l).ok()).filter(|&l| 8 + l <= bytes.len()) else {
+        bail!("cannot encode checkpoint: burn wrote no safetensors header");
+    };
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len])
+        .map_err(|e| anyhow::anyhow!("cannot encode checkpoint: unreadable header ({e})"))?;
+    let mut text = sorted(&header).into_bytes();
+    if text.len() > len {
+        bail!("cannot encode checkpoint: the sorted header is longer than burn's");
+    }
+    text.resize(len, b' ');
+    bytes[8..8 + len].copy_from_slice(&text);
+    Ok(bytes)
 }
 
 /// Writes `model` to `path` atomically; returns the file's sha256.

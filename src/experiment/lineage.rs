@@ -23,6 +23,10 @@ pub struct Lineage {
     /// Which group labels the method read, and where.
     pub labels: LabelUse,
     pub seed: u64,
+    /// How the data the run saw differed from the data set recorded (a subset per group,
+    /// skipped images), one line each; empty when it did not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_changes: Vec<String>,
 }
 
 /// Which group labels a method reads.

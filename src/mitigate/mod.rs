@@ -85,6 +85,19 @@ fn resolve(p: &Path) -> Option<std::path::PathBuf> {
     Some(parent.join(absolute.file_name()?))
 }
 
+/// Refuses `out` when it is the parent experiment or a folder that holds it (replacing it
+/// would lose the parent).
+pub fn check_destination(parent: &Experiment, out: &Path) -> Result<()> {
+    if contains(out, &parent.dir) {
+        bail!(
+            "--out {} would replace the parent experiment {}: write the mitigated experiment elsewhere",
+            out.display(),
+            parent.dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `plan` from `parent` on `dataset` and writes the new experiment to `out` (staged,
 /// locked, installed when complete, as `train`). `out` may not be the parent or a folder
 /// holding it. `on_epoch` hears of every recorded epoch; `progress` of every batch and can
@@ -100,13 +113,7 @@ pub fn mitigate(
     on_epoch: &mut dyn FnMut(&EpochReport),
     progress: &mut dyn Progress,
 ) -> Result<Experiment> {
-    if contains(out, &parent.dir) {
-        bail!(
-            "--out {} would replace the parent experiment {}: write the mitigated experiment elsewhere",
-            out.display(),
-            parent.dir.display()
-        );
-    }
+    check_destination(parent, out)?;
     let settings = &plan.training;
     settings.validate()?;
     let start = plan.start_epoch.unwrap_or_else(|| parent.last_epoch());
@@ -159,6 +166,7 @@ pub fn mitigate(
         labels: method.labels(),
         method: method.clone(),
         seed,
+        data_changes: dataset.changes.lines(),
     };
     let manifest = Manifest {
         format: FORMAT,
