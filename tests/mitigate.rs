@@ -432,3 +432,27 @@ fn dfr_over_two_seeds_compares_with_its_parent() {
     let csv = succeeds(&["compare", DEMO, o, "--format", "csv"]);
     assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
 }
+
+#[test]
+fn bad_requests_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let o = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["mitigate", "--out", o, "--epoch", "99"], "epoch 99 is not in"),
+        (&["mitigate", "--out", o, "--method", "jtt", "--jtt-epoch", "77"], "--jtt-epoch: epoch 77"),
+        (&["mitigate", "--out", o, "--seeds", "1,1"], "--seeds lists a seed twice"),
+        (
+            &["mitigate", "--out", o, "--method", "erm", "--variant", "paper"],
+            "apply to --method silent-majority only",
+        ),
+        (&["mitigate", "--out", o, "--temperature", "0"], "--temperature 0 must be a number > 0"),
+        (&["mitigate", "--out", o, "--method", "dfr", "--c-grid", "1,-2"], "--c-grid"),
+        (&["compare", o], "does not exist"),
+    ];
+    for (args, want) in cases {
+        let err = fails(args);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(!out.exists(), "a refused request wrote {}", out.display());
+}

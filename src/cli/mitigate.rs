@@ -276,6 +276,9 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
         let plan = args.plan(seed);
         plan.training.validate()?;
         parent.checkpoint(plan.start_epoch.unwrap_or_else(|| parent.last_epoch()))?;
+        if let Method::Jtt(jtt) = &plan.method {
+            parent.checkpoint(jtt.identification_epoch).map_err(|e| anyhow::anyhow!("--jtt-epoch: {e}"))?;
+        }
         let labels = plan.method.labels();
         eprintln!(
             "{} from {} epoch {}, seed {seed} -> {}",
@@ -334,6 +337,7 @@ fn expand(path: &PathBuf) -> Result<Vec<PathBuf>> {
     if path.join(crate::experiment::MANIFEST).exists() {
         return Ok(vec![path.clone()]);
     }
+    ensure!(path.is_dir(), "experiment folder {} does not exist", path.display());
     let mut found: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
