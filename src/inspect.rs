@@ -31,6 +31,9 @@ pub struct ExperimentInfo {
     /// Where the checkpoints of an imported experiment come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<crate::experiment::ImportSource>,
+    /// The parent and method of an experiment written by `memscope mitigate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::experiment::lineage::Lineage>,
     /// PyTorch's `sum(p.numel() for p in model.parameters())`: weights and biases of every
     /// conv, linear and BatchNorm layer.
     pub trainable_parameters: usize,
@@ -83,6 +86,7 @@ pub fn describe(
         name: experiment.manifest.name.clone(),
         model: experiment.manifest.model.clone(),
         import: experiment.manifest.import.clone(),
+        lineage: experiment.manifest.lineage.clone(),
         trainable_parameters: counts.trainable,
         buffers: counts.buffers,
         epochs: experiment.epochs().collect(),

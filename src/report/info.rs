@@ -30,6 +30,18 @@ impl Render for ExperimentInfo {
                 import.run, import.pattern
             );
         }
+        if let Some(l) = &self.lineage {
+            let _ = writeln!(
+                out,
+                "mitigated   {} from {} ({}) epoch {} (= epoch 0 here), seed {}; group labels used: {}",
+                l.method.label(),
+                l.parent_name,
+                l.parent,
+                l.start_epoch,
+                l.seed,
+                l.labels
+            );
+        }
         let _ = writeln!(
             out,
             "model       {} trainable parameters (PyTorch's model.parameters()); {epochs}",
