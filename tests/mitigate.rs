@@ -227,7 +227,7 @@ fn jtt_error_set_matches_one_example_passes_and_the_sampler_repeats_errors() {
     let errors = jtt::error_set(&network, &dataset, &device).unwrap();
     // A direct count: each training example alone through the network.
     let mut count = 0;
-    for i in 0..dataset.train.len() {
+    for (i, &listed) in errors.iter().enumerate() {
         let logits = network
             .forward(batch::images(&dataset, Split::Train, &[i], &device).unwrap(), Mode::Eval)
             .into_data()
@@ -235,7 +235,7 @@ fn jtt_error_set_matches_one_example_passes_and_the_sampler_repeats_errors() {
             .unwrap();
         let predicted = usize::from(logits[1] > logits[0]);
         let wrong = predicted != dataset.train.labels[i];
-        assert_eq!(errors[i], wrong, "example {i}");
+        assert_eq!(listed, wrong, "example {i}");
         count += usize::from(wrong);
     }
     assert!(count > 0 && count < dataset.train.len(), "epoch 1 should get some examples wrong ({count})");
@@ -328,7 +328,7 @@ fn l1_logistic_regression_satisfies_its_optimality_conditions() {
             }
         }
         if c == 0.3 {
-            assert!(theta.iter().any(|&t| t == 0.0), "L1 should zero a useless feature: {theta:?}");
+            assert!(theta.contains(&0.0), "L1 should zero a useless feature: {theta:?}");
             assert!(theta[0] > 0.0 && theta[1] < 0.0, "{theta:?}");
         }
     }
