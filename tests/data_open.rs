@@ -345,3 +345,89 @@ fn max_per_group_takes_a_seeded_stratified_subset_everywhere() {
     let e = fails(memscope().args(["info", "--max-per-group", "0"]));
     assert!(e.contains("--max-per-group 0 must be at least 1"), "{e}");
 }
+
+#[test]
+fn the_pixel_cache_returns_the_uncached_pixels_and_is_rebuilt_when_its_inputs_change() {
+    use memscope::data::PixelSource;
+    use memscope::data::folder::cache::open_or_build;
+    use memscope::data::folder::{FolderPixels, read_manifest};
+    use memscope::jobs::Silent;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("wb");
+    export_digits(&folder, 24);
+    let cache_dir = tmp.path().join("cache");
+    let spec: FolderSpec = format!("waterbirds:{}", folder.display()).parse().unwrap();
+    let spec = FolderSpec { transform: Transform::waterbirds(24), ..spec };
+    let manifest = read_manifest(&spec).unwrap();
+    let pixels = FolderPixels::new(&manifest, spec.transform, 2);
+    let (cached, built) = open_or_build(&cache_dir, &manifest, &pixels, &mut Silent).unwrap();
+    assert!(built);
+    for split in Split::ALL {
+        let all: Vec<usize> = (0..manifest.split(split).len()).collect();
+        let want = pixels.images(split, &all).unwrap();
+        assert_eq!(PixelSource::images(&cached, split, &all).unwrap(), want, "{split}");
+        // Any order, any subset.
+        let some = [all.len() - 1, 0, 3];
+        assert_eq!(PixelSource::images(&cached, split, &some).unwrap(), pixels.images(split, &some).unwrap());
+    }
+    let (_, built) = open_or_build(&cache_dir, &manifest, &pixels, &mut Silent).unwrap();
+    assert!(!built, "an unchanged folder must reuse its cache");
+    let caches = || std::fs::read_dir(&cache_dir).unwrap().count();
+    assert_eq!(caches(), 1);
+
+    // Another transform: another cache.
+    let smaller = FolderPixels::new(&manifest, Transform::waterbirds(20), 2);
+    let (other, built) = open_or_build(&cache_dir, &manifest, &smaller, &mut Silent).unwrap();
+    assert!(built && other.info.image_shape == [20, 20, 3]);
+    assert_eq!(caches(), 2);
+
+    // A changed metadata file (one label flipped): another cache, with that label's pixels
+    // unchanged and the rest of the folder read again.
+    let metadata = folder.join("metadata.csv");
+    let text = std::fs::read_to_string(&metadata).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let y = header.iter().position(|c| *c == "y").unwrap();
+    let mut row: Vec<String> = lines[1].split(',').map(String::from).collect();
+    row[y] = if row[y] == "0" { "1".into() } else { "0".into() };
+    lines[1] = row.join(",");
+    std::fs::write(&metadata, lines.join("\n") + "\n").unwrap();
+    let changed = read_manifest(&spec).unwrap();
+    let (_, built) =
+        open_or_build(&cache_dir, &changed, &FolderPixels::new(&changed, spec.transform, 2), &mut Silent)
+            .unwrap();
+    assert!(built, "a changed metadata file must not reuse the old cache");
+    assert_eq!(caches(), 3);
+    // No staging folder is left behind.
+    assert!(
+        std::fs::read_dir(&cache_dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.'))
+    );
+}
+
+#[test]
+fn commands_read_a_folder_through_the_pixel_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("wb");
+    export_digits(&folder, 24);
+    let (_exp_tmp, exp) = folder_experiment(arg(&folder));
+    let cache = tmp.path().join("pixels");
+    let info = |cache: Option<&Path>| {
+        let mut cmd = memscope();
+        cmd.args(["info", "--experiment", arg(&exp), "--split", "test", "--format", "json"]);
+        if let Some(c) = cache {
+            cmd.args(["--pixel-cache", arg(c)]);
+        }
+        let (stdout, _) = succeeds(&mut cmd);
+        let v: Value = serde_json::from_str(&stdout).unwrap();
+        v["accuracy"].clone()
+    };
+    let plain = info(None);
+    assert_eq!(info(Some(&cache)), plain, "cached pixels gave other accuracies");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    assert_eq!(info(Some(&cache)), plain);
+}

@@ -48,18 +48,26 @@ pub struct Cli {
     /// then says how many were skipped) instead of stopping at the first.
     #[arg(long, global = true)]
     skip_bad_images: bool,
+    /// Keep the transformed 8-bit pixels of image folders in DIR (built once, with a progress
+    /// bar; found again by a hash of the metadata, the image files' sizes and the transform).
+    /// Default: $MEMSCOPE_PIXEL_CACHE; none without it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pixel_cache: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 /// The environment variable that gives the data root when --data-root does not.
 pub const DATA_ROOT_VAR: &str = "MEMSCOPE_DATA_ROOT";
+/// The environment variable that gives the pixel cache folder when --pixel-cache does not.
+pub const PIXEL_CACHE_VAR: &str = "MEMSCOPE_PIXEL_CACHE";
 
 /// The global data flags (`--data-root` or `MEMSCOPE_DATA_ROOT`, `--skip-bad-images`).
 #[derive(Clone, Debug, Default)]
 struct DataFlags {
     root: Option<DataRoot>,
     skip_bad_images: bool,
+    pixel_cache: Option<PathBuf>,
 }
 
 impl DataFlags {
@@ -70,7 +78,11 @@ impl DataFlags {
                 .filter(|v| !v.is_empty())
                 .map(|v| DataRoot { dir: PathBuf::from(v), from: DATA_ROOT_VAR }),
         };
-        DataFlags { root, skip_bad_images: cli.skip_bad_images }
+        let pixel_cache = cli
+            .pixel_cache
+            .clone()
+            .or_else(|| std::env::var_os(PIXEL_CACHE_VAR).filter(|v| !v.is_empty()).map(PathBuf::from));
+        DataFlags { root, skip_bad_images: cli.skip_bad_images, pixel_cache }
     }
 
     /// How to open an experiment's data set, with `subset` if asked for.
@@ -80,6 +92,7 @@ impl DataFlags {
             skip_bad_images: self.skip_bad_images,
             max_per_group: subset.max_per_group,
             subset_seed: subset.subset_seed,
+            pixel_cache: self.pixel_cache.clone(),
         }
     }
 }
@@ -235,7 +248,14 @@ fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Exper
         None => demo::locate()?,
     };
     let experiment = Experiment::open(&dir)?;
-    let dataset = experiment.manifest.dataset.open(&experiment.dir, options)?;
+    let dataset = match &options.pixel_cache {
+        Some(_) => experiment.manifest.dataset.open_with(
+            &experiment.dir,
+            options,
+            &mut progress::Bar::new("pixel cache (images)"),
+        )?,
+        None => experiment.manifest.dataset.open(&experiment.dir, options)?,
+    };
     if let Some(listing) = dataset.changes.skipped_listing(&dataset.name) {
         eprintln!("{listing}");
     }

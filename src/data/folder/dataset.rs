@@ -23,6 +23,17 @@ pub fn load(spec: &FolderSpec, threads: usize) -> Result<GroupedDataset> {
 /// As [`load`]; with `skip_bad_images`, every image is decoded once first and those missing
 /// or undecodable are left out, listed in the data set's `changes.skipped`.
 pub fn load_with(spec: &FolderSpec, threads: usize, skip_bad_images: bool) -> Result<GroupedDataset> {
+    load_cached(spec, threads, skip_bad_images, None)
+}
+
+/// As [`load_with`]; with a pixel cache folder, pixels come from the cache of these images
+/// and this transform there, built first when missing (`progress` hears of the build).
+pub fn load_cached(
+    spec: &FolderSpec,
+    threads: usize,
+    skip_bad_images: bool,
+    cache: Option<(&std::path::Path, &mut dyn crate::jobs::Progress)>,
+) -> Result<GroupedDataset> {
     let mut manifest = read_metadata(spec)?;
     let skipped = if skip_bad_images { skip::drop_bad(&mut manifest, threads) } else { Vec::new() };
     if skipped.is_empty() {
@@ -31,13 +42,18 @@ pub fn load_with(spec: &FolderSpec, threads: usize, skip_bad_images: bool) -> Re
         manifest.validate().with_context(|| format!("after skipping {} bad images", skipped.len()))?;
     }
     let pixels = FolderPixels::new(&manifest, spec.transform, threads);
+    let shape = pixels.image_shape();
+    let source: Arc<dyn PixelSource> = match cache {
+        Some((dir, progress)) => Arc::new(super::cache::open_or_build(dir, &manifest, &pixels, progress)?.0),
+        None => Arc::new(pixels),
+    };
     let mut dataset = GroupedDataset::new(
         manifest.name.clone(),
-        pixels.image_shape(),
+        shape,
         manifest.class_names.clone(),
         manifest.group_names.clone(),
         Split::ALL.map(|s| split_data(&manifest, s)),
-        Arc::new(pixels),
+        source,
     )?;
     dataset.changes.skipped = skipped;
     Ok(dataset)

@@ -10,6 +10,7 @@
 //! without a `split` column is split per group by row order (of every 5 rows of a group, the
 //! first 3 go to train, the 4th to val, the 5th to test).
 
+pub mod cache;
 pub mod celeba;
 pub mod dataset;
 pub mod decode;
@@ -29,7 +30,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub use celeba::CelebaAttributes;
-pub use dataset::{load, load_with};
+pub use dataset::{load, load_cached, load_with};
 pub use transform::{FolderPixels, Transform};
 
 use super::Split;

@@ -83,8 +83,13 @@ impl Transform {
 
 /// `ToTensor` then `Normalize(mean, std)`: HWC u8 into CHW f32, `(v / 255 - mean) / std`.
 pub fn normalise(img: &Rgb8, out: &mut [f32]) {
-    let plane = img.width * img.height;
-    for (p, px) in img.data.chunks_exact(3).enumerate() {
+    normalise_hwc(&img.data, out);
+}
+
+/// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them).
+pub fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
+    let plane = hwc.len() / 3;
+    for (p, px) in hwc.chunks_exact(3).enumerate() {
         for c in 0..3 {
             out[c * plane + p] = (f32::from(px[c]) / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
         }
@@ -127,6 +132,17 @@ impl FolderPixels {
     pub fn with_pillow(mut self, pillow: PillowVersion) -> FolderPixels {
         self.pillow = pillow;
         self
+    }
+
+    /// What the pixels depend on besides the files: the transform and the Pillow version
+    /// reproduced (part of the pixel cache's key).
+    pub fn settings(&self) -> (Transform, PillowVersion) {
+        (self.transform, self.pillow)
+    }
+
+    /// The transform in words.
+    pub fn describe(&self) -> String {
+        self.transform.describe()
     }
 
     /// `[3, size, size]`
