@@ -85,6 +85,11 @@ impl Session {
         self.networks.bytes() + self.weights.bytes() + self.gradients.bytes()
     }
 
+    /// The memory for cached activations, in bytes.
+    pub fn activation_budget(&self) -> usize {
+        self.activations.budget()
+    }
+
     /// Sets the memory for cached activations in bytes; 0 turns the cache off.
     pub fn set_activation_budget(&mut self, bytes: usize) {
         self.activations.set_budget(bytes);

@@ -179,3 +179,43 @@ fn a_config_named_but_missing_is_an_error() {
     assert!(screen.contains("MEMSCOPE_CONFIG names /no/such/config.ron, which does not exist"), "{screen}");
     t.assert_shell_usable();
 }
+
+#[test]
+fn mitigate_from_the_explorer_cancel_then_run_compare_and_open_it() {
+    // The current directory is a temporary one: runs go to its memscope-runs/. At most 40
+    // examples per group keep the epochs short.
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().canonicalize().unwrap();
+    let run = cwd.join("memscope-runs").join("spurious-digits-erm-seed0");
+    let t = Tmux::start("memscope-e2e-mitigate");
+    t.line(&format!("cd {} && {BIN} explore --max-per-group 40", cwd.display()));
+    t.wait_for(&["No intervention yet", "data: at most"]);
+    t.keys(&["6"]);
+    t.wait_for(&["No run yet", "silent-majority (code)", "released: 21"]);
+    // The form: silent-majority (code) → erm (no group labels), 5 → 2 epochs.
+    t.keys(&["Right", "Right", "Down", "Left", "Left", "Left"]);
+    t.wait_for(&["◀ 2 ▶", "group labels   none", "memscope-runs"]);
+
+    // Start, then cancel: nothing stays behind.
+    t.keys(&["Enter"]);
+    t.wait_for(&["mitigating", "writing"]);
+    t.keys(&["Escape"]);
+    t.wait_for(&["mitigation cancelled; nothing was written"]);
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "the cancelled run left files");
+
+    // Run: each epoch's val accuracies arrive, then the comparison.
+    t.keys(&["Enter"]);
+    t.wait_for(&["epoch 1/2", "val worst-group"]);
+    t.wait_for(&["epoch 2/2"]);
+    let screen = t.wait_for(&["written to", &run.display().to_string(), "erm s0", "best val worst-group"]);
+    assert!(screen.contains("parent") && screen.contains("last 40"), "{screen}");
+    assert!(run.join("experiment.ron").is_file(), "{} not written", run.display());
+
+    // Open it: its three epochs are the timeline now.
+    t.keys(&["o"]);
+    t.wait_for(&["opened", "spurious-digits-erm-seed0 · epoch 2"]);
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+    eprintln!("the mitigation end-to-end test took {:.1} s", started.elapsed().as_secs_f64());
+}

@@ -9,6 +9,8 @@ use memscope::data::Split;
 use memscope::device::DeviceSpec;
 use memscope::eval::{AccuracyReport, GroupAccuracy};
 use memscope::experiment::Experiment;
+use memscope::experiment::lineage::Method;
+use memscope::mitigate::compare::{Comparison, ExperimentRow, Selected, Selection};
 use memscope::neurons::NeuronId;
 use memscope::session::Session;
 use memscope::studies::intervention::{InterventionResult, InterventionSpec, SelectedNeuron};
@@ -18,6 +20,7 @@ use memscope::studies::sensitivity::{
 use memscope::studies::{Summary, group_changes};
 use memscope::tui::app::{Action, App, Effect, Panel, View};
 use memscope::tui::form::{FIELDS, Field};
+use memscope::tui::mitigation::{EpochPoint, Page, RunState, Update};
 use memscope::tui::status::{Status, Tone};
 use memscope::tui::theme::{Config, Keys, Theme};
 use memscope::tui::worker::{Event, Job, Output, Worker};
@@ -85,6 +88,9 @@ fn keys_map_to_actions() {
     assert_eq!(action_for(key(KeyCode::Esc), &keys), Some(Action::Cancel));
     assert_eq!(action_for(key(KeyCode::Char('?')), &keys), Some(Action::Help));
     assert_eq!(action_for(key(KeyCode::Char('3')), &keys), Some(Action::Show(View::Neurons)));
+    assert_eq!(action_for(key(KeyCode::Char('6')), &keys), Some(Action::Show(View::Mitigation)));
+    assert_eq!(action_for(key(KeyCode::Char('7')), &keys), None);
+    assert_eq!(action_for(key(KeyCode::Char('o')), &keys), Some(Action::Open));
     assert_eq!(
         action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &keys),
         Some(Action::Quit)
@@ -482,4 +488,175 @@ fn a_subset_is_on_the_status_line_and_the_default_group_stays_the_smallest_of_th
     assert!(status.contains("data: at most 10 per group (seeded subset, seed 3)"), "{status}");
     let plain = render(&app_for(&session()), 160, 30);
     assert!(!plain.contains("data:"), "{plain}");
+}
+
+/// A fixture comparison: the parent and one run, each at its last and best-val epochs.
+fn comparison() -> Comparison {
+    let selected = |selection, epoch, val: &[(usize, usize)], test: &[(usize, usize)]| Selected {
+        selection,
+        epoch,
+        val: report(val),
+        test: report(test),
+    };
+    let row = |name: &str, method: &str, epochs, selected| ExperimentRow {
+        experiment: format!("/runs/{name}"),
+        name: name.into(),
+        method: method.into(),
+        labels: "none".into(),
+        seed: Some(0),
+        parent: None,
+        start_epoch: None,
+        epochs,
+        selected,
+    };
+    Comparison {
+        data: "spurious-digits".into(),
+        val_examples: 400,
+        test_examples: 400,
+        methods: Vec::new(),
+        experiments: vec![
+            row(
+                "spurious-digits",
+                "erm (parent)",
+                41,
+                vec![
+                    selected(
+                        Selection::LastEpoch,
+                        40,
+                        &[(100, 100), (100, 46), (100, 24), (100, 98)],
+                        &[(100, 99), (100, 40), (100, 23), (100, 97)],
+                    ),
+                    selected(
+                        Selection::BestValWorstGroup,
+                        23,
+                        &[(100, 95), (100, 60), (100, 40), (100, 90)],
+                        &[(100, 94), (100, 55), (100, 36), (100, 91)],
+                    ),
+                ],
+            ),
+            row(
+                "spurious-digits-erm-seed0",
+                "erm",
+                3,
+                vec![
+                    selected(
+                        Selection::LastEpoch,
+                        2,
+                        &[(100, 99), (100, 50), (100, 33), (100, 97)],
+                        &[(100, 98), (100, 52), (100, 37), (100, 97)],
+                    ),
+                    selected(
+                        Selection::BestValWorstGroup,
+                        2,
+                        &[(100, 99), (100, 50), (100, 33), (100, 97)],
+                        &[(100, 98), (100, 52), (100, 37), (100, 97)],
+                    ),
+                ],
+            ),
+        ],
+    }
+}
+
+fn point(epoch: usize, epochs: usize, worst: f64, mean: f64) -> EpochPoint {
+    EpochPoint { epoch, epochs, train_loss: None, val_worst: Some(worst), val_mean: Some(mean) }
+}
+
+#[test]
+fn a_mitigation_run_starts_from_the_current_epoch_reports_each_epoch_and_is_compared() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.mitigation.runs_dir = "/runs".into();
+    app.update(Action::Show(View::Mitigation));
+    // The form: silent-majority (code) → erm, 5 → 2 epochs, seed 0.
+    app.update(Action::Right);
+    app.update(Action::Right);
+    app.update(Action::Down);
+    for _ in 0..3 {
+        app.update(Action::Left);
+    }
+    let effects = app.update(Action::Run);
+    let [Effect::Submit(Job::Mitigate(request))] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(request.plan.method, Method::Erm);
+    assert_eq!((request.plan.start_epoch, request.plan.training.epochs), (Some(40), 2));
+    assert_eq!(
+        (request.runs_dir.to_str(), request.stem.as_str()),
+        (Some("/runs"), "spurious-digits-erm-seed0")
+    );
+    // A second Enter while the run waits or runs starts nothing.
+    assert!(app.update(Action::Run).is_empty());
+    assert!(app.update(Action::Open).is_empty(), "nothing finished to open");
+
+    let out = std::path::PathBuf::from("/runs/spurious-digits-erm-seed0");
+    let update = |update| Event::Mitigation { id: 7, update };
+    app.on_event(Event::Started { id: 7, label: "mitigating" });
+    app.on_event(update(Update::Writing(out.clone())));
+    app.on_event(update(Update::Epoch(point(0, 2, 0.24, 0.966))));
+    app.on_event(update(Update::Epoch(point(1, 2, 0.04, 0.956))));
+    let run = app.mitigation.run.as_ref().unwrap();
+    assert_eq!((run.state.clone(), run.curve.len(), run.out.as_ref()), (RunState::Running, 2, Some(&out)));
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("epoch 1/2"), "{screen}");
+    assert!(screen.contains("val worst-group 4.0%"), "{screen}");
+    app.on_event(update(Update::Epoch(point(2, 2, 0.33, 0.951))));
+
+    let mut experiment = s.experiment().clone();
+    experiment.dir = out.clone();
+    let effects = app.on_event(Event::Finished {
+        id: 7,
+        output: Output::Mitigated(Box::new(experiment)),
+        elapsed: Duration::ZERO,
+    });
+    let [Effect::Submit(Job::Compare(dirs))] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(dirs, &[s.experiment().dir.clone(), out.clone()], "the parent, then the run");
+    assert_eq!(app.status, Status::Note("wrote /runs/spurious-digits-erm-seed0 · o opens it".into()));
+    app.on_event(Event::Finished {
+        id: 8,
+        output: Output::Comparison(Box::new(comparison())),
+        elapsed: Duration::ZERO,
+    });
+    let settings = snapshot_settings();
+    settings.bind(|| {
+        insta::assert_snapshot!("mitigation_compare_80x24", render(&app, 80, 24));
+        insta::assert_snapshot!("mitigation_120x40", render(&app, 120, 40));
+    });
+    // ←→ in the results panel: the curves again.
+    app.focus = Panel::Results;
+    app.update(Action::Left);
+    assert_eq!(app.mitigation.page, Page::Curves);
+    settings.bind(|| insta::assert_snapshot!("mitigation_curves_80x24", render(&app, 80, 24)));
+    let effects = app.update(Action::Open);
+    assert!(matches!(effects.as_slice(), [Effect::Open(dir)] if *dir == out), "{effects:?}");
+}
+
+#[test]
+fn a_cancelled_mitigation_leaves_nothing_behind() {
+    let s = session();
+    let mut app = app_for(&s);
+    let dir = tempfile::tempdir().unwrap();
+    app.mitigation.runs_dir = dir.path().join("runs");
+    app.view = View::Mitigation;
+    app.mitigation.form.method = 2; // erm
+    app.mitigation.form.epochs = 1;
+    let Some(Effect::Submit(job)) = app.update(Action::Run).pop() else { panic!("no job") };
+    let mut worker = Worker::spawn(session());
+    let id = worker.submit(job);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let event = worker.events.recv_timeout(deadline - Instant::now()).expect("worker answered");
+        if matches!(event, Event::Progress { done: 1, .. }) {
+            worker.cancel();
+        }
+        let stopped = matches!(&event, Event::Cancelled { id: i } if *i == id);
+        assert!(!matches!(event, Event::Finished { .. } | Event::Failed { .. }), "{event:?}");
+        app.on_event(event);
+        if stopped {
+            break;
+        }
+    }
+    let run = app.mitigation.run.as_ref().unwrap();
+    assert_eq!(run.state, RunState::Cancelled);
+    assert_eq!(run.curve.len(), 1, "epoch 0, the start, was recorded");
+    assert_eq!(app.status, Status::Note("mitigation cancelled; nothing was written".into()));
+    assert!(!app.mitigation.runs_dir.exists(), "the runs folder made for the run is gone");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

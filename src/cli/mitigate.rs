@@ -367,3 +367,35 @@ pub fn run_compare(args: CompareArgs, device: &Device, data: &DataFlags) -> Resu
     let first = &experiments[0];
     args.output.emit(&result, &Provenance::new(first, &dataset.changes, first.last_epoch(), &spec)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::mitigate::default_methods;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        mitigate: MitigateArgs,
+    }
+
+    #[test]
+    fn the_engine_defaults_are_the_command_line_defaults() {
+        let parsed = |extra: &[&str]| {
+            let mut argv = vec!["memscope", "--out", "x"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv).unwrap().mitigate.method()
+        };
+        let methods = [
+            parsed(&["--method", "silent-majority", "--variant", "code"]),
+            parsed(&["--method", "silent-majority", "--variant", "paper"]),
+            parsed(&["--method", "erm"]),
+            parsed(&["--method", "jtt"]),
+            parsed(&["--method", "group-dro"]),
+            parsed(&["--method", "dfr"]),
+        ];
+        assert_eq!(default_methods(), methods);
+    }
+}

@@ -25,15 +25,17 @@ use burn::prelude::*;
 use crate::data::augment::Augment;
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
-use crate::experiment::lineage::{Critical, Lineage, Method, Variant};
+use crate::experiment::lineage::{
+    Critical, Dfr, Features, GroupDro, Jtt, Lineage, Method, SilentMajority, Variant,
+};
 use crate::experiment::{
     CheckpointEntry, Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule, TrainSettings,
 };
 use crate::jobs::Progress;
 use crate::model::Network;
-use crate::neurons::CandidateFilter;
-use crate::neurons::scores::Criterion;
+use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{Selection, select};
+use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
 use crate::train::{EpochReport, Erm, Objective, Sampler, fit};
 
@@ -65,6 +67,37 @@ pub fn released_training(seed: u64) -> TrainSettings {
         schedule: Schedule::Plateau { factor: 0.5, patience: 1 },
         augment: Augment::released(),
     }
+}
+
+/// Every method with the settings `memscope mitigate` uses when none is given (the released
+/// code's, the slides', the reference implementations'): silent-majority code and paper, erm,
+/// jtt, group-dro, dfr. The explorer offers these.
+pub fn default_methods() -> [Method; 6] {
+    let silent_majority = |variant| {
+        Method::SilentMajority(SilentMajority {
+            variant,
+            features: match variant {
+                Variant::Code => Features::Probs,
+                Variant::Paper => Features::Penultimate,
+            },
+            temperature: 0.5,
+            lambda: 0.2,
+            fraction: match variant {
+                Variant::Code => 0.01,
+                Variant::Paper => 0.0001,
+            },
+            critical: Critical::Gradient(Sampling::HighLoss { pool: 256, draw: 128 }),
+            granularity: Granularity::Unit,
+        })
+    };
+    [
+        silent_majority(Variant::Code),
+        silent_majority(Variant::Paper),
+        Method::Erm,
+        Method::Jtt(Jtt { identification_epoch: 1, upweight: 100, errors: 0 }),
+        Method::GroupDro(GroupDro { step_size: 0.01, adjustment: 0.0, reweight_groups: true }),
+        Method::Dfr(Dfr { c_grid: dfr::C_GRID.to_vec(), c: 0.0, retrains: dfr::RETRAINS, per_group: 0 }),
+    ]
 }
 
 /// True when `a` and `b` are the same folder or `b` lies inside `a`.

@@ -1,11 +1,15 @@
 //! The explorer's state and every change to it: keys become `Action`s, `update` applies
-//! them and returns the `Effect`s (jobs for the worker, export, cancel) for the loop to run.
+//! them and returns the `Effect`s (jobs for the worker, export, cancel, opening a run) for the
+//! loop to run; so does `on_event` with the worker's messages.
 
+mod mitigation;
 mod requests;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::form::{FIELDS, Form};
+use super::mitigation::{Mitigation, RunState};
 use super::status::Status;
 use super::worker::{Event, Job, Output};
 use crate::data::{DataChanges, GroupedDataset, Split};
@@ -38,14 +42,16 @@ pub enum View {
     Neurons,
     History,
     Sensitivity,
+    Mitigation,
 }
 
-pub const VIEWS: [(View, &str); 5] = [
+pub const VIEWS: [(View, &str); 6] = [
     (View::Bars, "Bars"),
     (View::Ranks, "Ranks"),
     (View::Neurons, "Neurons"),
     (View::History, "History"),
     (View::Sensitivity, "Sensitivity"),
+    (View::Mitigation, "Mitigation"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +68,8 @@ pub enum Action {
     Quit,
     Export,
     Show(View),
+    /// Open the last finished mitigation run in the explorer.
+    Open,
 }
 
 /// What the loop does after an update. A few per key press, never stored: a `Job` inline
@@ -72,6 +80,8 @@ pub enum Effect {
     Submit(Job),
     Cancel,
     Export,
+    /// Reload the explorer on this experiment (a finished mitigation run).
+    Open(PathBuf),
 }
 
 /// One epoch on the timeline, from the experiment file.
@@ -120,6 +130,8 @@ pub struct App {
     pub status: Status,
     /// How the data differs from the experiment's whole data set; shown on the status line.
     pub data_changes: DataChanges,
+    /// The Mitigation view: its form, the run, the comparison.
+    pub mitigation: Mitigation,
     pub help: bool,
     pub quit: bool,
 }
@@ -169,6 +181,7 @@ impl App {
             last_elapsed: None,
             status: Status::Idle,
             data_changes: dataset.changes.clone(),
+            mitigation: Mitigation::new(Mitigation::default_runs_dir()),
             help: false,
             quit: false,
         }
@@ -211,6 +224,9 @@ impl App {
                     return vec![Effect::Submit(self.prepare_job())];
                 }
             }
+            Panel::Form if self.view == View::Mitigation => {
+                step(&mut self.mitigation.field, super::mitigation::FIELDS.len())
+            }
             Panel::Form => step(&mut self.field, FIELDS.len()),
             Panel::Results => {
                 if self.view == View::Sensitivity {
@@ -248,6 +264,17 @@ impl App {
             Action::Left | Action::Right => {
                 let d = if action == Action::Right { 1 } else { -1 };
                 match self.focus {
+                    Panel::Form if self.view == View::Mitigation => {
+                        let m = &mut self.mitigation;
+                        m.form.step(super::mitigation::FIELDS[m.field], d);
+                        Vec::new()
+                    }
+                    Panel::Results
+                        if self.view == View::Mitigation && self.mitigation.comparison.is_some() =>
+                    {
+                        self.mitigation.flip_page();
+                        Vec::new()
+                    }
                     Panel::Form => {
                         let field = FIELDS[self.field];
                         let split = self.form.split();
@@ -270,6 +297,7 @@ impl App {
             Action::Run => match self.view {
                 View::Ranks => vec![Effect::Submit(self.rank_job())],
                 View::Sensitivity => vec![Effect::Submit(self.sensitivity_job())],
+                View::Mitigation => self.start_mitigation(),
                 _ => vec![Effect::Submit(Job::Intervene(self.spec()))],
             },
             Action::Cancel => {
@@ -281,6 +309,7 @@ impl App {
                 }
             }
             Action::Export => vec![Effect::Export],
+            Action::Open => self.open_run(),
         }
     }
 
@@ -293,8 +322,9 @@ impl App {
         self.view_job().map(Effect::Submit).into_iter().collect()
     }
 
-    /// Applies a message from the worker.
-    pub fn on_event(&mut self, event: Event) {
+    /// Applies a message from the worker; returns what follows from it (a finished run is
+    /// compared).
+    pub fn on_event(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Started { id, label } => {
                 self.running = Some(Running { id, label, started: Instant::now(), done: 0, total: 0 });
@@ -305,6 +335,7 @@ impl App {
                     r.total = total;
                 }
             }
+            Event::Mitigation { id, update } => self.mitigation.on_update(id, update),
             Event::Finished { id, output, elapsed } => {
                 self.finish(id);
                 self.last_elapsed = Some(elapsed);
@@ -326,17 +357,28 @@ impl App {
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
                         self.sensitivity = Some(*study);
                     }
+                    Output::Mitigated(experiment) => return self.mitigated(&experiment),
+                    Output::Comparison(comparison) => {
+                        self.status = Status::Done { what: "comparison".into(), elapsed };
+                        self.mitigation.on_comparison(*comparison);
+                    }
                 }
             }
             Event::Cancelled { id } => {
                 self.finish(id);
-                self.status = Status::Cancelled;
+                self.status = if self.mitigation.on_stopped(id, RunState::Cancelled) {
+                    Status::Note("mitigation cancelled; nothing was written".into())
+                } else {
+                    Status::Cancelled
+                };
             }
             Event::Failed { id, message } => {
                 self.finish(id);
+                self.mitigation.on_stopped(id, RunState::Failed(message.clone()));
                 self.status = Status::Error(message);
             }
         }
+        Vec::new()
     }
 
     fn finish(&mut self, id: u64) {

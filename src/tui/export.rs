@@ -24,6 +24,19 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
             None => bail!("nothing to export yet: run something first"),
         },
+        View::Mitigation => match &app.mitigation.comparison {
+            Some(comparison) => {
+                let compared: Vec<String> = app
+                    .mitigation
+                    .compared
+                    .iter()
+                    .take(comparison.experiments.len())
+                    .map(|c| c.dir.display().to_string())
+                    .collect();
+                write_both(comparison, &stem("compare"), app, app.epoch_number(), &compared)
+            }
+            None => bail!("nothing to export yet: a finished mitigation run is compared first"),
+        },
         _ => match &app.result {
             Some(result) => write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec),
             None => bail!("nothing to export yet: run something first"),

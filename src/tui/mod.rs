@@ -5,6 +5,7 @@ pub mod app;
 mod export;
 pub mod form;
 pub mod hooks;
+pub mod mitigation;
 pub mod status;
 pub mod theme;
 pub mod ui;
@@ -51,7 +52,8 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::Char(c) if c == keys.quit => Action::Quit,
         KeyCode::Char(c) if c == keys.help => Action::Help,
         KeyCode::Char(c) if c == keys.export => Action::Export,
-        KeyCode::Char(c @ '1'..='5') => Action::Show(app::VIEWS[(c as u8 - b'1') as usize].0),
+        KeyCode::Char(c @ '1'..='9') => Action::Show(app::VIEWS.get((c as u8 - b'1') as usize)?.0),
+        KeyCode::Char('o') => Action::Open,
         _ => return None,
     })
 }
@@ -161,7 +163,9 @@ fn event_loop(
             }
         }
         while let Ok(event) = worker.events.try_recv() {
-            app.on_event(event);
+            for effect in app.on_event(event) {
+                apply(effect, app, worker);
+            }
             dirty = true;
         }
     }
@@ -183,5 +187,42 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
                 Err(e) => Status::Error(format!("{e:#}")),
             }
         }
+        Effect::Open(dir) => {
+            if let Err(e) = open(&dir, app, worker) {
+                app.status = Status::Error(format!("{e:#}"));
+            }
+        }
     }
+}
+
+/// Reloads the explorer on the experiment in `dir`, which must share the explored data set:
+/// the worker hands its session back (its jobs are dropped), and a new one starts on `dir`.
+fn open(dir: &Path, app: &mut App, worker: &mut Worker) -> Result<()> {
+    let experiment = Experiment::open(dir)?;
+    let current = &app.experiment.manifest;
+    if experiment.manifest.dataset != current.dataset || experiment.manifest.groups != current.groups {
+        bail!(
+            "{} was trained on other data than {}; open it with `memscope explore --experiment {}`",
+            dir.display(),
+            current.name,
+            dir.display()
+        );
+    }
+    let old = worker.stop().context("the worker thread stopped")?;
+    let session = match Session::new(experiment.clone(), old.dataset().clone(), old.device().clone()) {
+        Ok(mut session) => {
+            session.set_activation_budget(old.activation_budget());
+            session.set_batch_sizes(old.batch_sizes());
+            session
+        }
+        Err(e) => {
+            *worker = Worker::spawn(old);
+            return Err(e);
+        }
+    };
+    app.reopen(&experiment, session.dataset(), session.layers().to_vec());
+    *worker = Worker::spawn(session);
+    worker.submit(app.baseline_job());
+    worker.submit(app.prepare_job());
+    Ok(())
 }

@@ -1,15 +1,22 @@
 //! The worker thread: it owns the session (model, caches) and runs one job at a time.
 //! Jobs come in over a channel; of the waiting jobs of one kind only the newest runs, and
-//! kinds run in a fixed order (baseline, intervention, studies, then idle preparation).
+//! kinds run in a fixed order (baseline, intervention, mitigation, comparison, studies, then
+//! idle preparation). When the explorer stops it, the thread hands the session back.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use anyhow::Result;
+
+use super::mitigation::{self, MitigationRequest, Update};
 use crate::data::Split;
 use crate::eval::AccuracyReport;
-use crate::jobs::{CancelFlag, is_cancelled};
+use crate::experiment::Experiment;
+use crate::jobs::{CancelFlag, Progress, is_cancelled};
+use crate::mitigate::compare::{Comparison, compare};
 use crate::neurons::scores::Criterion;
 use crate::session::Session;
 use crate::studies::intervention::{InterventionResult, InterventionSpec};
@@ -36,6 +43,10 @@ pub enum Job {
         epoch: usize,
         criterion: Criterion,
     },
+    /// Fine-tune from the session's experiment into a new one (the Mitigation view).
+    Mitigate(Box<MitigationRequest>),
+    /// Compare these experiments (a parent and its runs) on the session's data.
+    Compare(Vec<PathBuf>),
 }
 
 impl Job {
@@ -46,6 +57,8 @@ impl Job {
             Job::Ranks(_) => "rank histograms",
             Job::Sensitivity(_) => "sensitive layers",
             Job::Prepare { .. } => "preparing",
+            Job::Mitigate(_) => "mitigating",
+            Job::Compare(_) => "comparing",
         }
     }
 
@@ -54,9 +67,11 @@ impl Job {
         match self {
             Job::Baseline { .. } => 0,
             Job::Intervene(_) => 1,
-            Job::Ranks(_) => 2,
-            Job::Sensitivity(_) => 3,
-            Job::Prepare { .. } => 4,
+            Job::Mitigate(_) => 2,
+            Job::Compare(_) => 3,
+            Job::Ranks(_) => 4,
+            Job::Sensitivity(_) => 5,
+            Job::Prepare { .. } => 6,
         }
     }
 }
@@ -64,11 +79,18 @@ impl Job {
 /// What a job produced.
 #[derive(Clone, Debug)]
 pub enum Output {
-    Baseline { epoch: usize, split: Split, report: AccuracyReport },
+    Baseline {
+        epoch: usize,
+        split: Split,
+        report: AccuracyReport,
+    },
     Intervention(Box<InterventionResult>),
     Ranks(Box<RankStudy>),
     Sensitivity(Box<SensitivityStudy>),
     Prepared,
+    /// The new experiment a mitigation wrote.
+    Mitigated(Box<Experiment>),
+    Comparison(Box<Comparison>),
 }
 
 /// Messages from the worker.
@@ -82,6 +104,11 @@ pub enum Event {
         id: u64,
         done: usize,
         total: usize,
+    },
+    /// A running mitigation's folder, then each epoch it records.
+    Mitigation {
+        id: u64,
+        update: Update,
     },
     Finished {
         id: u64,
@@ -104,7 +131,7 @@ pub struct Worker {
     pub events: Receiver<Event>,
     cancel: CancelFlag,
     next_id: u64,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Session>>,
 }
 
 impl Worker {
@@ -134,6 +161,14 @@ impl Worker {
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
+
+    /// Cancels the running job, drops the waiting ones, and takes the session back (none if
+    /// the thread is gone). The worker does nothing more.
+    pub fn stop(&mut self) -> Option<Session> {
+        self.cancel();
+        self.jobs.take();
+        self.thread.take().and_then(|thread| thread.join().ok())
+    }
 }
 
 impl Drop for Worker {
@@ -146,13 +181,18 @@ impl Drop for Worker {
     }
 }
 
-fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>, cancel: CancelFlag) {
+fn serve(
+    mut session: Session,
+    jobs: Receiver<(u64, Job)>,
+    events: Sender<Event>,
+    cancel: CancelFlag,
+) -> Session {
     let mut waiting: BTreeMap<u8, (u64, Job)> = BTreeMap::new();
     loop {
         if waiting.is_empty() {
             match jobs.recv() {
                 Ok((id, job)) => waiting.insert(job.priority(), (id, job)),
-                Err(_) => return,
+                Err(_) => return session,
             };
         }
         // A newer job replaces a waiting one of the same kind; a closed channel means the
@@ -163,7 +203,7 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
                     waiting.insert(job.priority(), (id, job));
                 }
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Disconnected) => return session,
             }
         }
         let Some((_, (id, job))) = waiting.pop_first() else { continue };
@@ -191,6 +231,23 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
             Job::Prepare { epoch, criterion } => {
                 session.score_source(epoch, &criterion).map(|_| Output::Prepared)
             }
+            Job::Mitigate(request) => mitigate(
+                &session,
+                &request,
+                &mut |update| {
+                    let _ = events.send(Event::Mitigation { id, update });
+                },
+                &mut progress,
+            )
+            .map(|e| Output::Mitigated(Box::new(e))),
+            Job::Compare(dirs) => dirs
+                .iter()
+                .map(|d| Experiment::open(d))
+                .collect::<Result<Vec<_>>>()
+                .and_then(|experiments| {
+                    compare(&experiments, session.dataset(), session.device(), &mut progress)
+                })
+                .map(|c| Output::Comparison(Box::new(c))),
         }));
         let event = match output {
             Ok(Ok(output)) => Event::Finished { id, output, elapsed: start.elapsed() },
@@ -206,7 +263,37 @@ fn serve(mut session: Session, jobs: Receiver<(u64, Job)>, events: Sender<Event>
             }
         };
         if events.send(event).is_err() {
-            return;
+            return session;
         }
     }
+}
+
+/// Runs `request` from the session's experiment into the first free run folder (sent first
+/// through `on_update`, then every epoch recorded). A run that stops early leaves nothing:
+/// the writer removes its staging folder, and a runs folder made for it is removed if empty.
+fn mitigate(
+    session: &Session,
+    request: &MitigationRequest,
+    on_update: &mut dyn FnMut(Update),
+    progress: &mut dyn Progress,
+) -> Result<Experiment> {
+    let out = mitigation::free_folder(&request.runs_dir, &request.stem, mitigation::taken_on_disk);
+    on_update(Update::Writing(out.clone()));
+    let made_runs_dir = !request.runs_dir.exists();
+    let mut plan = request.plan.clone();
+    plan.name = out.file_name().map(|n| n.to_string_lossy().into_owned());
+    let result = crate::mitigate::mitigate(
+        session.experiment(),
+        session.dataset(),
+        &plan,
+        &out,
+        false,
+        session.device(),
+        &mut |report| on_update(Update::Epoch(report.into())),
+        progress,
+    );
+    if result.is_err() && made_runs_dir {
+        let _ = std::fs::remove_dir(&request.runs_dir);
+    }
+    result
 }

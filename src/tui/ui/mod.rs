@@ -1,6 +1,7 @@
 //! Drawing the explorer from its state: one module per kind of panel.
 
 mod context;
+mod mitigation;
 mod results;
 mod studies;
 
@@ -65,15 +66,30 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     let left_width = if body.width < 100 { 32 } else { (body.width * 34 / 100).min(44) };
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(40)]).areas(body);
     context::draw(frame, left, app, theme);
+    let focused = app.focus == Panel::Results;
+    if app.view == View::Mitigation {
+        let [form, results] = Layout::vertical([
+            Constraint::Length(mitigation::form_height(app, theme, right.width)),
+            Constraint::Min(6),
+        ])
+        .areas(right);
+        mitigation::draw_form(frame, form, app, theme);
+        mitigation::draw(frame, results, app, theme, focused);
+        draw_status(frame, status, app, theme);
+        if app.help {
+            draw_help(frame, theme, keys);
+        }
+        return;
+    }
     let [form, results] = Layout::vertical([Constraint::Length(11), Constraint::Min(6)]).areas(right);
     context::draw_form(frame, form, app, theme);
-    let focused = app.focus == Panel::Results;
     match app.view {
         View::Bars => results::draw_bars(frame, results, app, theme, focused),
         View::Neurons => results::draw_neurons(frame, results, app, theme, focused),
         View::History => results::draw_history(frame, results, app, theme, focused),
         View::Ranks => studies::draw_ranks(frame, results, app, theme, focused),
         View::Sensitivity => studies::draw_sensitivity(frame, results, app, theme, focused),
+        View::Mitigation => {}
     }
     draw_status(frame, status, app, theme);
     if app.help {
@@ -83,10 +99,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
 
 fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Keys) {
     let wide = area.width >= 110;
-    let mut spans = vec![
-        Span::styled(" memscope ", theme.accent()),
-        Span::raw(format!("{} · epoch {} · {} ", app.name, app.epoch_number(), app.form.split())),
-    ];
+    let mut spans = Vec::new();
     for (i, (view, name)) in VIEWS.iter().enumerate() {
         let style = if *view == app.view { theme.selected() } else { theme.muted() };
         // Narrow: every view's number, the current one's name (a name is never cut short).
@@ -100,6 +113,17 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Ke
         format!("  {} {}", keys.help, keys.quit)
     };
     spans.push(Span::styled(keys_hint, theme.muted()));
+    // The experiment's name gives way (a run's name is long) so that the views and keys show.
+    let rest = format!(" · epoch {} · {} ", app.epoch_number(), app.form.split());
+    let used: usize =
+        spans.iter().map(|s| s.width()).sum::<usize>() + " memscope ".len() + rest.chars().count();
+    let room = (area.width as usize).saturating_sub(used).max(8);
+    let name = if app.name.chars().count() > room {
+        format!("{}…", app.name.chars().take(room - 1).collect::<String>())
+    } else {
+        app.name.clone()
+    };
+    spans.splice(0..0, [Span::styled(" memscope ", theme.accent()), Span::raw(format!("{name}{rest}"))]);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -137,9 +161,10 @@ fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
         ("Tab / Shift-Tab", "next / previous panel"),
         ("↑↓ or k j", "move in the panel (epoch, layer, group, form field)"),
         ("←→ or h l", "change the form field; elsewhere switch views"),
-        ("Enter", "run (intervention; in Ranks / Sensitivity: recompute)"),
-        ("Esc", "cancel the running job"),
-        ("1 … 5", "Bars, Ranks, Neurons, History, Sensitivity"),
+        ("Enter", "run: intervention, recompute a study, start a mitigation"),
+        ("Esc", "cancel the running job (a cancelled run leaves no files)"),
+        ("1 … 6", "Bars, Ranks, Neurons, History, Sensitivity, Mitigation"),
+        ("o (open)", "Mitigation: open the last finished run in the explorer"),
         ("e (export)", "write the current result as JSON and CSV"),
         ("? (help)", "this help; any key closes it"),
         ("q (quit), Ctrl-C", "quit"),

@@ -1,0 +1,398 @@
+//! The Mitigation view's state: the form (method, epochs, seed), the run in progress or the
+//! last one, and the runs finished in this session with their comparison against the parent.
+//! Pure: the worker runs the jobs (`Job::Mitigate`, `Job::Compare`), the loop opens a run.
+
+use std::path::{Path, PathBuf};
+
+use crate::experiment::Experiment;
+use crate::experiment::lineage::{LabelUse, Method};
+use crate::mitigate::compare::Comparison;
+use crate::mitigate::{MitigationPlan, default_methods, released_training};
+use crate::train::EpochReport;
+
+/// A method offered, in [`default_methods`] order.
+pub struct Choice {
+    /// As the form shows it.
+    pub name: &'static str,
+    /// In run folder names.
+    pub slug: &'static str,
+    /// In the comparison table's narrow first column.
+    pub short: &'static str,
+}
+
+pub const METHODS: [Choice; 6] = [
+    Choice { name: "silent-majority (code)", slug: "silent-majority-code", short: "sm-code" },
+    Choice { name: "silent-majority (paper)", slug: "silent-majority-paper", short: "sm-paper" },
+    Choice { name: "erm", slug: "erm", short: "erm" },
+    Choice { name: "jtt", slug: "jtt", short: "jtt" },
+    Choice { name: "group-dro", slug: "group-dro", short: "group-dro" },
+    Choice { name: "dfr", slug: "dfr", short: "dfr" },
+];
+
+/// Epochs a run fine-tunes by default: enough for a demo (the released default is 21).
+pub const DEFAULT_EPOCHS: usize = 5;
+pub const MAX_EPOCHS: usize = 200;
+/// Where runs go, under the current directory.
+pub const RUNS_DIR: &str = "memscope-runs";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Method,
+    Epochs,
+    Seed,
+}
+
+pub const FIELDS: [Field; 3] = [Field::Method, Field::Epochs, Field::Seed];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MitigationForm {
+    /// Index into [`METHODS`].
+    pub method: usize,
+    pub epochs: usize,
+    pub seed: u64,
+}
+
+impl Default for MitigationForm {
+    fn default() -> Self {
+        MitigationForm { method: 0, epochs: DEFAULT_EPOCHS, seed: 0 }
+    }
+}
+
+impl MitigationForm {
+    /// Moves `field` by `step`: the method wraps around, epochs stay in 1..=MAX_EPOCHS, the
+    /// seed at 0 or above.
+    pub fn step(&mut self, field: Field, step: isize) {
+        match field {
+            Field::Method => {
+                self.method = (self.method as isize + step).rem_euclid(METHODS.len() as isize) as usize
+            }
+            Field::Epochs => {
+                self.epochs = (self.epochs as isize + step).clamp(1, MAX_EPOCHS as isize) as usize
+            }
+            Field::Seed => self.seed = self.seed.saturating_add_signed(step as i64),
+        }
+    }
+
+    pub fn method(&self) -> Method {
+        let mut methods = default_methods();
+        std::mem::replace(&mut methods[self.method % METHODS.len()], Method::Erm)
+    }
+
+    pub fn choice(&self) -> &'static Choice {
+        &METHODS[self.method % METHODS.len()]
+    }
+
+    /// DFR refits the last layer once; the epochs field does not apply.
+    pub fn is_dfr(&self) -> bool {
+        matches!(self.method(), Method::Dfr(_))
+    }
+
+    pub fn labels(&self) -> LabelUse {
+        self.method().labels()
+    }
+
+    /// Epochs the run will record after its start (epoch 0).
+    pub fn planned_epochs(&self) -> usize {
+        if self.is_dfr() { 1 } else { self.epochs }
+    }
+
+    /// The run: this method, the released fine-tuning with this many epochs and this seed,
+    /// from `start_epoch` of the parent.
+    pub fn plan(&self, start_epoch: usize) -> MitigationPlan {
+        let mut training = released_training(self.seed);
+        training.epochs = self.epochs;
+        MitigationPlan { method: self.method(), start_epoch: Some(start_epoch), training, name: None }
+    }
+
+    /// `<parent>-<method>-seed<N>`, the run folder's name before any `-2`.
+    pub fn stem(&self, parent: &str) -> String {
+        let parent: String =
+            parent.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
+        let parent = parent.trim_start_matches('.');
+        let parent = if parent.is_empty() { "experiment" } else { parent };
+        format!("{parent}-{}-seed{}", self.choice().slug, self.seed)
+    }
+}
+
+/// `runs/stem`, else `runs/stem-2`, `-3`, …: the first that `taken` says is free.
+pub fn free_folder(runs: &Path, stem: &str, taken: impl Fn(&Path) -> bool) -> PathBuf {
+    (1..)
+        .map(|n| if n == 1 { runs.join(stem) } else { runs.join(format!("{stem}-{n}")) })
+        .find(|p| !taken(p))
+        .unwrap_or_else(|| runs.join(stem))
+}
+
+/// Whether a run folder name is in use: the folder exists (or a link by that name does), or
+/// another writer holds its lock.
+pub fn taken_on_disk(path: &Path) -> bool {
+    let lock = path.file_name().map(|n| path.with_file_name(format!(".{}.lock", n.to_string_lossy())));
+    path.symlink_metadata().is_ok() || lock.is_some_and(|l| l.symlink_metadata().is_ok())
+}
+
+/// What the worker's mitigation job needs: the plan, and where to put the run.
+#[derive(Clone, Debug)]
+pub struct MitigationRequest {
+    pub plan: MitigationPlan,
+    pub runs_dir: PathBuf,
+    /// The folder's name before any `-2` (see [`free_folder`]).
+    pub stem: String,
+}
+
+/// One recorded epoch of a run, as the chart needs it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochPoint {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: Option<f64>,
+    pub val_worst: Option<f64>,
+    pub val_mean: Option<f64>,
+}
+
+impl From<&EpochReport> for EpochPoint {
+    fn from(r: &EpochReport) -> Self {
+        EpochPoint {
+            epoch: r.epoch,
+            epochs: r.epochs,
+            train_loss: r.train_loss,
+            val_worst: r.val.worst_group_accuracy,
+            val_mean: r.val.mean_accuracy_train_weighted,
+        }
+    }
+}
+
+/// What a running mitigation tells the explorer before it finishes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// The folder chosen; sent first.
+    Writing(PathBuf),
+    /// An epoch recorded (epoch 0 is the start).
+    Epoch(EpochPoint),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Queued,
+    Running,
+    Finished,
+    Cancelled,
+    Failed(String),
+}
+
+/// The run in progress, or the last one.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The worker's job id, known from its first update.
+    pub job: Option<u64>,
+    pub method: usize,
+    pub seed: u64,
+    pub parent: String,
+    pub start_epoch: usize,
+    pub epochs: usize,
+    pub out: Option<PathBuf>,
+    pub curve: Vec<EpochPoint>,
+    pub state: RunState,
+    /// What the run found (JTT's error set, DFR's C), once finished.
+    pub found: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Curves,
+    Compare,
+}
+
+/// An experiment in the comparison, with its label in the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compared {
+    pub dir: PathBuf,
+    pub label: String,
+}
+
+pub struct Mitigation {
+    pub form: MitigationForm,
+    /// Index into [`FIELDS`].
+    pub field: usize,
+    /// Absolute.
+    pub runs_dir: PathBuf,
+    pub run: Option<Run>,
+    /// The parents runs started from and the runs finished in this session, in order.
+    pub compared: Vec<Compared>,
+    /// Of the first `comparison.experiments.len()` entries of `compared`.
+    pub comparison: Option<Comparison>,
+    /// The runs finished in this session, in order.
+    pub finished: Vec<PathBuf>,
+    pub page: Page,
+}
+
+impl Mitigation {
+    pub fn new(runs_dir: PathBuf) -> Mitigation {
+        Mitigation {
+            form: MitigationForm::default(),
+            field: 0,
+            runs_dir,
+            run: None,
+            compared: Vec::new(),
+            comparison: None,
+            finished: Vec::new(),
+            page: Page::Curves,
+        }
+    }
+
+    /// `memscope-runs` under the current directory, made absolute so the screen shows it whole.
+    pub fn default_runs_dir() -> PathBuf {
+        std::path::absolute(RUNS_DIR).unwrap_or_else(|_| PathBuf::from(RUNS_DIR))
+    }
+
+    pub fn busy(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| matches!(r.state, RunState::Queued | RunState::Running))
+    }
+
+    /// The folder a run started now would be written to (before any `-2`).
+    pub fn target(&self, parent: &str) -> PathBuf {
+        self.runs_dir.join(self.form.stem(parent))
+    }
+
+    /// Records a new run from `parent` at `epoch` and returns the job's request.
+    pub fn start(&mut self, parent: &Experiment, epoch: usize) -> MitigationRequest {
+        let name = &parent.manifest.name;
+        if !self.compared.iter().any(|c| c.dir == parent.dir) {
+            let label = if self.compared.is_empty() { "parent".to_string() } else { name.clone() };
+            self.compared.push(Compared { dir: parent.dir.clone(), label });
+        }
+        self.run = Some(Run {
+            job: None,
+            method: self.form.method,
+            seed: self.form.seed,
+            parent: name.clone(),
+            start_epoch: epoch,
+            epochs: self.form.planned_epochs(),
+            out: None,
+            curve: Vec::new(),
+            state: RunState::Queued,
+            found: None,
+        });
+        self.page = Page::Curves;
+        MitigationRequest {
+            plan: self.form.plan(epoch),
+            runs_dir: self.runs_dir.clone(),
+            stem: self.form.stem(name),
+        }
+    }
+
+    /// A message from the running job `id`.
+    pub fn on_update(&mut self, id: u64, update: Update) {
+        let Some(run) = self.run.as_mut() else { return };
+        match update {
+            Update::Writing(out) => {
+                run.job = Some(id);
+                run.out = Some(out);
+                run.state = RunState::Running;
+            }
+            Update::Epoch(point) if run.job == Some(id) => {
+                run.epochs = point.epochs;
+                run.curve.retain(|p| p.epoch < point.epoch);
+                run.curve.push(point);
+            }
+            Update::Epoch(_) => {}
+        }
+    }
+
+    /// The run finished as `experiment`: returns the experiments to compare now.
+    pub fn on_finished(&mut self, experiment: &Experiment) -> Vec<PathBuf> {
+        if let Some(run) = self.run.as_mut() {
+            run.state = RunState::Finished;
+            run.out = Some(experiment.dir.clone());
+            run.found = experiment.manifest.lineage.as_ref().and_then(|l| match &l.method {
+                Method::Jtt(j) => Some(format!("error set: {} training examples", j.errors)),
+                Method::Dfr(d) => Some(format!("C = {}, {} per group", d.c, d.per_group)),
+                _ => None,
+            });
+            let suffix = experiment
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .and_then(|n| n.rsplit_once("-seed").map(|(_, s)| s.to_string()))
+                .unwrap_or_else(|| run.seed.to_string());
+            let label = format!("{} s{suffix}", METHODS[run.method % METHODS.len()].short);
+            self.compared.push(Compared { dir: experiment.dir.clone(), label });
+            self.finished.push(experiment.dir.clone());
+        }
+        self.compared.iter().map(|c| c.dir.clone()).collect()
+    }
+
+    /// Job `id` stopped without a result: if it was the run, say so.
+    pub fn on_stopped(&mut self, id: u64, state: RunState) -> bool {
+        match self.run.as_mut() {
+            Some(run) if run.job == Some(id) && matches!(run.state, RunState::Running) => {
+                run.state = state;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Between the curves and the comparison (where the screen shows one at a time).
+    pub fn flip_page(&mut self) {
+        self.page = match self.page {
+            Page::Curves => Page::Compare,
+            Page::Compare => Page::Curves,
+        };
+    }
+
+    pub fn on_comparison(&mut self, comparison: Comparison) {
+        self.comparison = Some(comparison);
+        self.page = Page::Compare;
+    }
+
+    /// The last run that finished, to open.
+    pub fn finished_run(&self) -> Option<&Path> {
+        self.finished.last().map(PathBuf::as_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_take_the_next_free_suffix() {
+        let runs = Path::new("/r");
+        let taken = |names: &'static [&'static str]| move |p: &Path| names.iter().any(|n| runs.join(n) == p);
+        assert_eq!(free_folder(runs, "d-erm-seed0", taken(&[])), runs.join("d-erm-seed0"));
+        assert_eq!(free_folder(runs, "d-erm-seed0", taken(&["d-erm-seed0"])), runs.join("d-erm-seed0-2"));
+        assert_eq!(
+            free_folder(runs, "d-erm-seed0", taken(&["d-erm-seed0", "d-erm-seed0-2"])),
+            runs.join("d-erm-seed0-3")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("x");
+        assert!(!taken_on_disk(&run));
+        std::fs::write(dir.path().join(".x.lock"), "1").unwrap();
+        assert!(taken_on_disk(&run), "a run being written by another process");
+    }
+
+    #[test]
+    fn the_form_names_its_run_and_builds_the_plan() {
+        let mut form = MitigationForm::default();
+        assert_eq!((form.choice().slug, form.epochs, form.seed), ("silent-majority-code", 5, 0));
+        assert_eq!(form.stem("spurious-digits"), "spurious-digits-silent-majority-code-seed0");
+        assert_eq!(form.stem("../a b"), "-a-b-silent-majority-code-seed0");
+        form.step(Field::Method, -1);
+        assert_eq!(
+            (form.choice().name, form.labels(), form.planned_epochs()),
+            ("dfr", LabelUse::ValGroups, 1)
+        );
+        form.step(Field::Method, -2);
+        assert_eq!(form.labels(), LabelUse::None, "jtt reads no group labels");
+        form.step(Field::Method, 1);
+        assert_eq!(form.labels(), LabelUse::TrainGroups, "group-dro");
+        form.step(Field::Epochs, -10);
+        form.step(Field::Seed, -1);
+        form.step(Field::Seed, 2);
+        assert_eq!((form.epochs, form.seed), (1, 2));
+        let plan = form.plan(17);
+        assert_eq!((plan.start_epoch, plan.training.epochs, plan.training.seed), (Some(17), 1, 2));
+        assert_eq!(plan.training.learning_rate, released_training(0).learning_rate);
+        assert_eq!(plan.method.name(), "group-dro");
+    }
+}
