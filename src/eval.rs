@@ -20,10 +20,17 @@ pub fn logits_of(
     device: &Device,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(indices.len() * dataset.class_names.len());
-    for chunk in indices.chunks(batch.max(1)) {
-        let x = batch::images(dataset, split, chunk, device)?;
-        out.extend(read(model.forward(x, Mode::Eval))?);
-    }
+    batch::prefetched(
+        dataset,
+        split,
+        indices.chunks(batch.max(1)),
+        |_, _| {},
+        |chunk, pixels| {
+            let x = batch::from_chw(pixels, chunk.len(), dataset.image_shape, device);
+            out.extend(read(model.forward(x, Mode::Eval))?);
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 

@@ -72,3 +72,38 @@ pub fn labels_of(
     let data = dataset.split(split);
     labels(indices.iter().map(|&i| data.labels[i]), device)
 }
+
+/// Pixels of `chunks` of `split`, read (and changed by `prepare`, e.g. augmented) on a
+/// second thread one chunk ahead of `consume`, which gets each chunk's indices and pixels in
+/// order: decoding the next batch overlaps the model's work on this one, and at most two
+/// batches of pixels are in memory. An error from either side stops both and is returned.
+pub fn prefetched<'a>(
+    dataset: &GroupedDataset,
+    split: Split,
+    chunks: impl Iterator<Item = &'a [usize]> + Send,
+    mut prepare: impl FnMut(&[usize], &mut Vec<f32>) + Send,
+    mut consume: impl FnMut(&'a [usize], Vec<f32>) -> Result<()>,
+) -> Result<()> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<(&'a [usize], Vec<f32>)>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for chunk in chunks {
+                let item = dataset.images(split, chunk).map(|mut pixels| {
+                    prepare(chunk, &mut pixels);
+                    (chunk, pixels)
+                });
+                let failed = item.is_err();
+                // The receiver is gone when the consumer stopped: stop too.
+                if sender.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        // Dropping the receiver on an early return ends the reader's loop.
+        for item in receiver {
+            let (chunk, pixels) = item?;
+            consume(chunk, pixels)?;
+        }
+        Ok(())
+    })
+}

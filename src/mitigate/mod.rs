@@ -123,7 +123,7 @@ fn resolve(p: &Path) -> Option<std::path::PathBuf> {
 pub fn check_destination(parent: &Experiment, out: &Path) -> Result<()> {
     if contains(out, &parent.dir) {
         bail!(
-            "--out {} would replace the parent experiment {}: write the mitigated experiment elsewhere",
+            "writing to {} would replace the parent experiment {}: write the mitigated experiment elsewhere",
             out.display(),
             parent.dir.display()
         );

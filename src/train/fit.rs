@@ -59,21 +59,31 @@ pub fn fit(
         objective.begin_epoch(&model, epoch)?;
         let order = sampler.epoch(&dataset.train, n_groups, &mut order_rng)?;
         let mut loss_sum = 0.0;
-        for (b, chunk) in order.chunks(settings.batch_size).enumerate() {
-            let mut pixels = dataset.images(Split::Train, chunk)?;
-            settings.augment.apply(&mut pixels, dataset.image_shape, &mut augment_rng);
-            let batch = TrainBatch {
-                images: batch::from_chw(pixels, chunk.len(), dataset.image_shape, device),
-                labels: batch::labels_of(dataset, Split::Train, chunk, device),
-                groups: chunk.iter().map(|&i| dataset.train.groups[i]).collect(),
-                indices: chunk.to_vec(),
-            };
-            let loss = objective.loss(&model, &batch)?;
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr.current, model, grads);
-            progress.report((epoch - 1) * batches + b + 1, total)?;
-        }
+        let mut b = 0;
+        let shape = dataset.image_shape;
+        let augment = &settings.augment;
+        let rng = &mut augment_rng;
+        batch::prefetched(
+            dataset,
+            Split::Train,
+            order.chunks(settings.batch_size),
+            |_, pixels| augment.apply(pixels, shape, rng),
+            |chunk, pixels| {
+                let batch = TrainBatch {
+                    images: batch::from_chw(pixels, chunk.len(), shape, device),
+                    labels: batch::labels_of(dataset, Split::Train, chunk, device),
+                    groups: chunk.iter().map(|&i| dataset.train.groups[i]).collect(),
+                    indices: chunk.to_vec(),
+                };
+                let loss = objective.loss(&model, &batch)?;
+                loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(lr.current, model.clone(), grads);
+                b += 1;
+                progress.report((epoch - 1) * batches + b, total)?;
+                Ok(())
+            },
+        )?;
         let mean_loss = loss_sum / order.len().max(1) as f64;
         if !mean_loss.is_finite() {
             bail!("training diverged at epoch {epoch} (loss {mean_loss}); try a smaller learning_rate");
