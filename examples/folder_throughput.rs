@@ -2,23 +2,29 @@
 //! 224 + ImageNet normalise) and decodes every image of every split through the data seam,
 //! in batches of 100, RUNS times; prints each run's seconds and the median images per second.
 //!
-//! usage: cargo run --release --example folder_throughput -- DIR THREADS RUNS
+//! With CACHE_DIR, pixels come from the pixel cache there (built first when missing).
+//!
+//! usage: cargo run --release --example folder_throughput -- DIR THREADS RUNS [CACHE_DIR]
 
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use memscope::data::Split;
-use memscope::data::folder::{FolderSpec, load};
+use memscope::data::folder::{FolderSpec, load, load_cached};
+use memscope::jobs::Silent;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 3 {
-        bail!("usage: folder_throughput DIR THREADS RUNS");
+    if !(3..=4).contains(&args.len()) {
+        bail!("usage: folder_throughput DIR THREADS RUNS [CACHE_DIR]");
     }
     let threads: usize = args[1].parse().context("THREADS")?;
     let runs: usize = args[2].parse().context("RUNS")?;
     let spec: FolderSpec = format!("waterbirds:{}", args[0]).parse()?;
-    let dataset = load(&spec, threads)?;
+    let dataset = match args.get(3) {
+        Some(cache) => load_cached(&spec, threads, false, Some((std::path::Path::new(cache), &mut Silent)))?,
+        None => load(&spec, threads)?,
+    };
     let n: usize = Split::ALL.iter().map(|&s| dataset.split(s).len()).sum();
     let mut times = Vec::new();
     for run in 0..runs {
