@@ -199,3 +199,51 @@ mod tests {
         assert_eq!("prune".parse::<Kind>().unwrap(), Kind::Zero);
     }
 }
+
+/// Optimiser settings shared by `train` and `mitigate`; each given one replaces the default
+/// (`train`: the plan's; `mitigate`: the released mitigation's Adam, lr 2e-4, no weight
+/// decay, batch 100, 21 epochs). Ranges are checked with the settings.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FitArgs {
+    /// adam or sgd.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::experiment::OptimizerKind>()))]
+    pub optimizer: Option<crate::experiment::OptimizerKind>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// SGD momentum (with --optimizer sgd and no --momentum: 0.9).
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+}
+
+impl FitArgs {
+    /// `settings` with every option given replacing its value.
+    pub fn apply(&self, t: &mut crate::experiment::TrainSettings) {
+        if let Some(v) = self.optimizer {
+            t.optimizer = v;
+            if v == crate::experiment::OptimizerKind::Sgd && self.momentum.is_none() && t.momentum == 0.0 {
+                t.momentum = 0.9;
+            }
+        }
+        if let Some(v) = self.lr {
+            t.learning_rate = v;
+        }
+        if let Some(v) = self.momentum {
+            t.momentum = v;
+        }
+        if let Some(v) = self.weight_decay {
+            t.weight_decay = v;
+        }
+        if let Some(v) = self.batch_size {
+            t.batch_size = v;
+        }
+        if let Some(v) = self.epochs {
+            t.epochs = v;
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::data::augment::Augment;
 use crate::experiment::lineage::{
     Critical, Dfr, Features, GroupDro, Jtt, LabelUse, Method, SilentMajority, Variant,
 };
-use crate::experiment::{Experiment, OptimizerKind, Schedule};
+use crate::experiment::{Experiment, Schedule};
 use crate::mitigate::compare::compare;
 use crate::mitigate::{MitigationPlan, dfr, mitigate, released_training};
 use crate::neurons::Granularity;
@@ -136,24 +136,9 @@ pub struct MitigateArgs {
     #[arg(long, default_value_t = dfr::RETRAINS, allow_negative_numbers = true, value_parser = args::positive)]
     pub retrains: usize,
 
-    /// Fine-tuning (every method but dfr). Default for all: the released mitigation's Adam.
-    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<OptimizerKind>()))]
-    pub optimizer: Option<OptimizerKind>,
-    /// Default 2e-4 (released).
-    #[arg(long, value_parser = positive_number)]
-    pub lr: Option<f64>,
-    /// SGD momentum (default 0.9 with --optimizer sgd).
-    #[arg(long, allow_negative_numbers = true, value_parser = args::non_negative)]
-    pub momentum: Option<f64>,
-    /// Default 0 (released).
-    #[arg(long, allow_negative_numbers = true, value_parser = args::non_negative)]
-    pub weight_decay: Option<f64>,
-    /// Default 100 (released).
-    #[arg(long, allow_negative_numbers = true, value_parser = args::positive)]
-    pub batch_size: Option<usize>,
-    /// Default 21 (released: epochs 0..20).
-    #[arg(long, allow_negative_numbers = true, value_parser = args::positive)]
-    pub epochs: Option<usize>,
+    /// Fine-tuning (every method but dfr): see the options below for the defaults.
+    #[command(flatten)]
+    pub fit: args::FitArgs,
     /// plateau (released: x0.5 after more than 1 epoch without a lower loss) or constant.
     #[arg(long, value_enum, default_value = "plateau")]
     pub schedule: ScheduleArg,
@@ -221,27 +206,7 @@ impl MitigateArgs {
 
     fn plan(&self, seed: u64) -> MitigationPlan {
         let mut t = released_training(seed);
-        if let Some(v) = self.optimizer {
-            t.optimizer = v;
-            if v == OptimizerKind::Sgd {
-                t.momentum = 0.9;
-            }
-        }
-        if let Some(v) = self.lr {
-            t.learning_rate = v;
-        }
-        if let Some(v) = self.momentum {
-            t.momentum = v;
-        }
-        if let Some(v) = self.weight_decay {
-            t.weight_decay = v;
-        }
-        if let Some(v) = self.batch_size {
-            t.batch_size = v;
-        }
-        if let Some(v) = self.epochs {
-            t.epochs = v;
-        }
+        self.fit.apply(&mut t);
         if let ScheduleArg::Constant = self.schedule {
             t.schedule = Schedule::Constant;
         }

@@ -8,7 +8,6 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::percent;
-use crate::experiment::OptimizerKind;
 use crate::train::{EpochReport, TrainPlan, train};
 
 #[derive(clap::Args, Debug)]
@@ -29,19 +28,8 @@ pub struct TrainArgs {
     /// csv:FILE (evaluation transform of that layout at 224 px).
     #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::data::folder::FolderSpec>()))]
     pub data: Option<crate::data::folder::FolderSpec>,
-    /// adam or sgd.
-    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<OptimizerKind>()))]
-    pub optimizer: Option<OptimizerKind>,
-    #[arg(long)]
-    pub lr: Option<f64>,
-    #[arg(long)]
-    pub momentum: Option<f64>,
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    #[command(flatten)]
+    pub fit: super::args::FitArgs,
     #[arg(long)]
     pub seed: Option<u64>,
 }
@@ -62,24 +50,7 @@ pub fn run(args: TrainArgs, device: &Device, skip_bad_images: bool) -> Result<()
             .with_context(|| format!("cannot resolve --data path {}", spec.path.display()))?;
         plan.dataset = crate::data::DatasetSpec::Folder(spec);
     }
-    if let Some(v) = args.optimizer {
-        t.optimizer = v;
-    }
-    if let Some(v) = args.lr {
-        t.learning_rate = v;
-    }
-    if let Some(v) = args.momentum {
-        t.momentum = v;
-    }
-    if let Some(v) = args.weight_decay {
-        t.weight_decay = v;
-    }
-    if let Some(v) = args.batch_size {
-        t.batch_size = v;
-    }
-    if let Some(v) = args.epochs {
-        t.epochs = v;
-    }
+    args.fit.apply(t);
     if let Some(v) = args.seed {
         t.seed = v;
     }

@@ -24,12 +24,11 @@ use burn::prelude::*;
 
 use crate::data::augment::Augment;
 use crate::data::{GroupedDataset, Split};
-use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::lineage::{
     Critical, Dfr, Features, GroupDro, Jtt, Lineage, Method, SilentMajority, Variant,
 };
 use crate::experiment::{
-    CheckpointEntry, Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule, TrainSettings,
+    Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule, TrainSettings,
 };
 use crate::jobs::Progress;
 use crate::model::Network;
@@ -37,7 +36,7 @@ use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{Selection, select};
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
-use crate::train::{EpochReport, Erm, Objective, Sampler, fit};
+use crate::train::{EpochReport, Erm, Objective, Sampler, fit, record_epoch};
 
 /// What to run: the method (its settings as requested; what the run finds, such as JTT's
 /// error count or DFR's chosen C, is filled in the record), the parent's checkpoint to start
@@ -215,24 +214,9 @@ pub fn mitigate(
     };
     let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
     let epochs = if is_dfr { 1 } else { settings.epochs };
-    let mut record =
-        |writer: &mut ExperimentWriter, epoch: usize, loss: Option<f64>, model: &Network| -> Result<()> {
-            let train = evaluate(model, dataset, Split::Train, device)?;
-            let val = evaluate(model, dataset, Split::Val, device)?;
-            let accuracies = |r: &AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect();
-            let entry = CheckpointEntry {
-                epoch,
-                file: String::new(),
-                sha256: String::new(),
-                imported: None,
-                train_loss: loss,
-                train_accuracy: accuracies(&train),
-                val_accuracy: accuracies(&val),
-            };
-            writer.record(model, entry)?;
-            on_epoch(&EpochReport { epoch, epochs, train_loss: loss, val });
-            Ok(())
-        };
+    let mut record = |writer: &mut ExperimentWriter, epoch: usize, loss: Option<f64>, model: &Network| {
+        record_epoch(writer, model, dataset, device, (epoch, epochs), loss, on_epoch)
+    };
     record(&mut writer, 0, None, &start_model)?;
 
     if let Method::Dfr(settings_dfr) = &mut method {

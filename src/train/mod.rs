@@ -90,22 +90,7 @@ pub fn train(
     let model = plan.model.init(&train_device)?;
     let epochs = settings.epochs;
     let mut record = |epoch: usize, train_loss: Option<f64>, model: &Network| -> Result<()> {
-        let model = model.valid();
-        let train = evaluate(&model, dataset, Split::Train, device)?;
-        let val = evaluate(&model, dataset, Split::Val, device)?;
-        let accuracies = |r: &AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect();
-        let entry = CheckpointEntry {
-            epoch,
-            file: String::new(),
-            sha256: String::new(),
-            imported: None,
-            train_loss,
-            train_accuracy: accuracies(&train),
-            val_accuracy: accuracies(&val),
-        };
-        writer.record(&model, entry)?;
-        on_epoch(&EpochReport { epoch, epochs, train_loss, val });
-        Ok(())
+        record_epoch(&mut writer, &model.valid(), dataset, device, (epoch, epochs), train_loss, on_epoch)
     };
     record(0, None, &model)?;
     let mut objective = Erm::new(&train_device);
@@ -120,4 +105,33 @@ pub fn train(
         progress,
     )?;
     writer.finish()
+}
+
+/// Evaluates `model` (on a plain device) on train and val, saves it as the checkpoint of
+/// `epoch` with those accuracies, and tells `on_epoch`. `(epoch, epochs)`: this epoch and the
+/// run's last.
+pub fn record_epoch(
+    writer: &mut ExperimentWriter,
+    model: &Network,
+    dataset: &GroupedDataset,
+    device: &Device,
+    (epoch, epochs): (usize, usize),
+    train_loss: Option<f64>,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<()> {
+    let train = evaluate(model, dataset, Split::Train, device)?;
+    let val = evaluate(model, dataset, Split::Val, device)?;
+    let accuracies = |r: &AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect();
+    let entry = CheckpointEntry {
+        epoch,
+        file: String::new(),
+        sha256: String::new(),
+        imported: None,
+        train_loss,
+        train_accuracy: accuracies(&train),
+        val_accuracy: accuracies(&val),
+    };
+    writer.record(model, entry)?;
+    on_epoch(&EpochReport { epoch, epochs, train_loss, val });
+    Ok(())
 }
