@@ -57,6 +57,9 @@ pub struct ExperimentRow {
     pub parent: Option<String>,
     pub start_epoch: Option<usize>,
     pub epochs: usize,
+    /// The method's settings and the training settings without the seed (runs pool into one
+    /// method row only when these agree).
+    pub settings: String,
     pub selected: Vec<Selected>,
 }
 
@@ -93,6 +96,8 @@ pub struct SplitSpread {
 pub struct MethodRow {
     pub method: String,
     pub labels: String,
+    /// Checkpoints after the start (fine-tuning epochs; DFR: 1).
+    pub epochs: usize,
     pub selection: Selection,
     pub runs: usize,
     pub seeds: Vec<u64>,
@@ -187,6 +192,7 @@ pub fn compare(
             parent: lineage.map(|l| l.parent.clone()),
             start_epoch: lineage.map(|l| l.start_epoch),
             epochs: experiment.manifest.checkpoints.len(),
+            settings: settings_key(experiment),
             selected,
         });
         progress.report(i + 1, experiments.len())?;
@@ -200,21 +206,39 @@ pub fn compare(
     })
 }
 
-/// Runs of one method (same label, labels used, parent and start) pooled per selection.
+/// The method and training settings of `experiment` without its seed, as text.
+fn settings_key(experiment: &Experiment) -> String {
+    let lineage = experiment.manifest.lineage.as_ref().map(|l| &l.method);
+    let training = experiment
+        .manifest
+        .training
+        .as_ref()
+        .map(|t| crate::experiment::TrainSettings { seed: 0, ..t.clone() });
+    let mut text = serde_json::to_string(&(lineage, training)).unwrap_or_default();
+    if lineage.is_none() {
+        // A parent ERM run: its own settings are part of what it is.
+        text.push_str(&experiment.manifest.name);
+    }
+    text
+}
+
+/// Runs of one method (same label, group labels, parent, start and settings but the seed)
+/// pooled per selection.
 fn method_rows(rows: &[ExperimentRow]) -> Vec<MethodRow> {
-    let mut keys: Vec<(String, String, Option<String>, Option<usize>)> = Vec::new();
+    type Key = (String, String, Option<String>, Option<usize>, String, usize);
+    let key_of = |r: &ExperimentRow| -> Key {
+        (r.method.clone(), r.labels.clone(), r.parent.clone(), r.start_epoch, r.settings.clone(), r.epochs)
+    };
+    let mut keys: Vec<Key> = Vec::new();
     for r in rows {
-        let key = (r.method.clone(), r.labels.clone(), r.parent.clone(), r.start_epoch);
+        let key = key_of(r);
         if !keys.contains(&key) {
             keys.push(key);
         }
     }
     let mut out = Vec::new();
     for key in keys {
-        let runs: Vec<&ExperimentRow> = rows
-            .iter()
-            .filter(|r| (r.method.clone(), r.labels.clone(), r.parent.clone(), r.start_epoch) == key)
-            .collect();
+        let runs: Vec<&ExperimentRow> = rows.iter().filter(|r| key_of(r) == key).collect();
         for (s, selection) in Selection::ALL.into_iter().enumerate() {
             let split = |get: &dyn Fn(&Selected) -> &AccuracyReport| {
                 let collect = |metric: &dyn Fn(&AccuracyReport) -> Option<f64>| {
@@ -229,6 +253,7 @@ fn method_rows(rows: &[ExperimentRow]) -> Vec<MethodRow> {
             out.push(MethodRow {
                 method: key.0.clone(),
                 labels: key.1.clone(),
+                epochs: key.5.saturating_sub(1),
                 selection,
                 runs: runs.len(),
                 seeds: runs.iter().filter_map(|r| r.seed).collect(),

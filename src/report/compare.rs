@@ -18,7 +18,7 @@ impl Render for Comparison {
         let mut out = format!(
             "Methods compared on {} (val {} examples, test {}); accuracies in %, mean ± sample std over runs.\n\
              worst = worst-group accuracy; mean = group accuracies weighted by the training split's group shares; \
-             avg = all examples of the split.\n",
+             avg = all examples of the split; epochs = epochs after the start (a parent: its training; DFR: 1 refit).\n",
             self.data, self.val_examples, self.test_examples
         );
         for selection in Selection::ALL {
@@ -27,6 +27,7 @@ impl Render for Comparison {
                 vec![
                     m.method.clone(),
                     m.labels.clone(),
+                    m.epochs.to_string(),
                     m.runs.to_string(),
                     spread(m.val.worst_group),
                     spread(m.val.mean_train_weighted),
@@ -40,6 +41,7 @@ impl Render for Comparison {
                 &[
                     "method",
                     "group labels",
+                    "epochs",
                     "runs",
                     "val worst",
                     "val mean",
