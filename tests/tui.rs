@@ -507,6 +507,7 @@ fn comparison() -> Comparison {
         parent: None,
         start_epoch: None,
         epochs,
+        settings: String::new(),
         selected,
     };
     Comparison {
