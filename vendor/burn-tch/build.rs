@@ -20,6 +20,15 @@ for library_path in cpp_extension.library_paths():
   print('LIBTORCH_LIB:', library_path)
 ";
 
+// memscope: libtorch's convolution and batch-norm backward, bound by hand
+// (src/ops/backward.rs). Compiled when libtorch's headers are found; without them
+// burn-backend's generic rules are kept (see README.md).
+const BACKWARD: &str = "src/ffi/backward.cpp";
+const BACKWARD_HEADERS: [&str; 2] = [
+    "ATen/ops/convolution_backward.h",
+    "ATen/ops/native_batch_norm_backward.h",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Os {
     Linux,
@@ -92,9 +101,16 @@ impl SystemInfo {
             }
         } else {
             let libtorch = Self::prepare_libtorch_dir(os)?;
+            // memscope: DEP_TCH_LIBTORCH_LIB names libtorch's lib folder, and the headers the
+            // convolution backward needs are in `include` beside it, not inside it.
             let includes = env_var_rerun("LIBTORCH_INCLUDE")
                 .map(PathBuf::from)
-                .unwrap_or_else(|_| libtorch.clone());
+                .unwrap_or_else(|_| match libtorch.ends_with("lib") {
+                    true => libtorch
+                        .parent()
+                        .map_or(libtorch.clone(), Path::to_path_buf),
+                    false => libtorch.clone(),
+                });
             let lib = env_var_rerun("LIBTORCH_LIB")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| libtorch.clone());
@@ -145,6 +161,22 @@ impl SystemInfo {
             "src/cuda_hack/fake_cuda_dependency.cpp"
         };
         println!("cargo:rerun-if-changed={cuda_dependency}");
+        // memscope: see BACKWARD.
+        let mut files = vec![cuda_dependency];
+        let found = |header: &str| {
+            self.libtorch_include_dirs
+                .iter()
+                .any(|dir| dir.join(header).exists())
+        };
+        if BACKWARD_HEADERS.iter().all(|header| found(header)) {
+            println!("cargo:rerun-if-changed={BACKWARD}");
+            println!("cargo:rustc-cfg=libtorch_backward");
+            files.push(BACKWARD);
+        } else {
+            println!(
+                "cargo:warning=libtorch's headers were not found: burn-tch keeps burn's generic, slower, convolution and batch-norm backward"
+            );
+        }
 
         match self.os {
             Os::Linux | Os::Macos => {
@@ -156,7 +188,7 @@ impl SystemInfo {
                     .flag(format!("-Wl,-rpath={}", self.libtorch_lib_dir.display()))
                     .flag("-std=c++17")
                     .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", self.cxx11_abi))
-                    .files(&[cuda_dependency])
+                    .files(&files)
                     .compile("burn-tch");
             }
             Os::Windows => {
@@ -166,7 +198,7 @@ impl SystemInfo {
                     .warnings(false)
                     .includes(&self.libtorch_include_dirs)
                     .flag("/std:c++17")
-                    .files(&[cuda_dependency])
+                    .files(&files)
                     .compile("burn-tch");
             }
         };
@@ -208,6 +240,7 @@ fn check_out_dir() -> Option<PathBuf> {
 }
 
 fn main() {
+    println!("cargo::rustc-check-cfg=cfg(libtorch_backward)");
     let system_info = SystemInfo::new();
     let out_dir = env_var_rerun("OUT_DIR").expect("Failed to get out dir");
 

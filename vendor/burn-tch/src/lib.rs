@@ -20,5 +20,13 @@ mod ops;
 mod tensor;
 
 pub use backend::*;
+
+/// memscope: true when conv2d's gradients and training-mode batch norm are computed by
+/// libtorch's own kernels (`convolution_backward`, `native_batch_norm_backward`: their
+/// headers were found at build time), false when burn-backend's generic rules are kept. See
+/// README.md.
+pub fn libtorch_backward() -> bool {
+    cfg!(libtorch_backward)
+}
 pub use element::*;
 pub use tensor::*;

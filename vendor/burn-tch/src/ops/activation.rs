@@ -6,6 +6,12 @@ impl ActivationOps<Self> for LibTorch {
         tensor.unary_ops(|mut tensor| tensor.relu_(), |tensor| tensor.relu())
     }
 
+    // memscope: libtorch's one-pass kernel (what PyTorch's relu backward runs) instead of a
+    // comparison then a masked fill (see README.md).
+    fn relu_backward(output: TchTensor, grad: TchTensor) -> TchTensor {
+        TchTensor::new(output.tensor.threshold_backward(&grad.tensor, 0))
+    }
+
     fn gelu(tensor: TchTensor) -> TchTensor {
         tensor.unary_ops(
             |mut tensor| tensor.gelu_("none"),

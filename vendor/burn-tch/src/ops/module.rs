@@ -1,4 +1,9 @@
+use super::backward::bias_backward;
+#[cfg(libtorch_backward)]
+use super::backward::{Wrt, batch_norm_train, batch_norm_train_backward, conv_backward};
 use crate::{IntoKind, LibTorch, TchTensor};
+#[cfg(libtorch_backward)]
+use burn_backend::ops::{BatchNormTrain, BatchNormTrainBackward};
 use burn_backend::{
     IntDType, TensorMetadata,
     ops::{
@@ -99,6 +104,54 @@ impl ModuleOps<Self> for LibTorch {
         );
 
         TchTensor::new(tensor)
+    }
+
+    // memscope: conv2d's gradients and training-mode batch norm through libtorch's own
+    // kernels (see backward.rs).
+    #[cfg(libtorch_backward)]
+    fn conv2d_x_backward(
+        x: TchTensor,
+        weight: TchTensor,
+        output_grad: TchTensor,
+        options: ConvOptions<2>,
+    ) -> TchTensor {
+        conv_backward(x, weight, output_grad, options, Wrt::Input)
+    }
+
+    #[cfg(libtorch_backward)]
+    fn conv2d_weight_backward(
+        x: TchTensor,
+        weight: TchTensor,
+        output_grad: TchTensor,
+        options: ConvOptions<2>,
+    ) -> TchTensor {
+        conv_backward(x, weight, output_grad, options, Wrt::Weight)
+    }
+
+    fn conv2d_bias_backward(_x: TchTensor, bias: TchTensor, output_grad: TchTensor) -> TchTensor {
+        bias_backward(bias, output_grad)
+    }
+
+    #[cfg(libtorch_backward)]
+    fn batch_norm_train(
+        x: TchTensor,
+        gamma: TchTensor,
+        beta: TchTensor,
+        epsilon: f64,
+    ) -> BatchNormTrain<Self> {
+        batch_norm_train(x, gamma, beta, epsilon)
+    }
+
+    #[cfg(libtorch_backward)]
+    fn batch_norm_train_backward(
+        x: TchTensor,
+        gamma: TchTensor,
+        mean: TchTensor,
+        variance: TchTensor,
+        epsilon: f64,
+        output_grad: TchTensor,
+    ) -> BatchNormTrainBackward<Self> {
+        batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad)
     }
 
     fn conv3d(
