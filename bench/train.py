@@ -76,7 +76,7 @@ def code_loss(model, masks, x, y):
 
 
 def measure(args):
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     index = json.loads((args.export / "export.json").read_text())
     config = index["model"]["SmallResNet"]
     train = load_file(args.export / dict(index["data"])["train"])
@@ -145,6 +145,7 @@ def main():
     m.add_argument("--export", required=True, type=Path)
     m.add_argument("--runs", type=int, default=20)
     m.add_argument("--tuned", action="store_true", help="channels-last batches (memscope's layout)")
+    m.add_argument("--threads", type=int, default=2, help="intra-op threads (memscope's --threads)")
     m.add_argument("--out", required=True, type=Path)
     r = sub.add_parser("report", help="check the losses agree and print ratios")
     r.add_argument("--memscope", required=True, type=Path)

@@ -20,6 +20,8 @@ mod ops;
 mod tensor;
 
 pub use backend::*;
+pub use element::*;
+pub use tensor::*;
 
 /// memscope: true when conv2d's gradients and training-mode batch norm are computed by
 /// libtorch's own kernels (`convolution_backward`, `native_batch_norm_backward`: their
@@ -28,5 +30,3 @@ pub use backend::*;
 pub fn libtorch_backward() -> bool {
     cfg!(libtorch_backward)
 }
-pub use element::*;
-pub use tensor::*;
