@@ -165,7 +165,7 @@ def timed(f, runs):
 
 
 def measure(args):
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     index = json.loads((args.export / "export.json").read_text())
     config = index["model"]["SmallResNet"]
     groups = len(index["groups"])
@@ -250,6 +250,7 @@ def main():
     m.add_argument("--export", required=True, type=Path)
     m.add_argument("--runs", type=int, default=20)
     m.add_argument("--tuned", action="store_true", help="channels-last batches of 100 (memscope's layout)")
+    m.add_argument("--threads", type=int, default=2, help="intra-op threads (memscope's --threads)")
     m.add_argument("--out", required=True, type=Path)
     r = sub.add_parser("report", help="check memscope's numbers against the reference and print ratios")
     r.add_argument("--memscope", required=True, type=Path)

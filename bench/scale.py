@@ -156,7 +156,7 @@ def timed(f, runs):
 
 
 def measure(args):
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     index = json.loads((args.export / "export.json").read_text())
     arch = index["model"]["ResNet"]["depth"]
     groups = len(index["groups"])
@@ -226,6 +226,7 @@ def main():
     t.add_argument("--export", required=True, type=Path)
     t.add_argument("--memscope", required=True, type=Path)
     t.add_argument("--runs", type=int, default=3)
+    t.add_argument("--threads", type=int, default=2, help="intra-op threads (memscope's --threads)")
     t.add_argument("--out", required=True, type=Path)
     r = sub.add_parser("report")
     r.add_argument("--memscope", required=True, type=Path)

@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// at 224 px, compared with PyTorch by bench/scale.
     #[arg(long)]
     pub scale: bool,
+    /// Time fine-tuning steps instead (ERM and the silent-majority code objective, batch 100,
+    /// from the last checkpoint), compared with PyTorch by bench/train.
+    #[arg(long, conflicts_with = "scale")]
+    pub train: bool,
     /// With --scale: memory for cached activations, MB.
     #[arg(long, default_value_t = 4096, value_parser = args::count)]
     pub cache_mb: usize,
@@ -63,6 +67,12 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device, data: &super::Da
         return args
             .output
             .emit(&report, &Provenance::new(&experiment, &dataset.changes, epoch, &spec(group, epoch))?);
+    }
+    if args.train {
+        let report = super::bench_train::run(&experiment, &dataset, device, runs)?;
+        return args
+            .output
+            .emit(&report, &Provenance::new(&experiment, &dataset.changes, epoch, &"bench --train")?);
     }
     let fresh = || Session::new(experiment.clone(), dataset.clone(), device.clone());
     let mut timings = Vec::new();

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod bench_scale;
+mod bench_train;
 mod export;
 mod import;
 mod info;
