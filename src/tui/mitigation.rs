@@ -32,8 +32,10 @@ pub const METHODS: [Choice; 6] = [
 /// Epochs a run fine-tunes by default: enough for a demo (the released default is 21).
 pub const DEFAULT_EPOCHS: usize = 5;
 pub const MAX_EPOCHS: usize = 200;
-/// Where runs go, under the current directory.
+/// Where runs go, under the current directory, unless [`RUNS_DIR_VAR`] names a folder.
 pub const RUNS_DIR: &str = "memscope-runs";
+/// The environment variable that moves the runs folder.
+pub const RUNS_DIR_VAR: &str = "MEMSCOPE_RUNS_DIR";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -112,6 +114,12 @@ impl MitigationForm {
         let parent = if parent.is_empty() { "experiment" } else { parent };
         format!("{parent}-{}-seed{}", self.choice().slug, self.seed)
     }
+}
+
+/// The runs folder given the value of [`RUNS_DIR_VAR`], made absolute.
+pub fn runs_dir_from(var: Option<std::ffi::OsString>) -> PathBuf {
+    let dir = var.filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(RUNS_DIR));
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// `runs/stem`, else `runs/stem-2`, `-3`, …: the first that `taken` says is free.
@@ -238,9 +246,10 @@ impl Mitigation {
         }
     }
 
-    /// `memscope-runs` under the current directory, made absolute so the screen shows it whole.
+    /// `$MEMSCOPE_RUNS_DIR` when set and not empty, else `memscope-runs` under the current
+    /// directory; made absolute so the screen shows it whole.
     pub fn default_runs_dir() -> PathBuf {
-        std::path::absolute(RUNS_DIR).unwrap_or_else(|_| PathBuf::from(RUNS_DIR))
+        runs_dir_from(std::env::var_os(RUNS_DIR_VAR))
     }
 
     pub fn busy(&self) -> bool {
@@ -353,6 +362,15 @@ impl Mitigation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runs_folder_follows_the_variable_and_is_absolute() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(runs_dir_from(None), cwd.join("memscope-runs"));
+        assert_eq!(runs_dir_from(Some("".into())), cwd.join("memscope-runs"));
+        assert_eq!(runs_dir_from(Some("/data/runs".into())), Path::new("/data/runs"));
+        assert_eq!(runs_dir_from(Some("rel/runs".into())), cwd.join("rel/runs"));
+    }
 
     #[test]
     fn run_folders_take_the_next_free_suffix() {
