@@ -208,11 +208,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device, &data),
         Some(Command::Explore { experiment, cache_mb, subset, hooks }) => {
             let options = data.options(&subset);
-            crate::tui::run(experiment, device, cache_mb.saturating_mul(1 << 20), &options, hooks.hook())
+            let budget = cache_mb.saturating_mul(1 << 20);
+            crate::tui::run(experiment, device, budget, &options, hooks.hook(), cache_bar(&options).as_mut())
         }
         None => {
             let options = data.options(&args::SubsetArgs::default());
-            crate::tui::run(None, device, crate::session::DEFAULT_ACTIVATION_BUDGET, &options, None)
+            let budget = crate::session::DEFAULT_ACTIVATION_BUDGET;
+            crate::tui::run(None, device, budget, &options, None, cache_bar(&options).as_mut())
         }
     }
 }
@@ -241,6 +243,14 @@ fn first_line(e: &clap::Error) -> String {
     first.to_string()
 }
 
+/// The bar shown while a pixel cache is built (nothing else reports while a data set opens).
+fn cache_bar(options: &OpenOptions) -> Box<dyn crate::jobs::Progress> {
+    match options.pixel_cache {
+        Some(_) => Box::new(progress::Bar::new("pixel cache (images)")),
+        None => Box::new(crate::jobs::Silent),
+    }
+}
+
 /// The experiment named by `--experiment`, or the bundled demo; with its data set opened as
 /// `options` say (skipped images are listed on stderr).
 fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Experiment, GroupedDataset)> {
@@ -249,14 +259,8 @@ fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Exper
         None => demo::locate()?,
     };
     let experiment = Experiment::open(&dir)?;
-    let dataset = match &options.pixel_cache {
-        Some(_) => experiment.manifest.dataset.open_with(
-            &experiment.dir,
-            options,
-            &mut progress::Bar::new("pixel cache (images)"),
-        )?,
-        None => experiment.manifest.dataset.open(&experiment.dir, options)?,
-    };
+    let dataset =
+        experiment.manifest.dataset.open_with(&experiment.dir, options, cache_bar(options).as_mut())?;
     if let Some(listing) = dataset.changes.skipped_listing(&dataset.name) {
         eprintln!("{listing}");
     }

@@ -60,12 +60,14 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
 
 /// Opens the explorer on `dir` (default: the bundled demo) with `activation_budget` bytes for
 /// cached activations; `hook` (measurement and tests only, see [`hooks`]) watches the loop.
+/// `opening` reports building a pixel cache, before the screen takes over.
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
     activation_budget: usize,
     options: &crate::data::OpenOptions,
     mut hook: Option<Box<dyn LoopHook>>,
+    opening: &mut dyn crate::jobs::Progress,
 ) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
@@ -91,7 +93,7 @@ pub fn run(
         None => demo::locate()?,
     };
     let experiment = Experiment::open(&dir)?;
-    let dataset = experiment.manifest.dataset.open(&experiment.dir, options)?;
+    let dataset = experiment.manifest.dataset.open_with(&experiment.dir, options, opening)?;
     // Listed before the screen takes over; the status line keeps the count.
     if let Some(listing) = dataset.changes.skipped_listing(&dataset.name) {
         eprintln!("{listing}");
