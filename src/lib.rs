@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod experiment;
+pub mod figure;
 pub mod inspect;
 pub mod intervene;
 pub mod jobs;

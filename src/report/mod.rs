@@ -6,6 +6,7 @@ mod bench;
 mod compare;
 mod info;
 mod intervention;
+pub mod page;
 mod provenance;
 mod studies;
 pub mod text;
