@@ -233,3 +233,8 @@ pub fn pp(fraction: f64) -> f64 {
 pub fn axis_max(max: f64, step: f64) -> f64 {
     ((max / step).ceil() * step).max(step)
 }
+
+/// "1 neuron", "3 neurons".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}

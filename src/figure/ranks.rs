@@ -22,9 +22,9 @@ pub fn describe(study: &RankStudy) -> (String, Vec<String>) {
         spec.epoch
     );
     let caption = vec![format!(
-        "Each top set holds {} neurons (the top {}% by magnitude, or by the gradient norm of the group's loss: \
+        "Each top set holds {} (the top {}% by magnitude, or by the gradient norm of the group's loss: \
          {} of {}{}). Percentile rank among all {} candidates; bins of 5 points, 95-100 at the right. Seed {}.",
-        study.selected,
+        super::count(study.selected, "neuron"),
         100.0 * spec.fraction,
         spec.sampling,
         spec.split,

@@ -293,3 +293,17 @@ fn control(d: &ReportData) -> Claim {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minorities_hold_less_than_half_an_equal_share() {
+        // Waterbirds' training groups (METHOD.md) and the demo's.
+        assert_eq!(minority(&[3498, 184, 56, 1057]), [false, true, true, false]);
+        assert_eq!(minority(&[1460, 80, 20, 440]), [false, true, true, false]);
+        assert_eq!(minority(&[100, 100]), [false, false]);
+        assert_eq!(names(&[false, true, true, false], true), "G1, G2");
+    }
+}

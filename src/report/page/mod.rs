@@ -187,7 +187,8 @@ pub fn html(d: &ReportData) -> Result<String> {
     let mut rows = Vec::new();
     for r in &d.control.rows {
         for (which, changes) in [("critical", &r.critical), ("random", &r.control)] {
-            let mut row = vec![format!("{} neurons ({}%), {which}", r.count, 100.0 * r.fraction)];
+            let mut row =
+                vec![format!("{} ({}%), {which}", figure::count(r.count, "neuron"), 100.0 * r.fraction)];
             row.extend(changes.iter().map(|g| signed(g.change)));
             rows.push(row);
         }
