@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod mitigate;
 pub mod model;
 pub mod neurons;
+pub mod page;
 pub mod report;
 pub mod session;
 pub mod studies;

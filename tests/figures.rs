@@ -299,7 +299,7 @@ fn the_report_has_every_section_and_no_external_reference() {
     let out = dir.path().join("report.html");
     run(&["report", "--repeats", "2", "--max-per-group", "40", "--out", &out.display().to_string()]);
     let page = std::fs::read_to_string(&out).unwrap();
-    for section in memscope::report::page::SECTIONS {
+    for section in memscope::page::SECTIONS {
         assert!(page.contains(&format!("<h2>{}</h2>", section)), "missing section {section}");
     }
     for outside in ["http://", "https://", "src=", "href=", "<script", "url(", "@import", "<link"] {

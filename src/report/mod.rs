@@ -6,7 +6,6 @@ mod bench;
 mod compare;
 mod info;
 mod intervention;
-pub mod page;
 mod provenance;
 mod studies;
 pub mod text;

@@ -6,9 +6,9 @@ pub mod claims;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::Provenance;
 use crate::eval::AccuracyReport;
 use crate::figure::{self, Figure};
+use crate::report::Provenance;
 use crate::studies::control::ControlStudy;
 use crate::studies::grid::InterventionGrid;
 use crate::studies::ranks::RankStudy;
