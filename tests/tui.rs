@@ -380,6 +380,13 @@ fn the_export_writes_json_with_provenance_and_csv() {
     assert_eq!(json["provenance"]["sha256"].as_str().map(str::len), Some(64));
     let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
     assert!(csv.starts_with("group,name,examples,before,after"), "{csv}");
+    // The view's figure: the result's bars, as `memscope figure bars --from` the JSON draws them.
+    let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+    let path = stem.with_extension("json");
+    let json = std::fs::read_to_string(&path).unwrap();
+    let figure = memscope::figure::Figure::from_json("bars", &json, &path).unwrap();
+    let provenance = memscope::figure::Figure::provenance_in(&json);
+    assert_eq!(svg, memscope::figure::svg(&figure, provenance.as_ref()).unwrap());
 }
 
 #[test]

@@ -298,7 +298,7 @@ pub struct CompareArgs {
 }
 
 /// The experiments `path` stands for: itself, or the seed-N experiments inside it.
-fn expand(path: &PathBuf) -> Result<Vec<PathBuf>> {
+pub(super) fn expand(path: &PathBuf) -> Result<Vec<PathBuf>> {
     if path.join(crate::experiment::MANIFEST).exists() {
         return Ok(vec![path.clone()]);
     }

@@ -6,12 +6,14 @@ mod bench;
 mod bench_scale;
 mod bench_train;
 mod export;
+mod figure;
 mod import;
 mod info;
 mod intervene;
 mod mitigate;
 mod output;
 mod progress;
+mod report;
 mod select;
 mod studies;
 mod train;
@@ -162,6 +164,13 @@ enum Command {
     /// Compare experiments (a parent and its mitigations, over seeds): worst-group, mean and
     /// average accuracy on val and test, at the last epoch and at the best val worst-group epoch.
     Compare(mitigate::CompareArgs),
+    /// Draw a figure of the paper (bars, ranks, sensitivity, timeline, mitigation) as SVG or
+    /// PNG, computed as the matching command computes it, or from an exported result.
+    Figure(figure::FigureArgs),
+    /// One self-contained HTML page with the Stage 1 story on an experiment: data and groups,
+    /// ERM accuracy, interventions, rank histograms, sensitive layers, the control, and a
+    /// sentence per claim of the paper saying whether it holds here.
+    Report(report::ReportArgs),
     /// Write checkpoints and split data as safetensors (PyTorch names and layouts).
     Export(export::ExportArgs),
     /// Time the engine's main tasks (for BENCHMARKS.md and bench/run).
@@ -205,6 +214,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Mitigate(args)) => mitigate::run_mitigate(*args, &device, &data),
         Some(Command::Compare(args)) => mitigate::run_compare(args, &device, &data),
         Some(Command::Export(args)) => export::run(args, &data),
+        Some(Command::Figure(args)) => figure::run(args, &device, &data),
+        Some(Command::Report(args)) => report::run(args, &device, &data),
         Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device, &data),
         Some(Command::Explore { experiment, cache_mb, subset, hooks }) => {
             let options = data.options(&subset);

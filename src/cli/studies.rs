@@ -38,6 +38,15 @@ pub fn run_scores(args: ScoresArgs, device: &Device, data: &DataFlags) -> Result
 
 #[derive(clap::Args, Debug)]
 pub struct RanksArgs {
+    #[command(flatten)]
+    pub settings: RanksSettings,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What `ranks` computes (shared with `figure ranks`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RanksSettings {
     /// Top fraction of neurons taken by each score (the paper: 0.0001 = 0.01%; at least
     /// one neuron is taken).
     #[arg(long, default_value_t = 0.0001, allow_negative_numbers = true, value_parser = args::fraction)]
@@ -46,28 +55,48 @@ pub struct RanksArgs {
     pub target: Target,
     #[command(flatten)]
     pub scoring: Scoring,
-    #[command(flatten)]
-    pub output: OutputArgs,
+}
+
+impl RanksSettings {
+    /// The study on the session at `epoch`.
+    pub fn spec(&self, epoch: usize) -> ranks::RankSpec {
+        ranks::RankSpec {
+            epoch,
+            fraction: self.fraction,
+            granularity: self.scoring.granularity,
+            candidates: self.scoring.layers.filter(),
+            split: self.scoring.score_split,
+            sampling: self.scoring.sampling,
+            seed: self.target.seed,
+        }
+    }
+
+    /// Opens the experiment and runs the study.
+    pub fn run(&self, device: &Device, data: &DataFlags) -> Result<(ranks::RankStudy, Provenance)> {
+        let (mut session, epoch) = self.target.open(device, data)?;
+        let spec = self.spec(epoch);
+        let study = ranks::run(&mut session, &spec, &mut Bar::new("rank histograms (groups)"))?;
+        let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?;
+        Ok((study, provenance))
+    }
 }
 
 pub fn run_ranks(args: RanksArgs, device: &Device, data: &DataFlags) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device, data)?;
-    let spec = ranks::RankSpec {
-        epoch,
-        fraction: args.fraction,
-        granularity: args.scoring.granularity,
-        candidates: args.scoring.layers.filter(),
-        split: args.scoring.score_split,
-        sampling: args.scoring.sampling,
-        seed: args.target.seed,
-    };
-    let study = ranks::run(&mut session, &spec, &mut Bar::new("rank histograms (groups)"))?;
-    args.output
-        .emit(&study, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
+    let (study, provenance) = args.settings.run(device, data)?;
+    args.output.emit(&study, &provenance)
 }
 
 #[derive(clap::Args, Debug)]
 pub struct SensitivityArgs {
+    #[command(flatten)]
+    pub settings: SensitivitySettings,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What `sensitivity` computes (shared with `figure sensitivity`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SensitivitySettings {
     /// Rewinding distances in epochs (the slides: 5,10,20,30,40).
     #[arg(long, value_delimiter = ',', default_values_t = sensitivity::DEFAULT_EPOCHS_BACK,
           allow_negative_numbers = true, value_parser = args::count)]
@@ -80,22 +109,37 @@ pub struct SensitivityArgs {
     pub target: Target,
     #[command(flatten)]
     pub layers: Candidates,
-    #[command(flatten)]
-    pub output: OutputArgs,
+}
+
+impl SensitivitySettings {
+    /// The study at `epoch`.
+    pub fn spec(&self, epoch: usize) -> sensitivity::SensitivitySpec {
+        sensitivity::SensitivitySpec {
+            epoch,
+            split: self.target.split,
+            epochs_back: self.epochs_back.clone(),
+            threshold: self.threshold,
+            candidates: self.layers.filter(),
+        }
+    }
+
+    /// Opens the experiment and runs the study.
+    pub fn run(
+        &self,
+        device: &Device,
+        data: &DataFlags,
+    ) -> Result<(sensitivity::SensitivityStudy, Provenance)> {
+        let (mut session, epoch) = self.target.open(device, data)?;
+        let spec = self.spec(epoch);
+        let study = sensitivity::run(&mut session, &spec, &mut Bar::new("sensitive layers (rewinds)"))?;
+        let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?;
+        Ok((study, provenance))
+    }
 }
 
 pub fn run_sensitivity(args: SensitivityArgs, device: &Device, data: &DataFlags) -> Result<()> {
-    let (mut session, epoch) = args.target.open(device, data)?;
-    let spec = sensitivity::SensitivitySpec {
-        epoch,
-        split: args.target.split,
-        epochs_back: args.epochs_back.clone(),
-        threshold: args.threshold,
-        candidates: args.layers.filter(),
-    };
-    let study = sensitivity::run(&mut session, &spec, &mut Bar::new("sensitive layers (rewinds)"))?;
-    args.output
-        .emit(&study, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)
+    let (study, provenance) = args.settings.run(device, data)?;
+    args.output.emit(&study, &provenance)
 }
 
 #[derive(clap::Args, Debug)]
@@ -115,18 +159,25 @@ pub struct ControlArgs {
     pub output: OutputArgs,
 }
 
+impl ControlArgs {
+    /// The study on `dataset` at `epoch`.
+    pub fn spec(&self, dataset: &crate::data::GroupedDataset, epoch: usize) -> Result<control::ControlSpec> {
+        Ok(control::ControlSpec {
+            epoch,
+            split: self.target.split,
+            fractions: self.fractions.clone(),
+            criterion: self.scoring.criterion(dataset, self.target.seed)?,
+            granularity: self.scoring.granularity,
+            candidates: self.scoring.layers.filter(),
+            repeats: self.repeats,
+            seed: self.target.seed,
+        })
+    }
+}
+
 pub fn run_control(args: ControlArgs, device: &Device, data: &DataFlags) -> Result<()> {
     let (mut session, epoch) = args.target.open(device, data)?;
-    let spec = control::ControlSpec {
-        epoch,
-        split: args.target.split,
-        fractions: args.fractions.clone(),
-        criterion: args.scoring.criterion(session.dataset(), args.target.seed)?,
-        granularity: args.scoring.granularity,
-        candidates: args.scoring.layers.filter(),
-        repeats: args.repeats,
-        seed: args.target.seed,
-    };
+    let spec = args.spec(session.dataset(), epoch)?;
     let study = control::run(&mut session, &spec, &mut Bar::new("control (fractions)"))?;
     args.output
         .emit(&study, &Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?)

@@ -2,9 +2,11 @@
 //! histograms, sensitive layers under rewinding, and the control table.
 
 pub mod control;
+pub mod grid;
 pub mod intervention;
 pub mod ranks;
 pub mod sensitivity;
+pub mod timeline;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,27 +1,37 @@
 //! The explorer's `e`: the current view's result as JSON (with provenance) and CSV, through
-//! the same renderers as the CLI.
+//! the same renderers as the CLI, and as an SVG figure where the view has one.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
 use super::app::{App, View};
+use crate::figure::{self, Figure};
 use crate::report::{self, Format, Provenance, Render};
+use crate::studies::grid::InterventionGrid;
 use crate::util::fsx::write_atomic;
 
 /// Writes the current view's result into `dir` as JSON (with provenance) and as CSV, through
-/// the same renderers as the CLI; returns the files' common path without extension.
+/// the same renderers as the CLI, and the view's figure as SVG (the bars of an intervention,
+/// the rank histograms, the sensitive layers; not the mitigation comparison); returns the
+/// files' common path without extension.
 pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
     match app.view {
         View::Ranks => match &app.ranks {
-            Some(study) => write_both(study, &stem("ranks"), app, study.spec.epoch, &study.spec),
+            Some(study) => write_both(study, &stem("ranks"), app, study.spec.epoch, &study.spec, || {
+                Some(Figure::Ranks(study.clone()))
+            }),
             None => bail!("nothing to export yet: run something first"),
         },
         View::Sensitivity => match &app.sensitivity {
-            Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
+            Some(study) => {
+                write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec, || {
+                    Some(Figure::Sensitivity(study.clone()))
+                })
+            }
             None => bail!("nothing to export yet: run something first"),
         },
         View::Mitigation => match &app.mitigation.comparison {
@@ -33,12 +43,16 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
                     .take(comparison.experiments.len())
                     .map(|c| c.dir.display().to_string())
                     .collect();
-                write_both(comparison, &stem("compare"), app, app.epoch_number(), &compared)
+                write_both(comparison, &stem("compare"), app, app.epoch_number(), &compared, || None)
             }
             None => bail!("nothing to export yet: a finished mitigation run is compared first"),
         },
         _ => match &app.result {
-            Some(result) => write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec),
+            Some(result) => {
+                write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec, || {
+                    Some(Figure::Bars(InterventionGrid::single(result.clone())))
+                })
+            }
             None => bail!("nothing to export yet: run something first"),
         },
     }
@@ -50,11 +64,15 @@ fn write_both<R: Render>(
     app: &App,
     epoch: usize,
     spec: &impl serde::Serialize,
+    figure: impl FnOnce() -> Option<Figure>,
 ) -> Result<PathBuf> {
     let provenance = Provenance::new(&app.experiment, &app.data_changes, epoch, spec)?;
     for format in [Format::Json, Format::Csv] {
         let path = stem.with_extension(format.extension());
         write_atomic(&path, report::render(result, format, &provenance)?.as_bytes())?;
+    }
+    if let Some(figure) = figure() {
+        write_atomic(&stem.with_extension("svg"), figure::svg(&figure, Some(&provenance))?.as_bytes())?;
     }
     Ok(stem.to_path_buf())
 }

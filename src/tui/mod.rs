@@ -185,7 +185,7 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
         Effect::Cancel => worker.cancel(),
         Effect::Export => {
             app.status = match export(app, Path::new(".")) {
-                Ok(stem) => Status::Exported(stem),
+                Ok(stem) => Status::Exported { svg: stem.with_extension("svg").is_file(), stem },
                 Err(e) => Status::Error(format!("{e:#}")),
             }
         }

@@ -19,8 +19,12 @@ pub enum Status {
         elapsed: Duration,
     },
     Cancelled,
-    /// Files written, named without their extension (`.json` and `.csv` both exist).
-    Exported(PathBuf),
+    /// Files written, named without their extension (`.json` and `.csv` both exist; `.svg`
+    /// too when `svg`).
+    Exported {
+        stem: PathBuf,
+        svg: bool,
+    },
     /// Something the user should know before trying again.
     Note(String),
     Error(String),
@@ -52,7 +56,8 @@ impl fmt::Display for Status {
             Status::Cancelling => f.write_str("cancelling…"),
             Status::Done { what, elapsed } => write!(f, "{what} in {} ms", elapsed.as_millis()),
             Status::Cancelled => f.write_str("cancelled"),
-            Status::Exported(stem) => write!(f, "exported {}.{{json,csv}}", stem.display()),
+            Status::Exported { stem, svg: false } => write!(f, "exported {}.{{json,csv}}", stem.display()),
+            Status::Exported { stem, svg: true } => write!(f, "exported {}.{{json,csv,svg}}", stem.display()),
             Status::Note(text) => f.write_str(text),
             Status::Error(message) => write!(f, "error: {message}"),
         }
@@ -73,6 +78,8 @@ mod tests {
         assert_eq!(error.tone(), Tone::Bad);
         // A note that happens to start with "error" is not an error.
         assert_eq!(Status::Note("errors: none".into()).tone(), Tone::Plain);
-        assert_eq!(Status::Exported(PathBuf::from("./m-1")).to_string(), "exported ./m-1.{json,csv}");
+        let exported = |svg| Status::Exported { stem: PathBuf::from("./m-1"), svg }.to_string();
+        assert_eq!(exported(false), "exported ./m-1.{json,csv}");
+        assert_eq!(exported(true), "exported ./m-1.{json,csv,svg}");
     }
 }

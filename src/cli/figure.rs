@@ -1,0 +1,220 @@
+//! `memscope figure KIND`: the paper's plots as SVG or PNG, computed with the same settings
+//! as the matching command, or drawn from an exported result (`--from`).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use clap::Subcommand;
+
+use super::DataFlags;
+use super::args::{self, Kind, SubsetArgs};
+use super::progress::Bar;
+use super::select::{Scoring, Target};
+use super::studies::{RanksSettings, SensitivitySettings};
+use crate::data::Split;
+use crate::experiment::Experiment;
+use crate::figure::{self, Figure, ImageFormat};
+use crate::intervene::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
+use crate::neurons::select::Selection;
+use crate::report::Provenance;
+use crate::session::Session;
+use crate::studies::grid::{self, DEFAULT_KS};
+use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
+use crate::studies::timeline::{self, TimelineSpec};
+use crate::util::fsx::{read_regular, write_output};
+
+#[derive(clap::Args, Debug)]
+pub struct FigureArgs {
+    #[command(subcommand)]
+    pub kind: FigureKind,
+}
+
+/// Where the figure goes, and `--from` / `--json`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FigureOut {
+    /// The figure's file, .svg or .png (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Draw this exported result instead of computing (the settings are the file's): the JSON
+    /// of `memscope figure KIND --json`, or of `intervene`, `ranks` or `sensitivity` with
+    /// `--format json`.
+    #[arg(long, value_name = "RESULT.json")]
+    pub from: Option<PathBuf>,
+    /// Also write the figure's numbers, with their provenance, as JSON (for --from).
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FigureKind {
+    /// Per-group Δacc of zero-out, re-init, noise and neuron rewind at k = 1, 2, 3 (the
+    /// slides' Stage 1 figure), with ±1 sd over repeats.
+    Bars(BarsArgs),
+    /// Both rank histograms of every group (settings as `memscope ranks`).
+    Ranks {
+        #[command(flatten)]
+        settings: RanksSettings,
+        #[command(flatten)]
+        out: FigureOut,
+    },
+    /// Sensitive layers per group against rewinding distance, and the layer heat map
+    /// (settings as `memscope sensitivity`).
+    Sensitivity {
+        #[command(flatten)]
+        settings: SensitivitySettings,
+        #[command(flatten)]
+        out: FigureOut,
+    },
+    /// Per-group, worst-group and mean accuracy over the epochs of an experiment.
+    Timeline(TimelineArgs),
+    /// Worst-group val accuracy per epoch of mitigation runs (as `memscope compare`).
+    Mitigation(MitigationArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BarsArgs {
+    #[command(flatten)]
+    pub settings: BarsSettings,
+    #[command(flatten)]
+    pub out: FigureOut,
+}
+
+/// What `figure bars` computes (shared with `report`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct BarsSettings {
+    /// The interventions, in panel order (zero, reinit, noise, rewind).
+    #[arg(long, value_delimiter = ',', default_value = "zero,reinit,noise,rewind")]
+    pub kinds: Vec<Kind>,
+    /// The k of each cluster of bars (the slides: 1,2,3).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_KS, allow_negative_numbers = true,
+          value_parser = args::positive)]
+    pub ks: Vec<usize>,
+    /// Runs of each random intervention (the slides: 10).
+    #[arg(long, default_value_t = DEFAULT_REPEATS, allow_negative_numbers = true, value_parser = args::repeats)]
+    pub repeats: usize,
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub scoring: Scoring,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TimelineArgs {
+    /// Experiment folder (default: the bundled demo).
+    #[arg(long)]
+    pub experiment: Option<PathBuf>,
+    /// Split the accuracies are measured on: train, val or test.
+    #[arg(long, default_value = "val")]
+    pub split: Split,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
+    #[command(flatten)]
+    pub out: FigureOut,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MitigationArgs {
+    /// Experiment folders: a parent and its mitigations (a folder of seed-N experiments
+    /// stands for them all).
+    #[arg(required_unless_present = "from")]
+    pub experiments: Vec<PathBuf>,
+    #[command(flatten)]
+    pub out: FigureOut,
+}
+
+/// The interventions `kinds` name, with the authors' default σ and distance.
+pub fn interventions(kinds: &[Kind]) -> Vec<Intervention> {
+    kinds
+        .iter()
+        .map(|k| match k {
+            Kind::Zero => Intervention::ZeroOut,
+            Kind::Reinit => Intervention::Reinit { sigma: DEFAULT_REINIT_SIGMA, uniform: false },
+            Kind::Noise => Intervention::Noise { sigma: DEFAULT_NOISE_SIGMA },
+            Kind::Rewind => Intervention::RewindNeurons { epochs_back: DEFAULT_EPOCHS_BACK },
+        })
+        .collect()
+}
+
+/// The bars' numbers: every intervention at every k, on the session at `epoch`.
+pub fn bars(
+    session: &mut Session,
+    epoch: usize,
+    args: &BarsSettings,
+    progress: &mut dyn crate::jobs::Progress,
+) -> Result<(figure::Figure, Provenance)> {
+    let seed = args.target.seed;
+    let query = args.scoring.query(session.dataset(), seed, Selection::TopK(1))?;
+    let base =
+        InterventionSpec::neurons(epoch).seed(seed).query(query).on(args.target.split).repeats(args.repeats);
+    let grid = grid::run(session, &base, &interventions(&args.kinds), &args.ks, progress)?;
+    let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &base)?;
+    Ok((Figure::Bars(grid), provenance))
+}
+
+pub fn run(args: FigureArgs, device: &Device, data: &DataFlags) -> Result<()> {
+    let (kind, out) = match &args.kind {
+        FigureKind::Bars(a) => ("bars", &a.out),
+        FigureKind::Ranks { out, .. } => ("ranks", out),
+        FigureKind::Sensitivity { out, .. } => ("sensitivity", out),
+        FigureKind::Timeline(a) => ("timeline", &a.out),
+        FigureKind::Mitigation(a) => ("mitigation", &a.out),
+    };
+    // Refuse a wrong extension before any computing.
+    ImageFormat::of(&out.out)?;
+    let (figure, provenance) = match &out.from {
+        Some(path) => {
+            let bytes = read_regular(path, "result", 256 << 20)?;
+            let Ok(text) = String::from_utf8(bytes) else { bail!("{}: not UTF-8 text", path.display()) };
+            (Figure::from_json(kind, &text, path)?, Figure::provenance_in(&text))
+        }
+        None => {
+            let (figure, provenance) = compute(&args.kind, device, data)?;
+            (figure, Some(provenance))
+        }
+    };
+    if let (Some(json), Some(provenance)) = (&out.json, &provenance) {
+        write_output(json, figure.json(provenance)?.as_bytes())?;
+    }
+    figure::write(&out.out, &figure, provenance.as_ref())
+}
+
+fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figure, Provenance)> {
+    Ok(match kind {
+        FigureKind::Bars(args) => {
+            let (mut session, epoch) = args.settings.target.open(device, data)?;
+            bars(&mut session, epoch, &args.settings, &mut Bar::new("interventions"))?
+        }
+        FigureKind::Ranks { settings, .. } => {
+            let (study, provenance) = settings.run(device, data)?;
+            (Figure::Ranks(study), provenance)
+        }
+        FigureKind::Sensitivity { settings, .. } => {
+            let (study, provenance) = settings.run(device, data)?;
+            (Figure::Sensitivity(study), provenance)
+        }
+        FigureKind::Timeline(args) => {
+            let (experiment, dataset) =
+                super::open_experiment(args.experiment.clone(), &data.options(&args.subset))?;
+            let mut session = Session::new(experiment, dataset, device.clone())?;
+            let spec = TimelineSpec { split: args.split, epochs: session.experiment().epochs().collect() };
+            let t = timeline::run(&mut session, &spec, &mut Bar::new("timeline (epochs)"))?;
+            let last = session.experiment().last_epoch();
+            let provenance = Provenance::new(session.experiment(), &session.dataset().changes, last, &spec)?;
+            (Figure::Timeline(t), provenance)
+        }
+        FigureKind::Mitigation(args) => {
+            let mut dirs = Vec::new();
+            for path in &args.experiments {
+                dirs.extend(super::mitigate::expand(path)?);
+            }
+            let experiments: Vec<Experiment> =
+                dirs.iter().map(|d| Experiment::open(d)).collect::<Result<_>>()?;
+            let curves = timeline::mitigation_curves(&experiments)?;
+            let Some(first) = experiments.first() else { bail!("no experiments given") };
+            let spec: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            let provenance = Provenance::new(first, &Default::default(), first.last_epoch(), &spec)?;
+            (Figure::Mitigation(curves), provenance)
+        }
+    })
+}

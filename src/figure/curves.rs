@@ -1,0 +1,145 @@
+//! `timeline` (every group's, the worst group's and the mean accuracy over the epochs of
+//! one experiment) and `mitigation` (worst-group val accuracy over the epochs of runs).
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
+use super::pp;
+use super::style::{FAMILY, GRID, MEAN, WORST, group_color, markers, series_color};
+use crate::studies::timeline::{MitigationCurves, Timeline};
+
+pub fn describe_timeline(t: &Timeline) -> (String, Vec<String>) {
+    let first = t.epochs.first().map_or(0, |e| e.epoch);
+    let last = t.epochs.last().map_or(0, |e| e.epoch);
+    let title = format!("Accuracy over training · {} · epochs {first}-{last}", t.spec.split);
+    let examples: Vec<String> = t.examples.iter().enumerate().map(|(g, n)| format!("G{g} {n}")).collect();
+    let caption = vec![format!(
+        "Each checkpoint's unchanged network on {} ({} examples). Worst group: the lowest group accuracy; \
+         mean: group accuracies weighted by the training group proportions. Deterministic (no seed).",
+        t.spec.split,
+        examples.join(", ")
+    )];
+    (title, caption)
+}
+
+pub fn describe_mitigation(m: &MitigationCurves) -> (String, Vec<String>) {
+    let title = "Worst-group val accuracy over fine-tuning".to_string();
+    let runs: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
+    let caption = vec![format!(
+        "Per epoch, as each run recorded it when the epoch ended (epoch 0: the start checkpoint); one colour \
+         and marker per method. Runs: {} (folders in the JSON).",
+        runs.join(", ")
+    )];
+    (title, caption)
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn accuracy_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    last_epoch: f64,
+    x_desc: &str,
+) -> Result<Chart<'a, DB>>
+where
+    DB::ErrorType: 'static,
+{
+    let last = last_epoch.max(1.0);
+    let epochs = move |v: &f64| if *v <= last + 1e-9 { format!("{v:.0}") } else { String::new() };
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        // Room on the right for the legend, clear of the lines.
+        .build_cartesian_2d(0f64..last * 1.35, 0f64..100f64)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .x_desc(x_desc)
+        .y_desc("accuracy (%)")
+        .x_label_formatter(&epochs)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((FAMILY, 12))
+        .axis_desc_style((FAMILY, 13))
+        .draw()?;
+    Ok(chart)
+}
+
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, 12))
+        .draw()?;
+    Ok(())
+}
+
+pub fn draw_timeline<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, t: &Timeline) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let last = t.epochs.last().map_or(1, |e| e.epoch) as f64;
+    let mut chart = accuracy_chart(area, last, "epoch")?;
+    for (g, name) in t.groups.iter().enumerate() {
+        let points: Vec<(f64, f64)> = t
+            .epochs
+            .iter()
+            .filter_map(|e| e.groups.get(g).copied().flatten().map(|a| (e.epoch as f64, pp(a))))
+            .collect();
+        let color = group_color(g);
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(format!("G{g} {name}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        markers(&mut chart, g, &points, color)?;
+    }
+    let worst: Vec<(f64, f64)> =
+        t.epochs.iter().filter_map(|e| e.worst_group_accuracy.map(|a| (e.epoch as f64, pp(a)))).collect();
+    chart
+        .draw_series(LineSeries::new(worst, WORST.stroke_width(4)))?
+        .label("worst group")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], WORST.stroke_width(4)));
+    let mean: Vec<(f64, f64)> = t
+        .epochs
+        .iter()
+        .filter_map(|e| e.mean_accuracy_train_weighted.map(|a| (e.epoch as f64, pp(a))))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(mean, MEAN.stroke_width(4)))?
+        .label("mean (train-weighted)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], MEAN.stroke_width(4)));
+    legend(&mut chart)
+}
+
+pub fn draw_mitigation<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, m: &MitigationCurves) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let last = m.runs.iter().flat_map(|r| r.worst_group.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
+    let mut chart = accuracy_chart(area, last, "fine-tuning epoch")?;
+    let mut methods: Vec<&str> = Vec::new();
+    for run in &m.runs {
+        let method = match methods.iter().position(|&x| x == run.method) {
+            Some(p) => p,
+            None => {
+                methods.push(&run.method);
+                methods.len() - 1
+            }
+        };
+        let color = series_color(method);
+        let points: Vec<(f64, f64)> = run.worst_group.iter().map(|&(e, a)| (e as f64, pp(a))).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(run.label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        markers(&mut chart, method, &points, color)?;
+    }
+    legend(&mut chart)
+}
