@@ -28,8 +28,9 @@ pub fn describe_mitigation(m: &MitigationCurves) -> (String, Vec<String>) {
     let title = "Worst-group val accuracy over fine-tuning".to_string();
     let runs: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
     let caption = vec![format!(
-        "Per epoch, as each run recorded it when the epoch ended (epoch 0: the start checkpoint); one colour \
-         and marker per method. Runs: {} (folders in the JSON).",
+        "Per epoch, as each run recorded it when the epoch ended (epoch 0: the start checkpoint; an \
+         experiment without a parent is drawn as one point at 0, its last epoch); one colour and marker per \
+         method, one line per seed. Runs: {} (folders in the JSON).",
         runs.join(", ")
     )];
     (title, caption)
@@ -135,10 +136,14 @@ where
         };
         let color = series_color(method);
         let points: Vec<(f64, f64)> = run.worst_group.iter().map(|&(e, a)| (e as f64, pp(a))).collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(run.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        let series = chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
+        // One legend entry per method (its seeds share colour and marker; the caption lists runs).
+        if !m.runs.iter().take_while(|r| !std::ptr::eq(*r, run)).any(|r| r.method == run.method) {
+            let entry = if run.worst_group.len() == 1 { run.label.clone() } else { run.method.clone() };
+            series
+                .label(entry)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        }
         markers(&mut chart, method, &points, color)?;
     }
     legend(&mut chart)

@@ -56,7 +56,8 @@ pub fn hex((r, g, b): (u8, u8, u8)) -> String {
 
 /// Colours of series that are not groups (methods, runs): orange, sky blue, black, yellow.
 pub fn series_color(i: usize) -> RGBColor {
-    let (r, g, b) = [OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[0], OKABE_ITO[4]][i % 4];
+    const ORDER: [usize; 8] = [0, 1, 2, 3, 5, 6, 7, 4];
+    let (r, g, b) = OKABE_ITO[ORDER[i % ORDER.len()]];
     RGBColor(r, g, b)
 }
 

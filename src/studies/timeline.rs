@@ -81,12 +81,14 @@ pub fn mitigation_curves(experiments: &[Experiment]) -> Result<MitigationCurves>
     let mut runs = Vec::new();
     for experiment in experiments {
         let lineage = experiment.manifest.lineage.as_ref();
-        let method = lineage.map_or("erm (parent)".to_string(), |l| l.method.name().to_string());
+        let method = lineage.map_or("erm (parent)".to_string(), |l| l.method.label());
         let label = match lineage {
             Some(l) => format!("{method} seed {}", l.seed),
-            None => method.clone(),
+            None => {
+                format!("{method}, epoch {}", experiment.manifest.checkpoints.last().map_or(0, |c| c.epoch))
+            }
         };
-        let worst_group: Vec<(usize, f64)> = experiment
+        let mut worst_group: Vec<(usize, f64)> = experiment
             .manifest
             .checkpoints
             .iter()
@@ -100,6 +102,12 @@ pub fn mitigation_curves(experiments: &[Experiment]) -> Result<MitigationCurves>
             "{}: no epoch records its val accuracy (train or mitigate writes it; an import does not)",
             experiment.dir.display()
         );
+        // A parent's own training is not fine-tuning: it is drawn as the start, its last epoch at 0.
+        if lineage.is_none()
+            && let Some(&(_, last)) = worst_group.last()
+        {
+            worst_group = vec![(0, last)];
+        }
         runs.push(RunCurve { experiment: experiment.dir.display().to_string(), label, method, worst_group });
     }
     Ok(MitigationCurves { runs })
