@@ -128,6 +128,10 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     app.update(Action::Up); // G1
     app.update(Action::NextPanel); // form
     app.field = FIELDS.iter().position(|&f| f == Field::Scope).unwrap();
+    // global → global ÷ layer mean: normalised, still global.
+    app.update(Action::Right);
+    assert!(app.spec().query.normalize_layers);
+    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Global);
     app.update(Action::Right);
     let effects = app.update(Action::Run);
     let [Effect::Submit(Job::Intervene(spec))] = effects.as_slice() else { panic!("{effects:?}") };
@@ -296,7 +300,7 @@ fn sensitivity(spec: SensitivitySpec) -> SensitivityStudy {
 }
 
 #[test]
-fn screens_at_80x24_and_120x40() {
+fn screens_at_80x24_and_160x45() {
     // Fixed fixture results: the screens change only when drawing changes.
     let s = session();
     let mut app = app_for(&s);
@@ -309,10 +313,13 @@ fn screens_at_80x24_and_120x40() {
             output: Output::Intervention(Box::new(result(app.spec()))),
             elapsed: Duration::from_millis(1),
         });
-        insta::assert_snapshot!("bars_80x24", render(&app, 80, 24));
-        insta::assert_snapshot!("bars_120x40", render(&app, 120, 40));
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("bars_{w}x{h}"), render(&app, w, h));
+        }
         app.view = View::Neurons;
-        insta::assert_snapshot!("neurons_120x40", render(&app, 120, 40));
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("neurons_{w}x{h}"), render(&app, w, h));
+        }
         app.help = true;
         insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
         app.help = false;
@@ -325,8 +332,77 @@ fn screens_at_80x24_and_120x40() {
             output: Output::Sensitivity(Box::new(sensitivity(spec))),
             elapsed: Duration::ZERO,
         });
-        insta::assert_snapshot!("sensitivity_120x40", render(&app, 120, 40));
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("sensitivity_{w}x{h}"), render(&app, w, h));
+        }
     });
+}
+
+#[test]
+fn bars_keep_one_scale_until_changed_and_mark_a_stale_result() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut small = result(app.spec());
+    // A small change draws on the same ±100 scale as a large one.
+    for g in &mut small.groups {
+        g.change = g.change.map(|c| c / 20.0);
+    }
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(small)),
+        elapsed: Duration::ZERO,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("bars ±100 (b)"), "{screen}");
+    assert!(!screen.contains("stale"), "{screen}");
+    // b steps the scale: 50, 25, …, then auto (the smallest that fits: 5 for 4.75 points).
+    app.update(Action::Scale);
+    assert!(render(&app, 80, 24).contains("bars ±50 (b)"));
+    for _ in 0..5 {
+        app.update(Action::Scale);
+    }
+    assert!(render(&app, 80, 24).contains("bars ±5 auto (b)"), "{}", render(&app, 80, 24));
+    // Changing the form (top 3 → top 5) makes the shown result stale until Enter.
+    app.focus = Panel::Form;
+    app.field = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    app.update(Action::Right);
+    assert!(app.result_stale());
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("stale: press Enter"), "{screen}");
+    // With repeats: the runs and the spread are explained.
+    let mut spec = app.spec();
+    spec.intervention = memscope::intervene::Intervention::Noise { sigma: 0.01 };
+    let mut noisy = result(spec);
+    noisy.runs = 10;
+    for g in &mut noisy.groups {
+        g.after_std = Some(0.05);
+    }
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(noisy)),
+        elapsed: Duration::ZERO,
+    });
+    let screen = render(&app, 160, 45);
+    assert!(screen.contains("10 runs: Δ mean change, |Δ| mean |change|, ├─┤ ±1 std"), "{screen}");
+    assert!(screen.contains('├') && screen.contains('┤'), "{screen}");
+}
+
+#[test]
+fn captions_say_why_a_result_may_differ_from_the_paper() {
+    let s = session();
+    let app = app_for(&s);
+    let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
+    let mut r = result(app.spec());
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    assert_eq!(caption, "Minority (<10% of train) G1 +54 G2 -24 · majority G0 -1 G3 -95 pp");
+    // The demo's first Enter: the global raw-gradient top 3 are all stem filters.
+    for n in &mut r.neurons {
+        n.id.layer = "stem.conv".into();
+    }
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    assert_eq!(caption, "3 of 3 are stem filters (raw gradients favour the stem): try scope ÷ layer mean");
+    r.spec.query.normalize_layers = true;
+    assert!(memscope::tui::caption::intervention(&r, &app.layers, &train).starts_with("Minority"));
 }
 
 #[test]

@@ -24,6 +24,11 @@ use crate::studies::sensitivity::SensitivityStudy;
 /// Runs kept in the history.
 pub const HISTORY: usize = 12;
 
+/// The bar scales `b` steps through, in points (half a bar's width); `None`: the smallest of
+/// 2, 5, 10, 25, 50, 100 that fits the result (bars of different runs then differ in scale).
+pub const BAR_SCALES: [Option<f64>; 7] =
+    [Some(100.0), Some(50.0), Some(25.0), Some(10.0), Some(5.0), Some(2.0), None];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Panel {
     Epochs,
@@ -67,6 +72,8 @@ pub enum Action {
     Help,
     Quit,
     Export,
+    /// The next bar scale of [`BAR_SCALES`].
+    Scale,
     Show(View),
     /// Open the last finished mitigation run in the explorer.
     Open,
@@ -116,6 +123,10 @@ pub struct App {
     pub field: usize,
     pub form: Form,
     pub view: View,
+    /// Position in [`BAR_SCALES`]: ±100 points unless changed, the same for every run.
+    pub scale: usize,
+    /// Rows scrolled in the results panel (reset when its content changes).
+    pub scroll: usize,
     pub baseline: Option<(usize, Split, AccuracyReport)>,
     pub result: Option<InterventionResult>,
     /// Most recent first.
@@ -171,6 +182,8 @@ impl App {
             field: 0,
             form: Form::default(),
             view: View::Bars,
+            scale: 0,
+            scroll: 0,
             baseline: None,
             result: None,
             history: Vec::new(),
@@ -193,6 +206,11 @@ impl App {
 
     pub fn layer_name(&self) -> &str {
         self.layers.get(self.layer).map(|l| l.name.as_str()).unwrap_or("")
+    }
+
+    /// Whether the result shown was run with other settings than the form's now.
+    pub fn result_stale(&self) -> bool {
+        self.result.as_ref().is_some_and(|r| r.spec != self.spec())
     }
 
     pub fn group_label(&self) -> String {
@@ -227,13 +245,9 @@ impl App {
             Panel::Form if self.view == View::Mitigation => {
                 step(&mut self.mitigation.field, super::mitigation::FIELDS.len())
             }
-            Panel::Form => step(&mut self.field, FIELDS.len()),
-            Panel::Results => {
-                if self.view == View::Sensitivity {
-                    let n = self.sensitivity.as_ref().map(|s| s.spec.epochs_back.len()).unwrap_or(0);
-                    step(&mut self.distance, n);
-                }
-            }
+            Panel::Form => self.field = self.form.move_field(self.field, delta),
+            // The drawing clamps the scroll to the last page.
+            Panel::Results => self.scroll = (self.scroll as isize + delta).clamp(0, 10_000) as usize,
         }
         Vec::new()
     }
@@ -286,11 +300,16 @@ impl App {
                         }
                         Vec::new()
                     }
-                    Panel::Results if self.view == View::Sensitivity => self.move_in(d),
-                    _ => {
-                        let i = VIEWS.iter().position(|v| v.0 == self.view).unwrap_or(0) as isize;
-                        self.show(VIEWS[(i + d).rem_euclid(VIEWS.len() as isize) as usize].0)
+                    Panel::Results if self.view == View::Sensitivity => {
+                        let n = self.sensitivity.as_ref().map(|s| s.spec.epochs_back.len()).unwrap_or(0);
+                        if n > 0 {
+                            self.distance = (self.distance as isize + d).clamp(0, n as isize - 1) as usize;
+                        }
+                        Vec::new()
                     }
+                    // ←→ change a value (a form field, a distance, a page); views switch with
+                    // their numbers only.
+                    _ => Vec::new(),
                 }
             }
             Action::Show(view) => self.show(view),
@@ -309,11 +328,18 @@ impl App {
                 }
             }
             Action::Export => vec![Effect::Export],
+            Action::Scale => {
+                self.scale = (self.scale + 1) % BAR_SCALES.len();
+                Vec::new()
+            }
             Action::Open => self.open_run(),
         }
     }
 
     fn show(&mut self, view: View) -> Vec<Effect> {
+        if view != self.view {
+            self.scroll = 0;
+        }
         self.view = view;
         if view == View::Sensitivity && self.epoch_number() < 5 {
             self.status =
@@ -346,6 +372,7 @@ impl App {
                         self.history.insert(0, (*result).clone());
                         self.history.truncate(HISTORY);
                         self.result = Some(*result);
+                        self.scroll = 0;
                     }
                     Output::Ranks(study) => {
                         self.status = Status::Done { what: "rank histograms".into(), elapsed };

@@ -2,6 +2,7 @@
 //! model; this thread reads keys, applies them to the state and draws.
 
 pub mod app;
+pub mod caption;
 mod export;
 pub mod form;
 pub mod hooks;
@@ -54,6 +55,7 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::Char(c) if c == keys.export => Action::Export,
         KeyCode::Char(c @ '1'..='9') => Action::Show(app::VIEWS.get((c as u8 - b'1') as usize)?.0),
         KeyCode::Char('o') => Action::Open,
+        KeyCode::Char('b') => Action::Scale,
         _ => return None,
     })
 }

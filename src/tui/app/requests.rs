@@ -46,12 +46,21 @@ impl App {
                 .on(self.form.split())
                 .repeats(REPEATS[self.form.repeats]);
         }
-        let scope =
-            if self.form.scope == 0 { Scope::Global } else { Scope::Layer(self.layer_name().to_string()) };
+        let scope = if self.form.within_layer() {
+            Scope::Layer(self.layer_name().to_string())
+        } else {
+            Scope::Global
+        };
         let spec = InterventionSpec::neurons(epoch)
             .change(self.form.intervention(self.layer_name()))
             .criterion(if self.form.criterion == 1 { Criterion::Magnitude } else { self.gradient() })
             .scope(scope)
+            .normalize_layers(self.form.normalize_layers())
+            .candidates(if self.form.within_layer() {
+                CandidateFilter::default()
+            } else {
+                self.form.candidate_filter()
+            })
             .granularity(self.form.granularity())
             .on(self.form.split())
             .repeats(REPEATS[self.form.repeats]);

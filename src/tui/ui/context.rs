@@ -74,19 +74,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let group = app.group_label();
     let focused = app.focus == Panel::Form;
-    let lines: Vec<Line> = FIELDS
-        .iter()
-        .enumerate()
-        .map(|(i, &field)| {
+    // Only the fields that apply to the current settings.
+    let lines: Vec<Line> = app
+        .form
+        .visible()
+        .into_iter()
+        .map(|i| {
+            let field = FIELDS[i];
             let (label, value) = app.form.describe(field, &group, app.layer_name());
             let selected = focused && i == app.field;
-            let value_style = if selected {
-                theme.selected()
-            } else if app.form.applies(field) {
-                Style::default()
-            } else {
-                theme.muted()
-            };
+            let value_style = if selected { theme.selected() } else { Style::default() };
             Line::from(vec![
                 Span::styled(format!("{label:>13} "), theme.muted()),
                 Span::styled(

@@ -54,6 +54,22 @@ fn criterion(c: &crate::neurons::scores::Criterion) -> String {
     }
 }
 
+/// Draws `lines` wrapped inside `outer`, from row `scroll` on (clamped to the last page).
+/// When they do not fit, the bottom border says how many rows lie above and below.
+pub fn scrolled(frame: &mut Frame, area: Rect, outer: Block, lines: Vec<Line>, scroll: usize, theme: &Theme) {
+    let inner = outer.inner(area);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = paragraph.line_count(inner.width);
+    let offset = scroll.min(total.saturating_sub(inner.height as usize));
+    let below = total.saturating_sub(offset + inner.height as usize);
+    let outer = if offset > 0 || below > 0 {
+        outer.title_bottom(Line::styled(format!(" ↑{offset} ↓{below} more "), theme.accent()).right_aligned())
+    } else {
+        outer
+    };
+    frame.render_widget(paragraph.scroll((offset as u16, 0)).block(outer), area);
+}
+
 pub fn block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_style(theme.border(focused)).title(title)
 }
@@ -81,7 +97,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         }
         return;
     }
-    let [form, results] = Layout::vertical([Constraint::Length(11), Constraint::Min(6)]).areas(right);
+    let form_height = app.form.visible().len() as u16 + 2;
+    let [form, results] =
+        Layout::vertical([Constraint::Length(form_height), Constraint::Min(6)]).areas(right);
     context::draw_form(frame, form, app, theme);
     match app.view {
         View::Bars => results::draw_bars(frame, results, app, theme, focused),
