@@ -320,6 +320,10 @@ fn screens_at_80x24_and_160x45() {
         for (w, h) in [(80, 24), (160, 45)] {
             insta::assert_snapshot!(format!("neurons_{w}x{h}"), render(&app, w, h));
         }
+        app.view = View::History;
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("history_{w}x{h}"), render(&app, w, h));
+        }
         app.help = true;
         insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
         app.help = false;
@@ -385,6 +389,81 @@ fn bars_keep_one_scale_until_changed_and_mark_a_stale_result() {
     let screen = render(&app, 160, 45);
     assert!(screen.contains("10 runs: Δ mean change, |Δ| mean |change|, ├─┤ ±1 std"), "{screen}");
     assert!(screen.contains('├') && screen.contains('┤'), "{screen}");
+}
+
+#[test]
+fn sensitivity_scrolls_at_80x24_and_keeps_its_count_row() {
+    let s = session();
+    let mut app = app_for(&s);
+    let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
+        Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
+        other => panic!("{other:?}"),
+    };
+    // Every demo layer, as the real study has them.
+    let mut study = sensitivity(spec);
+    let template = study.rows.clone();
+    study.rows = app
+        .layers
+        .iter()
+        .flat_map(|l| {
+            template.iter().filter(|r| r.layer == "head").map(move |r| {
+                let mut r = r.clone();
+                r.layer = l.name.clone();
+                r
+            })
+        })
+        .collect();
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Sensitivity(Box::new(study)),
+        elapsed: Duration::ZERO,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("sensitive layers"), "{screen}");
+    assert!(screen.contains("stem.conv") && screen.contains("↓"), "{screen}");
+    assert!(!screen.contains("stage3.conv2"), "{screen}");
+    // ↓ in the results panel scrolls; ←→ there change the distance, never the view.
+    app.focus = Panel::Results;
+    app.update(Action::Last);
+    app.layer = app.layers.len() - 1; // the layers panel no longer lists stem.conv
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("head ") && !screen.contains("stem.conv"), "{screen}");
+    assert!(screen.contains("sensitive layers"), "{screen}");
+    app.update(Action::Right);
+    assert_eq!((app.view, app.distance), (View::Sensitivity, 1));
+    app.update(Action::Right);
+    app.update(Action::Right);
+    app.update(Action::Right);
+    app.update(Action::Right);
+    assert_eq!((app.view, app.distance), (View::Sensitivity, 4), "clamped at the farthest distance");
+}
+
+#[test]
+fn home_end_and_pages_move_in_lists() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.focus = Panel::Epochs;
+    app.update(Action::First);
+    assert_eq!(app.epoch_number(), 0);
+    app.update(Action::PageDown);
+    assert_eq!(app.epoch_number(), 10);
+    app.update(Action::Last);
+    assert_eq!(app.epoch_number(), 40);
+    app.focus = Panel::Layers;
+    app.update(Action::Last);
+    assert_eq!(app.layer_name(), "head");
+    app.focus = Panel::Form;
+    app.update(Action::Last);
+    assert_eq!(FIELDS[app.field], Field::Granularity);
+    app.update(Action::First);
+    assert_eq!(FIELDS[app.field], Field::Kind);
+    let keys = Keys::default();
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    assert_eq!(action_for(key(KeyCode::Char('g')), &keys), Some(Action::First));
+    assert_eq!(action_for(key(KeyCode::Char('G')), &keys), Some(Action::Last));
+    assert_eq!(action_for(key(KeyCode::End), &keys), Some(Action::Last));
+    assert_eq!(action_for(key(KeyCode::PageDown), &keys), Some(Action::PageDown));
+    assert_eq!(action_for(key(KeyCode::Char('b')), &keys), Some(Action::Scale));
 }
 
 #[test]

@@ -24,6 +24,11 @@ use crate::studies::sensitivity::SensitivityStudy;
 /// Runs kept in the history.
 pub const HISTORY: usize = 12;
 
+/// Rows PgUp and PgDn move.
+const PAGE: isize = 10;
+/// Farther than any list is long: Home and End.
+const FAR: isize = 1 << 20;
+
 /// The bar scales `b` steps through, in points (half a bar's width); `None`: the smallest of
 /// 2, 5, 10, 25, 50, 100 that fits the result (bars of different runs then differ in scale).
 pub const BAR_SCALES: [Option<f64>; 7] =
@@ -65,6 +70,12 @@ pub enum Action {
     PrevPanel,
     Up,
     Down,
+    /// Ten rows up / down (PgUp, PgDn).
+    PageUp,
+    PageDown,
+    /// The first / last row (Home or g, End or G).
+    First,
+    Last,
     Left,
     Right,
     Run,
@@ -247,7 +258,7 @@ impl App {
             }
             Panel::Form => self.field = self.form.move_field(self.field, delta),
             // The drawing clamps the scroll to the last page.
-            Panel::Results => self.scroll = (self.scroll as isize + delta).clamp(0, 10_000) as usize,
+            Panel::Results => self.scroll = (self.scroll as isize + delta).clamp(0, FAR) as usize,
         }
         Vec::new()
     }
@@ -275,6 +286,10 @@ impl App {
             }
             Action::Up => self.move_in(-1),
             Action::Down => self.move_in(1),
+            Action::PageUp => self.move_in(-PAGE),
+            Action::PageDown => self.move_in(PAGE),
+            Action::First => self.move_in(-FAR),
+            Action::Last => self.move_in(FAR),
             Action::Left | Action::Right => {
                 let d = if action == Action::Right { 1 } else { -1 };
                 match self.focus {

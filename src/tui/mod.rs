@@ -46,6 +46,10 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::BackTab => Action::PrevPanel,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
         KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::First,
+        KeyCode::End | KeyCode::Char('G') => Action::Last,
         KeyCode::Left | KeyCode::Char('h') => Action::Left,
         KeyCode::Right | KeyCode::Char('l') => Action::Right,
         KeyCode::Enter => Action::Run,
@@ -153,7 +157,9 @@ fn event_loop(
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
             match event::read().context("cannot read the terminal")? {
                 TermEvent::Key(key) => {
-                    if let Some(action) = action_for(key, keys) {
+                    // With help open, any key closes it (one the explorer does not bind too).
+                    let help = (app.help && key.kind == KeyEventKind::Press).then_some(Action::Help);
+                    if let Some(action) = action_for(key, keys).or(help) {
                         for effect in app.update(action) {
                             apply(effect, app, worker);
                         }

@@ -90,7 +90,7 @@ impl Config {
         for (field, key) in [("quit", k.quit), ("help", k.help), ("export", k.export)] {
             if FIXED_KEYS.contains(key) || key.is_control() || key.is_whitespace() {
                 bail!(
-                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l move, 1-7 switch views, o opens a run, b scales the bars); choose another",
+                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-7 switch views, o opens a run, b scales the bars); choose another",
                     path.display(),
                     key.escape_default()
                 );
@@ -101,7 +101,7 @@ impl Config {
 }
 
 /// Letters the explorer binds whatever the config says.
-const FIXED_KEYS: &str = "hjklob1234567";
+const FIXED_KEYS: &str = "hjklobgG1234567";
 /// A config holds a few colours and keys.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 

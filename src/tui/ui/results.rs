@@ -1,16 +1,16 @@
 //! Results of interventions: signed accuracy-change bars, the selected neurons, history.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Padding, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Padding, Paragraph, Wrap};
 
-use super::{block, criterion, pct, pts, scrolled, short};
+use super::{block, criterion, pct, pts, scrolled};
 use crate::intervene::Intervention;
 use crate::neurons::select::{Scope, Selection};
 use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, InterventionSpec};
-use crate::tui::app::{App, BAR_SCALES};
+use crate::tui::app::{App, BAR_SCALES, HISTORY};
 use crate::tui::caption;
 use crate::tui::theme::Theme;
 
@@ -298,81 +298,87 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
 }
 
 pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let result = app.result.as_ref().filter(|r| !r.neurons.is_empty());
-    // With --normalize-layers the ranking sorts score / layer mean: shown beside the raw score.
-    let normalized = result.is_some_and(|r| r.spec.query.normalize_layers);
-    let rows: Vec<Row> = result
-        .iter()
-        .flat_map(|r| r.neurons.iter())
-        .map(|n| {
-            let mut cells = vec![n.id.to_string(), format!("{:.3e}", n.score)];
-            if normalized {
-                cells.push(format!("{:.3}", n.ranking_score));
-            }
-            cells.extend([
-                format!("{:.1}", n.score_percentile),
-                format!("{:.3}", n.magnitude),
-                format!("{:.1}", n.magnitude_percentile),
-            ]);
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![Constraint::Min(22), Constraint::Length(10)];
-    let mut header = vec!["neuron", "score"];
-    if normalized {
-        widths.push(Constraint::Length(8));
-        header.push("÷mean");
-    }
-    widths.extend([Constraint::Length(6), Constraint::Length(7), Constraint::Length(6)]);
-    header.extend(["pct", "|w|", "|w|pct"]);
-    let title = if result.is_none() {
-        " Selected neurons (none yet) "
-    } else {
-        " Selected neurons (pct: percentile rank, 100 = largest) "
+    let Some(r) = app.result.as_ref().filter(|r| !r.neurons.is_empty()) else {
+        let text = if app.result.is_some() {
+            "  a layer rewind selects no neurons"
+        } else {
+            "  none yet: press Enter"
+        };
+        frame.render_widget(Paragraph::new(text).block(block(" Selected neurons ", focused, theme)), area);
+        return;
     };
-    let outer = block(title, focused, theme);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    let legend_lines = if normalized { 2 } else { 1 };
-    let [table_area, legend_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(legend_lines)]).areas(inner);
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent()));
-    frame.render_widget(table, table_area);
-    if let Some(r) = result {
-        let scope = r.neurons.first().map(|n| n.score_percentile_scope.as_str()).unwrap_or_default();
-        let mut legend = vec![Line::from(format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}"))];
+    // With --normalize-layers the ranking sorts score / layer mean: shown beside the raw score.
+    let normalized = r.spec.query.normalize_layers;
+    let numbers = |n: &crate::studies::intervention::SelectedNeuron| {
+        let mut cells = vec![format!("{:>9}", format!("{:.3e}", n.score))];
         if normalized {
-            legend.push(Line::from("ranked by ÷mean = score / layer mean"));
+            cells.push(format!("{:>8}", format!("{:.3}", n.ranking_score)));
         }
-        frame.render_widget(Paragraph::new(legend).style(theme.muted()), legend_area);
+        cells.extend([
+            format!("{:>6.1}", n.score_percentile),
+            format!("{:>7}", format!("{:.3}", n.magnitude)),
+            format!("{:>7.1}", n.magnitude_percentile),
+        ]);
+        cells.concat()
+    };
+    let mut header = format!("{:>9}", "score");
+    if normalized {
+        header.push_str(&format!("{:>8}", "÷mean"));
     }
+    header.push_str(&format!("{:>6}{:>7}{:>7}", "pct", "|w|", "|w|pct"));
+    let inner = area.width.saturating_sub(2) as usize;
+    let name_width = r.neurons.iter().map(|n| n.id.to_string().chars().count()).max().unwrap_or(6).max(6);
+    // Names on their own line where a row cannot hold them beside the numbers (never cut).
+    let one_line = name_width + 1 + header.chars().count() <= inner;
+    let mut lines = Vec::new();
+    if app.result_stale() {
+        lines.push(Line::styled("stale: press Enter", theme.negative().add_modifier(Modifier::BOLD)));
+    }
+    lines.push(Line::styled(describe(&r.spec), theme.muted()));
+    if one_line {
+        lines.push(Line::styled(format!("{:<name_width$} {header}", "neuron"), theme.accent()));
+        lines.extend(
+            r.neurons.iter().map(|n| Line::raw(format!("{:<name_width$} {}", n.id.to_string(), numbers(n)))),
+        );
+    } else {
+        lines.push(Line::styled(format!("neuron / {}", header.trim_start()), theme.accent()));
+        for n in &r.neurons {
+            lines.push(Line::raw(n.id.to_string()));
+            lines.push(Line::raw(numbers(n)));
+        }
+    }
+    let scope = r.neurons.first().map(|n| n.score_percentile_scope.as_str()).unwrap_or_default();
+    lines.push(Line::styled(format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}"), theme.muted()));
+    if normalized {
+        lines.push(Line::styled("ranked by ÷mean = score / layer mean", theme.muted()));
+    }
+    let title = " Selected neurons (pct: 100 = top) ";
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 
 pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let groups = app.groups.len();
-    let mut header = vec!["#".to_string(), "run".to_string()];
-    header.extend((0..groups).map(|g| format!("ΔG{g}")));
-    header.push("worst".into());
-    let rows: Vec<Row> = app
-        .history
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut cells = vec![(i + 1).to_string(), short(r)];
-            cells.extend(r.groups.iter().map(|g| pts(g.change)));
-            cells.push(pct(r.after_summary.worst_group_accuracy));
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![Constraint::Length(2), Constraint::Min(16)];
-    widths.extend((0..groups).map(|_| Constraint::Length(6)));
-    widths.push(Constraint::Length(6));
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent())).block(block(
-        " History (newest first; signed change in points) ",
-        focused,
-        theme,
-    ));
-    frame.render_widget(table, area);
+    let mut header = format!("{:<3}", "#");
+    for g in 0..groups {
+        header.push_str(&format!("{:>7}", format!("ΔG{g}")));
+    }
+    header.push_str(&format!("{:>8}", "worst"));
+    let mut lines = vec![Line::styled(header, theme.accent())];
+    if app.history.is_empty() {
+        lines.push(Line::raw("none yet: each Enter adds its run here"));
+    }
+    for (i, r) in app.history.iter().enumerate() {
+        let mut row = format!("{:<3}", i + 1);
+        for g in &r.groups {
+            row.push_str(&format!("{:>7}", pts(g.change)));
+        }
+        row.push_str(&format!("{:>8}", pct(r.after_summary.worst_group_accuracy)));
+        lines.push(Line::raw(row));
+        // Every setting, wrapped under the numbers.
+        lines.push(Line::styled(format!("   {}", describe(&r.spec)), theme.muted()));
+    }
+    let title = format!(" History ({} of {HISTORY}), newest first; Δ in pp ", app.history.len());
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 
 #[cfg(test)]
