@@ -188,6 +188,64 @@ fn the_first_enter_at_80x24_is_explained_and_a_changed_form_marks_it_stale() {
 }
 
 #[test]
+fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
+    let layers = [
+        "stem.conv",
+        "stage1.block0.conv1",
+        "stage1.block0.conv2",
+        "stage2.block0.conv1",
+        "stage2.block0.conv2",
+        "stage2.block0.shortcut.conv",
+        "stage3.block0.conv1",
+        "stage3.block0.conv2",
+        "stage3.block0.shortcut.conv",
+    ];
+    let t = Tmux::start_sized("memscope-e2e-sweep", 80, 24);
+    t.line(BIN);
+    t.wait_for(&["No intervention yet", "24.0%"]);
+    t.keys(&["7"]);
+    t.wait_for(&["Enter: the form's", "(10; Esc cancels)"]);
+    let started = Instant::now();
+    t.keys(&["Enter"]);
+    t.wait_for(&["sweep of 10 layers in"]);
+    eprintln!("sweep of 10 layers at 80x24: {:.2} s", started.elapsed().as_secs_f64());
+    // The right-hand panel of both pages (Tab to the results panel, End scrolls to the end).
+    let right = |screen: &str| -> Vec<String> {
+        screen.lines().map(|l| l.chars().skip(32).collect::<String>()).collect()
+    };
+    let mut rows = right(&t.screen());
+    t.keys(&["Tab", "End"]);
+    t.wait_for(&["↓0 more"]);
+    rows.extend(right(&t.screen()));
+    for layer in layers {
+        let short = layer.replace(".block0", "");
+        let expected = cli_changes(&["--within", layer]);
+        let i = rows
+            .iter()
+            .position(|r| {
+                let r = r.trim_start_matches('│').trim_end_matches(['│', ' ']);
+                r == short || r.starts_with(&format!("{short} "))
+            })
+            .unwrap_or_else(|| panic!("no row for {short}:\n{}", rows.join("\n")));
+        let numbers = |row: &str| -> Vec<String> {
+            row.split_whitespace()
+                .filter(|w| w.starts_with(['+', '-']))
+                .map(|w| w.trim_end_matches(['*', '│']).to_string())
+                .collect()
+        };
+        // A name too long for its column has its numbers on the next line.
+        let shown = if numbers(&rows[i]).is_empty() { numbers(&rows[i + 1]) } else { numbers(&rows[i]) };
+        assert_eq!(shown, expected, "{short}: {}", rows[i]);
+    }
+    // The head has two units: the CLI refuses a top 3 there, and the sweep says so.
+    let out = Command::new(BIN).args(["intervene", "--within", "head"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(rows.iter().any(|r| r.contains("head") && r.contains("not run")), "{}", rows.join("\n"));
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+#[test]
 fn a_panic_still_restores_the_terminal() {
     let t = Tmux::start("memscope-e2e-panic");
     // A hidden hook of `explore` panics after the first frame (see src/tui/hooks.rs).

@@ -89,7 +89,8 @@ fn keys_map_to_actions() {
     assert_eq!(action_for(key(KeyCode::Char('?')), &keys), Some(Action::Help));
     assert_eq!(action_for(key(KeyCode::Char('3')), &keys), Some(Action::Show(View::Neurons)));
     assert_eq!(action_for(key(KeyCode::Char('6')), &keys), Some(Action::Show(View::Mitigation)));
-    assert_eq!(action_for(key(KeyCode::Char('7')), &keys), None);
+    assert_eq!(action_for(key(KeyCode::Char('7')), &keys), Some(Action::Show(View::Sweep)));
+    assert_eq!(action_for(key(KeyCode::Char('8')), &keys), None);
     assert_eq!(action_for(key(KeyCode::Char('o')), &keys), Some(Action::Open));
     assert_eq!(
         action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &keys),
@@ -464,6 +465,67 @@ fn home_end_and_pages_move_in_lists() {
     assert_eq!(action_for(key(KeyCode::End), &keys), Some(Action::Last));
     assert_eq!(action_for(key(KeyCode::PageDown), &keys), Some(Action::PageDown));
     assert_eq!(action_for(key(KeyCode::Char('b')), &keys), Some(Action::Scale));
+}
+
+#[test]
+fn a_sweep_runs_the_form_within_every_layer_reports_each_and_cancels() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut worker = Worker::spawn(session());
+    app.update(Action::Show(View::Sweep));
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Enter: the form's") && screen.contains("(10; Esc cancels)"), "{screen}");
+    let Some(Effect::Submit(job)) = app.update(Action::Run).pop() else { panic!("no job") };
+    let Job::Sweep(spec) = &job else { panic!("{job:?}") };
+    assert_eq!(spec.at("stage2.block0.conv2"), app.spec().within("stage2.block0.conv2"));
+    // Cancelled after the first layer: no result, the status says so.
+    let id = worker.submit(job.clone());
+    loop {
+        let event = worker.events.recv_timeout(Duration::from_secs(120)).expect("worker answered");
+        if matches!(event, Event::Progress { done: 1, total: 10, .. }) {
+            worker.cancel();
+        }
+        let stopped = matches!(&event, Event::Cancelled { id: i } if *i == id);
+        assert!(!matches!(event, Event::Finished { .. } | Event::Failed { .. }), "{event:?}");
+        app.on_event(event);
+        if stopped {
+            break;
+        }
+    }
+    assert_eq!(app.status, Status::Cancelled);
+    assert!(app.sweep.is_none());
+    // Run whole: a row per layer; the head (2 units) cannot give a top 3 and says why.
+    let started = Instant::now();
+    run_job(&mut worker, &mut app, job);
+    eprintln!("sweep of 10 layers: {:.2} s", started.elapsed().as_secs_f64());
+    let sweep = app.sweep.clone().unwrap();
+    assert_eq!(sweep.rows.len(), 10);
+    let head = sweep.rows.iter().find(|r| r.layer == "head").unwrap();
+    assert!(head.error.as_deref().is_some_and(|e| e.contains("larger than the 2 candidate")), "{head:?}");
+    assert!(!app.sweep_stale());
+    let settings = snapshot_settings();
+    settings.bind(|| {
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("sweep_{w}x{h}"), render(&app, w, h));
+        }
+    });
+    // Changing the selected layer does not make a sweep stale; changing the count does.
+    app.focus = Panel::Layers;
+    app.update(Action::Down);
+    assert!(!app.sweep_stale());
+    app.focus = Panel::Form;
+    app.field = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    app.update(Action::Right);
+    assert!(render(&app, 80, 24).contains("stale: press Enter"));
+    // Exported as JSON (with provenance) and CSV, a row per layer and group.
+    let dir = tempfile::tempdir().unwrap();
+    let stem = memscope::tui::export(&app, dir.path()).unwrap();
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("layer,group,name,examples,before,after,change,abs_change,error"), "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.starts_with("stage2.block0.conv2,")).count(), 4);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["rows"].as_array().map(Vec::len), Some(10));
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod info;
 mod intervention;
 mod provenance;
 mod studies;
+mod sweep;
 pub mod text;
 
 use std::io::Write;

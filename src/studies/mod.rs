@@ -5,6 +5,7 @@ pub mod control;
 pub mod intervention;
 pub mod ranks;
 pub mod sensitivity;
+pub mod sweep;
 
 use serde::{Deserialize, Serialize};
 

@@ -20,6 +20,7 @@ use crate::model::LayerInfo;
 use crate::studies::intervention::{InterventionResult, smallest};
 use crate::studies::ranks::RankStudy;
 use crate::studies::sensitivity::SensitivityStudy;
+use crate::studies::sweep::Sweep;
 
 /// Runs kept in the history.
 pub const HISTORY: usize = 12;
@@ -53,15 +54,17 @@ pub enum View {
     History,
     Sensitivity,
     Mitigation,
+    Sweep,
 }
 
-pub const VIEWS: [(View, &str); 6] = [
+pub const VIEWS: [(View, &str); 7] = [
     (View::Bars, "Bars"),
     (View::Ranks, "Ranks"),
     (View::Neurons, "Neurons"),
     (View::History, "History"),
     (View::Sensitivity, "Sensitivity"),
     (View::Mitigation, "Mitigation"),
+    (View::Sweep, "Sweep"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +147,8 @@ pub struct App {
     pub history: Vec<InterventionResult>,
     pub ranks: Option<RankStudy>,
     pub sensitivity: Option<SensitivityStudy>,
+    /// The last layer sweep (the Sweep view).
+    pub sweep: Option<Sweep>,
     /// Which rewinding distance the sensitivity view shows.
     pub distance: usize,
     pub running: Option<Running>,
@@ -200,6 +205,7 @@ impl App {
             history: Vec::new(),
             ranks: None,
             sensitivity: None,
+            sweep: None,
             distance: 0,
             running: None,
             last_elapsed: None,
@@ -332,6 +338,7 @@ impl App {
                 View::Ranks => vec![Effect::Submit(self.rank_job())],
                 View::Sensitivity => vec![Effect::Submit(self.sensitivity_job())],
                 View::Mitigation => self.start_mitigation(),
+                View::Sweep => vec![Effect::Submit(Job::Sweep(self.sweep_spec()))],
                 _ => vec![Effect::Submit(Job::Intervene(self.spec()))],
             },
             Action::Cancel => {
@@ -398,6 +405,12 @@ impl App {
                         self.status = Status::Done { what: "sensitive layers".into(), elapsed };
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
                         self.sensitivity = Some(*study);
+                    }
+                    Output::Sweep(sweep) => {
+                        self.status =
+                            Status::Done { what: format!("sweep of {} layers", sweep.rows.len()), elapsed };
+                        self.sweep = Some(*sweep);
+                        self.scroll = 0;
                     }
                     Output::Mitigated(experiment) => return self.mitigated(&experiment),
                     Output::Comparison(comparison) => {

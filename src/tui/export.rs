@@ -24,6 +24,10 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
             None => bail!("nothing to export yet: run something first"),
         },
+        View::Sweep => match &app.sweep {
+            Some(sweep) => write_both(sweep, &stem("sweep"), app, sweep.spec.base.epoch, &sweep.spec),
+            None => bail!("nothing to export yet: run a sweep first"),
+        },
         View::Mitigation => match &app.mitigation.comparison {
             Some(comparison) => {
                 let compared: Vec<String> = app

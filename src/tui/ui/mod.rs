@@ -107,6 +107,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         View::History => results::draw_history(frame, results, app, theme, focused),
         View::Ranks => studies::draw_ranks(frame, results, app, theme, focused),
         View::Sensitivity => studies::draw_sensitivity(frame, results, app, theme, focused),
+        View::Sweep => studies::draw_sweep(frame, results, app, theme, focused),
         View::Mitigation => {}
     }
     draw_status(frame, status, app, theme);
@@ -180,7 +181,7 @@ fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
         ("↑↓ k j PgUp PgDn", "move in the panel; in the results panel scroll"),
         ("Home g / End G", "first / last (epoch, layer, group, field, row)"),
         ("←→ h l", "change a value: form field, rewind distance, Mitigation page"),
-        ("1 … 6", "views: Bars Ranks Neurons History Sensitivity Mitigation"),
+        ("1 … 7", "Bars Ranks Neurons History Sensitivity Mitigation Sweep"),
         ("Enter / Esc", "run the intervention or study / cancel the running job"),
         ("b", "bar scale: ±100 ±50 ±25 ±10 ±5 ±2 auto (shown as 'bars ±N')"),
     ];
@@ -208,12 +209,11 @@ fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
     ));
     let area = frame.area();
     let width = area.width.min(84);
-    let height = (text.len() as u16 + 2).min(area.height);
+    let paragraph = Paragraph::new(text).wrap(Wrap { trim: false });
+    // Wrapped lines counted, so the last one is never cut while the screen has room.
+    let height = (paragraph.line_count(width.saturating_sub(2)) as u16 + 2).min(area.height);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(block(" Keys and symbols ", true, theme)),
-        popup,
-    );
+    frame.render_widget(paragraph.block(block(" Keys and symbols ", true, theme)), popup);
 }

@@ -136,3 +136,72 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     frame.render_widget(count, count_area);
     frame.render_widget(legend, legend_area);
 }
+
+pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let title = " Sweep: Δ pp per layer × group ";
+    let Some(sweep) = &app.sweep else {
+        let text = if app.running.is_some() {
+            "  computing…".to_string()
+        } else {
+            format!("Enter: the form's intervention within each layer ({}; Esc cancels)", app.layers.len())
+        };
+        let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(paragraph.block(block(title, focused, theme)), area);
+        return;
+    };
+    let mut lines = Vec::new();
+    if app.sweep_stale() {
+        lines.push(Line::styled(
+            "stale: press Enter · shown:",
+            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
+        ));
+    }
+    let base = sweep.spec.layers.first().map(|l| sweep.spec.at(l)).unwrap_or_else(|| sweep.spec.base.clone());
+    let what = super::results::describe(&base);
+    let what = match sweep.spec.layers.first() {
+        Some(first) => what
+            .replace(&format!("within {first}"), "within each layer")
+            .replace(&format!("rewind layer {first}"), "rewind each layer"),
+        None => what,
+    };
+    let control = if sweep.spec.random_control { " · random control" } else { "" };
+    lines.push(Line::styled(format!("{what}{control}"), theme.muted()));
+    let groups = sweep.rows.iter().map(|r| r.groups.len()).max().unwrap_or(0);
+    let inner = area.width.saturating_sub(2) as usize;
+    let longest =
+        sweep.rows.iter().map(|r| r.layer.replace(".block0", "").chars().count()).max().unwrap_or(5);
+    // A name longer than its column goes on a line of its own, the numbers under it.
+    let name_width = longest.min(inner.saturating_sub(7 * groups)).max(5);
+    let mut header = format!("{:<name_width$}", "layer");
+    for g in 0..groups {
+        header.push_str(&format!("{:>6} ", format!("G{g}")));
+    }
+    lines.push(Line::styled(header, theme.accent()));
+    for row in &sweep.rows {
+        let name = row.layer.replace(".block0", "");
+        let mut spans = if name.chars().count() > name_width {
+            lines.push(Line::raw(name));
+            vec![Span::raw(" ".repeat(name_width))]
+        } else {
+            vec![Span::raw(format!("{name:<name_width$}"))]
+        };
+        match &row.error {
+            Some(error) => spans.push(Span::styled(format!(" not run: {error}"), theme.muted())),
+            None => {
+                for g in &row.groups {
+                    let sensitive = g.change.is_some_and(|c| c.abs() >= 0.01);
+                    spans.push(Span::styled(
+                        format!("{:>6}{}", pts(g.change), if sensitive { "*" } else { " " }),
+                        heat(g.change, sensitive, theme),
+                    ));
+                }
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled(
+        "* |Δ| ≥ 1 pp · each row is memscope intervene --within LAYER · e exports",
+        theme.muted(),
+    ));
+    super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
