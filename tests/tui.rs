@@ -326,6 +326,7 @@ fn screens_at_80x24_and_160x45() {
             insta::assert_snapshot!(format!("history_{w}x{h}"), render(&app, w, h));
         }
         app.help = true;
+        app.export_dir = "/exports".into();
         insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
         app.help = false;
         let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
@@ -600,6 +601,35 @@ fn the_export_writes_json_with_provenance_and_csv() {
 }
 
 #[test]
+fn the_history_exports_every_run_into_the_export_folder() {
+    let s = session();
+    let mut app = app_for(&s);
+    for k in [3, 5] {
+        let spec = app.spec().top_k(k);
+        app.on_event(Event::Finished {
+            id: 0,
+            output: Output::Intervention(Box::new(result(spec))),
+            elapsed: Duration::ZERO,
+        });
+    }
+    app.view = View::History;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("exports"); // made when missing
+    let stem = memscope::tui::export(&app, &folder).unwrap();
+    assert!(stem.starts_with(&folder) && stem.to_string_lossy().contains("memscope-history-epoch40"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["runs"][0]["spec"]["selection"]["top-k"], 5, "newest first");
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(
+        csv.starts_with("run,group,name,examples,before,after,after_std,change,abs_change,spec"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 2 * 4);
+}
+
+#[test]
 fn a_typo_in_the_config_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.ron");
@@ -613,6 +643,10 @@ fn a_typo_in_the_config_file_is_reported() {
     std::fs::write(&path, "(keys: (quit: 'x'), colors: (accent: \"#ff8800\"))").unwrap();
     let config = Config::load(&path).unwrap();
     assert_eq!(config.keys.quit, 'x');
+    std::fs::write(&path, "(export_dir: Some(\"/home/me/memscope-exports\"), // made when missing\n)")
+        .unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.export_dir, Some("/home/me/memscope-exports".into()));
 }
 
 #[test]

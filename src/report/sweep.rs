@@ -2,7 +2,56 @@
 
 use super::Render;
 use super::text::{csv, fixed6, points, table};
+use crate::studies::intervention::InterventionResult;
 use crate::studies::sweep::Sweep;
+
+/// The explorer's History: its runs, newest first, each with its full spec.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct History {
+    pub runs: Vec<InterventionResult>,
+}
+
+impl Render for History {
+    fn table(&self) -> String {
+        self.runs.iter().map(Render::table).collect::<Vec<_>>().join("\n")
+    }
+
+    /// One row per run and group; `run` 1 is the newest, its settings in `spec` (JSON).
+    fn csv(&self) -> String {
+        let rows = self.runs.iter().enumerate().flat_map(|(i, r)| {
+            let spec = serde_json::to_string(&r.spec).unwrap_or_default();
+            r.groups.iter().map(move |g| {
+                vec![
+                    (i + 1).to_string(),
+                    g.group.to_string(),
+                    g.name.clone(),
+                    g.examples.to_string(),
+                    fixed6(g.before),
+                    fixed6(g.after),
+                    fixed6(g.after_std),
+                    fixed6(g.change),
+                    fixed6(g.abs_change),
+                    spec.clone(),
+                ]
+            })
+        });
+        csv(
+            &[
+                "run",
+                "group",
+                "name",
+                "examples",
+                "before",
+                "after",
+                "after_std",
+                "change",
+                "abs_change",
+                "spec",
+            ],
+            rows,
+        )
+    }
+}
 
 impl Render for Sweep {
     fn table(&self) -> String {

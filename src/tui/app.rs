@@ -159,6 +159,8 @@ pub struct App {
     pub data_changes: DataChanges,
     /// The Mitigation view: its form, the run, the comparison.
     pub mitigation: Mitigation,
+    /// Where `e` writes, absolute (the config's `export_dir`, else the current directory).
+    pub export_dir: PathBuf,
     pub help: bool,
     pub quit: bool,
 }
@@ -212,6 +214,7 @@ impl App {
             status: Status::Idle,
             data_changes: dataset.changes.clone(),
             mitigation: Mitigation::new(Mitigation::default_runs_dir()),
+            export_dir: std::path::absolute(".").unwrap_or_else(|_| PathBuf::from(".")),
             help: false,
             quit: false,
         }

@@ -3,17 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::app::{App, View};
-use crate::report::{self, Format, Provenance, Render};
+use crate::report::{self, Format, History, Provenance, Render};
 use crate::util::fsx::write_atomic;
 
-/// Writes the current view's result into `dir` as JSON (with provenance) and as CSV, through
+/// Writes the current view's result (History: every run in it) into `dir` as JSON (with provenance) and as CSV, through
 /// the same renderers as the CLI; returns the files' common path without extension.
 pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the export folder {}", dir.display()))?;
     let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
     match app.view {
         View::Ranks => match &app.ranks {
@@ -24,6 +26,11 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             Some(study) => write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec),
             None => bail!("nothing to export yet: run something first"),
         },
+        View::History if !app.history.is_empty() => {
+            let history = History { runs: app.history.clone() };
+            let specs: Vec<_> = app.history.iter().map(|r| &r.spec).collect();
+            write_both(&history, &stem("history"), app, app.epoch_number(), &specs)
+        }
         View::Sweep => match &app.sweep {
             Some(sweep) => write_both(sweep, &stem("sweep"), app, sweep.spec.base.epoch, &sweep.spec),
             None => bail!("nothing to export yet: run a sweep first"),

@@ -105,6 +105,9 @@ pub fn run(
     let mut session = Session::new(experiment.clone(), dataset.clone(), device)?;
     session.set_activation_budget(activation_budget);
     let mut app = App::new(&experiment, &dataset, session.layers().to_vec());
+    if let Some(dir) = &config.export_dir {
+        app.export_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+    }
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());
@@ -190,7 +193,7 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
         }
         Effect::Cancel => worker.cancel(),
         Effect::Export => {
-            app.status = match export(app, Path::new(".")) {
+            app.status = match export(app, &app.export_dir) {
                 Ok(stem) => Status::Exported(stem),
                 Err(e) => Status::Error(format!("{e:#}")),
             }

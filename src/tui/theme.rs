@@ -15,6 +15,8 @@ use crate::util::fsx::{clip, read_regular};
 pub struct Config {
     pub colors: Colors,
     pub keys: Keys,
+    /// Where `e` writes (default: the current directory); shown on screen in full.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Colour names as ratatui reads them: `red`, `lightgreen`, `#ff8800`, `208`.

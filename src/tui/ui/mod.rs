@@ -93,7 +93,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         mitigation::draw(frame, results, app, theme, focused);
         draw_status(frame, status, app, theme);
         if app.help {
-            draw_help(frame, theme, keys);
+            draw_help(frame, app, theme, keys);
         }
         return;
     }
@@ -112,7 +112,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     }
     draw_status(frame, status, app, theme);
     if app.help {
-        draw_help(frame, theme, keys);
+        draw_help(frame, app, theme, keys);
     }
 }
 
@@ -175,7 +175,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
+fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     let lines = [
         ("Tab Shift-Tab", "next / previous panel (epochs, layers, groups, form, results)"),
         ("↑↓ k j PgUp PgDn", "move in the panel; in the results panel scroll"),
@@ -186,6 +186,8 @@ fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
         ("b", "bar scale: ±100 ±50 ±25 ±10 ±5 ±2 auto (shown as 'bars ±N')"),
     ];
     let letters = format!("o / {} / {}", keys.export, keys.quit);
+    let exports =
+        format!("{} writes JSON and CSV (History: every run) to {}", keys.export, app.export_dir.display());
     let symbols = [
         ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
         ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
@@ -201,6 +203,7 @@ fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
     };
     let mut text: Vec<Line> = lines.iter().map(|(k, v)| row(k, v, theme.accent())).collect();
     text.push(row(&letters, "open finished mitigation run / export / quit (or Ctrl-C)", theme.accent()));
+    text.push(Line::styled(exports, theme.muted()));
     text.push(Line::styled("Symbols", theme.accent()));
     text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
     text.push(Line::styled(
