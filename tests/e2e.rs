@@ -21,6 +21,10 @@ impl Tmux {
     }
 
     fn start(name: &str) -> Tmux {
+        Tmux::start_sized(name, 100, 30)
+    }
+
+    fn start_sized(name: &str, width: u16, height: u16) -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
         assert!(ok, "these tests drive a real terminal through tmux: install it (apt-get install tmux)");
         let t = Tmux { name: format!("{name}-{}", std::process::id()) };
@@ -32,9 +36,9 @@ impl Tmux {
                 "-s",
                 "main",
                 "-x",
-                "100",
+                &width.to_string(),
                 "-y",
-                "30",
+                &height.to_string(),
                 "bash",
                 "--norc",
                 "--noprofile",
@@ -121,17 +125,122 @@ fn explore_the_demo_run_a_zero_out_and_quit() {
     t.keys(&["BTab", "BTab", "Down", "Down", "Down", "Down"]);
     // Groups panel: G2 → G1.
     t.keys(&["Tab", "Up"]);
-    // Form: scope → within the selected layer; run.
-    t.keys(&["Tab", "Down", "Down", "Right"]);
+    // Form: scope → (wrapping back) within the selected layer; run.
+    t.keys(&["Tab", "Down", "Down", "Left"]);
     t.wait_for(&["within stage2.block0.conv2"]);
     t.keys(&["Enter"]);
-    let screen = t.wait_for(&["Δ accuracy on val", "by grad G1"]);
+    let screen = t.wait_for(&["Δ acc, pp", "by grad G1"]);
     for change in &changes {
         assert!(screen.contains(change.as_str()), "bar value {change} missing:\n{screen}");
     }
     t.keys(&["?"]);
     t.wait_for(&["Keys", "cancel the running job"]);
     t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+/// The signed changes in points (one decimal, as the bars show them) of `memscope intervene
+/// ARGS --format csv`.
+fn cli_changes(args: &[&str]) -> Vec<String> {
+    let out = Command::new(BIN).arg("intervene").args(args).args(["--format", "csv"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    csv.lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| format!("{:+.1}", 100.0 * l.split(',').nth(6).unwrap().parse::<f64>().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_first_enter_at_80x24_is_explained_and_a_changed_form_marks_it_stale() {
+    // The CLI's defaults are the form's: global top-3 units by the smallest group's gradient.
+    let changes = cli_changes(&[]);
+    let t = Tmux::start_sized("memscope-e2e-caption", 80, 24);
+    t.line(BIN);
+    t.wait_for(&["No intervention yet", "24.0%"]);
+    let started = Instant::now();
+    t.keys(&["Enter"]);
+    // The caption says why the majority group collapses, and what to try instead.
+    let screen = t.wait_for(&["stem filters", "try scope ÷ layer mean", "bars ±100 (b)", "100/group"]);
+    eprintln!("Enter to bars at 80x24: {:.2} s", started.elapsed().as_secs_f64());
+    for change in &changes {
+        assert!(screen.contains(change.as_str()), "bar value {change} missing:\n{screen}");
+    }
+    assert!(!screen.contains("stale"), "{screen}");
+    // Scope → global ÷ layer mean: the bars still show the raw ranking, marked stale.
+    t.keys(&["Down", "Down", "Right"]);
+    t.wait_for(&["stale: press Enter", "global ÷ layer mean"]);
+    t.keys(&["Enter"]);
+    let normalized = cli_changes(&["--normalize-layers"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = t.screen();
+        if !screen.contains("stale") && normalized.iter().all(|c| screen.contains(c.as_str())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not the normalised result {normalized:?}:\n{screen}");
+        sleep(Duration::from_millis(100));
+    }
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+#[test]
+fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
+    let layers = [
+        "stem.conv",
+        "stage1.block0.conv1",
+        "stage1.block0.conv2",
+        "stage2.block0.conv1",
+        "stage2.block0.conv2",
+        "stage2.block0.shortcut.conv",
+        "stage3.block0.conv1",
+        "stage3.block0.conv2",
+        "stage3.block0.shortcut.conv",
+    ];
+    let t = Tmux::start_sized("memscope-e2e-sweep", 80, 24);
+    t.line(BIN);
+    t.wait_for(&["No intervention yet", "24.0%"]);
+    t.keys(&["7"]);
+    t.wait_for(&["Enter: the form's", "(10; Esc cancels)"]);
+    let started = Instant::now();
+    t.keys(&["Enter"]);
+    t.wait_for(&["sweep of 10 layers in"]);
+    eprintln!("sweep of 10 layers at 80x24: {:.2} s", started.elapsed().as_secs_f64());
+    // The right-hand panel of both pages (Tab to the results panel, End scrolls to the end).
+    let right = |screen: &str| -> Vec<String> {
+        screen.lines().map(|l| l.chars().skip(32).collect::<String>()).collect()
+    };
+    let mut rows = right(&t.screen());
+    t.keys(&["Tab", "End"]);
+    t.wait_for(&["↓0 more"]);
+    rows.extend(right(&t.screen()));
+    for layer in layers {
+        let short = layer.replace(".block0", "");
+        let expected = cli_changes(&["--within", layer]);
+        let i = rows
+            .iter()
+            .position(|r| {
+                let r = r.trim_start_matches('│').trim_end_matches(['│', ' ']);
+                r == short || r.starts_with(&format!("{short} "))
+            })
+            .unwrap_or_else(|| panic!("no row for {short}:\n{}", rows.join("\n")));
+        let numbers = |row: &str| -> Vec<String> {
+            row.split_whitespace()
+                .filter(|w| w.starts_with(['+', '-']))
+                .map(|w| w.trim_end_matches(['*', '│']).to_string())
+                .collect()
+        };
+        // A name too long for its column has its numbers on the next line.
+        let shown = if numbers(&rows[i]).is_empty() { numbers(&rows[i + 1]) } else { numbers(&rows[i]) };
+        assert_eq!(shown, expected, "{short}: {}", rows[i]);
+    }
+    // The head has two units: the CLI refuses a top 3 there, and the sweep says so.
+    let out = Command::new(BIN).args(["intervene", "--within", "head"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(rows.iter().any(|r| r.contains("head") && r.contains("not run")), "{}", rows.join("\n"));
     t.keys(&["q"]);
     t.assert_shell_usable();
 }

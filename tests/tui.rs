@@ -89,7 +89,8 @@ fn keys_map_to_actions() {
     assert_eq!(action_for(key(KeyCode::Char('?')), &keys), Some(Action::Help));
     assert_eq!(action_for(key(KeyCode::Char('3')), &keys), Some(Action::Show(View::Neurons)));
     assert_eq!(action_for(key(KeyCode::Char('6')), &keys), Some(Action::Show(View::Mitigation)));
-    assert_eq!(action_for(key(KeyCode::Char('7')), &keys), None);
+    assert_eq!(action_for(key(KeyCode::Char('7')), &keys), Some(Action::Show(View::Sweep)));
+    assert_eq!(action_for(key(KeyCode::Char('8')), &keys), None);
     assert_eq!(action_for(key(KeyCode::Char('o')), &keys), Some(Action::Open));
     assert_eq!(
         action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &keys),
@@ -128,6 +129,10 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     app.update(Action::Up); // G1
     app.update(Action::NextPanel); // form
     app.field = FIELDS.iter().position(|&f| f == Field::Scope).unwrap();
+    // global → global ÷ layer mean: normalised, still global.
+    app.update(Action::Right);
+    assert!(app.spec().query.normalize_layers);
+    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Global);
     app.update(Action::Right);
     let effects = app.update(Action::Run);
     let [Effect::Submit(Job::Intervene(spec))] = effects.as_slice() else { panic!("{effects:?}") };
@@ -296,7 +301,7 @@ fn sensitivity(spec: SensitivitySpec) -> SensitivityStudy {
 }
 
 #[test]
-fn screens_at_80x24_and_120x40() {
+fn screens_at_80x24_and_160x45() {
     // Fixed fixture results: the screens change only when drawing changes.
     let s = session();
     let mut app = app_for(&s);
@@ -309,11 +314,19 @@ fn screens_at_80x24_and_120x40() {
             output: Output::Intervention(Box::new(result(app.spec()))),
             elapsed: Duration::from_millis(1),
         });
-        insta::assert_snapshot!("bars_80x24", render(&app, 80, 24));
-        insta::assert_snapshot!("bars_120x40", render(&app, 120, 40));
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("bars_{w}x{h}"), render(&app, w, h));
+        }
         app.view = View::Neurons;
-        insta::assert_snapshot!("neurons_120x40", render(&app, 120, 40));
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("neurons_{w}x{h}"), render(&app, w, h));
+        }
+        app.view = View::History;
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("history_{w}x{h}"), render(&app, w, h));
+        }
         app.help = true;
+        app.export_dir = "/exports".into();
         insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
         app.help = false;
         let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
@@ -325,8 +338,213 @@ fn screens_at_80x24_and_120x40() {
             output: Output::Sensitivity(Box::new(sensitivity(spec))),
             elapsed: Duration::ZERO,
         });
-        insta::assert_snapshot!("sensitivity_120x40", render(&app, 120, 40));
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("sensitivity_{w}x{h}"), render(&app, w, h));
+        }
     });
+}
+
+#[test]
+fn bars_keep_one_scale_until_changed_and_mark_a_stale_result() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut small = result(app.spec());
+    // A small change draws on the same ±100 scale as a large one.
+    for g in &mut small.groups {
+        g.change = g.change.map(|c| c / 20.0);
+    }
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(small)),
+        elapsed: Duration::ZERO,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("bars ±100 (b)"), "{screen}");
+    assert!(!screen.contains("stale"), "{screen}");
+    // b steps the scale: 50, 25, …, then auto (the smallest that fits: 5 for 4.75 points).
+    app.update(Action::Scale);
+    assert!(render(&app, 80, 24).contains("bars ±50 (b)"));
+    for _ in 0..5 {
+        app.update(Action::Scale);
+    }
+    assert!(render(&app, 80, 24).contains("bars ±5 auto (b)"), "{}", render(&app, 80, 24));
+    // Changing the form (top 3 → top 5) makes the shown result stale until Enter.
+    app.focus = Panel::Form;
+    app.field = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    app.update(Action::Right);
+    assert!(app.result_stale());
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("stale: press Enter"), "{screen}");
+    // With repeats: the runs and the spread are explained.
+    let mut spec = app.spec();
+    spec.intervention = memscope::intervene::Intervention::Noise { sigma: 0.01 };
+    let mut noisy = result(spec);
+    noisy.runs = 10;
+    for g in &mut noisy.groups {
+        g.after_std = Some(0.05);
+    }
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(noisy)),
+        elapsed: Duration::ZERO,
+    });
+    let screen = render(&app, 160, 45);
+    assert!(screen.contains("10 runs: Δ mean change, |Δ| mean |change|, ├─┤ ±1 std"), "{screen}");
+    assert!(screen.contains('├') && screen.contains('┤'), "{screen}");
+}
+
+#[test]
+fn sensitivity_scrolls_at_80x24_and_keeps_its_count_row() {
+    let s = session();
+    let mut app = app_for(&s);
+    let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
+        Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
+        other => panic!("{other:?}"),
+    };
+    // Every demo layer, as the real study has them.
+    let mut study = sensitivity(spec);
+    let template = study.rows.clone();
+    study.rows = app
+        .layers
+        .iter()
+        .flat_map(|l| {
+            template.iter().filter(|r| r.layer == "head").map(move |r| {
+                let mut r = r.clone();
+                r.layer = l.name.clone();
+                r
+            })
+        })
+        .collect();
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Sensitivity(Box::new(study)),
+        elapsed: Duration::ZERO,
+    });
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("sensitive layers"), "{screen}");
+    assert!(screen.contains("stem.conv") && screen.contains("↓"), "{screen}");
+    assert!(!screen.contains("stage3.conv2"), "{screen}");
+    // ↓ in the results panel scrolls; ←→ there change the distance, never the view.
+    app.focus = Panel::Results;
+    app.update(Action::Last);
+    app.layer = app.layers.len() - 1; // the layers panel no longer lists stem.conv
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("head ") && !screen.contains("stem.conv"), "{screen}");
+    assert!(screen.contains("sensitive layers"), "{screen}");
+    app.update(Action::Right);
+    assert_eq!((app.view, app.distance), (View::Sensitivity, 1));
+    app.update(Action::Right);
+    app.update(Action::Right);
+    app.update(Action::Right);
+    app.update(Action::Right);
+    assert_eq!((app.view, app.distance), (View::Sensitivity, 4), "clamped at the farthest distance");
+}
+
+#[test]
+fn home_end_and_pages_move_in_lists() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.focus = Panel::Epochs;
+    app.update(Action::First);
+    assert_eq!(app.epoch_number(), 0);
+    app.update(Action::PageDown);
+    assert_eq!(app.epoch_number(), 10);
+    app.update(Action::Last);
+    assert_eq!(app.epoch_number(), 40);
+    app.focus = Panel::Layers;
+    app.update(Action::Last);
+    assert_eq!(app.layer_name(), "head");
+    app.focus = Panel::Form;
+    app.update(Action::Last);
+    assert_eq!(FIELDS[app.field], Field::Granularity);
+    app.update(Action::First);
+    assert_eq!(FIELDS[app.field], Field::Kind);
+    let keys = Keys::default();
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    assert_eq!(action_for(key(KeyCode::Char('g')), &keys), Some(Action::First));
+    assert_eq!(action_for(key(KeyCode::Char('G')), &keys), Some(Action::Last));
+    assert_eq!(action_for(key(KeyCode::End), &keys), Some(Action::Last));
+    assert_eq!(action_for(key(KeyCode::PageDown), &keys), Some(Action::PageDown));
+    assert_eq!(action_for(key(KeyCode::Char('b')), &keys), Some(Action::Scale));
+}
+
+#[test]
+fn a_sweep_runs_the_form_within_every_layer_reports_each_and_cancels() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut worker = Worker::spawn(session());
+    app.update(Action::Show(View::Sweep));
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Enter: the form's") && screen.contains("(10; Esc cancels)"), "{screen}");
+    let Some(Effect::Submit(job)) = app.update(Action::Run).pop() else { panic!("no job") };
+    let Job::Sweep(spec) = &job else { panic!("{job:?}") };
+    assert_eq!(spec.at("stage2.block0.conv2"), app.spec().within("stage2.block0.conv2"));
+    // Cancelled after the first layer: no result, the status says so.
+    let id = worker.submit(job.clone());
+    loop {
+        let event = worker.events.recv_timeout(Duration::from_secs(120)).expect("worker answered");
+        if matches!(event, Event::Progress { done: 1, total: 10, .. }) {
+            worker.cancel();
+        }
+        let stopped = matches!(&event, Event::Cancelled { id: i } if *i == id);
+        assert!(!matches!(event, Event::Finished { .. } | Event::Failed { .. }), "{event:?}");
+        app.on_event(event);
+        if stopped {
+            break;
+        }
+    }
+    assert_eq!(app.status, Status::Cancelled);
+    assert!(app.sweep.is_none());
+    // Run whole: a row per layer; the head (2 units) cannot give a top 3 and says why.
+    let started = Instant::now();
+    run_job(&mut worker, &mut app, job);
+    eprintln!("sweep of 10 layers: {:.2} s", started.elapsed().as_secs_f64());
+    let sweep = app.sweep.clone().unwrap();
+    assert_eq!(sweep.rows.len(), 10);
+    let head = sweep.rows.iter().find(|r| r.layer == "head").unwrap();
+    assert!(head.error.as_deref().is_some_and(|e| e.contains("larger than the 2 candidate")), "{head:?}");
+    assert!(!app.sweep_stale());
+    let settings = snapshot_settings();
+    settings.bind(|| {
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("sweep_{w}x{h}"), render(&app, w, h));
+        }
+    });
+    // Changing the selected layer does not make a sweep stale; changing the count does.
+    app.focus = Panel::Layers;
+    app.update(Action::Down);
+    assert!(!app.sweep_stale());
+    app.focus = Panel::Form;
+    app.field = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    app.update(Action::Right);
+    assert!(render(&app, 80, 24).contains("stale: press Enter"));
+    // Exported as JSON (with provenance) and CSV, a row per layer and group.
+    let dir = tempfile::tempdir().unwrap();
+    let stem = memscope::tui::export(&app, dir.path()).unwrap();
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("layer,group,name,examples,before,after,change,abs_change,error"), "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.starts_with("stage2.block0.conv2,")).count(), 4);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["rows"].as_array().map(Vec::len), Some(10));
+}
+
+#[test]
+fn captions_say_why_a_result_may_differ_from_the_paper() {
+    let s = session();
+    let app = app_for(&s);
+    let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
+    let mut r = result(app.spec());
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    assert_eq!(caption, "Minority (<10% of train) G1 +54 G2 -24 · majority G0 -1 G3 -95 pp");
+    // The demo's first Enter: the global raw-gradient top 3 are all stem filters.
+    for n in &mut r.neurons {
+        n.id.layer = "stem.conv".into();
+    }
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    assert_eq!(caption, "3 of 3 are stem filters (raw gradients favour the stem): try scope ÷ layer mean");
+    r.spec.query.normalize_layers = true;
+    assert!(memscope::tui::caption::intervention(&r, &app.layers, &train).starts_with("Minority"));
 }
 
 #[test]
@@ -390,6 +608,35 @@ fn the_export_writes_json_with_provenance_and_csv() {
 }
 
 #[test]
+fn the_history_exports_every_run_into_the_export_folder() {
+    let s = session();
+    let mut app = app_for(&s);
+    for k in [3, 5] {
+        let spec = app.spec().top_k(k);
+        app.on_event(Event::Finished {
+            id: 0,
+            output: Output::Intervention(Box::new(result(spec))),
+            elapsed: Duration::ZERO,
+        });
+    }
+    app.view = View::History;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("exports"); // made when missing
+    let stem = memscope::tui::export(&app, &folder).unwrap();
+    assert!(stem.starts_with(&folder) && stem.to_string_lossy().contains("memscope-history-epoch40"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["runs"][0]["spec"]["selection"]["top-k"], 5, "newest first");
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(
+        csv.starts_with("run,group,name,examples,before,after,after_std,change,abs_change,spec"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 2 * 4);
+}
+
+#[test]
 fn a_typo_in_the_config_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.ron");
@@ -403,6 +650,10 @@ fn a_typo_in_the_config_file_is_reported() {
     std::fs::write(&path, "(keys: (quit: 'x'), colors: (accent: \"#ff8800\"))").unwrap();
     let config = Config::load(&path).unwrap();
     assert_eq!(config.keys.quit, 'x');
+    std::fs::write(&path, "(export_dir: Some(\"/home/me/memscope-exports\"), // made when missing\n)")
+        .unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.export_dir, Some("/home/me/memscope-exports".into()));
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod info;
 mod intervention;
 mod provenance;
 mod studies;
+mod sweep;
 pub mod text;
 
 use std::io::Write;
@@ -20,6 +21,7 @@ pub use bench::{BenchReport, ScaleReport, Timing};
 pub use intervention::headline;
 pub use provenance::Provenance;
 pub use studies::threshold_in_words;
+pub use sweep::History;
 
 /// An output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,6 +6,7 @@ pub mod grid;
 pub mod intervention;
 pub mod ranks;
 pub mod sensitivity;
+pub mod sweep;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};

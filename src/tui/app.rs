@@ -20,9 +20,20 @@ use crate::model::LayerInfo;
 use crate::studies::intervention::{InterventionResult, smallest};
 use crate::studies::ranks::RankStudy;
 use crate::studies::sensitivity::SensitivityStudy;
+use crate::studies::sweep::Sweep;
 
 /// Runs kept in the history.
 pub const HISTORY: usize = 12;
+
+/// Rows PgUp and PgDn move.
+const PAGE: isize = 10;
+/// Farther than any list is long: Home and End.
+const FAR: isize = 1 << 20;
+
+/// The bar scales `b` steps through, in points (half a bar's width); `None`: the smallest of
+/// 2, 5, 10, 25, 50, 100 that fits the result (bars of different runs then differ in scale).
+pub const BAR_SCALES: [Option<f64>; 7] =
+    [Some(100.0), Some(50.0), Some(25.0), Some(10.0), Some(5.0), Some(2.0), None];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Panel {
@@ -43,15 +54,17 @@ pub enum View {
     History,
     Sensitivity,
     Mitigation,
+    Sweep,
 }
 
-pub const VIEWS: [(View, &str); 6] = [
+pub const VIEWS: [(View, &str); 7] = [
     (View::Bars, "Bars"),
     (View::Ranks, "Ranks"),
     (View::Neurons, "Neurons"),
     (View::History, "History"),
     (View::Sensitivity, "Sensitivity"),
     (View::Mitigation, "Mitigation"),
+    (View::Sweep, "Sweep"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +73,12 @@ pub enum Action {
     PrevPanel,
     Up,
     Down,
+    /// Ten rows up / down (PgUp, PgDn).
+    PageUp,
+    PageDown,
+    /// The first / last row (Home or g, End or G).
+    First,
+    Last,
     Left,
     Right,
     Run,
@@ -67,6 +86,8 @@ pub enum Action {
     Help,
     Quit,
     Export,
+    /// The next bar scale of [`BAR_SCALES`].
+    Scale,
     Show(View),
     /// Open the last finished mitigation run in the explorer.
     Open,
@@ -116,12 +137,18 @@ pub struct App {
     pub field: usize,
     pub form: Form,
     pub view: View,
+    /// Position in [`BAR_SCALES`]: ±100 points unless changed, the same for every run.
+    pub scale: usize,
+    /// Rows scrolled in the results panel (reset when its content changes).
+    pub scroll: usize,
     pub baseline: Option<(usize, Split, AccuracyReport)>,
     pub result: Option<InterventionResult>,
     /// Most recent first.
     pub history: Vec<InterventionResult>,
     pub ranks: Option<RankStudy>,
     pub sensitivity: Option<SensitivityStudy>,
+    /// The last layer sweep (the Sweep view).
+    pub sweep: Option<Sweep>,
     /// Which rewinding distance the sensitivity view shows.
     pub distance: usize,
     pub running: Option<Running>,
@@ -132,6 +159,8 @@ pub struct App {
     pub data_changes: DataChanges,
     /// The Mitigation view: its form, the run, the comparison.
     pub mitigation: Mitigation,
+    /// Where `e` writes, absolute (the config's `export_dir`, else the current directory).
+    pub export_dir: PathBuf,
     pub help: bool,
     pub quit: bool,
 }
@@ -171,17 +200,21 @@ impl App {
             field: 0,
             form: Form::default(),
             view: View::Bars,
+            scale: 0,
+            scroll: 0,
             baseline: None,
             result: None,
             history: Vec::new(),
             ranks: None,
             sensitivity: None,
+            sweep: None,
             distance: 0,
             running: None,
             last_elapsed: None,
             status: Status::Idle,
             data_changes: dataset.changes.clone(),
             mitigation: Mitigation::new(Mitigation::default_runs_dir()),
+            export_dir: std::path::absolute(".").unwrap_or_else(|_| PathBuf::from(".")),
             help: false,
             quit: false,
         }
@@ -193,6 +226,11 @@ impl App {
 
     pub fn layer_name(&self) -> &str {
         self.layers.get(self.layer).map(|l| l.name.as_str()).unwrap_or("")
+    }
+
+    /// Whether the result shown was run with other settings than the form's now.
+    pub fn result_stale(&self) -> bool {
+        self.result.as_ref().is_some_and(|r| r.spec != self.spec())
     }
 
     pub fn group_label(&self) -> String {
@@ -227,13 +265,9 @@ impl App {
             Panel::Form if self.view == View::Mitigation => {
                 step(&mut self.mitigation.field, super::mitigation::FIELDS.len())
             }
-            Panel::Form => step(&mut self.field, FIELDS.len()),
-            Panel::Results => {
-                if self.view == View::Sensitivity {
-                    let n = self.sensitivity.as_ref().map(|s| s.spec.epochs_back.len()).unwrap_or(0);
-                    step(&mut self.distance, n);
-                }
-            }
+            Panel::Form => self.field = self.form.move_field(self.field, delta),
+            // The drawing clamps the scroll to the last page.
+            Panel::Results => self.scroll = (self.scroll as isize + delta).clamp(0, FAR) as usize,
         }
         Vec::new()
     }
@@ -261,6 +295,10 @@ impl App {
             }
             Action::Up => self.move_in(-1),
             Action::Down => self.move_in(1),
+            Action::PageUp => self.move_in(-PAGE),
+            Action::PageDown => self.move_in(PAGE),
+            Action::First => self.move_in(-FAR),
+            Action::Last => self.move_in(FAR),
             Action::Left | Action::Right => {
                 let d = if action == Action::Right { 1 } else { -1 };
                 match self.focus {
@@ -286,11 +324,16 @@ impl App {
                         }
                         Vec::new()
                     }
-                    Panel::Results if self.view == View::Sensitivity => self.move_in(d),
-                    _ => {
-                        let i = VIEWS.iter().position(|v| v.0 == self.view).unwrap_or(0) as isize;
-                        self.show(VIEWS[(i + d).rem_euclid(VIEWS.len() as isize) as usize].0)
+                    Panel::Results if self.view == View::Sensitivity => {
+                        let n = self.sensitivity.as_ref().map(|s| s.spec.epochs_back.len()).unwrap_or(0);
+                        if n > 0 {
+                            self.distance = (self.distance as isize + d).clamp(0, n as isize - 1) as usize;
+                        }
+                        Vec::new()
                     }
+                    // ←→ change a value (a form field, a distance, a page); views switch with
+                    // their numbers only.
+                    _ => Vec::new(),
                 }
             }
             Action::Show(view) => self.show(view),
@@ -298,6 +341,7 @@ impl App {
                 View::Ranks => vec![Effect::Submit(self.rank_job())],
                 View::Sensitivity => vec![Effect::Submit(self.sensitivity_job())],
                 View::Mitigation => self.start_mitigation(),
+                View::Sweep => vec![Effect::Submit(Job::Sweep(self.sweep_spec()))],
                 _ => vec![Effect::Submit(Job::Intervene(self.spec()))],
             },
             Action::Cancel => {
@@ -309,11 +353,18 @@ impl App {
                 }
             }
             Action::Export => vec![Effect::Export],
+            Action::Scale => {
+                self.scale = (self.scale + 1) % BAR_SCALES.len();
+                Vec::new()
+            }
             Action::Open => self.open_run(),
         }
     }
 
     fn show(&mut self, view: View) -> Vec<Effect> {
+        if view != self.view {
+            self.scroll = 0;
+        }
         self.view = view;
         if view == View::Sensitivity && self.epoch_number() < 5 {
             self.status =
@@ -346,6 +397,7 @@ impl App {
                         self.history.insert(0, (*result).clone());
                         self.history.truncate(HISTORY);
                         self.result = Some(*result);
+                        self.scroll = 0;
                     }
                     Output::Ranks(study) => {
                         self.status = Status::Done { what: "rank histograms".into(), elapsed };
@@ -356,6 +408,12 @@ impl App {
                         self.status = Status::Done { what: "sensitive layers".into(), elapsed };
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
                         self.sensitivity = Some(*study);
+                    }
+                    Output::Sweep(sweep) => {
+                        self.status =
+                            Status::Done { what: format!("sweep of {} layers", sweep.rows.len()), elapsed };
+                        self.sweep = Some(*sweep);
+                        self.scroll = 0;
                     }
                     Output::Mitigated(experiment) => return self.mitigated(&experiment),
                     Output::Comparison(comparison) => {

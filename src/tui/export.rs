@@ -3,21 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::app::{App, View};
 use crate::figure::{self, Figure};
-use crate::report::{self, Format, Provenance, Render};
+use crate::report::{self, Format, History, Provenance, Render};
 use crate::studies::grid::InterventionGrid;
 use crate::util::fsx::write_atomic;
 
-/// Writes the current view's result into `dir` as JSON (with provenance) and as CSV, through
-/// the same renderers as the CLI, and the view's figure as SVG (the bars of an intervention,
-/// the rank histograms, the sensitive layers; not the mitigation comparison); returns the
-/// files' common path without extension.
+/// Writes the current view's result (History: every run in it) into `dir` as JSON (with
+/// provenance) and as CSV, through the same renderers as the CLI, and the view's figure as SVG
+/// (the bars of an intervention, the rank histograms, the sensitive layers; not the history, the
+/// sweep or the mitigation comparison); returns the files' common path without extension.
 pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the export folder {}", dir.display()))?;
     let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
     match app.view {
         View::Ranks => match &app.ranks {
@@ -33,6 +35,17 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
                 })
             }
             None => bail!("nothing to export yet: run something first"),
+        },
+        View::History if !app.history.is_empty() => {
+            let history = History { runs: app.history.clone() };
+            let specs: Vec<_> = app.history.iter().map(|r| &r.spec).collect();
+            write_both(&history, &stem("history"), app, app.epoch_number(), &specs, || None)
+        }
+        View::Sweep => match &app.sweep {
+            Some(sweep) => {
+                write_both(sweep, &stem("sweep"), app, sweep.spec.base.epoch, &sweep.spec, || None)
+            }
+            None => bail!("nothing to export yet: run a sweep first"),
         },
         View::Mitigation => match &app.mitigation.comparison {
             Some(comparison) => {

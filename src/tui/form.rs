@@ -2,11 +2,15 @@
 
 use crate::data::Split;
 use crate::intervene::Intervention;
-use crate::neurons::Granularity;
+use crate::neurons::{CandidateFilter, Granularity};
 
 pub const KINDS: [&str; 5] = ["zero-out", "re-init", "noise", "rewind neurons", "rewind layer"];
 pub const CRITERIA: [&str; 3] = ["gradient of group", "magnitude", "random control"];
-pub const SCOPES: [&str; 2] = ["global", "selected layer"];
+/// Global raw scores, global scores divided by their layer's mean (`--normalize-layers`),
+/// or within the selected layer (`--within`).
+pub const SCOPES: [&str; 3] = ["global", "global ÷ layer mean", "selected layer"];
+/// Candidate layers: `--exclude-head`, `--exclude-shortcuts`.
+pub const CANDIDATES: [&str; 4] = ["all layers", "no head", "no shortcuts", "no head, no shortcuts"];
 /// Top-k counts, then top fractions.
 pub const COUNTS: [Count; 10] = [
     Count::K(1),
@@ -38,6 +42,7 @@ pub enum Field {
     Kind,
     Criterion,
     Scope,
+    Candidates,
     Count,
     Sigma,
     Back,
@@ -46,10 +51,11 @@ pub enum Field {
     Granularity,
 }
 
-pub const FIELDS: [Field; 9] = [
+pub const FIELDS: [Field; 10] = [
     Field::Kind,
     Field::Criterion,
     Field::Scope,
+    Field::Candidates,
     Field::Count,
     Field::Sigma,
     Field::Back,
@@ -64,6 +70,7 @@ pub struct Form {
     pub kind: usize,
     pub criterion: usize,
     pub scope: usize,
+    pub candidates: usize,
     pub count: usize,
     pub sigma: usize,
     pub back: usize,
@@ -80,6 +87,7 @@ impl Default for Form {
             kind: 0,
             criterion: 0,
             scope: 0,
+            candidates: 0,
             count: 2,
             sigma: 2,
             back: 2,
@@ -96,6 +104,7 @@ impl Form {
             Field::Kind => (&mut self.kind, KINDS.len()),
             Field::Criterion => (&mut self.criterion, CRITERIA.len()),
             Field::Scope => (&mut self.scope, SCOPES.len()),
+            Field::Candidates => (&mut self.candidates, CANDIDATES.len()),
             Field::Count => (&mut self.count, COUNTS.len()),
             Field::Sigma => (&mut self.sigma, SIGMAS.len()),
             Field::Back => (&mut self.back, BACKS.len()),
@@ -127,6 +136,25 @@ impl Form {
         GRANULARITIES[self.granularity]
     }
 
+    /// Whether the ranking is within the selected layer.
+    pub fn within_layer(&self) -> bool {
+        self.scope == 2
+    }
+
+    /// Whether a global ranking divides scores by their layer's mean.
+    pub fn normalize_layers(&self) -> bool {
+        self.scope == 1
+    }
+
+    /// The candidate layers the form leaves in.
+    pub fn candidate_filter(&self) -> CandidateFilter {
+        CandidateFilter {
+            exclude_head: matches!(self.candidates, 1 | 3),
+            exclude_shortcuts: matches!(self.candidates, 2 | 3),
+            layers: Vec::new(),
+        }
+    }
+
     pub fn intervention(&self, layer: &str) -> Intervention {
         let sigma = SIGMAS[self.sigma];
         let epochs_back = BACKS[self.back];
@@ -139,16 +167,31 @@ impl Form {
         }
     }
 
-    /// Whether a field matters for the current kind (others are shown dimmed).
+    /// Whether a field matters for the current settings (only those are shown).
     pub fn applies(&self, field: Field) -> bool {
         let rewind_layer = self.kind == 4;
         match field {
             Field::Criterion | Field::Scope | Field::Count | Field::Granularity => !rewind_layer,
+            Field::Candidates => !rewind_layer && !self.within_layer(),
             Field::Sigma => matches!(self.kind, 1 | 2),
             Field::Back => matches!(self.kind, 3 | 4),
-            Field::Repeats => matches!(self.kind, 1 | 2) || self.criterion == 2,
+            Field::Repeats => matches!(self.kind, 1 | 2) || (!rewind_layer && self.criterion == 2),
             Field::Kind | Field::Split => true,
         }
+    }
+
+    /// Positions in [`FIELDS`] of the fields that apply, in order.
+    pub fn visible(&self) -> Vec<usize> {
+        (0..FIELDS.len()).filter(|&i| self.applies(FIELDS[i])).collect()
+    }
+
+    /// The field `delta` visible fields away from `field` (clamped at the ends; `isize::MIN`
+    /// and `isize::MAX` go to the first and last).
+    pub fn move_field(&self, field: usize, delta: isize) -> usize {
+        let visible = self.visible();
+        let at = visible.iter().position(|&i| i >= field).unwrap_or(visible.len().saturating_sub(1));
+        let to = (at as isize).saturating_add(delta).clamp(0, visible.len() as isize - 1) as usize;
+        visible.get(to).copied().unwrap_or(0)
     }
 
     /// The field's label and current value as shown.
@@ -163,9 +206,15 @@ impl Form {
                     _ => format!("random control (outside top by {group})"),
                 },
             ),
-            Field::Scope => {
-                ("scope", if self.scope == 0 { "global".into() } else { format!("within {layer}") })
-            }
+            Field::Scope => (
+                "scope",
+                match self.scope {
+                    0 => "global (raw scores)".into(),
+                    1 => "global ÷ layer mean".into(),
+                    _ => format!("within {layer}"),
+                },
+            ),
+            Field::Candidates => ("candidates", CANDIDATES[self.candidates].into()),
             Field::Count => (
                 "neurons",
                 match COUNTS[self.count] {
@@ -194,6 +243,26 @@ mod tests {
         assert_eq!(REPEATS[form.repeats], crate::studies::intervention::DEFAULT_REPEATS);
         assert_eq!((form.split(), form.granularity()), (Split::Val, Granularity::Unit));
         assert_eq!(BACKS[form.back], crate::intervene::DEFAULT_EPOCHS_BACK);
+        assert_eq!(form.candidate_filter(), CandidateFilter::default());
+        assert!(!form.normalize_layers() && !form.within_layer());
+    }
+
+    #[test]
+    fn moving_skips_the_fields_that_do_not_apply() {
+        let mut form = Form::default();
+        let at = |f: Field| FIELDS.iter().position(|&x| x == f).unwrap();
+        // Zero-out: no sigma, epochs back or repeats between the count and the split.
+        assert_eq!(form.move_field(at(Field::Count), 1), at(Field::Split));
+        assert_eq!(form.move_field(at(Field::Split), -1), at(Field::Count));
+        assert_eq!(form.move_field(0, isize::MAX), at(Field::Granularity));
+        assert_eq!(form.move_field(at(Field::Granularity), isize::MIN), 0);
+        form.kind = 2; // noise
+        assert_eq!(form.move_field(at(Field::Count), 1), at(Field::Sigma));
+        form.scope = 2; // within the layer: the candidates do not apply
+        assert_eq!(form.move_field(at(Field::Scope), 1), at(Field::Count));
+        form.candidates = 3;
+        let filter = form.candidate_filter();
+        assert!(filter.exclude_head && filter.exclude_shortcuts);
     }
 
     #[test]
@@ -223,7 +292,7 @@ mod tests {
             Intervention::RewindLayer { layer: "head".into(), epochs_back: 10 }
         );
         assert!(!form.applies(Field::Criterion) && !form.applies(Field::Count) && form.applies(Field::Back));
-        assert_eq!(form.describe(Field::Scope, "G2", "head"), ("scope", "global".to_string()));
+        assert_eq!(form.describe(Field::Scope, "G2", "head"), ("scope", "global (raw scores)".to_string()));
         assert_eq!(form.describe(Field::Count, "G2", "head"), ("neurons", "top 3".to_string()));
     }
 }

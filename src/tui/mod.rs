@@ -2,6 +2,7 @@
 //! model; this thread reads keys, applies them to the state and draws.
 
 pub mod app;
+pub mod caption;
 mod export;
 pub mod form;
 pub mod hooks;
@@ -45,6 +46,10 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::BackTab => Action::PrevPanel,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
         KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::First,
+        KeyCode::End | KeyCode::Char('G') => Action::Last,
         KeyCode::Left | KeyCode::Char('h') => Action::Left,
         KeyCode::Right | KeyCode::Char('l') => Action::Right,
         KeyCode::Enter => Action::Run,
@@ -54,6 +59,7 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::Char(c) if c == keys.export => Action::Export,
         KeyCode::Char(c @ '1'..='9') => Action::Show(app::VIEWS.get((c as u8 - b'1') as usize)?.0),
         KeyCode::Char('o') => Action::Open,
+        KeyCode::Char('b') => Action::Scale,
         _ => return None,
     })
 }
@@ -101,6 +107,9 @@ pub fn run(
     let mut session = Session::new(experiment.clone(), dataset.clone(), device)?;
     session.set_activation_budget(activation_budget);
     let mut app = App::new(&experiment, &dataset, session.layers().to_vec());
+    if let Some(dir) = &config.export_dir {
+        app.export_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+    }
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());
@@ -153,7 +162,9 @@ fn event_loop(
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
             match event::read().context("cannot read the terminal")? {
                 TermEvent::Key(key) => {
-                    if let Some(action) = action_for(key, keys) {
+                    // With help open, any key closes it (one the explorer does not bind too).
+                    let help = (app.help && key.kind == KeyEventKind::Press).then_some(Action::Help);
+                    if let Some(action) = action_for(key, keys).or(help) {
                         for effect in app.update(action) {
                             apply(effect, app, worker);
                         }
@@ -184,7 +195,7 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
         }
         Effect::Cancel => worker.cancel(),
         Effect::Export => {
-            app.status = match export(app, Path::new(".")) {
+            app.status = match export(app, &app.export_dir) {
                 Ok(stem) => Status::Exported { svg: stem.with_extension("svg").is_file(), stem },
                 Err(e) => Status::Error(format!("{e:#}")),
             }

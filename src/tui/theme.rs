@@ -15,6 +15,8 @@ use crate::util::fsx::{clip, read_regular};
 pub struct Config {
     pub colors: Colors,
     pub keys: Keys,
+    /// Where `e` writes (default: the current directory); shown on screen in full.
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Colour names as ratatui reads them: `red`, `lightgreen`, `#ff8800`, `208`.
@@ -90,7 +92,7 @@ impl Config {
         for (field, key) in [("quit", k.quit), ("help", k.help), ("export", k.export)] {
             if FIXED_KEYS.contains(key) || key.is_control() || key.is_whitespace() {
                 bail!(
-                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l move, 1-6 switch views, o opens a run); choose another",
+                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-7 switch views, o opens a run, b scales the bars); choose another",
                     path.display(),
                     key.escape_default()
                 );
@@ -101,7 +103,7 @@ impl Config {
 }
 
 /// Letters the explorer binds whatever the config says.
-const FIXED_KEYS: &str = "hjklo123456";
+const FIXED_KEYS: &str = "hjklobgG1234567";
 /// A config holds a few colours and keys.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 

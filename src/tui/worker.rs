@@ -22,7 +22,8 @@ use crate::session::Session;
 use crate::studies::intervention::{InterventionResult, InterventionSpec};
 use crate::studies::ranks::{RankSpec, RankStudy};
 use crate::studies::sensitivity::{SensitivitySpec, SensitivityStudy};
-use crate::studies::{intervention, ranks, sensitivity};
+use crate::studies::sweep::{Sweep, SweepSpec};
+use crate::studies::{intervention, ranks, sensitivity, sweep};
 
 /// The worker thread's name (the explorer's panic hook recognises it).
 pub const WORKER_THREAD: &str = "memscope-worker";
@@ -37,6 +38,8 @@ pub enum Job {
     Intervene(InterventionSpec),
     Ranks(RankSpec),
     Sensitivity(SensitivitySpec),
+    /// The form's intervention within every layer.
+    Sweep(SweepSpec),
     /// While the user is idle: compute the gradient scores the next intervention will
     /// likely need, so that Enter finds them cached.
     Prepare {
@@ -56,6 +59,7 @@ impl Job {
             Job::Intervene(_) => "intervening",
             Job::Ranks(_) => "rank histograms",
             Job::Sensitivity(_) => "sensitive layers",
+            Job::Sweep(_) => "sweeping layers",
             Job::Prepare { .. } => "preparing",
             Job::Mitigate(_) => "mitigating",
             Job::Compare(_) => "comparing",
@@ -71,7 +75,8 @@ impl Job {
             Job::Compare(_) => 3,
             Job::Ranks(_) => 4,
             Job::Sensitivity(_) => 5,
-            Job::Prepare { .. } => 6,
+            Job::Sweep(_) => 6,
+            Job::Prepare { .. } => 7,
         }
     }
 }
@@ -87,6 +92,7 @@ pub enum Output {
     Intervention(Box<InterventionResult>),
     Ranks(Box<RankStudy>),
     Sensitivity(Box<SensitivityStudy>),
+    Sweep(Box<Sweep>),
     Prepared,
     /// The new experiment a mitigation wrote.
     Mitigated(Box<Experiment>),
@@ -227,6 +233,9 @@ fn serve(
             }
             Job::Sensitivity(spec) => {
                 sensitivity::run(&mut session, &spec, &mut progress).map(|r| Output::Sensitivity(Box::new(r)))
+            }
+            Job::Sweep(spec) => {
+                sweep::run(&mut session, &spec, &mut progress).map(|r| Output::Sweep(Box::new(r)))
             }
             Job::Prepare { epoch, criterion } => {
                 session.score_source(epoch, &criterion).map(|_| Output::Prepared)

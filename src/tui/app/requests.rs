@@ -11,6 +11,7 @@ use crate::neurons::select::Scope;
 use crate::studies::intervention::{self, InterventionSpec};
 use crate::studies::ranks::RankSpec;
 use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use crate::studies::sweep::SweepSpec;
 use crate::tui::app::View;
 use crate::tui::form::{COUNTS, Count, REPEATS};
 use crate::tui::worker::Job;
@@ -40,31 +41,64 @@ impl App {
 
     /// The intervention the form describes.
     pub fn spec(&self) -> InterventionSpec {
+        let spec = self.top_spec();
+        if self.form.criterion == 2 && !matches!(spec.intervention, Intervention::RewindLayer { .. }) {
+            // The random control; a scope without neurons leaves the top selection, and the
+            // engine says what is wrong when it runs.
+            return spec.clone().random_control(&self.layers).unwrap_or(spec);
+        }
+        spec
+    }
+
+    /// The form's intervention with its top selection (before any random control).
+    fn top_spec(&self) -> InterventionSpec {
         let epoch = self.epoch_number();
         if let Intervention::RewindLayer { layer, epochs_back } = self.form.intervention(self.layer_name()) {
             return InterventionSpec::rewind_layer(epoch, layer, epochs_back)
                 .on(self.form.split())
                 .repeats(REPEATS[self.form.repeats]);
         }
-        let scope =
-            if self.form.scope == 0 { Scope::Global } else { Scope::Layer(self.layer_name().to_string()) };
+        let scope = if self.form.within_layer() {
+            Scope::Layer(self.layer_name().to_string())
+        } else {
+            Scope::Global
+        };
         let spec = InterventionSpec::neurons(epoch)
             .change(self.form.intervention(self.layer_name()))
             .criterion(if self.form.criterion == 1 { Criterion::Magnitude } else { self.gradient() })
             .scope(scope)
+            .normalize_layers(self.form.normalize_layers())
+            .candidates(if self.form.within_layer() {
+                CandidateFilter::default()
+            } else {
+                self.form.candidate_filter()
+            })
             .granularity(self.form.granularity())
             .on(self.form.split())
             .repeats(REPEATS[self.form.repeats]);
-        let spec = match COUNTS[self.form.count] {
+        match COUNTS[self.form.count] {
             Count::K(k) => spec.top_k(k),
             Count::Q(q) => spec.top_fraction(q),
-        };
-        if self.form.criterion == 2 {
-            // The random control; a scope without neurons leaves the top selection, and the
-            // engine says what is wrong when it runs.
-            return spec.clone().random_control(&self.layers).unwrap_or(spec);
         }
-        spec
+    }
+
+    /// The form's intervention swept over every layer.
+    pub fn sweep_spec(&self) -> SweepSpec {
+        SweepSpec {
+            base: self.top_spec(),
+            layers: self.layers.iter().map(|l| l.name.clone()).collect(),
+            random_control: self.form.criterion == 2 && self.form.kind != 4,
+        }
+    }
+
+    /// Whether the sweep shown was run with other settings than the form's now (the layer
+    /// selected on the left does not matter to a sweep).
+    pub fn sweep_stale(&self) -> bool {
+        let now = self.sweep_spec();
+        self.sweep.as_ref().is_some_and(|s| {
+            s.spec.random_control != now.random_control
+                || s.spec.layers.first().is_some_and(|l| s.spec.at(l) != now.at(l))
+        })
     }
 
     pub(super) fn rank_job(&self) -> Job {

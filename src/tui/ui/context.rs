@@ -23,7 +23,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|e| ListItem::new(format!("{:>3}  {:>6} {:>6}", e.epoch, pct(e.val_worst), pct(e.val_mean))))
         .collect();
     let list = List::new(items)
-        .block(block(" Epoch · val worst · mean ", app.focus == Panel::Epochs, theme))
+        .block(block(
+            format!(" Epoch {}/{} · val worst mean ", app.epoch + 1, app.epochs.len()),
+            app.focus == Panel::Epochs,
+            theme,
+        ))
         .highlight_style(theme.selected());
     let mut state = ListState::default().with_selected(Some(app.epoch));
     frame.render_stateful_widget(list, epochs, &mut state);
@@ -33,14 +37,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .iter()
         .map(|l| {
             let shape = l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
-            ListItem::new(Line::from(vec![
-                Span::raw(l.name.clone()),
-                Span::styled(format!(" {shape}"), theme.muted()),
-            ]))
+            // The shape only where it fits whole beside the name.
+            let fits = l.name.chars().count() + 1 + shape.len() <= layers.width.saturating_sub(2) as usize;
+            let shape = if fits { format!(" {shape}") } else { String::new() };
+            ListItem::new(Line::from(vec![Span::raw(l.name.clone()), Span::styled(shape, theme.muted())]))
         })
         .collect();
     let list = List::new(items)
-        .block(block(" Layers ", app.focus == Panel::Layers, theme))
+        .block(block(
+            format!(" Layers {}/{} ", app.layer + 1, app.layers.len()),
+            app.focus == Panel::Layers,
+            theme,
+        ))
         .highlight_style(theme.selected());
     let mut state = ListState::default().with_selected(Some(app.layer));
     frame.render_stateful_widget(list, layers, &mut state);
@@ -74,19 +82,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let group = app.group_label();
     let focused = app.focus == Panel::Form;
-    let lines: Vec<Line> = FIELDS
-        .iter()
-        .enumerate()
-        .map(|(i, &field)| {
+    // Only the fields that apply to the current settings.
+    let lines: Vec<Line> = app
+        .form
+        .visible()
+        .into_iter()
+        .map(|i| {
+            let field = FIELDS[i];
             let (label, value) = app.form.describe(field, &group, app.layer_name());
             let selected = focused && i == app.field;
-            let value_style = if selected {
-                theme.selected()
-            } else if app.form.applies(field) {
-                Style::default()
-            } else {
-                theme.muted()
-            };
+            let value_style = if selected { theme.selected() } else { Style::default() };
             Line::from(vec![
                 Span::styled(format!("{label:>13} "), theme.muted()),
                 Span::styled(

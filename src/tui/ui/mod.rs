@@ -54,6 +54,22 @@ fn criterion(c: &crate::neurons::scores::Criterion) -> String {
     }
 }
 
+/// Draws `lines` wrapped inside `outer`, from row `scroll` on (clamped to the last page).
+/// When they do not fit, the bottom border says how many rows lie above and below.
+pub fn scrolled(frame: &mut Frame, area: Rect, outer: Block, lines: Vec<Line>, scroll: usize, theme: &Theme) {
+    let inner = outer.inner(area);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = paragraph.line_count(inner.width);
+    let offset = scroll.min(total.saturating_sub(inner.height as usize));
+    let below = total.saturating_sub(offset + inner.height as usize);
+    let outer = if offset > 0 || below > 0 {
+        outer.title_bottom(Line::styled(format!(" ↑{offset} ↓{below} more "), theme.accent()).right_aligned())
+    } else {
+        outer
+    };
+    frame.render_widget(paragraph.scroll((offset as u16, 0)).block(outer), area);
+}
+
 pub fn block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_style(theme.border(focused)).title(title)
 }
@@ -77,11 +93,13 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         mitigation::draw(frame, results, app, theme, focused);
         draw_status(frame, status, app, theme);
         if app.help {
-            draw_help(frame, theme, keys);
+            draw_help(frame, app, theme, keys);
         }
         return;
     }
-    let [form, results] = Layout::vertical([Constraint::Length(11), Constraint::Min(6)]).areas(right);
+    let form_height = app.form.visible().len() as u16 + 2;
+    let [form, results] =
+        Layout::vertical([Constraint::Length(form_height), Constraint::Min(6)]).areas(right);
     context::draw_form(frame, form, app, theme);
     match app.view {
         View::Bars => results::draw_bars(frame, results, app, theme, focused),
@@ -89,11 +107,12 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         View::History => results::draw_history(frame, results, app, theme, focused),
         View::Ranks => studies::draw_ranks(frame, results, app, theme, focused),
         View::Sensitivity => studies::draw_sensitivity(frame, results, app, theme, focused),
+        View::Sweep => studies::draw_sweep(frame, results, app, theme, focused),
         View::Mitigation => {}
     }
     draw_status(frame, status, app, theme);
     if app.help {
-        draw_help(frame, theme, keys);
+        draw_help(frame, app, theme, keys);
     }
 }
 
@@ -156,43 +175,48 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-fn draw_help(frame: &mut Frame, theme: &Theme, keys: &Keys) {
+fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     let lines = [
-        ("Tab / Shift-Tab", "next / previous panel"),
-        ("↑↓ or k j", "move in the panel (epoch, layer, group, form field)"),
-        ("←→ or h l", "change the form field; elsewhere switch views"),
-        ("Enter", "run: intervention, recompute a study, start a mitigation"),
-        ("Esc", "cancel the running job (a cancelled run leaves no files)"),
-        ("1 … 6", "Bars, Ranks, Neurons, History, Sensitivity, Mitigation"),
-        ("o (open)", "Mitigation: open the last finished run in the explorer"),
-        ("e (export)", "write the current result as JSON and CSV"),
-        ("? (help)", "this help; any key closes it"),
-        ("q (quit), Ctrl-C", "quit"),
+        ("Tab Shift-Tab", "next / previous panel (epochs, layers, groups, form, results)"),
+        ("↑↓ k j PgUp PgDn", "move in the panel; in the results panel scroll"),
+        ("Home g / End G", "first / last (epoch, layer, group, field, row)"),
+        ("←→ h l", "change a value: form field, rewind distance, Mitigation page"),
+        ("1 … 7", "Bars Ranks Neurons History Sensitivity Mitigation Sweep"),
+        ("Enter / Esc", "run the intervention or study / cancel the running job"),
+        ("b", "bar scale: ±100 ±50 ±25 ±10 ±5 ±2 auto (shown as 'bars ±N')"),
     ];
-    let mut text: Vec<Line> = lines
-        .iter()
-        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k:<18}"), theme.accent()), Span::raw(*v)]))
-        .collect();
-    text.push(Line::raw(""));
+    let letters = format!("o / {} / {}", keys.export, keys.quit);
+    let exports =
+        format!("{} writes JSON and CSV (History: every run) to {}", keys.export, app.export_dir.display());
+    let symbols = [
+        ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
+        ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
+        ("worst (was)", "worst group after the change; the worst before it"),
+        ("100/group", "examples per group: 100 means 1 example = 1 pp"),
+        ("stale", "the form or epoch changed since this result: press Enter"),
+        ("* (Sensitivity)", "|change| ≥ 1 pp: the layer is sensitive for that group"),
+        ("pct", "percentile rank, 100 = the largest score of its scope"),
+        ("↑N ↓M more", "rows above and below: scroll with ↑↓ in that panel"),
+    ];
+    let row = |k: &str, v: &str, style| {
+        Line::from(vec![Span::styled(format!("{k:<17}"), style), Span::raw(v.to_string())])
+    };
+    let mut text: Vec<Line> = lines.iter().map(|(k, v)| row(k, v, theme.accent())).collect();
+    text.push(row(&letters, "open finished mitigation run / export / quit (or Ctrl-C)", theme.accent()));
+    text.push(Line::styled(exports, theme.muted()));
+    text.push(Line::styled("Symbols", theme.accent()));
+    text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
     text.push(Line::styled(
-        format!(
-            "Letters here: quit '{}', help '{}', export '{}' (config.ron)",
-            keys.quit, keys.help, keys.export
-        ),
-        theme.muted(),
-    ));
-    text.push(Line::styled(
-        "Changes are signed points; mean = weighted by training group shares.",
+        format!("{}: this help, any key closes it · mean: weighted by training shares", keys.help),
         theme.muted(),
     ));
     let area = frame.area();
-    let width = area.width.min(78);
-    let height = (text.len() as u16 + 2).min(area.height);
+    let width = area.width.min(84);
+    let paragraph = Paragraph::new(text).wrap(Wrap { trim: false });
+    // Wrapped lines counted, so the last one is never cut while the screen has room.
+    let height = (paragraph.line_count(width.saturating_sub(2)) as u16 + 2).min(area.height);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: false }).block(block(" Keys ", true, theme)),
-        popup,
-    );
+    frame.render_widget(paragraph.block(block(" Keys and symbols ", true, theme)), popup);
 }

@@ -1,13 +1,17 @@
 //! Results of interventions: signed accuracy-change bars, the selected neurons, history.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Padding, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Padding, Paragraph, Wrap};
 
-use super::{block, pct, pts, short};
-use crate::studies::intervention::ALL_CANDIDATES;
-use crate::tui::app::App;
+use super::{block, criterion, pct, pts, scrolled};
+use crate::intervene::Intervention;
+use crate::neurons::select::{Scope, Selection};
+use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, InterventionSpec};
+use crate::tui::app::{App, BAR_SCALES, HISTORY};
+use crate::tui::caption;
 use crate::tui::theme::Theme;
 
 /// Scales a bar's half-width covers, in points: the smallest that fits the largest change.
@@ -34,6 +38,168 @@ pub fn signed_bar(change: f64, scale: f64, width: usize) -> (String, String, Str
     }
 }
 
+/// What a cell of a bar shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Blank,
+    Axis,
+    Fill,
+    /// Fill within ±1 std of the mean.
+    FillSpread,
+    /// ±1 std beyond the fill.
+    Whisker,
+}
+
+/// The cells of a bar of `width` for a mean `change` with spread `std` (both in points):
+/// the fill as [`signed_bar`] draws it, and the cells within mean ± std marked.
+pub fn bar_cells(change: f64, std: f64, scale: f64, width: usize) -> Vec<(char, Cell)> {
+    let (pad, fill, rest) = signed_bar(change, scale, width);
+    let mut cells: Vec<(char, Cell)> = pad
+        .chars()
+        .map(|c| (c, if c == '│' { Cell::Axis } else { Cell::Blank }))
+        .chain(fill.chars().map(|c| (c, Cell::Fill)))
+        .chain(rest.chars().map(|c| (c, if c == '│' { Cell::Axis } else { Cell::Blank })))
+        .collect();
+    if std <= 0.0 || width == 0 {
+        return cells;
+    }
+    // A value's cell: the last cell its bar would fill (the axis for 0).
+    let half = (width / 2) as f64;
+    let cell = |v: f64| {
+        let n = ((v.abs() / scale) * half).round().min(half) as isize;
+        let at = if v < 0.0 { width as isize / 2 - n } else { width as isize / 2 + n };
+        at.clamp(0, width as isize - 1) as usize
+    };
+    let (lo, hi) = (cell(change - std), cell(change + std));
+    for (i, c) in cells.iter_mut().enumerate().take(hi + 1).skip(lo) {
+        *c = match c.1 {
+            Cell::Fill => ('▓', Cell::FillSpread),
+            Cell::Axis => *c,
+            _ if i == lo => ('├', Cell::Whisker),
+            _ if i == hi => ('┤', Cell::Whisker),
+            _ => ('─', Cell::Whisker),
+        };
+    }
+    cells
+}
+
+/// A selection in words, fractions with one decimal.
+fn selection(s: &Selection) -> String {
+    match s {
+        Selection::TopK(k) => format!("top-{k}"),
+        Selection::TopFraction(q) => format!("top {:.1}%", 100.0 * q),
+        Selection::Random { count, outside_top } => {
+            format!("{count} random outside the top {:.1}%", 100.0 * outside_top)
+        }
+    }
+}
+
+/// Every setting of an intervention, in words (wrapped where shown, never cut).
+pub fn describe(s: &InterventionSpec) -> String {
+    let mut parts = vec![format!("epoch {}", s.epoch)];
+    match &s.intervention {
+        Intervention::RewindLayer { layer, epochs_back } => {
+            parts.push(format!("rewind layer {layer} {epochs_back} epochs back"))
+        }
+        change => {
+            let q = &s.query;
+            parts.push(format!("{change} {} {}s", selection(&q.selection), q.granularity));
+            parts.push(match &q.scope {
+                Scope::Global if q.normalize_layers => "global ÷ layer mean".into(),
+                Scope::Global => "global".into(),
+                Scope::Layer(layer) => format!("within {layer}"),
+            });
+            parts.push(format!("by {}", criterion(&q.criterion)));
+            if q.candidates.exclude_head {
+                parts.push("no head".into());
+            }
+            if q.candidates.exclude_shortcuts {
+                parts.push("no shortcuts".into());
+            }
+            if s.intervention.is_random() || matches!(q.selection, Selection::Random { .. }) {
+                parts.push(format!("{} runs", s.repeats));
+            }
+        }
+    }
+    parts.push(format!("on {}", s.split));
+    if s.seed != 0 {
+        parts.push(format!("seed {}", s.seed));
+    }
+    parts.join(" · ")
+}
+
+/// An accuracy in percent with one decimal, without the sign (the header says %).
+fn acc(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1}", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// The bar scale in use: the locked one, or the smallest that fits `r` (auto).
+pub fn scale_of(app: &App, r: &InterventionResult) -> (f64, bool) {
+    match BAR_SCALES.get(app.scale).copied().flatten() {
+        Some(s) => (s, false),
+        None => {
+            let max = r.groups.iter().filter_map(|g| g.change).fold(0.0f64, |m, c| m.max(100.0 * c.abs()));
+            (scale_for(max), true)
+        }
+    }
+}
+
+/// The examples per group when every group has as many, and a line saying so (else each
+/// group's count).
+fn examples(r: &InterventionResult) -> (Option<usize>, String) {
+    let counts: Vec<usize> = r.groups.iter().map(|g| g.examples).collect();
+    match counts.first() {
+        Some(&n) if counts.iter().all(|&c| c == n) && n > 0 => (
+            Some(n),
+            format!("{}: {n} examples per group, so 1 example = {:.1} pp", r.spec.split, 100.0 / n as f64),
+        ),
+        _ => {
+            let each: Vec<String> = r.groups.iter().map(|g| format!("G{} {}", g.group, g.examples)).collect();
+            (None, format!("examples on {}: {}", r.spec.split, each.join(", ")))
+        }
+    }
+}
+
+/// The header above the bars: the scale's ends and zero where they fit.
+fn bar_header(scale: f64, width: usize) -> String {
+    let (left, right) = (format!("-{scale}"), format!("+{scale}"));
+    let half = width / 2;
+    if half < left.len() + 2 || width - half - 1 < right.len() + 1 {
+        return format!("{:^width$}", format!("±{scale}"));
+    }
+    let mut cells = vec![' '; width];
+    for (i, ch) in left.chars().enumerate() {
+        cells[i] = ch;
+    }
+    cells[half] = '0';
+    for (i, ch) in right.chars().enumerate() {
+        cells[width - right.len() + i] = ch;
+    }
+    cells.into_iter().collect()
+}
+
+fn bar_spans<'a>(cells: &[(char, Cell)], fill: Style, theme: &Theme) -> Vec<Span<'a>> {
+    let style = |c: Cell| match c {
+        Cell::Fill | Cell::FillSpread => fill,
+        Cell::Whisker => Style::default(),
+        Cell::Blank | Cell::Axis => theme.muted(),
+    };
+    let mut spans: Vec<Span> = Vec::new();
+    let mut run = String::new();
+    let mut current = None;
+    for &(ch, kind) in cells {
+        if current.is_some_and(|k| style(k) != style(kind)) {
+            spans.push(Span::styled(std::mem::take(&mut run), style(current.unwrap_or(kind))));
+        }
+        current = Some(kind);
+        run.push(ch);
+    }
+    if let Some(kind) = current {
+        spans.push(Span::styled(run, style(kind)));
+    }
+    spans
+}
+
 pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let Some(r) = &app.result else {
         let text = vec![
@@ -50,13 +216,33 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
         );
         return;
     };
-    let max = r.groups.iter().filter_map(|g| g.change).fold(0.0f64, |m, c| m.max(100.0 * c.abs()));
-    let scale = scale_for(max);
+    let (scale, auto) = scale_of(app, r);
     let inner = area.width.saturating_sub(2) as usize;
     // Group names only where there is room; the groups panel always shows them.
     let label = if inner >= 76 { 17 } else { 3 };
-    let bar_width = inner.saturating_sub(label + 15 + 7 + 6).max(8);
-    let mut lines = vec![Line::styled(short(r), theme.muted())];
+    let bar_width = inner.saturating_sub(label + 13 + 7 + 6 + 6).max(8);
+    let mut spec = Vec::new();
+    if app.result_stale() {
+        spec.push(Span::styled(
+            "stale: press Enter · shown: ",
+            theme.negative().add_modifier(Modifier::BOLD),
+        ));
+    }
+    spec.push(Span::styled(describe(&r.spec), theme.muted()));
+    let mut lines = vec![
+        Line::from(spec),
+        Line::styled(
+            format!(
+                "{:<label$}{:<13}{}{:>7}{:>6}",
+                "",
+                "before→after",
+                bar_header(scale, bar_width),
+                "Δ",
+                "|Δ|"
+            ),
+            theme.muted(),
+        ),
+    ];
     for g in &r.groups {
         let marker = if r.after_summary.worst_group == Some(g.group) {
             " worst"
@@ -65,119 +251,134 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
         } else {
             ""
         };
-        let change = g.change.map(|c| 100.0 * c);
-        let (pad, fill, rest) = signed_bar(change.unwrap_or(0.0), scale, bar_width);
-        let fill_style = if change.unwrap_or(0.0) < 0.0 { theme.negative() } else { theme.positive() };
+        let change = g.change.map(|c| 100.0 * c).unwrap_or(0.0);
+        let std = if r.runs > 1 { 100.0 * g.after_std.unwrap_or(0.0) } else { 0.0 };
+        let fill_style = if change < 0.0 { theme.negative() } else { theme.positive() };
         let name = format!("G{} {}", g.group, g.name);
-        lines.push(Line::from(vec![
+        let mut spans = vec![
             Span::raw(format!("{:<label$.label$}", name)),
-            Span::raw(format!("{:>6}→{:<7} ", pct(g.before), pct(g.after))),
-            Span::styled(pad, theme.muted()),
-            Span::styled(fill, fill_style),
-            Span::styled(rest, theme.muted()),
-            Span::styled(format!(" {:>6}", pts(g.change)), fill_style),
-            Span::styled(marker, theme.negative()),
-        ]));
+            Span::raw(format!("{:>5}→{:<5}  ", acc(g.before), acc(g.after))),
+        ];
+        spans.extend(bar_spans(&bar_cells(change, std, scale, bar_width), fill_style, theme));
+        spans.push(Span::styled(format!(" {:>6}", pts(g.change)), fill_style));
+        let abs = g.abs_change.map(|a| format!("{:.1}", 100.0 * a)).unwrap_or_else(|| "n/a".into());
+        spans.push(Span::raw(format!(" {abs:>5}")));
+        spans.push(Span::styled(marker, theme.negative()));
+        lines.push(Line::from(spans));
     }
+    let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
+    lines.push(Line::styled(caption::intervention(r, &app.layers, &train), theme.accent()));
     let (b, a) = (&r.before_summary, &r.after_summary);
+    let worst = if r.runs > 1 { "worst (mean of runs)" } else { "worst-group" };
     lines.push(Line::raw(format!(
-        "worst-group           {} → {}",
+        "{worst:<22}{} → {}",
         pct(b.worst_group_accuracy),
         pct(a.worst_group_accuracy)
     )));
     lines.push(Line::raw(format!(
-        "mean (train-weighted) {} → {}",
+        "{:<22}{} → {}",
+        "mean (train-weighted)",
         pct(b.mean_accuracy_train_weighted),
         pct(a.mean_accuracy_train_weighted)
     )));
     if r.runs > 1 {
-        let spread: Vec<String> =
-            r.groups.iter().map(|g| format!("±{:.1}", 100.0 * g.after_std.unwrap_or(0.0))).collect();
         lines.push(Line::styled(
-            format!("mean of {} runs; std per group {}", r.runs, spread.join(" ")),
+            format!("{} runs: Δ mean change, |Δ| mean |change|, ├─┤ ±1 std", r.runs),
             theme.muted(),
         ));
     }
-    let title = format!(" Δ accuracy on {}, points (bars ±{scale}) ", r.spec.split);
-    frame.render_widget(Paragraph::new(lines).block(block(title, focused, theme)), area);
+    let (per_group, examples) = examples(r);
+    lines.push(Line::styled(examples, theme.muted()));
+    let title = format!(
+        " Δ acc, pp · {} · bars ±{scale}{} (b) ",
+        per_group.map(|n| format!("{n}/group")).unwrap_or_else(|| "n below".into()),
+        if auto { " auto" } else { "" }
+    );
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 
 pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let result = app.result.as_ref().filter(|r| !r.neurons.is_empty());
-    // With --normalize-layers the ranking sorts score / layer mean: shown beside the raw score.
-    let normalized = result.is_some_and(|r| r.spec.query.normalize_layers);
-    let rows: Vec<Row> = result
-        .iter()
-        .flat_map(|r| r.neurons.iter())
-        .map(|n| {
-            let mut cells = vec![n.id.to_string(), format!("{:.3e}", n.score)];
-            if normalized {
-                cells.push(format!("{:.3}", n.ranking_score));
-            }
-            cells.extend([
-                format!("{:.1}", n.score_percentile),
-                format!("{:.3}", n.magnitude),
-                format!("{:.1}", n.magnitude_percentile),
-            ]);
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![Constraint::Min(22), Constraint::Length(10)];
-    let mut header = vec!["neuron", "score"];
-    if normalized {
-        widths.push(Constraint::Length(8));
-        header.push("÷mean");
-    }
-    widths.extend([Constraint::Length(6), Constraint::Length(7), Constraint::Length(6)]);
-    header.extend(["pct", "|w|", "|w|pct"]);
-    let title = if result.is_none() {
-        " Selected neurons (none yet) "
-    } else {
-        " Selected neurons (pct: percentile rank, 100 = largest) "
+    let Some(r) = app.result.as_ref().filter(|r| !r.neurons.is_empty()) else {
+        let text = if app.result.is_some() {
+            "  a layer rewind selects no neurons"
+        } else {
+            "  none yet: press Enter"
+        };
+        frame.render_widget(Paragraph::new(text).block(block(" Selected neurons ", focused, theme)), area);
+        return;
     };
-    let outer = block(title, focused, theme);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    let legend_lines = if normalized { 2 } else { 1 };
-    let [table_area, legend_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(legend_lines)]).areas(inner);
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent()));
-    frame.render_widget(table, table_area);
-    if let Some(r) = result {
-        let scope = r.neurons.first().map(|n| n.score_percentile_scope.as_str()).unwrap_or_default();
-        let mut legend = vec![Line::from(format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}"))];
+    // With --normalize-layers the ranking sorts score / layer mean: shown beside the raw score.
+    let normalized = r.spec.query.normalize_layers;
+    let numbers = |n: &crate::studies::intervention::SelectedNeuron| {
+        let mut cells = vec![format!("{:>9}", format!("{:.3e}", n.score))];
         if normalized {
-            legend.push(Line::from("ranked by ÷mean = score / layer mean"));
+            cells.push(format!("{:>8}", format!("{:.3}", n.ranking_score)));
         }
-        frame.render_widget(Paragraph::new(legend).style(theme.muted()), legend_area);
+        cells.extend([
+            format!("{:>6.1}", n.score_percentile),
+            format!("{:>7}", format!("{:.3}", n.magnitude)),
+            format!("{:>7.1}", n.magnitude_percentile),
+        ]);
+        cells.concat()
+    };
+    let mut header = format!("{:>9}", "score");
+    if normalized {
+        header.push_str(&format!("{:>8}", "÷mean"));
     }
+    header.push_str(&format!("{:>6}{:>7}{:>7}", "pct", "|w|", "|w|pct"));
+    let inner = area.width.saturating_sub(2) as usize;
+    let name_width = r.neurons.iter().map(|n| n.id.to_string().chars().count()).max().unwrap_or(6).max(6);
+    // Names on their own line where a row cannot hold them beside the numbers (never cut).
+    let one_line = name_width + 1 + header.chars().count() <= inner;
+    let mut lines = Vec::new();
+    if app.result_stale() {
+        lines.push(Line::styled("stale: press Enter", theme.negative().add_modifier(Modifier::BOLD)));
+    }
+    lines.push(Line::styled(describe(&r.spec), theme.muted()));
+    if one_line {
+        lines.push(Line::styled(format!("{:<name_width$} {header}", "neuron"), theme.accent()));
+        lines.extend(
+            r.neurons.iter().map(|n| Line::raw(format!("{:<name_width$} {}", n.id.to_string(), numbers(n)))),
+        );
+    } else {
+        lines.push(Line::styled(format!("neuron / {}", header.trim_start()), theme.accent()));
+        for n in &r.neurons {
+            lines.push(Line::raw(n.id.to_string()));
+            lines.push(Line::raw(numbers(n)));
+        }
+    }
+    let scope = r.neurons.first().map(|n| n.score_percentile_scope.as_str()).unwrap_or_default();
+    lines.push(Line::styled(format!("pct: {scope}; |w|pct: {ALL_CANDIDATES}"), theme.muted()));
+    if normalized {
+        lines.push(Line::styled("ranked by ÷mean = score / layer mean", theme.muted()));
+    }
+    let title = " Selected neurons (pct: 100 = top) ";
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 
 pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let groups = app.groups.len();
-    let mut header = vec!["#".to_string(), "run".to_string()];
-    header.extend((0..groups).map(|g| format!("ΔG{g}")));
-    header.push("worst".into());
-    let rows: Vec<Row> = app
-        .history
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut cells = vec![(i + 1).to_string(), short(r)];
-            cells.extend(r.groups.iter().map(|g| pts(g.change)));
-            cells.push(pct(r.after_summary.worst_group_accuracy));
-            Row::new(cells)
-        })
-        .collect();
-    let mut widths = vec![Constraint::Length(2), Constraint::Min(16)];
-    widths.extend((0..groups).map(|_| Constraint::Length(6)));
-    widths.push(Constraint::Length(6));
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent())).block(block(
-        " History (newest first; signed change in points) ",
-        focused,
-        theme,
-    ));
-    frame.render_widget(table, area);
+    let mut header = format!("{:<3}", "#");
+    for g in 0..groups {
+        header.push_str(&format!("{:>7}", format!("ΔG{g}")));
+    }
+    header.push_str(&format!("{:>8}", "worst"));
+    let mut lines = vec![Line::styled(header, theme.accent())];
+    if app.history.is_empty() {
+        lines.push(Line::raw("none yet: each Enter adds its run here"));
+    }
+    for (i, r) in app.history.iter().enumerate() {
+        let mut row = format!("{:<3}", i + 1);
+        for g in &r.groups {
+            row.push_str(&format!("{:>7}", pts(g.change)));
+        }
+        row.push_str(&format!("{:>8}", pct(r.after_summary.worst_group_accuracy)));
+        lines.push(Line::raw(row));
+        // Every setting, wrapped under the numbers.
+        lines.push(Line::styled(format!("   {}", describe(&r.spec)), theme.muted()));
+    }
+    let title = format!(" History ({} of {HISTORY}), newest first; Δ in pp ", app.history.len());
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 
 #[cfg(test)]
@@ -207,6 +408,19 @@ mod tests {
             for width in [8, 9, 30, 31] {
                 assert_eq!(cells(signed_bar(change, 5.0, width)), width, "{change} {width}");
             }
+        }
+    }
+
+    #[test]
+    fn whiskers_mark_one_std_around_the_mean() {
+        let text = |cells: Vec<(char, Cell)>| cells.into_iter().map(|c| c.0).collect::<String>();
+        // Half-width 5 cells: −40 ± 20 points on a ±100 scale: −60 one cell beyond the fill.
+        assert_eq!(text(bar_cells(-40.0, 20.0, 100.0, 11)), "  ├▓▓│     ");
+        assert_eq!(text(bar_cells(20.0, 20.0, 100.0, 11)), "     │▓┤   ");
+        assert_eq!(text(bar_cells(0.0, 40.0, 100.0, 11)), "   ├─│─┤   ");
+        assert_eq!(text(bar_cells(-40.0, 0.0, 100.0, 11)), "   ██│     ");
+        for (change, std) in [(-300.0, 50.0), (90.0, 30.0), (0.0, 0.0)] {
+            assert_eq!(bar_cells(change, std, 100.0, 11).len(), 11);
         }
     }
 }

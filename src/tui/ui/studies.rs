@@ -75,42 +75,133 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
         return waiting(frame, area, " Sensitive layers ", app, theme, focused);
     };
     let Some(&n) = study.spec.epochs_back.get(app.distance) else { return };
-    let mut header = vec!["layer".to_string()];
-    header.extend((0..study.groups.len()).map(|g| format!("G{g}")));
-    let mut rows: Vec<Row> = study
+    let groups = study.groups.len();
+    let cell = |text: String| ratatui::widgets::Cell::from(text);
+    let mut header = vec![cell("layer".into())];
+    header.extend((0..groups).map(|g| cell(format!("{:>5}", format!("G{g}")))));
+    let rows: Vec<Row> = study
         .rows
         .iter()
         .filter(|r| r.epochs_back == n)
         .map(|r| {
-            let mut cells = vec![ratatui::widgets::Cell::from(r.layer.replace(".block0", ""))];
+            let mut cells = vec![cell(r.layer.replace(".block0", ""))];
             cells.extend(r.change.iter().zip(&r.sensitive).map(|(&c, &s)| {
-                ratatui::widgets::Cell::from(format!("{}{}", pts(c), if s { "*" } else { " " }))
-                    .style(heat(c, s, theme))
+                cell(format!("{:>6}{}", pts(c), if s { "*" } else { " " })).style(heat(c, s, theme))
             }));
             Row::new(cells)
         })
         .collect();
-    let i = app.distance;
-    let mut count = vec![ratatui::widgets::Cell::from("sensitive layers")];
-    count.extend(study.counts[i].iter().map(|c| ratatui::widgets::Cell::from(format!("{c:>5}"))));
-    rows.push(Row::new(count).style(theme.accent()));
-    let mut widths = vec![Constraint::Min(14)];
-    widths.extend((0..study.groups.len()).map(|_| Constraint::Length(7)));
+    let mut count = vec![cell("sensitive layers".into())];
+    count.extend(study.counts[app.distance].iter().map(|c| cell(format!("{c:>6} "))));
+    let longest =
+        study.rows.iter().map(|r| r.layer.replace(".block0", "").chars().count()).max().unwrap_or(0);
+    let mut widths = vec![Constraint::Length(longest.max(16) as u16)];
+    widths.extend((0..groups).map(|_| Constraint::Length(7)));
     let distances: Vec<String> = study.spec.epochs_back.iter().map(|d| d.to_string()).collect();
-    let title = Line::from(vec![Span::raw(format!(
-        " Rewind {n} epochs (←→: {}) · * = |change| ≥ {:.0} pt ",
-        distances.join("/"),
-        100.0 * study.spec.threshold
-    ))]);
+    let title = format!(" Rewind {n} epochs back (←→) · * = |Δ| ≥ {:.0} pp ", 100.0 * study.spec.threshold);
     let outer = block(title, focused, theme);
     let inner = outer.inner(area);
+    // The count row stays under the table whatever is scrolled; the table scrolls with ↑↓.
+    let legend = Paragraph::new(format!(
+        "distances {} · {}",
+        distances.join("/"),
+        crate::report::threshold_in_words(study)
+    ))
+    .style(theme.muted())
+    .wrap(Wrap { trim: true });
+    let legend_height = legend.line_count(inner.width) as u16;
+    let room = inner.height.saturating_sub(1 + legend_height).max(2);
+    let table_height = (rows.len() as u16 + 1).min(room);
+    let [table_area, count_area, _, legend_area] = Layout::vertical([
+        Constraint::Length(table_height),
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(legend_height),
+    ])
+    .areas(inner);
+    let visible = table_area.height.saturating_sub(1) as usize;
+    let offset = app.scroll.min(rows.len().saturating_sub(visible));
+    let below = rows.len().saturating_sub(offset + visible);
+    let outer = if offset > 0 || below > 0 {
+        outer.title_bottom(Line::styled(format!(" ↑{offset} ↓{below} more "), theme.accent()).right_aligned())
+    } else {
+        outer
+    };
     frame.render_widget(outer, area);
-    let [table_area, legend_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme.accent()));
+    let table = Table::new(rows.into_iter().skip(offset), widths.clone())
+        .column_spacing(0)
+        .header(Row::new(header).style(theme.accent()));
     frame.render_widget(table, table_area);
-    let legend = Paragraph::new(crate::report::threshold_in_words(study))
-        .style(theme.muted())
-        .wrap(Wrap { trim: true });
+    let count = Table::new([Row::new(count).style(theme.accent())], widths).column_spacing(0);
+    frame.render_widget(count, count_area);
     frame.render_widget(legend, legend_area);
+}
+
+pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let title = " Sweep: Δ pp per layer × group ";
+    let Some(sweep) = &app.sweep else {
+        let text = if app.running.is_some() {
+            "  computing…".to_string()
+        } else {
+            format!("Enter: the form's intervention within each layer ({}; Esc cancels)", app.layers.len())
+        };
+        let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(paragraph.block(block(title, focused, theme)), area);
+        return;
+    };
+    let mut lines = Vec::new();
+    if app.sweep_stale() {
+        lines.push(Line::styled(
+            "stale: press Enter · shown:",
+            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
+        ));
+    }
+    let base = sweep.spec.layers.first().map(|l| sweep.spec.at(l)).unwrap_or_else(|| sweep.spec.base.clone());
+    let what = super::results::describe(&base);
+    let what = match sweep.spec.layers.first() {
+        Some(first) => what
+            .replace(&format!("within {first}"), "within each layer")
+            .replace(&format!("rewind layer {first}"), "rewind each layer"),
+        None => what,
+    };
+    let control = if sweep.spec.random_control { " · random control" } else { "" };
+    lines.push(Line::styled(format!("{what}{control}"), theme.muted()));
+    let groups = sweep.rows.iter().map(|r| r.groups.len()).max().unwrap_or(0);
+    let inner = area.width.saturating_sub(2) as usize;
+    let longest =
+        sweep.rows.iter().map(|r| r.layer.replace(".block0", "").chars().count()).max().unwrap_or(5);
+    // A name longer than its column goes on a line of its own, the numbers under it.
+    let name_width = longest.min(inner.saturating_sub(7 * groups)).max(5);
+    let mut header = format!("{:<name_width$}", "layer");
+    for g in 0..groups {
+        header.push_str(&format!("{:>6} ", format!("G{g}")));
+    }
+    lines.push(Line::styled(header, theme.accent()));
+    for row in &sweep.rows {
+        let name = row.layer.replace(".block0", "");
+        let mut spans = if name.chars().count() > name_width {
+            lines.push(Line::raw(name));
+            vec![Span::raw(" ".repeat(name_width))]
+        } else {
+            vec![Span::raw(format!("{name:<name_width$}"))]
+        };
+        match &row.error {
+            Some(error) => spans.push(Span::styled(format!(" not run: {error}"), theme.muted())),
+            None => {
+                for g in &row.groups {
+                    let sensitive = g.change.is_some_and(|c| c.abs() >= 0.01);
+                    spans.push(Span::styled(
+                        format!("{:>6}{}", pts(g.change), if sensitive { "*" } else { " " }),
+                        heat(g.change, sensitive, theme),
+                    ));
+                }
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled(
+        "* |Δ| ≥ 1 pp · each row is memscope intervene --within LAYER · e exports",
+        theme.muted(),
+    ));
+    super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
