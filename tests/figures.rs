@@ -9,6 +9,7 @@ use memscope::figure::{self, Figure, style};
 use memscope::studies::grid::InterventionGrid;
 use memscope::studies::ranks::{BINS, RankStudy};
 use memscope::studies::sensitivity::SensitivityStudy;
+use memscope::studies::sweep::Sweep;
 use memscope::studies::timeline::{MitigationCurves, Timeline};
 use regex::Regex;
 
@@ -69,7 +70,9 @@ fn every_kind_draws_as_svg_and_png() {
         assert!(dark > 500, "{kind}: {dark} dark pixels");
         let (r, g, b) = style::group_rgb(0);
         let coloured = image.pixels().filter(|p| p.0 == [r, g, b]).count();
-        assert!(kind == "mitigation" || coloured > 20, "{kind}: {coloured} pixels of G0's colour");
+        // Mitigation colours methods, the sweep colours cells by their change: no group fill.
+        let group_colours = !matches!(kind, "mitigation" | "sweep");
+        assert!(!group_colours || coloured > 20, "{kind}: {coloured} pixels of G0's colour");
     }
 }
 
@@ -177,6 +180,73 @@ fn sensitivity_marks_every_sensitive_cell() {
     assert_eq!(dots, sensitive);
     let counted: usize = study.counts.iter().flatten().sum();
     assert_eq!(counted, sensitive, "the fixture's counts are its rows' marks");
+}
+
+/// Every `<text>` element's content, in document order.
+fn texts(svg: &str) -> Vec<String> {
+    Regex::new(r"<text[^>]*>\s*([^<]*?)\s*</text>")
+        .unwrap()
+        .captures_iter(svg)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+#[test]
+fn sweep_cells_read_back_from_the_svg_are_the_json_changes() {
+    let (fig, _) = fixture("sweep");
+    let Figure::Sweep(sweep) = &fig else { panic!("not a sweep") };
+    let sweep: &Sweep = sweep;
+    let svg = figure::svg(&fig, None).unwrap();
+    let cell = Regex::new(r"^([+-]\d+\.\d|n/a)$").unwrap();
+    let drawn: Vec<String> = texts(&svg).into_iter().filter(|t| cell.is_match(t)).collect();
+    // The JSON's changes, by hand: rows in order, groups in order, one decimal of percentage points.
+    let mut expected = Vec::new();
+    for row in sweep.rows.iter().filter(|r| r.error.is_none()) {
+        for g in &row.groups {
+            expected.push(match g.change {
+                Some(c) => {
+                    let tenths = (c * 1000.0).round();
+                    if tenths == 0.0 { "+0.0".to_string() } else { format!("{:+.1}", tenths / 10.0) }
+                }
+                None => "n/a".to_string(),
+            });
+        }
+    }
+    assert!(expected.len() >= 4 * 9, "the fixture sweeps the demo's 9 conv layers at least");
+    assert_eq!(drawn, expected);
+    // The layer the selection does not fit says why instead of a row of numbers.
+    let refused: Vec<&str> =
+        sweep.rows.iter().filter(|r| r.error.is_some()).map(|r| r.layer.as_str()).collect();
+    assert_eq!(refused, ["head"]);
+    assert!(texts(&svg).iter().any(|t| t.starts_with("not run: ")));
+}
+
+#[test]
+fn a_sweep_row_is_intervene_within_that_layer_and_from_json_redraws_it() {
+    let dir = temp();
+    let d = dir.path();
+    run(&["figure", "sweep", "-k", "2", "--out", &path(d, "direct.svg"), "--json", &path(d, "sweep.json")]);
+    run(&["figure", "sweep", "--from", &path(d, "sweep.json"), "--out", &path(d, "again.svg")]);
+    assert_eq!(std::fs::read(d.join("direct.svg")).unwrap(), std::fs::read(d.join("again.svg")).unwrap());
+    let sweep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("sweep.json")).unwrap()).unwrap();
+    for layer in ["stage2.block0.conv2", "stem.conv"] {
+        let row = sweep["rows"].as_array().unwrap().iter().find(|r| r["layer"] == layer).unwrap();
+        let cli: serde_json::Value = serde_json::from_str(&common::succeeds(&[
+            "intervene",
+            "-k",
+            "2",
+            "--within",
+            layer,
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        let changes = |groups: &serde_json::Value| -> Vec<f64> {
+            groups.as_array().unwrap().iter().map(|g| g["change"].as_f64().unwrap()).collect()
+        };
+        assert_eq!(changes(&row["groups"]), changes(&cli["groups"]), "{layer}");
+    }
 }
 
 /// The points of every polyline with `stroke` and `width`.

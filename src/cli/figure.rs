@@ -10,7 +10,7 @@ use clap::Subcommand;
 use super::DataFlags;
 use super::args::{self, Kind, SubsetArgs};
 use super::progress::Bar;
-use super::select::{Scoring, Target};
+use super::select::{Count, Scoring, Target};
 use super::studies::{RanksSettings, SensitivitySettings};
 use crate::data::Split;
 use crate::experiment::Experiment;
@@ -21,6 +21,7 @@ use crate::report::Provenance;
 use crate::session::Session;
 use crate::studies::grid::{self, DEFAULT_KS};
 use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
+use crate::studies::sweep::{self, SweepSpec};
 use crate::studies::timeline::{self, TimelineSpec};
 use crate::util::fsx::{read_regular, write_output};
 
@@ -70,6 +71,27 @@ pub enum FigureKind {
     Timeline(TimelineArgs),
     /// Worst-group val accuracy per epoch of mitigation runs (as `memscope compare`).
     Mitigation(MitigationArgs),
+    /// One intervention within each layer in turn, every group's change: the layer × group
+    /// grid (settings as `memscope intervene`; each row is `intervene --within LAYER`).
+    Sweep(SweepArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// zero (prune), reinit, noise, or rewind (the selected neurons to an earlier epoch).
+    #[arg(long, default_value = "zero")]
+    pub kind: Kind,
+    /// Runs of a random intervention, averaged (the slides: 10).
+    #[arg(long, default_value_t = DEFAULT_REPEATS, allow_negative_numbers = true, value_parser = args::repeats)]
+    pub repeats: usize,
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub scoring: Scoring,
+    #[command(flatten)]
+    pub count: Count,
+    #[command(flatten)]
+    pub out: FigureOut,
 }
 
 #[derive(clap::Args, Debug)]
@@ -159,6 +181,7 @@ pub fn run(args: FigureArgs, device: &Device, data: &DataFlags) -> Result<()> {
         FigureKind::Sensitivity { out, .. } => ("sensitivity", out),
         FigureKind::Timeline(a) => ("timeline", &a.out),
         FigureKind::Mitigation(a) => ("mitigation", &a.out),
+        FigureKind::Sweep(a) => ("sweep", &a.out),
     };
     // Refuse a wrong extension before any computing.
     ImageFormat::of(&out.out)?;
@@ -215,6 +238,24 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
             let spec: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
             let provenance = Provenance::new(first, &Default::default(), first.last_epoch(), &spec)?;
             (Figure::Mitigation(curves), provenance)
+        }
+        FigureKind::Sweep(args) => {
+            let (mut session, epoch) = args.target.open(device, data)?;
+            let seed = args.target.seed;
+            let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
+            let intervention =
+                interventions(&[args.kind]).pop().ok_or_else(|| anyhow::anyhow!("no intervention given"))?;
+            let base = InterventionSpec::neurons(epoch)
+                .seed(seed)
+                .query(query)
+                .change(intervention)
+                .on(args.target.split)
+                .repeats(args.repeats);
+            let layers = session.layers().iter().map(|l| l.name.clone()).collect();
+            let spec = SweepSpec { base, layers, random_control: args.count.random_control };
+            let result = sweep::run(&mut session, &spec, &mut Bar::new("sweep (layers)"))?;
+            let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?;
+            (Figure::Sweep(result), provenance)
         }
     })
 }

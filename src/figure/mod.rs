@@ -7,6 +7,7 @@ mod curves;
 mod ranks;
 mod sensitivity;
 pub mod style;
+pub mod sweep;
 
 use std::path::Path;
 
@@ -21,6 +22,7 @@ use crate::studies::grid::InterventionGrid;
 use crate::studies::intervention::InterventionResult;
 use crate::studies::ranks::RankStudy;
 use crate::studies::sensitivity::SensitivityStudy;
+use crate::studies::sweep::Sweep;
 use crate::studies::timeline::{MitigationCurves, Timeline};
 
 /// A figure's data: one variant per kind.
@@ -36,10 +38,12 @@ pub enum Figure {
     Timeline(Timeline),
     /// Worst-group val accuracy per epoch of each mitigation run.
     Mitigation(MitigationCurves),
+    /// One intervention within each layer in turn: the layer × group grid of changes.
+    Sweep(Sweep),
 }
 
 /// The kinds, as the command line names them.
-pub const KINDS: [&str; 5] = ["bars", "ranks", "sensitivity", "timeline", "mitigation"];
+pub const KINDS: [&str; 6] = ["bars", "ranks", "sensitivity", "timeline", "mitigation", "sweep"];
 
 /// An image format, from a file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +72,7 @@ impl Figure {
             Figure::Sensitivity(_) => "sensitivity",
             Figure::Timeline(_) => "timeline",
             Figure::Mitigation(_) => "mitigation",
+            Figure::Sweep(_) => "sweep",
         }
     }
 
@@ -101,6 +106,11 @@ impl Figure {
                 path,
                 "mitigation curves (memscope figure mitigation --json)",
             )?),
+            "sweep" => Figure::Sweep(parse(
+                text,
+                path,
+                "a layer sweep (memscope figure sweep --json, or the explorer's Sweep export)",
+            )?),
             other => bail!("unknown figure kind '{other}' (valid: {})", KINDS.join(", ")),
         })
     }
@@ -119,6 +129,7 @@ impl Figure {
             Figure::Sensitivity(d) => crate::report::json(d, provenance),
             Figure::Timeline(d) => crate::report::json(d, provenance),
             Figure::Mitigation(d) => crate::report::json(d, provenance),
+            Figure::Sweep(d) => crate::report::json(d, provenance),
         }
     }
 
@@ -131,6 +142,7 @@ impl Figure {
                 (1100, 260 + 22 * (s.rows.len() / s.spec.epochs_back.len().max(1)) as u32)
             }
             Figure::Timeline(_) | Figure::Mitigation(_) => (900, 540),
+            Figure::Sweep(s) => (900, sweep::height(s.rows.len())),
         }
     }
 
@@ -142,6 +154,7 @@ impl Figure {
             Figure::Sensitivity(s) => sensitivity::describe(s),
             Figure::Timeline(t) => curves::describe_timeline(t),
             Figure::Mitigation(m) => curves::describe_mitigation(m),
+            Figure::Sweep(s) => sweep::describe(s),
         }
     }
 }
@@ -215,6 +228,7 @@ where
         Figure::Sensitivity(s) => sensitivity::draw(root, &body, s),
         Figure::Timeline(t) => curves::draw_timeline(&body, t),
         Figure::Mitigation(m) => curves::draw_mitigation(&body, m),
+        Figure::Sweep(s) => sweep::draw(root, &body, s),
     }
 }
 

@@ -13,8 +13,8 @@ use crate::util::fsx::write_atomic;
 
 /// Writes the current view's result (History: every run in it) into `dir` as JSON (with
 /// provenance) and as CSV, through the same renderers as the CLI, and the view's figure as SVG
-/// (the bars of an intervention, the rank histograms, the sensitive layers; not the history, the
-/// sweep or the mitigation comparison); returns the files' common path without extension.
+/// (the bars of an intervention, the rank histograms, the sensitive layers, the sweep's grid; not
+/// the history or the mitigation comparison); returns the files' common path without extension.
 pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
     let stamp =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -42,9 +42,9 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             write_both(&history, &stem("history"), app, app.epoch_number(), &specs, || None)
         }
         View::Sweep => match &app.sweep {
-            Some(sweep) => {
-                write_both(sweep, &stem("sweep"), app, sweep.spec.base.epoch, &sweep.spec, || None)
-            }
+            Some(sweep) => write_both(sweep, &stem("sweep"), app, sweep.spec.base.epoch, &sweep.spec, || {
+                Some(Figure::Sweep(sweep.clone()))
+            }),
             None => bail!("nothing to export yet: run a sweep first"),
         },
         View::Mitigation => match &app.mitigation.comparison {
