@@ -151,6 +151,16 @@ impl Theme {
         self.fg(self.negative)
     }
 
+    /// Group `g`'s label: the basic colour nearest the figures' Okabe–Ito colour of that group
+    /// (`figure::style::GROUP_RGB`: blue, vermillion, bluish green, reddish purple), so G0..G3
+    /// look alike on screen and in figures; groups beyond four keep the default colour.
+    pub fn group(&self, g: usize) -> Style {
+        match [Color::Blue, Color::Red, Color::Green, Color::Magenta].get(g) {
+            Some(&c) => self.fg(c),
+            None => Style::default(),
+        }
+    }
+
     pub fn muted(&self) -> Style {
         if self.color { self.fg(self.muted) } else { Style::default().add_modifier(Modifier::DIM) }
     }
@@ -161,5 +171,19 @@ impl Theme {
 
     pub fn border(&self, focused: bool) -> Style {
         if focused { self.accent() } else { self.muted() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_take_the_figures_colours_and_none_under_no_color() {
+        let theme = Theme::new(&Config::default(), false).unwrap();
+        let fg: Vec<Option<Color>> = (0..5).map(|g| theme.group(g).fg).collect();
+        assert_eq!(fg, [Some(Color::Blue), Some(Color::Red), Some(Color::Green), Some(Color::Magenta), None]);
+        let plain = Theme::new(&Config::default(), true).unwrap();
+        assert!((0..4).all(|g| plain.group(g) == Style::default()));
     }
 }

@@ -61,7 +61,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let acc = baseline.and_then(|b| b.groups[g.group].accuracy);
             let worst = baseline.is_some_and(|b| b.worst_group == Some(g.group));
             let line = Line::from(vec![
-                Span::raw(format!("G{} {:<13.13}", g.group, g.name)),
+                Span::styled(format!("G{} {:<13.13}", g.group, g.name), theme.group(g.group)),
                 Span::styled(format!("{:>5}", g.train), theme.muted()),
                 Span::styled(
                     format!(" {:>6}", pct(acc)),

@@ -256,7 +256,7 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
         let fill_style = if change < 0.0 { theme.negative() } else { theme.positive() };
         let name = format!("G{} {}", g.group, g.name);
         let mut spans = vec![
-            Span::raw(format!("{:<label$.label$}", name)),
+            Span::styled(format!("{:<label$.label$}", name), theme.group(g.group)),
             Span::raw(format!("{:>5}→{:<5}  ", acc(g.before), acc(g.after))),
         ];
         spans.extend(bar_spans(&bar_cells(change, std, scale, bar_width), fill_style, theme));
