@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use super::DataFlags;
 use super::args::{self, Kind, SubsetArgs};
+use super::intervene::ChangeArgs;
 use super::progress::Bar;
 use super::select::{Count, Scoring, Target};
 use super::studies::{RanksSettings, SensitivitySettings};
@@ -78,12 +79,8 @@ pub enum FigureKind {
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
-    /// zero (prune), reinit, noise, or rewind (the selected neurons to an earlier epoch).
-    #[arg(long, default_value = "zero")]
-    pub kind: Kind,
-    /// Runs of a random intervention, averaged (the slides: 10).
-    #[arg(long, default_value_t = DEFAULT_REPEATS, allow_negative_numbers = true, value_parser = args::repeats)]
-    pub repeats: usize,
+    #[command(flatten)]
+    pub change: ChangeArgs,
     #[command(flatten)]
     pub target: Target,
     #[command(flatten)]
@@ -243,14 +240,13 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
             let (mut session, epoch) = args.target.open(device, data)?;
             let seed = args.target.seed;
             let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
-            let intervention =
-                interventions(&[args.kind]).pop().ok_or_else(|| anyhow::anyhow!("no intervention given"))?;
+            let intervention = args.change.intervention()?;
             let base = InterventionSpec::neurons(epoch)
                 .seed(seed)
                 .query(query)
                 .change(intervention)
                 .on(args.target.split)
-                .repeats(args.repeats);
+                .repeats(args.change.repeats);
             let layers = session.layers().iter().map(|l| l.name.clone()).collect();
             let spec = SweepSpec { base, layers, random_control: args.count.random_control };
             let result = sweep::run(&mut session, &spec, &mut Bar::new("sweep (layers)"))?;

@@ -12,8 +12,10 @@ use crate::intervene::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_
 use crate::report::Provenance;
 use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec, run};
 
+/// The change made to the selected neurons and how often a random one runs (shared by
+/// `intervene` and `figure sweep`).
 #[derive(clap::Args, Debug)]
-pub struct InterveneArgs {
+pub struct ChangeArgs {
     /// zero (prune), reinit, noise, or rewind (the selected neurons to an earlier epoch).
     #[arg(long, default_value = "zero")]
     pub kind: Kind,
@@ -29,19 +31,11 @@ pub struct InterveneArgs {
     /// Runs of a random intervention, averaged (the slides: 10).
     #[arg(long, default_value_t = DEFAULT_REPEATS, allow_negative_numbers = true, value_parser = args::repeats)]
     pub repeats: usize,
-    #[command(flatten)]
-    pub target: Target,
-    #[command(flatten)]
-    pub scoring: Scoring,
-    #[command(flatten)]
-    pub count: Count,
-    #[command(flatten)]
-    pub output: OutputArgs,
 }
 
-impl InterveneArgs {
+impl ChangeArgs {
     /// The change `--kind` and its options describe.
-    fn intervention(&self) -> Result<Intervention> {
+    pub fn intervention(&self) -> Result<Intervention> {
         if self.sigma.is_some() && !matches!(self.kind, Kind::Reinit | Kind::Noise) {
             bail!("--sigma applies to --kind reinit or noise only");
         }
@@ -60,6 +54,20 @@ impl InterveneArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct InterveneArgs {
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    #[command(flatten)]
+    pub target: Target,
+    #[command(flatten)]
+    pub scoring: Scoring,
+    #[command(flatten)]
+    pub count: Count,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct RewindArgs {
     /// The layer to rewind (weight and bias).
     #[arg(long)]
@@ -74,7 +82,7 @@ pub struct RewindArgs {
 }
 
 pub fn run_intervene(args: InterveneArgs, device: &Device, data: &DataFlags) -> Result<()> {
-    let intervention = args.intervention()?;
+    let intervention = args.change.intervention()?;
     let (mut session, epoch) = args.target.open(device, data)?;
     let seed = args.target.seed;
     let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
@@ -83,7 +91,7 @@ pub fn run_intervene(args: InterveneArgs, device: &Device, data: &DataFlags) -> 
         .query(query)
         .change(intervention)
         .on(args.target.split)
-        .repeats(args.repeats);
+        .repeats(args.change.repeats);
     let spec = args.count.apply(spec, &session)?;
     let result = run(&mut session, &spec, &mut Bar::new("intervention (runs)"))?;
     args.output

@@ -92,10 +92,7 @@ pub fn mitigation_curves(experiments: &[Experiment]) -> Result<MitigationCurves>
             .manifest
             .checkpoints
             .iter()
-            .filter_map(|c| {
-                let known: Vec<f64> = c.val_accuracy.iter().flatten().copied().collect();
-                (!known.is_empty()).then(|| (c.epoch, known.iter().copied().fold(f64::INFINITY, f64::min)))
-            })
+            .filter_map(|c| c.val_accuracy.iter().flatten().copied().reduce(f64::min).map(|w| (c.epoch, w)))
             .collect();
         ensure!(
             !worst_group.is_empty(),
