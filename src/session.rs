@@ -200,6 +200,14 @@ impl Session {
         split: Split,
         layers: &[&LayerWeights],
     ) -> Result<AccuracyReport> {
+        let logits = self.logits_with(epoch, split, layers)?;
+        Ok(eval::report_from_logits(&self.dataset, split, &logits))
+    }
+
+    /// Logits `[examples × classes]` of `split` from the network of `epoch` with `layers`
+    /// replaced (none: the unchanged network), resuming from cached activations as
+    /// [`Self::evaluate_with`] does.
+    pub fn logits_with(&mut self, epoch: usize, split: Split, layers: &[&LayerWeights]) -> Result<Vec<f32>> {
         let changed = with_weights(&self.network(epoch)?, layers);
         let stage_of = |name: &str| self.layers.iter().find(|l| l.name == name).and_then(|l| l.stage);
         let resume = layers.iter().map(|l| stage_of(&l.name)).min().flatten();
@@ -211,7 +219,7 @@ impl Session {
             (Some(k), Some(cached)) => eval::logits_from(&changed, &cached, k)?,
             _ => self.logits(&changed, split)?,
         };
-        Ok(eval::report_from_logits(&self.dataset, split, &logits))
+        Ok(logits)
     }
 
     /// The tensors whose neuron norms are the scores: the weights for magnitude, the loss

@@ -113,6 +113,9 @@ enum Command {
         cache_mb: usize,
         #[command(flatten)]
         subset: args::SubsetArgs,
+        /// High contrast for a projector: no grey text (also `presenter: true` in the config).
+        #[arg(long)]
+        presenter: bool,
         /// Hooks for `memscope bench` and the end-to-end tests (see `tui::hooks`).
         #[command(flatten)]
         hooks: crate::tui::hooks::HookArgs,
@@ -217,15 +220,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Figure(args)) => figure::run(args, &device, &data),
         Some(Command::Report(args)) => report::run(args, &device, &data),
         Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device, &data),
-        Some(Command::Explore { experiment, cache_mb, subset, hooks }) => {
+        Some(Command::Explore { experiment, cache_mb, subset, presenter, hooks }) => {
             let options = data.options(&subset);
             let budget = cache_mb.saturating_mul(1 << 20);
-            crate::tui::run(experiment, device, budget, &options, hooks.hook(), cache_bar(&options).as_mut())
+            let mut bar = cache_bar(&options);
+            crate::tui::run(experiment, device, budget, &options, presenter, hooks.hook(), bar.as_mut())
         }
         None => {
             let options = data.options(&args::SubsetArgs::default());
             let budget = crate::session::DEFAULT_ACTIVATION_BUDGET;
-            crate::tui::run(None, device, budget, &options, None, cache_bar(&options).as_mut())
+            crate::tui::run(None, device, budget, &options, false, None, cache_bar(&options).as_mut())
         }
     }
 }

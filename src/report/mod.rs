@@ -4,6 +4,7 @@
 
 mod bench;
 mod compare;
+mod flips;
 mod info;
 mod intervention;
 mod provenance;

@@ -128,25 +128,31 @@ impl RankingSpec {
     }
 }
 
-/// Runs `spec`. `progress` hears of each finished run (of the repeats); when it says stop,
-/// the intervention ends with [`Cancelled`](crate::jobs::Cancelled).
-pub fn run(
-    session: &mut Session,
-    spec: &InterventionSpec,
-    progress: &mut dyn Progress,
-) -> Result<InterventionResult> {
+/// What every run of an intervention shares: the neuron space, the weights before, a
+/// rewind's source, and the first draw's neurons.
+pub struct Prepared {
+    pub space: NeuronSpace,
+    pub current: std::sync::Arc<crate::neurons::weights::WeightSet>,
+    pub earlier: Option<std::sync::Arc<crate::neurons::weights::WeightSet>>,
+    /// Neurons in the ranking the selection drew from (0 for a layer rewind).
+    pub candidates: usize,
+    /// Global numbers in `space` of the first draw's neurons.
+    pub targets: Vec<usize>,
+    pub neurons: Vec<SelectedNeuron>,
+}
+
+/// Checks `spec` against the session and makes what its runs share.
+pub fn prepare(session: &mut Session, spec: &InterventionSpec) -> Result<Prepared> {
     session.experiment().checkpoint(spec.epoch)?;
     spec.intervention.validate(spec.epoch)?;
     ensure!((1..=1000).contains(&spec.repeats), "repeats {} out of range 1..=1000", spec.repeats);
     let query = &spec.query;
     let space = session.space(&query.candidates, query.granularity)?;
-    let before = session.baseline(spec.epoch, spec.split)?;
     let current = session.weights(spec.epoch)?;
     let earlier = match spec.intervention.source_epoch(spec.epoch)? {
         Some(e) => Some(session.weights(e)?),
         None => None,
     };
-
     let target = spec.target();
     if let Target::Layer(layer) = target
         && !session.layers().iter().any(|l| l.name == layer)
@@ -154,11 +160,46 @@ pub fn run(
         let valid: Vec<&str> = session.layers().iter().map(|l| l.name.as_str()).collect();
         bail!("unknown layer '{layer}' (valid: {})", valid.join(", "));
     }
-    let ranking = |seed: u64| RankingSpec::of(spec.epoch, query, seed);
-    let (candidates, mut targets, neurons) = match target {
+    let (candidates, targets, neurons) = match target {
         Target::Layer(_) => (0, Vec::new(), Vec::new()),
-        Target::Neurons(_) => selected_neurons(session, &ranking(spec.seed), &space)?,
+        Target::Neurons(_) => selected_neurons(session, &RankingSpec::of(spec.epoch, query, spec.seed), &space)?,
     };
+    Ok(Prepared { space, current, earlier, candidates, targets, neurons })
+}
+
+/// The weights of run `r` of `spec` (its noise or draw seeded by the spec's seed and `r`)
+/// with `targets` changed, and the names of the layers changed.
+pub fn changed_weights(
+    spec: &InterventionSpec,
+    prepared: &Prepared,
+    targets: &[usize],
+    r: usize,
+) -> Result<(crate::neurons::weights::WeightSet, Vec<String>)> {
+    let mut weights = (*prepared.current).clone();
+    let mut rng = seeded(spec.seed, 100 + r as u64);
+    let changed = intervene::apply(
+        &spec.intervention,
+        &mut weights,
+        &prepared.space,
+        targets,
+        prepared.earlier.as_deref(),
+        &mut rng,
+    )?;
+    Ok((weights, changed))
+}
+
+/// Runs `spec`. `progress` hears of each finished run (of the repeats); when it says stop,
+/// the intervention ends with [`Cancelled`](crate::jobs::Cancelled).
+pub fn run(
+    session: &mut Session,
+    spec: &InterventionSpec,
+    progress: &mut dyn Progress,
+) -> Result<InterventionResult> {
+    let prepared = prepare(session, spec)?;
+    let before = session.baseline(spec.epoch, spec.split)?;
+    let target = spec.target();
+    let ranking = |seed: u64| RankingSpec::of(spec.epoch, &spec.query, seed);
+    let mut targets = prepared.targets.clone();
 
     // Random interventions repeat with fresh noise; the random control redraws its neurons.
     let redraw = matches!(target, Target::Neurons(q) if matches!(q.selection, Selection::Random { .. }));
@@ -167,18 +208,9 @@ pub fn run(
     let mut layers_changed = Vec::new();
     for r in 0..runs {
         if redraw && r > 0 {
-            targets = selected_neurons(session, &ranking(spec.seed.wrapping_add(r as u64)), &space)?.1;
+            targets = selected_neurons(session, &ranking(spec.seed.wrapping_add(r as u64)), &prepared.space)?.1;
         }
-        let mut weights = (*current).clone();
-        let mut rng = seeded(spec.seed, 100 + r as u64);
-        let changed = intervene::apply(
-            &spec.intervention,
-            &mut weights,
-            &space,
-            &targets,
-            earlier.as_deref(),
-            &mut rng,
-        )?;
+        let (weights, changed) = changed_weights(spec, &prepared, &targets, r)?;
         let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();
         reports.push(session.evaluate_with(spec.epoch, spec.split, &layers)?);
         layers_changed = changed;
@@ -187,8 +219,8 @@ pub fn run(
     let run_accuracy = run_accuracies(&reports);
     Ok(InterventionResult {
         spec: spec.clone(),
-        candidates,
-        neurons,
+        candidates: prepared.candidates,
+        neurons: prepared.neurons,
         layers_changed,
         runs,
         groups: group_changes(&before, &run_accuracy),

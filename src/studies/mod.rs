@@ -2,6 +2,8 @@
 //! histograms, sensitive layers under rewinding, and the control table.
 
 pub mod control;
+pub mod epochs;
+pub mod flips;
 pub mod grid;
 pub mod intervention;
 pub mod ranks;

@@ -3,7 +3,9 @@
 //! loop to run; so does `on_event` with the worker's messages.
 
 mod mitigation;
+mod prompt;
 mod requests;
+pub mod tour;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,8 +21,12 @@ use crate::inspect::{GroupInfo, group_infos};
 use crate::model::LayerInfo;
 use crate::studies::intervention::{InterventionResult, smallest};
 use crate::studies::ranks::RankStudy;
+use crate::studies::epochs::EpochSeries;
+use crate::studies::flips::Flips;
 use crate::studies::sensitivity::SensitivityStudy;
 use crate::studies::sweep::Sweep;
+
+pub use prompt::{Prompt, PromptKind};
 
 /// Runs kept in the history.
 pub const HISTORY: usize = 12;
@@ -55,9 +61,11 @@ pub enum View {
     Sensitivity,
     Mitigation,
     Sweep,
+    Epochs,
+    Images,
 }
 
-pub const VIEWS: [(View, &str); 7] = [
+pub const VIEWS: [(View, &str); 9] = [
     (View::Bars, "Bars"),
     (View::Ranks, "Ranks"),
     (View::Neurons, "Neurons"),
@@ -65,6 +73,8 @@ pub const VIEWS: [(View, &str); 7] = [
     (View::Sensitivity, "Sensitivity"),
     (View::Mitigation, "Mitigation"),
     (View::Sweep, "Sweep"),
+    (View::Epochs, "Epochs"),
+    (View::Images, "Images"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +101,18 @@ pub enum Action {
     Show(View),
     /// Open the last finished mitigation run in the explorer.
     Open,
+    /// Pin the shown intervention (or unpin it), to see it beside the next.
+    Pin,
+    /// Start the guided tour, or end it.
+    Tour,
+    /// The tour's next / previous step.
+    TourNext,
+    TourPrev,
+    /// Open a prompt: `:` jump to an epoch, `/` filter the layers.
+    Ask(PromptKind),
+    /// A click (column, row) and the wheel (row delta) at a screen position.
+    Click(u16, u16),
+    Wheel(u16, u16, isize),
 }
 
 /// What the loop does after an update. A few per key press, never stored: a `Job` inline
@@ -149,6 +171,20 @@ pub struct App {
     pub sensitivity: Option<SensitivityStudy>,
     /// The last layer sweep (the Sweep view).
     pub sweep: Option<Sweep>,
+    /// The last epoch series (the Epochs view).
+    pub epoch_series: Option<EpochSeries>,
+    /// The examples of a group an intervention flipped (the Images view).
+    pub flips: Option<Flips>,
+    /// A result pinned with `p`, drawn beside the current one.
+    pub pinned: Option<InterventionResult>,
+    /// The guided tour's current step, while it runs.
+    pub tour: Option<usize>,
+    /// An open prompt (`:` epoch, `/` layer filter) and what has been typed.
+    pub prompt: Option<Prompt>,
+    /// Layers whose name contains this are listed (empty: all).
+    pub layer_filter: String,
+    /// Where each panel was last drawn and the list row at its top (for mouse clicks).
+    pub hitboxes: std::cell::RefCell<Vec<(Panel, ratatui::layout::Rect, usize)>>,
     /// Which rewinding distance the sensitivity view shows.
     pub distance: usize,
     pub running: Option<Running>,
@@ -162,6 +198,8 @@ pub struct App {
     /// Where `e` writes, absolute (the config's `export_dir`, else the current directory).
     pub export_dir: PathBuf,
     pub help: bool,
+    /// Rows the help overlay is scrolled.
+    pub help_scroll: usize,
     pub quit: bool,
 }
 
@@ -208,6 +246,13 @@ impl App {
             ranks: None,
             sensitivity: None,
             sweep: None,
+            epoch_series: None,
+            flips: None,
+            pinned: None,
+            tour: None,
+            prompt: None,
+            layer_filter: String::new(),
+            hitboxes: Default::default(),
             distance: 0,
             running: None,
             last_elapsed: None,
@@ -216,6 +261,7 @@ impl App {
             mitigation: Mitigation::new(Mitigation::default_runs_dir()),
             export_dir: std::path::absolute(".").unwrap_or_else(|_| PathBuf::from(".")),
             help: false,
+            help_scroll: 0,
             quit: false,
         }
     }
@@ -245,16 +291,17 @@ impl App {
         };
         match self.focus {
             Panel::Epochs => {
-                let before = self.epoch;
-                step(&mut self.epoch, self.epochs.len());
-                if self.epoch != before {
-                    let mut effects = vec![Effect::Submit(self.baseline_job())];
-                    effects.extend(self.view_job().map(Effect::Submit));
-                    effects.push(Effect::Submit(self.prepare_job()));
-                    return effects;
+                let mut to = self.epoch;
+                step(&mut to, self.epochs.len());
+                return self.select_epoch(to);
+            }
+            Panel::Layers => {
+                let shown = self.shown_layers();
+                if !shown.is_empty() {
+                    let at = shown.iter().position(|&l| l >= self.layer).unwrap_or(0) as isize;
+                    self.layer = shown[(at + delta).clamp(0, shown.len() as isize - 1) as usize];
                 }
             }
-            Panel::Layers => step(&mut self.layer, self.layers.len()),
             Panel::Groups => {
                 let before = self.group;
                 step(&mut self.group, self.groups.len());
@@ -274,8 +321,20 @@ impl App {
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         if self.help && !matches!(action, Action::Quit) {
-            // Any key closes the help overlay.
-            self.help = false;
+            // ↑↓ PgUp PgDn scroll the help where it does not fit; any other key closes it.
+            let delta = match action {
+                Action::Up | Action::Wheel(_, _, -3) => -1,
+                Action::Down | Action::Wheel(..) => 1,
+                Action::PageUp => -PAGE,
+                Action::PageDown => PAGE,
+                _ => 0,
+            };
+            if delta == 0 {
+                self.help = false;
+                self.help_scroll = 0;
+            } else {
+                self.help_scroll = (self.help_scroll as isize + delta).clamp(0, FAR) as usize;
+            }
             return Vec::new();
         }
         match action {
@@ -342,6 +401,8 @@ impl App {
                 View::Sensitivity => vec![Effect::Submit(self.sensitivity_job())],
                 View::Mitigation => self.start_mitigation(),
                 View::Sweep => vec![Effect::Submit(Job::Sweep(self.sweep_spec()))],
+                View::Epochs => vec![Effect::Submit(Job::Epochs(self.epoch_series_spec()))],
+                View::Images => vec![Effect::Submit(Job::Flips(self.flips_spec()))],
                 _ => vec![Effect::Submit(Job::Intervene(self.spec()))],
             },
             Action::Cancel => {
@@ -358,7 +419,60 @@ impl App {
                 Vec::new()
             }
             Action::Open => self.open_run(),
+            Action::Pin => {
+                self.pinned = match (&self.pinned, &self.result) {
+                    (Some(p), Some(r)) if p == r => None,
+                    (_, Some(r)) => Some(r.clone()),
+                    (_, None) => {
+                        self.status = Status::Note("nothing to pin yet: run an intervention first".into());
+                        None
+                    }
+                };
+                Vec::new()
+            }
+            Action::Tour => {
+                if self.tour.is_some() {
+                    self.tour = None;
+                    self.status = Status::Note("tour ended · t starts it again".into());
+                    Vec::new()
+                } else {
+                    self.tour_step(0)
+                }
+            }
+            Action::TourNext | Action::TourPrev => match self.tour {
+                Some(at) => {
+                    let to = if action == Action::TourNext { at + 1 } else { at.saturating_sub(1) };
+                    if to >= tour::STEPS.len() {
+                        self.tour = None;
+                        self.status = Status::Note("end of the tour · t starts it again".into());
+                        Vec::new()
+                    } else {
+                        self.tour_step(to)
+                    }
+                }
+                None => Vec::new(),
+            },
+            Action::Ask(kind) => {
+                self.prompt = Some(Prompt { kind, text: String::new() });
+                if kind == PromptKind::Filter {
+                    self.focus = Panel::Layers;
+                }
+                Vec::new()
+            }
+            Action::Click(x, y) => self.click(x, y),
+            Action::Wheel(x, y, delta) => {
+                if let Some(panel) = self.panel_at(x, y) {
+                    self.focus = panel;
+                }
+                self.move_in(delta)
+            }
         }
+    }
+
+    /// Positions in `layers` of the layers the filter leaves listed, in order.
+    pub fn shown_layers(&self) -> Vec<usize> {
+        let filter = self.layer_filter.to_lowercase();
+        (0..self.layers.len()).filter(|&i| self.layers[i].name.to_lowercase().contains(&filter)).collect()
     }
 
     fn show(&mut self, view: View) -> Vec<Effect> {
@@ -408,6 +522,26 @@ impl App {
                         self.status = Status::Done { what: "sensitive layers".into(), elapsed };
                         self.distance = self.distance.min(study.spec.epochs_back.len().saturating_sub(1));
                         self.sensitivity = Some(*study);
+                    }
+                    Output::Epochs(series) => {
+                        self.status =
+                            Status::Done { what: format!("series of {} epochs", series.points.len()), elapsed };
+                        self.epoch_series = Some(*series);
+                        self.scroll = 0;
+                    }
+                    Output::Flips(flips) => {
+                        self.status = Status::Done {
+                            what: format!(
+                                "G{}: {} broken, {} fixed of {}",
+                                flips.spec.group,
+                                flips.broken(),
+                                flips.fixed(),
+                                flips.examples.len()
+                            ),
+                            elapsed,
+                        };
+                        self.flips = Some(*flips);
+                        self.scroll = 0;
                     }
                     Output::Sweep(sweep) => {
                         self.status =

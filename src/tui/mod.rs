@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{
+    self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
+};
 use ratatui::DefaultTerminal;
 
 use app::{Action, App, Effect};
@@ -60,18 +62,44 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::Char(c @ '1'..='9') => Action::Show(app::VIEWS.get((c as u8 - b'1') as usize)?.0),
         KeyCode::Char('o') => Action::Open,
         KeyCode::Char('b') => Action::Scale,
+        KeyCode::Char('p') => Action::Pin,
+        KeyCode::Char('t') => Action::Tour,
+        KeyCode::Char('n') => Action::TourNext,
+        KeyCode::Char('N') => Action::TourPrev,
+        KeyCode::Char(':') => Action::Ask(app::PromptKind::Epoch),
+        KeyCode::Char('/') => Action::Ask(app::PromptKind::Filter),
         _ => return None,
     })
 }
 
+/// A click or a turn of the wheel (three rows a notch, as terminals scroll).
+pub fn mouse_action(mouse: MouseEvent) -> Option<Action> {
+    let (x, y) = (mouse.column, mouse.row);
+    match mouse.kind {
+        MouseEventKind::Down(event::MouseButton::Left) => Some(Action::Click(x, y)),
+        MouseEventKind::ScrollUp => Some(Action::Wheel(x, y, -3)),
+        MouseEventKind::ScrollDown => Some(Action::Wheel(x, y, 3)),
+        _ => None,
+    }
+}
+
+/// Leaves the screen as it was: mouse reporting off, then ratatui's restore (raw mode off,
+/// the main screen back, the cursor shown). Safe to call twice.
+pub fn restore() {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+}
+
 /// Opens the explorer on `dir` (default: the bundled demo) with `activation_budget` bytes for
 /// cached activations; `hook` (measurement and tests only, see [`hooks`]) watches the loop.
-/// `opening` reports building a pixel cache, before the screen takes over.
+/// `opening` reports building a pixel cache, before the screen takes over; `presenter` turns
+/// on the high-contrast theme.
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
     activation_budget: usize,
     options: &crate::data::OpenOptions,
+    presenter: bool,
     mut hook: Option<Box<dyn LoopHook>>,
     opening: &mut dyn crate::jobs::Progress,
 ) -> Result<()> {
@@ -88,10 +116,11 @@ pub fn run(
             std::env::var("TERM").unwrap_or_default()
         );
     }
-    let config = match Config::locate()? {
+    let mut config = match Config::locate()? {
         Some(path) => Config::load(&path)?,
         None => Config::default(),
     };
+    config.presenter |= presenter;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(&config, no_color)?;
     let dir = match dir {
@@ -119,17 +148,20 @@ pub fn run(
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
     // SIGTERM, SIGHUP (a dropped SSH connection) and SIGINT restore it too.
-    let _restore = crate::util::interrupt::on_interrupt(ratatui::restore);
+    let _restore = crate::util::interrupt::on_interrupt(restore);
+    // Clicks and the wheel; a terminal that cannot report them just sends none.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     // A panic on the worker thread is caught there and shown as an error; only a panic of
     // this thread tears the screen down.
     let restore_and_report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().name() != Some(worker::WORKER_THREAD) {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
             restore_and_report(info);
         }
     }));
     let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, hook.as_deref_mut());
-    ratatui::restore();
+    restore();
     if let Some(hook) = hook.as_mut() {
         hook.after_exit();
     }
@@ -161,6 +193,14 @@ fn event_loop(
         }
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
             match event::read().context("cannot read the terminal")? {
+                TermEvent::Key(key) if app.prompt.is_some() && key.kind == KeyEventKind::Press => {
+                    let quit = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+                    let effects = if quit { app.update(Action::Quit) } else { app.prompt_key(key.code) };
+                    for effect in effects {
+                        apply(effect, app, worker);
+                    }
+                    dirty = true;
+                }
                 TermEvent::Key(key) => {
                     // With help open, any key closes it (one the explorer does not bind too).
                     let help = (app.help && key.kind == KeyEventKind::Press).then_some(Action::Help);
@@ -170,6 +210,14 @@ fn event_loop(
                         }
                     }
                     dirty = true;
+                }
+                TermEvent::Mouse(mouse) => {
+                    if let Some(action) = mouse_action(mouse) {
+                        for effect in app.update(action) {
+                            apply(effect, app, worker);
+                        }
+                        dirty = true;
+                    }
                 }
                 TermEvent::Resize(..) => dirty = true,
                 _ => {}

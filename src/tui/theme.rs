@@ -17,6 +17,9 @@ pub struct Config {
     pub keys: Keys,
     /// Where `e` writes (default: the current directory); shown on screen in full.
     pub export_dir: Option<PathBuf>,
+    /// High contrast for a projector: no grey text, every border and hint in the terminal's
+    /// own foreground, highlights bold (also `memscope explore --presenter`).
+    pub presenter: bool,
 }
 
 /// Colour names as ratatui reads them: `red`, `lightgreen`, `#ff8800`, `208`.
@@ -92,7 +95,7 @@ impl Config {
         for (field, key) in [("quit", k.quit), ("help", k.help), ("export", k.export)] {
             if FIXED_KEYS.contains(key) || key.is_control() || key.is_whitespace() {
                 bail!(
-                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-7 switch views, o opens a run, b scales the bars); choose another",
+                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-9 switch views, o opens a run, b scales the bars, p pins, t n N tour, : and / prompt); choose another",
                     path.display(),
                     key.escape_default()
                 );
@@ -103,7 +106,7 @@ impl Config {
 }
 
 /// Letters the explorer binds whatever the config says.
-const FIXED_KEYS: &str = "hjklobgG1234567";
+const FIXED_KEYS: &str = "hjklobgGptnN:/123456789";
 /// A config holds a few colours and keys.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -111,6 +114,8 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 #[derive(Clone, Debug)]
 pub struct Theme {
     pub color: bool,
+    /// No grey: muted text in the terminal's foreground.
+    pub presenter: bool,
     pub accent: Color,
     pub positive: Color,
     pub negative: Color,
@@ -128,6 +133,7 @@ impl Theme {
         let c = &config.colors;
         Ok(Theme {
             color: !no_color,
+            presenter: config.presenter,
             accent: color(&c.accent, "accent")?,
             positive: color(&c.positive, "positive")?,
             negative: color(&c.negative, "negative")?,
@@ -162,7 +168,13 @@ impl Theme {
     }
 
     pub fn muted(&self) -> Style {
-        if self.color { self.fg(self.muted) } else { Style::default().add_modifier(Modifier::DIM) }
+        if self.presenter {
+            Style::default()
+        } else if self.color {
+            self.fg(self.muted)
+        } else {
+            Style::default().add_modifier(Modifier::DIM)
+        }
     }
 
     pub fn selected(&self) -> Style {
@@ -177,6 +189,16 @@ impl Theme {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_presenter_theme_has_no_grey_text() {
+        let presenter = Theme::new(&Config { presenter: true, ..Config::default() }, false).unwrap();
+        assert_eq!(presenter.muted(), Style::default());
+        assert_eq!(presenter.border(false), Style::default());
+        assert!(presenter.accent().add_modifier.contains(Modifier::BOLD));
+        let normal = Theme::new(&Config::default(), false).unwrap();
+        assert_eq!(normal.muted().fg, Some(Color::DarkGray));
+    }
 
     #[test]
     fn groups_take_the_figures_colours_and_none_under_no_color() {

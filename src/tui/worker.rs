@@ -22,8 +22,10 @@ use crate::session::Session;
 use crate::studies::intervention::{InterventionResult, InterventionSpec};
 use crate::studies::ranks::{RankSpec, RankStudy};
 use crate::studies::sensitivity::{SensitivitySpec, SensitivityStudy};
+use crate::studies::epochs::{EpochSeries, EpochSeriesSpec};
+use crate::studies::flips::{Flips, FlipsSpec};
 use crate::studies::sweep::{Sweep, SweepSpec};
-use crate::studies::{intervention, ranks, sensitivity, sweep};
+use crate::studies::{epochs, flips, intervention, ranks, sensitivity, sweep};
 
 /// The worker thread's name (the explorer's panic hook recognises it).
 pub const WORKER_THREAD: &str = "memscope-worker";
@@ -40,6 +42,10 @@ pub enum Job {
     Sensitivity(SensitivitySpec),
     /// The form's intervention within every layer.
     Sweep(SweepSpec),
+    /// The form's intervention at every epoch.
+    Epochs(EpochSeriesSpec),
+    /// Which examples of a group the form's intervention flips.
+    Flips(FlipsSpec),
     /// While the user is idle: compute the gradient scores the next intervention will
     /// likely need, so that Enter finds them cached.
     Prepare {
@@ -60,6 +66,8 @@ impl Job {
             Job::Ranks(_) => "rank histograms",
             Job::Sensitivity(_) => "sensitive layers",
             Job::Sweep(_) => "sweeping layers",
+            Job::Epochs(_) => "sweeping epochs",
+            Job::Flips(_) => "finding flipped examples",
             Job::Prepare { .. } => "preparing",
             Job::Mitigate(_) => "mitigating",
             Job::Compare(_) => "comparing",
@@ -71,12 +79,14 @@ impl Job {
         match self {
             Job::Baseline { .. } => 0,
             Job::Intervene(_) => 1,
-            Job::Mitigate(_) => 2,
-            Job::Compare(_) => 3,
-            Job::Ranks(_) => 4,
-            Job::Sensitivity(_) => 5,
-            Job::Sweep(_) => 6,
-            Job::Prepare { .. } => 7,
+            Job::Flips(_) => 2,
+            Job::Mitigate(_) => 3,
+            Job::Compare(_) => 4,
+            Job::Ranks(_) => 5,
+            Job::Sensitivity(_) => 6,
+            Job::Sweep(_) => 7,
+            Job::Epochs(_) => 8,
+            Job::Prepare { .. } => 9,
         }
     }
 }
@@ -93,6 +103,8 @@ pub enum Output {
     Ranks(Box<RankStudy>),
     Sensitivity(Box<SensitivityStudy>),
     Sweep(Box<Sweep>),
+    Epochs(Box<EpochSeries>),
+    Flips(Box<Flips>),
     Prepared,
     /// The new experiment a mitigation wrote.
     Mitigated(Box<Experiment>),
@@ -237,6 +249,10 @@ fn serve(
             Job::Sweep(spec) => {
                 sweep::run(&mut session, &spec, &mut progress).map(|r| Output::Sweep(Box::new(r)))
             }
+            Job::Epochs(spec) => {
+                epochs::run(&mut session, &spec, &mut progress).map(|r| Output::Epochs(Box::new(r)))
+            }
+            Job::Flips(spec) => flips::run(&mut session, &spec).map(|r| Output::Flips(Box::new(r))),
             Job::Prepare { epoch, criterion } => {
                 session.score_source(epoch, &criterion).map(|_| Output::Prepared)
             }

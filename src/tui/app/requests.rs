@@ -11,6 +11,8 @@ use crate::neurons::select::Scope;
 use crate::studies::intervention::{self, InterventionSpec};
 use crate::studies::ranks::RankSpec;
 use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use crate::studies::epochs::EpochSeriesSpec;
+use crate::studies::flips::FlipsSpec;
 use crate::studies::sweep::SweepSpec;
 use crate::tui::app::View;
 use crate::tui::form::{COUNTS, Count, REPEATS};
@@ -99,6 +101,30 @@ impl App {
             s.spec.random_control != now.random_control
                 || s.spec.layers.first().is_some_and(|l| s.spec.at(l) != now.at(l))
         })
+    }
+
+    /// The form's intervention at every epoch where it applies (a rewind needs that many
+    /// earlier epochs).
+    pub fn epoch_series_spec(&self) -> EpochSeriesSpec {
+        let base = self.spec();
+        let epochs = self.epochs.iter().map(|e| e.epoch).filter(|&e| base.intervention.validate(e).is_ok()).collect();
+        EpochSeriesSpec { base, epochs }
+    }
+
+    /// Whether the series shown was run with other settings than the form's now (the epoch
+    /// selected on the left does not matter to a series).
+    pub fn epoch_series_stale(&self) -> bool {
+        let now = self.epoch_series_spec();
+        self.epoch_series.as_ref().is_some_and(|s| s.spec.at(0) != now.at(0))
+    }
+
+    /// The form's intervention's flips among the selected group's examples.
+    pub fn flips_spec(&self) -> FlipsSpec {
+        FlipsSpec { intervention: self.spec(), group: self.group }
+    }
+
+    pub fn flips_stale(&self) -> bool {
+        self.flips.as_ref().is_some_and(|f| f.spec != self.flips_spec())
     }
 
     pub(super) fn rank_job(&self) -> Job {

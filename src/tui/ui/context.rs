@@ -22,20 +22,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .iter()
         .map(|e| ListItem::new(format!("{:>3}  {:>6} {:>6}", e.epoch, pct(e.val_worst), pct(e.val_mean))))
         .collect();
-    let list = List::new(items)
-        .block(block(
-            format!(" Epoch {}/{} · val worst mean ", app.epoch + 1, app.epochs.len()),
-            app.focus == Panel::Epochs,
-            theme,
-        ))
-        .highlight_style(theme.selected());
-    let mut state = ListState::default().with_selected(Some(app.epoch));
-    frame.render_stateful_widget(list, epochs, &mut state);
+    let title = format!(" Epoch {}/{} · val worst mean ", app.epoch + 1, app.epochs.len());
+    list(frame, epochs, items, app.epoch, (title, Panel::Epochs), app, theme);
 
-    let items: Vec<ListItem> = app
-        .layers
+    let shown = app.shown_layers();
+    let items: Vec<ListItem> = shown
         .iter()
-        .map(|l| {
+        .map(|&i| {
+            let l = &app.layers[i];
             let shape = l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
             // The shape only where it fits whole beside the name.
             let fits = l.name.chars().count() + 1 + shape.len() <= layers.width.saturating_sub(2) as usize;
@@ -43,15 +37,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ListItem::new(Line::from(vec![Span::raw(l.name.clone()), Span::styled(shape, theme.muted())]))
         })
         .collect();
-    let list = List::new(items)
-        .block(block(
-            format!(" Layers {}/{} ", app.layer + 1, app.layers.len()),
-            app.focus == Panel::Layers,
-            theme,
-        ))
-        .highlight_style(theme.selected());
-    let mut state = ListState::default().with_selected(Some(app.layer));
-    frame.render_stateful_widget(list, layers, &mut state);
+    let title = if app.layer_filter.is_empty() {
+        format!(" Layers {}/{} ", app.layer + 1, app.layers.len())
+    } else {
+        format!(" Layers /{}: {} of {} ", app.layer_filter, shown.len(), app.layers.len())
+    };
+    let selected = shown.iter().position(|&l| l == app.layer).unwrap_or(0);
+    list(frame, layers, items, selected, (title, Panel::Layers), app, theme);
 
     let baseline = app.current_baseline();
     let items: Vec<ListItem> = app
@@ -72,11 +64,33 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let title = format!(" Groups · n train · {} ", app.form.split());
-    let list = List::new(items)
-        .block(block(title, app.focus == Panel::Groups, theme))
-        .highlight_style(theme.selected());
-    let mut state = ListState::default().with_selected(Some(app.group));
-    frame.render_stateful_widget(list, groups, &mut state);
+    list(frame, groups, items, app.group, (title, Panel::Groups), app, theme);
+}
+
+/// A list panel with its selection kept in view, a mark of the rows above and below when
+/// they do not all fit, and its place recorded for the mouse.
+fn list(
+    frame: &mut Frame,
+    area: Rect,
+    items: Vec<ListItem>,
+    selected: usize,
+    (title, panel): (String, Panel),
+    app: &App,
+    theme: &Theme,
+) {
+    let rows = area.height.saturating_sub(2) as usize;
+    let total = items.len();
+    // ratatui scrolls a fresh list just far enough to show the selection.
+    let offset = if rows == 0 { 0 } else { selected.saturating_sub(rows - 1).min(total.saturating_sub(rows)) };
+    let below = total.saturating_sub(offset + rows);
+    let mut outer = block(title, app.focus == panel, theme);
+    if offset > 0 || below > 0 {
+        outer = outer.title_bottom(Line::styled(format!(" ↑{offset} ↓{below} "), theme.accent()).right_aligned());
+    }
+    let list = List::new(items).block(outer).highlight_style(theme.selected());
+    let mut state = ListState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(list, area, &mut state);
+    app.hitboxes.borrow_mut().push((panel, area, state.offset()));
 }
 
 pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {

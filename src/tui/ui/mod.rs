@@ -1,6 +1,7 @@
 //! Drawing the explorer from its state: one module per kind of panel.
 
 mod context;
+mod images;
 mod mitigation;
 mod results;
 mod studies;
@@ -11,7 +12,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
-use super::app::{App, Panel, VIEWS, View};
+use super::app::{App, Panel, PromptKind, VIEWS, View};
 use super::status::Tone;
 use super::theme::{Keys, Theme};
 use crate::intervene::Intervention;
@@ -75,6 +76,7 @@ pub fn block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Bl
 }
 
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
+    app.hitboxes.borrow_mut().clear();
     let [title, body, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(10), Constraint::Length(1)])
             .areas(frame.area());
@@ -97,11 +99,32 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         }
         return;
     }
-    let form_height = app.form.visible().len() as u16 + 2;
+    // On the tour its words take the form's place (the result's header states every setting).
+    let tour = app.tour_text().map(|(at, title, text)| {
+        let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
+        let height = (paragraph.line_count(right.width.saturating_sub(2)) as u16 + 2).clamp(3, 7);
+        (at, title, paragraph, height)
+    });
+    let form_height = match &tour {
+        Some((.., height)) => *height,
+        None => app.form.visible().len() as u16 + 2,
+    };
     let [form, results] =
         Layout::vertical([Constraint::Length(form_height), Constraint::Min(6)]).areas(right);
-    context::draw_form(frame, form, app, theme);
+    match tour {
+        Some((at, title, paragraph, _)) => {
+            let title = format!(" Tour {}/{}: {title} ", at + 1, crate::tui::app::tour::STEPS.len());
+            let outer = block(title, true, theme)
+                .title_bottom(Line::styled(" n next · N back · t ends ", theme.accent()).right_aligned());
+            frame.render_widget(paragraph.block(outer), form);
+        }
+        None => context::draw_form(frame, form, app, theme),
+    }
+    app.hitboxes.borrow_mut().push((Panel::Form, form, 0));
+    app.hitboxes.borrow_mut().push((Panel::Results, results, 0));
     match app.view {
+        View::Epochs => studies::draw_epochs(frame, results, app, theme, focused),
+        View::Images => images::draw(frame, results, app, theme, focused),
         View::Bars => results::draw_bars(frame, results, app, theme, focused),
         View::Neurons => results::draw_neurons(frame, results, app, theme, focused),
         View::History => results::draw_history(frame, results, app, theme, focused),
@@ -147,6 +170,24 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Ke
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if let Some(prompt) = &app.prompt {
+        let line = match prompt.kind {
+            PromptKind::Epoch => format!(
+                ":epoch {}▏  Enter jumps to it ({}..={}), Esc closes",
+                prompt.text,
+                app.epochs.first().map_or(0, |e| e.epoch),
+                app.epochs.last().map_or(0, |e| e.epoch)
+            ),
+            PromptKind::Filter => format!(
+                "/{}▏  {} of {} layers · Enter keeps the filter, Esc clears it",
+                prompt.text,
+                app.shown_layers().len(),
+                app.layers.len()
+            ),
+        };
+        frame.render_widget(Paragraph::new(Span::styled(line, theme.accent())), area);
+        return;
+    }
     match &app.running {
         Some(run) => {
             let ratio = if run.total > 0 { run.done as f64 / run.total as f64 } else { 0.0 };
@@ -181,9 +222,13 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         ("↑↓ k j PgUp PgDn", "move in the panel; in the results panel scroll"),
         ("Home g / End G", "first / last (epoch, layer, group, field, row)"),
         ("←→ h l", "change a value: form field, rewind distance, Mitigation page"),
-        ("1 … 7", "Bars Ranks Neurons History Sensitivity Mitigation Sweep"),
+        ("1 … 9", "Bars Ranks Neurons History Sensitivity Mitigation Sweep Epochs Images"),
         ("Enter / Esc", "run the intervention or study / cancel the running job"),
         ("b", "bar scale: ±100 ±50 ±25 ±10 ±5 ±2 auto (shown as 'bars ±N')"),
+        ("t  n N", "guided tour of the paper's story: start or end / next / back"),
+        ("p", "pin the shown result; the next is drawn beside it (p again unpins)"),
+        (":N Enter  /text", "jump to epoch N / list only layers whose name has text"),
+        ("mouse", "click a panel or a row; the wheel moves in the panel under it"),
     ];
     let letters = format!("o / {} / {}", keys.export, keys.quit);
     let exports =
@@ -197,6 +242,8 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         ("* (Sensitivity)", "|change| ≥ 1 pp: the layer is sensitive for that group"),
         ("pct", "percentile rank, 100 = the largest score of its scope"),
         ("↑N ↓M more", "rows above and below: scroll with ↑↓ in that panel"),
+        ("✗ ✓ (Images)", "right before, wrong after / wrong before, right after"),
+        ("pin", "a pinned result, kept as it was when pinned"),
     ];
     let row = |k: &str, v: &str, style| {
         Line::from(vec![Span::styled(format!("{k:<17}"), style), Span::raw(v.to_string())])
@@ -212,11 +259,12 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     ));
     let area = frame.area();
     let width = area.width.min(84);
-    let paragraph = Paragraph::new(text).wrap(Wrap { trim: false });
-    // Wrapped lines counted, so the last one is never cut while the screen has room.
-    let height = (paragraph.line_count(width.saturating_sub(2)) as u16 + 2).min(area.height);
+    let count = Paragraph::new(text.clone()).wrap(Wrap { trim: false }).line_count(width.saturating_sub(2));
+    // Wrapped lines counted, so the last one is never cut while the screen has room; where it
+    // has not, ↑↓ scroll and the border says how many rows lie above and below.
+    let height = (count as u16 + 2).min(area.height);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
-    frame.render_widget(paragraph.block(block(" Keys and symbols ", true, theme)), popup);
+    scrolled(frame, popup, block(" Keys and symbols (↑↓ scroll) ", true, theme), text, app.help_scroll, theme);
 }

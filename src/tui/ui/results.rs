@@ -1,7 +1,7 @@
 //! Results of interventions: signed accuracy-change bars, the selected neurons, history.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph, Wrap};
@@ -216,13 +216,49 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
         );
         return;
     };
+    let pinned = app.pinned.as_ref().filter(|p| *p != r);
+    let wide = area.width >= 120;
+    match pinned {
+        // A pinned result beside the current one (side by side when wide, else one above the other).
+        Some(pin) => {
+            let [now, then] = if wide {
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
+            } else {
+                Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
+            };
+            bars_panel(frame, now, app, r, false, theme, focused);
+            bars_panel(frame, then, app, pin, true, theme, focused);
+        }
+        // The selected neurons beside the bars where the screen has room for both.
+        None if area.width >= 140 && area.height >= 20 && !r.neurons.is_empty() => {
+            let [bars, neurons] =
+                Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(area);
+            bars_panel(frame, bars, app, r, false, theme, focused);
+            draw_neurons(frame, neurons, app, theme, false);
+        }
+        None => bars_panel(frame, area, app, r, false, theme, focused),
+    }
+}
+
+/// One result's bars; `pinned` draws a result pinned with `p` (never stale: kept as it was).
+fn bars_panel(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    r: &InterventionResult,
+    pinned: bool,
+    theme: &Theme,
+    focused: bool,
+) {
     let (scale, auto) = scale_of(app, r);
     let inner = area.width.saturating_sub(2) as usize;
     // Group names only where there is room; the groups panel always shows them.
     let label = if inner >= 76 { 17 } else { 3 };
     let bar_width = inner.saturating_sub(label + 13 + 7 + 6 + 6).max(8);
     let mut spec = Vec::new();
-    if app.result_stale() {
+    if pinned {
+        spec.push(Span::styled("pinned (p unpins) · ", theme.accent()));
+    } else if app.result_stale() {
         spec.push(Span::styled(
             "stale: press Enter · shown: ",
             theme.negative().add_modifier(Modifier::BOLD),
@@ -290,7 +326,8 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
     let (per_group, examples) = examples(r);
     lines.push(Line::styled(examples, theme.muted()));
     let title = format!(
-        " Δ acc, pp · {} · bars ±{scale}{} (b) ",
+        " {}Δ acc, pp · {} · bars ±{scale}{} (b) ",
+        if pinned { "Pinned: " } else { "" },
         per_group.map(|n| format!("{n}/group")).unwrap_or_else(|| "n below".into()),
         if auto { " auto" } else { "" }
     );

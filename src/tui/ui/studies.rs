@@ -205,3 +205,89 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
     ));
     super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
+
+/// Eight heights of a sparkline cell.
+const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A sparkline of `values` (|Δ| in points, `None` for an epoch without a number) on a fixed
+/// 0..=`top` scale, at most `width` cells (every k-th value when there are more).
+pub fn sparkline(values: &[Option<f64>], top: f64, width: usize) -> String {
+    let step = values.len().div_ceil(width.max(1)).max(1);
+    values
+        .iter()
+        .step_by(step)
+        .map(|v| match v {
+            Some(v) => SPARKS[((v / top).clamp(0.0, 1.0) * 7.0).round() as usize],
+            None => ' ',
+        })
+        .collect()
+}
+
+pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
+    let title = " Epochs: Δ pp per epoch × group ";
+    let Some(series) = &app.epoch_series else {
+        let text = if app.running.is_some() {
+            "  computing…".to_string()
+        } else {
+            format!(
+                "Enter: the form's intervention at each of the {} epochs, its neurons ranked afresh at each (Esc cancels)",
+                app.epoch_series_spec().epochs.len()
+            )
+        };
+        let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
+        frame.render_widget(paragraph.block(block(title, focused, theme)), area);
+        return;
+    };
+    let mut lines = Vec::new();
+    if app.epoch_series_stale() {
+        lines.push(Line::styled(
+            "stale: press Enter · shown:",
+            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
+        ));
+    }
+    let what = super::results::describe(&series.spec.at(0)).replacen("epoch 0", "each epoch", 1);
+    lines.push(Line::styled(what, theme.muted()));
+    let groups = series.points.iter().map(|p| p.groups.len()).max().unwrap_or(0);
+    let inner = area.width.saturating_sub(2) as usize;
+    // One sparkline per group: |Δ| at each epoch, 0 to 100 points (the bars' fixed scale).
+    let (first, last) =
+        (series.points.first().map_or(0, |p| p.epoch), series.points.last().map_or(0, |p| p.epoch));
+    lines.push(Line::styled(format!("|Δ| per epoch {first}→{last}, ▁ 0 … █ 100 pp"), theme.accent()));
+    for g in 0..groups {
+        let values: Vec<Option<f64>> = series
+            .points
+            .iter()
+            .map(|p| p.groups.get(g).and_then(|c| c.change).map(|c| 100.0 * c.abs()))
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("G{g} "), theme.group(g)),
+            Span::raw(sparkline(&values, 100.0, inner.saturating_sub(3))),
+        ]));
+    }
+    let mut header = format!("{:<6}", "epoch");
+    for g in 0..groups {
+        header.push_str(&format!("{:>6} ", format!("G{g}")));
+    }
+    lines.push(Line::styled(header, theme.accent()));
+    for point in &series.points {
+        let mut spans = vec![Span::raw(format!("{:<6}", point.epoch))];
+        match &point.error {
+            Some(error) => spans.push(Span::styled(format!("not run: {error}"), theme.muted())),
+            None => {
+                for g in &point.groups {
+                    let sensitive = g.change.is_some_and(|c| c.abs() >= 0.01);
+                    spans.push(Span::styled(
+                        format!("{:>6}{}", pts(g.change), if sensitive { "*" } else { " " }),
+                        heat(g.change, sensitive, theme),
+                    ));
+                }
+            }
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled(
+        "* |Δ| ≥ 1 pp · each row is memscope intervene --epoch E · e exports",
+        theme.muted(),
+    ));
+    super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}

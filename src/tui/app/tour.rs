@@ -1,0 +1,205 @@
+//! The guided tour (`t`): the paper's Stage 1 story on the demo in nine steps, each setting
+//! the form, the view, the layer and the group, running, and saying in two or three lines
+//! what to look at (`n` next, `N` back, `t` ends). The numbers are on screen, from the runs;
+//! the tour's words name no number it did not measure.
+
+use super::{App, Effect, Panel, View};
+use crate::tui::form::Form;
+
+/// The layer whose filters the demo's story uses (else: the middle layer of the model).
+const DEMO_LAYER: &str = "stage2.block0.conv2";
+
+/// A step: its title, what it sets, whether it runs, and its words.
+pub struct Step {
+    pub title: &'static str,
+    view: View,
+    /// The form's kind (0 zero-out, 1 re-init, 2 noise), criterion (0 gradient, 2 random
+    /// control), σ preset and repeats preset; `None`: the form is left as it is.
+    form: Option<(usize, usize, usize, usize)>,
+    run: bool,
+    text: fn(&App) -> String,
+}
+
+pub const STEPS: [Step; 9] = [
+    Step {
+        title: "average vs worst group",
+        view: View::Bars,
+        form: None,
+        run: false,
+        text: |app| {
+            let b = app.current_baseline();
+            let worst = b.and_then(|b| b.worst_group);
+            format!(
+                "Groups panel (left): mean {} (weighted by training shares), but the worst group {} is at {}. \
+                 Groups under 10% of training are the minority.",
+                super::super::ui::pct(b.and_then(|b| b.mean_accuracy_train_weighted)),
+                worst.map(|g| format!("G{g}")).unwrap_or("?".into()),
+                super::super::ui::pct(b.and_then(|b| b.worst_group_accuracy)),
+            )
+        },
+    },
+    Step {
+        title: "a few filters carry a minority group",
+        view: View::Bars,
+        form: Some((0, 0, 2, 2)),
+        run: true,
+        text: |app| {
+            format!(
+                "Zero the 3 filters of {} with the largest gradient of G{}'s loss: watch G{} against the \
+                 majority groups (caption: the numbers).",
+                app.layer_name(),
+                app.group,
+                app.group
+            )
+        },
+    },
+    Step {
+        title: "noise does not",
+        view: View::Bars,
+        form: Some((2, 0, 1, 2)),
+        run: true,
+        text: |app| {
+            format!(
+                "Small noise (σ 0.01, 10 runs) on the same 3 filters: compare G{}'s change with the zero-out's \
+                 (p pins a result beside the next).",
+                app.group
+            )
+        },
+    },
+    Step {
+        title: "re-initialising does",
+        view: View::Bars,
+        form: Some((1, 0, 2, 2)),
+        run: true,
+        text: |app| {
+            format!(
+                "Re-initialise the same 3 filters (σ 0.02, 10 runs): what they held is gone; G{} moves as \
+                 under the zero-out.",
+                app.group
+            )
+        },
+    },
+    Step {
+        title: "a random control",
+        view: View::Bars,
+        form: Some((0, 2, 2, 2)),
+        run: true,
+        text: |_| {
+            "Zero 3 filters drawn at random outside the top, 10 draws: the signed mean Δ stays small; |Δ| and \
+             the whiskers show how much single draws move."
+                .into()
+        },
+    },
+    Step {
+        title: "rank histograms",
+        view: View::Ranks,
+        form: Some((0, 0, 2, 2)),
+        run: true,
+        text: |_| {
+            "Do the top neurons by gradient also have large weights? Each bin counts them by magnitude \
+             percentile (and back); the caption says whether they cluster."
+                .into()
+        },
+    },
+    Step {
+        title: "sensitive layers under rewinding",
+        view: View::Sensitivity,
+        form: None,
+        run: true,
+        text: |_| {
+            "Each layer rewound to an earlier epoch: * marks a group moved by ≥1 point. ←→ in this panel \
+             changes the distance; the count row sums the sensitive layers."
+                .into()
+        },
+    },
+    Step {
+        title: "when memorization appears",
+        view: View::Epochs,
+        form: Some((0, 0, 2, 2)),
+        run: true,
+        text: |app| {
+            format!(
+                "The step-2 zero-out at every epoch, ranked afresh each time: from which epoch do 3 filters of \
+                 {} carry G{}?",
+                app.layer_name(),
+                app.group
+            )
+        },
+    },
+    Step {
+        title: "which images flipped",
+        view: View::Images,
+        form: Some((0, 0, 2, 2)),
+        run: true,
+        text: |app| {
+            format!(
+                "G{}'s examples under the step-2 zero-out: ✗ right before, wrong after; ✓ wrong before, right \
+                 after. End of the tour: t closes it.",
+                app.group
+            )
+        },
+    },
+];
+
+impl App {
+    /// The tour's words for the current step.
+    pub fn tour_text(&self) -> Option<(usize, &'static str, String)> {
+        let at = self.tour?;
+        let step = STEPS.get(at)?;
+        Some((at, step.title, (step.text)(self)))
+    }
+
+    /// Goes to step `at`: sets the last epoch, the story's layer and group, the form and the
+    /// view, and runs.
+    pub(super) fn tour_step(&mut self, at: usize) -> Vec<Effect> {
+        let Some(step) = STEPS.get(at) else { return Vec::new() };
+        self.tour = Some(at);
+        self.help = false;
+        self.prompt = None;
+        let mut effects = self.select_epoch(self.epochs.len().saturating_sub(1));
+        if let Some(layer) = self.story_layer() {
+            self.layer = layer;
+        }
+        if let Some(group) = self.story_group()
+            && group != self.group
+        {
+            self.group = group;
+            effects.push(Effect::Submit(self.prepare_job()));
+        }
+        if let Some((kind, criterion, sigma, repeats)) = step.form {
+            let split = self.form.split;
+            self.form = Form { kind, criterion, scope: 2, sigma, repeats, split, ..Form::default() };
+        }
+        if self.view != step.view {
+            self.scroll = 0;
+        }
+        self.view = step.view;
+        self.focus = Panel::Results;
+        if step.run {
+            effects.extend(self.update(super::Action::Run));
+        }
+        effects
+    }
+
+    /// The layer the story zeroes: the demo's, else the middle conv layer (no shortcut, no head).
+    fn story_layer(&self) -> Option<usize> {
+        if let Some(at) = self.layers.iter().position(|l| l.name == DEMO_LAYER) {
+            return Some(at);
+        }
+        let inner: Vec<usize> = (0..self.layers.len()).filter(|&i| !self.layers[i].shortcut && !self.layers[i].head).collect();
+        inner.get(inner.len() / 2).copied()
+    }
+
+    /// The minority group (under 10% of training) with the most training examples: in the
+    /// demo G1 "0-4 on water"; else the smallest group.
+    fn story_group(&self) -> Option<usize> {
+        let total: usize = self.groups.iter().map(|g| g.train).sum();
+        let share = crate::tui::caption::MINORITY_SHARE * total as f64;
+        self.groups
+            .iter()
+            .filter(|g| (g.train as f64) < share)
+            .max_by_key(|g| g.train)
+            .or_else(|| self.groups.iter().min_by_key(|g| g.train))
+            .map(|g| g.group)
+    }
+}
