@@ -218,7 +218,7 @@ fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
     t.wait_for(&["↓0 more"]);
     rows.extend(right(&t.screen()));
     for layer in layers {
-        let short = layer.replace(".block0", "");
+        let short = layer.replace(".block0", "").replace("shortcut.conv", "shortcut");
         let expected = cli_changes(&["--within", layer]);
         let i = rows
             .iter()
@@ -242,6 +242,61 @@ fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
     assert!(!out.status.success());
     assert!(rows.iter().any(|r| r.contains("head") && r.contains("not run")), "{}", rows.join("\n"));
     t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+/// The before accuracies (points, one decimal) of `memscope intervene ARGS`.
+fn cli_before(args: &[&str]) -> Vec<String> {
+    let out = Command::new(BIN).arg("intervene").args(args).args(["--format", "csv"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| format!("{:.1}", 100.0 * l.split(',').nth(4).unwrap().parse::<f64>().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_tour_at_80x24_tells_its_first_three_steps_with_the_cli_numbers() {
+    let story = ["--within", "stage2.block0.conv2", "--group", "G1"];
+    let zero = cli_changes(&story);
+    let noise = cli_changes(&[&story[..], &["--kind", "noise"]].concat());
+    let before = cli_before(&story);
+    let worst = before.iter().map(|b| b.parse::<f64>().unwrap()).fold(f64::INFINITY, f64::min);
+    let t = Tmux::start_sized("memscope-e2e-tour", 80, 24);
+    t.line(BIN);
+    t.wait_for(&["No intervention yet", "24.0%"]);
+    t.keys(&["t"]);
+    t.wait_for(&["Tour 1/9: average vs worst group", &format!("is at {worst:.1}%"), "n next"]);
+    let started = Instant::now();
+    t.keys(&["n"]);
+    let screen =
+        t.wait_for(&["Tour 2/9: few filters carry a minority", "within", "stage2.block0.conv2 · by grad G1"]);
+    eprintln!("tour step 2 at 80x24: {:.2} s", started.elapsed().as_secs_f64());
+    let screen = if zero.iter().all(|c| screen.contains(c.as_str())) {
+        screen
+    } else {
+        t.wait_for(&zero.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert!(screen.contains("Minority (<10% of train)"), "{screen}");
+    t.keys(&["n"]);
+    t.wait_for(&["Tour 3/9: noise does not", "noise N(0, 0.01²)", "10 runs"]);
+    t.wait_for(&noise.iter().map(String::as_str).collect::<Vec<_>>());
+    // Straight to the last step: G1's examples, the counts as the zero-out's before and after.
+    let after: Vec<f64> = before
+        .iter()
+        .zip(&zero)
+        .map(|(b, c)| b.parse::<f64>().unwrap() + c.parse::<f64>().unwrap())
+        .collect();
+    t.keys(&["n", "n", "n", "n", "n", "n"]);
+    t.wait_for(&[
+        "Tour 9/9: which images flipped",
+        &format!("{} right of 100 before, {} after", before[1].trim_end_matches(".0"), after[1].round()),
+        "broken",
+    ]);
+    t.keys(&["t", "q"]);
     t.assert_shell_usable();
 }
 

@@ -18,7 +18,7 @@ use memscope::studies::sensitivity::{
     SensitivityRow, SensitivitySpec, SensitivityStudy, threshold_in_examples,
 };
 use memscope::studies::{Summary, group_changes};
-use memscope::tui::app::{Action, App, Effect, Panel, View};
+use memscope::tui::app::{Action, App, Effect, Panel, PromptKind, View};
 use memscope::tui::form::{FIELDS, Field};
 use memscope::tui::mitigation::{EpochPoint, Page, RunState, Update};
 use memscope::tui::status::{Status, Tone};
@@ -90,7 +90,14 @@ fn keys_map_to_actions() {
     assert_eq!(action_for(key(KeyCode::Char('3')), &keys), Some(Action::Show(View::Neurons)));
     assert_eq!(action_for(key(KeyCode::Char('6')), &keys), Some(Action::Show(View::Mitigation)));
     assert_eq!(action_for(key(KeyCode::Char('7')), &keys), Some(Action::Show(View::Sweep)));
-    assert_eq!(action_for(key(KeyCode::Char('8')), &keys), None);
+    assert_eq!(action_for(key(KeyCode::Char('8')), &keys), Some(Action::Show(View::Epochs)));
+    assert_eq!(action_for(key(KeyCode::Char('9')), &keys), Some(Action::Show(View::Images)));
+    assert_eq!(action_for(key(KeyCode::Char('p')), &keys), Some(Action::Pin));
+    assert_eq!(action_for(key(KeyCode::Char('t')), &keys), Some(Action::Tour));
+    assert_eq!(action_for(key(KeyCode::Char('n')), &keys), Some(Action::TourNext));
+    assert_eq!(action_for(key(KeyCode::Char('N')), &keys), Some(Action::TourPrev));
+    assert_eq!(action_for(key(KeyCode::Char(':')), &keys), Some(Action::Ask(PromptKind::Epoch)));
+    assert_eq!(action_for(key(KeyCode::Char('/')), &keys), Some(Action::Ask(PromptKind::Filter)));
     assert_eq!(action_for(key(KeyCode::Char('o')), &keys), Some(Action::Open));
     assert_eq!(
         action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &keys),
@@ -918,4 +925,212 @@ fn a_cancelled_mitigation_leaves_nothing_behind() {
     assert_eq!(app.status, Status::Note("mitigation cancelled; nothing was written".into()));
     assert!(!app.mitigation.runs_dir.exists(), "the runs folder made for the run is gone");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// The signed changes in points (one decimal) of the real binary's `memscope intervene ARGS`.
+fn cli_changes(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memscope"))
+        .arg("intervene")
+        .args(args)
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| format!("{:+.1}", 100.0 * l.split(',').nth(6).unwrap().parse::<f64>().unwrap()))
+        .collect()
+}
+
+fn submitted(effects: Vec<Effect>) -> Vec<Job> {
+    effects.into_iter().filter_map(|e| if let Effect::Submit(job) = e { Some(job) } else { None }).collect()
+}
+
+#[test]
+fn the_tour_sets_the_form_for_each_step_runs_it_and_ends() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.baseline = Some((40, Split::Val, report(&[(100, 100), (100, 46), (100, 24), (100, 98)])));
+    // Step 1 runs nothing (it prepares G1's gradient) and says what the groups panel shows.
+    let jobs = submitted(app.update(Action::Tour));
+    assert!(jobs.iter().all(|j| matches!(j, Job::Prepare { .. })), "{jobs:?}");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Tour 1/9: average vs worst group"), "{screen}");
+    let text = app.tour_text().unwrap().2;
+    assert!(text.contains("mean 96.6%") && text.contains("worst group G2 is at 24.0%"), "{text}");
+    assert!(screen.contains("minority."), "{screen}");
+    // Step 2: zero-out of the top 3 of stage2.block0.conv2 by G1's gradient: the CLI's
+    // `intervene --within stage2.block0.conv2 --group G1`.
+    let jobs = submitted(app.update(Action::TourNext));
+    let expected = InterventionSpec::neurons(40)
+        .within("stage2.block0.conv2")
+        .criterion(memscope::studies::intervention::gradient(Some(1), 0));
+    assert!(matches!(jobs.last(), Some(Job::Intervene(spec)) if *spec == expected), "{jobs:?}");
+    assert_eq!((app.layer_name(), app.group), ("stage2.block0.conv2", 1));
+    // Step 3: noise with σ 0.01 over 10 runs on the same neurons.
+    let jobs = submitted(app.update(Action::TourNext));
+    let noise = expected.clone().change(memscope::intervene::Intervention::Noise { sigma: 0.01 });
+    assert!(matches!(jobs.last(), Some(Job::Intervene(spec)) if *spec == noise), "{jobs:?}");
+    // Back, then every step to the end; each title fits at 80 columns whole.
+    assert!(
+        matches!(submitted(app.update(Action::TourPrev)).last(), Some(Job::Intervene(spec)) if *spec == expected)
+    );
+    let mut views = Vec::new();
+    while app.tour.is_some() {
+        let screen = render(&app, 80, 24);
+        let (at, title, _) = app.tour_text().unwrap();
+        assert!(screen.contains(&format!("Tour {}/9: {title}", at + 1)), "{screen}");
+        views.push(app.view);
+        app.update(Action::TourNext);
+    }
+    assert_eq!(views.last(), Some(&View::Images));
+    assert!(
+        views.contains(&View::Ranks) && views.contains(&View::Sensitivity) && views.contains(&View::Epochs)
+    );
+    assert!(matches!(&app.status, Status::Note(n) if n.contains("end of the tour")));
+}
+
+#[test]
+fn prompts_jump_to_an_epoch_and_filter_the_layers_and_the_mouse_picks_rows() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.update(Action::Ask(PromptKind::Epoch));
+    for c in ['1', 'x', '2'] {
+        app.prompt_key(KeyCode::Char(c));
+    }
+    assert!(render(&app, 80, 24).contains(":epoch 12▏"));
+    let jobs = submitted(app.prompt_key(KeyCode::Enter));
+    assert_eq!(app.epoch_number(), 12);
+    assert!(matches!(jobs.first(), Some(Job::Baseline { epoch: 12, .. })), "{jobs:?}");
+    app.update(Action::Ask(PromptKind::Epoch));
+    app.prompt_key(KeyCode::Char('9'));
+    app.prompt_key(KeyCode::Char('9'));
+    assert!(submitted(app.prompt_key(KeyCode::Enter)).is_empty());
+    assert!(
+        matches!(&app.status, Status::Error(e) if e.contains("no checkpoint of epoch '99'") && e.contains("0..=40"))
+    );
+    // `/short`: only the shortcut convs are listed, the selection moves onto one.
+    app.update(Action::Ask(PromptKind::Filter));
+    for c in "short".chars() {
+        app.prompt_key(KeyCode::Char(c));
+    }
+    assert_eq!(app.shown_layers().len(), 2);
+    assert_eq!(app.layer_name(), "stage2.block0.shortcut.conv");
+    app.prompt_key(KeyCode::Enter);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Layers /short: 2 of 10"), "{screen}");
+    app.focus = Panel::Layers;
+    app.update(Action::Down);
+    assert_eq!(app.layer_name(), "stage3.block0.shortcut.conv");
+    app.update(Action::Ask(PromptKind::Filter));
+    app.prompt_key(KeyCode::Esc);
+    assert_eq!(app.shown_layers().len(), 10);
+    // A click on the Groups panel's third row selects G2 and prepares its gradient.
+    render(&app, 80, 24);
+    let (_, rect, _) = *app.hitboxes.borrow().iter().find(|(p, ..)| *p == Panel::Groups).unwrap();
+    app.group = 0;
+    let jobs = submitted(app.update(Action::Click(rect.x + 3, rect.y + 3)));
+    assert_eq!((app.focus, app.group), (Panel::Groups, 2));
+    assert!(matches!(jobs.first(), Some(Job::Prepare { .. })), "{jobs:?}");
+    // The wheel over the epochs moves the epoch.
+    let (_, rect, _) = *app.hitboxes.borrow().iter().find(|(p, ..)| *p == Panel::Epochs).unwrap();
+    let before = app.epoch;
+    app.update(Action::Wheel(rect.x + 2, rect.y + 2, -3));
+    assert_eq!((app.focus, app.epoch), (Panel::Epochs, before - 3));
+}
+
+#[test]
+fn a_pinned_result_is_drawn_beside_the_next() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.update(Action::Pin);
+    assert!(matches!(&app.status, Status::Note(n) if n.contains("nothing to pin")));
+    let first = result(app.spec());
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(first.clone())),
+        elapsed: Duration::ZERO,
+    });
+    app.update(Action::Pin);
+    assert_eq!(app.pinned.as_ref(), Some(&first));
+    // The pinned result alone is not drawn twice.
+    assert!(!render(&app, 80, 24).contains("Pinned"));
+    let mut second = result(app.spec().top_k(1));
+    second.groups[1].change = Some(-0.42);
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(second)),
+        elapsed: Duration::ZERO,
+    });
+    // Side by side at 160 columns; at 80 the pinned change is a column beside the current one.
+    for (w, h, pinned) in [(80, 24, "pin Δ"), (160, 45, "Pinned: Δ acc")] {
+        let screen = render(&app, w, h);
+        assert!(screen.contains(pinned) && screen.contains("-42.0") && screen.contains("+54.0"), "{screen}");
+    }
+    app.update(Action::Pin);
+    assert!(!render(&app, 160, 45).contains("Pinned"));
+}
+
+#[test]
+fn epoch_series_and_flipped_images_equal_the_cli_and_draw_at_80x24_and_160x45() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut worker = Worker::spawn(session());
+    // The tour's step 2 setting: zero-out of the top 3 of stage2.block0.conv2 by G1's gradient.
+    app.update(Action::Tour);
+    app.update(Action::TourNext);
+    app.tour = None;
+    app.update(Action::Show(View::Epochs));
+    let mut spec = app.epoch_series_spec();
+    assert_eq!(spec.epochs.len(), 41);
+    spec.epochs = vec![20, 30, 40];
+    let started = Instant::now();
+    run_job(&mut worker, &mut app, Job::Epochs(spec));
+    eprintln!("epoch series of 3 epochs: {:.2} s", started.elapsed().as_secs_f64());
+    let series = app.epoch_series.clone().unwrap();
+    for point in &series.points {
+        let epoch = point.epoch.to_string();
+        let cli = cli_changes(&["--within", "stage2.block0.conv2", "--group", "G1", "--epoch", &epoch]);
+        let shown: Vec<String> =
+            point.groups.iter().map(|g| format!("{:+.1}", 100.0 * g.change.unwrap())).collect();
+        assert_eq!(shown, cli, "epoch {epoch}");
+    }
+    // Images: G1's examples; the counts are the intervention's accuracies (1 example = 1 point).
+    app.update(Action::Show(View::Images));
+    let Some(Effect::Submit(job)) = app.update(Action::Run).pop() else { panic!("no job") };
+    run_job(&mut worker, &mut app, job);
+    let flips = app.flips.clone().unwrap();
+    let mut session = session();
+    let r =
+        memscope::studies::intervention::run(&mut session, &app.spec(), &mut memscope::jobs::Silent).unwrap();
+    let g = &r.groups[1];
+    assert_eq!(flips.examples.len(), g.examples);
+    assert_eq!(flips.correct_before() as f64, (g.before.unwrap() * g.examples as f64).round());
+    assert_eq!(flips.correct_after() as f64, (g.after.unwrap() * g.examples as f64).round());
+    assert_eq!(flips.correct_before() - flips.broken() + flips.fixed(), flips.correct_after());
+    assert!(flips.broken() > 0);
+    let settings = snapshot_settings();
+    settings.bind(|| {
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("images_{w}x{h}"), render(&app, w, h));
+        }
+        app.view = View::Epochs;
+        app.scroll = 0;
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("epochs_{w}x{h}"), render(&app, w, h));
+        }
+    });
+    // Both export as JSON with provenance and CSV.
+    let dir = tempfile::tempdir().unwrap();
+    let stem = memscope::tui::export(&app, dir.path()).unwrap();
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert!(csv.starts_with("epoch,group,name,examples,before,after,change,abs_change,error"), "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.starts_with("30,")).count(), 4);
+    app.view = View::Images;
+    let stem = memscope::tui::export(&app, dir.path()).unwrap();
+    let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",broken")).count(), flips.broken());
 }

@@ -2,9 +2,9 @@
 
 use super::Render;
 use super::text::{csv, fixed6, points, table};
-use crate::studies::intervention::InterventionResult;
 use crate::studies::GroupChange;
 use crate::studies::epochs::EpochSeries;
+use crate::studies::intervention::InterventionResult;
 use crate::studies::sweep::Sweep;
 
 /// The explorer's History: its runs, newest first, each with its full spec.
@@ -78,12 +78,18 @@ impl Render for EpochSeries {
     }
 
     fn csv(&self) -> String {
-        grid_csv("epoch", self.points.iter().map(|p| (p.epoch.to_string(), &p.groups[..], p.error.as_deref())))
+        grid_csv(
+            "epoch",
+            self.points.iter().map(|p| (p.epoch.to_string(), &p.groups[..], p.error.as_deref())),
+        )
     }
 }
 
 /// One row per layer or epoch: each group's signed change, or why the row has none.
-fn grid_table<'a>(what: &str, rows: impl Iterator<Item = (String, &'a [GroupChange], Option<&'a str>)>) -> String {
+fn grid_table<'a>(
+    what: &str,
+    rows: impl Iterator<Item = (String, &'a [GroupChange], Option<&'a str>)>,
+) -> String {
     let rows: Vec<_> = rows.collect();
     let groups = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
     let mut header = vec![what.to_string()];
@@ -101,7 +107,10 @@ fn grid_table<'a>(what: &str, rows: impl Iterator<Item = (String, &'a [GroupChan
 }
 
 /// One CSV row per (layer or epoch, group); a row without changes carries its error.
-fn grid_csv<'a>(what: &str, rows: impl Iterator<Item = (String, &'a [GroupChange], Option<&'a str>)>) -> String {
+fn grid_csv<'a>(
+    what: &str,
+    rows: impl Iterator<Item = (String, &'a [GroupChange], Option<&'a str>)>,
+) -> String {
     let rows = rows.flat_map(|(label, groups, error)| {
         let failed = error.map(|e| {
             let mut row = vec![label.clone()];

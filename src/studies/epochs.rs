@@ -46,7 +46,11 @@ impl EpochSeriesSpec {
 }
 
 /// Runs the series, reporting each finished epoch; a cancellation stops it.
-pub fn run(session: &mut Session, spec: &EpochSeriesSpec, progress: &mut dyn Progress) -> Result<EpochSeries> {
+pub fn run(
+    session: &mut Session,
+    spec: &EpochSeriesSpec,
+    progress: &mut dyn Progress,
+) -> Result<EpochSeries> {
     let mut points = Vec::with_capacity(spec.epochs.len());
     for (i, &epoch) in spec.epochs.iter().enumerate() {
         let at = spec.at(epoch);

@@ -162,7 +162,9 @@ pub fn prepare(session: &mut Session, spec: &InterventionSpec) -> Result<Prepare
     }
     let (candidates, targets, neurons) = match target {
         Target::Layer(_) => (0, Vec::new(), Vec::new()),
-        Target::Neurons(_) => selected_neurons(session, &RankingSpec::of(spec.epoch, query, spec.seed), &space)?,
+        Target::Neurons(_) => {
+            selected_neurons(session, &RankingSpec::of(spec.epoch, query, spec.seed), &space)?
+        }
     };
     Ok(Prepared { space, current, earlier, candidates, targets, neurons })
 }
@@ -208,7 +210,8 @@ pub fn run(
     let mut layers_changed = Vec::new();
     for r in 0..runs {
         if redraw && r > 0 {
-            targets = selected_neurons(session, &ranking(spec.seed.wrapping_add(r as u64)), &prepared.space)?.1;
+            targets =
+                selected_neurons(session, &ranking(spec.seed.wrapping_add(r as u64)), &prepared.space)?.1;
         }
         let (weights, changed) = changed_weights(spec, &prepared, &targets, r)?;
         let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();

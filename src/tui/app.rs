@@ -19,10 +19,10 @@ use crate::eval::{AccuracyReport, summarize};
 use crate::experiment::Experiment;
 use crate::inspect::{GroupInfo, group_infos};
 use crate::model::LayerInfo;
-use crate::studies::intervention::{InterventionResult, smallest};
-use crate::studies::ranks::RankStudy;
 use crate::studies::epochs::EpochSeries;
 use crate::studies::flips::Flips;
+use crate::studies::intervention::{InterventionResult, smallest};
+use crate::studies::ranks::RankStudy;
 use crate::studies::sensitivity::SensitivityStudy;
 use crate::studies::sweep::Sweep;
 
@@ -524,8 +524,10 @@ impl App {
                         self.sensitivity = Some(*study);
                     }
                     Output::Epochs(series) => {
-                        self.status =
-                            Status::Done { what: format!("series of {} epochs", series.points.len()), elapsed };
+                        self.status = Status::Done {
+                            what: format!("series of {} epochs", series.points.len()),
+                            elapsed,
+                        };
                         self.epoch_series = Some(*series);
                         self.scroll = 0;
                     }

@@ -47,6 +47,20 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             }),
             None => bail!("nothing to export yet: run a sweep first"),
         },
+        View::Epochs => match &app.epoch_series {
+            Some(series) => {
+                let epoch = series.spec.base.epoch;
+                write_both(series, &stem("epochs"), app, epoch, &series.spec, || None)
+            }
+            None => bail!("nothing to export yet: run an epoch series first"),
+        },
+        View::Images => match &app.flips {
+            Some(flips) => {
+                let epoch = flips.spec.intervention.epoch;
+                write_both(flips, &stem("flips"), app, epoch, &flips.spec, || None)
+            }
+            None => bail!("nothing to export yet: press Enter in the Images view first"),
+        },
         View::Mitigation => match &app.mitigation.comparison {
             Some(comparison) => {
                 let compared: Vec<String> = app

@@ -194,7 +194,8 @@ fn event_loop(
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
             match event::read().context("cannot read the terminal")? {
                 TermEvent::Key(key) if app.prompt.is_some() && key.kind == KeyEventKind::Press => {
-                    let quit = key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+                    let quit =
+                        key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
                     let effects = if quit { app.update(Action::Quit) } else { app.prompt_key(key.code) };
                     for effect in effects {
                         apply(effect, app, worker);

@@ -19,11 +19,11 @@ use crate::jobs::{CancelFlag, Progress, is_cancelled};
 use crate::mitigate::compare::{Comparison, compare};
 use crate::neurons::scores::Criterion;
 use crate::session::Session;
+use crate::studies::epochs::{EpochSeries, EpochSeriesSpec};
+use crate::studies::flips::{Flips, FlipsSpec};
 use crate::studies::intervention::{InterventionResult, InterventionSpec};
 use crate::studies::ranks::{RankSpec, RankStudy};
 use crate::studies::sensitivity::{SensitivitySpec, SensitivityStudy};
-use crate::studies::epochs::{EpochSeries, EpochSeriesSpec};
-use crate::studies::flips::{Flips, FlipsSpec};
 use crate::studies::sweep::{Sweep, SweepSpec};
 use crate::studies::{epochs, flips, intervention, ranks, sensitivity, sweep};
 

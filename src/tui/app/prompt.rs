@@ -73,10 +73,8 @@ impl App {
         match wanted.and_then(|e| self.epochs.iter().position(|row| row.epoch == e)) {
             Some(at) => self.select_epoch(at),
             None => {
-                let (first, last) = (
-                    self.epochs.first().map_or(0, |e| e.epoch),
-                    self.epochs.last().map_or(0, |e| e.epoch),
-                );
+                let (first, last) =
+                    (self.epochs.first().map_or(0, |e| e.epoch), self.epochs.last().map_or(0, |e| e.epoch));
                 self.status = Status::Error(format!(
                     "no checkpoint of epoch '{text}' (this experiment has epochs {first}..={last})"
                 ));

@@ -5,14 +5,14 @@ use super::App;
 use crate::data::Split;
 use crate::eval::AccuracyReport;
 use crate::intervene::Intervention;
-use crate::neurons::CandidateFilter;
 use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::Scope;
+use crate::neurons::{CandidateFilter, NeuronSpace};
+use crate::studies::epochs::EpochSeriesSpec;
+use crate::studies::flips::FlipsSpec;
 use crate::studies::intervention::{self, InterventionSpec};
 use crate::studies::ranks::RankSpec;
 use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
-use crate::studies::epochs::EpochSeriesSpec;
-use crate::studies::flips::FlipsSpec;
 use crate::studies::sweep::SweepSpec;
 use crate::tui::app::View;
 use crate::tui::form::{COUNTS, Count, REPEATS};
@@ -107,7 +107,8 @@ impl App {
     /// earlier epochs).
     pub fn epoch_series_spec(&self) -> EpochSeriesSpec {
         let base = self.spec();
-        let epochs = self.epochs.iter().map(|e| e.epoch).filter(|&e| base.intervention.validate(e).is_ok()).collect();
+        let epochs =
+            self.epochs.iter().map(|e| e.epoch).filter(|&e| base.intervention.validate(e).is_ok()).collect();
         EpochSeriesSpec { base, epochs }
     }
 
@@ -127,16 +128,37 @@ impl App {
         self.flips.as_ref().is_some_and(|f| f.spec != self.flips_spec())
     }
 
-    pub(super) fn rank_job(&self) -> Job {
-        Job::Ranks(RankSpec {
+    /// The rank histograms of the form's granularity, candidates and count: a top fraction
+    /// as it is, a top k as k of the candidates.
+    pub fn rank_spec(&self) -> RankSpec {
+        let granularity = self.form.granularity();
+        let candidates = self.form.candidate_filter();
+        let fraction = match COUNTS[self.form.count] {
+            Count::Q(q) => q,
+            Count::K(k) => {
+                let total =
+                    NeuronSpace::new(&self.layers, &candidates, granularity).map(|s| s.total()).unwrap_or(0);
+                if total > 0 { (k as f64 / total as f64).min(1.0) } else { 0.05 }
+            }
+        };
+        RankSpec {
             epoch: self.epoch_number(),
-            fraction: 0.05,
-            granularity: self.form.granularity(),
-            candidates: CandidateFilter::default(),
+            fraction,
+            granularity,
+            candidates,
             split: Split::Train,
             sampling: Sampling::default(),
             seed: 0,
-        })
+        }
+    }
+
+    pub(super) fn rank_job(&self) -> Job {
+        Job::Ranks(self.rank_spec())
+    }
+
+    /// Whether the histograms shown were made with other settings than the form's now.
+    pub fn ranks_stale(&self) -> bool {
+        self.ranks.as_ref().is_some_and(|r| r.spec != self.rank_spec())
     }
 
     pub(super) fn sensitivity_job(&self) -> Job {
@@ -151,9 +173,7 @@ impl App {
     }
 
     pub(super) fn ranks_current(&self) -> bool {
-        self.ranks.as_ref().is_some_and(|r| {
-            r.spec.epoch == self.epoch_number() && r.spec.granularity == self.form.granularity()
-        })
+        self.ranks.as_ref().is_some_and(|r| r.spec == self.rank_spec())
     }
 
     pub(super) fn sensitivity_current(&self) -> bool {

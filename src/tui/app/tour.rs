@@ -39,7 +39,7 @@ pub const STEPS: [Step; 9] = [
         },
     },
     Step {
-        title: "a few filters carry a minority group",
+        title: "few filters carry a minority",
         view: View::Bars,
         form: Some((0, 0, 2, 2)),
         run: true,
@@ -102,7 +102,7 @@ pub const STEPS: [Step; 9] = [
         },
     },
     Step {
-        title: "sensitive layers under rewinding",
+        title: "sensitive layers (rewind)",
         view: View::Sensitivity,
         form: None,
         run: true,
@@ -169,6 +169,13 @@ impl App {
         if let Some((kind, criterion, sigma, repeats)) = step.form {
             let split = self.form.split;
             self.form = Form { kind, criterion, scope: 2, sigma, repeats, split, ..Form::default() };
+            if step.view == View::Ranks {
+                // Histograms of 3 neurons say little: the top 5% (the form's preset).
+                self.form.count = crate::tui::form::COUNTS
+                    .iter()
+                    .position(|c| *c == crate::tui::form::Count::Q(0.05))
+                    .unwrap_or(self.form.count);
+            }
         }
         if self.view != step.view {
             self.scroll = 0;
@@ -186,7 +193,8 @@ impl App {
         if let Some(at) = self.layers.iter().position(|l| l.name == DEMO_LAYER) {
             return Some(at);
         }
-        let inner: Vec<usize> = (0..self.layers.len()).filter(|&i| !self.layers[i].shortcut && !self.layers[i].head).collect();
+        let inner: Vec<usize> =
+            (0..self.layers.len()).filter(|&i| !self.layers[i].shortcut && !self.layers[i].head).collect();
         inner.get(inner.len() / 2).copied()
     }
 

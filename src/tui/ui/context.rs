@@ -81,11 +81,13 @@ fn list(
     let rows = area.height.saturating_sub(2) as usize;
     let total = items.len();
     // ratatui scrolls a fresh list just far enough to show the selection.
-    let offset = if rows == 0 { 0 } else { selected.saturating_sub(rows - 1).min(total.saturating_sub(rows)) };
+    let offset =
+        if rows == 0 { 0 } else { selected.saturating_sub(rows - 1).min(total.saturating_sub(rows)) };
     let below = total.saturating_sub(offset + rows);
     let mut outer = block(title, app.focus == panel, theme);
     if offset > 0 || below > 0 {
-        outer = outer.title_bottom(Line::styled(format!(" ↑{offset} ↓{below} "), theme.accent()).right_aligned());
+        outer =
+            outer.title_bottom(Line::styled(format!(" ↑{offset} ↓{below} "), theme.accent()).right_aligned());
     }
     let list = List::new(items).block(outer).highlight_style(theme.selected());
     let mut state = ListState::default().with_selected(Some(selected));

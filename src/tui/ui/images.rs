@@ -19,7 +19,8 @@ use crate::tui::theme::Theme;
 pub fn thumbnail(pixels: &[f32], shape: [usize; 3], factor: usize) -> Vec<Vec<[u8; 3]>> {
     let [c, h, w] = shape;
     let factor = factor.max(1);
-    let (lo, hi) = pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) =
+        pixels.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let span = if hi > lo { hi - lo } else { 1.0 };
     let (th, tw) = (h / factor, w / factor);
     (0..th)
@@ -62,7 +63,8 @@ fn shade(rgb: [u8; 3]) -> char {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let title = format!(" Images: G{} {} ", app.group, app.groups.get(app.group).map_or("", |g| g.name.as_str()));
+    let title =
+        format!(" Images: G{} {} ", app.group, app.groups.get(app.group).map_or("", |g| g.name.as_str()));
     let Some(flips) = app.flips.as_ref() else {
         let text = if app.running.is_some() {
             "  computing…".to_string()
@@ -138,14 +140,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
 fn header<'a>(flips: &Flips, app: &App, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
     if app.flips_stale() {
-        lines.push(Line::styled(
-            "stale: press Enter · shown:",
-            theme.negative().add_modifier(Modifier::BOLD),
-        ));
+        lines
+            .push(Line::styled("stale: press Enter · shown:", theme.negative().add_modifier(Modifier::BOLD)));
     }
     lines.push(Line::styled(super::results::describe(&flips.spec.intervention), theme.muted()));
     let n = flips.examples.len();
-    let run = if flips.spec.intervention.repeats > 1 && is_random(flips) { " (run 1 of the repeats)" } else { "" };
+    let run =
+        if flips.spec.intervention.repeats > 1 && is_random(flips) { " (run 1 of the repeats)" } else { "" };
     lines.push(Line::from(vec![
         Span::raw(format!(
             "{} right of {n} before, {} after{run} · ",

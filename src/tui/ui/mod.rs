@@ -222,11 +222,11 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         ("↑↓ k j PgUp PgDn", "move in the panel; in the results panel scroll"),
         ("Home g / End G", "first / last (epoch, layer, group, field, row)"),
         ("←→ h l", "change a value: form field, rewind distance, Mitigation page"),
-        ("1 … 9", "Bars Ranks Neurons History Sensitivity Mitigation Sweep Epochs Images"),
+        ("1 … 9", "the views, numbered in the title bar (Bars … Sweep Epochs Images)"),
         ("Enter / Esc", "run the intervention or study / cancel the running job"),
         ("b", "bar scale: ±100 ±50 ±25 ±10 ±5 ±2 auto (shown as 'bars ±N')"),
         ("t  n N", "guided tour of the paper's story: start or end / next / back"),
-        ("p", "pin the shown result; the next is drawn beside it (p again unpins)"),
+        ("p", "pin the result; the next is drawn beside it; p again unpins"),
         (":N Enter  /text", "jump to epoch N / list only layers whose name has text"),
         ("mouse", "click a panel or a row; the wheel moves in the panel under it"),
     ];
@@ -266,5 +266,12 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
-    scrolled(frame, popup, block(" Keys and symbols (↑↓ scroll) ", true, theme), text, app.help_scroll, theme);
+    scrolled(
+        frame,
+        popup,
+        block(" Keys and symbols (↑↓ scroll) ", true, theme),
+        text,
+        app.help_scroll,
+        theme,
+    );
 }

@@ -217,35 +217,35 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
         return;
     };
     let pinned = app.pinned.as_ref().filter(|p| *p != r);
-    let wide = area.width >= 120;
+    let wide = area.width >= 110;
     match pinned {
-        // A pinned result beside the current one (side by side when wide, else one above the other).
-        Some(pin) => {
-            let [now, then] = if wide {
-                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
-            } else {
-                Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
-            };
-            bars_panel(frame, now, app, r, false, theme, focused);
-            bars_panel(frame, then, app, pin, true, theme, focused);
+        // A pinned result beside the current one where the panel is wide.
+        Some(pin) if wide => {
+            let [now, then] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+            bars_panel(frame, now, app, (r, None), false, theme, focused);
+            bars_panel(frame, then, app, (pin, None), true, theme, focused);
         }
+        // Narrow: the pinned result's change as a column beside the current one's.
+        Some(pin) => bars_panel(frame, area, app, (r, Some(pin)), false, theme, focused),
         // The selected neurons beside the bars where the screen has room for both.
-        None if area.width >= 140 && area.height >= 20 && !r.neurons.is_empty() => {
+        None if wide && area.height >= 20 && !r.neurons.is_empty() => {
             let [bars, neurons] =
                 Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(area);
-            bars_panel(frame, bars, app, r, false, theme, focused);
+            bars_panel(frame, bars, app, (r, None), false, theme, focused);
             draw_neurons(frame, neurons, app, theme, false);
         }
-        None => bars_panel(frame, area, app, r, false, theme, focused),
+        None => bars_panel(frame, area, app, (r, None), false, theme, focused),
     }
 }
 
-/// One result's bars; `pinned` draws a result pinned with `p` (never stale: kept as it was).
+/// One result's bars, with a pinned result's changes as a column (`pin`); `pinned` draws a
+/// result pinned with `p` (never stale: kept as it was).
 fn bars_panel(
     frame: &mut Frame,
     area: Rect,
     app: &App,
-    r: &InterventionResult,
+    (r, pin): (&InterventionResult, Option<&InterventionResult>),
     pinned: bool,
     theme: &Theme,
     focused: bool,
@@ -254,7 +254,8 @@ fn bars_panel(
     let inner = area.width.saturating_sub(2) as usize;
     // Group names only where there is room; the groups panel always shows them.
     let label = if inner >= 76 { 17 } else { 3 };
-    let bar_width = inner.saturating_sub(label + 13 + 7 + 6 + 6).max(8);
+    let pin_width = if pin.is_some() { 7 } else { 0 };
+    let bar_width = inner.saturating_sub(label + 13 + 7 + 6 + 6 + pin_width).max(8);
     let mut spec = Vec::new();
     if pinned {
         spec.push(Span::styled("pinned (p unpins) · ", theme.accent()));
@@ -269,12 +270,13 @@ fn bars_panel(
         Line::from(spec),
         Line::styled(
             format!(
-                "{:<label$}{:<13}{}{:>7}{:>6}",
+                "{:<label$}{:<13}{}{:>7}{:>6}{}",
                 "",
                 "before→after",
                 bar_header(scale, bar_width),
                 "Δ",
-                "|Δ|"
+                "|Δ|",
+                if pin.is_some() { format!("{:>7}", "pin Δ") } else { String::new() }
             ),
             theme.muted(),
         ),
@@ -299,6 +301,10 @@ fn bars_panel(
         spans.push(Span::styled(format!(" {:>6}", pts(g.change)), fill_style));
         let abs = g.abs_change.map(|a| format!("{:.1}", 100.0 * a)).unwrap_or_else(|| "n/a".into());
         spans.push(Span::raw(format!(" {abs:>5}")));
+        if let Some(pin) = pin {
+            let then = pin.groups.iter().find(|p| p.group == g.group).and_then(|p| p.change);
+            spans.push(Span::styled(format!(" {:>6}", pts(then)), theme.accent()));
+        }
         spans.push(Span::styled(marker, theme.negative()));
         lines.push(Line::from(spans));
     }
@@ -322,6 +328,9 @@ fn bars_panel(
             format!("{} runs: Δ mean change, |Δ| mean |change|, ├─┤ ±1 std", r.runs),
             theme.muted(),
         ));
+    }
+    if let Some(pin) = pin {
+        lines.push(Line::styled(format!("pin Δ (p unpins): {}", describe(&pin.spec)), theme.accent()));
     }
     let (per_group, examples) = examples(r);
     lines.push(Line::styled(examples, theme.muted()));

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{block, pts};
 use crate::tui::app::App;
@@ -19,41 +19,131 @@ pub fn draw_ranks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
     let Some(study) = &app.ranks else {
         return waiting(frame, area, " Rank histograms ", app, theme, focused);
     };
-    let Some(g) = study.groups.get(app.group) else { return };
     let title = format!(
-        " Ranks, G{} {}: top {} of {} by each score ",
-        g.group, g.name, study.selected, study.candidates
+        " Ranks{} · top {} of {} {}s ({:.2}%) ",
+        if app.ranks_stale() { " · stale: Enter" } else { "" },
+        study.selected,
+        study.candidates,
+        study.spec.granularity,
+        100.0 * study.spec.fraction
     );
     let outer = block(title, focused, theme);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
-    let [top, bottom, axis] =
-        Layout::vertical([Constraint::Percentage(50), Constraint::Min(2), Constraint::Length(1)])
-            .areas(inner);
-    for (area, label, histogram) in [
-        (top, "magnitude rank of the top-gradient neurons", &g.magnitude_rank_of_top_gradient),
-        (bottom, "gradient rank of the top-magnitude neurons", &g.gradient_rank_of_top_magnitude),
-    ] {
-        let [caption, chart] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-        frame.render_widget(Paragraph::new(Span::styled(label, theme.muted())), caption);
-        let bars: Vec<Bar> =
-            histogram.iter().map(|&c| Bar::default().value(c as u64).text_value(String::new())).collect();
-        let chart_widget = BarChart::default()
-            .data(BarGroup::default().bars(&bars))
-            .bar_width(1)
-            .bar_gap(1)
-            .bar_style(theme.accent());
-        frame.render_widget(chart_widget, chart);
+    // Every group where the screen has room for two columns of 2 x 2 histograms, else the
+    // group selected on the left (↑↓ in the Groups panel picks another).
+    let all = inner.width >= 2 * 48 && inner.height >= 2 * 14;
+    if all {
+        let rows = study.groups.len().div_ceil(2).max(1);
+        let row_areas = Layout::vertical(vec![Constraint::Ratio(1, rows as u32); rows]).split(inner);
+        for (i, g) in study.groups.iter().enumerate() {
+            let [left, right] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(row_areas[i / 2]);
+            group_ranks(frame, if i % 2 == 0 { left } else { right }, study.selected, g, theme);
+        }
+    } else if let Some(g) = study.groups.get(app.group) {
+        group_ranks(frame, inner, study.selected, g, theme);
     }
-    // Bin b is drawn at column 2b (bar width 1, gap 1): label 0, 25, 50, 75, 100 % there.
-    let mut scale = vec![' '; 46];
-    for (col, text) in [(0, "0%"), (10, "25%"), (20, "50%"), (30, "75%"), (38, "100%")] {
+}
+
+/// Share of `histogram`'s neurons in its top `bins` bins.
+fn top_share(histogram: &[usize], bins: usize) -> (usize, f64) {
+    let total: usize = histogram.iter().sum();
+    let top: usize = histogram.iter().rev().take(bins).sum();
+    (top, if total > 0 { top as f64 / total as f64 } else { 0.0 })
+}
+
+/// A group's two histograms with count axes, and a line each stating how much of the top
+/// set sits in the other score's top 5% and top 25% (uniform ranks would put 5% and 25% there).
+fn group_ranks(
+    frame: &mut Frame,
+    area: Rect,
+    selected: usize,
+    g: &crate::studies::ranks::GroupRanks,
+    theme: &Theme,
+) {
+    let [name, top, bottom, axis] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Ratio(1, 2),
+        Constraint::Ratio(1, 2),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let uniform = if area.width >= 70 { " · uniform ranks: 5% and 25%" } else { "" };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!("G{} {}", g.group, g.name), theme.group(g.group)),
+            Span::styled(format!(" · {} in both top sets{uniform}", g.overlap), theme.muted()),
+        ])),
+        name,
+    );
+    for (area, what, histogram) in [
+        (top, "|w| percentile of the top by gradient", &g.magnitude_rank_of_top_gradient),
+        (bottom, "gradient percentile of the top by |w|", &g.gradient_rank_of_top_magnitude),
+    ] {
+        let (in5, share5) = top_share(histogram, 1);
+        let (in25, share25) = top_share(histogram, 5);
+        let numbers = Span::styled(
+            format!(
+                "top 5%: {in5}/{selected} ({:.0}%) · top 25%: {in25} ({:.0}%)",
+                100.0 * share5,
+                100.0 * share25
+            ),
+            theme.accent(),
+        );
+        let label = Span::styled(format!("{what}: "), theme.muted());
+        // The numbers beside the label where they fit, else under it.
+        let mut lines = if label.width() + numbers.width() <= area.width as usize {
+            vec![Line::from(vec![label, numbers])]
+        } else {
+            vec![Line::from(label), Line::from(numbers)]
+        };
+        let rows = (area.height as usize).saturating_sub(lines.len());
+        lines.extend(histogram_lines(histogram, rows, theme));
+        frame.render_widget(Paragraph::new(lines), area);
+    }
+    // Bin b is drawn at column 4 + 2b: label 0, 25, 50, 75, 100 % there.
+    let mut scale = vec![' '; 48];
+    for (col, text) in [(4, "0%"), (14, "25%"), (24, "50%"), (34, "75%"), (42, "100%")] {
         for (i, ch) in text.chars().enumerate() {
             scale[col + i] = ch;
         }
     }
-    let scale: String = scale.into_iter().collect::<String>() + "percentile";
+    let scale: String = scale.into_iter().collect::<String>() + "pct";
     frame.render_widget(Paragraph::new(Span::styled(scale, theme.muted())), axis);
+}
+
+/// Eighths of a cell, for bars drawn row by row.
+const EIGHTHS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A histogram `rows` high, one column per bin (and a gap), with its count axis on the left:
+/// the largest bin's count at the top, 0 at the bottom.
+pub fn histogram_lines<'a>(bins: &[usize], rows: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let rows = rows.max(1);
+    let max = bins.iter().copied().max().unwrap_or(0).max(1);
+    (0..rows)
+        .map(|r| {
+            let label = if r == 0 {
+                format!("{max:>3}┤")
+            } else if r + 1 == rows {
+                "  0┤".to_string()
+            } else {
+                "   │".to_string()
+            };
+            let from_bottom = (rows - 1 - r) as f64;
+            let cells: String = bins
+                .iter()
+                .map(|&c| {
+                    let level = c as f64 / max as f64 * rows as f64 - from_bottom;
+                    let eighths = (level.clamp(0.0, 1.0) * 8.0).round() as usize;
+                    // A non-empty bin shows at least a sliver on the bottom row.
+                    let eighths = if c > 0 && r + 1 == rows { eighths.max(1) } else { eighths };
+                    format!("{} ", EIGHTHS[eighths])
+                })
+                .collect();
+            Line::from(vec![Span::styled(label, theme.muted()), Span::styled(cells, theme.accent())])
+        })
+        .collect()
 }
 
 fn heat(change: Option<f64>, sensitive: bool, theme: &Theme) -> Style {
@@ -84,7 +174,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
         .iter()
         .filter(|r| r.epochs_back == n)
         .map(|r| {
-            let mut cells = vec![cell(r.layer.replace(".block0", ""))];
+            let mut cells = vec![cell(short_layer(&r.layer))];
             cells.extend(r.change.iter().zip(&r.sensitive).map(|(&c, &s)| {
                 cell(format!("{:>6}{}", pts(c), if s { "*" } else { " " })).style(heat(c, s, theme))
             }));
@@ -93,8 +183,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
         .collect();
     let mut count = vec![cell("sensitive layers".into())];
     count.extend(study.counts[app.distance].iter().map(|c| cell(format!("{c:>6} "))));
-    let longest =
-        study.rows.iter().map(|r| r.layer.replace(".block0", "").chars().count()).max().unwrap_or(0);
+    let longest = study.rows.iter().map(|r| short_layer(&r.layer).chars().count()).max().unwrap_or(0);
     let mut widths = vec![Constraint::Length(longest.max(16) as u16)];
     widths.extend((0..groups).map(|_| Constraint::Length(7)));
     let distances: Vec<String> = study.spec.epochs_back.iter().map(|d| d.to_string()).collect();
@@ -168,8 +257,7 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
     lines.push(Line::styled(format!("{what}{control}"), theme.muted()));
     let groups = sweep.rows.iter().map(|r| r.groups.len()).max().unwrap_or(0);
     let inner = area.width.saturating_sub(2) as usize;
-    let longest =
-        sweep.rows.iter().map(|r| r.layer.replace(".block0", "").chars().count()).max().unwrap_or(5);
+    let longest = sweep.rows.iter().map(|r| short_layer(&r.layer).chars().count()).max().unwrap_or(5);
     // A name longer than its column goes on a line of its own, the numbers under it.
     let name_width = longest.min(inner.saturating_sub(7 * groups)).max(5);
     let mut header = format!("{:<name_width$}", "layer");
@@ -178,7 +266,7 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
     }
     lines.push(Line::styled(header, theme.accent()));
     for row in &sweep.rows {
-        let name = row.layer.replace(".block0", "");
+        let name = short_layer(&row.layer);
         let mut spans = if name.chars().count() > name_width {
             lines.push(Line::raw(name));
             vec![Span::raw(" ".repeat(name_width))]
@@ -290,4 +378,10 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
         theme.muted(),
     ));
     super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
+
+/// A layer's name for a narrow table: the demo's single `.block0` and a shortcut's `.conv`
+/// left out (`stage2.shortcut`); the legend and exports keep full names.
+pub fn short_layer(name: &str) -> String {
+    name.replace(".block0", "").replace("shortcut.conv", "shortcut")
 }
