@@ -348,6 +348,39 @@ fn screens_at_80x24_and_160x45() {
         for (w, h) in [(80, 24), (160, 45)] {
             insta::assert_snapshot!(format!("sensitivity_{w}x{h}"), render(&app, w, h));
         }
+        // Rank histograms of a fixture study: 17 neurons in each top set.
+        let spec = app.rank_spec();
+        let mut bins = vec![0usize; 20];
+        for (b, c) in [(0, 1), (3, 2), (9, 4), (15, 3), (19, 7)] {
+            bins[b] = c;
+        }
+        let groups = (0..4)
+            .map(|g| memscope::studies::ranks::GroupRanks {
+                group: g,
+                name: app.groups[g].name.clone(),
+                magnitude_rank_of_top_gradient: bins.clone(),
+                gradient_rank_of_top_magnitude: bins.iter().rev().copied().collect(),
+                overlap: g,
+            })
+            .collect();
+        let study = memscope::studies::ranks::RankStudy { spec, candidates: 338, selected: 17, groups };
+        app.update(Action::Show(View::Ranks));
+        app.on_event(Event::Finished {
+            id: 0,
+            output: Output::Ranks(Box::new(study)),
+            elapsed: Duration::ZERO,
+        });
+        for (w, h) in [(80, 24), (160, 45)] {
+            let screen = render(&app, w, h);
+            // Counts in words: 7 of 17 in the top 5% bin, 7 + 3 in the top 25% (bins 15-19).
+            assert!(screen.contains("top 5%: 7/17 (41%) · top 25%: 10 (59%)"), "{screen}");
+            insta::assert_snapshot!(format!("ranks_{w}x{h}"), screen);
+        }
+        // The tour's words in place of the form.
+        app.update(Action::Tour);
+        for (w, h) in [(80, 24), (160, 45)] {
+            insta::assert_snapshot!(format!("tour_{w}x{h}"), render(&app, w, h));
+        }
     });
 }
 
