@@ -1,6 +1,8 @@
 //! The real binary in a real terminal (tmux): open the demo, pick a layer and a group, run
 //! a zero-out, see the bars, open help, quit; and a panic that still restores the terminal.
 
+mod common;
+
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -140,23 +142,10 @@ fn explore_the_demo_run_a_zero_out_and_quit() {
     t.assert_shell_usable();
 }
 
-/// The signed changes in points (one decimal, as the bars show them) of `memscope intervene
-/// ARGS --format csv`.
-fn cli_changes(args: &[&str]) -> Vec<String> {
-    let out = Command::new(BIN).arg("intervene").args(args).args(["--format", "csv"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let csv = String::from_utf8(out.stdout).unwrap();
-    csv.lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-        .map(|l| format!("{:+.1}", 100.0 * l.split(',').nth(6).unwrap().parse::<f64>().unwrap()))
-        .collect()
-}
-
 #[test]
 fn the_first_enter_at_80x24_is_explained_and_a_changed_form_marks_it_stale() {
     // The CLI's defaults are the form's: global top-3 units by the smallest group's gradient.
-    let changes = cli_changes(&[]);
+    let changes = common::cli_changes(&[]);
     let t = Tmux::start_sized("memscope-e2e-caption", 80, 24);
     t.line(BIN);
     t.wait_for(&["No intervention yet", "24.0%"]);
@@ -173,7 +162,7 @@ fn the_first_enter_at_80x24_is_explained_and_a_changed_form_marks_it_stale() {
     t.keys(&["Down", "Down", "Right"]);
     t.wait_for(&["stale: press Enter", "global ÷ layer mean"]);
     t.keys(&["Enter"]);
-    let normalized = cli_changes(&["--normalize-layers"]);
+    let normalized = common::cli_changes(&["--normalize-layers"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let screen = t.screen();
@@ -219,7 +208,7 @@ fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
     rows.extend(right(&t.screen()));
     for layer in layers {
         let short = layer.replace(".block0", "").replace("shortcut.conv", "shortcut");
-        let expected = cli_changes(&["--within", layer]);
+        let expected = common::cli_changes(&["--within", layer]);
         let i = rows
             .iter()
             .position(|r| {
@@ -245,25 +234,13 @@ fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
     t.assert_shell_usable();
 }
 
-/// The before accuracies (points, one decimal) of `memscope intervene ARGS`.
-fn cli_before(args: &[&str]) -> Vec<String> {
-    let out = Command::new(BIN).arg("intervene").args(args).args(["--format", "csv"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-        .map(|l| format!("{:.1}", 100.0 * l.split(',').nth(3).unwrap().parse::<f64>().unwrap()))
-        .collect()
-}
-
 #[test]
 fn the_tour_at_80x24_tells_its_first_three_steps_with_the_cli_numbers() {
     let story = ["--within", "stage2.block0.conv2", "--group", "G1"];
-    let zero = cli_changes(&story);
-    let noise = cli_changes(&[&story[..], &["--kind", "noise"]].concat());
-    let before = cli_before(&story);
+    let zero = common::cli_changes(&story);
+    let noise = common::cli_changes(&[&story[..], &["--kind", "noise"]].concat());
+    let before: Vec<String> =
+        common::intervene_column(&story, 3).iter().map(|b| format!("{:.1}", 100.0 * b)).collect();
     let worst = before.iter().map(|b| b.parse::<f64>().unwrap()).fold(f64::INFINITY, f64::min);
     let t = Tmux::start_sized("memscope-e2e-tour", 80, 24);
     t.line(BIN);

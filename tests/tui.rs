@@ -1,6 +1,8 @@
 //! The explorer without a terminal: key → state transitions, whole screens through
 //! ratatui's TestBackend, and a real worker's result reaching the screen.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -960,24 +962,6 @@ fn a_cancelled_mitigation_leaves_nothing_behind() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
-/// The signed changes in points (one decimal) of the real binary's `memscope intervene ARGS`.
-fn cli_changes(args: &[&str]) -> Vec<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memscope"))
-        .arg("intervene")
-        .args(args)
-        .args(["--format", "csv"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-        .map(|l| format!("{:+.1}", 100.0 * l.split(',').nth(6).unwrap().parse::<f64>().unwrap()))
-        .collect()
-}
-
 fn submitted(effects: Vec<Effect>) -> Vec<Job> {
     effects.into_iter().filter_map(|e| if let Effect::Submit(job) = e { Some(job) } else { None }).collect()
 }
@@ -1126,7 +1110,8 @@ fn epoch_series_and_flipped_images_equal_the_cli_and_draw_at_80x24_and_160x45() 
     let series = app.epoch_series.clone().unwrap();
     for point in &series.points {
         let epoch = point.epoch.to_string();
-        let cli = cli_changes(&["--within", "stage2.block0.conv2", "--group", "G1", "--epoch", &epoch]);
+        let cli =
+            common::cli_changes(&["--within", "stage2.block0.conv2", "--group", "G1", "--epoch", &epoch]);
         let shown: Vec<String> =
             point.groups.iter().map(|g| format!("{:+.1}", 100.0 * g.change.unwrap())).collect();
         assert_eq!(shown, cli, "epoch {epoch}");

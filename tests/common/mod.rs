@@ -66,3 +66,23 @@ pub fn fails(args: &[&str]) -> String {
     assert!(stderr.starts_with("memscope: error: "), "{stderr}");
     stderr
 }
+
+/// Column `nth` of every group row of `memscope intervene ARGS --format csv` (3 before, 4
+/// after, 6 change), as fractions.
+pub fn intervene_column(args: &[&str], nth: usize) -> Vec<f64> {
+    let out = memscope().arg("intervene").args(args).args(["--format", "csv"]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| l.split(',').nth(nth).unwrap().parse::<f64>().unwrap())
+        .collect()
+}
+
+/// The signed changes in points with one decimal, as the explorer shows them, of `memscope
+/// intervene ARGS`.
+pub fn cli_changes(args: &[&str]) -> Vec<String> {
+    intervene_column(args, 6).iter().map(|c| format!("{:+.1}", 100.0 * c)).collect()
+}

@@ -273,18 +273,7 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
         } else {
             vec![Span::raw(format!("{name:<name_width$}"))]
         };
-        match &row.error {
-            Some(error) => spans.push(Span::styled(format!(" not run: {error}"), theme.muted())),
-            None => {
-                for g in &row.groups {
-                    let sensitive = g.change.is_some_and(|c| c.abs() >= 0.01);
-                    spans.push(Span::styled(
-                        format!("{:>6}{}", pts(g.change), if sensitive { "*" } else { " " }),
-                        heat(g.change, sensitive, theme),
-                    ));
-                }
-            }
-        }
+        spans.extend(change_cells(&row.groups, row.error.as_deref(), " ", theme));
         lines.push(Line::from(spans));
     }
     lines.push(Line::styled(
@@ -292,6 +281,29 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
         theme.muted(),
     ));
     super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
+
+/// A row's cells: each group's signed change in points, `*` and heat where |Δ| ≥ 1 point, or
+/// why the row was not run.
+fn change_cells<'a>(
+    groups: &[crate::studies::GroupChange],
+    error: Option<&str>,
+    gap: &str,
+    theme: &Theme,
+) -> Vec<Span<'a>> {
+    match error {
+        Some(error) => vec![Span::styled(format!("{gap}not run: {error}"), theme.muted())],
+        None => groups
+            .iter()
+            .map(|g| {
+                let sensitive = g.change.is_some_and(|c| c.abs() >= 0.01);
+                Span::styled(
+                    format!("{:>6}{}", pts(g.change), if sensitive { "*" } else { " " }),
+                    heat(g.change, sensitive, theme),
+                )
+            })
+            .collect(),
+    }
 }
 
 /// Eight heights of a sparkline cell.
@@ -359,18 +371,7 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
     lines.push(Line::styled(header, theme.accent()));
     for point in &series.points {
         let mut spans = vec![Span::raw(format!("{:<6}", point.epoch))];
-        match &point.error {
-            Some(error) => spans.push(Span::styled(format!("not run: {error}"), theme.muted())),
-            None => {
-                for g in &point.groups {
-                    let sensitive = g.change.is_some_and(|c| c.abs() >= 0.01);
-                    spans.push(Span::styled(
-                        format!("{:>6}{}", pts(g.change), if sensitive { "*" } else { " " }),
-                        heat(g.change, sensitive, theme),
-                    ));
-                }
-            }
-        }
+        spans.extend(change_cells(&point.groups, point.error.as_deref(), "", theme));
         lines.push(Line::from(spans));
     }
     lines.push(Line::styled(
