@@ -480,6 +480,11 @@ fn sensitivity_scrolls_at_80x24_and_keeps_its_count_row() {
     app.update(Action::Right);
     app.update(Action::Right);
     assert_eq!((app.view, app.distance), (View::Sensitivity, 4), "clamped at the farthest distance");
+    // Another epoch: the table is marked as that of the epoch it was run at.
+    assert!(!render(&app, 80, 24).contains("stale"));
+    app.epoch -= 1;
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("stale (epoch 40, val): Enter"), "{screen}");
 }
 
 #[test]

@@ -176,7 +176,8 @@ impl App {
         self.ranks.as_ref().is_some_and(|r| r.spec == self.rank_spec())
     }
 
-    pub(super) fn sensitivity_current(&self) -> bool {
+    /// Whether the sensitive layers shown are of the current epoch and split.
+    pub fn sensitivity_current(&self) -> bool {
         self.sensitivity
             .as_ref()
             .is_some_and(|s| s.spec.epoch == self.epoch_number() && s.spec.split == self.form.split())

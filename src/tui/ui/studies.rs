@@ -188,7 +188,14 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     widths.extend((0..groups).map(|_| Constraint::Length(7)));
     let distances: Vec<String> = study.spec.epochs_back.iter().map(|d| d.to_string()).collect();
     let title = format!(" Rewind {n} epochs back (←→) · * = |Δ| ≥ {:.0} pp ", 100.0 * study.spec.threshold);
-    let outer = block(title, focused, theme);
+    let mut outer = block(title, focused, theme);
+    if !app.sensitivity_current() {
+        // Another epoch or split is selected: the table is of the one it was run at.
+        outer = outer.title_bottom(Line::styled(
+            format!(" stale (epoch {}, {}): Enter ", study.spec.epoch, study.spec.split),
+            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
+        ));
+    }
     let inner = outer.inner(area);
     // The count row stays under the table whatever is scrolled; the table scrolls with ↑↓.
     let legend = Paragraph::new(format!(
