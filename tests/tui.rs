@@ -996,6 +996,18 @@ fn the_tour_sets_the_form_for_each_step_runs_it_and_ends() {
     let jobs = submitted(app.update(Action::TourNext));
     let noise = expected.clone().change(memscope::intervene::Intervention::Noise { sigma: 0.01 });
     assert!(matches!(jobs.last(), Some(Job::Intervene(spec)) if *spec == noise), "{jobs:?}");
+    // A long study still running from a step is cancelled when the tour moves on.
+    app.running = Some(memscope::tui::app::Running {
+        id: 9,
+        label: "sweeping epochs",
+        started: Instant::now(),
+        done: 3,
+        total: 41,
+    });
+    let effects = app.update(Action::TourNext);
+    assert!(matches!(effects.first(), Some(Effect::Cancel)), "{effects:?}");
+    app.running = None;
+    app.update(Action::TourPrev);
     // Back, then every step to the end; each title fits at 80 columns whole.
     assert!(
         matches!(submitted(app.update(Action::TourPrev)).last(), Some(Job::Intervene(spec)) if *spec == expected)

@@ -9,6 +9,9 @@ use crate::tui::form::Form;
 /// The layer whose filters the demo's story uses (else: the middle layer of the model).
 const DEMO_LAYER: &str = "stage2.block0.conv2";
 
+/// The jobs a step cancels when the tour moves on (their labels, `worker::Job::label`).
+const LONG_JOBS: [&str; 4] = ["sweeping epochs", "sweeping layers", "sensitive layers", "rank histograms"];
+
 /// A step: its title, what it sets, whether it runs, and its words.
 pub struct Step {
     pub title: &'static str,
@@ -156,7 +159,12 @@ impl App {
         self.tour = Some(at);
         self.help = false;
         self.prompt = None;
-        let mut effects = self.select_epoch(self.epochs.len().saturating_sub(1));
+        let mut effects = Vec::new();
+        // A long study of the step left behind would hold up this step's run.
+        if self.running.as_ref().is_some_and(|r| LONG_JOBS.contains(&r.label)) {
+            effects.push(Effect::Cancel);
+        }
+        effects.extend(self.select_epoch(self.epochs.len().saturating_sub(1)));
         if let Some(layer) = self.story_layer() {
             self.layer = layer;
         }
