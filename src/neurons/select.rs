@@ -225,6 +225,7 @@ mod tests {
             shortcut: false,
             head: false,
             stage: None,
+            heads: None,
         };
         let layers = [layer("a", 16), layer("b", 32)];
         let space =
