@@ -23,12 +23,24 @@ use safetensors::SafeTensors;
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-vit");
 
 fn fixtures() -> Option<PathBuf> {
-    let cache = common::fixture_cache("torch-vit-v1")?;
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(make_fixtures).clone()
+}
+
+/// Made once for the tests of this file (they run in parallel), then cached.
+fn make_fixtures() -> Option<PathBuf> {
+    let cache = common::fixture_cache("torch-vit-v2")?;
     if cache.join(".complete").exists() {
         return Some(cache);
     }
     let python = common::torch_python()?;
-    let ok = Command::new(python).arg(SCRIPT).arg(&cache).status().is_ok_and(|s| s.success());
+    // The run's models train on the digits memscope makes (its train split, exported).
+    std::fs::create_dir_all(&cache).unwrap();
+    let dataset = "digits".parse::<memscope::data::DatasetSpec>().unwrap().load().unwrap();
+    let train = cache.join("data-train.safetensors");
+    let bytes = memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Train).unwrap();
+    std::fs::write(&train, bytes).unwrap();
+    let ok = Command::new(python).arg(SCRIPT).arg(&cache).arg(&train).status().is_ok_and(|s| s.success());
     assert!(ok, "scripts/make-torch-vit failed");
     std::fs::write(cache.join(".complete"), "").unwrap();
     Some(cache)
@@ -174,4 +186,106 @@ fn vit_configs_are_checked_and_described_in_ron() {
     let bad = ViTConfig { img_size: 30, patch_size: 8, ..ViTConfig::default() };
     assert!(bad.validate().unwrap_err().to_string().contains("img_size 30"));
     assert!(ron::from_str::<ModelConfig>("ViT((dims: 3))").is_err());
+}
+
+#[test]
+fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() {
+    let Some(dir) = fixtures() else {
+        eprintln!("note: no Python with torch 2.9.0: the DeiT import is not tested");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("exp");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    // The architecture is told by the names: ViT, dim 32 (heads given: no DeiT preset),
+    // the authors' head.0 and so LayerNorm eps 1e-5.
+    let args = ["import", "--checkpoints", &s(&dir.join("run")), "--heads", "4", "--out", &s(&exp)];
+    common::succeeds(&args);
+    let experiment = memscope::experiment::Experiment::open(&exp).unwrap();
+    assert_eq!(experiment.manifest.model, ModelConfig::ViT(authors_config()));
+    assert_eq!(experiment.epochs().collect::<Vec<_>>(), vec![1, 2]);
+    // Without --heads a width that is no DeiT preset is refused, naming the fix.
+    let err =
+        common::fails(&["import", "--checkpoints", &s(&dir.join("run")), "--out", &s(&tmp.path().join("x"))]);
+    assert!(err.contains("pass --heads") && err.contains("epoch_1.pth"), "{err}");
+
+    // PyTorch zeroes the k value rows of a qkv layer with the largest norm on the same val
+    // images memscope evaluates: 8 in the first block (a whole forward pass) and all 32 in
+    // the second (memscope resumes from the activations cached at its input).
+    let dataset = experiment.manifest.dataset.load().unwrap();
+    let data = tmp.path().join("val.safetensors");
+    std::fs::write(
+        &data,
+        memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Val).unwrap(),
+    )
+    .unwrap();
+    let python = common::torch_python().unwrap();
+    let list = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    };
+    for (layer, k) in [("blocks.0.attn.qkv", "8"), ("blocks.1.attn.qkv", "32")] {
+        let out = Command::new(&python)
+            .args([SCRIPT, "zero", &s(&dir.join("run/epoch_2.pth")), &s(&data), layer, "v", k])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let torch: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = list(&torch["rows"]);
+        let expected_ids: Vec<String> =
+            rows.iter().map(|r| format!("{layer}:v:h{}:{}", (r - 64) / 8, (r - 64) % 8)).collect();
+
+        let within = format!("{layer}:v");
+        let json = common::succeeds(&[
+            "intervene",
+            "--experiment",
+            &s(&exp),
+            "--epoch",
+            "2",
+            "--criterion",
+            "magnitude",
+            "--within",
+            &within,
+            "-k",
+            k,
+            "--kind",
+            "zero",
+            "--format",
+            "json",
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let neurons = json["neurons"].as_array().unwrap();
+        let ids: Vec<String> = neurons
+            .iter()
+            .map(|n| {
+                let id = &n["id"];
+                assert_eq!(id["qkv"]["part"], "v");
+                format!("{}:v:h{}:{}", id["layer"].as_str().unwrap(), id["qkv"]["head"], id["qkv"]["row"])
+            })
+            .collect();
+        assert_eq!(ids, expected_ids);
+        let indices: Vec<u64> = neurons.iter().map(|n| n["id"]["index"].as_u64().unwrap()).collect();
+        assert_eq!(indices, rows);
+        let count = |key: &str| -> Vec<u64> {
+            json["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| (g[key].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as u64)
+                .collect()
+        };
+        eprintln!(
+            "{within} top-{k} zeroed, per-group correct: PyTorch {:?} -> {:?}; memscope {:?} -> {:?}",
+            list(&torch["before"]),
+            list(&torch["after"]),
+            count("before"),
+            count("after")
+        );
+        assert_eq!(count("before"), list(&torch["before"]));
+        assert_eq!(count("after"), list(&torch["after"]));
+        assert_ne!(
+            list(&torch["after"]),
+            list(&torch["before"]),
+            "{within}: the zero-out changes predictions"
+        );
+    }
 }
