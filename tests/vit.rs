@@ -288,4 +288,104 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
             "{within}: the zero-out changes predictions"
         );
     }
+
+    // Gradient scores (every G2 training example, eval mode) equal PyTorch's autograd.
+    let train = tmp.path().join("train.safetensors");
+    std::fs::write(
+        &train,
+        memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Train).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(&python)
+        .args([
+            SCRIPT,
+            "grad",
+            &s(&dir.join("run/epoch_2.pth")),
+            &s(&train),
+            "2",
+            "blocks.0.attn.qkv",
+            "k",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let torch: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = common::succeeds(&[
+        "scores",
+        "--experiment",
+        &s(&exp),
+        "--epoch",
+        "2",
+        "--criterion",
+        "gradient",
+        "--group",
+        "G2",
+        "--sampling",
+        "all",
+        "--within",
+        "blocks.0.attn.qkv:k",
+        "--top",
+        "4",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let neurons = json["neurons"].as_array().unwrap();
+    let indices: Vec<u64> = neurons.iter().map(|n| n["id"]["index"].as_u64().unwrap()).collect();
+    assert_eq!(indices, list(&torch["rows"]));
+    for (n, t) in neurons.iter().zip(torch["scores"].as_array().unwrap()) {
+        let (ours, theirs) = (n["score"].as_f64().unwrap(), t.as_f64().unwrap());
+        eprintln!(
+            "gradient score {ours} vs PyTorch {theirs} (relative {:e})",
+            (ours - theirs).abs() / theirs.abs()
+        );
+        assert!((ours - theirs).abs() <= 1e-4 * theirs.abs(), "gradient score {ours} vs PyTorch {theirs}");
+    }
+}
+
+#[test]
+fn the_bundled_vit_demo_opens_and_names_its_qkv_neurons() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits-vit");
+    let experiment = memscope::experiment::Experiment::open(Path::new(demo)).unwrap();
+    assert!(matches!(
+        experiment.manifest.model,
+        ModelConfig::ViT(ViTConfig { dim: 32, depth: 4, heads: 4, .. })
+    ));
+    assert_eq!(experiment.epochs().count(), 41);
+    let json = common::succeeds(&[
+        "intervene",
+        "--experiment",
+        demo,
+        "--criterion",
+        "magnitude",
+        "--within",
+        "blocks.3.attn.qkv:v:h1",
+        "-k",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for n in json["neurons"].as_array().unwrap() {
+        let (index, qkv) = (n["id"]["index"].as_u64().unwrap(), &n["id"]["qkv"]);
+        // dim 32, 4 heads of 8 rows: v head 1 is rows 72..80.
+        assert!((72..80).contains(&index), "{index}");
+        assert_eq!(
+            (qkv["part"].as_str(), qkv["head"].as_u64(), qkv["row"].as_u64()),
+            (Some("v"), Some(1), Some(index - 72))
+        );
+    }
+    let table = common::succeeds(&[
+        "intervene",
+        "--experiment",
+        demo,
+        "--criterion",
+        "magnitude",
+        "--within",
+        "blocks.3.attn.qkv:v:h1",
+        "-k",
+        "2",
+    ]);
+    assert!(table.contains("blocks.3.attn.qkv:v:h1:"), "{table}");
 }
