@@ -389,3 +389,30 @@ fn the_bundled_vit_demo_opens_and_names_its_qkv_neurons() {
     ]);
     assert!(table.contains("blocks.3.attn.qkv:v:h1:"), "{table}");
 }
+
+#[test]
+fn a_tiny_vit_trains_and_every_parameter_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("vit.ron");
+    std::fs::write(
+        &config,
+        "(model: ViT((img_size: 24, patch_size: 8, dim: 8, depth: 1, heads: 2, num_classes: 2)),
+          dataset: SpuriousDigits((train_groups: (40, 8, 4, 12), eval_per_group: 4)),
+          training: (epochs: 1, batch_size: 16))",
+    )
+    .unwrap();
+    let exp = tmp.path().join("exp");
+    common::succeeds(&["train", "--config", config.to_str().unwrap(), "--out", exp.to_str().unwrap()]);
+    let read = |epoch: &str| {
+        let bytes = std::fs::read(exp.join(format!("epoch-{epoch}.safetensors"))).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        file.iter()
+            .map(|(name, view)| (name.to_string(), view.data().to_vec()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (before, after) = (read("000"), read("001"));
+    assert_eq!(before.len(), 4 + 12 + 2 + 2);
+    for (name, data) in &before {
+        assert_ne!(data, &after[name], "{name} did not change in training");
+    }
+}

@@ -266,8 +266,9 @@ impl VisionTransformer {
         self.norm.forward(x.narrow(1, 0, 1)).reshape([b, d])
     }
 
-    pub fn forward(&self, images: Tensor<4>, _mode: Mode) -> Tensor<2> {
-        self.head.forward(self.features(images, _mode))
+    /// Logits; `mode` changes nothing (no BatchNorm, no dropout).
+    pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
+        self.head.forward(self.features(images, mode))
     }
 
     pub fn features(&self, images: Tensor<4>, _mode: Mode) -> Tensor<2> {
