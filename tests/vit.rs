@@ -388,6 +388,8 @@ fn the_bundled_vit_demo_opens_and_names_its_qkv_neurons() {
         "2",
     ]);
     assert!(table.contains("blocks.3.attn.qkv:v:h1:"), "{table}");
+    let info = common::succeeds(&["info", "--experiment", demo]);
+    assert!(info.contains("blocks.3.attn.qkv    linear (q, k, v; 4 heads)      96x32"), "{info}");
 }
 
 #[test]
