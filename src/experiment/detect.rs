@@ -56,6 +56,12 @@ fn dims<const N: usize>(shapes: &Shapes, name: &str) -> Result<[usize; N]> {
 /// with the authors' `head.0` (their `deit_prune.py` uses PyTorch's default) and timm's 1e-6
 /// otherwise.
 pub fn vit(shapes: &Shapes, hints: &Hints) -> Result<ViTConfig> {
+    if !is_vit(shapes) {
+        let shown = shapes.keys().take(3).map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+        bail!(
+            "not a timm/DeiT ViT: no 'cls_token' and 'blocks.0.attn.qkv.weight' among its tensors ({shown}, …)"
+        );
+    }
     let [_, _, dim] = dims::<3>(shapes, "cls_token")?;
     let [_, tokens, _] = dims::<3>(shapes, "pos_embed")?;
     let [_, in_channels, patch, patch_w] = dims::<4>(shapes, "patch_embed.proj.weight")?;
@@ -164,5 +170,7 @@ mod tests {
         let hinted = vit(&odd, &Hints { heads: Some(4), ..Hints::default() });
         assert!(hinted.is_ok_and(|c| c.heads == 4 && c.dim == 96));
         assert!(detect(&Shapes::new(), &Hints::default()).unwrap_err().to_string().contains("pass --arch"));
+        let resnet: Shapes = [("layer1.0.conv1.weight".to_string(), vec![64, 64, 3, 3])].into();
+        assert!(vit(&resnet, &Hints::default()).unwrap_err().to_string().starts_with("not a timm/DeiT ViT"));
     }
 }
