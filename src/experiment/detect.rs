@@ -173,4 +173,37 @@ mod tests {
         let resnet: Shapes = [("layer1.0.conv1.weight".to_string(), vec![64, 64, 3, 3])].into();
         assert!(vit(&resnet, &Hints::default()).unwrap_err().to_string().starts_with("not a timm/DeiT ViT"));
     }
+
+    #[test]
+    fn torchvision_depths_and_heads_are_read_from_names() {
+        let resnet = |blocks: usize, bottleneck: bool, head: &str| {
+            let mut s = Shapes::new();
+            s.insert("conv1.weight".into(), vec![64, 3, 7, 7]);
+            for i in 0..blocks {
+                s.insert(format!("layer1.{i}.conv1.weight"), vec![64, 64, 3, 3]);
+                s.insert(format!("layer3.{i}.conv1.weight"), vec![256, 256, 3, 3]);
+                if bottleneck {
+                    s.insert(format!("layer1.{i}.conv3.weight"), vec![256, 64, 1, 1]);
+                }
+            }
+            s.insert(format!("{head}.weight"), vec![3, if bottleneck { 2048 } else { 512 }]);
+            s
+        };
+        let config = |s: &Shapes| match detect(s, &Hints::default()).unwrap() {
+            ModelConfig::ResNet(c) => (c.depth, c.head, c.num_classes),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(config(&resnet(2, false, "fc")), (Depth::ResNet18, HeadKind::Linear, 3));
+        assert_eq!(config(&resnet(6, false, "fc")), (Depth::ResNet34, HeadKind::Linear, 3));
+        assert_eq!(config(&resnet(6, true, "fc.0")), (Depth::ResNet50, HeadKind::LinearSoftmax, 3));
+        assert!(
+            detect(&resnet(23, true, "fc"), &Hints::default()).unwrap_err().to_string().contains("23 blocks")
+        );
+        assert!(
+            detect(&resnet(2, false, "classifier"), &Hints::default())
+                .unwrap_err()
+                .to_string()
+                .contains("no classifier head")
+        );
+    }
 }
