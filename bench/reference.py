@@ -81,8 +81,31 @@ def weight_layers(model):
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+def vit_module():
+    """The plain-torch ViT with timm's names of scripts/make-torch-vit."""
+    import importlib.machinery
+    import importlib.util
+    path = Path(__file__).resolve().parent.parent / "scripts" / "make-torch-vit"
+    loader = importlib.machinery.SourceFileLoader("make_torch_vit", str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("make_torch_vit", loader))
+    loader.exec_module(module)
+    return module
+
+
+def build(config):
+    """The model of export.json's `model` entry: the small ResNet or a ViT."""
+    (kind, c), = config.items()
+    if kind == "SmallResNet":
+        return SmallResNet(c)
+    assert kind == "ViT", kind
+    return vit_module().VisionTransformer(
+        img=c["img_size"], patch=c["patch_size"], dim=c["dim"], depth=c["depth"], heads=c["heads"],
+        classes=c["num_classes"], eps=c["layer_norm_eps"], softmax_head=c["head"] != "linear",
+        mlp_ratio=c["mlp_ratio"], qkv_bias=c["qkv_bias"])
+
+
 def load(config, path):
-    model = SmallResNet(config)
+    model = build(config)
     missing, unexpected = model.load_state_dict(load_file(path), strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
     return model.eval()
@@ -136,7 +159,7 @@ def intervene(model, train, val, group, groups, k=3, before=True, tuned=False):
 
 
 def sensitivity(config, states, epoch, val, groups, tuned=False):
-    base = SmallResNet(config)
+    base = build(config)
     base.load_state_dict(states[epoch], strict=False)
     base.eval()
     before = accuracies(base, val, groups, tuned)
@@ -167,7 +190,7 @@ def timed(f, runs):
 def measure(args):
     torch.set_num_threads(args.threads)
     index = json.loads((args.export / "export.json").read_text())
-    config = index["model"]["SmallResNet"]
+    config = index["model"]
     groups = len(index["groups"])
     data = {s: load_file(args.export / f) for s, f in index["data"]}
     for d in data.values():

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::Experiment;
-use crate::model::{LayerInfo, ModelConfig, layer_infos, param_counts};
+use crate::model::{LayerInfo, ModelConfig, param_counts};
 
 /// One group with its size in each split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ pub fn describe(
         buffers: counts.buffers,
         epochs: experiment.epochs().collect(),
         epoch,
-        layers: layer_infos(&model),
+        layers: model.layers(),
         groups: group_infos(dataset),
         accuracy: evaluate(&model, dataset, split, device)?,
     })

@@ -237,7 +237,7 @@ fn result(spec: InterventionSpec) -> InterventionResult {
     let before = report(&[(100, 100), (100, 46), (100, 24), (100, 98)]);
     let after = report(&[(100, 99), (100, 100), (100, 0), (100, 3)]);
     let neuron = |layer: &str, index, score, pct, magnitude, mpct| SelectedNeuron {
-        id: NeuronId { layer: layer.into(), index },
+        id: NeuronId { layer: layer.into(), index, qkv: None },
         score,
         ranking_score: score,
         score_percentile: pct,

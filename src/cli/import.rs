@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
 use super::output::percent;
 use super::progress::Bar;
 use crate::data::{DatasetSpec, Split};
+use crate::experiment::detect::{self, Hints};
+use crate::experiment::foreign;
 use crate::experiment::import::{ImportPlan, import};
 use crate::model::resnet::{Depth, HeadKind};
 use crate::model::{ModelConfig, ResNetConfig};
@@ -21,12 +23,21 @@ pub struct ImportArgs {
     /// The experiment folder to write (it refers to the checkpoint files; nothing is copied).
     #[arg(long)]
     pub out: PathBuf,
-    /// resnet18, resnet34 or resnet50 (torchvision's structure and names).
+    /// resnet18, resnet34, resnet50 (torchvision's structure and names) or vit (timm/DeiT
+    /// names). Default: told by the first file's tensor names, sizes read from its shapes.
     #[arg(long, value_parser = clap::builder::ValueParser::new(arch))]
-    pub arch: Depth,
-    /// Outputs of the classifier head.
-    #[arg(long, default_value_t = 2, value_parser = super::args::positive)]
-    pub classes: usize,
+    pub arch: Option<Arch>,
+    /// Outputs of the classifier head (default: the file's head rows; 2 with --arch resnet*).
+    #[arg(long, value_parser = super::args::positive)]
+    pub classes: Option<usize>,
+    /// Attention heads of a ViT: not in a checkpoint's shapes. Default: DeiT's for the width
+    /// (192 → 3 Tiny, 384 → 6 Small, 768 → 12 Base); any other width needs it.
+    #[arg(long, value_parser = super::args::positive)]
+    pub heads: Option<usize>,
+    /// LayerNorm epsilon of a ViT. Default: 1e-5 with the authors' `head.0` (their
+    /// deit_prune.py uses PyTorch's default), else timm's 1e-6.
+    #[arg(long)]
+    pub layer_norm_eps: Option<f64>,
     /// Which files hold which epoch: a file name with {epoch} where the number is and * for
     /// anything, relative to RUN_DIR (e.g. 'epoch_{epoch}_checkpoints.pth.tar' or
     /// 'checkpoint/model-{epoch}.bpk'). Default: names with epoch, model, checkpoint or ckpt
@@ -41,10 +52,11 @@ pub struct ImportArgs {
     /// list such as 1,0 giving the class of each output.
     #[arg(long, default_value = "natural")]
     pub label_order: String,
-    /// linear (torchvision's `fc`) or softmax (the authors' `fc.0` Linear followed by a
-    /// Softmax; memscope evaluates, scores and trains on the Linear's logits).
-    #[arg(long, default_value = "linear", value_parser = clap::builder::ValueParser::new(head))]
-    pub head: HeadKind,
+    /// linear (torchvision's `fc`, timm's `head`) or softmax (the authors' `fc.0` / `head.0`
+    /// Linear followed by a Softmax; memscope evaluates, scores and trains on the Linear's
+    /// logits). Default: as the file has it (linear with --arch resnet*).
+    #[arg(long, value_parser = clap::builder::ValueParser::new(head))]
+    pub head: Option<HeadKind>,
     /// Measure per-group accuracy of every epoch on these splits now (e.g. val or train,val);
     /// otherwise the explorer and the commands measure an epoch when they show it.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Split>()))]
@@ -56,13 +68,67 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
-fn arch(s: &str) -> Result<Depth> {
+/// An architecture named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    ResNet(Depth),
+    /// A timm / DeiT ViT, sized from the file.
+    ViT,
+}
+
+fn arch(s: &str) -> Result<Arch> {
     match s.to_lowercase().replace(['-', '_'], "").as_str() {
-        "resnet18" => Ok(Depth::ResNet18),
-        "resnet34" => Ok(Depth::ResNet34),
-        "resnet50" => Ok(Depth::ResNet50),
-        _ => bail!("unknown architecture '{s}' (valid: resnet18, resnet34, resnet50)"),
+        "resnet18" => Ok(Arch::ResNet(Depth::ResNet18)),
+        "resnet34" => Ok(Arch::ResNet(Depth::ResNet34)),
+        "resnet50" => Ok(Arch::ResNet(Depth::ResNet50)),
+        "vit" | "deit" => Ok(Arch::ViT),
+        _ => bail!("unknown architecture '{s}' (valid: resnet18, resnet34, resnet50, vit)"),
     }
+}
+
+/// The model to import into: as named, or as the first file's tensor names say.
+fn model_of(args: &ImportArgs, first: &std::path::Path) -> Result<(ModelConfig, Option<String>)> {
+    let hints = Hints {
+        heads: args.heads,
+        layer_norm_eps: args.layer_norm_eps,
+        head: args.head,
+        classes: args.classes,
+    };
+    if let Some(Arch::ResNet(depth)) = args.arch {
+        let config = ResNetConfig {
+            depth,
+            num_classes: args.classes.unwrap_or(2),
+            in_channels: 3,
+            head: args.head.unwrap_or(HeadKind::Linear),
+        };
+        return Ok((ModelConfig::ResNet(config), None));
+    }
+    let (bytes, _) = foreign::read(first)?;
+    let shapes = detect::shapes(&bytes).with_context(|| first.display().to_string())?;
+    let model = if args.arch == Some(Arch::ViT) {
+        ModelConfig::ViT(detect::vit(&shapes, &hints).with_context(|| first.display().to_string())?)
+    } else {
+        detect::detect(&shapes, &hints).with_context(|| first.display().to_string())?
+    };
+    let said = match &model {
+        ModelConfig::ViT(c) => format!(
+            "{}: a ViT of width {}, depth {}, {} heads{}, patch {} on {}x{}, MLP ratio {}, LayerNorm eps {:e}{}, head {}",
+            first.display(),
+            c.dim,
+            c.depth,
+            c.heads,
+            if args.heads.is_none() { " (DeiT's for this width; --heads to change)" } else { "" },
+            c.patch_size,
+            c.img_size,
+            c.img_size,
+            c.mlp_ratio,
+            c.layer_norm_eps,
+            if args.layer_norm_eps.is_none() { " (--layer-norm-eps to change)" } else { "" },
+            if c.head == HeadKind::Linear { "head" } else { "head.0 + Softmax" },
+        ),
+        other => format!("{}: {}", first.display(), other.describe()),
+    };
+    Ok((model, Some(said)))
 }
 
 fn head(s: &str) -> Result<HeadKind> {
@@ -92,12 +158,16 @@ fn label_order(s: &str, classes: usize) -> Result<Vec<usize>> {
 }
 
 pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
-    let model = ModelConfig::ResNet(ResNetConfig {
-        depth: args.arch,
-        num_classes: args.classes,
-        in_channels: 3,
-        head: args.head,
-    });
+    let discovery = crate::experiment::import::discover(&args.checkpoints, args.pattern.as_deref())?;
+    let Some(first) = discovery.files.first() else {
+        bail!("no checkpoint found in {}", args.checkpoints.display());
+    };
+    let (model, detected) = model_of(&args, &first.path)?;
+    let classes = match &model {
+        ModelConfig::ResNet(c) => c.num_classes,
+        ModelConfig::ViT(c) => c.num_classes,
+        ModelConfig::SmallResNet(c) => c.num_classes,
+    };
     let mut dataset_spec = args.data.clone();
     if let DatasetSpec::Folder(spec) = &mut dataset_spec {
         // Recorded absolute, so the experiment finds it from any working directory.
@@ -109,12 +179,11 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         pattern: args.pattern.clone(),
         model,
         dataset: dataset_spec,
-        label_order: label_order(&args.label_order, args.classes)?,
+        label_order: label_order(&args.label_order, classes)?,
         name: args.name.clone(),
         evaluate: args.evaluate.clone(),
     };
     let dataset = plan.dataset.load()?;
-    let discovery = crate::experiment::import::discover(&plan.run, plan.pattern.as_deref())?;
     let mut bar = Bar::new("import");
     // Said once the import succeeded: a failure is one line.
     let mut lines = Vec::new();
@@ -137,6 +206,9 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     let experiment =
         import(&plan, &discovery, &dataset, &args.out, args.force, device, &mut on_file, &mut bar)?;
     drop(bar);
+    if let Some(detected) = detected {
+        eprintln!("architecture from {detected}");
+    }
     for line in lines {
         eprintln!("{line}");
     }

@@ -80,7 +80,8 @@ pub struct Scoring {
     pub layers: Candidates,
     /// Rank within this layer only (structured tracing) instead of globally: the score
     /// percentile is then a rank within the layer; the magnitude percentile stays over all
-    /// candidates (each output names its scope).
+    /// candidates (each output names its scope). In a ViT's fused attention qkv layer, also
+    /// one of q, k, v (`blocks.3.attn.qkv:k`) or one head of it (`blocks.3.attn.qkv:k:h2`).
     #[arg(long)]
     pub within: Option<String>,
     /// Divide scores by their layer's mean before ranking globally; outputs show this

@@ -219,6 +219,10 @@ fn apply(mut model: Network, bytes: Vec<u8>, what_model: &str) -> Result<Network
             ": the file has the authors' Linear+Softmax head (`fc.0`): pass --head softmax"
         } else if has(&missing, "fc.0.weight") && has(&result.unused, "fc.weight") {
             ": the file has a plain `fc` head: pass --head linear"
+        } else if has(&missing, "head.weight") && has(&result.unused, "head.0.weight") {
+            ": the file has the authors' Linear+Softmax head (`head.0`): pass --head softmax"
+        } else if has(&missing, "head.0.weight") && has(&result.unused, "head.weight") {
+            ": the file has a plain `head`: pass --head linear"
         } else {
             ": another architecture?"
         };

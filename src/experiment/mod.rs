@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod demo;
+pub mod detect;
 pub mod export;
 pub mod foreign;
 pub mod import;

@@ -30,6 +30,10 @@ pub struct LayerInfo {
     /// `None` before the first stage (the stem). Not part of the serialised layer list.
     #[serde(skip)]
     pub stage: Option<usize>,
+    /// Attention heads of a fused `qkv` projection (rows q, k, v, each head-major): its
+    /// neurons are named `layer:k:h2:17`. `None` for every other layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<usize>,
 }
 
 /// Where a module visitor or mapper is: the path of (field, container type) it entered.
@@ -96,6 +100,7 @@ impl ModuleVisitor for Collector {
             shortcut: name.split('.').any(|n| n == "shortcut" || n == "downsample"),
             head: false,
             stage: None,
+            heads: None,
             neurons: shape[0],
             kind,
             shape,

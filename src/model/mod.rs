@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod layers;
 pub mod resnet;
 pub mod small_resnet;
+pub mod vit;
 
 use anyhow::{Result, bail, ensure};
 use burn::prelude::*;
@@ -17,6 +18,7 @@ pub use blocks::Mode;
 pub use layers::{LayerInfo, LayerKind, ModulePath, ParamCounts, layer_infos, param_counts};
 pub use resnet::{ResNet, ResNetConfig};
 pub use small_resnet::{SmallResNet, SmallResNetConfig};
+pub use vit::{ViTConfig, VisionTransformer};
 
 /// A model architecture, exactly as recorded in an experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +26,8 @@ pub enum ModelConfig {
     SmallResNet(SmallResNetConfig),
     /// torchvision ResNet-18/34/50 with torchvision's parameter names.
     ResNet(ResNetConfig),
+    /// ViT / DeiT with timm's parameter names.
+    ViT(ViTConfig),
 }
 
 impl Default for ModelConfig {
@@ -44,6 +48,10 @@ impl ModelConfig {
                 config.validate()?;
                 Ok(Network::ResNet(config.init(device)))
             }
+            ModelConfig::ViT(config) => {
+                config.validate()?;
+                Ok(Network::ViT(config.init(device)))
+            }
         }
     }
 
@@ -52,6 +60,10 @@ impl ModelConfig {
         match self {
             ModelConfig::SmallResNet(c) => format!("the small ResNet with {} classes", c.num_classes),
             ModelConfig::ResNet(c) => format!("{} with {} classes", c.depth.title(), c.num_classes),
+            ModelConfig::ViT(c) => format!(
+                "a ViT (dim {}, depth {}, {} heads, patch {} on {}²) with {} classes",
+                c.dim, c.depth, c.heads, c.patch_size, c.img_size, c.num_classes
+            ),
         }
     }
 
@@ -63,6 +75,10 @@ impl ModelConfig {
                 resnet::HeadKind::Linear => "fc",
                 resnet::HeadKind::LinearSoftmax => "fc.0",
             },
+            ModelConfig::ViT(c) => match c.head {
+                resnet::HeadKind::Linear => "head",
+                resnet::HeadKind::LinearSoftmax => "head.0",
+            },
         };
         [format!("{head}.weight"), format!("{head}.bias")]
     }
@@ -72,6 +88,16 @@ impl ModelConfig {
         let (in_channels, outputs) = match self {
             ModelConfig::SmallResNet(config) => (config.in_channels, config.num_classes),
             ModelConfig::ResNet(config) => (config.in_channels, config.num_classes),
+            ModelConfig::ViT(config) => {
+                ensure!(
+                    shape[1] == config.img_size && shape[2] == config.img_size,
+                    "model expects {0}x{0} images but the data set has {1}x{2}",
+                    config.img_size,
+                    shape[1],
+                    shape[2]
+                );
+                (config.in_channels, config.num_classes)
+            }
         };
         ensure!(
             in_channels == shape[0],
@@ -94,19 +120,22 @@ impl ModelConfig {
 pub enum Network {
     SmallResNet(SmallResNet),
     ResNet(ResNet),
+    ViT(VisionTransformer),
 }
 
-/// An activation cached at a stage boundary: a feature map `[n, c, h, w]` for a CNN; a
-/// transformer's `[n, tokens, dim]` will be the second variant.
+/// An activation cached at a stage boundary: a feature map `[n, c, h, w]` for a CNN, the
+/// tokens `[n, tokens, dim]` of a transformer.
 #[derive(Clone, Debug)]
 pub enum Activation {
     Map(Tensor<4>),
+    Tokens(Tensor<3>),
 }
 
 impl Activation {
     pub fn num_elements(&self) -> usize {
         match self {
             Activation::Map(t) => t.shape().num_elements(),
+            Activation::Tokens(t) => t.shape().num_elements(),
         }
     }
 }
@@ -119,6 +148,7 @@ impl Network {
         match self {
             Network::SmallResNet(m) => m.forward(images, mode),
             Network::ResNet(m) => m.forward(images, mode),
+            Network::ViT(m) => m.forward(images, mode),
         }
     }
 
@@ -127,6 +157,7 @@ impl Network {
         match self {
             Network::SmallResNet(m) => m.features(images, mode),
             Network::ResNet(m) => m.features(images, mode),
+            Network::ViT(m) => m.features(images, mode),
         }
     }
 
@@ -136,15 +167,18 @@ impl Network {
         match self {
             Network::SmallResNet(m) => m.head.forward(features),
             Network::ResNet(m) => m.classify(features),
+            Network::ViT(m) => m.classify(features),
         }
     }
 
     /// Module paths of the stages, in forward order, whose inputs [`Self::boundaries`]
     /// returns: a change confined to layers inside stage k can resume from boundary k.
-    pub fn stages(&self) -> &'static [&'static str] {
+    pub fn stages(&self) -> Vec<String> {
+        let names = |stages: &[&str]| stages.iter().map(|s| s.to_string()).collect();
         match self {
-            Network::SmallResNet(_) => &SmallResNet::STAGES,
-            Network::ResNet(_) => &ResNet::STAGES,
+            Network::SmallResNet(_) => names(&SmallResNet::STAGES),
+            Network::ResNet(_) => names(&ResNet::STAGES),
+            Network::ViT(m) => m.stages(),
         }
     }
 
@@ -153,6 +187,7 @@ impl Network {
         match self {
             Network::SmallResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
             Network::ResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
+            Network::ViT(m) => m.boundaries(images).into_iter().map(Activation::Tokens).collect(),
         }
     }
 
@@ -163,6 +198,7 @@ impl Network {
                 Ok(m.forward_from(k, x))
             }
             (Network::ResNet(m), Activation::Map(x)) if k < ResNet::STAGES.len() => Ok(m.forward_from(k, x)),
+            (Network::ViT(m), Activation::Tokens(x)) if k <= m.blocks.len() => Ok(m.forward_from(k, x)),
             (_, _) => bail!("no stage boundary {k} in this network"),
         }
     }
@@ -174,6 +210,11 @@ impl Network {
         for layer in &mut layers {
             layer.stage =
                 stages.iter().position(|s| layer.name == *s || layer.name.starts_with(&format!("{s}.")));
+            if let Network::ViT(m) = self
+                && layer.name.ends_with(".attn.qkv")
+            {
+                layer.heads = m.blocks.first().map(|b| b.attn.heads);
+            }
         }
         layers
     }

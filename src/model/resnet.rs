@@ -230,7 +230,7 @@ pub enum Head {
 }
 
 impl Head {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Head::Linear(linear) => linear.forward(x),
             Head::LinearSoftmax(layers) => layers.iter().fold(x, |x, l| l.forward(x)),

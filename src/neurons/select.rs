@@ -90,7 +90,7 @@ pub fn random_control(top: Selection, in_scope: usize) -> Result<Selection> {
 pub fn in_scope(space: &super::NeuronSpace, scope: &Scope) -> Result<usize> {
     Ok(match scope {
         Scope::Global => space.total(),
-        Scope::Layer(name) => space.range(space.layer_index(name)?).len(),
+        Scope::Layer(name) => space.scope_range(name)?.1.len(),
     })
 }
 
@@ -134,7 +134,8 @@ pub enum Scope {
     /// Unstructured: one ranking over every candidate layer (the paper's global top-k).
     #[default]
     Global,
-    /// Structured tracing: the ranking within one layer.
+    /// Structured tracing: the ranking within one layer, or within one of q, k, v of a fused
+    /// attention qkv layer (`blocks.3.attn.qkv:k`) or one head of it (`blocks.3.attn.qkv:k:h2`).
     Layer(String),
 }
 
@@ -155,14 +156,13 @@ pub fn scoped(
     scope: &Scope,
     normalize: bool,
 ) -> Result<(Vec<usize>, Vec<f32>)> {
-    let layers: Vec<usize> = match scope {
-        Scope::Global => (0..space.layers.len()).collect(),
-        Scope::Layer(name) => vec![space.layer_index(name)?],
+    let ranges: Vec<std::ops::Range<usize>> = match scope {
+        Scope::Global => (0..space.layers.len()).map(|l| space.range(l)).collect(),
+        Scope::Layer(name) => vec![space.scope_range(name)?.1],
     };
     let mut members = Vec::new();
     let mut values = Vec::new();
-    for l in layers {
-        let range = space.range(l);
+    for range in ranges {
         let layer_scores = &scores[range.clone()];
         let mean = layer_scores.iter().map(|&v| f64::from(v)).sum::<f64>() / layer_scores.len().max(1) as f64;
         let divisor = if normalize && mean > 0.0 { mean as f32 } else { 1.0 };
@@ -225,6 +225,7 @@ mod tests {
             shortcut: false,
             head: false,
             stage: None,
+            heads: None,
         };
         let layers = [layer("a", 16), layer("b", 32)];
         let space =

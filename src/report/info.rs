@@ -68,6 +68,10 @@ impl Render for ExperimentInfo {
             if l.head {
                 role.push_str(" (head)");
             }
+            if let Some(heads) = l.heads {
+                // Its neurons are named layer:q|k|v:hH:ROW.
+                role.push_str(&format!(" (q, k, v; {heads} heads)"));
+            }
             let shape = l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
             vec![l.name.clone(), role, shape, l.neurons.to_string()]
         });
