@@ -100,6 +100,44 @@ fn main() {
         println!("{line}");
     }
 
+    // The tour's step 2 (zero-out of the top 3 within stage2.block0.conv2 by G1's gradient):
+    // its layer sweep, epoch series and flipped images, each on a fresh worker (cold: every
+    // checkpoint and gradient computed) and again on the same worker (warm).
+    let mut lines = Vec::new();
+    let (mut sweeps, mut series, mut flips) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..3 {
+        let (exp, data) = open(&dir);
+        let session = Session::new(exp.clone(), data.clone(), DeviceSpec::Cpu.device().unwrap()).unwrap();
+        let mut app = App::new(&exp, &data, session.layers().to_vec());
+        let mut worker = Worker::spawn(session);
+        app.update(memscope::tui::app::Action::Tour);
+        app.update(memscope::tui::app::Action::TourNext);
+        app.tour = None;
+        for pass in ["cold", "warm"] {
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let (sweep, epochs, flip) = (
+                Job::Sweep(app.sweep_spec()),
+                Job::Epochs(app.epoch_series_spec()),
+                Job::Flips(app.flips_spec()),
+            );
+            let s = ms(timed(&mut worker, &mut app, sweep));
+            let e = ms(timed(&mut worker, &mut app, epochs));
+            let f = ms(timed(&mut worker, &mut app, flip));
+            if pass == "cold" {
+                sweeps.push(s);
+                series.push(e);
+                flips.push(f);
+            }
+            lines.push(format!("round {round} {pass}: sweep of 10 layers {s:.0} ms, series of 41 epochs {e:.0} ms, flips {f:.0} ms"));
+        }
+    }
+    for line in lines {
+        println!("{line}");
+    }
+    println!("layer sweep, cold: {}", stats(sweeps));
+    println!("epoch series of 41 epochs, cold: {}", stats(series));
+    println!("flipped images of G1, after the series: {}", stats(flips));
+
     let theme = Theme::new(&Config::default(), false).unwrap();
     for (w, h) in [(80, 24), (120, 40), (200, 60)] {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();

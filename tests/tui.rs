@@ -1169,3 +1169,31 @@ fn epoch_series_and_flipped_images_equal_the_cli_and_draw_at_80x24_and_160x45() 
     let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.ends_with(",broken")).count(), flips.broken());
 }
+
+#[test]
+fn d_switches_to_the_vit_demo_whose_qkv_layers_offer_q_k_v_scopes() {
+    let s = session();
+    let mut app = app_for(&s);
+    let Some(Effect::Open(dir)) = app.update(Action::Demo).pop() else { panic!("no switch") };
+    assert!(dir.ends_with("checkpoints/spurious-digits-vit"), "{}", dir.display());
+    let exp = Experiment::open(&dir).unwrap();
+    let vit = Session::new(exp.clone(), s.dataset().clone(), DeviceSpec::Cpu.device().unwrap()).unwrap();
+    app.reopen(&exp, vit.dataset(), vit.layers().to_vec());
+    // And back: the other demo of the ViT's is the ResNet's.
+    assert!(
+        matches!(app.update(Action::Demo).pop(), Some(Effect::Open(d)) if d.ends_with("checkpoints/spurious-digits"))
+    );
+    app.focus = Panel::Layers;
+    app.update(Action::Down);
+    assert_eq!(app.layer_name(), "blocks.0.attn.qkv");
+    app.focus = Panel::Form;
+    app.field = FIELDS.iter().position(|&f| f == Field::Scope).unwrap();
+    for _ in 0..4 {
+        app.update(Action::Right);
+    }
+    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Layer("blocks.0.attn.qkv:k".into()));
+    // A layer without q, k, v parts: the scope falls back to the whole layer.
+    app.focus = Panel::Layers;
+    app.update(Action::Down);
+    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Layer("blocks.0.attn.proj".into()));
+}

@@ -6,6 +6,8 @@ use anyhow::{Result, bail};
 
 /// The demo's folder inside the repository.
 pub const DEMO_DIR: &str = "checkpoints/spurious-digits";
+/// The second demo, a small ViT on the same data, beside the first.
+pub const VIT_DEMO_NAME: &str = "spurious-digits-vit";
 
 /// Where the bundled demo lives: `$MEMSCOPE_DEMO` if set; else the first
 /// `checkpoints/spurious-digits` above the running executable (a `target/release` build
@@ -27,4 +29,20 @@ pub fn locate() -> Result<PathBuf> {
             env!("CARGO_MANIFEST_DIR")
         ),
     }
+}
+
+/// The bundled demo other than `current` (the ResNet's for the ViT's, else the ViT's): the two
+/// share their data, so the explorer can switch between them.
+pub fn other(current: &Path) -> Result<PathBuf> {
+    let cnn = locate()?;
+    let vit = cnn.with_file_name(VIT_DEMO_NAME);
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let to = if same(current, &vit) { cnn } else { vit };
+    if !to.join(super::MANIFEST).is_file() {
+        bail!("the bundled demo {} was not found", to.display());
+    }
+    Ok(to)
 }

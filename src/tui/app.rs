@@ -103,6 +103,8 @@ pub enum Action {
     Open,
     /// Pin the shown intervention (or unpin it), to see it beside the next.
     Pin,
+    /// Switch between the two bundled demos (the ResNet and the ViT, on the same data).
+    Demo,
     /// Start the guided tour, or end it.
     Tour,
     /// The tour's next / previous step.
@@ -320,6 +322,18 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let effects = self.apply(action);
+        self.follow_layer();
+        effects
+    }
+
+    /// Keeps the form's q, k, v scopes to a fused qkv layer.
+    pub(crate) fn follow_layer(&mut self) {
+        let qkv = self.layers.get(self.layer).is_some_and(|l| l.heads.is_some());
+        self.form.set_qkv(qkv);
+    }
+
+    fn apply(&mut self, action: Action) -> Vec<Effect> {
         if self.help && !matches!(action, Action::Quit) {
             // ↑↓ PgUp PgDn scroll the help where it does not fit; any other key closes it.
             let delta = match action {
@@ -419,6 +433,13 @@ impl App {
                 Vec::new()
             }
             Action::Open => self.open_run(),
+            Action::Demo => match crate::experiment::demo::other(&self.experiment.dir) {
+                Ok(dir) => vec![Effect::Open(dir)],
+                Err(e) => {
+                    self.status = Status::Error(format!("{e:#}"));
+                    Vec::new()
+                }
+            },
             Action::Pin => {
                 self.pinned = match (&self.pinned, &self.result) {
                     (Some(p), Some(r)) if p == r => None,

@@ -7,8 +7,12 @@ use crate::neurons::{CandidateFilter, Granularity};
 pub const KINDS: [&str; 5] = ["zero-out", "re-init", "noise", "rewind neurons", "rewind layer"];
 pub const CRITERIA: [&str; 3] = ["gradient of group", "magnitude", "random control"];
 /// Global raw scores, global scores divided by their layer's mean (`--normalize-layers`),
-/// or within the selected layer (`--within`).
-pub const SCOPES: [&str; 3] = ["global", "global ÷ layer mean", "selected layer"];
+/// within the selected layer (`--within`), and for a fused qkv projection within its q, k or
+/// v rows (`--within LAYER:q`).
+pub const SCOPES: [&str; 6] =
+    ["global", "global ÷ layer mean", "selected layer", "its q rows", "its k rows", "its v rows"];
+/// The part of a fused qkv layer scopes 3, 4 and 5 name.
+pub const QKV_PARTS: [&str; 3] = ["q", "k", "v"];
 /// Candidate layers: `--exclude-head`, `--exclude-shortcuts`.
 pub const CANDIDATES: [&str; 4] = ["all layers", "no head", "no shortcuts", "no head, no shortcuts"];
 /// Top-k counts, then top fractions.
@@ -77,6 +81,9 @@ pub struct Form {
     pub repeats: usize,
     pub split: usize,
     pub granularity: usize,
+    /// Whether the selected layer is a fused qkv projection (its q, k, v scopes apply); kept
+    /// in step with the layer by the app.
+    pub qkv: bool,
 }
 
 impl Default for Form {
@@ -94,6 +101,7 @@ impl Default for Form {
             repeats: 2,
             split: 0,
             granularity: 0,
+            qkv: false,
         }
     }
 }
@@ -103,7 +111,7 @@ impl Form {
         match field {
             Field::Kind => (&mut self.kind, KINDS.len()),
             Field::Criterion => (&mut self.criterion, CRITERIA.len()),
-            Field::Scope => (&mut self.scope, SCOPES.len()),
+            Field::Scope => (&mut self.scope, if self.qkv { SCOPES.len() } else { 3 }),
             Field::Candidates => (&mut self.candidates, CANDIDATES.len()),
             Field::Count => (&mut self.count, COUNTS.len()),
             Field::Sigma => (&mut self.sigma, SIGMAS.len()),
@@ -136,9 +144,26 @@ impl Form {
         GRANULARITIES[self.granularity]
     }
 
-    /// Whether the ranking is within the selected layer.
+    /// Whether the ranking is within the selected layer (or one part of its qkv rows).
     pub fn within_layer(&self) -> bool {
-        self.scope == 2
+        self.scope >= 2
+    }
+
+    /// The scope's layer for the selected `layer`: the layer, or `layer:k` for a qkv part.
+    pub fn scope_layer(&self, layer: &str) -> String {
+        match self.scope.checked_sub(3).and_then(|p| QKV_PARTS.get(p)) {
+            Some(part) if self.qkv => format!("{layer}:{part}"),
+            _ => layer.to_string(),
+        }
+    }
+
+    /// Follows the selected layer: whether it has q, k, v parts; a part scope on a layer
+    /// without them falls back to the whole layer.
+    pub fn set_qkv(&mut self, qkv: bool) {
+        self.qkv = qkv;
+        if !qkv && self.scope > 2 {
+            self.scope = 2;
+        }
     }
 
     /// Whether a global ranking divides scores by their layer's mean.
@@ -211,7 +236,7 @@ impl Form {
                 match self.scope {
                     0 => "global (raw scores)".into(),
                     1 => "global ÷ layer mean".into(),
-                    _ => format!("within {layer}"),
+                    _ => format!("within {}", self.scope_layer(layer)),
                 },
             ),
             Field::Candidates => ("candidates", CANDIDATES[self.candidates].into()),
@@ -263,6 +288,22 @@ mod tests {
         form.candidates = 3;
         let filter = form.candidate_filter();
         assert!(filter.exclude_head && filter.exclude_shortcuts);
+    }
+
+    #[test]
+    fn a_qkv_layer_offers_its_q_k_v_rows_as_scopes() {
+        let mut form = Form::default();
+        form.step(Field::Scope, -1);
+        assert_eq!(form.scope_layer("blocks.0.attn.qkv"), "blocks.0.attn.qkv");
+        assert_eq!(form.scope, 2, "three scopes without q, k, v parts");
+        form.set_qkv(true);
+        form.step(Field::Scope, 1);
+        form.step(Field::Scope, 1);
+        assert_eq!(form.scope_layer("blocks.0.attn.qkv"), "blocks.0.attn.qkv:k");
+        assert_eq!(form.describe(Field::Scope, "G1", "blocks.0.attn.qkv").1, "within blocks.0.attn.qkv:k");
+        assert!(form.within_layer());
+        form.set_qkv(false);
+        assert_eq!((form.scope, form.scope_layer("head")), (2, "head".to_string()));
     }
 
     #[test]

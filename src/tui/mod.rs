@@ -63,6 +63,7 @@ pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
         KeyCode::Char('o') => Action::Open,
         KeyCode::Char('b') => Action::Scale,
         KeyCode::Char('p') => Action::Pin,
+        KeyCode::Char('d') => Action::Demo,
         KeyCode::Char('t') => Action::Tour,
         KeyCode::Char('n') => Action::TourNext,
         KeyCode::Char('N') => Action::TourPrev,

@@ -95,7 +95,7 @@ impl Config {
         for (field, key) in [("quit", k.quit), ("help", k.help), ("export", k.export)] {
             if FIXED_KEYS.contains(key) || key.is_control() || key.is_whitespace() {
                 bail!(
-                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-9 switch views, o opens a run, b scales the bars, p pins, t n N tour, : and / prompt); choose another",
+                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-9 switch views, o opens a run, b scales the bars, p pins, d switches demos, t n N tour, : and / prompt); choose another",
                     path.display(),
                     key.escape_default()
                 );
@@ -106,7 +106,7 @@ impl Config {
 }
 
 /// Letters the explorer binds whatever the config says.
-const FIXED_KEYS: &str = "hjklobgGptnN:/123456789";
+const FIXED_KEYS: &str = "hjklobgGpdtnN:/123456789";
 /// A config holds a few colours and keys.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 

@@ -53,6 +53,8 @@ impl App {
         next.form = self.form.clone();
         next.view = self.view;
         next.focus = self.focus;
+        next.export_dir = self.export_dir.clone();
+        next.follow_layer();
         next.status = Status::Note(format!(
             "opened {}: its {} epochs are on the left",
             experiment.dir.display(),

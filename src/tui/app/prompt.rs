@@ -55,6 +55,13 @@ impl App {
             }
             _ => return Vec::new(),
         }
+        let effects = self.typed();
+        self.follow_layer();
+        effects
+    }
+
+    /// After a key typed into a prompt: a filter keeps the selection on a listed layer.
+    fn typed(&mut self) -> Vec<Effect> {
         if let Some(Prompt { kind: PromptKind::Filter, text }) = &self.prompt {
             self.layer_filter = text.clone();
             // Keep the selection on a listed layer.

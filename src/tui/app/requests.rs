@@ -61,7 +61,7 @@ impl App {
                 .repeats(REPEATS[self.form.repeats]);
         }
         let scope = if self.form.within_layer() {
-            Scope::Layer(self.layer_name().to_string())
+            Scope::Layer(self.form.scope_layer(self.layer_name()))
         } else {
             Scope::Global
         };

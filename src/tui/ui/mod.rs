@@ -229,6 +229,7 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         ("p", "pin the result; the next is drawn beside it; p again unpins"),
         (":N Enter  /text", "jump to epoch N / list only layers whose name has text"),
         ("mouse", "click a panel or a row; the wheel moves in the panel under it"),
+        ("d", "switch between the bundled demos: the ResNet and the ViT"),
     ];
     let letters = format!("o / {} / {}", keys.export, keys.quit);
     let exports =
