@@ -337,6 +337,7 @@ fn screens_at_80x24_and_160x45() {
         app.help = true;
         app.export_dir = "/exports".into();
         insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
+        insta::assert_snapshot!("help_160x45", render(&app, 160, 45));
         app.help = false;
         let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
             Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
@@ -924,6 +925,7 @@ fn a_mitigation_run_starts_from_the_current_epoch_reports_each_epoch_and_is_comp
     settings.bind(|| {
         insta::assert_snapshot!("mitigation_compare_80x24", render(&app, 80, 24));
         insta::assert_snapshot!("mitigation_120x40", render(&app, 120, 40));
+        insta::assert_snapshot!("mitigation_160x45", render(&app, 160, 45));
     });
     // ←→ in the results panel: the curves again.
     app.focus = Panel::Results;

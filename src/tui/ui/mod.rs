@@ -255,7 +255,10 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     text.push(Line::styled("Symbols", theme.accent()));
     text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
     text.push(Line::styled(
-        format!("{}: this help, any key closes it · mean: weighted by training shares", keys.help),
+        format!(
+            "{}: this help; ↑↓ scroll it, any other key closes it · mean: weighted by training shares",
+            keys.help
+        ),
         theme.muted(),
     ));
     let area = frame.area();
