@@ -46,6 +46,26 @@ fn make_fixtures() -> Option<PathBuf> {
     Some(cache)
 }
 
+/// PyTorch's answer to `scripts/make-torch-vit ARGS` (JSON), kept in the fixture folder `dir`
+/// as `NAME.json` once made where torch is installed; `None` (the test says it skipped) where
+/// neither is at hand. The inputs are the cached run and the demo's deterministic digits.
+fn torch_answer(dir: &Path, name: &str, args: &[&str]) -> Option<serde_json::Value> {
+    let cached = dir.join(format!("{name}.json"));
+    if !cached.is_file() {
+        let Some(python) = common::torch_python() else {
+            eprintln!(
+                "skipped the PyTorch comparison: no torch in Python and no cached {}",
+                cached.display()
+            );
+            return None;
+        };
+        let out = Command::new(python).arg(SCRIPT).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(&cached, &out.stdout).unwrap();
+    }
+    Some(serde_json::from_slice(&std::fs::read(&cached).unwrap()).unwrap())
+}
+
 fn floats(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
@@ -219,17 +239,16 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
         memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Val).unwrap(),
     )
     .unwrap();
-    let python = common::torch_python().unwrap();
     let list = |v: &serde_json::Value| -> Vec<u64> {
         v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
     };
     for (layer, k) in [("blocks.0.attn.qkv", "8"), ("blocks.1.attn.qkv", "32")] {
-        let out = Command::new(&python)
-            .args([SCRIPT, "zero", &s(&dir.join("run/epoch_2.pth")), &s(&data), layer, "v", k])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let torch: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let run = dir.join("run/epoch_2.pth");
+        let Some(torch) =
+            torch_answer(&dir, &format!("zero-{layer}-v-{k}"), &["zero", &s(&run), &s(&data), layer, "v", k])
+        else {
+            return;
+        };
         let rows = list(&torch["rows"]);
         let expected_ids: Vec<String> =
             rows.iter().map(|r| format!("{layer}:v:h{}:{}", (r - 64) / 8, (r - 64) % 8)).collect();
@@ -296,21 +315,9 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
         memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Train).unwrap(),
     )
     .unwrap();
-    let out = Command::new(&python)
-        .args([
-            SCRIPT,
-            "grad",
-            &s(&dir.join("run/epoch_2.pth")),
-            &s(&train),
-            "2",
-            "blocks.0.attn.qkv",
-            "k",
-            "4",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let torch: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = s(&dir.join("run/epoch_2.pth"));
+    let grad = ["grad", &run, &s(&train), "2", "blocks.0.attn.qkv", "k", "4"];
+    let Some(torch) = torch_answer(&dir, "grad-blocks.0.attn.qkv-k-4", &grad) else { return };
     let json = common::succeeds(&[
         "scores",
         "--experiment",
