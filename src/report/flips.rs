@@ -7,15 +7,7 @@ use crate::studies::flips::Flips;
 fn rows(f: &Flips) -> impl Iterator<Item = Vec<String>> + '_ {
     let class = |c: usize| f.class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
     f.examples.iter().map(move |e| {
-        let what = if e.broken() {
-            "broken"
-        } else if e.fixed() {
-            "fixed"
-        } else if e.after == e.label {
-            "right"
-        } else {
-            "wrong"
-        };
+        let what = ["broken", "fixed", "wrong", "right"][e.rank() as usize];
         vec![e.index.to_string(), class(e.label), class(e.before), class(e.after), what.to_string()]
     })
 }

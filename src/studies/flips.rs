@@ -27,7 +27,24 @@ pub struct FlipExample {
     pub after: usize,
 }
 
+/// Examples whose pixels are read and drawn, at most: a group of a large data set (CelebA's
+/// test split has groups of thousands at 224 px) is never held in memory whole.
+pub const MAX_DRAWN: usize = 120;
+
 impl FlipExample {
+    /// Where it is shown: broken first, then fixed, then wrong both times, then right both.
+    pub fn rank(&self) -> u8 {
+        if self.broken() {
+            0
+        } else if self.fixed() {
+            1
+        } else if self.after != self.label {
+            2
+        } else {
+            3
+        }
+    }
+
     /// Right before, wrong after.
     pub fn broken(&self) -> bool {
         self.before == self.label && self.after != self.label
@@ -46,10 +63,13 @@ pub struct Flips {
     pub class_names: Vec<String>,
     /// Every example of the group in the split, in split order.
     pub examples: Vec<FlipExample>,
+    /// Positions in `examples` of those drawn, in display order (by [`FlipExample::rank`],
+    /// then split order), at most [`MAX_DRAWN`].
+    pub drawn: Vec<usize>,
     /// `[channels, height, width]` of each image in `pixels`.
     pub image_shape: [usize; 3],
-    /// The examples' pixels as the model sees them (after the data set's transform), in
-    /// `examples`' order; not exported.
+    /// The drawn examples' pixels as the model sees them (after the data set's transform), in
+    /// `drawn`'s order; not exported.
     #[serde(skip)]
     pub pixels: Vec<f32>,
 }
@@ -91,16 +111,21 @@ pub fn run(session: &mut Session, spec: &FlipsSpec) -> Result<Flips> {
     let after = predictions(&session.logits_with(at.epoch, at.split, &layers)?, classes);
     let split = dataset.split(at.split);
     let indices = split.indices_of_group(spec.group);
-    let examples = indices
+    let examples: Vec<FlipExample> = indices
         .iter()
         .map(|&i| FlipExample { index: i, label: split.labels[i], before: before[i], after: after[i] })
         .collect();
+    let mut drawn: Vec<usize> = (0..examples.len()).collect();
+    drawn.sort_by_key(|&p| (examples[p].rank(), p));
+    drawn.truncate(MAX_DRAWN);
+    let rows: Vec<usize> = drawn.iter().map(|&p| examples[p].index).collect();
     Ok(Flips {
         spec: spec.clone(),
         group_name: dataset.group_names[spec.group].clone(),
         class_names: dataset.class_names.clone(),
         examples,
+        drawn,
         image_shape: dataset.image_shape,
-        pixels: dataset.images(at.split, &indices)?,
+        pixels: dataset.images(at.split, &rows)?,
     })
 }

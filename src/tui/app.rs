@@ -337,8 +337,9 @@ impl App {
         if self.help && !matches!(action, Action::Quit) {
             // ↑↓ PgUp PgDn scroll the help where it does not fit; any other key closes it.
             let delta = match action {
-                Action::Up | Action::Wheel(_, _, -3) => -1,
-                Action::Down | Action::Wheel(..) => 1,
+                Action::Up => -1,
+                Action::Down => 1,
+                Action::Wheel(_, _, d) => d.signum(),
                 Action::PageUp => -PAGE,
                 Action::PageDown => PAGE,
                 _ => 0,

@@ -12,13 +12,35 @@ const DEMO_LAYER: &str = "stage2.block0.conv2";
 /// The jobs a step cancels when the tour moves on (their labels, `worker::Job::label`).
 const LONG_JOBS: [&str; 4] = ["sweeping epochs", "sweeping layers", "sensitive layers", "rank histograms"];
 
+/// Presets of the form (indices into `form`'s lists): kind (0 zero-out, 1 re-init, 2 noise),
+/// criterion (0 gradient, 2 random control), σ, repeats and neuron count.
+#[derive(Clone, Copy)]
+struct Setting {
+    kind: usize,
+    criterion: usize,
+    sigma: usize,
+    repeats: usize,
+    count: usize,
+}
+
+/// Presets of [`Setting`]: σ 0.01 / 0.02, 10 repeats, top 3 / top 5%.
+const SIGMA_001: usize = 1;
+const SIGMA_002: usize = 2;
+const REPEATS_10: usize = 2;
+const TOP_3: usize = 2;
+const TOP_5_PERCENT: usize = 8;
+
+const fn setting(kind: usize, criterion: usize, sigma: usize, count: usize) -> Option<Setting> {
+    Some(Setting { kind, criterion, sigma, repeats: REPEATS_10, count })
+}
+
 /// A step: its title, what it sets, whether it runs, and its words.
 pub struct Step {
     pub title: &'static str,
     view: View,
-    /// The form's kind (0 zero-out, 1 re-init, 2 noise), criterion (0 gradient, 2 random
-    /// control), σ preset and repeats preset; `None`: the form is left as it is.
-    form: Option<(usize, usize, usize, usize)>,
+    /// The form the step sets, always ranking within the story's layer; `None`: the form is
+    /// left as it is.
+    form: Option<Setting>,
     run: bool,
     text: fn(&App) -> String,
 }
@@ -44,7 +66,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "few filters carry a minority",
         view: View::Bars,
-        form: Some((0, 0, 2, 2)),
+        form: setting(0, 0, SIGMA_002, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -59,7 +81,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "noise does not",
         view: View::Bars,
-        form: Some((2, 0, 1, 2)),
+        form: setting(2, 0, SIGMA_001, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -72,7 +94,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "re-initialising does",
         view: View::Bars,
-        form: Some((1, 0, 2, 2)),
+        form: setting(1, 0, SIGMA_002, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -85,7 +107,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "a random control",
         view: View::Bars,
-        form: Some((0, 2, 2, 2)),
+        form: setting(0, 2, SIGMA_002, TOP_3),
         run: true,
         text: |_| {
             "Zero 3 filters drawn at random outside the top, 10 draws: the signed mean Δ stays small; |Δ| and \
@@ -96,7 +118,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "rank histograms",
         view: View::Ranks,
-        form: Some((0, 0, 2, 2)),
+        form: setting(0, 0, SIGMA_002, TOP_5_PERCENT),
         run: true,
         text: |_| {
             "Do the top neurons by gradient also have large weights? Each bin counts them by magnitude \
@@ -118,7 +140,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "when memorization appears",
         view: View::Epochs,
-        form: Some((0, 0, 2, 2)),
+        form: setting(0, 0, SIGMA_002, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -132,7 +154,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "which images flipped",
         view: View::Images,
-        form: Some((0, 0, 2, 2)),
+        form: setting(0, 0, SIGMA_002, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -174,16 +196,9 @@ impl App {
             self.group = group;
             effects.push(Effect::Submit(self.prepare_job()));
         }
-        if let Some((kind, criterion, sigma, repeats)) = step.form {
+        if let Some(Setting { kind, criterion, sigma, repeats, count }) = step.form {
             let split = self.form.split;
-            self.form = Form { kind, criterion, scope: 2, sigma, repeats, split, ..Form::default() };
-            if step.view == View::Ranks {
-                // Histograms of 3 neurons say little: the top 5% (the form's preset).
-                self.form.count = crate::tui::form::COUNTS
-                    .iter()
-                    .position(|c| *c == crate::tui::form::Count::Q(0.05))
-                    .unwrap_or(self.form.count);
-            }
+            self.form = Form { kind, criterion, scope: 2, sigma, repeats, count, split, ..Form::default() };
         }
         if self.view != step.view {
             self.scroll = 0;
@@ -217,5 +232,17 @@ impl App {
             .max_by_key(|g| g.train)
             .or_else(|| self.groups.iter().min_by_key(|g| g.train))
             .map(|g| g.group)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::form::{COUNTS, Count, REPEATS, SIGMAS};
+
+    #[test]
+    fn the_presets_name_what_they_say() {
+        assert_eq!((SIGMAS[SIGMA_001], SIGMAS[SIGMA_002], REPEATS[REPEATS_10]), (0.01, 0.02, 10));
+        assert_eq!((COUNTS[TOP_3], COUNTS[TOP_5_PERCENT]), (Count::K(3), Count::Q(0.05)));
     }
 }

@@ -44,19 +44,6 @@ pub fn thumbnail(pixels: &[f32], shape: [usize; 3], factor: usize) -> Vec<Vec<[u
         .collect()
 }
 
-/// The order examples are shown in: broken, fixed, wrong both times, right both times.
-fn order(e: &FlipExample) -> u8 {
-    if e.broken() {
-        0
-    } else if e.fixed() {
-        1
-    } else if e.after != e.label {
-        2
-    } else {
-        3
-    }
-}
-
 fn shade(rgb: [u8; 3]) -> char {
     let luma = (0.299 * rgb[0] as f32 + 0.587 * rgb[1] as f32 + 0.114 * rgb[2] as f32) / 255.0;
     [' ', '░', '▒', '▓', '█'][(luma * 4.0).round() as usize]
@@ -87,8 +74,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
     let (tw, th) = ((w / factor).max(1), (h / factor).max(1));
     let per_row = (inner / (tw + 1)).max(1);
     let pixels_per_image = flips.image_shape.iter().product::<usize>();
-    let mut shown: Vec<(usize, &FlipExample)> = flips.examples.iter().enumerate().collect();
-    shown.sort_by_key(|(i, e)| (order(e), *i));
+    // The drawn examples, each with its place in `pixels`.
+    let shown: Vec<(usize, &FlipExample)> =
+        flips.drawn.iter().enumerate().filter_map(|(i, &p)| flips.examples.get(p).map(|e| (i, e))).collect();
     for chunk in shown.chunks(per_row) {
         let thumbs: Vec<Vec<Vec<[u8; 3]>>> = chunk
             .iter()
@@ -123,7 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
         }
         let mut labels = Vec::new();
         for (_, e) in chunk {
-            let (mark, style) = match order(e) {
+            let (mark, style) = match e.rank() {
                 0 => ("✗", theme.negative().add_modifier(Modifier::BOLD)),
                 1 => ("✓", theme.positive().add_modifier(Modifier::BOLD)),
                 2 => ("·", theme.muted()),
@@ -133,6 +121,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
             labels.push(Span::styled(format!("{:<width$.width$} ", text, width = tw), style));
         }
         lines.push(Line::from(labels));
+    }
+    if flips.drawn.len() < flips.examples.len() {
+        lines.push(Line::styled(
+            format!(
+                "the first {} of {} drawn (e exports every one)",
+                flips.drawn.len(),
+                flips.examples.len()
+            ),
+            theme.muted(),
+        ));
     }
     scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
