@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use memscope::data::Split;
-use memscope::data::folder::resize::{PillowVersion, Rgb8, center_crop, resize_bilinear};
+use memscope::data::folder::kernels::Kernel;
+use memscope::data::folder::resize::{
+    PillowVersion, ResizeCrop, Rgb8, center_crop, crop_offset, resize_bilinear, resize_bilinear_as,
+};
 use memscope::data::folder::{FolderPixels, Transform, read_manifest};
 
 use super::fixtures::{self, Jpeg};
@@ -142,6 +145,59 @@ fn resize_to_own_size_is_identity_and_crop_starts_at_16() {
         &center_crop(&odd, 224, 224).data[..3],
         &odd.data[(16 * 257 + 16) * 3..(16 * 257 + 16) * 3 + 3]
     );
+}
+
+/// The loader computes only the pixels a crop keeps, with SIMD kernels: on every size (down
+/// by up to 4x, up by up to 3x, the same size, one pixel), both Pillow orders and every
+/// kernel this CPU runs, its bytes equal the whole resize followed by the crop (the code the
+/// test above checks against Pillow).
+#[test]
+fn resizing_only_the_kept_pixels_equals_resize_then_crop() {
+    let sizes = [
+        (500, 375),
+        (375, 500),
+        (1024, 683),
+        (333, 257),
+        (256, 256),
+        (257, 300),
+        (178, 218),
+        (120, 90),
+        (97, 131),
+        (37, 23),
+        (1, 1),
+        (3, 700),
+    ];
+    let versions = [PillowVersion::Pillow12, PillowVersion::Pillow13];
+    let mut scratch = Vec::new();
+    let mut checked = 0;
+    for (i, &(w, h)) in sizes.iter().enumerate() {
+        let img = Rgb8 { width: w, height: h, data: fixtures::picture(w, h, i as u32) };
+        for version in versions {
+            // Waterbirds-style: resize r x r, keep the centre `size`.
+            for (r, size) in [(256, 224), (73, 64), (300, 17)] {
+                let whole = center_crop(&resize_bilinear_as(&img, r, r, version), size, size);
+                let at = crop_offset(r, size);
+                for kernel in Kernel::available() {
+                    let plan =
+                        ResizeCrop::new((w, h), (r, r), (at, at, size, size), version).with_kernel(kernel);
+                    let mut out = vec![0; size * size * 3];
+                    plan.run(&img.data, w * 3, &mut scratch, &mut out);
+                    assert_eq!(out, whole.data, "{w}x{h} -> {r} -> {size}, {version:?}, {kernel:?}");
+                    checked += 1;
+                }
+            }
+            for transform in [Transform::waterbirds(224), Transform::celeba(224), Transform::celeba(100)] {
+                let mut out = vec![0; transform.size() * transform.size() * 3];
+                transform.apply_into(&img, version, &mut scratch, &mut out);
+                assert_eq!(
+                    out,
+                    transform.apply_u8_as(&img, version).data,
+                    "{w}x{h} {transform:?} {version:?}"
+                );
+            }
+        }
+    }
+    eprintln!("{checked} resize-and-crop plans equal to the whole resize, kernels {:?}", Kernel::available());
 }
 
 #[test]

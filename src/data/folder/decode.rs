@@ -26,25 +26,44 @@ use super::resize::Rgb8;
 
 /// Reads and decodes `path` to RGB.
 pub fn decode_file(path: &Path) -> Result<Rgb8> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
-    decode(&bytes).with_context(|| format!("cannot decode image {}", path.display()))
+    let mut img = Rgb8::default();
+    decode_file_into(path, &mut Vec::new(), &mut img)?;
+    Ok(img)
+}
+
+/// [`decode_file`] into `img`, reusing its buffer and `file` (the file's bytes).
+pub fn decode_file_into(path: &Path, file: &mut Vec<u8>, img: &mut Rgb8) -> Result<()> {
+    file.clear();
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, file))
+        .with_context(|| format!("cannot read image {}", path.display()))?;
+    decode_into(file, img).with_context(|| format!("cannot decode image {}", path.display()))
 }
 
 /// Decodes JPEG or PNG bytes (recognised by their signature, not the file name) to RGB.
 pub fn decode(bytes: &[u8]) -> Result<Rgb8> {
+    let mut img = Rgb8::default();
+    decode_into(bytes, &mut img)?;
+    Ok(img)
+}
+
+/// [`decode`] into `img`, reusing its buffer.
+pub fn decode_into(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        decode_jpeg(bytes)
+        decode_jpeg(bytes, img)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        decode_png(bytes)
+        *img = decode_png(bytes)?;
+        Ok(())
     } else {
         bail!("not a JPEG or PNG file")
     }
 }
 
-fn decode_jpeg(bytes: &[u8]) -> Result<Rgb8> {
+fn decode_jpeg(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
     // libjpeg reports errors by unwinding out of the C code (mozjpeg's error manager and
     // ours below resume_unwind, which runs no panic hook); catch it here.
-    std::panic::catch_unwind(|| jpeg_inner(bytes)).unwrap_or_else(|payload| {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| jpeg_inner(bytes, img)));
+    result.unwrap_or_else(|payload| {
         let msg = payload
             .downcast_ref::<String>()
             .cloned()
@@ -54,7 +73,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Rgb8> {
     })
 }
 
-fn jpeg_inner(bytes: &[u8]) -> Result<Rgb8> {
+fn jpeg_inner(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
     let mut err = unsafe {
         let mut err: jpeg_error_mgr = std::mem::zeroed();
         mozjpeg_sys::jpeg_std_error(&mut err);
@@ -66,22 +85,25 @@ fn jpeg_inner(bytes: &[u8]) -> Result<Rgb8> {
     let adobe = dec.markers().any(|m| m.data.starts_with(b"Adobe"));
     let cmyk = matches!(dec.color_space(), ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK);
     let (width, height) = dec.size();
-    let data = if cmyk {
+    // An image seen half-decoded (an error below) is left empty, not stale.
+    *img = Rgb8 { width: 0, height: 0, data: std::mem::take(&mut img.data) };
+    if cmyk {
         let mut started = dec.to_colorspace(ColorSpace::JCS_CMYK)?;
         let raw: Vec<u8> = started.read_scanlines()?;
         started.finish()?;
-        cmyk_to_rgb(&raw, adobe)
+        img.data = cmyk_to_rgb(&raw, adobe);
     } else {
         // Grayscale expands to RGB inside libjpeg by replication, as Pillow's L -> RGB.
         let mut started = dec.rgb()?;
-        let rgb: Vec<u8> = started.read_scanlines()?;
+        img.data.resize(width * height * 3, 0);
+        started.read_scanlines_into(&mut img.data)?;
         started.finish()?;
-        rgb
-    };
-    if data.len() != width * height * 3 {
-        bail!("truncated: {} of {} rows", data.len() / (width * 3).max(1), height);
     }
-    Ok(Rgb8 { width, height, data })
+    if img.data.len() != width * height * 3 {
+        bail!("truncated: {} of {} rows", img.data.len() / (width * 3).max(1), height);
+    }
+    (img.width, img.height) = (width, height);
+    Ok(())
 }
 
 extern "C-unwind" fn fatal(cinfo: &mut jpeg_common_struct) {

@@ -15,6 +15,7 @@ pub mod celeba;
 pub mod dataset;
 pub mod decode;
 pub mod export;
+pub mod kernels;
 pub mod manifest;
 pub mod resize;
 pub mod root;

@@ -12,7 +12,7 @@
 //! as many pixels as the width.
 
 /// An 8-bit RGB image, row-major, 3 bytes a pixel.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rgb8 {
     pub width: usize,
     pub height: usize,
@@ -20,7 +20,7 @@ pub struct Rgb8 {
     pub data: Vec<u8>,
 }
 
-const PRECISION_BITS: u32 = 32 - 8 - 2;
+use super::kernels::{self, Kernel, PRECISION_BITS, Taps};
 
 /// Which Pillow's resize to reproduce: they differ in the order of the two passes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -181,6 +181,94 @@ fn vertical(src: &Rgb8, c: &Coeffs) -> Rgb8 {
     Rgb8 { width: src.width, height: out_h, data }
 }
 
+/// Pillow's resize of an input to `size`, then a crop of the result: computes only the kept
+/// pixels, each by the same operations as [`resize_bilinear_as`] (rows and columns outside
+/// the crop do not enter a kept pixel's sums), so the bytes equal resize-then-crop's.
+#[derive(Clone, Debug)]
+pub struct ResizeCrop {
+    /// Kept output columns, in input pixels; the same counted from the first column read.
+    horiz: Taps,
+    horiz_local: Taps,
+    /// Kept output rows, in input pixels.
+    vert: Taps,
+    vertical_first: bool,
+    kernel: Kernel,
+}
+
+impl ResizeCrop {
+    /// Resizes a `input.0` x `input.1` image to `size`, keeping `keep` = (x, y, width, height)
+    /// of the result (which must lie inside it).
+    pub fn new(
+        input: (usize, usize),
+        size: (usize, usize),
+        keep: (usize, usize, usize, usize),
+        version: PillowVersion,
+    ) -> ResizeCrop {
+        let (x, y, w, h) = keep;
+        assert!(x + w <= size.0 && y + h <= size.1, "crop outside the resized image");
+        let horiz = kept_taps(input.0, size.0, x..x + w);
+        let vert = kept_taps(input.1, size.1, y..y + h);
+        let shrink_h = input.1 as i64 - size.1 as i64;
+        let shrink_w = input.0 as i64 - size.0 as i64;
+        let vertical_first = version == PillowVersion::Pillow13 && shrink_h > 0 && shrink_h > 2 * shrink_w;
+        let horiz_local = horiz.shifted(horiz.span().0);
+        ResizeCrop { horiz, horiz_local, vert, vertical_first, kernel: Kernel::best() }
+    }
+
+    /// Computes with `kernel` (which the CPU must run) instead of the fastest one.
+    pub fn with_kernel(mut self, kernel: Kernel) -> ResizeCrop {
+        self.kernel = kernel;
+        self
+    }
+
+    /// Bytes of the result: width x height x 3.
+    pub fn output_len(&self) -> usize {
+        self.horiz.len() * self.vert.len() * 3
+    }
+
+    /// Runs on `src`, whose input pixel (x, y) starts at byte `y * stride + 3x`; `out` gets
+    /// the kept pixels, HWC. `scratch` holds the intermediate pass (reused between calls).
+    pub fn run(&self, src: &[u8], stride: usize, scratch: &mut Vec<u8>, out: &mut [u8]) {
+        assert_eq!(out.len(), self.output_len(), "resize: output length");
+        let out_row = self.horiz.len() * 3;
+        if self.vertical_first {
+            let (c0, c1) = self.horiz.span();
+            let row = (c1 - c0) * 3;
+            scratch.resize(self.vert.len() * row + 16, 0);
+            for (yy, line) in scratch.chunks_exact_mut(row).take(self.vert.len()).enumerate() {
+                let (first, weights) = self.vert.pixel(yy);
+                kernels::vertical(self.kernel, &src[c0 * 3..], stride, first, weights, line);
+            }
+            for (yy, line) in out.chunks_exact_mut(out_row).enumerate() {
+                kernels::horizontal(self.kernel, &scratch[yy * row..], &self.horiz_local, line);
+            }
+        } else {
+            let (r0, r1) = self.vert.span();
+            scratch.resize((r1 - r0) * out_row, 0);
+            for (r, line) in scratch.chunks_exact_mut(out_row).enumerate() {
+                kernels::horizontal(self.kernel, &src[(r0 + r) * stride..], &self.horiz, line);
+            }
+            for (yy, line) in out.chunks_exact_mut(out_row).enumerate() {
+                let (first, weights) = self.vert.pixel(yy);
+                kernels::vertical(self.kernel, scratch, out_row, first - r0, weights, line);
+            }
+        }
+    }
+}
+
+/// Pillow's coefficients for `in_size` -> `out_size`, for the output pixels `kept`; the
+/// identity (one weight of 1.0) where the size does not change, as Pillow skips that pass.
+fn kept_taps(in_size: usize, out_size: usize, kept: std::ops::Range<usize>) -> Taps {
+    if in_size == out_size {
+        let bounds = kept.map(|x| (x, 1)).collect::<Vec<_>>();
+        let weights = vec![1 << PRECISION_BITS; bounds.len()];
+        return Taps::new(1, bounds, &weights);
+    }
+    let c = coefficients(in_size, out_size);
+    let weights = &c.weights[kept.start * c.ksize..kept.end * c.ksize];
+    Taps::new(c.ksize, c.bounds[kept].to_vec(), weights)
+}
+
 /// torchvision's `CenterCrop(size)` on a PIL image: offsets `round((H - h) / 2)` with
 /// Python's round-half-to-even; an image smaller than the crop is padded with zeros
 /// (torchvision pads, Pillow's `crop` fills outside pixels with 0).
@@ -190,7 +278,7 @@ pub fn center_crop(src: &Rgb8, width: usize, height: usize) -> Rgb8 {
             // torchvision pads (crop - size) // 2 before, then crops at 0.
             -(((crop - size) / 2) as isize)
         } else {
-            round_half_even((size - crop) as f64 / 2.0) as isize
+            crop_offset(size, crop) as isize
         }
     };
     let top = offset(src.height, height);
@@ -211,6 +299,12 @@ pub fn center_crop(src: &Rgb8, width: usize, height: usize) -> Rgb8 {
         }
     }
     Rgb8 { width, height, data }
+}
+
+/// Where torchvision's centre crop of `crop` (at most `size`) starts: `round((size - crop) / 2)`
+/// with Python's round-half-to-even.
+pub fn crop_offset(size: usize, crop: usize) -> usize {
+    round_half_even(size.saturating_sub(crop) as f64 / 2.0) as usize
 }
 
 fn round_half_even(v: f64) -> f64 {

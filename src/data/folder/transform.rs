@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use super::decode::decode_file;
-use super::resize::{PillowVersion, Rgb8, center_crop, resize_bilinear_as};
+use super::decode::decode_file_into;
+use super::resize::{PillowVersion, ResizeCrop, Rgb8, center_crop, crop_offset, resize_bilinear_as};
 use super::{Manifest, split_index};
 use crate::data::Split;
 
@@ -81,18 +81,48 @@ impl Transform {
     }
 }
 
+impl Transform {
+    /// [`Self::apply_u8_as`]'s bytes (HWC, `size * size * 3`) written into `out`, computing
+    /// only the pixels the crop keeps; `scratch` holds the resize's intermediate pass.
+    pub fn apply_into(self, img: &Rgb8, version: PillowVersion, scratch: &mut Vec<u8>, out: &mut [u8]) {
+        let stride = img.width * 3;
+        match self {
+            Transform::Waterbirds { size } => {
+                let r = size * 256 / 224;
+                let at = crop_offset(r, size);
+                let plan = ResizeCrop::new((img.width, img.height), (r, r), (at, at, size, size), version);
+                plan.run(&img.data, stride, scratch, out);
+            }
+            // Cropped first, inside the image (a smaller image is padded: the path below).
+            Transform::Celeba { size } if img.width >= CELEBA_CROP && img.height >= CELEBA_CROP => {
+                let (left, top) = (crop_offset(img.width, CELEBA_CROP), crop_offset(img.height, CELEBA_CROP));
+                let square = (CELEBA_CROP, CELEBA_CROP);
+                let plan = ResizeCrop::new(square, (size, size), (0, 0, size, size), version);
+                plan.run(&img.data[top * stride + left * 3..], stride, scratch, out);
+            }
+            Transform::Celeba { .. } => out.copy_from_slice(&self.apply_u8_as(img, version).data),
+        }
+    }
+}
+
 /// `ToTensor` then `Normalize(mean, std)`: HWC u8 into CHW f32, `(v / 255 - mean) / std`.
 pub fn normalise(img: &Rgb8, out: &mut [f32]) {
     normalise_hwc(&img.data, out);
 }
 
-/// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them).
+/// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them), through a
+/// table of the 256 values per channel, each computed as torch computes it.
 pub fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
+    let table: [[f32; 256]; 3] = std::array::from_fn(|c| {
+        std::array::from_fn(|v| (v as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+    });
     let plane = hwc.len() / 3;
-    for (p, px) in hwc.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            out[c * plane + p] = (f32::from(px[c]) / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-        }
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (((px, r), g), b) in hwc.chunks_exact(3).zip(r).zip(g).zip(b) {
+        *r = table[0][usize::from(px[0])];
+        *g = table[1][usize::from(px[1])];
+        *b = table[2][usize::from(px[2])];
     }
 }
 
@@ -153,27 +183,30 @@ impl FolderPixels {
     /// The normalised images of `indices` in `split`, `[n, 3, s, s]` flat.
     pub fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
         let len = self.image_shape().iter().product();
-        self.map(split, indices, len, |img, out: &mut [f32]| normalise(img, out))
+        self.map(split, indices, len, |hwc, out: &mut [f32]| normalise_hwc(hwc, out))
     }
 
     /// The transformed 8-bit images of `indices`, `[n, s, s, 3]` flat (HWC, before normalising).
     pub fn images_u8(&self, split: Split, indices: &[usize]) -> Result<Vec<u8>> {
         let s = self.transform.size();
-        self.map(split, indices, s * s * 3, |img, out: &mut [u8]| out.copy_from_slice(&img.data))
+        self.map(split, indices, s * s * 3, |hwc, out: &mut [u8]| out.copy_from_slice(hwc))
     }
 
-    /// Decodes and transforms each image on worker threads, writing `len` values per image.
+    /// Decodes and transforms each image on worker threads, writing `len` values per image
+    /// from its transformed HWC bytes. Each worker reuses its buffers from image to image.
     fn map<T, F>(&self, split: Split, indices: &[usize], len: usize, write: F) -> Result<Vec<T>>
     where
         T: Copy + Default + Send,
-        F: Fn(&Rgb8, &mut [T]) + Sync,
+        F: Fn(&[u8], &mut [T]) + Sync,
     {
+        let s = self.transform.size();
         let paths = &self.paths[split_index(split)];
         let lines = &self.lines[split_index(split)];
         if let Some(&bad) = indices.iter().find(|&&i| i >= paths.len()) {
             return Err(anyhow!("index {bad} out of range: the {split} split has {} images", paths.len()));
         }
         let mut out = vec![T::default(); indices.len() * len];
+        crate::device::advise_huge_pages(&mut out);
         let queue = Mutex::new(out.chunks_exact_mut(len).zip(indices));
         let failed = AtomicBool::new(false);
         let first_error = Mutex::new(None);
@@ -181,11 +214,16 @@ impl FolderPixels {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
+                    let (mut file, mut img, mut pass) = (Vec::new(), Rgb8::default(), Vec::new());
+                    let mut hwc = vec![0u8; s * s * 3];
                     while !failed.load(Ordering::Relaxed) {
                         let job = queue.lock().map(|mut q| q.next()).ok().flatten();
                         let Some((slot, &i)) = job else { break };
-                        match decode_file(&self.root.join(&paths[i])) {
-                            Ok(img) => write(&self.transform.apply_u8_as(&img, self.pillow), slot),
+                        match decode_file_into(&self.root.join(&paths[i]), &mut file, &mut img) {
+                            Ok(()) => {
+                                self.transform.apply_into(&img, self.pillow, &mut pass, &mut hwc);
+                                write(&hwc, slot);
+                            }
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
                                 let e = e.context(format!(
