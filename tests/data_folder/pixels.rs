@@ -200,6 +200,34 @@ fn resizing_only_the_kept_pixels_equals_resize_then_crop() {
     eprintln!("{checked} resize-and-crop plans equal to the whole resize, kernels {:?}", Kernel::available());
 }
 
+/// The loader decodes only the rows a transform reads, where that cannot differ from
+/// decoding the whole file: the rows equal the whole decoding's, and a truncated file still
+/// fails as Pillow fails even when its missing part lies below those rows.
+#[test]
+fn decoding_stops_early_only_where_the_result_is_the_same() {
+    use memscope::data::folder::decode::{decode, decode_top};
+    for (i, kind) in [Jpeg::Baseline444, Jpeg::Baseline422, Jpeg::Progressive420, Jpeg::Gray, Jpeg::Cmyk]
+        .into_iter()
+        .enumerate()
+    {
+        let (w, h) = (173, 131);
+        let bytes = fixtures::jpeg_bytes(&fixtures::picture(w, h, i as u32), w, h, kind);
+        let whole = decode(&bytes).expect("decode");
+        let mut top = Rgb8::default();
+        assert_eq!(decode_top(&bytes, &mut top, |_, h| h / 2 + 1).expect("top"), (w, h));
+        assert_eq!((top.width, top.height), (w, h / 2 + 1), "{kind:?}");
+        assert_eq!(top.data, whole.data[..top.data.len()], "{kind:?}: the first rows");
+        // Bytes after the end marker: decoded whole.
+        let padded = [&bytes[..], &[0u8; 7]].concat();
+        decode_top(&padded, &mut top, |_, _| 3).expect("padded");
+        assert_eq!(top, whole, "{kind:?} with trailing bytes");
+        // Cut at 90%: the missing rows are below the few asked for, and it still fails.
+        let cut = &bytes[..bytes.len() * 9 / 10];
+        let e = format!("{:#}", decode_top(cut, &mut top, |_, _| 2).expect_err("truncated"));
+        assert!(e.contains("truncated"), "{kind:?}: {e}");
+    }
+}
+
 #[test]
 fn threads_do_not_change_pixels() {
     let dir = tempfile::tempdir().expect("tmp");

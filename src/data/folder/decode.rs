@@ -27,42 +27,64 @@ use super::resize::Rgb8;
 /// Reads and decodes `path` to RGB.
 pub fn decode_file(path: &Path) -> Result<Rgb8> {
     let mut img = Rgb8::default();
-    decode_file_into(path, &mut Vec::new(), &mut img)?;
+    decode_file_top(path, &mut Vec::new(), &mut img, |_, h| h)?;
     Ok(img)
 }
 
-/// [`decode_file`] into `img`, reusing its buffer and `file` (the file's bytes).
-pub fn decode_file_into(path: &Path, file: &mut Vec<u8>, img: &mut Rgb8) -> Result<()> {
+/// Reads `path` (into `file`, reused) and decodes into `img` (its buffer reused) the image's
+/// first `rows(width, height)` rows, or all of them where stopping early could differ from
+/// decoding the whole file (see [`decode_top`]). Returns the whole image's width and height.
+pub fn decode_file_top(
+    path: &Path,
+    file: &mut Vec<u8>,
+    img: &mut Rgb8,
+    rows: impl FnMut(usize, usize) -> usize,
+) -> Result<(usize, usize)> {
     file.clear();
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_to_end(&mut f, file))
         .with_context(|| format!("cannot read image {}", path.display()))?;
-    decode_into(file, img).with_context(|| format!("cannot decode image {}", path.display()))
+    decode_top(file, img, rows).with_context(|| format!("cannot decode image {}", path.display()))
 }
 
 /// Decodes JPEG or PNG bytes (recognised by their signature, not the file name) to RGB.
 pub fn decode(bytes: &[u8]) -> Result<Rgb8> {
     let mut img = Rgb8::default();
-    decode_into(bytes, &mut img)?;
+    decode_top(bytes, &mut img, |_, h| h)?;
     Ok(img)
 }
 
-/// [`decode`] into `img`, reusing its buffer.
-pub fn decode_into(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
+/// [`decode`] into `img`, of the image's first `rows(width, height)` rows (at least); returns
+/// the whole image's width and height. A JPEG stops early only when the file ends with its
+/// end-of-image marker: rows below cannot then change the rows above, nor hold an error
+/// Pillow would raise (a truncated file is decoded whole, to fail as Pillow fails). A
+/// progressive JPEG is read whole by libjpeg before its first row anyway; PNG is decoded whole.
+pub fn decode_top(
+    bytes: &[u8],
+    img: &mut Rgb8,
+    mut rows: impl FnMut(usize, usize) -> usize,
+) -> Result<(usize, usize)> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        decode_jpeg(bytes, img)
+        let complete = bytes.ends_with(&[0xFF, 0xD9]);
+        decode_jpeg(bytes, img, &mut |w, h| {
+            let wanted = rows(w, h);
+            if complete { wanted.min(h) } else { h }
+        })
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         *img = decode_png(bytes)?;
-        Ok(())
+        rows(img.width, img.height);
+        Ok((img.width, img.height))
     } else {
         bail!("not a JPEG or PNG file")
     }
 }
 
-fn decode_jpeg(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
+type Rows<'a> = &'a mut dyn FnMut(usize, usize) -> usize;
+
+fn decode_jpeg(bytes: &[u8], img: &mut Rgb8, rows: Rows) -> Result<(usize, usize)> {
     // libjpeg reports errors by unwinding out of the C code (mozjpeg's error manager and
     // ours below resume_unwind, which runs no panic hook); catch it here.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| jpeg_inner(bytes, img)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| jpeg_inner(bytes, img, rows)));
     result.unwrap_or_else(|payload| {
         let msg = payload
             .downcast_ref::<String>()
@@ -73,7 +95,7 @@ fn decode_jpeg(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
     })
 }
 
-fn jpeg_inner(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
+fn jpeg_inner(bytes: &[u8], img: &mut Rgb8, rows: Rows) -> Result<(usize, usize)> {
     let mut err = unsafe {
         let mut err: jpeg_error_mgr = std::mem::zeroed();
         mozjpeg_sys::jpeg_std_error(&mut err);
@@ -85,6 +107,7 @@ fn jpeg_inner(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
     let adobe = dec.markers().any(|m| m.data.starts_with(b"Adobe"));
     let cmyk = matches!(dec.color_space(), ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK);
     let (width, height) = dec.size();
+    let keep = rows(width, height);
     // An image seen half-decoded (an error below) is left empty, not stale.
     *img = Rgb8 { width: 0, height: 0, data: std::mem::take(&mut img.data) };
     if cmyk {
@@ -92,18 +115,21 @@ fn jpeg_inner(bytes: &[u8], img: &mut Rgb8) -> Result<()> {
         let raw: Vec<u8> = started.read_scanlines()?;
         started.finish()?;
         img.data = cmyk_to_rgb(&raw, adobe);
+        img.data.truncate(keep * width * 3);
     } else {
         // Grayscale expands to RGB inside libjpeg by replication, as Pillow's L -> RGB.
         let mut started = dec.rgb()?;
-        img.data.resize(width * height * 3, 0);
+        img.data.resize(keep * width * 3, 0);
         started.read_scanlines_into(&mut img.data)?;
-        started.finish()?;
+        if keep == height {
+            started.finish()?;
+        }
     }
-    if img.data.len() != width * height * 3 {
+    if img.data.len() != width * keep * 3 {
         bail!("truncated: {} of {} rows", img.data.len() / (width * 3).max(1), height);
     }
-    (img.width, img.height) = (width, height);
-    Ok(())
+    (img.width, img.height) = (width, keep);
+    Ok((width, height))
 }
 
 extern "C-unwind" fn fatal(cinfo: &mut jpeg_common_struct) {

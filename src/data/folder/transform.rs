@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use super::decode::decode_file_into;
+use super::decode::decode_file_top;
 use super::resize::{PillowVersion, ResizeCrop, Rgb8, center_crop, crop_offset, resize_bilinear_as};
 use super::{Manifest, split_index};
 use crate::data::Split;
@@ -82,25 +82,62 @@ impl Transform {
 }
 
 impl Transform {
-    /// [`Self::apply_u8_as`]'s bytes (HWC, `size * size * 3`) written into `out`, computing
-    /// only the pixels the crop keeps; `scratch` holds the resize's intermediate pass.
-    pub fn apply_into(self, img: &Rgb8, version: PillowVersion, scratch: &mut Vec<u8>, out: &mut [u8]) {
-        let stride = img.width * 3;
-        match self {
+    /// How an image of `width` x `height` is transformed: the rows it reads, the resize.
+    pub fn plan(self, width: usize, height: usize, version: PillowVersion) -> Plan {
+        let fast = match self {
             Transform::Waterbirds { size } => {
                 let r = size * 256 / 224;
                 let at = crop_offset(r, size);
-                let plan = ResizeCrop::new((img.width, img.height), (r, r), (at, at, size, size), version);
-                plan.run(&img.data, stride, scratch, out);
+                Some((ResizeCrop::new((width, height), (r, r), (at, at, size, size), version), 0, 0))
             }
-            // Cropped first, inside the image (a smaller image is padded: the path below).
-            Transform::Celeba { size } if img.width >= CELEBA_CROP && img.height >= CELEBA_CROP => {
-                let (left, top) = (crop_offset(img.width, CELEBA_CROP), crop_offset(img.height, CELEBA_CROP));
+            // Cropped first, inside the image (a smaller image is padded: the whole path).
+            Transform::Celeba { size } if width >= CELEBA_CROP && height >= CELEBA_CROP => {
                 let square = (CELEBA_CROP, CELEBA_CROP);
                 let plan = ResizeCrop::new(square, (size, size), (0, 0, size, size), version);
-                plan.run(&img.data[top * stride + left * 3..], stride, scratch, out);
+                Some((plan, crop_offset(width, CELEBA_CROP), crop_offset(height, CELEBA_CROP)))
             }
-            Transform::Celeba { .. } => out.copy_from_slice(&self.apply_u8_as(img, version).data),
+            Transform::Celeba { .. } => None,
+        };
+        Plan { transform: self, version, height, fast }
+    }
+
+    /// [`Self::apply_u8_as`]'s bytes (HWC, `size * size * 3`) written into `out`, computing
+    /// only the pixels the crop keeps; `scratch` holds the resize's intermediate pass.
+    pub fn apply_into(self, img: &Rgb8, version: PillowVersion, scratch: &mut Vec<u8>, out: &mut [u8]) {
+        self.plan(img.width, img.height, version).run(img, scratch, out);
+    }
+}
+
+/// A transform for one size of image: [`Transform::apply_u8_as`] computing only the pixels
+/// the crop keeps, from only the rows they depend on.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    transform: Transform,
+    version: PillowVersion,
+    /// The whole image's.
+    height: usize,
+    /// The resize and the image pixel its input starts at; none where the image is padded.
+    fast: Option<(ResizeCrop, usize, usize)>,
+}
+
+impl Plan {
+    /// How many rows from the image's top the result depends on.
+    pub fn rows(&self) -> usize {
+        match &self.fast {
+            Some((resize, _, top)) => (top + resize.rows_read()).min(self.height),
+            None => self.height,
+        }
+    }
+
+    /// Writes the transformed bytes into `out` from `img`, the image's first rows (at least
+    /// [`Self::rows`]) at its whole width.
+    pub fn run(&self, img: &Rgb8, scratch: &mut Vec<u8>, out: &mut [u8]) {
+        let stride = img.width * 3;
+        match &self.fast {
+            Some((resize, left, top)) => {
+                resize.run(&img.data[top * stride + left * 3..], stride, scratch, out)
+            }
+            None => out.copy_from_slice(&self.transform.apply_u8_as(img, self.version).data),
         }
     }
 }
@@ -219,9 +256,16 @@ impl FolderPixels {
                     while !failed.load(Ordering::Relaxed) {
                         let job = queue.lock().map(|mut q| q.next()).ok().flatten();
                         let Some((slot, &i)) = job else { break };
-                        match decode_file_into(&self.root.join(&paths[i]), &mut file, &mut img) {
-                            Ok(()) => {
-                                self.transform.apply_into(&img, self.pillow, &mut pass, &mut hwc);
+                        // The plan for the image's size is made once its header is read:
+                        // it says how many rows to decode.
+                        let mut plan = None;
+                        let rows = |w, h| plan.insert(self.transform.plan(w, h, self.pillow)).rows();
+                        let decoded = decode_file_top(&self.root.join(&paths[i]), &mut file, &mut img, rows);
+                        match decoded
+                            .and_then(|_| plan.ok_or_else(|| anyhow!("the image's size was never read")))
+                        {
+                            Ok(plan) => {
+                                plan.run(&img, &mut pass, &mut hwc);
                                 write(&hwc, slot);
                             }
                             Err(e) => {
