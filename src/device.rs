@@ -107,25 +107,6 @@ pub fn tune_allocator() {
     }
 }
 
-/// Asks Linux to back `buf` with 2 MB pages where it allows that on request (transparent huge
-/// pages in `madvise` mode), before `buf` is first written: filling a fresh 60 MB batch of
-/// pixels then takes about 30 page faults instead of 15,000 (a tenth of a folder's decoding
-/// time on this project's VM). Elsewhere, or where refused, nothing changes.
-pub fn advise_huge_pages<T>(buf: &mut [T]) {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        let start = buf.as_mut_ptr() as usize;
-        let end = start + std::mem::size_of_val(buf);
-        let aligned = start.next_multiple_of(PAGE);
-        if end > aligned + (2 << 20) {
-            // SAFETY: the range lies inside `buf`, which we borrow mutably; the advice changes
-            // how its pages are backed, never their contents.
-            unsafe { libc::madvise(aligned as *mut libc::c_void, end - aligned, libc::MADV_HUGEPAGE) };
-        }
-    }
-}
-
 /// Seeds the backend's random generator (weight initialisation draws from it).
 pub fn seed(device: &Device, seed: u64) {
     device.seed(seed);

@@ -58,7 +58,7 @@ fn resnets_give_pytorchs_logits_from_pytorchs_weights() {
         let config = ModelConfig::ResNet(ResNetConfig { depth, head, ..Default::default() });
         let bytes = std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap();
         let model = checkpoint::decode(&config, bytes, &device).unwrap();
-        let x = batch::from_chw(images.clone(), n, [shape[1], shape[2], shape[3]], &device);
+        let x = batch::from_chw(&images, n, [shape[1], shape[2], shape[3]], &device);
         let ours = model.forward(x, Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
         let (_, theirs) = floats(&dir.join(format!("{name}-logits.safetensors")), "logits");
         let worst =
@@ -76,7 +76,7 @@ fn resnets_give_pytorchs_logits_from_pytorchs_weights() {
         assert!(find(head).head);
         assert_eq!(find(head).stage, Some(4));
         // Resuming from every stage gives the same logits.
-        let x = batch::from_chw(images.clone(), n, [shape[1], shape[2], shape[3]], &device);
+        let x = batch::from_chw(&images, n, [shape[1], shape[2], shape[3]], &device);
         let cached = model.boundaries(x);
         for (k, activation) in cached.into_iter().enumerate() {
             let resumed = model.forward_from(k, activation).unwrap().into_data().try_to_vec::<f32>().unwrap();
@@ -117,7 +117,7 @@ fn a_resnet_checkpoint_round_trips_with_torchvision_names() {
 fn compare(dir: &std::path::Path, model: &memscope::model::Network, logits_file: &str, what: &str) {
     let device = DeviceSpec::Cpu.device().unwrap();
     let (shape, images) = floats(&dir.join("inputs.safetensors"), "images");
-    let x = batch::from_chw(images, shape[0], [shape[1], shape[2], shape[3]], &device);
+    let x = batch::from_chw(&images, shape[0], [shape[1], shape[2], shape[3]], &device);
     let ours = model.forward(x, Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
     let (_, theirs) = floats(&dir.join(logits_file), "logits");
     let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);

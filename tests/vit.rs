@@ -121,7 +121,7 @@ fn vits_give_pytorchs_logits_from_pytorchs_weights() {
     let model =
         checkpoint::decode(&timm_config(), std::fs::read(dir.join("vit.safetensors")).unwrap(), &device)
             .unwrap();
-    let x = batch::from_chw(images.clone(), n, [3, 32, 32], &device);
+    let x = batch::from_chw(&images, n, [3, 32, 32], &device);
     let ours = model.forward(x.clone(), Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
     let (_, theirs) = floats(&dir.join("vit-logits.safetensors"), "logits");
     let worst = max_difference(&ours, &theirs);
@@ -146,7 +146,7 @@ fn vits_give_pytorchs_logits_from_pytorchs_weights() {
         .map(|i| images[i])
         .collect();
     let ours = deit
-        .forward(batch::from_chw(crop, n, [3, 24, 24], &device), Mode::Eval)
+        .forward(batch::from_chw(&crop, n, [3, 24, 24], &device), Mode::Eval)
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();

@@ -115,6 +115,14 @@ impl SplitData {
 pub trait PixelSource: Send + Sync + fmt::Debug {
     /// The images of `indices` (positions within `split`), each `[c, h, w]`, back to back.
     fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>>;
+
+    /// [`Self::images`] into `out`, whose memory a source may reuse (the batch reader hands
+    /// each batch's buffer back for the next: a fresh buffer of a 224 px batch is 60 MB of
+    /// pages the kernel must zero).
+    fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
+        *out = self.images(split, indices)?;
+        Ok(())
+    }
 }
 
 /// A data set with groups, ready for training and evaluation: labels, groups and names in
@@ -203,16 +211,23 @@ impl GroupedDataset {
 
     /// The normalised pixels of examples `indices` of `split`, `[n, c, h, w]` flat.
     pub fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
-        let values = self.pixels.images(split, indices)?;
+        let mut values = Vec::new();
+        self.images_into(split, indices, &mut values)?;
+        Ok(values)
+    }
+
+    /// [`Self::images`] into `out`, reusing its memory where the pixel source can.
+    pub fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
+        self.pixels.images_into(split, indices, out)?;
         ensure!(
-            values.len() == indices.len() * self.image_len(),
+            out.len() == indices.len() * self.image_len(),
             "{}: the pixel source gave {} values for {} images of shape {:?}",
             self.name,
-            values.len(),
+            out.len(),
             indices.len(),
             self.image_shape
         );
-        Ok(values)
+        Ok(())
     }
 
     /// The same data set with `split` cut down to the examples `keep` (in that order).
@@ -248,12 +263,18 @@ struct Restricted {
 
 impl PixelSource for Restricted {
     fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.images_into(split, indices, &mut out)?;
+        Ok(out)
+    }
+
+    fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
         if split != self.split {
-            return self.inner.images(split, indices);
+            return self.inner.images_into(split, indices, out);
         }
         let mapped: Option<Vec<usize>> = indices.iter().map(|&i| self.keep.get(i).copied()).collect();
         match mapped {
-            Some(mapped) => self.inner.images(split, &mapped),
+            Some(mapped) => self.inner.images_into(split, &mapped, out),
             None => bail!("an example index is outside the {} kept {split} examples", self.keep.len()),
         }
     }

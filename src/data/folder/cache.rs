@@ -93,13 +93,19 @@ impl CachedPixels {
 
 impl PixelSource for CachedPixels {
     fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.images_into(split, indices, &mut out)?;
+        Ok(out)
+    }
+
+    fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
         let len = self.image_len();
         let raw = self.images_u8(split, indices)?;
-        let mut out = vec![0.0f32; raw.len()];
+        out.resize(raw.len(), 0.0);
         for (src, dst) in raw.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
             normalise_hwc(src, dst);
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -12,6 +12,10 @@ impl PixelSource for FolderPixels {
     fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
         FolderPixels::images(self, split, indices)
     }
+
+    fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
+        FolderPixels::images_into(self, split, indices, out)
+    }
 }
 
 /// Reads the folder `spec` names (metadata validated, every image file present) as a data

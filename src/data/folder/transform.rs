@@ -219,19 +219,29 @@ impl FolderPixels {
 
     /// The normalised images of `indices` in `split`, `[n, 3, s, s]` flat.
     pub fn images(&self, split: Split, indices: &[usize]) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.images_into(split, indices, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::images`] into `out`, reusing its memory.
+    pub fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
         let len = self.image_shape().iter().product();
-        self.map(split, indices, len, |hwc, out: &mut [f32]| normalise_hwc(hwc, out))
+        self.map(split, indices, len, out, |hwc, out: &mut [f32]| normalise_hwc(hwc, out))
     }
 
     /// The transformed 8-bit images of `indices`, `[n, s, s, 3]` flat (HWC, before normalising).
     pub fn images_u8(&self, split: Split, indices: &[usize]) -> Result<Vec<u8>> {
         let s = self.transform.size();
-        self.map(split, indices, s * s * 3, |hwc, out: &mut [u8]| out.copy_from_slice(hwc))
+        let mut out = Vec::new();
+        self.map(split, indices, s * s * 3, &mut out, |hwc, out: &mut [u8]| out.copy_from_slice(hwc))?;
+        Ok(out)
     }
 
     /// Decodes and transforms each image on worker threads, writing `len` values per image
-    /// from its transformed HWC bytes. Each worker reuses its buffers from image to image.
-    fn map<T, F>(&self, split: Split, indices: &[usize], len: usize, write: F) -> Result<Vec<T>>
+    /// into `out` (its memory reused) from its transformed HWC bytes. Each worker reuses its
+    /// buffers from image to image.
+    fn map<T, F>(&self, split: Split, indices: &[usize], len: usize, out: &mut Vec<T>, write: F) -> Result<()>
     where
         T: Copy + Default + Send,
         F: Fn(&[u8], &mut [T]) + Sync,
@@ -242,8 +252,11 @@ impl FolderPixels {
         if let Some(&bad) = indices.iter().find(|&&i| i >= paths.len()) {
             return Err(anyhow!("index {bad} out of range: the {split} split has {} images", paths.len()));
         }
-        let mut out = vec![T::default(); indices.len() * len];
-        crate::device::advise_huge_pages(&mut out);
+        if out.capacity() < indices.len() * len {
+            // Fresh zeroed memory (calloc: no pass over it) rather than growing the old one.
+            *out = vec![T::default(); indices.len() * len];
+        }
+        out.resize(indices.len() * len, T::default());
         let queue = Mutex::new(out.chunks_exact_mut(len).zip(indices));
         let failed = AtomicBool::new(false);
         let first_error = Mutex::new(None);
@@ -286,7 +299,7 @@ impl FolderPixels {
         });
         match first_error.into_inner().ok().flatten() {
             Some(e) => Err(anyhow!("{e:#} (--skip-bad-images leaves missing and corrupt images out)")),
-            None => Ok(out),
+            None => Ok(()),
         }
     }
 }
