@@ -79,12 +79,12 @@ impl Transform {
             }
         }
     }
-}
 
-impl Transform {
     /// How an image of `width` x `height` is transformed: the rows it reads, the resize.
     pub fn plan(self, width: usize, height: usize, version: PillowVersion) -> Plan {
         let fast = match self {
+            // An empty image (decoders refuse them) takes the whole path.
+            _ if width == 0 || height == 0 => None,
             Transform::Waterbirds { size } => {
                 let r = size * 256 / 224;
                 let at = crop_offset(r, size);
