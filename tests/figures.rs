@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use memscope::figure::{self, Figure, style};
+use memscope::studies::epochs::EpochSeries;
 use memscope::studies::grid::InterventionGrid;
 use memscope::studies::ranks::{BINS, RankStudy};
 use memscope::studies::sensitivity::SensitivityStudy;
@@ -296,6 +297,61 @@ fn timeline_and_mitigation_lines_follow_the_json() {
     }
     let lines: usize = ["#E69F00", "#56B4E9"].iter().map(|c| polylines(&svg, c, 2).len()).sum();
     assert!(lines >= m.runs.len().min(2));
+}
+
+#[test]
+fn epoch_series_lines_follow_the_json() {
+    let (fig, _) = fixture("epochs");
+    let Figure::Epochs(series) = &fig else { panic!("not an epoch series") };
+    let series: &EpochSeries = series;
+    let svg = figure::svg(&fig, None).unwrap();
+    for g in 0..4 {
+        // The JSON's signed changes, by hand, in percentage points.
+        let values: Vec<f64> =
+            series.points.iter().map(|p| 100.0 * p.groups[g].change.expect("every epoch applies")).collect();
+        let lines = polylines(&svg, &group_fill(g), 2);
+        let line = lines.iter().find(|l| l.len() == values.len()).expect("the group's line");
+        // -100..+100 maps linearly to pixels: read the values back with the line's lowest and
+        // highest points.
+        let (lo, hi) = (0..values.len()).fold((0, 0), |(lo, hi), i| {
+            (if values[i] < values[lo] { i } else { lo }, if values[i] > values[hi] { i } else { hi })
+        });
+        assert!(values[hi] - values[lo] > 5.0, "G{g} changes over training");
+        let per_point = (line[lo].1 - line[hi].1) / (values[hi] - values[lo]);
+        for (i, v) in values.iter().enumerate() {
+            let read = values[lo] + (line[lo].1 - line[i].1) / per_point;
+            assert!((read - v).abs() <= 1.0 / per_point + 0.2, "G{g} epoch {i}: read {read:.2}, JSON {v:.2}");
+        }
+        // Each line's legend names the group and its examples.
+        assert!(svg.contains(&format!("G{g} ")), "legend lacks G{g}");
+    }
+    assert!(svg.contains("(100 examples)"));
+}
+
+#[test]
+fn an_epoch_series_point_is_intervene_at_that_epoch() {
+    let dir = temp();
+    let d = dir.path();
+    let select = ["--within", "stage2.block0.conv2", "--group", "G1"];
+    let mut args = vec!["figure", "epochs"];
+    args.extend(select);
+    let (svg, json) = (path(d, "e.svg"), path(d, "e.json"));
+    args.extend(["--out", &svg, "--json", &json]);
+    run(&args);
+    let series: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("e.json")).unwrap()).unwrap();
+    let points = series["points"].as_array().unwrap();
+    assert_eq!(points.len(), 41, "every checkpoint of the demo");
+    let changes = |groups: &serde_json::Value| -> Vec<f64> {
+        groups.as_array().unwrap().iter().map(|g| g["change"].as_f64().unwrap()).collect()
+    };
+    for epoch in ["9", "30"] {
+        let mut args = vec!["intervene", "--epoch", epoch, "--format", "json"];
+        args.extend(select);
+        let cli: serde_json::Value = serde_json::from_str(&common::succeeds(&args)).unwrap();
+        let point = points.iter().find(|p| p["epoch"].as_u64() == epoch.parse().ok()).unwrap();
+        assert_eq!(changes(&point["groups"]), changes(&cli["groups"]), "epoch {epoch}");
+    }
 }
 
 fn temp() -> tempfile::TempDir {

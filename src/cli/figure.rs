@@ -20,6 +20,7 @@ use crate::intervene::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_
 use crate::neurons::select::Selection;
 use crate::report::Provenance;
 use crate::session::Session;
+use crate::studies::epochs::{self, EpochSeriesSpec};
 use crate::studies::grid::{self, DEFAULT_KS};
 use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
 use crate::studies::sweep::{self, SweepSpec};
@@ -75,6 +76,10 @@ pub enum FigureKind {
     /// One intervention within each layer in turn, every group's change: the layer × group
     /// grid (settings as `memscope intervene`; each row is `intervene --within LAYER`).
     Sweep(SweepArgs),
+    /// One intervention at every checkpoint in turn, every group's change over training
+    /// (settings as `memscope intervene`, `--within` included; each point is `intervene
+    /// --epoch E`; `--epoch` is ignored).
+    Epochs(SweepArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -179,6 +184,7 @@ pub fn run(args: FigureArgs, device: &Device, data: &DataFlags) -> Result<()> {
         FigureKind::Timeline(a) => ("timeline", &a.out),
         FigureKind::Mitigation(a) => ("mitigation", &a.out),
         FigureKind::Sweep(a) => ("sweep", &a.out),
+        FigureKind::Epochs(a) => ("epochs", &a.out),
     };
     // Refuse a wrong extension before any computing.
     ImageFormat::of(&out.out)?;
@@ -252,6 +258,23 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
             let result = sweep::run(&mut session, &spec, &mut Bar::new("sweep (layers)"))?;
             let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?;
             (Figure::Sweep(result), provenance)
+        }
+        FigureKind::Epochs(args) => {
+            let (mut session, last) = args.target.open(device, data)?;
+            let seed = args.target.seed;
+            let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
+            let base = InterventionSpec::neurons(last)
+                .seed(seed)
+                .query(query)
+                .change(args.change.intervention()?)
+                .on(args.target.split)
+                .repeats(args.change.repeats);
+            let base = args.count.apply(base, &session)?;
+            let spec = EpochSeriesSpec { base, epochs: session.experiment().epochs().collect() };
+            let result = epochs::run(&mut session, &spec, &mut Bar::new("epoch series (epochs)"))?;
+            let last = session.experiment().last_epoch();
+            let provenance = Provenance::new(session.experiment(), &session.dataset().changes, last, &spec)?;
+            (Figure::Epochs(result), provenance)
         }
     })
 }

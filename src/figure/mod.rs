@@ -4,6 +4,7 @@
 
 mod bars;
 mod curves;
+pub mod epochs;
 mod ranks;
 mod sensitivity;
 pub mod style;
@@ -18,6 +19,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use serde::de::DeserializeOwned;
 
 use crate::report::Provenance;
+use crate::studies::epochs::EpochSeries;
 use crate::studies::grid::InterventionGrid;
 use crate::studies::intervention::InterventionResult;
 use crate::studies::ranks::RankStudy;
@@ -40,10 +42,12 @@ pub enum Figure {
     Mitigation(MitigationCurves),
     /// One intervention within each layer in turn: the layer × group grid of changes.
     Sweep(Sweep),
+    /// One intervention at every checkpoint in turn: each group's change over training.
+    Epochs(EpochSeries),
 }
 
 /// The kinds, as the command line names them.
-pub const KINDS: [&str; 6] = ["bars", "ranks", "sensitivity", "timeline", "mitigation", "sweep"];
+pub const KINDS: [&str; 7] = ["bars", "ranks", "sensitivity", "timeline", "mitigation", "sweep", "epochs"];
 
 /// An image format, from a file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +77,7 @@ impl Figure {
             Figure::Timeline(_) => "timeline",
             Figure::Mitigation(_) => "mitigation",
             Figure::Sweep(_) => "sweep",
+            Figure::Epochs(_) => "epochs",
         }
     }
 
@@ -111,6 +116,11 @@ impl Figure {
                 path,
                 "a layer sweep (memscope figure sweep --json, or the explorer's Sweep export)",
             )?),
+            "epochs" => Figure::Epochs(parse(
+                text,
+                path,
+                "an epoch series (memscope figure epochs --json, or the explorer's Epochs export)",
+            )?),
             other => bail!("unknown figure kind '{other}' (valid: {})", KINDS.join(", ")),
         })
     }
@@ -130,6 +140,7 @@ impl Figure {
             Figure::Timeline(d) => crate::report::json(d, provenance),
             Figure::Mitigation(d) => crate::report::json(d, provenance),
             Figure::Sweep(d) => crate::report::json(d, provenance),
+            Figure::Epochs(d) => crate::report::json(d, provenance),
         }
     }
 
@@ -141,7 +152,7 @@ impl Figure {
             Figure::Sensitivity(s) => {
                 (1100, 260 + 22 * (s.rows.len() / s.spec.epochs_back.len().max(1)) as u32)
             }
-            Figure::Timeline(_) | Figure::Mitigation(_) => (900, 540),
+            Figure::Timeline(_) | Figure::Mitigation(_) | Figure::Epochs(_) => (900, 540),
             Figure::Sweep(s) => (900, sweep::height(s.rows.len())),
         }
     }
@@ -155,6 +166,7 @@ impl Figure {
             Figure::Timeline(t) => curves::describe_timeline(t),
             Figure::Mitigation(m) => curves::describe_mitigation(m),
             Figure::Sweep(s) => sweep::describe(s),
+            Figure::Epochs(s) => epochs::describe(s),
         }
     }
 }
@@ -229,6 +241,7 @@ where
         Figure::Timeline(t) => curves::draw_timeline(&body, t),
         Figure::Mitigation(m) => curves::draw_mitigation(&body, m),
         Figure::Sweep(s) => sweep::draw(root, &body, s),
+        Figure::Epochs(s) => epochs::draw(&body, s),
     }
 }
 

@@ -50,7 +50,9 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
         View::Epochs => match &app.epoch_series {
             Some(series) => {
                 let epoch = series.spec.base.epoch;
-                write_both(series, &stem("epochs"), app, epoch, &series.spec, || None)
+                write_both(series, &stem("epochs"), app, epoch, &series.spec, || {
+                    Some(Figure::Epochs(series.clone()))
+                })
             }
             None => bail!("nothing to export yet: run an epoch series first"),
         },

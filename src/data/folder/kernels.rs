@@ -54,7 +54,8 @@ impl Taps {
             dst[..n].copy_from_slice(&src[..n]);
         }
         let wide = padded.chunks_exact(2).flat_map(|w| [w[0], w[0], w[0], w[1], w[1], w[1], 0, 0]).collect();
-        let reach = bounds.iter().map(|&(first, _)| (first + even - 2) * 3 + 8).max().unwrap_or(0);
+        let reach =
+            bounds.iter().map(|&(first, _)| (first + even).saturating_sub(2) * 3 + 8).max().unwrap_or(0);
         let mut taps = Taps { ksize: even, bounds, weights: padded, wide, reach, blocks: Vec::new() };
         taps.blocks = taps.blocks();
         taps

@@ -1,0 +1,114 @@
+//! `epochs`: one intervention at every checkpoint, every group's signed change per epoch:
+//! when, over training, a few neurons come to carry a group.
+
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::pp;
+use super::style::{FAMILY, GRID, group_color, markers};
+use crate::studies::epochs::EpochSeries;
+
+pub fn describe(s: &EpochSeries) -> (String, Vec<String>) {
+    let base = &s.spec.base;
+    let first = s.points.first().map_or(0, |p| p.epoch);
+    let last = s.points.last().map_or(0, |p| p.epoch);
+    let title = format!("Δ accuracy per group over training · {} · epochs {first}-{last}", base.split);
+    let q = &base.query;
+    let what = match &base.intervention {
+        crate::intervene::Intervention::RewindLayer { epochs_back, .. } => {
+            format!("The whole layer rewound by {epochs_back} epochs")
+        }
+        change => format!(
+            "{change} of the {} neurons by {} ({} granularity, {} ranking{}){}",
+            q.selection,
+            q.criterion,
+            q.granularity,
+            q.scope,
+            if q.normalize_layers { ", scores divided by their layer's mean" } else { "" },
+            if base.repeats > 1 && change.is_random() {
+                format!(", mean of {} runs", base.repeats)
+            } else {
+                String::new()
+            }
+        ),
+    };
+    let examples: Vec<String> = s
+        .points
+        .iter()
+        .find(|p| !p.groups.is_empty())
+        .map(|p| p.groups.iter().map(|g| format!("G{} {}", g.group, g.examples)).collect())
+        .unwrap_or_default();
+    let skipped: Vec<String> =
+        s.points.iter().filter(|p| p.error.is_some()).map(|p| p.epoch.to_string()).collect();
+    let mut caption = vec![
+        format!(
+            "{what}, at each checkpoint in turn, neurons ranked afresh by that checkpoint's scores \
+             (memscope intervene --epoch E gives each point)."
+        ),
+        format!(
+            "Signed mean of (after − before) in percentage points: below 0 the group lost accuracy. Examples per \
+             group on {}: {}. Seed {}.",
+            base.split,
+            examples.join(", "),
+            base.seed
+        ),
+    ];
+    if !skipped.is_empty() {
+        caption.push(format!("Not applicable at epochs {} (no point drawn).", skipped.join(", ")));
+    }
+    (title, caption)
+}
+
+/// Every group's signed change, in percentage points, at the epochs where it applies.
+pub fn series(s: &EpochSeries, group: usize) -> Vec<(f64, f64)> {
+    s.points
+        .iter()
+        .filter_map(|p| p.groups.get(group).and_then(|g| g.change).map(|c| (p.epoch as f64, pp(c))))
+        .collect()
+}
+
+pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &EpochSeries) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let last = s.points.last().map_or(1, |p| p.epoch).max(1) as f64;
+    let first = s.points.first().map_or(0, |p| p.epoch) as f64;
+    let epochs = move |v: &f64| if *v <= last + 1e-9 { format!("{v:.0}") } else { String::new() };
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        // Room on the right for the legend, clear of the lines.
+        .build_cartesian_2d(first..first + (last - first).max(1.0) * 1.35, -100f64..100f64)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+        .x_desc("epoch")
+        .y_desc("Δ accuracy (pp, after − before)")
+        .x_label_formatter(&epochs)
+        .y_label_formatter(&|v| format!("{v:+.0}"))
+        .label_style((FAMILY, 12))
+        .axis_desc_style((FAMILY, 13))
+        .draw()?;
+    chart.draw_series(LineSeries::new([(first, 0.0), (last, 0.0)], BLACK.stroke_width(1)))?;
+    let names = s.points.iter().find(|p| !p.groups.is_empty()).map(|p| p.groups.clone()).unwrap_or_default();
+    for g in &names {
+        let points = series(s, g.group);
+        let color = group_color(g.group);
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(format!("G{} {} ({} examples)", g.group, g.name, g.examples))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        markers(&mut chart, g.group, &points, color)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FAMILY, 12))
+        .draw()?;
+    Ok(())
+}
