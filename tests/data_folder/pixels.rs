@@ -228,6 +228,19 @@ fn decoding_stops_early_only_where_the_result_is_the_same() {
     }
 }
 
+/// A small JPEG whose header claims 60,000 x 60,000 pixels (10 GB decoded) fails at once, as
+/// Pillow refuses it, instead of taking the memory.
+#[test]
+fn a_decompression_bomb_is_refused_before_decoding() {
+    use memscope::data::folder::decode::{MAX_PIXELS, decode};
+    let mut bytes = fixtures::jpeg_bytes(&fixtures::picture(64, 48, 1), 64, 48, Jpeg::Baseline444);
+    // The frame header (SOF0): FF C0, length, precision, then height and width, big-endian.
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    let e = format!("{:#}", decode(&bytes).expect_err("a bomb"));
+    assert!(e.contains("60000x60000") && e.contains(&MAX_PIXELS.to_string()), "{e}");
+}
+
 #[test]
 fn threads_do_not_change_pixels() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -13,6 +13,8 @@
 //! - 16-bit grey PNG: the value clipped to 255 (Pillow's `I;16` to `L`, which clips rather
 //!   than scales: matching it keeps the pixels a PyTorch pipeline saw).
 //!
+//! A JPEG of more than [`MAX_PIXELS`] pixels is an error, as in Pillow (a decompression bomb:
+//! a small file that would decode to gigabytes), before any pixel memory is taken.
 //! A truncated JPEG is an error (Pillow: "image file is truncated"); libjpeg's other
 //! warnings about corrupt data are ignored, as Pillow ignores them.
 
@@ -81,6 +83,11 @@ pub fn decode_top(
 
 type Rows<'a> = &'a mut dyn FnMut(usize, usize) -> usize;
 
+/// The most pixels an image may have: twice Pillow's `Image.MAX_IMAGE_PIXELS` (89,478,485),
+/// beyond which Pillow refuses to open it (DecompressionBombError), so no PyTorch pipeline
+/// on Pillow reads it either.
+pub const MAX_PIXELS: usize = 2 * 89_478_485;
+
 fn decode_jpeg(bytes: &[u8], img: &mut Rgb8, rows: Rows) -> Result<(usize, usize)> {
     // libjpeg reports errors by unwinding out of the C code (mozjpeg's error manager and
     // ours below resume_unwind, which runs no panic hook); catch it here.
@@ -107,6 +114,12 @@ fn jpeg_inner(bytes: &[u8], img: &mut Rgb8, rows: Rows) -> Result<(usize, usize)
     let adobe = dec.markers().any(|m| m.data.starts_with(b"Adobe"));
     let cmyk = matches!(dec.color_space(), ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK);
     let (width, height) = dec.size();
+    if width * height > MAX_PIXELS {
+        bail!(
+            "{width}x{height} is {} pixels, more than Pillow opens ({MAX_PIXELS}: it raises DecompressionBombError)",
+            width * height
+        );
+    }
     let keep = rows(width, height);
     // An image seen half-decoded (an error below) is left empty, not stale.
     *img = Rgb8 { width: 0, height: 0, data: std::mem::take(&mut img.data) };
@@ -119,7 +132,11 @@ fn jpeg_inner(bytes: &[u8], img: &mut Rgb8, rows: Rows) -> Result<(usize, usize)
     } else {
         // Grayscale expands to RGB inside libjpeg by replication, as Pillow's L -> RGB.
         let mut started = dec.rgb()?;
-        img.data.resize(keep * width * 3, 0);
+        let bytes = keep * width * 3;
+        img.data
+            .try_reserve_exact(bytes.saturating_sub(img.data.len()))
+            .map_err(|_| anyhow!("{width}x{height}: not enough memory for {} MB of pixels", bytes >> 20))?;
+        img.data.resize(bytes, 0);
         started.read_scanlines_into(&mut img.data)?;
         if keep == height {
             started.finish()?;
