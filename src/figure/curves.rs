@@ -68,7 +68,8 @@ where
     Ok(chart)
 }
 
-fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<()>
+/// The series' legend in the upper right, over a white ground.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
