@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::Render;
 use super::text::{csv, fixed6, percent, points, table};
+use crate::studies::GroupChange;
 use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, ScoreList, SelectedNeuron, Target};
 
 /// One line saying what was done, to what, and where it was measured.
@@ -82,20 +83,26 @@ impl Render for InterventionResult {
     }
 
     fn csv(&self) -> String {
-        let rows = self.groups.iter().map(|g| {
-            vec![
-                g.group.to_string(),
-                g.name.clone(),
-                g.examples.to_string(),
-                fixed6(g.before),
-                fixed6(g.after),
-                fixed6(g.after_std),
-                fixed6(g.change),
-                fixed6(g.abs_change),
-            ]
-        });
-        csv(&["group", "name", "examples", "before", "after", "after_std", "change", "abs_change"], rows)
+        csv(&GROUP_COLUMNS, self.groups.iter().map(group_cells))
     }
+}
+
+/// The CSV columns of one group's change, and its cells ([`group_cells`]).
+pub const GROUP_COLUMNS: [&str; 8] =
+    ["group", "name", "examples", "before", "after", "after_std", "change", "abs_change"];
+
+/// One group's change as CSV cells, in the order of [`GROUP_COLUMNS`].
+pub fn group_cells(g: &GroupChange) -> Vec<String> {
+    vec![
+        g.group.to_string(),
+        g.name.clone(),
+        g.examples.to_string(),
+        fixed6(g.before),
+        fixed6(g.after),
+        fixed6(g.after_std),
+        fixed6(g.change),
+        fixed6(g.abs_change),
+    ]
 }
 
 /// The ranked column's header when `--normalize-layers` divides each score by its layer's mean.

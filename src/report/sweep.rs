@@ -1,6 +1,7 @@
 //! The layer sweep and the epoch series: layer × group and epoch × group tables of changes.
 
 use super::Render;
+use super::intervention::{GROUP_COLUMNS, group_cells};
 use super::text::{csv, fixed6, points, table};
 use crate::studies::GroupChange;
 use crate::studies::epochs::EpochSeries;
@@ -23,35 +24,14 @@ impl Render for History {
         let rows = self.runs.iter().enumerate().flat_map(|(i, r)| {
             let spec = serde_json::to_string(&r.spec).unwrap_or_default();
             r.groups.iter().map(move |g| {
-                vec![
-                    (i + 1).to_string(),
-                    g.group.to_string(),
-                    g.name.clone(),
-                    g.examples.to_string(),
-                    fixed6(g.before),
-                    fixed6(g.after),
-                    fixed6(g.after_std),
-                    fixed6(g.change),
-                    fixed6(g.abs_change),
-                    spec.clone(),
-                ]
+                let mut row = vec![(i + 1).to_string()];
+                row.extend(group_cells(g));
+                row.push(spec.clone());
+                row
             })
         });
-        csv(
-            &[
-                "run",
-                "group",
-                "name",
-                "examples",
-                "before",
-                "after",
-                "after_std",
-                "change",
-                "abs_change",
-                "spec",
-            ],
-            rows,
-        )
+        let header: Vec<&str> = std::iter::once("run").chain(GROUP_COLUMNS).chain(["spec"]).collect();
+        csv(&header, rows)
     }
 }
 

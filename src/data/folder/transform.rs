@@ -150,9 +150,12 @@ pub fn normalise(img: &Rgb8, out: &mut [f32]) {
 /// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them), through a
 /// table of the 256 values per channel, each computed as torch computes it.
 pub fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
-    let table: [[f32; 256]; 3] = std::array::from_fn(|c| {
-        std::array::from_fn(|v| (v as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+    static TABLE: std::sync::LazyLock<[[f32; 256]; 3]> = std::sync::LazyLock::new(|| {
+        std::array::from_fn(|c| {
+            std::array::from_fn(|v| (v as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+        })
     });
+    let table = &*TABLE;
     let plane = hwc.len() / 3;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
