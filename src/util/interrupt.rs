@@ -68,8 +68,18 @@ pub fn clean_up() {
     for hook in hooks {
         hook();
     }
-    let paths: Vec<PathBuf> =
-        PATHS.lock().unwrap_or_else(|e| e.into_inner()).drain(..).map(|p| p.1).collect();
+    remove_registered(|_| true);
+}
+
+/// Removes (and forgets) the registered paths `chosen` picks, the latest first.
+fn remove_registered(chosen: impl Fn(&Path) -> bool) {
+    let paths: Vec<PathBuf> = {
+        let mut registry = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+        let (picked, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut *registry).into_iter().partition(|(_, p)| chosen(p));
+        *registry = kept;
+        picked.into_iter().map(|(_, p)| p).collect()
+    };
     for path in paths.iter().rev() {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => remove_folder(path),
@@ -124,7 +134,9 @@ mod tests {
         std::fs::write(&kept, "x").unwrap();
         let guard = remove_on_interrupt(&staged);
         drop(remove_on_interrupt(&kept));
-        clean_up();
+        // Only this test's paths: the other tests of the process run in parallel, and their
+        // scratch files are registered here too (removing them once failed a `write_atomic`).
+        remove_registered(|p| p.starts_with(dir.path()));
         assert!(!staged.exists());
         assert!(kept.exists());
         drop(guard);
