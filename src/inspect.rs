@@ -28,6 +28,8 @@ pub struct ExperimentInfo {
     pub experiment: String,
     pub name: String,
     pub model: ModelConfig,
+    /// The data set and its transform, as recorded ([`crate::data::DatasetSpec::describe`]).
+    pub data: String,
     /// Where the checkpoints of an imported experiment come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<crate::experiment::ImportSource>,
@@ -85,6 +87,7 @@ pub fn describe(
         experiment: experiment.dir.display().to_string(),
         name: experiment.manifest.name.clone(),
         model: experiment.manifest.model.clone(),
+        data: experiment.manifest.dataset.describe(),
         import: experiment.manifest.import.clone(),
         lineage: experiment.manifest.lineage.clone(),
         trainable_parameters: counts.trainable,

@@ -379,6 +379,13 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
     assert!(err(&["sensitivity", "--threshold", "-0.5"]).contains("--threshold -0.5 must be a number >= 0"));
     assert!(err(&["intervene", "--kind", "zero", "--sigma", "0.5"]).contains("--sigma applies to"));
     assert!(err(&["info", "--split", "dev"]).contains("unknown split 'dev'"));
+    let import = ["import", "--checkpoints", "/nonexistent", "--out", "/nonexistent-out", "--image-size"];
+    assert!(
+        err(&[&import[..], &["0"]].concat()).contains("--image-size 0 must be a side in 1..=4096 pixels")
+    );
+    // The digits have their own size; the flag is refused before any file is looked at.
+    assert!(err(&[&import[..], &["32"]].concat()).contains("--image-size is for an image folder"));
+    assert!(err(&["train", "--out", "/nonexistent-out", "--image-size", "32"]).contains("--data"));
 }
 
 /// JSON results carry where they came from; tables and CSV do not.
@@ -440,6 +447,10 @@ fn info_counts_trainable_parameters_as_pytorch_does_and_buffers_apart() {
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("77522 trainable parameters (PyTorch's model.parameters())"), "{table}");
     assert!(table.contains("+ 672 buffer values (BatchNorm running_mean, running_var"), "{table}");
+    assert!(
+        table.contains("\ndata        spurious digits 24x24 (bundled, generated from seed 2024)\n"),
+        "{table}"
+    );
 }
 
 /// The cells of a printed table's rows (not the header), split on runs of 2+ spaces.

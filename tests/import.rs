@@ -145,48 +145,146 @@ fn a_pytorch_run_gives_pytorchs_counts_at_every_epoch() {
     // Zeroing the largest-norm filters of a late layer (the forward pass resumes from cached
     // activations) and of the first conv (a whole pass), PyTorch choosing them by its own
     // norms, gives PyTorch's counts in both imports.
+    for dir in [&plain, &authors] {
+        zero_outs_give_pytorchs_counts(dir, &expected);
+    }
+}
+
+/// Each of `expected`'s "zero" entries (scripts/make-torch-run: the k largest-norm filters of a
+/// layer zeroed at an epoch) chooses the same filters and gives PyTorch's per-group counts on
+/// val in the experiment at `dir`, and changes some prediction.
+fn zero_outs_give_pytorchs_counts(dir: &Path, expected: &Value) {
     for zero in expected["zero"].as_array().unwrap() {
         let layer = zero["layer"].as_str().unwrap();
         let k = zero["k"].to_string();
+        let epoch = zero["epoch"].to_string();
         let filters: Vec<String> =
             zero["filters"].as_array().unwrap().iter().map(|f| format!("{layer}:{f}")).collect();
-        for dir in [&plain, &authors] {
-            let out = succeeds(&[
-                "intervene",
-                "--experiment",
-                s(dir),
-                "--epoch",
-                "1",
-                "--criterion",
-                "magnitude",
-                "--within",
-                layer,
-                "-k",
-                &k,
-                "--kind",
-                "zero",
-                "--format",
-                "json",
-            ]);
-            let json: Value = serde_json::from_str(&out).unwrap();
-            let chosen: Vec<String> = json["neurons"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| format!("{}:{}", n["id"]["layer"].as_str().unwrap(), n["id"]["index"]))
-                .collect();
-            assert_eq!(chosen, filters, "{}", dir.display());
-            // One deterministic run: after = correct / examples.
-            let after: Vec<usize> = json["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
-                .collect();
-            assert_eq!(after, counts(&zero["counts"]), "{layer} in {}", dir.display());
-            assert_ne!(after, counts(&expected["epochs"]["1"]), "{layer}: the zero-out changes predictions");
-        }
+        let out = succeeds(&[
+            "intervene",
+            "--experiment",
+            s(dir),
+            "--epoch",
+            &epoch,
+            "--criterion",
+            "magnitude",
+            "--within",
+            layer,
+            "-k",
+            &k,
+            "--kind",
+            "zero",
+            "--format",
+            "json",
+        ]);
+        let json: Value = serde_json::from_str(&out).unwrap();
+        let chosen: Vec<String> = json["neurons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| format!("{}:{}", n["id"]["layer"].as_str().unwrap(), n["id"]["index"]))
+            .collect();
+        assert_eq!(chosen, filters, "{}", dir.display());
+        // One deterministic run: after = correct / examples.
+        let after: Vec<usize> = json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
+            .collect();
+        assert_eq!(after, counts(&zero["counts"]), "{layer} in {}", dir.display());
+        assert_ne!(after, counts(&expected["epochs"][&epoch]), "{layer}: the zero-out changes predictions");
     }
+}
+
+/// The spurious digits as a Waterbirds folder of JPEGs (`memscope export --format waterbirds
+/// --size 32`) and a PyTorch run trained on it as PyTorch code reads such a folder: PIL
+/// decoding and torchvision's evaluation transform at 32 px (scripts/pil-folder-tensors), then
+/// scripts/make-torch-run with the zero-outs at epoch 3. Made once and cached; needs torch and
+/// a python3 with Pillow and numpy.
+fn folder_run() -> Option<PathBuf> {
+    let cache = common::fixture_cache("torch-folder-run-v1")?;
+    if cache.join(".complete").exists() {
+        return Some(cache);
+    }
+    let python = common::torch_python()?;
+    let pil = std::process::Command::new("python3").args(["-c", "import PIL, numpy"]).output();
+    if !pil.is_ok_and(|o| o.status.success()) {
+        return None;
+    }
+    let run = torch_run()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let digits = tmp.path().join("digits");
+    succeeds(&["import", "--checkpoints", s(&run.join("run")), "--data", DATA, "--out", s(&digits)]);
+    let staging = cache.with_extension(format!("partial-{}", std::process::id()));
+    let folder = staging.join("folder");
+    let tensors = tmp.path().join("tensors");
+    succeeds(&[
+        "export",
+        "--format",
+        "waterbirds",
+        "--size",
+        "32",
+        "--experiment",
+        s(&digits),
+        "--out",
+        s(&folder),
+    ]);
+    for (script, args) in [
+        ("pil-folder-tensors", [s(&folder), "32", s(&tensors)]),
+        ("make-torch-run", [s(&tensors), s(&staging), "3"]),
+    ] {
+        let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+        let ok = std::process::Command::new(&python).arg(path).args(args).status().is_ok_and(|s| s.success());
+        assert!(ok, "scripts/{script} failed");
+    }
+    if std::fs::rename(&staging, &cache).is_err() {
+        std::fs::remove_dir_all(&staging).unwrap();
+    }
+    Some(cache)
+}
+
+/// End to end on JPEG files: the folder loader, the transform, normalisation, batching and
+/// evaluation together give the per-group counts PyTorch gets from PIL and torchvision on the
+/// same files with the same weights, at every epoch and after zeroing filters.
+#[test]
+fn a_jpeg_folder_gives_pytorchs_counts_end_to_end() {
+    let Some(run) = folder_run() else {
+        eprintln!(
+            "note: no Python with torch 2.9.0, or no python3 with Pillow and numpy: the JPEG folder is not compared with PyTorch"
+        );
+        return;
+    };
+    let expected: Value = serde_json::from_slice(&std::fs::read(run.join("counts.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("exp");
+    let data = format!("waterbirds:{}", s(&run.join("folder")));
+    let args = ["--arch", "resnet18", "--data", &data, "--image-size", "32", "--evaluate", "val"];
+    succeeds(&[&["import", "--checkpoints", s(&run.join("run")), "--out", s(&exp)], &args[..]].concat());
+    let experiment = Experiment::open(&exp).unwrap();
+    let sizes = counts(&expected["group_sizes"]);
+    assert_eq!(experiment.epochs().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    for entry in &experiment.manifest.checkpoints {
+        let torch = counts(&expected["epochs"][entry.epoch.to_string()]);
+        let recorded: Vec<usize> = entry
+            .val_accuracy
+            .iter()
+            .zip(&sizes)
+            .map(|(a, &n)| (a.unwrap() * n as f64).round() as usize)
+            .collect();
+        assert_eq!(recorded, torch, "epoch {}", entry.epoch);
+    }
+    // The last epoch is not a constant prediction (a pipeline that always answered one class
+    // would agree with PyTorch on a network that does).
+    let last = counts(&expected["epochs"]["3"]);
+    assert!(last.iter().zip(&sizes).any(|(&c, &n)| c > 0 && c < n), "{last:?}");
+    zero_outs_give_pytorchs_counts(&exp, &expected);
+    // The transform --image-size chose is recorded and said.
+    let info: Value =
+        serde_json::from_str(&succeeds(&["info", "--experiment", s(&exp), "--format", "json"])).unwrap();
+    let said = format!("{data} (resize 36x36, centre crop 32, ImageNet normalise)");
+    assert_eq!(info["data"], said.as_str());
+    assert_eq!(info["provenance"]["dataset"], said.as_str());
 }
 
 #[test]

@@ -54,6 +54,14 @@ pub fn fraction(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The side of a folder's transformed images, 1 to 4096 pixels.
+pub fn image_size(text: &str) -> Result<usize, String> {
+    match count(text) {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err("must be a side in 1..=4096 pixels (224 for ImageNet-sized models)".into()),
+    }
+}
+
 /// A finite number >= 0 (σ, thresholds).
 pub fn non_negative(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

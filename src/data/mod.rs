@@ -321,6 +321,18 @@ impl FromStr for DatasetSpec {
 }
 
 impl DatasetSpec {
+    /// The data set in words, e.g. "spurious digits 24x24 (bundled, generated from seed
+    /// 2024)" or "waterbirds:/data/wb (resize 256x256, centre crop 224, ImageNet normalise)".
+    pub fn describe(&self) -> String {
+        match self {
+            DatasetSpec::SpuriousDigits(spec) => format!(
+                "spurious digits {0}x{0} (bundled, generated from seed {1})",
+                spec.image_size, spec.seed
+            ),
+            DatasetSpec::Folder(spec) => spec.describe(),
+        }
+    }
+
     /// Builds (or reads) the data set this spec describes.
     pub fn load(&self) -> Result<GroupedDataset> {
         self.load_with(false)

@@ -49,9 +49,10 @@ impl Render for ExperimentInfo {
         );
         let _ = writeln!(
             out,
-            "            + {} buffer values (BatchNorm running_mean, running_var; num_batches_tracked is not stored)\n",
+            "            + {} buffer values (BatchNorm running_mean, running_var; num_batches_tracked is not stored)",
             self.buffers
         );
+        let _ = writeln!(out, "data        {}\n", self.data);
 
         let _ = writeln!(
             out,

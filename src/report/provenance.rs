@@ -14,6 +14,11 @@ pub struct Provenance {
     /// The experiment folder and its name.
     pub experiment: String,
     pub name: String,
+    /// The data set and transform as `experiment.ron` records them (`--data-root` may say
+    /// where its folder is now), e.g. "waterbirds:/data/wb (resize 256x256, centre crop 224,
+    /// ImageNet normalise)".
+    #[serde(default)]
+    pub dataset: String,
     /// The epoch intervened on or described, its checkpoint file and that file's sha256.
     pub epoch: usize,
     pub checkpoint: String,
@@ -40,6 +45,7 @@ impl Provenance {
             memscope: env!("CARGO_PKG_VERSION").into(),
             experiment: experiment.dir.display().to_string(),
             name: experiment.manifest.name.clone(),
+            dataset: experiment.manifest.dataset.describe(),
             epoch,
             checkpoint: entry.file.clone(),
             sha256: entry.sha256.clone(),

@@ -79,6 +79,19 @@ impl FromStr for FolderSpec {
     }
 }
 
+impl FolderSpec {
+    /// The spec as `--data` takes it and its transform, e.g. "waterbirds:/data/wb (resize
+    /// 256x256, centre crop 224, ImageNet normalise)".
+    pub fn describe(&self) -> String {
+        let kind = match &self.layout {
+            Layout::Waterbirds => "waterbirds".to_string(),
+            Layout::Celeba(a) => format!("celeba ({} x {})", a.target, a.spurious),
+            Layout::Csv => "csv".to_string(),
+        };
+        format!("{kind}:{} ({})", self.path.display(), self.transform.describe())
+    }
+}
+
 /// One image of a split.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

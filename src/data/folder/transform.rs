@@ -41,6 +41,14 @@ impl Transform {
         Transform::Celeba { size }
     }
 
+    /// The same transform with output side `size` (Waterbirds' resize scales with it).
+    pub fn with_size(self, size: usize) -> Transform {
+        match self {
+            Transform::Waterbirds { .. } => Transform::Waterbirds { size },
+            Transform::Celeba { .. } => Transform::Celeba { size },
+        }
+    }
+
     /// Side of the output image.
     pub fn size(self) -> usize {
         match self {
