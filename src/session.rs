@@ -44,6 +44,28 @@ pub const DEFAULT_ACTIVATION_BUDGET: usize = 256 << 20;
 /// epoch is about 100 MB in each; the demo's is 1.2 MB).
 pub const DEFAULT_MODEL_BUDGET: usize = 1 << 30;
 
+/// How much memory a session's caches may hold and how many examples a pass takes: speed and
+/// peak memory, not a count (gradients accumulated over other batches may differ in their
+/// last float digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    /// Bytes of cached stage-boundary activations.
+    pub activations: usize,
+    /// Bytes of each of the caches of networks, weights and gradients.
+    pub models: usize,
+    pub batches: BatchSizes,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            activations: DEFAULT_ACTIVATION_BUDGET,
+            models: DEFAULT_MODEL_BUDGET,
+            batches: BatchSizes::default(),
+        }
+    }
+}
+
 impl Session {
     pub fn new(experiment: Experiment, dataset: GroupedDataset, device: Device) -> Result<Session> {
         experiment.manifest.model.check_fits(dataset.image_shape, dataset.class_names.len())?;
@@ -63,16 +85,28 @@ impl Session {
         })
     }
 
+    /// The budgets in force (for a new session on another experiment to keep them).
+    pub fn budgets(&self) -> Budgets {
+        Budgets {
+            activations: self.activations.budget(),
+            models: self.networks.budget(),
+            batches: self.batches,
+        }
+    }
+
+    /// Sets every budget at once.
+    pub fn set_budgets(&mut self, budgets: Budgets) {
+        self.set_activation_budget(budgets.activations);
+        self.set_model_budget(budgets.models);
+        self.set_batch_sizes(budgets.batches);
+    }
+
     /// Sets the examples per evaluation and gradient pass (speed and memory, not results).
     pub fn set_batch_sizes(&mut self, batches: BatchSizes) {
         if batches.eval != self.batches.eval {
             self.activations.clear();
         }
         self.batches = BatchSizes { eval: batches.eval.max(1), gradient: batches.gradient.max(1) };
-    }
-
-    pub fn batch_sizes(&self) -> BatchSizes {
-        self.batches
     }
 
     /// Bytes of activations cached now.
@@ -83,11 +117,6 @@ impl Session {
     /// Bytes of networks, weights and gradients cached now.
     pub fn cached_model_bytes(&self) -> usize {
         self.networks.bytes() + self.weights.bytes() + self.gradients.bytes()
-    }
-
-    /// The memory for cached activations, in bytes.
-    pub fn activation_budget(&self) -> usize {
-        self.activations.budget()
     }
 
     /// Sets the memory for cached activations in bytes; 0 turns the cache off.

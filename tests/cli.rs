@@ -248,6 +248,29 @@ fn the_activation_cache_changes_speed_not_results() {
     assert!(fails(&["intervene", "--cache-mb", "lots"]).contains("--cache-mb"));
 }
 
+/// Batches of 7 and 13 (every batch boundary somewhere else, a last batch short) count the same
+/// predictions and choose the same neurons as the defaults (100 and 256); the scores differ
+/// only in their last float digits (gradients summed in another order).
+#[test]
+fn batch_sizes_change_no_count() {
+    for args in [vec!["intervene"], vec!["intervene", "--within", "stage2.block0.conv2", "--group", "G1"]] {
+        let run = |extra: &[&str]| {
+            let out = json(&[args.clone(), extra.to_vec(), vec!["--format", "json"]].concat());
+            let neurons = out["neurons"].as_array().unwrap().clone();
+            let ids: Vec<Value> = neurons.iter().map(|n| n["id"].clone()).collect();
+            let scores: Vec<f64> = neurons.iter().map(|n| n["score"].as_f64().unwrap()).collect();
+            (ids, out["groups"].clone(), scores)
+        };
+        let (ids, groups, scores) = run(&[]);
+        let (small_ids, small_groups, small_scores) =
+            run(&["--eval-batch", "7", "--grad-batch", "13", "--cache-mb", "0"]);
+        assert_eq!((ids, groups), (small_ids, small_groups), "{args:?}");
+        for (a, b) in scores.iter().zip(&small_scores) {
+            assert!((a - b).abs() <= 1e-5 * a.abs(), "{args:?}: {a} vs {b}");
+        }
+    }
+}
+
 /// `bench` hands bench/reference.py the numbers to check PyTorch against: they must be the ones
 /// the commands report for the same requests.
 #[test]
@@ -379,6 +402,7 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
     assert!(err(&["sensitivity", "--threshold", "-0.5"]).contains("--threshold -0.5 must be a number >= 0"));
     assert!(err(&["intervene", "--kind", "zero", "--sigma", "0.5"]).contains("--sigma applies to"));
     assert!(err(&["info", "--split", "dev"]).contains("unknown split 'dev'"));
+    assert!(err(&["intervene", "--eval-batch", "0"]).contains("--eval-batch 0 must be at least 1"));
     let import = ["import", "--checkpoints", "/nonexistent", "--out", "/nonexistent-out", "--image-size"];
     assert!(
         err(&[&import[..], &["0"]].concat()).contains("--image-size 0 must be a side in 1..=4096 pixels")

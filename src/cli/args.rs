@@ -83,6 +83,45 @@ pub struct SubsetArgs {
     pub subset_seed: u64,
 }
 
+/// Memory and pass sizes of a session (`--cache-mb`, `--model-cache-mb`, `--eval-batch`,
+/// `--grad-batch`): they change speed and peak memory, not a count (gradient scores summed in
+/// other batches may differ in their last float digits).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SessionArgs {
+    /// Memory for cached activations, MB (0 turns the cache off): an intervention confined
+    /// to later layers resumes from the activations cached at a stage boundary.
+    #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
+          allow_negative_numbers = true, value_parser = count)]
+    pub cache_mb: usize,
+    /// Memory for each of the caches of networks, weights and gradients, MB (least recently
+    /// used evicted first; a ResNet-50 epoch is about 100 MB in each).
+    #[arg(long, default_value_t = crate::session::DEFAULT_MODEL_BUDGET >> 20,
+          allow_negative_numbers = true, value_parser = count)]
+    pub model_cache_mb: usize,
+    /// Examples per forward pass when measuring accuracy: with the two batches read ahead,
+    /// what bounds the memory of an image folder's pixels (3 x N x 3 x side² x 4 bytes: 180 MB at
+    /// 224 px) and of the activations.
+    #[arg(long, value_name = "N", default_value_t = crate::data::batch::EVAL_BATCH,
+          allow_negative_numbers = true, value_parser = positive)]
+    pub eval_batch: usize,
+    /// Examples per backward pass of a gradient score (larger sets are accumulated; scores may
+    /// differ in their last float digits); lower it when a large model's backward pass does not
+    /// fit in GPU memory.
+    #[arg(long, value_name = "N", default_value_t = crate::data::batch::GRAD_BATCH,
+          allow_negative_numbers = true, value_parser = positive)]
+    pub grad_batch: usize,
+}
+
+impl SessionArgs {
+    pub fn budgets(&self) -> crate::session::Budgets {
+        crate::session::Budgets {
+            activations: self.cache_mb.saturating_mul(1 << 20),
+            models: self.model_cache_mb.saturating_mul(1 << 20),
+            batches: crate::data::batch::BatchSizes { eval: self.eval_batch, gradient: self.grad_batch },
+        }
+    }
+}
+
 /// `--group`: resolved against the data set once it is open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupArg {

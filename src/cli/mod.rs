@@ -107,10 +107,8 @@ enum Command {
         /// Experiment folder (default: the bundled demo).
         #[arg(long)]
         experiment: Option<PathBuf>,
-        /// Memory for cached activations, MB (0 turns the cache off).
-        #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
-              allow_negative_numbers = true, value_parser = args::count)]
-        cache_mb: usize,
+        #[command(flatten)]
+        session: args::SessionArgs,
         #[command(flatten)]
         subset: args::SubsetArgs,
         /// High contrast for a projector: no grey text (also `presenter: true` in the config).
@@ -220,16 +218,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Figure(args)) => figure::run(args, &device, &data),
         Some(Command::Report(args)) => report::run(args, &device, &data),
         Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device, &data),
-        Some(Command::Explore { experiment, cache_mb, subset, presenter, hooks }) => {
+        Some(Command::Explore { experiment, session, subset, presenter, hooks }) => {
             let options = data.options(&subset);
-            let budget = cache_mb.saturating_mul(1 << 20);
             let mut bar = cache_bar(&options);
-            crate::tui::run(experiment, device, budget, &options, presenter, hooks.hook(), bar.as_mut())
+            let budgets = session.budgets();
+            crate::tui::run(experiment, device, budgets, &options, presenter, hooks.hook(), bar.as_mut())
         }
         None => {
             let options = data.options(&args::SubsetArgs::default());
-            let budget = crate::session::DEFAULT_ACTIVATION_BUDGET;
-            crate::tui::run(None, device, budget, &options, false, None, cache_bar(&options).as_mut())
+            let budgets = crate::session::Budgets::default();
+            crate::tui::run(None, device, budgets, &options, false, None, cache_bar(&options).as_mut())
         }
     }
 }

@@ -28,16 +28,8 @@ pub struct Target {
     /// Seed of every random choice (noise, re-init, control draws, high-loss sampling).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = args::seed)]
     pub seed: u64,
-    /// Memory for cached activations, MB (0 turns the cache off): an intervention confined
-    /// to later layers resumes from the activations cached at a stage boundary.
-    #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
-          allow_negative_numbers = true, value_parser = args::count)]
-    pub cache_mb: usize,
-    /// Memory for each of the caches of networks, weights and gradients, MB (least recently
-    /// used evicted first; a ResNet-50 epoch is about 100 MB in each).
-    #[arg(long, default_value_t = crate::session::DEFAULT_MODEL_BUDGET >> 20,
-          allow_negative_numbers = true, value_parser = args::count)]
-    pub model_cache_mb: usize,
+    #[command(flatten)]
+    pub session: args::SessionArgs,
     #[command(flatten)]
     pub subset: SubsetArgs,
 }
@@ -50,8 +42,7 @@ impl Target {
         let epoch = self.epoch.unwrap_or_else(|| experiment.last_epoch());
         experiment.checkpoint(epoch)?;
         let mut session = Session::new(experiment, dataset, device.clone())?;
-        session.set_activation_budget(self.cache_mb.saturating_mul(1 << 20));
-        session.set_model_budget(self.model_cache_mb.saturating_mul(1 << 20));
+        session.set_budgets(self.session.budgets());
         Ok((session, epoch))
     }
 }

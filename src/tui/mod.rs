@@ -98,7 +98,7 @@ pub fn restore() {
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
-    activation_budget: usize,
+    budgets: crate::session::Budgets,
     options: &crate::data::OpenOptions,
     presenter: bool,
     mut hook: Option<Box<dyn LoopHook>>,
@@ -135,7 +135,7 @@ pub fn run(
         eprintln!("{listing}");
     }
     let mut session = Session::new(experiment.clone(), dataset.clone(), device)?;
-    session.set_activation_budget(activation_budget);
+    session.set_budgets(budgets);
     let mut app = App::new(&experiment, &dataset, session.layers().to_vec());
     if let Some(dir) = &config.export_dir {
         app.export_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
@@ -274,8 +274,7 @@ fn open(dir: &Path, app: &mut App, worker: &mut Worker) -> Result<()> {
     let old = worker.stop().context("the worker thread stopped")?;
     let session = match Session::new(experiment.clone(), old.dataset().clone(), old.device().clone()) {
         Ok(mut session) => {
-            session.set_activation_budget(old.activation_budget());
-            session.set_batch_sizes(old.batch_sizes());
+            session.set_budgets(old.budgets());
             session
         }
         Err(e) => {
