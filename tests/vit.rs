@@ -397,6 +397,26 @@ fn the_bundled_vit_demo_opens_and_names_its_qkv_neurons() {
     assert!(table.contains("blocks.3.attn.qkv:v:h1:"), "{table}");
     let info = common::succeeds(&["info", "--experiment", demo]);
     assert!(info.contains("blocks.3.attn.qkv    linear (q, k, v; 4 heads)      96x32"), "{info}");
+    // Imported with data of another size: the error says which size the model takes and how.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("exp");
+    let e = common::fails(&[
+        "import",
+        "--checkpoints",
+        demo,
+        "--heads",
+        "4",
+        "--data",
+        "digits:32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("model expects 24x24 images but the data set has 32x32")
+            && e.contains("--image-size 24, the digits --data digits:24"),
+        "{e}"
+    );
+    assert!(!out.exists());
 }
 
 #[test]

@@ -91,7 +91,8 @@ impl ModelConfig {
             ModelConfig::ViT(config) => {
                 ensure!(
                     shape[1] == config.img_size && shape[2] == config.img_size,
-                    "model expects {0}x{0} images but the data set has {1}x{2}",
+                    "model expects {0}x{0} images but the data set has {1}x{2} (an image folder takes \
+                     --image-size {0}, the digits --data digits:{0})",
                     config.img_size,
                     shape[1],
                     shape[2]
