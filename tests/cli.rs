@@ -405,11 +405,30 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
     assert!(err(&["intervene", "--eval-batch", "0"]).contains("--eval-batch 0 must be at least 1"));
     let import = ["import", "--checkpoints", "/nonexistent", "--out", "/nonexistent-out", "--image-size"];
     assert!(
-        err(&[&import[..], &["0"]].concat()).contains("--image-size 0 must be a side in 1..=4096 pixels")
+        err(&[&import[..], &["0"]].concat()).contains("--image-size 0 must be in 1..=4096 (pixels on a side")
     );
     // The digits have their own size; the flag is refused before any file is looked at.
-    assert!(err(&[&import[..], &["32"]].concat()).contains("--image-size is for an image folder"));
-    assert!(err(&["train", "--out", "/nonexistent-out", "--image-size", "32"]).contains("--data"));
+    assert!(
+        err(&[&import[..], &["32"]].concat())
+            .contains("--image-size and --attributes are for an image folder")
+    );
+    assert!(
+        err(&["train", "--out", "/nonexistent-out", "--image-size", "32"])
+            .contains("not the spurious digits")
+    );
+    let attributes =
+        |value: &str| err(&["import", "--checkpoints", "/nonexistent", "--out", "/x", "--attributes", value]);
+    for bad in ["Blond_Hair", "Male,Male", "Blond_Hair,", "a,b,c"] {
+        assert!(
+            attributes(bad).contains("must be two different attribute columns, TARGET,SPURIOUS"),
+            "{bad}"
+        );
+    }
+    let wb = ["import", "--checkpoints", "/nonexistent", "--out", "/x", "--data", "waterbirds:/x"];
+    assert!(
+        err(&[&wb[..], &["--attributes", "Smiling,Male"]].concat())
+            .contains("--attributes chooses CelebA's columns")
+    );
 }
 
 /// JSON results carry where they came from; tables and CSV do not.

@@ -85,6 +85,29 @@ fn celeba_csv_txt_and_metadata_layouts_agree() {
     assert_eq!(s.class_names, ["not Smiling", "Smiling"]);
     let want: Vec<usize> = rows.iter().filter(|r| r.3 == 0).map(|r| r.2 as usize).collect();
     assert_eq!(s.split(Split::Train).iter().map(|e| e.label).collect::<Vec<_>>(), want);
+    // The same from the command line: --attributes, recorded and said by info.
+    let out = tempfile::tempdir().expect("tmp");
+    let exp = out.path().join("exp");
+    let data = format!("celeba:{}", csv_dir.path().display());
+    let memscope = || assert_cmd::Command::cargo_bin("memscope").expect("binary");
+    let train = memscope()
+        .args(["train", "--data", &data, "--attributes", "Smiling,Male", "--image-size", "16"])
+        .args(["--epochs", "1", "--out", exp.to_str().expect("utf-8")])
+        .output()
+        .expect("train");
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let info =
+        memscope().args(["info", "--experiment", exp.to_str().expect("utf-8"), "--format", "json"]).output();
+    let info: serde_json::Value = serde_json::from_slice(&info.expect("info").stdout).expect("json");
+    let names: Vec<&str> = info["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["not Smiling, not Male", "not Smiling, Male", "Smiling, not Male", "Smiling, Male"]);
+    let said = format!("{data}, Smiling x Male (centre crop 178, resize 16x16, ImageNet normalise)");
+    assert_eq!(info["data"], said.as_str());
 
     // DFR's Waterbirds-style metadata.csv, file names relative to img_align_celeba/.
     let mut meta = String::from("img_id,img_filename,y,split,place,place_filename\n");

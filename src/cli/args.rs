@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use anyhow::{Result, bail};
 
-use crate::data::GroupedDataset;
+use crate::data::folder::{CelebaAttributes, Layout};
+use crate::data::{DatasetSpec, GroupedDataset};
 
 /// A whole number >= 0 (also read when negative, to be refused with a clear message).
 pub fn count(text: &str) -> Result<usize, String> {
@@ -54,11 +55,62 @@ pub fn fraction(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The side of a folder's transformed images, 1 to 4096 pixels.
+/// The side of square images, 1 to 4096 pixels.
 pub fn image_size(text: &str) -> Result<usize, String> {
     match count(text) {
         Ok(n) if (1..=4096).contains(&n) => Ok(n),
-        _ => Err("must be a side in 1..=4096 pixels (224 for ImageNet-sized models)".into()),
+        _ => Err("must be in 1..=4096 (pixels on a side; 224 for ImageNet-sized models)".into()),
+    }
+}
+
+/// CelebA's `TARGET,SPURIOUS` attribute columns.
+pub fn attributes(text: &str) -> Result<CelebaAttributes, String> {
+    match text.split(',').map(str::trim).collect::<Vec<_>>()[..] {
+        [target, spurious] if !target.is_empty() && !spurious.is_empty() && target != spurious => {
+            Ok(CelebaAttributes { target: target.into(), spurious: spurious.into() })
+        }
+        _ => Err("must be two different attribute columns, TARGET,SPURIOUS (e.g. Blond_Hair,Male)".into()),
+    }
+}
+
+/// How an image folder given by `--data` is read (`train`, `import`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FolderArgs {
+    /// Side of the images the model sees, for an image folder: Waterbirds' transform (also
+    /// csv:'s) resizes to int(N * 256 / 224) and centre-crops N; CelebA's crops 178 and
+    /// resizes to N. Default: 224, the papers'. Not for the spurious digits.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = image_size)]
+    pub image_size: Option<usize>,
+    /// CelebA's label and spurious attribute: two columns of list_attr_celeba, TARGET,SPURIOUS;
+    /// group = 2 x target + spurious. Default: Blond_Hair,Male (the paper's).
+    #[arg(long, value_name = "TARGET,SPURIOUS", value_parser = attributes)]
+    pub attributes: Option<CelebaAttributes>,
+}
+
+impl FolderArgs {
+    /// `spec` with these settings; an error when one does not apply to it.
+    pub fn apply(&self, spec: &mut DatasetSpec) -> Result<()> {
+        let DatasetSpec::Folder(folder) = spec else {
+            if self.image_size.is_some() || self.attributes.is_some() {
+                bail!(
+                    "--image-size and --attributes are for an image folder (--data waterbirds:, celeba:, csv:), \
+                     not the spurious digits (drawn at digits:SIZE with import, image_size in a train --config)"
+                );
+            }
+            return Ok(());
+        };
+        if let Some(size) = self.image_size {
+            folder.transform = folder.transform.with_size(size);
+        }
+        if let Some(attributes) = &self.attributes {
+            let Layout::Celeba(chosen) = &mut folder.layout else {
+                bail!(
+                    "--attributes chooses CelebA's columns; a waterbirds: or csv: folder has its labels and groups"
+                );
+            };
+            *chosen = attributes.clone();
+        }
+        Ok(())
     }
 }
 

@@ -38,18 +38,11 @@ pub struct ExportArgs {
     #[arg(long, value_delimiter = ',')]
     pub splits: Vec<Split>,
     /// Side of the square images, 1..=4096 pixels (default 224). waterbirds only.
-    #[arg(long, allow_negative_numbers = true, value_parser = image_size)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::image_size)]
     pub size: Option<usize>,
     /// Replace a non-empty --out folder (never one holding an experiment). waterbirds only.
     #[arg(long)]
     pub force: bool,
-}
-
-fn image_size(text: &str) -> Result<usize, String> {
-    match args::count(text) {
-        Ok(n) if (1..=4096).contains(&n) => Ok(n),
-        _ => Err("must be in 1..=4096".into()),
-    }
 }
 
 pub fn run(args: ExportArgs, data: &DataFlags) -> Result<()> {

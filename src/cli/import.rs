@@ -48,11 +48,8 @@ pub struct ImportArgs {
     /// or csv:FILE.
     #[arg(long, default_value = "digits", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<DatasetSpec>()))]
     pub data: DatasetSpec,
-    /// Side of the images the model sees, for an image folder: Waterbirds' transform (also
-    /// csv:'s) resizes to int(N * 256 / 224) and centre-crops N; CelebA's crops 178 and
-    /// resizes to N. Default: 224, the papers'. For the digits, use digits:SIZE.
-    #[arg(long, value_name = "N", value_parser = super::args::image_size)]
-    pub image_size: Option<usize>,
+    #[command(flatten)]
+    pub folder: super::args::FolderArgs,
     /// natural (output i is class i), reversed (the authors' code: output 0 is y = 1), or a
     /// list such as 1,0 giving the class of each output.
     #[arg(long, default_value = "natural")]
@@ -163,11 +160,9 @@ fn label_order(s: &str, classes: usize) -> Result<Vec<usize>> {
 }
 
 pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
-    if matches!(args.data, DatasetSpec::SpuriousDigits(_)) && args.image_size.is_some() {
-        bail!(
-            "--image-size is for an image folder (waterbirds:, celeba:, csv:); the digits take --data digits:SIZE"
-        );
-    }
+    // Checked before any file is read.
+    let mut dataset_spec = args.data.clone();
+    args.folder.apply(&mut dataset_spec)?;
     let discovery = crate::experiment::import::discover(&args.checkpoints, args.pattern.as_deref())?;
     let Some(first) = discovery.files.first() else {
         bail!("no checkpoint found in {}", args.checkpoints.display());
@@ -178,17 +173,10 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         ModelConfig::ViT(c) => c.num_classes,
         ModelConfig::SmallResNet(c) => c.num_classes,
     };
-    let mut dataset_spec = args.data.clone();
-    match &mut dataset_spec {
-        DatasetSpec::Folder(spec) => {
-            // Recorded absolute, so the experiment finds it from any working directory.
-            spec.path = std::path::absolute(&spec.path)
-                .map_err(|e| anyhow::anyhow!("cannot resolve --data path {}: {e}", spec.path.display()))?;
-            if let Some(size) = args.image_size {
-                spec.transform = spec.transform.with_size(size);
-            }
-        }
-        DatasetSpec::SpuriousDigits(_) => {}
+    if let DatasetSpec::Folder(spec) = &mut dataset_spec {
+        // Recorded absolute, so the experiment finds it from any working directory.
+        spec.path = std::path::absolute(&spec.path)
+            .map_err(|e| anyhow::anyhow!("cannot resolve --data path {}: {e}", spec.path.display()))?;
     }
     let plan = ImportPlan {
         run: args.checkpoints.clone(),

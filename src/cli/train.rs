@@ -28,11 +28,8 @@ pub struct TrainArgs {
     /// csv:FILE (evaluation transform of that layout at 224 px).
     #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::data::folder::FolderSpec>()))]
     pub data: Option<crate::data::folder::FolderSpec>,
-    /// Side of the images the model sees, for an image folder: Waterbirds' transform (also
-    /// csv:'s) resizes to int(N * 256 / 224) and centre-crops N; CelebA's crops 178 and
-    /// resizes to N. Default: 224, the papers'. Needs --data.
-    #[arg(long, value_name = "N", value_parser = super::args::image_size, requires = "data")]
-    pub image_size: Option<usize>,
+    #[command(flatten)]
+    pub folder: super::args::FolderArgs,
     #[command(flatten)]
     pub fit: super::args::FitArgs,
     #[arg(long)]
@@ -53,11 +50,10 @@ pub fn run(args: TrainArgs, device: &Device, skip_bad_images: bool) -> Result<()
         // Recorded absolute, so the experiment finds it from any working directory.
         spec.path = std::path::absolute(&spec.path)
             .with_context(|| format!("cannot resolve --data path {}", spec.path.display()))?;
-        if let Some(size) = args.image_size {
-            spec.transform = spec.transform.with_size(size);
-        }
         plan.dataset = crate::data::DatasetSpec::Folder(spec);
     }
+    // Also on a --config plan's folder; refused on the digits.
+    args.folder.apply(&mut plan.dataset)?;
     args.fit.apply(t);
     if let Some(v) = args.seed {
         t.seed = v;

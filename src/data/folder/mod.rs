@@ -80,15 +80,16 @@ impl FromStr for FolderSpec {
 }
 
 impl FolderSpec {
-    /// The spec as `--data` takes it and its transform, e.g. "waterbirds:/data/wb (resize
-    /// 256x256, centre crop 224, ImageNet normalise)".
+    /// The spec as `--data` takes it, CelebA's attributes and the transform, e.g.
+    /// "waterbirds:/data/wb (resize 256x256, centre crop 224, ImageNet normalise)" or
+    /// "celeba:/data/celeba, Blond_Hair x Male (centre crop 178, resize 224x224, ...)".
     pub fn describe(&self) -> String {
-        let kind = match &self.layout {
-            Layout::Waterbirds => "waterbirds".to_string(),
-            Layout::Celeba(a) => format!("celeba ({} x {})", a.target, a.spurious),
-            Layout::Csv => "csv".to_string(),
+        let (kind, attributes) = match &self.layout {
+            Layout::Waterbirds => ("waterbirds", String::new()),
+            Layout::Celeba(a) => ("celeba", format!(", {} x {}", a.target, a.spurious)),
+            Layout::Csv => ("csv", String::new()),
         };
-        format!("{kind}:{} ({})", self.path.display(), self.transform.describe())
+        format!("{kind}:{}{attributes} ({})", self.path.display(), self.transform.describe())
     }
 }
 
