@@ -252,6 +252,8 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     let mut text: Vec<Line> = lines.iter().map(|(k, v)| row(k, v, theme.accent())).collect();
     text.push(row(&letters, "open finished mitigation run / export / quit (or Ctrl-C)", theme.accent()));
     text.push(Line::styled(exports, theme.muted()));
+    // Which data and transform every number here is measured on.
+    text.push(Line::styled(format!("data: {}", app.experiment.manifest.dataset.describe()), theme.muted()));
     text.push(Line::styled("Symbols", theme.accent()));
     text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
     text.push(Line::styled(
