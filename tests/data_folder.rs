@@ -121,6 +121,12 @@ fn celeba_csv_txt_and_metadata_layouts_agree() {
     for (x, y) in a.splits.iter().flatten().zip(c.splits.iter().flatten()) {
         assert_eq!((&x.path, x.label, x.group), (&y.path, y.label, y.group));
     }
+    // That file has Blond_Hair x Male only: other attributes are refused, naming the folder.
+    let mut smiling: FolderSpec = format!("celeba:{}", txt_dir.path().display()).parse().expect("spec");
+    smiling.layout = Layout::Celeba(CelebaAttributes { target: "Smiling".into(), spurious: "Male".into() });
+    let e = format!("{:#}", read_manifest(&smiling).expect_err("metadata.csv with Smiling"));
+    assert!(e.contains("a Waterbirds-style metadata.csv fixes the attributes to Blond_Hair x Male"), "{e}");
+    assert!(e.contains(&txt_dir.path().display().to_string()), "{e}");
 }
 
 #[test]
