@@ -36,7 +36,7 @@ pub fn describe_mitigation(m: &MitigationCurves) -> (String, Vec<String>) {
     (title, caption)
 }
 
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(super) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn accuracy_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
@@ -46,22 +46,45 @@ fn accuracy_chart<'a, DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let last = last_epoch.max(1.0);
+    let axes =
+        EpochAxes { first: 0.0, last: last_epoch.max(1.0), y: 0f64..100f64, x_desc, y_desc: "accuracy (%)" };
+    epoch_chart(area, axes, &|v| format!("{v:.0}"))
+}
+
+/// The axes of a chart over epochs: x from `first` to `last`, with room on the right.
+pub(super) struct EpochAxes<'s> {
+    pub first: f64,
+    pub last: f64,
+    pub y: std::ops::Range<f64>,
+    pub x_desc: &'s str,
+    pub y_desc: &'s str,
+}
+
+/// A chart over epochs in the figures' style: epoch labels up to `last` only, and a third
+/// more x range to the right for the legend, clear of the lines.
+pub(super) fn epoch_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    axes: EpochAxes,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<Chart<'a, DB>>
+where
+    DB::ErrorType: 'static,
+{
+    let EpochAxes { first, last, y, x_desc, y_desc } = axes;
     let epochs = move |v: &f64| if *v <= last + 1e-9 { format!("{v:.0}") } else { String::new() };
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        // Room on the right for the legend, clear of the lines.
-        .build_cartesian_2d(0f64..last * 1.35, 0f64..100f64)?;
+        .build_cartesian_2d(first..first + (last - first).max(1.0) * 1.35, y)?;
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
         .bold_line_style(GRID)
         .x_desc(x_desc)
-        .y_desc("accuracy (%)")
+        .y_desc(y_desc)
         .x_label_formatter(&epochs)
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(y_label)
         .label_style((FAMILY, 12))
         .axis_desc_style((FAMILY, 13))
         .draw()?;

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::pp;
-use super::style::{FAMILY, GRID, group_color, markers};
+use super::style::{group_color, markers};
 use crate::studies::epochs::EpochSeries;
 
 pub fn describe(s: &EpochSeries) -> (String, Vec<String>) {
@@ -74,24 +74,14 @@ where
 {
     let last = s.points.last().map_or(1, |p| p.epoch).max(1) as f64;
     let first = s.points.first().map_or(0, |p| p.epoch) as f64;
-    let epochs = move |v: &f64| if *v <= last + 1e-9 { format!("{v:.0}") } else { String::new() };
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        // Room on the right for the legend, clear of the lines.
-        .build_cartesian_2d(first..first + (last - first).max(1.0) * 1.35, -100f64..100f64)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(GRID)
-        .x_desc("epoch")
-        .y_desc("Δ accuracy (pp, after − before)")
-        .x_label_formatter(&epochs)
-        .y_label_formatter(&|v| format!("{v:+.0}"))
-        .label_style((FAMILY, 12))
-        .axis_desc_style((FAMILY, 13))
-        .draw()?;
+    let axes = super::curves::EpochAxes {
+        first,
+        last,
+        y: -100f64..100f64,
+        x_desc: "epoch",
+        y_desc: "Δ accuracy (pp, after − before)",
+    };
+    let mut chart = super::curves::epoch_chart(area, axes, &|v| format!("{v:+.0}"))?;
     chart.draw_series(LineSeries::new([(first, 0.0), (last, 0.0)], BLACK.stroke_width(1)))?;
     let names = s.points.iter().find(|p| !p.groups.is_empty()).map(|p| p.groups.clone()).unwrap_or_default();
     for g in &names {
