@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use memscope::data::folder::decode::decode_file;
-use memscope::data::folder::{Transform, transform::normalise};
+use memscope_core::data::folder::decode::decode_file;
+use memscope_core::data::folder::{Transform, transform::normalise};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

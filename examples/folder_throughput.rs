@@ -10,9 +10,9 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use memscope::data::Split;
-use memscope::data::folder::{FolderSpec, load, load_cached};
-use memscope::jobs::Silent;
+use memscope_core::data::Split;
+use memscope_core::data::folder::{FolderSpec, load, load_cached};
+use memscope_core::jobs::Silent;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

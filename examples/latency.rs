@@ -6,17 +6,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use memscope::device::DeviceSpec;
-use memscope::experiment::{Experiment, demo};
-use memscope::session::Session;
 use memscope::tui::app::App;
 use memscope::tui::theme::{Config, Keys, Theme};
 use memscope::tui::ui;
 use memscope::tui::worker::{Event, Job, Worker};
+use memscope_core::device::DeviceSpec;
+use memscope_core::experiment::{Experiment, demo};
+use memscope_core::session::Session;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn open(dir: &Path) -> (Experiment, memscope::data::GroupedDataset) {
+fn open(dir: &Path) -> (Experiment, memscope_core::data::GroupedDataset) {
     let exp = Experiment::open(dir).unwrap();
     let data = exp.manifest.dataset.load().unwrap();
     (exp, data)
@@ -43,7 +43,7 @@ fn stats(mut ms: Vec<f64>) -> String {
 }
 
 fn main() {
-    memscope::device::tune_allocator(); // as the binary's main does
+    memscope_core::device::tune_allocator(); // as the binary's main does
     let dir = demo::locate().unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
 
@@ -80,18 +80,26 @@ fn main() {
     // One warm intervention per layer scope, with and without the activation cache.
     for layer in ["stem.conv", "stage1.block0.conv2", "stage2.block0.conv2", "stage3.block0.conv2"] {
         let mut line = format!("warm zero-out top-3 within {layer}:");
-        for budget in [memscope::session::DEFAULT_ACTIVATION_BUDGET, 0] {
+        for budget in [memscope_core::session::DEFAULT_ACTIVATION_BUDGET, 0] {
             let (exp, data) = open(&dir);
             let mut session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
             session.set_activation_budget(budget);
             let request = spec.clone().within(layer);
-            memscope::studies::intervention::run(&mut session, &request, &mut memscope::jobs::Silent)
-                .unwrap();
+            memscope_core::studies::intervention::run(
+                &mut session,
+                &request,
+                &mut memscope_core::jobs::Silent,
+            )
+            .unwrap();
             let ms: Vec<f64> = (0..30)
                 .map(|_| {
                     let start = Instant::now();
-                    memscope::studies::intervention::run(&mut session, &request, &mut memscope::jobs::Silent)
-                        .unwrap();
+                    memscope_core::studies::intervention::run(
+                        &mut session,
+                        &request,
+                        &mut memscope_core::jobs::Silent,
+                    )
+                    .unwrap();
                     start.elapsed().as_secs_f64() * 1e3
                 })
                 .collect();

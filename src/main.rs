@@ -1,9 +1,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    memscope::device::tune_allocator();
+    memscope_core::device::tune_allocator();
     // Ctrl-C, SIGTERM, SIGHUP: remove what was being written, restore the terminal, exit 130.
-    memscope::util::interrupt::install();
+    memscope_core::util::interrupt::install();
+    memscope::cli::logger::install();
     match memscope::cli::run(std::env::args_os()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use memscope::data::{Split, batch};
-use memscope::device::DeviceSpec;
-use memscope::experiment::{Experiment, checkpoint};
-use memscope::model::{ModelConfig, SmallResNetConfig};
+use memscope_core::data::{Split, batch};
+use memscope_core::device::DeviceSpec;
+use memscope_core::experiment::{Experiment, checkpoint};
+use memscope_core::model::{ModelConfig, SmallResNetConfig};
 use serde_json::Value;
 
 mod common;
@@ -55,7 +55,7 @@ fn info_json_matches_an_independent_count_of_predictions() {
     let all: Vec<usize> = (0..test.len()).collect();
     let x = batch::images(&data, Split::Test, &all, &device).unwrap();
     let preds: Vec<i64> = model
-        .forward(x, memscope::model::Mode::Eval)
+        .forward(x, memscope_core::model::Mode::Eval)
         .argmax(1)
         .into_data()
         .convert::<i64>()

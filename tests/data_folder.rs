@@ -8,8 +8,8 @@ mod pixels;
 use std::path::Path;
 
 use fixtures::Jpeg;
-use memscope::data::Split;
-use memscope::data::folder::{CelebaAttributes, FolderSpec, Layout, Manifest, read_manifest};
+use memscope_core::data::Split;
+use memscope_core::data::folder::{CelebaAttributes, FolderSpec, Layout, Manifest, read_manifest};
 
 const WB_COUNTS: [[usize; 4]; 3] = [[4, 2, 1, 3], [1, 1, 1, 1], [2, 1, 1, 2]];
 
@@ -55,7 +55,7 @@ fn waterbirds_labels_groups_names_and_counts() {
 
     // Through the data seam: a GroupedDataset whose pixels are decoded on demand.
     let spec: FolderSpec = format!("waterbirds:{}", dir.path().display()).parse().expect("spec");
-    let ds = memscope::data::folder::load(&spec, 2).expect("dataset");
+    let ds = memscope_core::data::folder::load(&spec, 2).expect("dataset");
     assert_eq!(ds.image_shape, [3, 224, 224]);
     assert_eq!(ds.val.groups, m.split(Split::Val).iter().map(|e| e.group).collect::<Vec<_>>());
     assert_eq!(ds.images(Split::Test, &[0, 3]).expect("pixels").len(), 2 * 3 * 224 * 224);
@@ -246,7 +246,7 @@ fn corrupt_and_unreadable_images_fail_naming_the_file() {
     fixtures::waterbirds(dir.path(), WB_COUNTS);
     let spec: FolderSpec = format!("waterbirds:{}", dir.path().display()).parse().expect("spec");
     let m = read_manifest(&spec).expect("load");
-    let pixels = memscope::data::folder::FolderPixels::new(&m, spec.transform, 2);
+    let pixels = memscope_core::data::folder::FolderPixels::new(&m, spec.transform, 2);
     let victim = dir.path().join(&m.split(Split::Test)[1].path);
     let bytes = std::fs::read(&victim).expect("read");
     for (what, broken) in [
@@ -263,10 +263,10 @@ fn corrupt_and_unreadable_images_fail_naming_the_file() {
 
 #[test]
 fn exported_demo_reads_back_as_waterbirds() {
-    use memscope::data::digits::{DigitsSpec, generate};
-    use memscope::data::folder::decode::decode_file;
-    use memscope::data::folder::export::{SplitLabels, write_waterbirds};
-    use memscope::data::folder::resize::{Rgb8, resize_bilinear};
+    use memscope_core::data::digits::{DigitsSpec, generate};
+    use memscope_core::data::folder::decode::decode_file;
+    use memscope_core::data::folder::export::{SplitLabels, write_waterbirds};
+    use memscope_core::data::folder::resize::{Rgb8, resize_bilinear};
 
     let spec = DigitsSpec { train_groups: [6, 3, 2, 4], eval_per_group: 2, ..DigitsSpec::default() };
     let ds = generate(&spec).expect("digits");

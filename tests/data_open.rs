@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use memscope::data::folder::{FolderSpec, Layout, Transform};
-use memscope::data::{DatasetSpec, GroupedDataset, Split};
-use memscope::experiment::Experiment;
+use memscope_core::data::folder::{FolderSpec, Layout, Transform};
+use memscope_core::data::{DatasetSpec, GroupedDataset, Split};
+use memscope_core::experiment::Experiment;
 use serde_json::Value;
 
 mod common;
@@ -76,7 +76,7 @@ fn exported_digits_read_back_through_the_folder_loader() {
     let out = tmp.path().join("wb");
     export_digits(&out, 24);
     let spec: FolderSpec = format!("waterbirds:{}", out.display()).parse().unwrap();
-    let folder = memscope::data::folder::load(&spec, 2).unwrap();
+    let folder = memscope_core::data::folder::load(&spec, 2).unwrap();
     let digits = demo_digits();
     for split in Split::ALL {
         let (a, b) = (folder.split(split), digits.split(split));
@@ -102,8 +102,8 @@ fn exported_digits_read_back_through_the_folder_loader() {
         "--out",
         arg(&out),
     ]));
-    let img =
-        memscope::data::folder::decode::decode_file(&out.join("000.digit_0-4/train_000001.jpg")).unwrap();
+    let img = memscope_core::data::folder::decode::decode_file(&out.join("000.digit_0-4/train_000001.jpg"))
+        .unwrap();
     assert_eq!((img.width, img.height), (8, 8));
     let names: Vec<String> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -252,7 +252,7 @@ fn bad_images_fail_naming_file_and_line_or_are_skipped_and_said() {
 
     // The library: the same two left out, in metadata order.
     let spec: FolderSpec = format!("waterbirds:{}", folder.display()).parse().unwrap();
-    let ds = memscope::data::folder::load_with(&spec, 2, true).unwrap();
+    let ds = memscope_core::data::folder::load_with(&spec, 2, true).unwrap();
     assert_eq!(ds.val.len(), 398);
     let lines: Vec<usize> = ds.changes.skipped.iter().map(|s| s.line).collect();
     let mut want = vec![corrupt_line, missing_line];
@@ -311,13 +311,14 @@ fn max_per_group_takes_a_seeded_stratified_subset_everywhere() {
     let subset = &json["provenance"]["data"]["subset"];
     assert_eq!((subset["max_per_group"].as_u64(), subset["seed"].as_u64()), (Some(30), Some(4)));
     assert_eq!(subset["kept"], serde_json::json!([110, 120, 120]));
-    let spec: memscope::studies::intervention::InterventionSpec =
+    let spec: memscope_core::studies::intervention::InterventionSpec =
         serde_json::from_value(json["provenance"]["spec"].clone()).unwrap();
     let exp = Experiment::open(Path::new(DEMO)).unwrap();
-    let device = memscope::device::DeviceSpec::Cpu.device().unwrap();
-    let mut session = memscope::session::Session::new(exp, hand_subset(&full, 30, 4), device).unwrap();
+    let device = memscope_core::device::DeviceSpec::Cpu.device().unwrap();
+    let mut session = memscope_core::session::Session::new(exp, hand_subset(&full, 30, 4), device).unwrap();
     let want =
-        memscope::studies::intervention::run(&mut session, &spec, &mut memscope::jobs::Silent).unwrap();
+        memscope_core::studies::intervention::run(&mut session, &spec, &mut memscope_core::jobs::Silent)
+            .unwrap();
     let groups = json["groups"].as_array().unwrap();
     for (g, (got, want)) in groups.iter().zip(&want.groups).enumerate() {
         assert_eq!(got["examples"].as_u64(), Some(want.examples as u64));
@@ -358,10 +359,10 @@ fn max_per_group_takes_a_seeded_stratified_subset_everywhere() {
 
 #[test]
 fn the_pixel_cache_returns_the_uncached_pixels_and_is_rebuilt_when_its_inputs_change() {
-    use memscope::data::PixelSource;
-    use memscope::data::folder::cache::open_or_build;
-    use memscope::data::folder::{FolderPixels, read_manifest};
-    use memscope::jobs::Silent;
+    use memscope_core::data::PixelSource;
+    use memscope_core::data::folder::cache::open_or_build;
+    use memscope_core::data::folder::{FolderPixels, read_manifest};
+    use memscope_core::jobs::Silent;
 
     let tmp = tempfile::tempdir().unwrap();
     let folder = tmp.path().join("wb");

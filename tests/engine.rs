@@ -6,17 +6,17 @@ use std::io::Read;
 use burn::prelude::*;
 use burn::store::{ModuleStore, SafetensorsStore};
 use burn::tensor::TensorData;
-use memscope::data::{DatasetSpec, DigitsSpec, Split, digits};
-use memscope::device::DeviceSpec;
-use memscope::eval;
-use memscope::experiment::TrainSettings;
-use memscope::experiment::{Experiment, checkpoint};
-use memscope::jobs::Silent;
-use memscope::model::{ModelConfig, SmallResNetConfig};
-use memscope::train::{TrainPlan, train};
+use memscope_core::data::{DatasetSpec, DigitsSpec, Split, digits};
+use memscope_core::device::DeviceSpec;
+use memscope_core::eval;
+use memscope_core::experiment::TrainSettings;
+use memscope_core::experiment::{Experiment, checkpoint};
+use memscope_core::jobs::Silent;
+use memscope_core::model::{ModelConfig, SmallResNetConfig};
+use memscope_core::train::{TrainPlan, train};
 
 /// Every image of `split`, `[n, c, h, w]` flat.
-fn all_images(data: &memscope::data::GroupedDataset, split: Split) -> Vec<f32> {
+fn all_images(data: &memscope_core::data::GroupedDataset, split: Split) -> Vec<f32> {
     let all: Vec<usize> = (0..data.split(split).len()).collect();
     data.images(split, &all).unwrap()
 }
@@ -116,7 +116,7 @@ fn generation_is_deterministic_in_the_seed() {
 fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
     let device = cpu();
     let config = ModelConfig::default();
-    memscope::device::seed(&device, 5);
+    memscope_core::device::seed(&device, 5);
     let model = config.init(&device).unwrap();
     let data = digits::generate(&tiny_spec()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -141,20 +141,21 @@ fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
 #[test]
 fn fast_evaluation_path_computes_the_plain_forward_pass() {
     let device = cpu();
-    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let exp = Experiment::open(&memscope_core::experiment::demo::locate().unwrap()).unwrap();
     let data = exp.manifest.dataset.load().unwrap();
     let model = exp.load_network(exp.last_epoch(), &device).unwrap();
     let val = &data.val;
     let [c, h, w] = data.image_shape;
 
     let all: Vec<usize> = (0..val.len()).collect();
-    let batch = memscope::data::batch::images(&data, Split::Val, &all, &device).unwrap();
+    let batch = memscope_core::data::batch::images(&data, Split::Val, &all, &device).unwrap();
     assert_eq!(batch.dims(), [val.len(), c, h, w]);
     let images = all_images(&data, Split::Val);
     assert_eq!(batch.into_data().try_to_vec::<f32>().unwrap(), images);
 
     let plain = Tensor::<4>::from_data(TensorData::new(images, [val.len(), c, h, w]), &device);
-    let expected = model.forward(plain, memscope::model::Mode::Auto).into_data().try_to_vec::<f32>().unwrap();
+    let expected =
+        model.forward(plain, memscope_core::model::Mode::Auto).into_data().try_to_vec::<f32>().unwrap();
     let fast = eval::logits(&model, &data, Split::Val, &device).unwrap();
     assert_eq!(fast.len(), expected.len());
     let worst = fast.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
@@ -233,7 +234,7 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
 
 #[test]
 fn export_writes_data_and_checkpoints_other_tools_can_read() {
-    use memscope::experiment::export::export;
+    use memscope_core::experiment::export::export;
     let device = cpu();
     let exp = Experiment::open(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -290,7 +291,7 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
     assert!(format!("{err}").contains("epoch 99 is not in"), "{err}");
     let mut stop_after_one = |done: usize, _: usize| done < 1;
     let err = export(&exp, &data, &[0, 40], &[Split::Val], fresh.path(), &mut stop_after_one).unwrap_err();
-    assert!(memscope::jobs::is_cancelled(&err));
+    assert!(memscope_core::jobs::is_cancelled(&err));
     let left: Vec<_> = std::fs::read_dir(fresh.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
@@ -298,24 +299,25 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
 #[test]
 fn features_are_what_the_head_reads() {
     let device = cpu();
-    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let exp = Experiment::open(&memscope_core::experiment::demo::locate().unwrap()).unwrap();
     let data = exp.manifest.dataset.load().unwrap();
-    let memscope::model::Network::SmallResNet(model) = exp.load_network(40, &device).unwrap() else {
+    let memscope_core::model::Network::SmallResNet(model) = exp.load_network(40, &device).unwrap() else {
         panic!("the demo is a SmallResNet")
     };
-    let network = memscope::model::Network::SmallResNet(model.clone());
-    let x = memscope::data::batch::images(&data, Split::Val, &[0, 1, 2, 150, 399], &device).unwrap();
-    let features = network.features(x.clone(), memscope::model::Mode::Eval);
+    let network = memscope_core::model::Network::SmallResNet(model.clone());
+    let x = memscope_core::data::batch::images(&data, Split::Val, &[0, 1, 2, 150, 399], &device).unwrap();
+    let features = network.features(x.clone(), memscope_core::model::Mode::Eval);
     assert_eq!(features.dims(), [5, 64]);
     let by_hand = model.head.forward(features).into_data().try_to_vec::<f32>().unwrap();
-    let logits = network.forward(x, memscope::model::Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
+    let logits =
+        network.forward(x, memscope_core::model::Mode::Eval).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(by_hand, logits);
 }
 
 #[test]
 fn stages_are_declared_by_the_model_and_resume_to_the_same_logits() {
     let device = cpu();
-    let exp = Experiment::open(&memscope::experiment::demo::locate().unwrap()).unwrap();
+    let exp = Experiment::open(&memscope_core::experiment::demo::locate().unwrap()).unwrap();
     let data = exp.manifest.dataset.load().unwrap();
     let network = exp.load_network(40, &device).unwrap();
     let stages: Vec<(String, Option<usize>)> =
@@ -336,7 +338,7 @@ fn stages_are_declared_by_the_model_and_resume_to_the_same_logits() {
 
 #[test]
 fn a_data_set_with_an_unknown_group_or_label_is_refused() {
-    use memscope::data::{GroupedDataset, SplitData, memory::MemoryPixels};
+    use memscope_core::data::{GroupedDataset, SplitData, memory::MemoryPixels};
     let split =
         |groups: Vec<usize>, labels: Vec<usize>| SplitData { sources: vec![0; groups.len()], groups, labels };
     let pixels =
@@ -365,12 +367,12 @@ fn a_data_set_with_an_unknown_group_or_label_is_refused() {
 /// its two renames is recovered, never deleted.
 #[test]
 fn experiment_writer_locks_cleans_up_and_recovers() {
-    use memscope::experiment::{ExperimentWriter, Manifest, TrainSettings as Settings};
+    use memscope_core::experiment::{ExperimentWriter, Manifest, TrainSettings as Settings};
     let device = cpu();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("exp");
     let manifest = Manifest {
-        format: memscope::experiment::FORMAT,
+        format: memscope_core::experiment::FORMAT,
         name: "w".into(),
         model: ModelConfig::default(),
         dataset: DatasetSpec::default(),
@@ -382,7 +384,7 @@ fn experiment_writer_locks_cleans_up_and_recovers() {
         checkpoints: vec![],
     };
     let model = ModelConfig::default().init(&device).unwrap();
-    let entry = |epoch| memscope::experiment::CheckpointEntry {
+    let entry = |epoch| memscope_core::experiment::CheckpointEntry {
         epoch,
         file: String::new(),
         sha256: String::new(),
@@ -423,8 +425,8 @@ fn experiment_writer_locks_cleans_up_and_recovers() {
 /// (JPEG), trained on by `train` through `DatasetSpec::Folder`, reopened and evaluated.
 #[test]
 fn a_model_trains_and_evaluates_on_a_waterbirds_folder() {
-    use memscope::data::folder::export::{SplitLabels, write_waterbirds};
-    use memscope::data::folder::{FolderSpec, Layout, Transform};
+    use memscope_core::data::folder::export::{SplitLabels, write_waterbirds};
+    use memscope_core::data::folder::{FolderSpec, Layout, Transform};
     let device = cpu();
     let digits = digits::generate(&tiny_spec()).unwrap();
     let dir = tempfile::tempdir().unwrap();

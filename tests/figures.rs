@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use memscope::figure::{self, Figure, style};
-use memscope::studies::epochs::EpochSeries;
-use memscope::studies::grid::InterventionGrid;
-use memscope::studies::ranks::{BINS, RankStudy};
-use memscope::studies::sensitivity::SensitivityStudy;
-use memscope::studies::sweep::Sweep;
-use memscope::studies::timeline::{MitigationCurves, Timeline};
+use memscope_core::figure::{self, Figure, style};
+use memscope_core::studies::epochs::EpochSeries;
+use memscope_core::studies::grid::InterventionGrid;
+use memscope_core::studies::ranks::{BINS, RankStudy};
+use memscope_core::studies::sensitivity::SensitivityStudy;
+use memscope_core::studies::sweep::Sweep;
+use memscope_core::studies::timeline::{MitigationCurves, Timeline};
 use regex::Regex;
 
 mod common;
@@ -425,7 +425,7 @@ fn the_report_has_every_section_and_no_external_reference() {
     let out = dir.path().join("report.html");
     run(&["report", "--repeats", "2", "--max-per-group", "40", "--out", &out.display().to_string()]);
     let page = std::fs::read_to_string(&out).unwrap();
-    for section in memscope::page::SECTIONS {
+    for section in memscope_core::report::SECTIONS {
         assert!(page.contains(&format!("<h2>{}</h2>", section)), "missing section {section}");
     }
     for outside in ["http://", "https://", "src=", "href=", "<script", "url(", "@import", "<link"] {

@@ -2,7 +2,13 @@
 //! engine was reshaped (issue 9), so a refactor that changes any number fails here.
 //! Tables and CSV must match byte for byte; JSON must match value for value once the
 //! `provenance` block (memscope version, paths, hashes: added later, varies by machine) is
-//! removed. `MEMSCOPE_RECORD_GOLDEN=1 cargo test --release --test golden` re-records.
+//! removed, every integer, string and neuron exactly and every other number to within 1e-5
+//! of its size: a gradient score is an f32 sum that libtorch vectorises by the processor's
+//! widest instructions, so an AVX-512 EPYC and an AVX2 Xeon differ in its last bits
+//! (0.08473782 against 0.084737815; at most 1.4e-6 relative on these cases, in sums over
+//! sampled examples), which no rank, selection or count on the demo feels. One example more
+//! or less correct is 1e-2 of an accuracy, one rank 3e-3 of a percentile.
+//! `MEMSCOPE_RECORD_GOLDEN=1 cargo test --release --test golden` re-records.
 
 use std::path::PathBuf;
 
@@ -73,6 +79,35 @@ fn run(args: &[&str], format: &str) -> String {
     String::from_utf8(out.stdout).unwrap().replace(demo, "<DEMO>")
 }
 
+/// Equal values; numbers that are not integers to within 1e-5 of their size.
+fn same_json(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            (a - b).abs() <= 1e-5 * a.abs().max(b.abs())
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_json(a, b))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => got == want,
+    }
+}
+
+#[test]
+fn the_comparison_tolerates_the_last_bit_of_a_float_and_nothing_else() {
+    let parse = |s: &str| -> Value { serde_json::from_str(s).unwrap() };
+    assert!(same_json(&parse(r#"{"score": 0.08473782}"#), &parse(r#"{"score": 0.084737815}"#)));
+    assert!(same_json(&parse(r#"{"score": 0.005734096}"#), &parse(r#"{"score": 0.0057341014}"#)));
+    assert!(!same_json(&parse(r#"{"score": 0.08473}"#), &parse(r#"{"score": 0.08474}"#)));
+    assert!(!same_json(&parse(r#"{"accuracy": 0.97}"#), &parse(r#"{"accuracy": 0.96}"#)));
+    assert!(!same_json(&parse(r#"{"index": 13}"#), &parse(r#"{"index": 14}"#)));
+    assert!(!same_json(&parse(r#"{"correct": 100.0}"#), &parse(r#"{"correct": 99.0}"#)));
+    assert!(!same_json(&parse(r#"{"layer": "stem.conv"}"#), &parse(r#"{"layer": "stem.conv", "x": 1}"#)));
+}
+
 fn without_provenance(mut value: Value) -> Value {
     if let Value::Object(map) = &mut value {
         map.remove("provenance");
@@ -98,7 +133,7 @@ fn every_result_on_the_demo_is_unchanged() {
                 "json" => {
                     let got: Value = serde_json::from_str(&text).unwrap();
                     let want: Value = serde_json::from_str(&expected).unwrap();
-                    without_provenance(got) == without_provenance(want)
+                    same_json(&without_provenance(got), &without_provenance(want))
                 }
                 _ => text == expected,
             };

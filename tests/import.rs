@@ -13,10 +13,10 @@ use common::{fails, succeeds};
 
 use std::path::{Path, PathBuf};
 
-use memscope::data::{DatasetSpec, GroupedDataset, Split};
-use memscope::device::DeviceSpec;
-use memscope::eval::evaluate;
-use memscope::experiment::Experiment;
+use memscope_core::data::{DatasetSpec, GroupedDataset, Split};
+use memscope_core::device::DeviceSpec;
+use memscope_core::eval::evaluate;
+use memscope_core::experiment::Experiment;
 use serde_json::Value;
 
 const DATA: &str = "digits:32";
@@ -38,7 +38,7 @@ fn torch_run() -> Option<PathBuf> {
         let data = tempfile::tempdir().unwrap();
         let dataset = dataset();
         for split in [Split::Train, Split::Val] {
-            let bytes = memscope::experiment::export::encode_split(&dataset, split).unwrap();
+            let bytes = memscope_core::experiment::export::encode_split(&dataset, split).unwrap();
             std::fs::write(data.path().join(format!("data-{split}.safetensors")), bytes).unwrap();
         }
         let staging = cache.with_extension(format!("partial-{}", std::process::id()));
@@ -290,7 +290,7 @@ fn a_jpeg_folder_gives_pytorchs_counts_end_to_end() {
 #[test]
 fn burn_checkpoints_import_like_pytorchs() {
     use burn::store::{BurnpackStore, ModuleSnapshot};
-    use memscope::model::Network;
+    use memscope_core::model::Network;
     let Some(run) = torch_run() else {
         eprintln!("note: no Python with torch 2.9.0: the PyTorch run is not tested");
         return;
@@ -398,7 +398,7 @@ fn import_errors_name_the_file_and_the_fix() {
     let err = fails(&["import", "--checkpoints", "/nonexistent/run", "--arch", "resnet18", "--out", s(&out)]);
     assert!(err.contains("run folder /nonexistent/run does not exist"), "{err}");
     // An ImageNet head.
-    let (bytes, _) = memscope::experiment::foreign::read(&copy.join("init.pt")).unwrap();
+    let (bytes, _) = memscope_core::experiment::foreign::read(&copy.join("init.pt")).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let big = vec![0u8; 1000 * 512 * 4];
     let bias = vec![0u8; 1000 * 4];

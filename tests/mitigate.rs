@@ -12,20 +12,20 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use common::{DEMO, fails, succeeds};
-use memscope::data::{GroupedDataset, Split, batch};
-use memscope::device::DeviceSpec;
-use memscope::eval;
-use memscope::experiment::Experiment;
-use memscope::experiment::lineage::GroupDro;
-use memscope::mitigate::group_dro::GroupDroObjective;
-use memscope::mitigate::logistic::{fit_l1, kkt_violation, smooth_gradient};
-use memscope::mitigate::ntxent::nt_xent;
-use memscope::mitigate::prune::{DeviceMasks, smallest_magnitude};
-use memscope::mitigate::{jtt, prune};
-use memscope::model::{LayerKind, Mode, Network};
-use memscope::neurons::weights::{LayerWeights, read_gradients, read_weights, with_weights};
-use memscope::train::{Objective, Sampler, TrainBatch};
-use memscope::util::rng::seeded;
+use memscope_core::data::{GroupedDataset, Split, batch};
+use memscope_core::device::DeviceSpec;
+use memscope_core::eval;
+use memscope_core::experiment::Experiment;
+use memscope_core::experiment::lineage::GroupDro;
+use memscope_core::mitigate::group_dro::GroupDroObjective;
+use memscope_core::mitigate::logistic::{fit_l1, kkt_violation, smooth_gradient};
+use memscope_core::mitigate::ntxent::nt_xent;
+use memscope_core::mitigate::prune::{DeviceMasks, smallest_magnitude};
+use memscope_core::mitigate::{jtt, prune};
+use memscope_core::model::{LayerKind, Mode, Network};
+use memscope_core::neurons::weights::{LayerWeights, read_gradients, read_weights, with_weights};
+use memscope_core::train::{Objective, Sampler, TrainBatch};
+use memscope_core::util::rng::seeded;
 
 fn cpu() -> Device {
     DeviceSpec::Cpu.device().unwrap()
@@ -204,10 +204,10 @@ fn critical_neuron_masks_cover_whole_filters() {
     let (experiment, _) = demo();
     let network = experiment.load_network(40, &cpu()).unwrap();
     let layers: Vec<_> = network.layers().into_iter().filter(|l| l.kind == LayerKind::Conv).collect();
-    let space = memscope::neurons::NeuronSpace::new(
+    let space = memscope_core::neurons::NeuronSpace::new(
         &layers,
-        &memscope::neurons::CandidateFilter::default(),
-        memscope::neurons::Granularity::Unit,
+        &memscope_core::neurons::CandidateFilter::default(),
+        memscope_core::neurons::Granularity::Unit,
     )
     .unwrap();
     // Neuron 0 is the stem's filter 0; the last is the last conv's last filter.
@@ -386,7 +386,7 @@ fn one_seed_gives_one_result_and_the_lineage_is_recorded() {
     assert_eq!(lineage.start_epoch, 40);
     assert_eq!(lineage.seed, 7);
     assert_eq!(Path::new(&lineage.parent), Path::new(DEMO).canonicalize().unwrap().as_path());
-    assert_eq!(lineage.labels, memscope::experiment::lineage::LabelUse::None);
+    assert_eq!(lineage.labels, memscope_core::experiment::lineage::LabelUse::None);
     assert!(lineage.data_changes.iter().any(|l| l.contains("60")), "{:?}", lineage.data_changes);
     // Epoch 0 holds the parent's start weights, bit for bit.
     let parent = Experiment::open(Path::new(DEMO)).unwrap();

@@ -82,10 +82,10 @@ fn rewrite_checkpoint(exp: &Path, epoch: usize, dtype: Dtype, edit: impl Fn(&str
     let new = safetensors::serialize(views, None).unwrap();
     std::fs::write(&path, &new).unwrap();
     let manifest = exp.join("experiment.ron");
-    let old_sha = memscope::experiment::checkpoint::sha256_hex(&bytes);
+    let old_sha = memscope_core::experiment::checkpoint::sha256_hex(&bytes);
     let text = std::fs::read_to_string(&manifest).unwrap();
     assert!(text.contains(&old_sha));
-    let new_sha = memscope::experiment::checkpoint::sha256_hex(&new);
+    let new_sha = memscope_core::experiment::checkpoint::sha256_hex(&new);
     std::fs::write(&manifest, text.replace(&old_sha, &new_sha)).unwrap();
 }
 
@@ -149,8 +149,8 @@ fn a_shape_mismatch_names_both_shapes_in_pytorch_layout() {
     let manifest = exp.join("experiment.ron");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let text = text.replace(
-        &memscope::experiment::checkpoint::sha256_hex(&bytes),
-        &memscope::experiment::checkpoint::sha256_hex(&new),
+        &memscope_core::experiment::checkpoint::sha256_hex(&bytes),
+        &memscope_core::experiment::checkpoint::sha256_hex(&new),
     );
     std::fs::write(&manifest, text).unwrap();
     let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
@@ -302,12 +302,12 @@ fn an_interrupted_or_concurrent_train_leaves_nothing_behind_and_mixes_nothing() 
     let mut again = start_training(dir.path(), &out, 2);
     assert!(again.wait().unwrap().success());
     assert_eq!(names(dir.path()), vec!["exp".to_string(), "tiny.ron".to_string()]);
-    let exp = memscope::experiment::Experiment::open(&out).unwrap();
+    let exp = memscope_core::experiment::Experiment::open(&out).unwrap();
     assert_eq!(exp.epochs().collect::<Vec<_>>(), vec![0, 1, 2]);
     for epoch in 0..=2 {
         let bytes = std::fs::read(exp.checkpoint_path(epoch).unwrap()).unwrap();
         assert_eq!(
-            memscope::experiment::checkpoint::sha256_hex(&bytes),
+            memscope_core::experiment::checkpoint::sha256_hex(&bytes),
             exp.checkpoint(epoch).unwrap().sha256
         );
     }

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use burn::prelude::*;
-use memscope::data::batch;
-use memscope::device::DeviceSpec;
-use memscope::experiment::checkpoint;
-use memscope::model::resnet::{Depth, HeadKind};
-use memscope::model::{Mode, ModelConfig, ResNetConfig};
+use memscope_core::data::batch;
+use memscope_core::device::DeviceSpec;
+use memscope_core::experiment::checkpoint;
+use memscope_core::model::resnet::{Depth, HeadKind};
+use memscope_core::model::{Mode, ModelConfig, ResNetConfig};
 use safetensors::SafeTensors;
 
 /// The fixture folder, made by PyTorch if it is not cached yet.
@@ -114,7 +114,7 @@ fn a_resnet_checkpoint_round_trips_with_torchvision_names() {
 }
 
 /// PyTorch's logits for `name` on the fixture inputs, and memscope's from the network `model`.
-fn compare(dir: &std::path::Path, model: &memscope::model::Network, logits_file: &str, what: &str) {
+fn compare(dir: &std::path::Path, model: &memscope_core::model::Network, logits_file: &str, what: &str) {
     let device = DeviceSpec::Cpu.device().unwrap();
     let (shape, images) = floats(&dir.join("inputs.safetensors"), "images");
     let x = batch::from_chw(&images, shape[0], [shape[1], shape[2], shape[3]], &device);
@@ -126,7 +126,7 @@ fn compare(dir: &std::path::Path, model: &memscope::model::Network, logits_file:
 
 #[test]
 fn torch_save_files_load_in_every_layout_users_have() {
-    use memscope::experiment::foreign;
+    use memscope_core::experiment::foreign;
     let device = DeviceSpec::Cpu.device().unwrap();
     let Some(dir) = fixtures() else {
         eprintln!("note: no Python with torch 2.9.0: torch.save files not tested");

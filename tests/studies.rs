@@ -4,20 +4,20 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use memscope::data::Split;
-use memscope::device::DeviceSpec;
-use memscope::eval;
-use memscope::experiment::Experiment;
-use memscope::intervene::{self, Intervention};
-use memscope::model::{LayerInfo, ModelConfig, layer_infos};
-use memscope::neurons::scores::{self, Criterion, Sampling, percentile_ranks};
-use memscope::neurons::select::{Scope, Selection, select};
-use memscope::neurons::weights::{read_weights, with_weights};
-use memscope::neurons::{CandidateFilter, Granularity, NeuronSpace};
-use memscope::session::Session;
-use memscope::studies::intervention::{self, InterventionResult, InterventionSpec};
-use memscope::studies::{control, ranks, sensitivity};
-use memscope::util::rng::seeded;
+use memscope_core::data::Split;
+use memscope_core::device::DeviceSpec;
+use memscope_core::edit::{self, Intervention};
+use memscope_core::eval;
+use memscope_core::experiment::Experiment;
+use memscope_core::model::{LayerInfo, ModelConfig, layer_infos};
+use memscope_core::neurons::scores::{self, Criterion, Sampling, percentile_ranks};
+use memscope_core::neurons::select::{Scope, Selection, select};
+use memscope_core::neurons::weights::{read_weights, with_weights};
+use memscope_core::neurons::{CandidateFilter, Granularity, NeuronSpace};
+use memscope_core::session::Session;
+use memscope_core::studies::intervention::{self, InterventionResult, InterventionSpec};
+use memscope_core::studies::{control, ranks, sensitivity};
+use memscope_core::util::rng::seeded;
 
 const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
 
@@ -46,14 +46,14 @@ fn spec(intervention: Intervention, criterion: Criterion, selection: Selection) 
 
 /// An intervention that reports nowhere.
 fn run(session: &mut Session, spec: &InterventionSpec) -> anyhow::Result<InterventionResult> {
-    intervention::run(session, spec, &mut memscope::jobs::Silent)
+    intervention::run(session, spec, &mut memscope_core::jobs::Silent)
 }
 
-fn after(result: &memscope::studies::intervention::InterventionResult) -> Vec<Option<f64>> {
+fn after(result: &memscope_core::studies::intervention::InterventionResult) -> Vec<Option<f64>> {
     result.groups.iter().map(|g| g.after).collect()
 }
 
-fn before(result: &memscope::studies::intervention::InterventionResult) -> Vec<Option<f64>> {
+fn before(result: &memscope_core::studies::intervention::InterventionResult) -> Vec<Option<f64>> {
     result.groups.iter().map(|g| g.before).collect()
 }
 
@@ -64,7 +64,7 @@ fn a_hand_built_network_has_its_only_live_stem_filter_as_the_critical_neuron() {
     // with filter 0 zeroed as well nothing reaches the head but its bias.
     let device = cpu();
     let config = ModelConfig::default();
-    memscope::device::seed(&device, 3);
+    memscope_core::device::seed(&device, 3);
     let fresh = config.init(&device).unwrap();
     let mut weights = read_weights(&fresh).unwrap();
     let stem = weights.iter_mut().find(|w| w.name == "stem.conv").unwrap();
@@ -95,10 +95,10 @@ fn a_hand_built_network_has_its_only_live_stem_filter_as_the_critical_neuron() {
     let base = eval::logits(&model, &data, Split::Val, &device).unwrap();
     let mut set = read_weights(&model).unwrap();
     let mut rng = seeded(0, 0);
-    intervene::apply(&Intervention::ZeroOut, &mut set, &space, &[5], None, &mut rng).unwrap();
+    edit::apply(&Intervention::ZeroOut, &mut set, &space, &[5], None, &mut rng).unwrap();
     let stem5 = set.iter().find(|w| w.name == "stem.conv").unwrap();
     assert_eq!(eval::logits(&with_weights(&model, &[stem5]), &data, Split::Val, &device).unwrap(), base);
-    intervene::apply(&Intervention::ZeroOut, &mut set, &space, &[0], None, &mut rng).unwrap();
+    edit::apply(&Intervention::ZeroOut, &mut set, &space, &[0], None, &mut rng).unwrap();
     let stem0 = set.iter().find(|w| w.name == "stem.conv").unwrap();
     let dead = eval::logits(&with_weights(&model, &[stem0]), &data, Split::Val, &device).unwrap();
     let bias = set.iter().find(|w| w.name == "head").unwrap().bias.clone().unwrap();
@@ -122,7 +122,7 @@ fn gradient_scores_match_finite_differences() {
     assert_eq!(examples.len(), 100); // lowest-confidence:200 of a 100-example group: all of them
     let subset = s.dataset().val.subset(&examples);
     let weights = read_weights(&model).unwrap();
-    let loss = |layer: &memscope::neurons::weights::LayerWeights| -> f64 {
+    let loss = |layer: &memscope_core::neurons::weights::LayerWeights| -> f64 {
         let changed = with_weights(&model, &[layer]);
         let logits = eval::logits_of(&changed, s.dataset(), Split::Val, &examples, 100, &device).unwrap();
         let mut total = 0.0;
@@ -197,9 +197,9 @@ fn gradient_scores_leave_the_cached_network_on_the_plain_device() {
     let device = cpu();
     s.score_source(40, &gradient(2, Split::Train)).unwrap();
     let network = s.network(40).unwrap();
-    let x =
-        memscope::data::batch::images(s.dataset(), Split::Val, &[0, 1, 2, 3, 4, 5, 6, 7], &device).unwrap();
-    let y = network.forward(x, memscope::model::Mode::Eval);
+    let x = memscope_core::data::batch::images(s.dataset(), Split::Val, &[0, 1, 2, 3, 4, 5, 6, 7], &device)
+        .unwrap();
+    let y = network.forward(x, memscope_core::model::Mode::Eval);
     assert!(!y.is_autodiff(), "evaluation runs on {:?}", y.device());
 }
 
@@ -286,7 +286,7 @@ fn the_loaded_model_is_unchanged_by_interventions_and_seeds_repeat() {
     let w = s.weights(40).unwrap();
     let noisy = |seed| {
         let mut set = (*w).clone();
-        intervene::apply(
+        edit::apply(
             &Intervention::Noise { sigma: 0.05 },
             &mut set,
             &space,
@@ -380,7 +380,7 @@ fn studies_are_consistent_with_single_interventions() {
         sampling: Sampling::default(),
         seed: 0,
     };
-    let study = ranks::run(&mut s, &rank_spec, &mut memscope::jobs::Silent).unwrap();
+    let study = ranks::run(&mut s, &rank_spec, &mut memscope_core::jobs::Silent).unwrap();
     assert_eq!(study.selected, 17); // ceil(0.05 * 338)
     for g in &study.groups {
         assert_eq!(g.magnitude_rank_of_top_gradient.iter().sum::<usize>(), 17);
@@ -394,7 +394,7 @@ fn studies_are_consistent_with_single_interventions() {
         threshold: 0.01,
         candidates: CandidateFilter { exclude_head: true, ..Default::default() },
     };
-    let sens = sensitivity::run(&mut s, &sens_spec, &mut memscope::jobs::Silent).unwrap();
+    let sens = sensitivity::run(&mut s, &sens_spec, &mut memscope_core::jobs::Silent).unwrap();
     assert_eq!(sens.rows.len(), 2 * 9);
     for (i, &n) in sens_spec.epochs_back.iter().enumerate() {
         for g in 0..4 {
@@ -424,7 +424,7 @@ fn studies_are_consistent_with_single_interventions() {
         repeats: 2,
         seed: 0,
     };
-    let table = control::run(&mut s, &control_spec, &mut memscope::jobs::Silent).unwrap();
+    let table = control::run(&mut s, &control_spec, &mut memscope_core::jobs::Silent).unwrap();
     assert_eq!(table.rows[0].count, 4);
     let critical =
         run(&mut s, &spec(Intervention::ZeroOut, Criterion::Magnitude, Selection::TopK(4))).unwrap();

@@ -7,19 +7,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use memscope::data::Split;
-use memscope::device::DeviceSpec;
-use memscope::eval::{AccuracyReport, GroupAccuracy};
-use memscope::experiment::Experiment;
-use memscope::experiment::lineage::Method;
-use memscope::mitigate::compare::{Comparison, ExperimentRow, Selected, Selection};
-use memscope::neurons::NeuronId;
-use memscope::session::Session;
-use memscope::studies::intervention::{InterventionResult, InterventionSpec, SelectedNeuron};
-use memscope::studies::sensitivity::{
-    SensitivityRow, SensitivitySpec, SensitivityStudy, threshold_in_examples,
-};
-use memscope::studies::{Summary, group_changes};
 use memscope::tui::app::{Action, App, Effect, Panel, PromptKind, View};
 use memscope::tui::form::{FIELDS, Field};
 use memscope::tui::mitigation::{EpochPoint, Page, RunState, Update};
@@ -27,6 +14,19 @@ use memscope::tui::status::{Status, Tone};
 use memscope::tui::theme::{Config, Keys, Theme};
 use memscope::tui::worker::{Event, Job, Output, Worker};
 use memscope::tui::{action_for, ui};
+use memscope_core::data::Split;
+use memscope_core::device::DeviceSpec;
+use memscope_core::eval::{AccuracyReport, GroupAccuracy};
+use memscope_core::experiment::Experiment;
+use memscope_core::experiment::lineage::Method;
+use memscope_core::mitigate::compare::{Comparison, ExperimentRow, Selected, Selection};
+use memscope_core::neurons::NeuronId;
+use memscope_core::session::Session;
+use memscope_core::studies::intervention::{InterventionResult, InterventionSpec, SelectedNeuron};
+use memscope_core::studies::sensitivity::{
+    SensitivityRow, SensitivitySpec, SensitivityStudy, threshold_in_examples,
+};
+use memscope_core::studies::{Summary, group_changes};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -125,7 +125,7 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     }
     app.update(Action::Right);
     let spec = app.spec();
-    assert_eq!(spec.query.selection, memscope::neurons::select::Selection::TopK(5));
+    assert_eq!(spec.query.selection, memscope_core::neurons::select::Selection::TopK(5));
 
     // Tab to the layers, pick the third, scope it, and run: one intervention job.
     app.update(Action::PrevPanel);
@@ -141,14 +141,14 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     // global → global ÷ layer mean: normalised, still global.
     app.update(Action::Right);
     assert!(app.spec().query.normalize_layers);
-    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Global);
+    assert_eq!(app.spec().query.scope, memscope_core::neurons::select::Scope::Global);
     app.update(Action::Right);
     let effects = app.update(Action::Run);
     let [Effect::Submit(Job::Intervene(spec))] = effects.as_slice() else { panic!("{effects:?}") };
-    assert_eq!(spec.query.scope, memscope::neurons::select::Scope::Layer("stage1.block0.conv2".into()));
+    assert_eq!(spec.query.scope, memscope_core::neurons::select::Scope::Layer("stage1.block0.conv2".into()));
     assert!(matches!(
         spec.query.criterion,
-        memscope::neurons::scores::Criterion::Gradient { group: Some(1), .. }
+        memscope_core::neurons::scores::Criterion::Gradient { group: Some(1), .. }
     ));
 
     // Moving the epoch asks for that epoch's baseline, then (idle work) the gradient scores
@@ -165,7 +165,7 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     app.focus = Panel::Groups;
     let effects = app.update(Action::Down);
     let [Effect::Submit(Job::Prepare { criterion, .. })] = effects.as_slice() else { panic!("{effects:?}") };
-    assert!(matches!(criterion, memscope::neurons::scores::Criterion::Gradient { group: Some(2), .. }));
+    assert!(matches!(criterion, memscope_core::neurons::scores::Criterion::Gradient { group: Some(2), .. }));
 
     // Opening the sensitivity view asks for the study; help swallows the next key.
     let effects = app.update(Action::Show(View::Sensitivity));
@@ -219,7 +219,7 @@ fn report(counts: &[(usize, usize)]) -> AccuracyReport {
         })
         .collect();
     let accuracies: Vec<Option<f64>> = groups.iter().map(|g| g.accuracy).collect();
-    let (worst, mean) = memscope::eval::summarize(&accuracies, &weights);
+    let (worst, mean) = memscope_core::eval::summarize(&accuracies, &weights);
     let examples: usize = counts.iter().map(|c| c.0).sum();
     let correct: usize = counts.iter().map(|c| c.1).sum();
     AccuracyReport {
@@ -358,7 +358,7 @@ fn screens_at_80x24_and_160x45() {
             bins[b] = c;
         }
         let groups = (0..4)
-            .map(|g| memscope::studies::ranks::GroupRanks {
+            .map(|g| memscope_core::studies::ranks::GroupRanks {
                 group: g,
                 name: app.groups[g].name.clone(),
                 magnitude_rank_of_top_gradient: bins.clone(),
@@ -366,7 +366,7 @@ fn screens_at_80x24_and_160x45() {
                 overlap: g,
             })
             .collect();
-        let study = memscope::studies::ranks::RankStudy { spec, candidates: 338, selected: 17, groups };
+        let study = memscope_core::studies::ranks::RankStudy { spec, candidates: 338, selected: 17, groups };
         app.update(Action::Show(View::Ranks));
         app.on_event(Event::Finished {
             id: 0,
@@ -420,7 +420,7 @@ fn bars_keep_one_scale_until_changed_and_mark_a_stale_result() {
     assert!(screen.contains("stale: press Enter"), "{screen}");
     // With repeats: the runs and the spread are explained.
     let mut spec = app.spec();
-    spec.intervention = memscope::intervene::Intervention::Noise { sigma: 0.01 };
+    spec.intervention = memscope_core::edit::Intervention::Noise { sigma: 0.01 };
     let mut noisy = result(spec);
     noisy.runs = 10;
     for g in &mut noisy.groups {
@@ -650,9 +650,9 @@ fn the_export_writes_json_with_provenance_and_csv() {
     let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
     let path = stem.with_extension("json");
     let json = std::fs::read_to_string(&path).unwrap();
-    let figure = memscope::figure::Figure::from_json("bars", &json, &path).unwrap();
-    let provenance = memscope::figure::Figure::provenance_in(&json);
-    assert_eq!(svg, memscope::figure::svg(&figure, provenance.as_ref()).unwrap());
+    let figure = memscope_core::figure::Figure::from_json("bars", &json, &path).unwrap();
+    let provenance = memscope_core::figure::Figure::provenance_in(&json);
+    assert_eq!(svg, memscope_core::figure::svg(&figure, provenance.as_ref()).unwrap());
 }
 
 #[test]
@@ -709,14 +709,14 @@ fn the_worker_survives_a_panic_and_reports_it() {
     // A pixel source that panics stands for any bug inside the engine.
     #[derive(Debug)]
     struct Panics;
-    impl memscope::data::PixelSource for Panics {
-        fn images(&self, _: memscope::data::Split, _: &[usize]) -> anyhow::Result<Vec<f32>> {
+    impl memscope_core::data::PixelSource for Panics {
+        fn images(&self, _: memscope_core::data::Split, _: &[usize]) -> anyhow::Result<Vec<f32>> {
             panic!("a pixel source bug")
         }
     }
     let exp = Experiment::open(Path::new(DEMO)).unwrap();
     let demo = exp.manifest.dataset.load().unwrap();
-    let data = memscope::data::GroupedDataset::new(
+    let data = memscope_core::data::GroupedDataset::new(
         demo.name.clone(),
         demo.image_shape,
         demo.class_names.clone(),
@@ -728,7 +728,7 @@ fn the_worker_survives_a_panic_and_reports_it() {
     let session = Session::new(exp, data, DeviceSpec::Cpu.device().unwrap()).unwrap();
     let mut worker = Worker::spawn(session);
     for _ in 0..2 {
-        let id = worker.submit(Job::Baseline { epoch: 40, split: memscope::data::Split::Val });
+        let id = worker.submit(Job::Baseline { epoch: 40, split: memscope_core::data::Split::Val });
         let failed = loop {
             match worker.events.recv_timeout(Duration::from_secs(60)).expect("the worker is still alive") {
                 Event::Failed { id: i, message } if i == id => break message,
@@ -748,7 +748,7 @@ fn waiting_jobs_keep_the_newest_of_each_kind() {
     let baseline = worker.submit(app.baseline_job());
     let mut spec = app.spec();
     let first = worker.submit(Job::Intervene(spec.clone()));
-    spec.query.selection = memscope::neurons::select::Selection::TopK(1);
+    spec.query.selection = memscope_core::neurons::select::Selection::TopK(1);
     let second = worker.submit(Job::Intervene(spec));
     let prepare = worker.submit(app.prepare_job());
     let mut finished = Vec::new();
@@ -991,12 +991,12 @@ fn the_tour_sets_the_form_for_each_step_runs_it_and_ends() {
     let jobs = submitted(app.update(Action::TourNext));
     let expected = InterventionSpec::neurons(40)
         .within("stage2.block0.conv2")
-        .criterion(memscope::studies::intervention::gradient(Some(1), 0));
+        .criterion(memscope_core::studies::intervention::gradient(Some(1), 0));
     assert!(matches!(jobs.last(), Some(Job::Intervene(spec)) if *spec == expected), "{jobs:?}");
     assert_eq!((app.layer_name(), app.group), ("stage2.block0.conv2", 1));
     // Step 3: noise with σ 0.01 over 10 runs on the same neurons.
     let jobs = submitted(app.update(Action::TourNext));
-    let noise = expected.clone().change(memscope::intervene::Intervention::Noise { sigma: 0.01 });
+    let noise = expected.clone().change(memscope_core::edit::Intervention::Noise { sigma: 0.01 });
     assert!(matches!(jobs.last(), Some(Job::Intervene(spec)) if *spec == noise), "{jobs:?}");
     // A long study still running from a step is cancelled when the tour moves on.
     app.running = Some(memscope::tui::app::Running {
@@ -1141,8 +1141,12 @@ fn epoch_series_and_flipped_images_equal_the_cli_and_draw_at_80x24_and_160x45() 
     run_job(&mut worker, &mut app, job);
     let flips = app.flips.clone().unwrap();
     let mut session = session();
-    let r =
-        memscope::studies::intervention::run(&mut session, &app.spec(), &mut memscope::jobs::Silent).unwrap();
+    let r = memscope_core::studies::intervention::run(
+        &mut session,
+        &app.spec(),
+        &mut memscope_core::jobs::Silent,
+    )
+    .unwrap();
     let g = &r.groups[1];
     assert_eq!(flips.examples.len(), g.examples);
     assert_eq!(flips.correct_before() as f64, (g.before.unwrap() * g.examples as f64).round());
@@ -1193,9 +1197,15 @@ fn d_switches_to_the_vit_demo_whose_qkv_layers_offer_q_k_v_scopes() {
     for _ in 0..4 {
         app.update(Action::Right);
     }
-    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Layer("blocks.0.attn.qkv:k".into()));
+    assert_eq!(
+        app.spec().query.scope,
+        memscope_core::neurons::select::Scope::Layer("blocks.0.attn.qkv:k".into())
+    );
     // A layer without q, k, v parts: the scope falls back to the whole layer.
     app.focus = Panel::Layers;
     app.update(Action::Down);
-    assert_eq!(app.spec().query.scope, memscope::neurons::select::Scope::Layer("blocks.0.attn.proj".into()));
+    assert_eq!(
+        app.spec().query.scope,
+        memscope_core::neurons::select::Scope::Layer("blocks.0.attn.proj".into())
+    );
 }

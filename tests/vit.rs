@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::prelude::*;
-use memscope::data::batch;
-use memscope::device::DeviceSpec;
-use memscope::experiment::{checkpoint, foreign};
-use memscope::model::resnet::HeadKind;
-use memscope::model::{Mode, ModelConfig, ViTConfig};
+use memscope_core::data::batch;
+use memscope_core::device::DeviceSpec;
+use memscope_core::experiment::{checkpoint, foreign};
+use memscope_core::model::resnet::HeadKind;
+use memscope_core::model::{Mode, ModelConfig, ViTConfig};
 use safetensors::SafeTensors;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-vit");
@@ -36,9 +36,10 @@ fn make_fixtures() -> Option<PathBuf> {
     let python = common::torch_python()?;
     // The run's models train on the digits memscope makes (its train split, exported).
     std::fs::create_dir_all(&cache).unwrap();
-    let dataset = "digits".parse::<memscope::data::DatasetSpec>().unwrap().load().unwrap();
+    let dataset = "digits".parse::<memscope_core::data::DatasetSpec>().unwrap().load().unwrap();
     let train = cache.join("data-train.safetensors");
-    let bytes = memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Train).unwrap();
+    let bytes =
+        memscope_core::experiment::export::encode_split(&dataset, memscope_core::data::Split::Train).unwrap();
     std::fs::write(&train, bytes).unwrap();
     let ok = Command::new(python).arg(SCRIPT).arg(&cache).arg(&train).status().is_ok_and(|s| s.success());
     assert!(ok, "scripts/make-torch-vit failed");
@@ -221,7 +222,7 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
     // the authors' head.0 and so LayerNorm eps 1e-5.
     let args = ["import", "--checkpoints", &s(&dir.join("run")), "--heads", "4", "--out", &s(&exp)];
     common::succeeds(&args);
-    let experiment = memscope::experiment::Experiment::open(&exp).unwrap();
+    let experiment = memscope_core::experiment::Experiment::open(&exp).unwrap();
     assert_eq!(experiment.manifest.model, ModelConfig::ViT(authors_config()));
     assert_eq!(experiment.epochs().collect::<Vec<_>>(), vec![1, 2]);
     // Without --heads a width that is no DeiT preset is refused, naming the fix.
@@ -236,7 +237,7 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
     let data = tmp.path().join("val.safetensors");
     std::fs::write(
         &data,
-        memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Val).unwrap(),
+        memscope_core::experiment::export::encode_split(&dataset, memscope_core::data::Split::Val).unwrap(),
     )
     .unwrap();
     let list = |v: &serde_json::Value| -> Vec<u64> {
@@ -312,7 +313,7 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
     let train = tmp.path().join("train.safetensors");
     std::fs::write(
         &train,
-        memscope::experiment::export::encode_split(&dataset, memscope::data::Split::Train).unwrap(),
+        memscope_core::experiment::export::encode_split(&dataset, memscope_core::data::Split::Train).unwrap(),
     )
     .unwrap();
     let run = s(&dir.join("run/epoch_2.pth"));
@@ -354,7 +355,7 @@ fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() 
 #[test]
 fn the_bundled_vit_demo_opens_and_names_its_qkv_neurons() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits-vit");
-    let experiment = memscope::experiment::Experiment::open(Path::new(demo)).unwrap();
+    let experiment = memscope_core::experiment::Experiment::open(Path::new(demo)).unwrap();
     assert!(matches!(
         experiment.manifest.model,
         ModelConfig::ViT(ViTConfig { dim: 32, depth: 4, heads: 4, .. })

@@ -7,8 +7,8 @@ use std::str::FromStr;
 
 use anyhow::{Result, bail};
 
-use crate::data::folder::{CelebaAttributes, Layout};
-use crate::data::{DatasetSpec, GroupedDataset};
+use memscope_core::data::folder::{CelebaAttributes, Layout};
+use memscope_core::data::{DatasetSpec, GroupedDataset};
 
 /// A whole number >= 0 (also read when negative, to be refused with a clear message).
 pub fn count(text: &str) -> Result<usize, String> {
@@ -142,34 +142,37 @@ pub struct SubsetArgs {
 pub struct SessionArgs {
     /// Memory for cached activations, MB (0 turns the cache off): an intervention confined
     /// to later layers resumes from the activations cached at a stage boundary.
-    #[arg(long, default_value_t = crate::session::DEFAULT_ACTIVATION_BUDGET >> 20,
+    #[arg(long, default_value_t = memscope_core::session::DEFAULT_ACTIVATION_BUDGET >> 20,
           allow_negative_numbers = true, value_parser = count)]
     pub cache_mb: usize,
     /// Memory for each of the caches of networks, weights and gradients, MB (least recently
     /// used evicted first; a ResNet-50 epoch is about 100 MB in each).
-    #[arg(long, default_value_t = crate::session::DEFAULT_MODEL_BUDGET >> 20,
+    #[arg(long, default_value_t = memscope_core::session::DEFAULT_MODEL_BUDGET >> 20,
           allow_negative_numbers = true, value_parser = count)]
     pub model_cache_mb: usize,
     /// Examples per forward pass when measuring accuracy: with the two batches read ahead,
     /// what bounds the memory of an image folder's pixels (3 x N x 3 x side² x 4 bytes: 180 MB at
     /// 224 px) and of the activations.
-    #[arg(long, value_name = "N", default_value_t = crate::data::batch::EVAL_BATCH,
+    #[arg(long, value_name = "N", default_value_t = memscope_core::data::batch::EVAL_BATCH,
           allow_negative_numbers = true, value_parser = positive)]
     pub eval_batch: usize,
     /// Examples per backward pass of a gradient score (larger sets are accumulated; scores may
     /// differ in their last float digits); lower it when a large model's backward pass does not
     /// fit in GPU memory.
-    #[arg(long, value_name = "N", default_value_t = crate::data::batch::GRAD_BATCH,
+    #[arg(long, value_name = "N", default_value_t = memscope_core::data::batch::GRAD_BATCH,
           allow_negative_numbers = true, value_parser = positive)]
     pub grad_batch: usize,
 }
 
 impl SessionArgs {
-    pub fn budgets(&self) -> crate::session::Budgets {
-        crate::session::Budgets {
+    pub fn budgets(&self) -> memscope_core::session::Budgets {
+        memscope_core::session::Budgets {
             activations: self.cache_mb.saturating_mul(1 << 20),
             models: self.model_cache_mb.saturating_mul(1 << 20),
-            batches: crate::data::batch::BatchSizes { eval: self.eval_batch, gradient: self.grad_batch },
+            batches: memscope_core::data::batch::BatchSizes {
+                eval: self.eval_batch,
+                gradient: self.grad_batch,
+            },
         }
     }
 }
@@ -305,8 +308,8 @@ mod tests {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct FitArgs {
     /// adam or sgd.
-    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::experiment::OptimizerKind>()))]
-    pub optimizer: Option<crate::experiment::OptimizerKind>,
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<memscope_core::experiment::OptimizerKind>()))]
+    pub optimizer: Option<memscope_core::experiment::OptimizerKind>,
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// SGD momentum (with --optimizer sgd and no --momentum: 0.9).
@@ -322,10 +325,13 @@ pub struct FitArgs {
 
 impl FitArgs {
     /// `settings` with every option given replacing its value.
-    pub fn apply(&self, t: &mut crate::experiment::TrainSettings) {
+    pub fn apply(&self, t: &mut memscope_core::experiment::TrainSettings) {
         if let Some(v) = self.optimizer {
             t.optimizer = v;
-            if v == crate::experiment::OptimizerKind::Sgd && self.momentum.is_none() && t.momentum == 0.0 {
+            if v == memscope_core::experiment::OptimizerKind::Sgd
+                && self.momentum.is_none()
+                && t.momentum == 0.0
+            {
                 t.momentum = 0.9;
             }
         }

@@ -10,15 +10,15 @@ use burn::prelude::*;
 
 use super::args;
 use super::output::OutputArgs;
-use crate::data::Split;
-use crate::jobs::Silent;
-use crate::neurons::scores::Criterion;
-use crate::neurons::{CandidateFilter, Granularity};
-use crate::report::{BenchReport, Provenance, Timing};
-use crate::session::Session;
-use crate::studies::intervention::{self, InterventionSpec, default_group, gradient};
-use crate::studies::sensitivity::{self, DEFAULT_EPOCHS_BACK, SensitivitySpec};
-use crate::util::memory::{Memory, megabytes};
+use memscope_core::data::Split;
+use memscope_core::jobs::Silent;
+use memscope_core::neurons::scores::Criterion;
+use memscope_core::neurons::{CandidateFilter, Granularity};
+use memscope_core::render::{BenchReport, Provenance, Timing};
+use memscope_core::session::Session;
+use memscope_core::studies::intervention::{self, InterventionSpec, default_group, gradient};
+use memscope_core::studies::sensitivity::{self, DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use memscope_core::util::memory::{Memory, megabytes};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -127,7 +127,7 @@ pub fn run(args: BenchArgs, device_name: &str, device: &Device, data: &super::Da
     let mut changes = Vec::new();
     for _ in 0..runs.min(5) {
         let mut session = fresh()?;
-        let (ms, result) = time(|| sensitivity::run(&mut session, &study, &mut crate::jobs::Silent))?;
+        let (ms, result) = time(|| sensitivity::run(&mut session, &study, &mut memscope_core::jobs::Silent))?;
         sens.push(ms);
         changes = result.rows.iter().map(|r| r.change.clone()).collect();
     }

@@ -5,17 +5,17 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 
 use super::bench::{spec, time};
-use crate::data::GroupedDataset;
-use crate::data::Split;
-use crate::eval::evaluate;
-use crate::experiment::Experiment;
-use crate::jobs::Silent;
-use crate::model::LayerKind;
-use crate::neurons::{CandidateFilter, Granularity};
-use crate::report::{ScaleReport, Timing};
-use crate::session::Session;
-use crate::studies::intervention::{self, default_group, gradient};
-use crate::util::memory::{Memory, megabytes};
+use memscope_core::data::GroupedDataset;
+use memscope_core::data::Split;
+use memscope_core::eval::evaluate;
+use memscope_core::experiment::Experiment;
+use memscope_core::jobs::Silent;
+use memscope_core::model::LayerKind;
+use memscope_core::neurons::{CandidateFilter, Granularity};
+use memscope_core::render::{ScaleReport, Timing};
+use memscope_core::session::Session;
+use memscope_core::studies::intervention::{self, default_group, gradient};
+use memscope_core::util::memory::{Memory, megabytes};
 
 /// Times one forward pass over val, a cold and a warm zero-out of the top-3 neurons ranked
 /// globally and within the last conv of the last stage (by the smallest training group's
@@ -44,7 +44,7 @@ pub fn run(
     let global = spec(group, epoch);
     let within = spec(group, epoch).within(layer.clone());
     let accuracies =
-        |r: &crate::eval::AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect::<Vec<_>>();
+        |r: &memscope_core::eval::AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect::<Vec<_>>();
     let mut timings = Vec::new();
 
     let network = experiment.load_network(epoch, device)?;

@@ -11,16 +11,16 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::bench::time;
-use crate::data::{GroupedDataset, Split, batch};
-use crate::experiment::Experiment;
-use crate::experiment::lineage::{Critical, Features, SilentMajority, Variant};
-use crate::mitigate::released_training;
-use crate::mitigate::silent_majority::SilentMajorityObjective;
-use crate::neurons::Granularity;
-use crate::report::text::{csv, table};
-use crate::report::{Render, Timing};
-use crate::train::fit::optimizer;
-use crate::train::{Erm, Objective, TrainBatch};
+use memscope_core::data::{GroupedDataset, Split, batch};
+use memscope_core::experiment::Experiment;
+use memscope_core::experiment::lineage::{Critical, Features, SilentMajority, Variant};
+use memscope_core::mitigate::released_training;
+use memscope_core::mitigate::silent_majority::SilentMajorityObjective;
+use memscope_core::neurons::Granularity;
+use memscope_core::render::text::{csv, table};
+use memscope_core::render::{Render, Timing};
+use memscope_core::train::fit::optimizer;
+use memscope_core::train::{Erm, Objective, TrainBatch};
 
 /// Untimed steps before the timed ones (libtorch's first passes allocate and pick kernels).
 pub const WARMUP: usize = 2;

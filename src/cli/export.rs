@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use super::{DataFlags, args};
-use crate::data::{DatasetSpec, Split};
+use memscope_core::data::{DatasetSpec, Split};
 
 /// What `export` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -65,13 +65,13 @@ fn safetensors(args: ExportArgs, data: &DataFlags) -> Result<()> {
         args.epochs
     };
     let splits = if args.splits.is_empty() { vec![Split::Val, Split::Test] } else { args.splits };
-    let index = crate::experiment::export::export(
+    let index = memscope_core::experiment::export::export(
         &experiment,
         &dataset,
         &epochs,
         &splits,
         &args.out,
-        &mut crate::jobs::Silent,
+        &mut memscope_core::jobs::Silent,
     )?;
     eprintln!(
         "wrote {} checkpoint(s), {} data file(s) and export.json to {}",
@@ -97,7 +97,8 @@ fn waterbirds(args: ExportArgs, data: &DataFlags) -> Result<()> {
         );
     }
     let size = args.size.unwrap_or(224);
-    let summary = crate::data::folder::export::export_waterbirds(&dataset, &args.out, size, args.force)?;
+    let summary =
+        memscope_core::data::folder::export::export_waterbirds(&dataset, &args.out, size, args.force)?;
     let [train, val, test] = summary.images;
     eprintln!(
         "wrote {} images ({train} train, {val} val, {test} test) at {size}x{size} and metadata.csv to {}",

@@ -13,19 +13,19 @@ use super::intervene::ChangeArgs;
 use super::progress::Bar;
 use super::select::{Count, Scoring, Target};
 use super::studies::{RanksSettings, SensitivitySettings};
-use crate::data::Split;
-use crate::experiment::Experiment;
-use crate::figure::{self, Figure, ImageFormat};
-use crate::intervene::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
-use crate::neurons::select::Selection;
-use crate::report::Provenance;
-use crate::session::Session;
-use crate::studies::epochs::{self, EpochSeriesSpec};
-use crate::studies::grid::{self, DEFAULT_KS};
-use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
-use crate::studies::sweep::{self, SweepSpec};
-use crate::studies::timeline::{self, TimelineSpec};
-use crate::util::fsx::{read_regular, write_output};
+use memscope_core::data::Split;
+use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
+use memscope_core::experiment::Experiment;
+use memscope_core::figure::{self, Figure, ImageFormat};
+use memscope_core::neurons::select::Selection;
+use memscope_core::render::Provenance;
+use memscope_core::session::Session;
+use memscope_core::studies::epochs::{self, EpochSeriesSpec};
+use memscope_core::studies::grid::{self, DEFAULT_KS};
+use memscope_core::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
+use memscope_core::studies::sweep::{self, SweepSpec};
+use memscope_core::studies::timeline::{self, TimelineSpec};
+use memscope_core::util::fsx::{read_regular, write_output};
 
 #[derive(clap::Args, Debug)]
 pub struct FigureArgs {
@@ -165,7 +165,7 @@ pub fn bars(
     session: &mut Session,
     epoch: usize,
     args: &BarsSettings,
-    progress: &mut dyn crate::jobs::Progress,
+    progress: &mut dyn memscope_core::jobs::Progress,
 ) -> Result<(figure::Figure, Provenance)> {
     let seed = args.target.seed;
     let query = args.scoring.query(session.dataset(), seed, Selection::TopK(1))?;

@@ -7,12 +7,12 @@ use burn::prelude::*;
 
 use super::output::percent;
 use super::progress::Bar;
-use crate::data::{DatasetSpec, Split};
-use crate::experiment::detect::{self, Hints};
-use crate::experiment::foreign;
-use crate::experiment::import::{ImportPlan, import};
-use crate::model::resnet::{Depth, HeadKind};
-use crate::model::{ModelConfig, ResNetConfig};
+use memscope_core::data::{DatasetSpec, Split};
+use memscope_core::experiment::detect::{self, Hints};
+use memscope_core::experiment::foreign;
+use memscope_core::experiment::import::{ImportPlan, import};
+use memscope_core::model::resnet::{Depth, HeadKind};
+use memscope_core::model::{ModelConfig, ResNetConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
@@ -163,7 +163,7 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     // Checked before any file is read.
     let mut dataset_spec = args.data.clone();
     args.folder.apply(&mut dataset_spec)?;
-    let discovery = crate::experiment::import::discover(&args.checkpoints, args.pattern.as_deref())?;
+    let discovery = memscope_core::experiment::import::discover(&args.checkpoints, args.pattern.as_deref())?;
     let Some(first) = discovery.files.first() else {
         bail!("no checkpoint found in {}", args.checkpoints.display());
     };
@@ -191,9 +191,9 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     let mut bar = Bar::new("import");
     // Said once the import succeeded: a failure is one line.
     let mut lines = Vec::new();
-    let mut on_file = |found: &crate::experiment::import::Found,
-                       file: &crate::experiment::ImportedFile,
-                       reports: &[(Split, crate::eval::AccuracyReport)]| {
+    let mut on_file = |found: &memscope_core::experiment::import::Found,
+                       file: &memscope_core::experiment::ImportedFile,
+                       reports: &[(Split, memscope_core::eval::AccuracyReport)]| {
         let mut how = file.format.clone();
         if let Some(w) = &file.wrapper {
             how.push_str(&format!(", state dict from '{w}'"));
@@ -229,7 +229,7 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     eprintln!(
         "imported {} checkpoints (epochs {}) into {}; the files stay where they are and are checked by sha256 when opened",
         epochs.len(),
-        crate::experiment::epoch_ranges(epochs.into_iter()),
+        memscope_core::experiment::epoch_ranges(epochs.into_iter()),
         experiment.dir.display()
     );
     Ok(())

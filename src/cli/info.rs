@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::args;
 use super::output::OutputArgs;
-use crate::data::Split;
-use crate::inspect::describe;
-use crate::report::Provenance;
+use memscope_core::data::Split;
+use memscope_core::inspect::describe;
+use memscope_core::render::Provenance;
 
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {

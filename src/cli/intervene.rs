@@ -8,9 +8,9 @@ use super::args::{self, Kind};
 use super::output::OutputArgs;
 use super::progress::Bar;
 use super::select::{Count, Scoring, Target};
-use crate::intervene::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
-use crate::report::Provenance;
-use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec, run};
+use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
+use memscope_core::render::Provenance;
+use memscope_core::studies::intervention::{DEFAULT_REPEATS, InterventionSpec, run};
 
 /// The change made to the selected neurons and how often a random one runs (shared by
 /// `intervene` and `figure sweep`).

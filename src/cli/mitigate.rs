@@ -11,16 +11,16 @@ use super::args::{self, SubsetArgs};
 use super::output::OutputArgs;
 use super::progress::Bar;
 use super::train::EpochPrinter;
-use crate::data::augment::Augment;
-use crate::experiment::lineage::{
+use memscope_core::data::augment::Augment;
+use memscope_core::experiment::lineage::{
     Critical, Dfr, Features, GroupDro, Jtt, LabelUse, Method, SilentMajority, Variant,
 };
-use crate::experiment::{Experiment, Schedule};
-use crate::mitigate::compare::compare;
-use crate::mitigate::{MitigationPlan, dfr, mitigate, released_training};
-use crate::neurons::Granularity;
-use crate::neurons::scores::Sampling;
-use crate::report::Provenance;
+use memscope_core::experiment::{Experiment, Schedule};
+use memscope_core::mitigate::compare::compare;
+use memscope_core::mitigate::{MitigationPlan, dfr, mitigate, released_training};
+use memscope_core::neurons::Granularity;
+use memscope_core::neurons::scores::Sampling;
+use memscope_core::render::Provenance;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MethodArg {
@@ -229,7 +229,7 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
         bail!("--variant, --features and --fraction apply to --method silent-majority only");
     }
     let (parent, dataset) = super::open_experiment(args.experiment.clone(), &data.options(&args.subset))?;
-    crate::mitigate::check_destination(&parent, &args.out)?;
+    memscope_core::mitigate::check_destination(&parent, &args.out)?;
     for &seed in &args.seeds {
         let out =
             if args.seeds.len() == 1 { args.out.clone() } else { args.out.join(format!("seed-{seed}")) };
@@ -237,7 +237,7 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
             std::fs::create_dir_all(&args.out)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
         }
-        crate::mitigate::check_destination(&parent, &out)?;
+        memscope_core::mitigate::check_destination(&parent, &out)?;
         let plan = args.plan(seed);
         plan.training.validate()?;
         parent.checkpoint(plan.start_epoch.unwrap_or_else(|| parent.last_epoch()))?;
@@ -262,7 +262,7 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
             args.force,
             device,
             &mut |p| printer.report(p),
-            &mut crate::jobs::Silent,
+            &mut memscope_core::jobs::Silent,
         )?;
         printer.finish();
         let used = match labels {
@@ -299,7 +299,7 @@ pub struct CompareArgs {
 
 /// The experiments `path` stands for: itself, or the seed-N experiments inside it.
 pub(super) fn expand(path: &PathBuf) -> Result<Vec<PathBuf>> {
-    if path.join(crate::experiment::MANIFEST).exists() {
+    if path.join(memscope_core::experiment::MANIFEST).exists() {
         return Ok(vec![path.clone()]);
     }
     ensure!(path.is_dir(), "experiment folder {} does not exist", path.display());
@@ -308,7 +308,7 @@ pub(super) fn expand(path: &PathBuf) -> Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("seed-"))
-                && p.join(crate::experiment::MANIFEST).exists()
+                && p.join(memscope_core::experiment::MANIFEST).exists()
         })
         .collect();
     found.sort();
@@ -338,7 +338,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::mitigate::default_methods;
+    use memscope_core::mitigate::default_methods;
 
     #[derive(Parser)]
     struct Args {

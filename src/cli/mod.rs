@@ -10,6 +10,7 @@ mod figure;
 mod import;
 mod info;
 mod intervene;
+pub mod logger;
 mod mitigate;
 mod output;
 mod progress;
@@ -24,10 +25,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::data::open::DataRoot;
-use crate::data::{GroupedDataset, OpenOptions};
-use crate::device::{self, DeviceSpec};
-use crate::experiment::{Experiment, demo};
+use memscope_core::data::open::DataRoot;
+use memscope_core::data::{GroupedDataset, OpenOptions};
+use memscope_core::device::{self, DeviceSpec};
+use memscope_core::experiment::{Experiment, demo};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -226,7 +227,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         }
         None => {
             let options = data.options(&args::SubsetArgs::default());
-            let budgets = crate::session::Budgets::default();
+            let budgets = memscope_core::session::Budgets::default();
             crate::tui::run(None, device, budgets, &options, false, None, cache_bar(&options).as_mut())
         }
     }
@@ -257,10 +258,10 @@ fn first_line(e: &clap::Error) -> String {
 }
 
 /// The bar shown while a pixel cache is built (nothing else reports while a data set opens).
-fn cache_bar(options: &OpenOptions) -> Box<dyn crate::jobs::Progress> {
+fn cache_bar(options: &OpenOptions) -> Box<dyn memscope_core::jobs::Progress> {
     match options.pixel_cache {
         Some(_) => Box::new(progress::Bar::new("pixel cache (images)")),
-        None => Box::new(crate::jobs::Silent),
+        None => Box::new(memscope_core::jobs::Silent),
     }
 }
 

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::report::{self, Format, Provenance, Render};
+use memscope_core::render::{self, Format, Provenance, Render};
 
 /// For `train`, which prints its own progress lines.
-pub use crate::report::text::percent;
+pub use memscope_core::render::text::percent;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct OutputArgs {
@@ -22,6 +22,6 @@ pub struct OutputArgs {
 impl OutputArgs {
     /// Prints `result` as asked; JSON with `provenance`.
     pub fn emit<R: Render>(&self, result: &R, provenance: &Provenance) -> Result<()> {
-        report::emit(result, self.format, provenance, self.out.as_deref())
+        render::emit(result, self.format, provenance, self.out.as_deref())
     }
 }

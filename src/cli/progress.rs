@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::jobs::{Cancelled, Progress};
+use memscope_core::jobs::{Cancelled, Progress};
 
 /// A [`Progress`] drawn as `label [=====>    ] done/total elapsed`.
 pub struct Bar {

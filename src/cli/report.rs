@@ -13,15 +13,15 @@ use super::args::{self, SubsetArgs};
 use super::figure::BarsSettings;
 use super::progress::Bar;
 use super::studies::{ControlArgs, RanksSettings, SensitivitySettings};
-use crate::data::Split;
-use crate::jobs::{Progress, Silent};
-use crate::page::{ReportData, html};
-use crate::report::Provenance;
-use crate::studies::intervention::DEFAULT_REPEATS;
-use crate::studies::sensitivity::DEFAULT_EPOCHS_BACK;
-use crate::studies::timeline::{self, TimelineSpec};
-use crate::studies::{control, grid, ranks, sensitivity};
-use crate::util::fsx::write_output;
+use memscope_core::data::Split;
+use memscope_core::jobs::{Progress, Silent};
+use memscope_core::render::Provenance;
+use memscope_core::report::{ReportData, html};
+use memscope_core::studies::intervention::DEFAULT_REPEATS;
+use memscope_core::studies::sensitivity::DEFAULT_EPOCHS_BACK;
+use memscope_core::studies::timeline::{self, TimelineSpec};
+use memscope_core::studies::{control, grid, ranks, sensitivity};
+use memscope_core::util::fsx::write_output;
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
@@ -115,8 +115,9 @@ pub fn run(args: ReportArgs, device: &Device, data: &DataFlags) -> Result<()> {
     let timeline = timeline::run(&mut session, &spec, &mut Silent)?;
     bar.report(1, steps)?;
     let seed = bars.target.seed;
-    let query = bars.scoring.query(session.dataset(), seed, crate::neurons::select::Selection::TopK(1))?;
-    let base = crate::studies::intervention::InterventionSpec::neurons(epoch)
+    let query =
+        bars.scoring.query(session.dataset(), seed, memscope_core::neurons::select::Selection::TopK(1))?;
+    let base = memscope_core::studies::intervention::InterventionSpec::neurons(epoch)
         .seed(seed)
         .query(query)
         .on(bars.target.split)

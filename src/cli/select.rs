@@ -6,12 +6,12 @@ use anyhow::Result;
 
 use super::DataFlags;
 use super::args::{self, CriterionArg, GroupArg, SubsetArgs};
-use crate::data::{GroupedDataset, Split};
-use crate::neurons::scores::{Criterion, Sampling};
-use crate::neurons::select::{DEFAULT_K, Scope, Selection};
-use crate::neurons::{CandidateFilter, Granularity};
-use crate::session::Session;
-use crate::studies::intervention::{InterventionSpec, NeuronQuery, default_group};
+use memscope_core::data::{GroupedDataset, Split};
+use memscope_core::neurons::scores::{Criterion, Sampling};
+use memscope_core::neurons::select::{DEFAULT_K, Scope, Selection};
+use memscope_core::neurons::{CandidateFilter, Granularity};
+use memscope_core::session::Session;
+use memscope_core::studies::intervention::{InterventionSpec, NeuronQuery, default_group};
 
 /// Which experiment and epoch, and the split accuracy is measured on.
 #[derive(clap::Args, Debug, Clone)]

@@ -8,10 +8,10 @@ use super::args;
 use super::output::OutputArgs;
 use super::progress::Bar;
 use super::select::{Candidates, Scoring, Target};
-use crate::neurons::select::Selection;
-use crate::report::Provenance;
-use crate::studies::intervention::{DEFAULT_REPEATS, ScoreRequest, list};
-use crate::studies::{control, ranks, sensitivity};
+use memscope_core::neurons::select::Selection;
+use memscope_core::render::Provenance;
+use memscope_core::studies::intervention::{DEFAULT_REPEATS, ScoreRequest, list};
+use memscope_core::studies::{control, ranks, sensitivity};
 
 #[derive(clap::Args, Debug)]
 pub struct ScoresArgs {
@@ -161,7 +161,11 @@ pub struct ControlArgs {
 
 impl ControlArgs {
     /// The study on `dataset` at `epoch`.
-    pub fn spec(&self, dataset: &crate::data::GroupedDataset, epoch: usize) -> Result<control::ControlSpec> {
+    pub fn spec(
+        &self,
+        dataset: &memscope_core::data::GroupedDataset,
+        epoch: usize,
+    ) -> Result<control::ControlSpec> {
         Ok(control::ControlSpec {
             epoch,
             split: self.target.split,

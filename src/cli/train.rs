@@ -8,7 +8,7 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::percent;
-use crate::train::{EpochReport, TrainPlan, train};
+use memscope_core::train::{EpochReport, TrainPlan, train};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -26,8 +26,8 @@ pub struct TrainArgs {
     pub name: Option<String>,
     /// Train on an image folder instead of the plan's data set: waterbirds:DIR, celeba:DIR or
     /// csv:FILE (evaluation transform of that layout at 224 px).
-    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::data::folder::FolderSpec>()))]
-    pub data: Option<crate::data::folder::FolderSpec>,
+    #[arg(long, value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<memscope_core::data::folder::FolderSpec>()))]
+    pub data: Option<memscope_core::data::folder::FolderSpec>,
     #[command(flatten)]
     pub folder: super::args::FolderArgs,
     #[command(flatten)]
@@ -50,7 +50,7 @@ pub fn run(args: TrainArgs, device: &Device, skip_bad_images: bool) -> Result<()
         // Recorded absolute, so the experiment finds it from any working directory.
         spec.path = std::path::absolute(&spec.path)
             .with_context(|| format!("cannot resolve --data path {}", spec.path.display()))?;
-        plan.dataset = crate::data::DatasetSpec::Folder(spec);
+        plan.dataset = memscope_core::data::DatasetSpec::Folder(spec);
     }
     // Also on a --config plan's folder; refused on the digits.
     args.folder.apply(&mut plan.dataset)?;
@@ -72,7 +72,7 @@ pub fn run(args: TrainArgs, device: &Device, skip_bad_images: bool) -> Result<()
         args.force,
         device,
         &mut |p| printer.report(p),
-        &mut crate::jobs::Silent,
+        &mut memscope_core::jobs::Silent,
     )?;
     printer.finish();
     eprintln!(

@@ -14,17 +14,17 @@ use super::form::{FIELDS, Form};
 use super::mitigation::{Mitigation, RunState};
 use super::status::Status;
 use super::worker::{Event, Job, Output};
-use crate::data::{DataChanges, GroupedDataset, Split};
-use crate::eval::{AccuracyReport, summarize};
-use crate::experiment::Experiment;
-use crate::inspect::{GroupInfo, group_infos};
-use crate::model::LayerInfo;
-use crate::studies::epochs::EpochSeries;
-use crate::studies::flips::Flips;
-use crate::studies::intervention::{InterventionResult, smallest};
-use crate::studies::ranks::RankStudy;
-use crate::studies::sensitivity::SensitivityStudy;
-use crate::studies::sweep::Sweep;
+use memscope_core::data::{DataChanges, GroupedDataset, Split};
+use memscope_core::eval::{AccuracyReport, summarize};
+use memscope_core::experiment::Experiment;
+use memscope_core::inspect::{GroupInfo, group_infos};
+use memscope_core::model::LayerInfo;
+use memscope_core::studies::epochs::EpochSeries;
+use memscope_core::studies::flips::Flips;
+use memscope_core::studies::intervention::{InterventionResult, smallest};
+use memscope_core::studies::ranks::RankStudy;
+use memscope_core::studies::sensitivity::SensitivityStudy;
+use memscope_core::studies::sweep::Sweep;
 
 pub use prompt::{Prompt, PromptKind};
 
@@ -434,7 +434,7 @@ impl App {
                 Vec::new()
             }
             Action::Open => self.open_run(),
-            Action::Demo => match crate::experiment::demo::other(&self.experiment.dir) {
+            Action::Demo => match memscope_core::experiment::demo::other(&self.experiment.dir) {
                 Ok(dir) => vec![Effect::Open(dir)],
                 Err(e) => {
                     self.status = Status::Error(format!("{e:#}"));

@@ -1,11 +1,11 @@
 //! The caption under a result: what it shows, and why it may differ from the paper's
 //! picture (the setting that usually explains it). Short enough for two lines at 80 columns.
 
-use crate::intervene::Intervention;
-use crate::model::LayerInfo;
-use crate::neurons::scores::Criterion;
-use crate::neurons::select::{Scope, Selection};
-use crate::studies::intervention::InterventionResult;
+use memscope_core::edit::Intervention;
+use memscope_core::model::LayerInfo;
+use memscope_core::neurons::scores::Criterion;
+use memscope_core::neurons::select::{Scope, Selection};
+use memscope_core::studies::intervention::InterventionResult;
 
 /// The caption of an intervention's result. `layers` tells which layers are the stem;
 /// `train` holds each group's training count (groups under 10% of it are the minority).

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::app::{App, View};
-use crate::figure::{self, Figure};
-use crate::report::{self, Format, History, Provenance, Render};
-use crate::studies::grid::InterventionGrid;
-use crate::util::fsx::write_atomic;
+use memscope_core::figure::{self, Figure};
+use memscope_core::render::{self, Format, History, Provenance, Render};
+use memscope_core::studies::grid::InterventionGrid;
+use memscope_core::util::fsx::write_atomic;
 
 /// Writes the current view's result (History: every run in it) into `dir` as JSON (with
 /// provenance) and as CSV, through the same renderers as the CLI, and the view's figure as SVG
@@ -98,7 +98,7 @@ fn write_both<R: Render>(
     let provenance = Provenance::new(&app.experiment, &app.data_changes, epoch, spec)?;
     for format in [Format::Json, Format::Csv] {
         let path = stem.with_extension(format.extension());
-        write_atomic(&path, report::render(result, format, &provenance)?.as_bytes())?;
+        write_atomic(&path, render::render(result, format, &provenance)?.as_bytes())?;
     }
     if let Some(figure) = figure() {
         write_atomic(&stem.with_extension("svg"), figure::svg(&figure, Some(&provenance))?.as_bytes())?;

@@ -1,8 +1,8 @@
 //! The intervention form: each field is a choice among presets, changed with ←/→.
 
-use crate::data::Split;
-use crate::intervene::Intervention;
-use crate::neurons::{CandidateFilter, Granularity};
+use memscope_core::data::Split;
+use memscope_core::edit::Intervention;
+use memscope_core::neurons::{CandidateFilter, Granularity};
 
 pub const KINDS: [&str; 5] = ["zero-out", "re-init", "noise", "rewind neurons", "rewind layer"];
 pub const CRITERIA: [&str; 3] = ["gradient of group", "magnitude", "random control"];
@@ -264,10 +264,10 @@ mod tests {
     fn the_default_form_is_the_cli_default() {
         let form = Form::default();
         assert_eq!(form.intervention("stem.conv"), Intervention::ZeroOut);
-        assert_eq!(COUNTS[form.count], Count::K(crate::neurons::select::DEFAULT_K));
-        assert_eq!(REPEATS[form.repeats], crate::studies::intervention::DEFAULT_REPEATS);
+        assert_eq!(COUNTS[form.count], Count::K(memscope_core::neurons::select::DEFAULT_K));
+        assert_eq!(REPEATS[form.repeats], memscope_core::studies::intervention::DEFAULT_REPEATS);
         assert_eq!((form.split(), form.granularity()), (Split::Val, Granularity::Unit));
-        assert_eq!(BACKS[form.back], crate::intervene::DEFAULT_EPOCHS_BACK);
+        assert_eq!(BACKS[form.back], memscope_core::edit::DEFAULT_EPOCHS_BACK);
         assert_eq!(form.candidate_filter(), CandidateFilter::default());
         assert!(!form.normalize_layers() && !form.within_layer());
     }

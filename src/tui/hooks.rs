@@ -56,7 +56,7 @@ impl LoopHook for BenchExit {
 
     fn after_exit(&mut self) {
         // Read by `memscope bench` from the terminal's output.
-        let peak = crate::util::memory::megabytes(crate::util::memory::Memory::PeakResident);
+        let peak = memscope_core::util::memory::megabytes(memscope_core::util::memory::Memory::PeakResident);
         println!("memscope-bench: peak_rss_mb={:.1}", peak.unwrap_or(0.0));
     }
 }

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::experiment::Experiment;
-use crate::experiment::lineage::{LabelUse, Method};
-use crate::mitigate::compare::Comparison;
-use crate::mitigate::{MitigationPlan, default_methods, released_training};
-use crate::train::EpochReport;
+use memscope_core::experiment::Experiment;
+use memscope_core::experiment::lineage::{LabelUse, Method};
+use memscope_core::mitigate::compare::Comparison;
+use memscope_core::mitigate::{MitigationPlan, default_methods, released_training};
+use memscope_core::train::EpochReport;
 
 /// A method offered, in [`default_methods`] order.
 pub struct Choice {

@@ -32,8 +32,8 @@ use worker::{Job, Worker};
 
 pub use export::export;
 
-use crate::experiment::{Experiment, demo};
-use crate::session::Session;
+use memscope_core::experiment::{Experiment, demo};
+use memscope_core::session::Session;
 
 /// Maps a key to an action (`None`: the key does nothing).
 pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
@@ -98,11 +98,11 @@ pub fn restore() {
 pub fn run(
     dir: Option<PathBuf>,
     device: Device,
-    budgets: crate::session::Budgets,
-    options: &crate::data::OpenOptions,
+    budgets: memscope_core::session::Budgets,
+    options: &memscope_core::data::OpenOptions,
     presenter: bool,
     mut hook: Option<Box<dyn LoopHook>>,
-    opening: &mut dyn crate::jobs::Progress,
+    opening: &mut dyn memscope_core::jobs::Progress,
 ) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!(
@@ -149,7 +149,7 @@ pub fn run(
 
     let mut terminal = ratatui::init(); // restores the terminal on panic too
     // SIGTERM, SIGHUP (a dropped SSH connection) and SIGINT restore it too.
-    let _restore = crate::util::interrupt::on_interrupt(restore);
+    let _restore = memscope_core::util::interrupt::on_interrupt(restore);
     // Clicks and the wheel; a terminal that cannot report them just sends none.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     // A panic on the worker thread is caught there and shown as an error; only a panic of

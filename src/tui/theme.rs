@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow, bail};
 use ratatui::style::{Color, Modifier, Style};
 use serde::{Deserialize, Serialize};
 
-use crate::util::fsx::{clip, read_regular};
+use memscope_core::util::fsx::{clip, read_regular};
 
 /// `~/.config/memscope/config.ron` (or `$XDG_CONFIG_HOME/memscope/config.ron`, or
 /// `$MEMSCOPE_CONFIG`). Every field is optional.

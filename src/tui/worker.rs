@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::mitigation::{self, MitigationRequest, Update};
-use crate::data::Split;
-use crate::eval::AccuracyReport;
-use crate::experiment::Experiment;
-use crate::jobs::{CancelFlag, Progress, is_cancelled};
-use crate::mitigate::compare::{Comparison, compare};
-use crate::neurons::scores::Criterion;
-use crate::session::Session;
-use crate::studies::epochs::{EpochSeries, EpochSeriesSpec};
-use crate::studies::flips::{Flips, FlipsSpec};
-use crate::studies::intervention::{InterventionResult, InterventionSpec};
-use crate::studies::ranks::{RankSpec, RankStudy};
-use crate::studies::sensitivity::{SensitivitySpec, SensitivityStudy};
-use crate::studies::sweep::{Sweep, SweepSpec};
-use crate::studies::{epochs, flips, intervention, ranks, sensitivity, sweep};
+use memscope_core::data::Split;
+use memscope_core::eval::AccuracyReport;
+use memscope_core::experiment::Experiment;
+use memscope_core::jobs::{CancelFlag, Progress, is_cancelled};
+use memscope_core::mitigate::compare::{Comparison, compare};
+use memscope_core::neurons::scores::Criterion;
+use memscope_core::session::Session;
+use memscope_core::studies::epochs::{EpochSeries, EpochSeriesSpec};
+use memscope_core::studies::flips::{Flips, FlipsSpec};
+use memscope_core::studies::intervention::{InterventionResult, InterventionSpec};
+use memscope_core::studies::ranks::{RankSpec, RankStudy};
+use memscope_core::studies::sensitivity::{SensitivitySpec, SensitivityStudy};
+use memscope_core::studies::sweep::{Sweep, SweepSpec};
+use memscope_core::studies::{epochs, flips, intervention, ranks, sensitivity, sweep};
 
 /// The worker thread's name (the explorer's panic hook recognises it).
 pub const WORKER_THREAD: &str = "memscope-worker";
@@ -307,7 +307,7 @@ fn mitigate(
     let made_runs_dir = !request.runs_dir.exists();
     let mut plan = request.plan.clone();
     plan.name = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    let result = crate::mitigate::mitigate(
+    let result = memscope_core::mitigate::mitigate(
         session.experiment(),
         session.dataset(),
         &plan,

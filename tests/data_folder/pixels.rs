@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use memscope::data::Split;
-use memscope::data::folder::kernels::Kernel;
-use memscope::data::folder::resize::{
+use memscope_core::data::Split;
+use memscope_core::data::folder::kernels::Kernel;
+use memscope_core::data::folder::resize::{
     PillowVersion, ResizeCrop, Rgb8, center_crop, crop_offset, resize_bilinear, resize_bilinear_as,
 };
-use memscope::data::folder::{FolderPixels, Transform, read_manifest};
+use memscope_core::data::folder::{FolderPixels, Transform, read_manifest};
 
 use super::fixtures::{self, Jpeg};
 
@@ -205,7 +205,7 @@ fn resizing_only_the_kept_pixels_equals_resize_then_crop() {
 /// fails as Pillow fails even when its missing part lies below those rows.
 #[test]
 fn decoding_stops_early_only_where_the_result_is_the_same() {
-    use memscope::data::folder::decode::{decode, decode_top};
+    use memscope_core::data::folder::decode::{decode, decode_top};
     for (i, kind) in [Jpeg::Baseline444, Jpeg::Baseline422, Jpeg::Progressive420, Jpeg::Gray, Jpeg::Cmyk]
         .into_iter()
         .enumerate()
@@ -232,7 +232,7 @@ fn decoding_stops_early_only_where_the_result_is_the_same() {
 /// Pillow refuses it, instead of taking the memory.
 #[test]
 fn a_decompression_bomb_is_refused_before_decoding() {
-    use memscope::data::folder::decode::{MAX_PIXELS, decode};
+    use memscope_core::data::folder::decode::{MAX_PIXELS, decode};
     let mut bytes = fixtures::jpeg_bytes(&fixtures::picture(64, 48, 1), 64, 48, Jpeg::Baseline444);
     // The frame header (SOF0): FF C0, length, precision, then height and width, big-endian.
     let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline frame header");

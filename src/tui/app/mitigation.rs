@@ -2,11 +2,11 @@
 //! comparing a finished one, and reloading the explorer on it.
 
 use super::{App, Effect, View};
-use crate::data::GroupedDataset;
-use crate::experiment::Experiment;
-use crate::model::LayerInfo;
 use crate::tui::status::Status;
 use crate::tui::worker::Job;
+use memscope_core::data::GroupedDataset;
+use memscope_core::experiment::Experiment;
+use memscope_core::model::LayerInfo;
 
 impl App {
     /// Enter in the Mitigation view: a run from the current experiment at its current epoch.

@@ -2,21 +2,21 @@
 //! the engine's constructor and rules), the studies the views need, and the baseline.
 
 use super::App;
-use crate::data::Split;
-use crate::eval::AccuracyReport;
-use crate::intervene::Intervention;
-use crate::neurons::scores::{Criterion, Sampling};
-use crate::neurons::select::Scope;
-use crate::neurons::{CandidateFilter, NeuronSpace};
-use crate::studies::epochs::EpochSeriesSpec;
-use crate::studies::flips::FlipsSpec;
-use crate::studies::intervention::{self, InterventionSpec};
-use crate::studies::ranks::RankSpec;
-use crate::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
-use crate::studies::sweep::SweepSpec;
 use crate::tui::app::View;
 use crate::tui::form::{COUNTS, Count, REPEATS};
 use crate::tui::worker::Job;
+use memscope_core::data::Split;
+use memscope_core::edit::Intervention;
+use memscope_core::eval::AccuracyReport;
+use memscope_core::neurons::scores::{Criterion, Sampling};
+use memscope_core::neurons::select::Scope;
+use memscope_core::neurons::{CandidateFilter, NeuronSpace};
+use memscope_core::studies::epochs::EpochSeriesSpec;
+use memscope_core::studies::flips::FlipsSpec;
+use memscope_core::studies::intervention::{self, InterventionSpec};
+use memscope_core::studies::ranks::RankSpec;
+use memscope_core::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use memscope_core::studies::sweep::SweepSpec;
 
 impl App {
     /// The job that fills the groups panel for the current epoch and split.

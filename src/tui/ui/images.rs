@@ -10,9 +10,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{block, scrolled};
-use crate::studies::flips::{FlipExample, Flips};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
+use memscope_core::studies::flips::{FlipExample, Flips};
 
 /// An image downsampled by `factor` into RGB cells, contrast-stretched to 0..=255 over the
 /// image (normalised pixels come in any range).
@@ -162,5 +162,5 @@ fn header<'a>(flips: &Flips, app: &App, theme: &Theme) -> Vec<Line<'a>> {
 fn is_random(flips: &Flips) -> bool {
     let spec = &flips.spec.intervention;
     spec.intervention.is_random()
-        || matches!(spec.query.selection, crate::neurons::select::Selection::Random { .. })
+        || matches!(spec.query.selection, memscope_core::neurons::select::Selection::Random { .. })
 }

@@ -10,11 +10,11 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, Padding, Paragraph, Row, Table, Wrap};
 
 use super::{block, pct};
-use crate::mitigate::compare::{Comparison, Selection};
-use crate::mitigate::released_training;
 use crate::tui::app::{App, Panel};
 use crate::tui::mitigation::{FIELDS, Field, METHODS, Page, Run, RunState};
 use crate::tui::theme::Theme;
+use memscope_core::mitigate::compare::{Comparison, Selection};
+use memscope_core::mitigate::released_training;
 
 /// The most rows the form panel takes (a long folder path wraps).
 const MAX_FORM_HEIGHT: u16 = 12;

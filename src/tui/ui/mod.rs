@@ -15,8 +15,8 @@ use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 use super::app::{App, Panel, PromptKind, VIEWS, View};
 use super::status::Tone;
 use super::theme::{Keys, Theme};
-use crate::intervene::Intervention;
-use crate::studies::intervention::InterventionResult;
+use memscope_core::edit::Intervention;
+use memscope_core::studies::intervention::InterventionResult;
 
 /// A percentage with one decimal, or n/a.
 pub fn pct(v: Option<f64>) -> String {
@@ -46,10 +46,10 @@ pub fn short(r: &InterventionResult) -> String {
     }
 }
 
-fn criterion(c: &crate::neurons::scores::Criterion) -> String {
+fn criterion(c: &memscope_core::neurons::scores::Criterion) -> String {
     match c {
-        crate::neurons::scores::Criterion::Magnitude => "magnitude".into(),
-        crate::neurons::scores::Criterion::Gradient { group, .. } => {
+        memscope_core::neurons::scores::Criterion::Magnitude => "magnitude".into(),
+        memscope_core::neurons::scores::Criterion::Gradient { group, .. } => {
             format!("grad {}", group.map(|g| format!("G{g}")).unwrap_or_else(|| "all".into()))
         }
     }

@@ -7,12 +7,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph, Wrap};
 
 use super::{block, criterion, pct, pts, scrolled};
-use crate::intervene::Intervention;
-use crate::neurons::select::{Scope, Selection};
-use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, InterventionSpec};
 use crate::tui::app::{App, BAR_SCALES, HISTORY};
 use crate::tui::caption;
 use crate::tui::theme::Theme;
+use memscope_core::edit::Intervention;
+use memscope_core::neurons::select::{Scope, Selection};
+use memscope_core::studies::intervention::{ALL_CANDIDATES, InterventionResult, InterventionSpec};
 
 /// Scales a bar's half-width covers, in points: the smallest that fits the largest change.
 const SCALES: [f64; 6] = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
@@ -355,7 +355,7 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     };
     // With --normalize-layers the ranking sorts score / layer mean: shown beside the raw score.
     let normalized = r.spec.query.normalize_layers;
-    let numbers = |n: &crate::studies::intervention::SelectedNeuron| {
+    let numbers = |n: &memscope_core::studies::intervention::SelectedNeuron| {
         let mut cells = vec![format!("{:>9}", format!("{:.3e}", n.score))];
         if normalized {
             cells.push(format!("{:>8}", format!("{:.3}", n.ranking_score)));

@@ -59,7 +59,7 @@ fn group_ranks(
     frame: &mut Frame,
     area: Rect,
     selected: usize,
-    g: &crate::studies::ranks::GroupRanks,
+    g: &memscope_core::studies::ranks::GroupRanks,
     theme: &Theme,
 ) {
     let [name, top, bottom, axis] = Layout::vertical([
@@ -201,7 +201,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     let legend = Paragraph::new(format!(
         "distances {} · {}",
         distances.join("/"),
-        crate::report::threshold_in_words(study)
+        memscope_core::render::threshold_in_words(study)
     ))
     .style(theme.muted())
     .wrap(Wrap { trim: true });
@@ -293,7 +293,7 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
 /// A row's cells: each group's signed change in points, `*` and heat where |Δ| ≥ 1 point, or
 /// why the row was not run.
 fn change_cells<'a>(
-    groups: &[crate::studies::GroupChange],
+    groups: &[memscope_core::studies::GroupChange],
     error: Option<&str>,
     gap: &str,
     theme: &Theme,

@@ -20,7 +20,7 @@ use super::{GroupedDataset, SplitData};
 use crate::util::rng::seeded;
 
 /// The digits file, compiled in so the demo needs no files at run time.
-const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../assets/digits.csv.gz");
+const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../../../assets/digits.csv.gz");
 const SOURCE: &str = "assets/digits.csv.gz";
 const DIGIT_SIDE: usize = 8;
 const SCALE: usize = 2;

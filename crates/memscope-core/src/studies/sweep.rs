@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::GroupChange;
 use super::intervention::{self, InterventionSpec};
-use crate::intervene::Intervention;
+use crate::edit::Intervention;
 use crate::jobs::{Progress, is_cancelled};
 use crate::neurons::CandidateFilter;
 use crate::session::Session;

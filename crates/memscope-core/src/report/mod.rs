@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::eval::AccuracyReport;
 use crate::figure::{self, Figure};
-use crate::report::Provenance;
+use crate::render::Provenance;
 use crate::studies::control::ControlStudy;
 use crate::studies::grid::InterventionGrid;
 use crate::studies::ranks::RankStudy;

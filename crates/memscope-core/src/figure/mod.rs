@@ -18,7 +18,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use serde::de::DeserializeOwned;
 
-use crate::report::Provenance;
+use crate::render::Provenance;
 use crate::studies::epochs::EpochSeries;
 use crate::studies::grid::InterventionGrid;
 use crate::studies::intervention::InterventionResult;
@@ -134,13 +134,13 @@ impl Figure {
     /// The data as JSON (what `--from` reads back).
     pub fn json(&self, provenance: &Provenance) -> Result<String> {
         match self {
-            Figure::Bars(d) => crate::report::json(d, provenance),
-            Figure::Ranks(d) => crate::report::json(d, provenance),
-            Figure::Sensitivity(d) => crate::report::json(d, provenance),
-            Figure::Timeline(d) => crate::report::json(d, provenance),
-            Figure::Mitigation(d) => crate::report::json(d, provenance),
-            Figure::Sweep(d) => crate::report::json(d, provenance),
-            Figure::Epochs(d) => crate::report::json(d, provenance),
+            Figure::Bars(d) => crate::render::json(d, provenance),
+            Figure::Ranks(d) => crate::render::json(d, provenance),
+            Figure::Sensitivity(d) => crate::render::json(d, provenance),
+            Figure::Timeline(d) => crate::render::json(d, provenance),
+            Figure::Mitigation(d) => crate::render::json(d, provenance),
+            Figure::Sweep(d) => crate::render::json(d, provenance),
+            Figure::Epochs(d) => crate::render::json(d, provenance),
         }
     }
 

@@ -20,15 +20,21 @@ pub fn locate() -> Result<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         candidates.extend(exe.ancestors().skip(1).map(|dir| dir.join(DEMO_DIR)));
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO_DIR));
+    candidates.push(repository().join(DEMO_DIR));
     match candidates.into_iter().find(|dir| dir.join(super::MANIFEST).is_file()) {
         Some(dir) => Ok(dir),
         None => bail!(
             "the bundled demo ({DEMO_DIR}) was not found next to this executable or in {}; \
              pass --experiment DIR or set MEMSCOPE_DEMO",
-            env!("CARGO_MANIFEST_DIR")
+            repository().display()
         ),
     }
+}
+
+/// The repository this crate was built from (two folders above `crates/memscope-core`).
+fn repository() -> &'static Path {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().nth(2).unwrap_or(manifest)
 }
 
 /// The bundled demo other than `current` (the ResNet's for the ViT's, else the ViT's): the two

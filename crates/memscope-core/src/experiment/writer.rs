@@ -155,8 +155,8 @@ fn recover_interrupted_install(out: &Path) -> Result<()> {
     if !out.exists() {
         std::fs::rename(&old, out)
             .with_context(|| format!("cannot restore {} from {}", out.display(), old.display()))?;
-        eprintln!(
-            "memscope: restored the experiment {} that an interrupted run had moved to {}",
+        log::warn!(
+            "restored the experiment {} that an interrupted run had moved to {}",
             out.display(),
             old.display()
         );

@@ -6,7 +6,7 @@ use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{GroupedDataset, Split};
-use crate::intervene::{DEFAULT_EPOCHS_BACK, Intervention};
+use crate::edit::{DEFAULT_EPOCHS_BACK, Intervention};
 use crate::model::LayerInfo;
 use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{DEFAULT_K, Scope, Selection, in_scope, random_control};

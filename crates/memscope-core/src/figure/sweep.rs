@@ -19,7 +19,7 @@ pub fn describe(s: &Sweep) -> (String, Vec<String>) {
     let title = format!("Δ accuracy per layer and group · {} · epoch {}", base.split, base.epoch);
     let q = &base.query;
     let what = match &base.intervention {
-        crate::intervene::Intervention::RewindLayer { epochs_back, .. } => {
+        crate::edit::Intervention::RewindLayer { epochs_back, .. } => {
             format!("Each whole layer rewound by {epochs_back} epochs")
         }
         change => format!(

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::ReportData;
-use crate::intervene::Intervention;
+use crate::edit::Intervention;
 use crate::studies::ranks::BINS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -16,7 +16,7 @@ pub fn describe(s: &EpochSeries) -> (String, Vec<String>) {
     let title = format!("Δ accuracy per group over training · {} · epochs {first}-{last}", base.split);
     let q = &base.query;
     let what = match &base.intervention {
-        crate::intervene::Intervention::RewindLayer { epochs_back, .. } => {
+        crate::edit::Intervention::RewindLayer { epochs_back, .. } => {
             format!("The whole layer rewound by {epochs_back} epochs")
         }
         change => format!(

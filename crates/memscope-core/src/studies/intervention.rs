@@ -11,8 +11,8 @@ pub use listing::{ScoreList, ScoreRequest, list};
 pub use spec::{DEFAULT_REPEATS, InterventionSpec, NeuronQuery, Target, default_group, gradient, smallest};
 
 use super::{GroupChange, Summary, group_changes, mean_summary, run_accuracies};
+use crate::edit;
 use crate::eval::AccuracyReport;
-use crate::intervene;
 use crate::jobs::Progress;
 use crate::neurons::scores::{Criterion, percentile_ranks};
 use crate::neurons::select::{Scope, Selection, scoped, select};
@@ -179,7 +179,7 @@ pub fn changed_weights(
 ) -> Result<(crate::neurons::weights::WeightSet, Vec<String>)> {
     let mut weights = (*prepared.current).clone();
     let mut rng = seeded(spec.seed, 100 + r as u64);
-    let changed = intervene::apply(
+    let changed = edit::apply(
         &spec.intervention,
         &mut weights,
         &prepared.space,
