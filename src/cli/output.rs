@@ -1,8 +1,9 @@
 //! `--format` and `--out`, shared by every command that prints a result.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use memscope_core::render::{self, Format, Provenance, Render};
 
@@ -20,8 +21,19 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// Prints `result` as asked; JSON with `provenance`.
+    /// Prints `result` as asked (to `--out`, atomically, or standard output); JSON with
+    /// `provenance`.
     pub fn emit<R: Render>(&self, result: &R, provenance: &Provenance) -> Result<()> {
-        render::emit(result, self.format, provenance, self.out.as_deref())
+        let text = render::render(result, self.format, provenance)?;
+        match &self.out {
+            Some(path) => memscope_core::util::fsx::write_output(path, text.as_bytes()),
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|_| stdout.flush())
+                    .context("cannot write to stdout")
+            }
+        }
     }
 }

@@ -12,9 +12,6 @@ mod studies;
 mod sweep;
 pub mod text;
 
-use std::io::Write;
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use serde::Serialize;
 
@@ -100,21 +97,4 @@ fn with_notes(notes: &[String], prefix: &str, gap: &str, text: String) -> String
     }
     let lines: String = notes.iter().map(|n| format!("{prefix}{n}\n")).collect();
     lines + gap + &text
-}
-
-/// Renders `result` in `format` and writes it to `out` (atomically) or standard output.
-pub fn emit<R: Render>(
-    result: &R,
-    format: Format,
-    provenance: &Provenance,
-    out: Option<&Path>,
-) -> Result<()> {
-    let text = render(result, format, provenance)?;
-    match out {
-        Some(path) => crate::util::fsx::write_output(path, text.as_bytes()),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).context("cannot write to stdout")
-        }
-    }
 }

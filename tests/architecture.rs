@@ -1,0 +1,161 @@
+//! The map in ARCHITECTURE.md against the code: the engine's modules import only from the
+//! layers below their own, as the ```layers block there lists them, and every module of the
+//! engine is on the map exactly once. A new import that runs upwards, or a module missing
+//! from the map, fails here with the file and the import.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The layers of ARCHITECTURE.md's ```layers block, top first: module names per row.
+fn layers() -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let start = text.find("```layers\n").expect("ARCHITECTURE.md has a ```layers block");
+    let block = &text[start + "```layers\n".len()..];
+    let block = &block[..block.find("```").expect("the ```layers block ends")];
+    block
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default())
+        .map(|row| row.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|row| !row.is_empty())
+        .collect()
+}
+
+/// Every .rs file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The code of a file without its `#[cfg(test)]` module (tests may reach anywhere).
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    match text.find("#[cfg(test)]") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// The engine's top-level modules with their files.
+fn engine_modules() -> BTreeMap<String, Vec<PathBuf>> {
+    let src = Path::new(ROOT).join("crates/memscope-core/src");
+    let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for file in sources(&src) {
+        let relative = file.strip_prefix(&src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+        let module = first.trim_end_matches(".rs").to_string();
+        if module != "lib" {
+            modules.entry(module).or_default().push(file);
+        }
+    }
+    modules
+}
+
+/// `crate::NAME` paths in `code`, including those inside `use crate::{a, b::c}` groups.
+fn crate_imports(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = &group[..group.find('}').unwrap_or(group.len())];
+            found.extend(inner.split(',').filter_map(|p| p.trim().split("::").next()).map(str::to_string));
+        } else {
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            found.push(name);
+        }
+    }
+    found.retain(|n| !n.is_empty());
+    found
+}
+
+#[test]
+fn the_map_lists_every_engine_module_once() {
+    let modules = engine_modules();
+    let mut seen = BTreeMap::new();
+    for (row, names) in layers().iter().enumerate() {
+        for name in names {
+            assert!(seen.insert(name.clone(), row).is_none(), "ARCHITECTURE.md lists {name} twice");
+            assert!(
+                modules.contains_key(name),
+                "ARCHITECTURE.md lists {name}, which is not an engine module"
+            );
+        }
+    }
+    for name in modules.keys() {
+        assert!(seen.contains_key(name), "the engine module {name} is not on ARCHITECTURE.md's map");
+    }
+}
+
+#[test]
+fn engine_modules_import_only_from_lower_layers() {
+    let rows = layers();
+    // Rows are listed top first: a larger index is a lower layer.
+    let row_of = |name: &str| rows.iter().position(|row| row.iter().any(|n| n == name));
+    let mut wrong = Vec::new();
+    for (module, files) in engine_modules() {
+        let Some(own) = row_of(&module) else { continue };
+        for file in files {
+            for import in crate_imports(&code(&file)) {
+                if import == module {
+                    continue;
+                }
+                match row_of(&import) {
+                    Some(row) if row > own => {}
+                    _ => wrong.push(format!(
+                        "{} ({module}) imports crate::{import}, which is not below it on the map",
+                        file.strip_prefix(ROOT).unwrap().display()
+                    )),
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports that run against ARCHITECTURE.md's layers:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_engine_never_prints() {
+    let mut printing = Vec::new();
+    for files in engine_modules().values() {
+        for file in files {
+            for (n, line) in code(file).lines().enumerate() {
+                let line = line.trim_start();
+                if line.starts_with("//") {
+                    continue;
+                }
+                if ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("].iter().any(|m| line.contains(m))
+                {
+                    printing.push(format!(
+                        "{}:{}: {line}",
+                        file.strip_prefix(ROOT).unwrap().display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        printing.is_empty(),
+        "the engine prints (return the text, or log::warn! it):\n{}",
+        printing.join("\n")
+    );
+}
+
+#[test]
+fn the_import_scanner_sees_grouped_and_plain_imports() {
+    let code =
+        "use crate::data::Split;\nuse crate::{eval, model::Network};\nlet x = crate::util::rng::seeded(1);";
+    assert_eq!(crate_imports(code), ["data", "eval", "model", "util"]);
+}
