@@ -124,7 +124,7 @@ pub enum Action {
 
 impl Action {
     /// Rows the action moves in a list, the form or the results (negative: up).
-    fn rows(self) -> Option<isize> {
+    pub fn rows(self) -> Option<isize> {
         match self {
             Action::Up => Some(-1),
             Action::Down => Some(1),
@@ -138,7 +138,7 @@ impl Action {
     }
 
     /// The step a value takes (←/→).
-    fn step(self) -> Option<isize> {
+    pub fn step(self) -> Option<isize> {
         match self {
             Action::Left => Some(-1),
             Action::Right => Some(1),
@@ -355,7 +355,7 @@ impl App {
     /// ←→: the focused form's field, or in the results the current view's value.
     fn change_value(&mut self, action: Action) -> Vec<Effect> {
         match (self.focus, self.view) {
-            (Panel::Form, View::Mitigation) | (Panel::Results, View::Mitigation) => {
+            (Panel::Form | Panel::Results, View::Mitigation) => {
                 self.mitigation.update(action, self.focus);
                 Vec::new()
             }

@@ -353,24 +353,13 @@ impl MitigationState {
     /// A key in this view: in the form ↑↓ move among the fields and ←→ change one; in the
     /// results ←→ flip between the curves and the comparison.
     pub fn update(&mut self, action: Action, focus: Panel) {
-        match (focus, action) {
-            (Panel::Form, Action::Left | Action::Right) => {
-                self.form.step(self.field, if action == Action::Left { -1 } else { 1 })
-            }
-            (Panel::Form, _) => {
+        match (focus, action.step(), action.rows()) {
+            (Panel::Form, Some(step), _) => self.form.step(self.field, step),
+            (Panel::Form, None, Some(rows)) => {
                 let at = FIELDS.iter().position(|&f| f == self.field).unwrap_or(0) as isize;
-                let delta = match action {
-                    Action::Up => -1,
-                    Action::Down => 1,
-                    Action::PageUp | Action::First => isize::MIN,
-                    Action::PageDown | Action::Last => isize::MAX,
-                    Action::Wheel { delta, .. } => delta,
-                    _ => 0,
-                };
-                let to = at.saturating_add(delta).clamp(0, FIELDS.len() as isize - 1);
-                self.field = FIELDS[to as usize];
+                self.field = FIELDS[at.saturating_add(rows).clamp(0, FIELDS.len() as isize - 1) as usize];
             }
-            (Panel::Results, Action::Left | Action::Right) if self.comparison.is_some() => self.flip_page(),
+            (Panel::Results, Some(_), _) if self.comparison.is_some() => self.flip_page(),
             _ => {}
         }
     }
