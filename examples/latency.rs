@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use memscope::tui::app::App;
-use memscope::tui::theme::{Config, Keys, Theme};
+use memscope::tui::keymap::Keymap;
+use memscope::tui::theme::{Config, Theme};
 use memscope::tui::ui;
 use memscope::tui::worker::{Event, Job, Worker};
 use memscope_core::device::DeviceSpec;
@@ -152,7 +153,11 @@ fn main() {
         let frames: Vec<f64> = (0..300)
             .map(|_| {
                 let start = Instant::now();
-                terminal.draw(|f| ui::draw(f, &app, &theme, &Keys::default())).unwrap();
+                terminal
+                    .draw(|f| {
+                        ui::draw(f, &app, &theme, &Keymap::default());
+                    })
+                    .unwrap();
                 start.elapsed().as_secs_f64() * 1e3
             })
             .collect();

@@ -6,14 +6,16 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use memscope::tui::app::{Action, App, Effect, Panel, PromptKind, View};
-use memscope::tui::form::{FIELDS, Field};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use memscope::tui::app::{Action, App, Edit, Effect, Mode, Panel, PromptKind, View};
+use memscope::tui::form::Field;
+use memscope::tui::hitmap::HitMap;
+use memscope::tui::keymap::{BINDINGS, Keymap, Keys, PROMPT_BINDINGS};
 use memscope::tui::mitigation::{EpochPoint, Page, RunState, Update};
 use memscope::tui::status::{Status, Tone};
-use memscope::tui::theme::{Config, Keys, Theme};
+use memscope::tui::theme::{Config, Theme};
+use memscope::tui::ui;
 use memscope::tui::worker::{Event, Job, Output, Worker};
-use memscope::tui::{action_for, ui};
 use memscope_core::data::Split;
 use memscope_core::device::DeviceSpec;
 use memscope_core::eval::{AccuracyReport, GroupAccuracy};
@@ -43,16 +45,29 @@ fn app_for(session: &Session) -> App {
 }
 
 fn render(app: &App, width: u16, height: u16) -> String {
+    draw(app, width, height).0
+}
+
+/// The screen as text, and where the draw put each panel.
+fn draw(app: &App, width: u16, height: u16) -> (String, HitMap) {
     let theme = Theme::new(&Config::default(), true).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| ui::draw(f, app, &theme, &Keys::default())).unwrap();
+    let mut hits = HitMap::default();
+    terminal.draw(|f| hits = ui::draw(f, app, &theme, &Keymap::default())).unwrap();
     let buffer = terminal.backend().buffer().clone();
-    (0..height)
+    let screen = (0..height)
         .map(|y| {
             (0..width).map(|x| buffer[(x, y)].symbol().to_string()).collect::<String>().trim_end().to_string()
         })
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    (screen, hits)
+}
+
+/// A key pressed, through the default keymap, as the loop sends it.
+fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    let action = Keymap::default().action(KeyEvent::new(code, KeyModifiers::NONE), app.mode());
+    action.map(|a| app.update(a)).unwrap_or_default()
 }
 
 /// Runs `job` on a real worker and feeds every event to `app` until it finishes.
@@ -80,35 +95,221 @@ fn snapshot_settings() -> insta::Settings {
 
 #[test]
 fn keys_map_to_actions() {
-    let keys = Keys::default();
-    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
-    assert_eq!(action_for(key(KeyCode::Tab), &keys), Some(Action::NextPanel));
-    assert_eq!(action_for(key(KeyCode::BackTab), &keys), Some(Action::PrevPanel));
-    assert_eq!(action_for(key(KeyCode::Char('j')), &keys), Some(Action::Down));
-    assert_eq!(action_for(key(KeyCode::Char('h')), &keys), Some(Action::Left));
-    assert_eq!(action_for(key(KeyCode::Enter), &keys), Some(Action::Run));
-    assert_eq!(action_for(key(KeyCode::Esc), &keys), Some(Action::Cancel));
-    assert_eq!(action_for(key(KeyCode::Char('?')), &keys), Some(Action::Help));
-    assert_eq!(action_for(key(KeyCode::Char('3')), &keys), Some(Action::Show(View::Neurons)));
-    assert_eq!(action_for(key(KeyCode::Char('6')), &keys), Some(Action::Show(View::Mitigation)));
-    assert_eq!(action_for(key(KeyCode::Char('7')), &keys), Some(Action::Show(View::Sweep)));
-    assert_eq!(action_for(key(KeyCode::Char('8')), &keys), Some(Action::Show(View::Epochs)));
-    assert_eq!(action_for(key(KeyCode::Char('9')), &keys), Some(Action::Show(View::Images)));
-    assert_eq!(action_for(key(KeyCode::Char('p')), &keys), Some(Action::Pin));
-    assert_eq!(action_for(key(KeyCode::Char('t')), &keys), Some(Action::Tour));
-    assert_eq!(action_for(key(KeyCode::Char('n')), &keys), Some(Action::TourNext));
-    assert_eq!(action_for(key(KeyCode::Char('N')), &keys), Some(Action::TourPrev));
-    assert_eq!(action_for(key(KeyCode::Char(':')), &keys), Some(Action::Ask(PromptKind::Epoch)));
-    assert_eq!(action_for(key(KeyCode::Char('/')), &keys), Some(Action::Ask(PromptKind::Filter)));
-    assert_eq!(action_for(key(KeyCode::Char('o')), &keys), Some(Action::Open));
+    let keys = Keymap::default();
+    let key = |code| keys.action(KeyEvent::new(code, KeyModifiers::NONE), Mode::Normal);
+    assert_eq!(key(KeyCode::Tab), Some(Action::NextPanel));
+    assert_eq!(key(KeyCode::BackTab), Some(Action::PrevPanel));
+    assert_eq!(key(KeyCode::Char('j')), Some(Action::Down));
+    assert_eq!(key(KeyCode::Char('h')), Some(Action::Left));
+    assert_eq!(key(KeyCode::Enter), Some(Action::Run));
+    assert_eq!(key(KeyCode::Esc), Some(Action::Cancel));
+    assert_eq!(key(KeyCode::Char('?')), Some(Action::Help));
+    assert_eq!(key(KeyCode::Char('3')), Some(Action::Show(View::Neurons)));
+    assert_eq!(key(KeyCode::Char('6')), Some(Action::Show(View::Mitigation)));
+    assert_eq!(key(KeyCode::Char('7')), Some(Action::Show(View::Sweep)));
+    assert_eq!(key(KeyCode::Char('8')), Some(Action::Show(View::Epochs)));
+    assert_eq!(key(KeyCode::Char('9')), Some(Action::Show(View::Images)));
+    assert_eq!(key(KeyCode::Char('p')), Some(Action::Pin));
+    assert_eq!(key(KeyCode::Char('t')), Some(Action::Tour));
+    assert_eq!(key(KeyCode::Char('n')), Some(Action::TourNext));
+    assert_eq!(key(KeyCode::Char('N')), Some(Action::TourPrev));
+    assert_eq!(key(KeyCode::Char(':')), Some(Action::Ask(PromptKind::Epoch)));
+    assert_eq!(key(KeyCode::Char('/')), Some(Action::Ask(PromptKind::Filter)));
+    assert_eq!(key(KeyCode::Char('o')), Some(Action::Open));
+    assert_eq!(key(KeyCode::Char('g')), Some(Action::First));
+    assert_eq!(key(KeyCode::Char('G')), Some(Action::Last));
+    assert_eq!(key(KeyCode::End), Some(Action::Last));
+    assert_eq!(key(KeyCode::PageDown), Some(Action::PageDown));
+    assert_eq!(key(KeyCode::Char('b')), Some(Action::Scale));
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    for mode in [Mode::Normal, Mode::Help, Mode::Prompt] {
+        assert_eq!(keys.action(ctrl_c, mode), Some(Action::Quit), "{mode:?}");
+    }
+    assert_eq!(key(KeyCode::Char('z')), None);
+    // In a prompt characters are typed (q too), and Enter, Esc, Backspace edit it.
+    let prompt = |code| keys.action(KeyEvent::new(code, KeyModifiers::NONE), Mode::Prompt);
+    assert_eq!(prompt(KeyCode::Char('q')), Some(Action::Prompt(Edit::Type('q'))));
+    assert_eq!(prompt(KeyCode::Enter), Some(Action::Prompt(Edit::Accept)));
+    assert_eq!(prompt(KeyCode::Esc), Some(Action::Prompt(Edit::Close)));
+    assert_eq!(prompt(KeyCode::Backspace), Some(Action::Prompt(Edit::Erase)));
+    assert_eq!(prompt(KeyCode::Up), None);
+    // Over the help every key does something: its own, or (unbound) closing the help.
+    let help = |code| keys.action(KeyEvent::new(code, KeyModifiers::NONE), Mode::Help);
+    assert_eq!((help(KeyCode::Down), help(KeyCode::Char('z'))), (Some(Action::Down), Some(Action::Help)));
+}
+
+#[test]
+fn every_action_has_a_key_and_a_description_and_no_key_has_two_actions() {
+    let keys = Keymap::default();
+    for b in BINDINGS.iter().chain(PROMPT_BINDINGS.iter()) {
+        assert!(!b.keys.is_empty() && !b.text.trim().is_empty(), "{:?}", b.action);
+        assert_eq!(keys.keys(b.action), b.keys, "{:?} is in the table once", b.action);
+    }
+    // Every view, every prompt and every action a key can send has a row.
+    for (view, _) in memscope::tui::app::VIEWS {
+        assert!(BINDINGS.iter().any(|b| b.action == Action::Show(view)), "{view:?}");
+    }
+    let actions = [
+        Action::NextPanel,
+        Action::PrevPanel,
+        Action::Up,
+        Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::First,
+        Action::Last,
+        Action::Left,
+        Action::Right,
+        Action::Run,
+        Action::Cancel,
+        Action::Help,
+        Action::Quit,
+        Action::Export,
+        Action::Scale,
+        Action::Open,
+        Action::Pin,
+        Action::Demo,
+        Action::Tour,
+        Action::TourNext,
+        Action::TourPrev,
+        Action::Ask(PromptKind::Epoch),
+        Action::Ask(PromptKind::Filter),
+        Action::Prompt(Edit::Accept),
+        Action::Prompt(Edit::Close),
+        Action::Prompt(Edit::Erase),
+    ];
+    for action in actions {
+        assert!(keyed(action) && !keys.keys(action).is_empty(), "{action:?} has no key");
+    }
+    // Names are unique, so each can be rebound alone; the defaults pass the config's checks.
+    let names: Vec<&str> = BINDINGS.iter().filter_map(|b| b.name).collect();
+    let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), unique.len());
+    assert!(Keymap::new(&Keys::default()).is_ok());
+}
+
+/// Whether a key sends `action` (the mouse and typing into a prompt send the others). The
+/// match lists every action, so a new one does not build until it is placed here, and in the
+/// list above if a key sends it.
+fn keyed(action: Action) -> bool {
+    match action {
+        Action::Click { .. } | Action::Wheel { .. } | Action::Prompt(Edit::Type(_)) => false,
+        Action::NextPanel
+        | Action::PrevPanel
+        | Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::First
+        | Action::Last
+        | Action::Left
+        | Action::Right
+        | Action::Run
+        | Action::Cancel
+        | Action::Help
+        | Action::Quit
+        | Action::Export
+        | Action::Scale
+        | Action::Show(_)
+        | Action::Open
+        | Action::Pin
+        | Action::Demo
+        | Action::Tour
+        | Action::TourNext
+        | Action::TourPrev
+        | Action::Ask(_)
+        | Action::Prompt(Edit::Accept | Edit::Close | Edit::Erase) => true,
+    }
+}
+
+/// The keymap `config.ron` gives, or its one-line error.
+fn keymap_of(ron: &str) -> Result<Keymap, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.ron");
+    std::fs::write(&path, ron).unwrap();
+    Config::load(&path).map(|c| c.keymap().unwrap()).map_err(|e| format!("{e:#}"))
+}
+
+#[test]
+fn any_action_can_be_rebound_and_conflicts_are_refused() {
+    let key = |map: &Keymap, code| map.action(KeyEvent::new(code, KeyModifiers::NONE), Mode::Normal);
+    // Today's fields keep their meaning: quit on x, q free (Ctrl-C still quits).
+    let custom = keymap_of("(keys: (quit: 'x'))").unwrap();
+    assert_eq!(key(&custom, KeyCode::Char('x')), Some(Action::Quit));
+    assert_eq!(key(&custom, KeyCode::Char('q')), None);
+    // Any action by its name, to one key or several, characters or names; a freed key can be taken.
+    let custom =
+        keymap_of("(keys: (up: [\"Up\", 'w'], run: \"F5\", bars: 'B', down: \"Down\", quit: 'j', tour_next: \"Ctrl-N\"))")
+            .unwrap();
     assert_eq!(
-        action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), &keys),
-        Some(Action::Quit)
+        (key(&custom, KeyCode::Char('w')), key(&custom, KeyCode::Up)),
+        (Some(Action::Up), Some(Action::Up))
     );
-    assert_eq!(action_for(key(KeyCode::Char('z')), &keys), None);
-    let custom = Keys { quit: 'x', ..Keys::default() };
-    assert_eq!(action_for(key(KeyCode::Char('x')), &custom), Some(Action::Quit));
-    assert_eq!(action_for(key(KeyCode::Char('q')), &custom), None);
+    assert_eq!((key(&custom, KeyCode::F(5)), key(&custom, KeyCode::Enter)), (Some(Action::Run), None));
+    assert_eq!(key(&custom, KeyCode::Char('B')), Some(Action::Show(View::Bars)));
+    assert_eq!(
+        (key(&custom, KeyCode::Char('j')), key(&custom, KeyCode::Char('k'))),
+        (Some(Action::Quit), None)
+    );
+    let ctrl_n = KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    assert_eq!(custom.action(ctrl_n, Mode::Normal), Some(Action::TourNext));
+    assert_eq!(
+        (custom.label(Action::Run), custom.label(Action::Show(View::Bars))),
+        ("F5".into(), "B".into())
+    );
+    // Refused, each in one line naming the file, the field and the key.
+    for (ron, expected) in [
+        ("(keys: (quit: 'j'))", "keys.quit 'j' is already the key of down (keys.down)"),
+        ("(keys: (quit: 'x', help: 'x'))", "keys.quit 'x' is already the key of help (keys.help)"),
+        ("(keys: (pin: \"Enter\"))", "keys.pin 'Enter' is already the key of run (keys.run)"),
+        ("(keys: (pin: Enter))", "Expected a key ('x', \"Tab\", \"F5\") or a list of keys"),
+        ("(keys: (help: \"Ctrl-C\"))", "keys.help 'Ctrl-C' is taken by a fixed key (Ctrl-C always quits)"),
+        ("(keys: (jump: 'x'))", "keys.jump is not an action (the actions: next_panel, previous_panel"),
+        ("(keys: (run: \"Hyper\"))", "keys.run 'Hyper' is not a key (a character such as 'x', or Tab"),
+        ("(keys: (run: ' '))", "keys.run ' ' cannot be bound"),
+        ("(keys: (run: []))", "keys.run names no key"),
+        ("(keys: (run: 'r', run: 'R'))", "keys.run is given twice"),
+    ] {
+        let err = keymap_of(ron).err().unwrap_or_else(|| panic!("{ron} was accepted"));
+        assert!(err.contains("config.ron:") && err.contains(expected), "{ron}: {err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+}
+
+#[test]
+fn rebound_keys_are_what_the_help_the_title_and_the_footer_show() {
+    let s = session();
+    let app = app_for(&s);
+    let keymap = keymap_of("(keys: (help: 'H', run: 'r', quit: 'Q', next_panel: 'T'))").unwrap();
+    let theme = Theme::new(&Config::default(), true).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
+    terminal
+        .draw(|f| {
+            ui::draw(f, &app, &theme, &keymap);
+        })
+        .unwrap();
+    let screen: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    assert!(screen.contains("H:help Q:quit"), "{screen}");
+    assert!(
+        screen.contains("r runs the intervention · T moves between panels · H lists every key"),
+        "{screen}"
+    );
+    assert!(screen.contains("(←→ change, r run)"), "{screen}");
+}
+
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+
+#[test]
+fn the_readme_lists_the_keys_of_the_keymap() {
+    let readme = std::fs::read_to_string(README).unwrap();
+    let (start, end) = ("<!-- keys:start -->\n", "<!-- keys:end -->");
+    let from = readme.find(start).expect("README.md has a <!-- keys:start --> line") + start.len();
+    let to = readme[from..].find(end).expect("README.md has a <!-- keys:end --> line") + from;
+    let expected = Keymap::default().readme();
+    assert!(
+        readme[from..to] == expected,
+        "README.md's key list differs from the keymap (src/tui/keymap.rs); put this between the markers:\n{expected}"
+    );
 }
 
 #[test]
@@ -118,12 +319,12 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     // Starts on the last epoch, the smallest training group, the form.
     assert_eq!((app.epoch_number(), app.group, app.focus), (40, 2, Panel::Form));
 
-    // The form: ↓ to the count field, → from top 3 to top 5.
-    let count = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
-    for _ in 0..count {
-        app.update(Action::Down);
+    // The form: ↓ to the count field (four rows down), → from top 3 to top 5.
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Down);
     }
-    app.update(Action::Right);
+    assert_eq!(app.form.field, Field::Count);
+    press(&mut app, KeyCode::Right);
     let spec = app.spec();
     assert_eq!(spec.query.selection, memscope_core::neurons::select::Selection::TopK(5));
 
@@ -137,7 +338,7 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     app.update(Action::NextPanel); // groups
     app.update(Action::Up); // G1
     app.update(Action::NextPanel); // form
-    app.field = FIELDS.iter().position(|&f| f == Field::Scope).unwrap();
+    app.form.field = Field::Scope;
     // global → global ÷ layer mean: normalised, still global.
     app.update(Action::Right);
     assert!(app.spec().query.normalize_layers);
@@ -170,10 +371,10 @@ fn actions_change_state_and_ask_for_the_right_jobs() {
     // Opening the sensitivity view asks for the study; help swallows the next key.
     let effects = app.update(Action::Show(View::Sensitivity));
     assert!(matches!(effects.as_slice(), [Effect::Submit(Job::Sensitivity(_))]));
-    app.update(Action::Help);
-    assert!(app.help);
-    assert!(app.update(Action::Run).is_empty());
-    assert!(!app.help);
+    press(&mut app, KeyCode::Char('?'));
+    assert!(app.help.open);
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert!(!app.help.open);
     // Esc with nothing running does nothing; quit sets the flag.
     assert!(app.update(Action::Cancel).is_empty());
     app.update(Action::Quit);
@@ -192,8 +393,8 @@ fn a_finished_job_reaches_the_screen() {
     assert!(before.contains("No intervention yet"), "{before}");
     let spec = app.spec();
     run_job(&mut worker, &mut app, Job::Intervene(spec.clone()));
-    let result = app.result.clone().expect("the result arrived");
-    assert_eq!(app.history.len(), 1);
+    let result = app.bars.result.clone().expect("the result arrived");
+    assert_eq!(app.bars.history.len(), 1);
     let screen = render(&app, 80, 24);
     for g in &result.groups {
         let change = format!("{:+.1}", 100.0 * g.change.unwrap());
@@ -334,11 +535,11 @@ fn screens_at_80x24_and_160x45() {
         for (w, h) in [(80, 24), (160, 45)] {
             insta::assert_snapshot!(format!("history_{w}x{h}"), render(&app, w, h));
         }
-        app.help = true;
+        app.help.open = true;
         app.export_dir = "/exports".into();
         insta::assert_snapshot!("help_80x24", render(&app, 80, 24));
         insta::assert_snapshot!("help_160x45", render(&app, 160, 45));
-        app.help = false;
+        app.help.open = false;
         let spec = match app.update(Action::Show(View::Sensitivity)).pop() {
             Some(Effect::Submit(Job::Sensitivity(spec))) => spec,
             other => panic!("{other:?}"),
@@ -413,7 +614,7 @@ fn bars_keep_one_scale_until_changed_and_mark_a_stale_result() {
     assert!(render(&app, 80, 24).contains("bars ±5 auto (b)"), "{}", render(&app, 80, 24));
     // Changing the form (top 3 → top 5) makes the shown result stale until Enter.
     app.focus = Panel::Form;
-    app.field = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    app.form.field = Field::Count;
     app.update(Action::Right);
     assert!(app.result_stale());
     let screen = render(&app, 80, 24);
@@ -475,12 +676,16 @@ fn sensitivity_scrolls_at_80x24_and_keeps_its_count_row() {
     assert!(screen.contains("head ") && !screen.contains("stem.conv"), "{screen}");
     assert!(screen.contains("sensitive layers"), "{screen}");
     app.update(Action::Right);
-    assert_eq!((app.view, app.distance), (View::Sensitivity, 1));
+    assert_eq!((app.view, app.sensitivity.distance), (View::Sensitivity, 1));
     app.update(Action::Right);
     app.update(Action::Right);
     app.update(Action::Right);
     app.update(Action::Right);
-    assert_eq!((app.view, app.distance), (View::Sensitivity, 4), "clamped at the farthest distance");
+    assert_eq!(
+        (app.view, app.sensitivity.distance),
+        (View::Sensitivity, 4),
+        "clamped at the farthest distance"
+    );
     // Another epoch: the table is marked as that of the epoch it was run at.
     assert!(!render(&app, 80, 24).contains("stale"));
     app.epoch -= 1;
@@ -503,17 +708,10 @@ fn home_end_and_pages_move_in_lists() {
     app.update(Action::Last);
     assert_eq!(app.layer_name(), "head");
     app.focus = Panel::Form;
-    app.update(Action::Last);
-    assert_eq!(FIELDS[app.field], Field::Granularity);
-    app.update(Action::First);
-    assert_eq!(FIELDS[app.field], Field::Kind);
-    let keys = Keys::default();
-    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
-    assert_eq!(action_for(key(KeyCode::Char('g')), &keys), Some(Action::First));
-    assert_eq!(action_for(key(KeyCode::Char('G')), &keys), Some(Action::Last));
-    assert_eq!(action_for(key(KeyCode::End), &keys), Some(Action::Last));
-    assert_eq!(action_for(key(KeyCode::PageDown), &keys), Some(Action::PageDown));
-    assert_eq!(action_for(key(KeyCode::Char('b')), &keys), Some(Action::Scale));
+    press(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.form.field, Field::Granularity);
+    press(&mut app, KeyCode::Home);
+    assert_eq!(app.form.field, Field::Kind);
 }
 
 #[test]
@@ -542,12 +740,12 @@ fn a_sweep_runs_the_form_within_every_layer_reports_each_and_cancels() {
         }
     }
     assert_eq!(app.status, Status::Cancelled);
-    assert!(app.sweep.is_none());
+    assert!(app.sweep.sweep.is_none());
     // Run whole: a row per layer; the head (2 units) cannot give a top 3 and says why.
     let started = Instant::now();
     run_job(&mut worker, &mut app, job);
     eprintln!("sweep of 10 layers: {:.2} s", started.elapsed().as_secs_f64());
-    let sweep = app.sweep.clone().unwrap();
+    let sweep = app.sweep.sweep.clone().unwrap();
     assert_eq!(sweep.rows.len(), 10);
     let head = sweep.rows.iter().find(|r| r.layer == "head").unwrap();
     assert!(head.error.as_deref().is_some_and(|e| e.contains("larger than the 2 candidate")), "{head:?}");
@@ -563,7 +761,7 @@ fn a_sweep_runs_the_form_within_every_layer_reports_each_and_cancels() {
     app.update(Action::Down);
     assert!(!app.sweep_stale());
     app.focus = Panel::Form;
-    app.field = FIELDS.iter().position(|&f| f == Field::Count).unwrap();
+    app.form.field = Field::Count;
     app.update(Action::Right);
     assert!(render(&app, 80, 24).contains("stale: press Enter"));
     // Exported as JSON (with provenance) and CSV, a row per layer and group.
@@ -636,7 +834,7 @@ fn the_export_writes_json_with_provenance_and_csv() {
     let mut app = app_for(&s);
     let dir = tempfile::tempdir().unwrap();
     assert!(memscope::tui::export(&app, dir.path()).is_err(), "nothing to export yet");
-    app.result = Some(result(app.spec()));
+    app.bars.result = Some(result(app.spec()));
     let stem = memscope::tui::export(&app, dir.path()).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
@@ -697,7 +895,7 @@ fn a_typo_in_the_config_file_is_reported() {
     assert!(err.contains("colors.accent 'reddish' is not a colour"), "{err}");
     std::fs::write(&path, "(keys: (quit: 'x'), colors: (accent: \"#ff8800\"))").unwrap();
     let config = Config::load(&path).unwrap();
-    assert_eq!(config.keys.quit, 'x');
+    assert_eq!(config.keymap().unwrap().label(Action::Quit), "x");
     std::fs::write(&path, "(export_dir: Some(\"/home/me/memscope-exports\"), // made when missing\n)")
         .unwrap();
     let config = Config::load(&path).unwrap();
@@ -771,7 +969,7 @@ fn config_keys_cannot_shadow_fixed_keys_and_junk_is_cut_short() {
     let path = dir.path().join("config.ron");
     std::fs::write(&path, "(keys: (quit: 'j'))").unwrap();
     let err = format!("{:#}", Config::load(&path).unwrap_err());
-    assert!(err.contains("keys.quit 'j' is taken by a fixed key"), "{err}");
+    assert!(err.contains("keys.quit 'j' is already the key of down (keys.down)"), "{err}");
     // 2 MB of junk: refused by size, one short line.
     std::fs::write(&path, "x".repeat(2 << 20)).unwrap();
     let err = format!("{:#}", Config::load(&path).unwrap_err());
@@ -943,7 +1141,7 @@ fn a_cancelled_mitigation_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     app.mitigation.runs_dir = dir.path().join("runs");
     app.view = View::Mitigation;
-    app.mitigation.form.method = 2; // erm
+    app.mitigation.form.method = memscope_core::experiment::lineage::Method::Erm;
     app.mitigation.form.epochs = 1;
     let Some(Effect::Submit(job)) = app.update(Action::Run).pop() else { panic!("no job") };
     let mut worker = Worker::spawn(session());
@@ -1033,48 +1231,54 @@ fn the_tour_sets_the_form_for_each_step_runs_it_and_ends() {
 fn prompts_jump_to_an_epoch_and_filter_the_layers_and_the_mouse_picks_rows() {
     let s = session();
     let mut app = app_for(&s);
-    app.update(Action::Ask(PromptKind::Epoch));
+    press(&mut app, KeyCode::Char(':'));
     for c in ['1', 'x', '2'] {
-        app.prompt_key(KeyCode::Char(c));
+        press(&mut app, KeyCode::Char(c));
     }
     assert!(render(&app, 80, 24).contains(":epoch 12▏"));
-    let jobs = submitted(app.prompt_key(KeyCode::Enter));
+    let jobs = submitted(press(&mut app, KeyCode::Enter));
     assert_eq!(app.epoch_number(), 12);
     assert!(matches!(jobs.first(), Some(Job::Baseline { epoch: 12, .. })), "{jobs:?}");
-    app.update(Action::Ask(PromptKind::Epoch));
-    app.prompt_key(KeyCode::Char('9'));
-    app.prompt_key(KeyCode::Char('9'));
-    assert!(submitted(app.prompt_key(KeyCode::Enter)).is_empty());
+    press(&mut app, KeyCode::Char(':'));
+    for c in ['9', '9', '1'] {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Backspace);
+    assert!(submitted(press(&mut app, KeyCode::Enter)).is_empty());
     assert!(
         matches!(&app.status, Status::Error(e) if e.contains("no checkpoint of epoch '99'") && e.contains("0..=40"))
     );
     // `/short`: only the shortcut convs are listed, the selection moves onto one.
-    app.update(Action::Ask(PromptKind::Filter));
+    press(&mut app, KeyCode::Char('/'));
     for c in "short".chars() {
-        app.prompt_key(KeyCode::Char(c));
+        press(&mut app, KeyCode::Char(c));
     }
     assert_eq!(app.shown_layers().len(), 2);
     assert_eq!(app.layer_name(), "stage2.block0.shortcut.conv");
-    app.prompt_key(KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
     let screen = render(&app, 80, 24);
     assert!(screen.contains("Layers /short: 2 of 10"), "{screen}");
     app.focus = Panel::Layers;
-    app.update(Action::Down);
+    press(&mut app, KeyCode::Char('j'));
     assert_eq!(app.layer_name(), "stage3.block0.shortcut.conv");
-    app.update(Action::Ask(PromptKind::Filter));
-    app.prompt_key(KeyCode::Esc);
+    press(&mut app, KeyCode::Char('/'));
+    press(&mut app, KeyCode::Esc);
     assert_eq!(app.shown_layers().len(), 10);
-    // A click on the Groups panel's third row selects G2 and prepares its gradient.
-    render(&app, 80, 24);
-    let (_, rect, _) = *app.hitboxes.borrow().iter().find(|(p, ..)| *p == Panel::Groups).unwrap();
+    // A click on the Groups panel's third row selects G2 and prepares its gradient: the draw
+    // says where the panel is, the loop turns the click into an action on it.
+    let (_, hits) = draw(&app, 80, 24);
+    let mouse = |kind, column, row| MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE };
+    let rect = hits.area(Panel::Groups).unwrap();
     app.group = 0;
-    let jobs = submitted(app.update(Action::Click(rect.x + 3, rect.y + 3)));
+    let click = hits.action(mouse(MouseEventKind::Down(MouseButton::Left), rect.x + 3, rect.y + 3)).unwrap();
+    assert_eq!(click, Action::Click { panel: Panel::Groups, row: Some(2) });
+    let jobs = submitted(app.update(click));
     assert_eq!((app.focus, app.group), (Panel::Groups, 2));
     assert!(matches!(jobs.first(), Some(Job::Prepare { .. })), "{jobs:?}");
     // The wheel over the epochs moves the epoch.
-    let (_, rect, _) = *app.hitboxes.borrow().iter().find(|(p, ..)| *p == Panel::Epochs).unwrap();
+    let rect = hits.area(Panel::Epochs).unwrap();
     let before = app.epoch;
-    app.update(Action::Wheel(rect.x + 2, rect.y + 2, -3));
+    app.update(hits.action(mouse(MouseEventKind::ScrollUp, rect.x + 2, rect.y + 2)).unwrap());
     assert_eq!((app.focus, app.epoch), (Panel::Epochs, before - 3));
 }
 
@@ -1091,7 +1295,7 @@ fn a_pinned_result_is_drawn_beside_the_next() {
         elapsed: Duration::ZERO,
     });
     app.update(Action::Pin);
-    assert_eq!(app.pinned.as_ref(), Some(&first));
+    assert_eq!(app.bars.pinned.as_ref(), Some(&first));
     // The pinned result alone is not drawn twice.
     assert!(!render(&app, 80, 24).contains("Pinned"));
     let mut second = result(app.spec().top_k(1));
@@ -1126,7 +1330,7 @@ fn epoch_series_and_flipped_images_equal_the_cli_and_draw_at_80x24_and_160x45() 
     let started = Instant::now();
     run_job(&mut worker, &mut app, Job::Epochs(spec));
     eprintln!("epoch series of 3 epochs: {:.2} s", started.elapsed().as_secs_f64());
-    let series = app.epoch_series.clone().unwrap();
+    let series = app.series.series.clone().unwrap();
     for point in &series.points {
         let epoch = point.epoch.to_string();
         let cli =
@@ -1139,7 +1343,7 @@ fn epoch_series_and_flipped_images_equal_the_cli_and_draw_at_80x24_and_160x45() 
     app.update(Action::Show(View::Images));
     let Some(Effect::Submit(job)) = app.update(Action::Run).pop() else { panic!("no job") };
     run_job(&mut worker, &mut app, job);
-    let flips = app.flips.clone().unwrap();
+    let flips = app.images.flips.clone().unwrap();
     let mut session = session();
     let r = memscope_core::studies::intervention::run(
         &mut session,
@@ -1193,7 +1397,7 @@ fn d_switches_to_the_vit_demo_whose_qkv_layers_offer_q_k_v_scopes() {
     app.update(Action::Down);
     assert_eq!(app.layer_name(), "blocks.0.attn.qkv");
     app.focus = Panel::Form;
-    app.field = FIELDS.iter().position(|&f| f == Field::Scope).unwrap();
+    app.form.field = Field::Scope;
     for _ in 0..4 {
         app.update(Action::Right);
     }

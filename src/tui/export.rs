@@ -22,13 +22,13 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot create the export folder {}", dir.display()))?;
     let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
     match app.view {
-        View::Ranks => match &app.ranks {
+        View::Ranks => match &app.ranks.study {
             Some(study) => write_both(study, &stem("ranks"), app, study.spec.epoch, &study.spec, || {
                 Some(Figure::Ranks(study.clone()))
             }),
             None => bail!("nothing to export yet: run something first"),
         },
-        View::Sensitivity => match &app.sensitivity {
+        View::Sensitivity => match &app.sensitivity.study {
             Some(study) => {
                 write_both(study, &stem("sensitivity"), app, study.spec.epoch, &study.spec, || {
                     Some(Figure::Sensitivity(study.clone()))
@@ -36,18 +36,18 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             }
             None => bail!("nothing to export yet: run something first"),
         },
-        View::History if !app.history.is_empty() => {
-            let history = History { runs: app.history.clone() };
-            let specs: Vec<_> = app.history.iter().map(|r| &r.spec).collect();
+        View::History if !app.bars.history.is_empty() => {
+            let history = History { runs: app.bars.history.clone() };
+            let specs: Vec<_> = app.bars.history.iter().map(|r| &r.spec).collect();
             write_both(&history, &stem("history"), app, app.epoch_number(), &specs, || None)
         }
-        View::Sweep => match &app.sweep {
+        View::Sweep => match &app.sweep.sweep {
             Some(sweep) => write_both(sweep, &stem("sweep"), app, sweep.spec.base.epoch, &sweep.spec, || {
                 Some(Figure::Sweep(sweep.clone()))
             }),
             None => bail!("nothing to export yet: run a sweep first"),
         },
-        View::Epochs => match &app.epoch_series {
+        View::Epochs => match &app.series.series {
             Some(series) => {
                 let epoch = series.spec.base.epoch;
                 write_both(series, &stem("epochs"), app, epoch, &series.spec, || {
@@ -56,7 +56,7 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             }
             None => bail!("nothing to export yet: run an epoch series first"),
         },
-        View::Images => match &app.flips {
+        View::Images => match &app.images.flips {
             Some(flips) => {
                 let epoch = flips.spec.intervention.epoch;
                 write_both(flips, &stem("flips"), app, epoch, &flips.spec, || None)
@@ -76,7 +76,7 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             }
             None => bail!("nothing to export yet: a finished mitigation run is compared first"),
         },
-        _ => match &app.result {
+        _ => match &app.bars.result {
             Some(result) => {
                 write_both(result, &stem("intervention"), app, result.spec.epoch, &result.spec, || {
                     Some(Figure::Bars(InterventionGrid::single(result.clone())))

@@ -1,45 +1,97 @@
-//! The intervention form: each field is a choice among presets, changed with ←/→.
+//! The intervention form: each field holds the engine's own value (the `Intervention` with
+//! its σ or epochs back, the candidate filter, the `Selection`, the split, the granularity),
+//! or a small choice of the form's own where the engine has none (how to rank, the scope);
+//! ←/→ step it through the presets listed beside its type, and the shown label is drawn from
+//! the value.
+
+use std::mem::discriminant;
 
 use memscope_core::data::Split;
-use memscope_core::edit::Intervention;
-use memscope_core::neurons::{CandidateFilter, Granularity};
+use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
+use memscope_core::neurons::scores::Criterion;
+use memscope_core::neurons::select::Selection;
+use memscope_core::neurons::{CandidateFilter, Granularity, Qkv};
+use memscope_core::studies::intervention::{self, DEFAULT_REPEATS};
 
-pub const KINDS: [&str; 5] = ["zero-out", "re-init", "noise", "rewind neurons", "rewind layer"];
-pub const CRITERIA: [&str; 3] = ["gradient of group", "magnitude", "random control"];
-/// Global raw scores, global scores divided by their layer's mean (`--normalize-layers`),
-/// within the selected layer (`--within`), and for a fused qkv projection within its q, k or
-/// v rows (`--within LAYER:q`).
-pub const SCOPES: [&str; 6] =
-    ["global", "global ÷ layer mean", "selected layer", "its q rows", "its k rows", "its v rows"];
-/// The part of a fused qkv layer scopes 3, 4 and 5 name.
-pub const QKV_PARTS: [&str; 3] = ["q", "k", "v"];
-/// Candidate layers: `--exclude-head`, `--exclude-shortcuts`.
-pub const CANDIDATES: [&str; 4] = ["all layers", "no head", "no shortcuts", "no head, no shortcuts"];
-/// Top-k counts, then top fractions.
-pub const COUNTS: [Count; 10] = [
-    Count::K(1),
-    Count::K(2),
-    Count::K(3),
-    Count::K(5),
-    Count::K(10),
-    Count::K(20),
-    Count::Q(0.01),
-    Count::Q(0.02),
-    Count::Q(0.05),
-    Count::Q(0.10),
+/// The interventions offered, each with its own default σ or distance (the authors'
+/// configurations); a layer rewind's layer is the one selected when the spec is built.
+pub const KINDS: [Intervention; 5] = [
+    Intervention::ZeroOut,
+    Intervention::Reinit { sigma: DEFAULT_REINIT_SIGMA, uniform: false },
+    Intervention::Noise { sigma: DEFAULT_NOISE_SIGMA },
+    Intervention::RewindNeurons { epochs_back: DEFAULT_EPOCHS_BACK },
+    Intervention::RewindLayer { layer: String::new(), epochs_back: DEFAULT_EPOCHS_BACK },
 ];
 /// σ values of the authors' configurations (noise 0.005-0.02, re-init 0.02-0.15), plus 0.05.
 pub const SIGMAS: [f64; 6] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.15];
 pub const BACKS: [usize; 6] = [1, 5, 10, 20, 30, 40];
+
+/// How the neurons are picked: the engine's criterion of the selected group's gradient or of
+/// the weights' magnitude, or the random control (as many neurons drawn outside the top by
+/// the group's gradient).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ranking {
+    Gradient,
+    Magnitude,
+    RandomControl,
+}
+
+pub const RANKINGS: [Ranking; 3] = [Ranking::Gradient, Ranking::Magnitude, Ranking::RandomControl];
+
+impl Ranking {
+    /// The engine's criterion for `group` (the random control draws outside its gradient's top).
+    pub fn criterion(self, group: usize) -> Criterion {
+        match self {
+            Ranking::Magnitude => Criterion::Magnitude,
+            Ranking::Gradient | Ranking::RandomControl => intervention::gradient(Some(group), 0),
+        }
+    }
+}
+
+/// Where the ranking runs: global raw scores, global scores divided by their layer's mean
+/// (`--normalize-layers`), within the selected layer (`--within`), or for a fused qkv
+/// projection within its q, k or v rows (`--within LAYER:q`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    Global,
+    GlobalPerLayerMean,
+    Layer,
+    Part(Qkv),
+}
+
+/// The scopes offered; the last three only on a fused qkv layer.
+pub const REACHES: [Reach; 6] = [
+    Reach::Global,
+    Reach::GlobalPerLayerMean,
+    Reach::Layer,
+    Reach::Part(Qkv::Q),
+    Reach::Part(Qkv::K),
+    Reach::Part(Qkv::V),
+];
+
+const fn filter(exclude_head: bool, exclude_shortcuts: bool) -> CandidateFilter {
+    CandidateFilter { exclude_head, exclude_shortcuts, layers: Vec::new() }
+}
+
+/// Candidate layers: all, `--exclude-head`, `--exclude-shortcuts`, both.
+pub const CANDIDATES: [CandidateFilter; 4] =
+    [filter(false, false), filter(true, false), filter(false, true), filter(true, true)];
+/// Top-k counts, then top fractions.
+pub const COUNTS: [Selection; 10] = [
+    Selection::TopK(1),
+    Selection::TopK(2),
+    Selection::TopK(3),
+    Selection::TopK(5),
+    Selection::TopK(10),
+    Selection::TopK(20),
+    Selection::TopFraction(0.01),
+    Selection::TopFraction(0.02),
+    Selection::TopFraction(0.05),
+    Selection::TopFraction(0.10),
+];
 pub const REPEATS: [usize; 4] = [1, 3, 10, 20];
 pub const SPLITS: [Split; 3] = [Split::Val, Split::Test, Split::Train];
 pub const GRANULARITIES: [Granularity; 3] = [Granularity::Unit, Granularity::Kernel, Granularity::Weight];
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Count {
-    K(usize),
-    Q(f64),
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -68,91 +120,139 @@ pub const FIELDS: [Field; 10] = [
     Field::Granularity,
 ];
 
-/// The chosen preset of every field.
+/// Every field's value, and the field the cursor is on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Form {
-    pub kind: usize,
-    pub criterion: usize,
-    pub scope: usize,
-    pub candidates: usize,
-    pub count: usize,
-    pub sigma: usize,
-    pub back: usize,
+    /// The change, with its σ or epochs back.
+    pub change: Intervention,
+    pub ranking: Ranking,
+    pub reach: Reach,
+    pub candidates: CandidateFilter,
+    /// A top k or a top fraction.
+    pub count: Selection,
     pub repeats: usize,
-    pub split: usize,
-    pub granularity: usize,
+    pub split: Split,
+    pub granularity: Granularity,
+    pub field: Field,
     /// Whether the selected layer is a fused qkv projection (its q, k, v scopes apply); kept
     /// in step with the layer by the app.
     pub qkv: bool,
 }
 
 impl Default for Form {
-    /// The defaults of the CLI: zero-out, top-3 global by gradient, σ from the authors'
-    /// configurations, 10 epochs back, 10 repeats, val, unit.
+    /// The defaults of the CLI: zero-out, top-3 global by gradient, 10 repeats, val, unit.
     fn default() -> Self {
         Form {
-            kind: 0,
-            criterion: 0,
-            scope: 0,
-            candidates: 0,
-            count: 2,
-            sigma: 2,
-            back: 2,
-            repeats: 2,
-            split: 0,
-            granularity: 0,
+            change: Intervention::ZeroOut,
+            ranking: Ranking::Gradient,
+            reach: Reach::Global,
+            candidates: CandidateFilter::default(),
+            count: Selection::default(),
+            repeats: DEFAULT_REPEATS,
+            split: Split::Val,
+            granularity: Granularity::default(),
+            field: Field::Kind,
             qkv: false,
         }
     }
 }
 
+/// The preset `step` places from the one at `at` (from the first when the value is none of
+/// them), wrapping around.
+fn stepped<T: Clone>(presets: &[T], at: Option<usize>, step: isize) -> T {
+    let len = presets.len() as isize;
+    let to = at.map_or(0, |at| (at as isize + step).rem_euclid(len));
+    presets[to as usize].clone()
+}
+
+fn position<T: PartialEq>(presets: &[T], value: &T) -> Option<usize> {
+    presets.iter().position(|p| p == value)
+}
+
 impl Form {
-    fn slot(&mut self, field: Field) -> (&mut usize, usize) {
-        match field {
-            Field::Kind => (&mut self.kind, KINDS.len()),
-            Field::Criterion => (&mut self.criterion, CRITERIA.len()),
-            Field::Scope => (&mut self.scope, if self.qkv { SCOPES.len() } else { 3 }),
-            Field::Candidates => (&mut self.candidates, CANDIDATES.len()),
-            Field::Count => (&mut self.count, COUNTS.len()),
-            Field::Sigma => (&mut self.sigma, SIGMAS.len()),
-            Field::Back => (&mut self.back, BACKS.len()),
-            Field::Repeats => (&mut self.repeats, REPEATS.len()),
-            Field::Split => (&mut self.split, SPLITS.len()),
-            Field::Granularity => (&mut self.granularity, GRANULARITIES.len()),
+    /// The σ of a re-init or noise.
+    pub fn sigma(&self) -> Option<f64> {
+        match self.change {
+            Intervention::Reinit { sigma, .. } | Intervention::Noise { sigma } => Some(sigma),
+            _ => None,
         }
     }
 
-    /// Moves `field` one preset forward (`step` 1) or back (-1), wrapping around.
-    pub fn step(&mut self, field: Field, step: isize) {
-        let (value, len) = self.slot(field);
-        *value = (*value as isize + step).rem_euclid(len as isize) as usize;
-        if field == Field::Kind {
-            // Each random kind starts at its own default σ (re-init 0.02, noise 0.01).
-            match self.kind {
-                1 => self.sigma = 2,
-                2 => self.sigma = 1,
+    /// The distance of a rewind.
+    pub fn epochs_back(&self) -> Option<usize> {
+        match self.change {
+            Intervention::RewindNeurons { epochs_back } | Intervention::RewindLayer { epochs_back, .. } => {
+                Some(epochs_back)
+            }
+            _ => None,
+        }
+    }
+
+    fn rewinds_layer(&self) -> bool {
+        matches!(self.change, Intervention::RewindLayer { .. })
+    }
+
+    /// Moves the field under the cursor one preset forward (`step` 1) or back (-1), wrapping.
+    pub fn step(&mut self, step: isize) {
+        match self.field {
+            Field::Kind => self.step_kind(step),
+            Field::Criterion => self.ranking = stepped(&RANKINGS, position(&RANKINGS, &self.ranking), step),
+            Field::Scope => {
+                let offered = if self.qkv { &REACHES[..] } else { &REACHES[..3] };
+                self.reach = stepped(offered, position(offered, &self.reach), step);
+            }
+            Field::Candidates => {
+                self.candidates = stepped(&CANDIDATES, position(&CANDIDATES, &self.candidates), step)
+            }
+            Field::Count => self.count = stepped(&COUNTS, position(&COUNTS, &self.count), step),
+            Field::Sigma => match &mut self.change {
+                Intervention::Reinit { sigma, .. } | Intervention::Noise { sigma } => {
+                    *sigma = stepped(&SIGMAS, position(&SIGMAS, sigma), step)
+                }
                 _ => {}
+            },
+            Field::Back => match &mut self.change {
+                Intervention::RewindNeurons { epochs_back }
+                | Intervention::RewindLayer { epochs_back, .. } => {
+                    *epochs_back = stepped(&BACKS, position(&BACKS, epochs_back), step)
+                }
+                _ => {}
+            },
+            Field::Repeats => self.repeats = stepped(&REPEATS, position(&REPEATS, &self.repeats), step),
+            Field::Split => self.split = stepped(&SPLITS, position(&SPLITS, &self.split), step),
+            Field::Granularity => {
+                self.granularity = stepped(&GRANULARITIES, position(&GRANULARITIES, &self.granularity), step)
             }
         }
     }
 
-    pub fn split(&self) -> Split {
-        SPLITS[self.split]
+    /// The next kind of change, at its own default σ; one rewind keeps the other's distance.
+    fn step_kind(&mut self, step: isize) {
+        let at = KINDS.iter().position(|k| discriminant(k) == discriminant(&self.change));
+        let back = self.epochs_back();
+        self.change = stepped(&KINDS, at, step);
+        if let Some(back) = back {
+            self.set_back(back);
+        }
     }
 
-    pub fn granularity(&self) -> Granularity {
-        GRANULARITIES[self.granularity]
+    fn set_back(&mut self, back: usize) {
+        if let Intervention::RewindNeurons { epochs_back } | Intervention::RewindLayer { epochs_back, .. } =
+            &mut self.change
+        {
+            *epochs_back = back;
+        }
     }
 
     /// Whether the ranking is within the selected layer (or one part of its qkv rows).
     pub fn within_layer(&self) -> bool {
-        self.scope >= 2
+        matches!(self.reach, Reach::Layer | Reach::Part(_))
     }
 
     /// The scope's layer for the selected `layer`: the layer, or `layer:k` for a qkv part.
     pub fn scope_layer(&self, layer: &str) -> String {
-        match self.scope.checked_sub(3).and_then(|p| QKV_PARTS.get(p)) {
-            Some(part) if self.qkv => format!("{layer}:{part}"),
+        match self.reach {
+            Reach::Part(part) if self.qkv => format!("{layer}:{part}"),
             _ => layer.to_string(),
         }
     }
@@ -161,98 +261,122 @@ impl Form {
     /// without them falls back to the whole layer.
     pub fn set_qkv(&mut self, qkv: bool) {
         self.qkv = qkv;
-        if !qkv && self.scope > 2 {
-            self.scope = 2;
+        if !qkv && matches!(self.reach, Reach::Part(_)) {
+            self.reach = Reach::Layer;
         }
     }
 
     /// Whether a global ranking divides scores by their layer's mean.
     pub fn normalize_layers(&self) -> bool {
-        self.scope == 1
+        self.reach == Reach::GlobalPerLayerMean
     }
 
-    /// The candidate layers the form leaves in.
-    pub fn candidate_filter(&self) -> CandidateFilter {
-        CandidateFilter {
-            exclude_head: matches!(self.candidates, 1 | 3),
-            exclude_shortcuts: matches!(self.candidates, 2 | 3),
-            layers: Vec::new(),
-        }
+    /// The split every number is measured on.
+    pub fn split(&self) -> Split {
+        self.split
     }
 
+    /// The change, a layer rewind's on `layer`.
     pub fn intervention(&self, layer: &str) -> Intervention {
-        let sigma = SIGMAS[self.sigma];
-        let epochs_back = BACKS[self.back];
-        match self.kind {
-            0 => Intervention::ZeroOut,
-            1 => Intervention::Reinit { sigma, uniform: false },
-            2 => Intervention::Noise { sigma },
-            3 => Intervention::RewindNeurons { epochs_back },
-            _ => Intervention::RewindLayer { layer: layer.to_string(), epochs_back },
+        match &self.change {
+            Intervention::RewindLayer { epochs_back, .. } => {
+                Intervention::RewindLayer { layer: layer.to_string(), epochs_back: *epochs_back }
+            }
+            change => change.clone(),
         }
+    }
+
+    /// Whether the random control applies (a layer rewind selects no neurons to draw).
+    pub fn random_control(&self) -> bool {
+        self.ranking == Ranking::RandomControl && !self.rewinds_layer()
     }
 
     /// Whether a field matters for the current settings (only those are shown).
     pub fn applies(&self, field: Field) -> bool {
-        let rewind_layer = self.kind == 4;
+        let rewind_layer = self.rewinds_layer();
         match field {
             Field::Criterion | Field::Scope | Field::Count | Field::Granularity => !rewind_layer,
             Field::Candidates => !rewind_layer && !self.within_layer(),
-            Field::Sigma => matches!(self.kind, 1 | 2),
-            Field::Back => matches!(self.kind, 3 | 4),
-            Field::Repeats => matches!(self.kind, 1 | 2) || (!rewind_layer && self.criterion == 2),
+            Field::Sigma => self.sigma().is_some(),
+            Field::Back => self.epochs_back().is_some(),
+            Field::Repeats => self.sigma().is_some() || self.random_control(),
             Field::Kind | Field::Split => true,
         }
     }
 
-    /// Positions in [`FIELDS`] of the fields that apply, in order.
-    pub fn visible(&self) -> Vec<usize> {
-        (0..FIELDS.len()).filter(|&i| self.applies(FIELDS[i])).collect()
+    /// The fields that apply, in order.
+    pub fn visible(&self) -> Vec<Field> {
+        FIELDS.into_iter().filter(|&f| self.applies(f)).collect()
     }
 
-    /// The field `delta` visible fields away from `field` (clamped at the ends; `isize::MIN`
-    /// and `isize::MAX` go to the first and last).
-    pub fn move_field(&self, field: usize, delta: isize) -> usize {
+    /// Moves the cursor `delta` visible fields (clamped at the ends; `isize::MIN` and
+    /// `isize::MAX` go to the first and last).
+    pub fn move_by(&mut self, delta: isize) {
         let visible = self.visible();
-        let at = visible.iter().position(|&i| i >= field).unwrap_or(visible.len().saturating_sub(1));
+        let index = |f: Field| FIELDS.iter().position(|&x| x == f).unwrap_or(0);
+        let at = visible
+            .iter()
+            .position(|&f| index(f) >= index(self.field))
+            .unwrap_or(visible.len().saturating_sub(1));
         let to = (at as isize).saturating_add(delta).clamp(0, visible.len() as isize - 1) as usize;
-        visible.get(to).copied().unwrap_or(0)
+        self.field = visible.get(to).copied().unwrap_or(Field::Kind);
     }
 
     /// The field's label and current value as shown.
     pub fn describe(&self, field: Field, group: &str, layer: &str) -> (&'static str, String) {
         match field {
-            Field::Kind => ("intervention", KINDS[self.kind].into()),
+            Field::Kind => ("intervention", kind_name(&self.change).into()),
             Field::Criterion => (
                 "criterion",
-                match self.criterion {
-                    0 => format!("gradient of {group}"),
-                    1 => "magnitude".into(),
-                    _ => format!("random control (outside top by {group})"),
+                match self.ranking {
+                    Ranking::Gradient => format!("gradient of {group}"),
+                    Ranking::Magnitude => "magnitude".into(),
+                    Ranking::RandomControl => format!("random control (outside top by {group})"),
                 },
             ),
             Field::Scope => (
                 "scope",
-                match self.scope {
-                    0 => "global (raw scores)".into(),
-                    1 => "global ÷ layer mean".into(),
-                    _ => format!("within {}", self.scope_layer(layer)),
+                match self.reach {
+                    Reach::Global => "global (raw scores)".into(),
+                    Reach::GlobalPerLayerMean => "global ÷ layer mean".into(),
+                    Reach::Layer | Reach::Part(_) => format!("within {}", self.scope_layer(layer)),
                 },
             ),
-            Field::Candidates => ("candidates", CANDIDATES[self.candidates].into()),
-            Field::Count => (
-                "neurons",
-                match COUNTS[self.count] {
-                    Count::K(k) => format!("top {k}"),
-                    Count::Q(q) => format!("top {}%", q * 100.0),
-                },
-            ),
-            Field::Sigma => ("sigma", format!("{}", SIGMAS[self.sigma])),
-            Field::Back => ("epochs back", BACKS[self.back].to_string()),
-            Field::Repeats => ("repeats", REPEATS[self.repeats].to_string()),
-            Field::Split => ("measured on", self.split().to_string()),
-            Field::Granularity => ("granularity", self.granularity().to_string()),
+            Field::Candidates => ("candidates", candidates_name(&self.candidates)),
+            Field::Count => ("neurons", count_name(&self.count)),
+            Field::Sigma => ("sigma", self.sigma().map(|s| s.to_string()).unwrap_or_default()),
+            Field::Back => ("epochs back", self.epochs_back().map(|b| b.to_string()).unwrap_or_default()),
+            Field::Repeats => ("repeats", self.repeats.to_string()),
+            Field::Split => ("measured on", self.split.to_string()),
+            Field::Granularity => ("granularity", self.granularity.to_string()),
         }
+    }
+}
+
+/// The kind of change, without its σ or distance.
+fn kind_name(change: &Intervention) -> &'static str {
+    match change {
+        Intervention::ZeroOut => "zero-out",
+        Intervention::Reinit { .. } => "re-init",
+        Intervention::Noise { .. } => "noise",
+        Intervention::RewindNeurons { .. } => "rewind neurons",
+        Intervention::RewindLayer { .. } => "rewind layer",
+    }
+}
+
+fn candidates_name(filter: &CandidateFilter) -> String {
+    let left_out: Vec<&str> = [(filter.exclude_head, "no head"), (filter.exclude_shortcuts, "no shortcuts")]
+        .into_iter()
+        .filter_map(|(out, name)| out.then_some(name))
+        .collect();
+    if left_out.is_empty() { "all layers".into() } else { left_out.join(", ") }
+}
+
+fn count_name(count: &Selection) -> String {
+    match count {
+        Selection::TopK(k) => format!("top {k}"),
+        Selection::TopFraction(q) => format!("top {}%", q * 100.0),
+        Selection::Random { count, .. } => format!("{count} at random"),
     }
 }
 
@@ -264,76 +388,109 @@ mod tests {
     fn the_default_form_is_the_cli_default() {
         let form = Form::default();
         assert_eq!(form.intervention("stem.conv"), Intervention::ZeroOut);
-        assert_eq!(COUNTS[form.count], Count::K(memscope_core::neurons::select::DEFAULT_K));
-        assert_eq!(REPEATS[form.repeats], memscope_core::studies::intervention::DEFAULT_REPEATS);
-        assert_eq!((form.split(), form.granularity()), (Split::Val, Granularity::Unit));
-        assert_eq!(BACKS[form.back], memscope_core::edit::DEFAULT_EPOCHS_BACK);
-        assert_eq!(form.candidate_filter(), CandidateFilter::default());
+        assert_eq!(form.count, Selection::TopK(memscope_core::neurons::select::DEFAULT_K));
+        assert_eq!(form.repeats, memscope_core::studies::intervention::DEFAULT_REPEATS);
+        assert_eq!((form.split(), form.granularity), (Split::Val, Granularity::Unit));
+        assert_eq!(form.candidates, CandidateFilter::default());
         assert!(!form.normalize_layers() && !form.within_layer());
+        // Every default is one of its field's presets.
+        assert!(COUNTS.contains(&form.count) && REPEATS.contains(&form.repeats));
+        assert!(CANDIDATES.contains(&form.candidates) && KINDS.contains(&form.change));
+    }
+
+    #[test]
+    fn every_kind_starts_at_an_offered_sigma_or_distance() {
+        for kind in &KINDS {
+            let form = Form { change: kind.clone(), ..Form::default() };
+            assert!(form.sigma().is_none_or(|s| SIGMAS.contains(&s)), "{kind}");
+            assert!(form.epochs_back().is_none_or(|b| BACKS.contains(&b)), "{kind}");
+        }
     }
 
     #[test]
     fn moving_skips_the_fields_that_do_not_apply() {
-        let mut form = Form::default();
-        let at = |f: Field| FIELDS.iter().position(|&x| x == f).unwrap();
+        let mut form = Form { field: Field::Count, ..Form::default() };
         // Zero-out: no sigma, epochs back or repeats between the count and the split.
-        assert_eq!(form.move_field(at(Field::Count), 1), at(Field::Split));
-        assert_eq!(form.move_field(at(Field::Split), -1), at(Field::Count));
-        assert_eq!(form.move_field(0, isize::MAX), at(Field::Granularity));
-        assert_eq!(form.move_field(at(Field::Granularity), isize::MIN), 0);
-        form.kind = 2; // noise
-        assert_eq!(form.move_field(at(Field::Count), 1), at(Field::Sigma));
-        form.scope = 2; // within the layer: the candidates do not apply
-        assert_eq!(form.move_field(at(Field::Scope), 1), at(Field::Count));
-        form.candidates = 3;
-        let filter = form.candidate_filter();
-        assert!(filter.exclude_head && filter.exclude_shortcuts);
+        form.move_by(1);
+        assert_eq!(form.field, Field::Split);
+        form.move_by(-1);
+        assert_eq!(form.field, Field::Count);
+        form.move_by(isize::MAX);
+        assert_eq!(form.field, Field::Granularity);
+        form.move_by(isize::MIN);
+        assert_eq!(form.field, Field::Kind);
+        form.change = Intervention::Noise { sigma: 0.01 };
+        form.field = Field::Count;
+        form.move_by(1);
+        assert_eq!(form.field, Field::Sigma);
+        form.reach = Reach::Layer; // within the layer: the candidates do not apply
+        form.field = Field::Scope;
+        form.move_by(1);
+        assert_eq!(form.field, Field::Count);
+        form.field = Field::Candidates;
+        form.step(-1);
+        assert_eq!(form.candidates, filter(true, true));
+        assert_eq!(form.describe(Field::Candidates, "G1", "").1, "no head, no shortcuts");
     }
 
     #[test]
     fn a_qkv_layer_offers_its_q_k_v_rows_as_scopes() {
-        let mut form = Form::default();
-        form.step(Field::Scope, -1);
+        let mut form = Form { field: Field::Scope, ..Form::default() };
+        form.step(-1);
         assert_eq!(form.scope_layer("blocks.0.attn.qkv"), "blocks.0.attn.qkv");
-        assert_eq!(form.scope, 2, "three scopes without q, k, v parts");
+        assert_eq!(form.reach, Reach::Layer, "three scopes without q, k, v parts");
         form.set_qkv(true);
-        form.step(Field::Scope, 1);
-        form.step(Field::Scope, 1);
+        form.step(1);
+        form.step(1);
         assert_eq!(form.scope_layer("blocks.0.attn.qkv"), "blocks.0.attn.qkv:k");
         assert_eq!(form.describe(Field::Scope, "G1", "blocks.0.attn.qkv").1, "within blocks.0.attn.qkv:k");
         assert!(form.within_layer());
         form.set_qkv(false);
-        assert_eq!((form.scope, form.scope_layer("head")), (2, "head".to_string()));
+        assert_eq!((form.reach, form.scope_layer("head")), (Reach::Layer, "head".to_string()));
     }
 
     #[test]
     fn stepping_wraps_around_both_ways() {
-        let mut form = Form::default();
-        form.step(Field::Split, -1);
+        let mut form = Form { field: Field::Split, ..Form::default() };
+        form.step(-1);
         assert_eq!(form.split(), Split::Train);
-        form.step(Field::Split, 1);
+        form.step(1);
         assert_eq!(form.split(), Split::Val);
+        form.field = Field::Count;
         for _ in 0..COUNTS.len() {
-            form.step(Field::Count, 1);
+            form.step(1);
         }
         assert_eq!(form.count, Form::default().count);
+        form.step(4);
+        assert_eq!(form.describe(Field::Count, "G1", ""), ("neurons", "top 1%".to_string()));
     }
 
     #[test]
     fn each_random_kind_starts_at_its_own_sigma_and_fields_apply_by_kind() {
         let mut form = Form::default();
-        form.step(Field::Kind, 1);
+        form.step(1);
         assert_eq!(form.intervention(""), Intervention::Reinit { sigma: 0.02, uniform: false });
-        form.step(Field::Kind, 1);
+        form.field = Field::Sigma;
+        form.step(1);
+        assert_eq!(form.describe(Field::Sigma, "G1", ""), ("sigma", "0.05".to_string()));
+        form.field = Field::Kind;
+        form.step(1);
         assert_eq!(form.intervention(""), Intervention::Noise { sigma: 0.01 });
         assert!(form.applies(Field::Sigma) && form.applies(Field::Repeats) && !form.applies(Field::Back));
-        form.step(Field::Kind, 2);
+        form.step(1);
+        form.field = Field::Back;
+        form.step(1);
+        form.field = Field::Kind;
+        form.step(1);
         assert_eq!(
             form.intervention("head"),
-            Intervention::RewindLayer { layer: "head".into(), epochs_back: 10 }
+            Intervention::RewindLayer { layer: "head".into(), epochs_back: 20 },
+            "a rewind keeps the other rewind's distance"
         );
         assert!(!form.applies(Field::Criterion) && !form.applies(Field::Count) && form.applies(Field::Back));
         assert_eq!(form.describe(Field::Scope, "G2", "head"), ("scope", "global (raw scores)".to_string()));
         assert_eq!(form.describe(Field::Count, "G2", "head"), ("neurons", "top 3".to_string()));
+        form.ranking = Ranking::RandomControl;
+        assert!(!form.random_control(), "a layer rewind draws no neurons");
     }
 }

@@ -49,7 +49,7 @@ impl LoopHook for BenchExit {
     fn after_frame(&mut self, app: &App) -> ControlFlow<()> {
         match self {
             BenchExit::Frame => ControlFlow::Break(()),
-            BenchExit::Result if app.result.is_some() => ControlFlow::Break(()),
+            BenchExit::Result if app.bars.result.is_some() => ControlFlow::Break(()),
             BenchExit::Result => ControlFlow::Continue(()),
         }
     }

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::tui::app::{Action, Panel};
+
 use memscope_core::experiment::Experiment;
 use memscope_core::experiment::lineage::{LabelUse, Method};
 use memscope_core::mitigate::compare::Comparison;
@@ -46,18 +48,25 @@ pub enum Field {
 
 pub const FIELDS: [Field; 3] = [Field::Method, Field::Epochs, Field::Seed];
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MitigationForm {
-    /// Index into [`METHODS`].
-    pub method: usize,
+    /// One of [`default_methods`].
+    pub method: Method,
     pub epochs: usize,
     pub seed: u64,
 }
 
 impl Default for MitigationForm {
     fn default() -> Self {
-        MitigationForm { method: 0, epochs: DEFAULT_EPOCHS, seed: 0 }
+        let [first, ..] = default_methods();
+        MitigationForm { method: first, epochs: DEFAULT_EPOCHS, seed: 0 }
     }
+}
+
+/// How the form, the run and the comparison name `method`.
+pub fn choice_of(method: &Method) -> &'static Choice {
+    let at = default_methods().iter().position(|m| m == method).unwrap_or(0);
+    &METHODS[at % METHODS.len()]
 }
 
 impl MitigationForm {
@@ -66,7 +75,12 @@ impl MitigationForm {
     pub fn step(&mut self, field: Field, step: isize) {
         match field {
             Field::Method => {
-                self.method = (self.method as isize + step).rem_euclid(METHODS.len() as isize) as usize
+                let methods = default_methods();
+                let at = methods.iter().position(|m| *m == self.method).unwrap_or(0) as isize;
+                let to = (at + step).rem_euclid(methods.len() as isize) as usize;
+                if let Some(method) = methods.into_iter().nth(to) {
+                    self.method = method;
+                }
             }
             Field::Epochs => {
                 self.epochs = (self.epochs as isize + step).clamp(1, MAX_EPOCHS as isize) as usize
@@ -75,22 +89,17 @@ impl MitigationForm {
         }
     }
 
-    pub fn method(&self) -> Method {
-        let mut methods = default_methods();
-        std::mem::replace(&mut methods[self.method % METHODS.len()], Method::Erm)
-    }
-
     pub fn choice(&self) -> &'static Choice {
-        &METHODS[self.method % METHODS.len()]
+        choice_of(&self.method)
     }
 
     /// DFR refits the last layer once; the epochs field does not apply.
     pub fn is_dfr(&self) -> bool {
-        matches!(self.method(), Method::Dfr(_))
+        matches!(self.method, Method::Dfr(_))
     }
 
     pub fn labels(&self) -> LabelUse {
-        self.method().labels()
+        self.method.labels()
     }
 
     /// Epochs the run will record after its start (epoch 0).
@@ -103,7 +112,7 @@ impl MitigationForm {
     pub fn plan(&self, start_epoch: usize) -> MitigationPlan {
         let mut training = released_training(self.seed);
         training.epochs = self.epochs;
-        MitigationPlan { method: self.method(), start_epoch: Some(start_epoch), training, name: None }
+        MitigationPlan { method: self.method.clone(), start_epoch: Some(start_epoch), training, name: None }
     }
 
     /// `<parent>-<method>-seed<N>`, the run folder's name before any `-2`.
@@ -191,7 +200,7 @@ pub enum RunState {
 pub struct Run {
     /// The worker's job id, known from its first update.
     pub job: Option<u64>,
-    pub method: usize,
+    pub method: Method,
     pub seed: u64,
     pub parent: String,
     pub start_epoch: usize,
@@ -216,10 +225,11 @@ pub struct Compared {
     pub label: String,
 }
 
-pub struct Mitigation {
+/// The Mitigation view's state.
+pub struct MitigationState {
     pub form: MitigationForm,
-    /// Index into [`FIELDS`].
-    pub field: usize,
+    /// The form's field under the cursor.
+    pub field: Field,
     /// Absolute.
     pub runs_dir: PathBuf,
     pub run: Option<Run>,
@@ -232,11 +242,11 @@ pub struct Mitigation {
     pub page: Page,
 }
 
-impl Mitigation {
-    pub fn new(runs_dir: PathBuf) -> Mitigation {
-        Mitigation {
+impl MitigationState {
+    pub fn new(runs_dir: PathBuf) -> MitigationState {
+        MitigationState {
             form: MitigationForm::default(),
-            field: 0,
+            field: Field::Method,
             runs_dir,
             run: None,
             compared: Vec::new(),
@@ -270,7 +280,7 @@ impl Mitigation {
         }
         self.run = Some(Run {
             job: None,
-            method: self.form.method,
+            method: self.form.method.clone(),
             seed: self.form.seed,
             parent: name.clone(),
             start_epoch: epoch,
@@ -322,7 +332,7 @@ impl Mitigation {
                 .map(|n| n.to_string_lossy().into_owned())
                 .and_then(|n| n.rsplit_once("-seed").map(|(_, s)| s.to_string()))
                 .unwrap_or_else(|| run.seed.to_string());
-            let label = format!("{} s{suffix}", METHODS[run.method % METHODS.len()].short);
+            let label = format!("{} s{suffix}", choice_of(&run.method).short);
             self.compared.push(Compared { dir: experiment.dir.clone(), label });
             self.finished.push(experiment.dir.clone());
         }
@@ -337,6 +347,20 @@ impl Mitigation {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// A key in this view: in the form ↑↓ move among the fields and ←→ change one; in the
+    /// results ←→ flip between the curves and the comparison.
+    pub fn update(&mut self, action: Action, focus: Panel) {
+        match (focus, action.step(), action.rows()) {
+            (Panel::Form, Some(step), _) => self.form.step(self.field, step),
+            (Panel::Form, None, Some(rows)) => {
+                let at = FIELDS.iter().position(|&f| f == self.field).unwrap_or(0) as isize;
+                self.field = FIELDS[at.saturating_add(rows).clamp(0, FIELDS.len() as isize - 1) as usize];
+            }
+            (Panel::Results, Some(_), _) if self.comparison.is_some() => self.flip_page(),
+            _ => {}
         }
     }
 

@@ -1,13 +1,21 @@
 //! The explorer: a full-screen terminal UI over the engine. The worker thread owns the
-//! model; this thread reads keys, applies them to the state and draws.
+//! model; this thread reads keys, turns them into actions through the keymap, applies them
+//! to the state and draws.
+//!
+//! State (`app` and its views' states, `form`, `mitigation`, `status`) never imports the
+//! views (`ui`); both use `text` for numbers in words. Drawing reads the state and returns
+//! where the panels went (`hitmap`), which the loop keeps for the mouse.
 
 pub mod app;
 pub mod caption;
 mod export;
 pub mod form;
+pub mod hitmap;
 pub mod hooks;
+pub mod keymap;
 pub mod mitigation;
 pub mod status;
+pub mod text;
 pub mod theme;
 pub mod ui;
 pub mod worker;
@@ -17,72 +25,23 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::prelude::*;
-use crossterm::event::{
-    self, Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{self, Event as TermEvent};
 use ratatui::DefaultTerminal;
 
-use app::{Action, App, Effect};
+use app::{App, Effect};
+use hitmap::HitMap;
 use hooks::LoopHook;
+use keymap::Keymap;
 use status::Status;
-use theme::{Config, Keys, Theme};
+use theme::{Config, Theme};
 use worker::{Job, Worker};
 
 pub use export::export;
 
 use memscope_core::experiment::{Experiment, demo};
 use memscope_core::session::Session;
-
-/// Maps a key to an action (`None`: the key does nothing).
-pub fn action_for(key: KeyEvent, keys: &Keys) -> Option<Action> {
-    if key.kind != KeyEventKind::Press {
-        return None;
-    }
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
-    }
-    Some(match key.code {
-        KeyCode::Tab => Action::NextPanel,
-        KeyCode::BackTab => Action::PrevPanel,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Home | KeyCode::Char('g') => Action::First,
-        KeyCode::End | KeyCode::Char('G') => Action::Last,
-        KeyCode::Left | KeyCode::Char('h') => Action::Left,
-        KeyCode::Right | KeyCode::Char('l') => Action::Right,
-        KeyCode::Enter => Action::Run,
-        KeyCode::Esc => Action::Cancel,
-        KeyCode::Char(c) if c == keys.quit => Action::Quit,
-        KeyCode::Char(c) if c == keys.help => Action::Help,
-        KeyCode::Char(c) if c == keys.export => Action::Export,
-        KeyCode::Char(c @ '1'..='9') => Action::Show(app::VIEWS.get((c as u8 - b'1') as usize)?.0),
-        KeyCode::Char('o') => Action::Open,
-        KeyCode::Char('b') => Action::Scale,
-        KeyCode::Char('p') => Action::Pin,
-        KeyCode::Char('d') => Action::Demo,
-        KeyCode::Char('t') => Action::Tour,
-        KeyCode::Char('n') => Action::TourNext,
-        KeyCode::Char('N') => Action::TourPrev,
-        KeyCode::Char(':') => Action::Ask(app::PromptKind::Epoch),
-        KeyCode::Char('/') => Action::Ask(app::PromptKind::Filter),
-        _ => return None,
-    })
-}
-
-/// A click or a turn of the wheel (three rows a notch, as terminals scroll).
-pub fn mouse_action(mouse: MouseEvent) -> Option<Action> {
-    let (x, y) = (mouse.column, mouse.row);
-    match mouse.kind {
-        MouseEventKind::Down(event::MouseButton::Left) => Some(Action::Click(x, y)),
-        MouseEventKind::ScrollUp => Some(Action::Wheel(x, y, -3)),
-        MouseEventKind::ScrollDown => Some(Action::Wheel(x, y, 3)),
-        _ => None,
-    }
-}
 
 /// Leaves the screen as it was: mouse reporting off, then ratatui's restore (raw mode off,
 /// the main screen back, the cursor shown). Safe to call twice.
@@ -124,6 +83,7 @@ pub fn run(
     config.presenter |= presenter;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = Theme::new(&config, no_color)?;
+    let keymap = config.keymap().map_err(|e| anyhow!(e))?;
     let dir = match dir {
         Some(dir) => dir,
         None => demo::locate()?,
@@ -161,7 +121,7 @@ pub fn run(
             restore_and_report(info);
         }
     }));
-    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, &config.keys, hook.as_deref_mut());
+    let result = event_loop(&mut terminal, &mut app, &mut worker, (&theme, &keymap), hook.as_deref_mut());
     restore();
     if let Some(hook) = hook.as_mut() {
         hook.after_exit();
@@ -173,17 +133,17 @@ fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
     worker: &mut Worker,
-    theme: &Theme,
-    keys: &Keys,
+    (theme, keymap): (&Theme, &Keymap),
     mut hook: Option<&mut (dyn LoopHook + 'static)>,
 ) -> Result<()> {
     let frame_interval = Duration::from_millis(33);
     let mut last_draw = Instant::now() - frame_interval;
     let mut dirty = true;
+    let mut hits = HitMap::default();
     while !app.quit {
         let since = last_draw.elapsed();
         if dirty && since >= frame_interval || app.running.is_some() && since >= Duration::from_millis(100) {
-            terminal.draw(|frame| ui::draw(frame, app, theme, keys)).context("cannot draw")?;
+            terminal.draw(|frame| hits = ui::draw(frame, app, theme, keymap)).context("cannot draw")?;
             last_draw = Instant::now();
             dirty = false;
             if let Some(hook) = hook.as_deref_mut()
@@ -193,37 +153,17 @@ fn event_loop(
             }
         }
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
-            match event::read().context("cannot read the terminal")? {
-                TermEvent::Key(key) if app.prompt.is_some() && key.kind == KeyEventKind::Press => {
-                    let quit =
-                        key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
-                    let effects = if quit { app.update(Action::Quit) } else { app.prompt_key(key.code) };
-                    for effect in effects {
-                        apply(effect, app, worker);
-                    }
-                    dirty = true;
-                }
-                TermEvent::Key(key) => {
-                    // With help open, any key closes it (one the explorer does not bind too).
-                    let help = (app.help && key.kind == KeyEventKind::Press).then_some(Action::Help);
-                    if let Some(action) = action_for(key, keys).or(help) {
-                        for effect in app.update(action) {
-                            apply(effect, app, worker);
-                        }
-                    }
-                    dirty = true;
-                }
-                TermEvent::Mouse(mouse) => {
-                    if let Some(action) = mouse_action(mouse) {
-                        for effect in app.update(action) {
-                            apply(effect, app, worker);
-                        }
-                        dirty = true;
-                    }
-                }
-                TermEvent::Resize(..) => dirty = true,
-                _ => {}
+            // Any key and a resize redraw; the mouse only when it does something.
+            let (action, redraw) = match event::read().context("cannot read the terminal")? {
+                TermEvent::Key(key) => (keymap.action(key, app.mode()), true),
+                TermEvent::Mouse(mouse) => hits.action(mouse).map_or((None, false), |a| (Some(a), true)),
+                TermEvent::Resize(..) => (None, true),
+                _ => (None, false),
+            };
+            for effect in action.map(|a| app.update(a)).unwrap_or_default() {
+                apply(effect, app, worker);
             }
+            dirty |= redraw;
         }
         while let Ok(event) = worker.events.try_recv() {
             for effect in app.on_event(event) {

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::keymap::{IDLE_HINTS, Keymap};
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
     /// At start: how to begin.
@@ -49,9 +51,8 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Status::Idle => {
-                f.write_str("Enter runs the intervention · Tab moves between panels · ? lists every key")
-            }
+            // The keys to begin with; the screen names the keys in effect (`Keymap::hint`).
+            Status::Idle => f.write_str(&Keymap::default().hint(&IDLE_HINTS)),
             Status::Queued => f.write_str("queued"),
             Status::Cancelling => f.write_str("cancelling…"),
             Status::Done { what, elapsed } => write!(f, "{what} in {} ms", elapsed.as_millis()),

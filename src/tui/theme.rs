@@ -1,19 +1,22 @@
-//! Colours and keys: defaults, the optional config file, and NO_COLOR.
+//! Colours and the config file (colours, keys, the export folder, presenter mode), and
+//! NO_COLOR.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use ratatui::style::{Color, Modifier, Style};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::keymap::{Keymap, Keys};
 use memscope_core::util::fsx::{clip, read_regular};
 
 /// `~/.config/memscope/config.ron` (or `$XDG_CONFIG_HOME/memscope/config.ron`, or
 /// `$MEMSCOPE_CONFIG`). Every field is optional.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub colors: Colors,
+    /// Rebindings by action name (see [`keymap::BINDINGS`](super::keymap::BINDINGS)).
     pub keys: Keys,
     /// Where `e` writes (default: the current directory); shown on screen in full.
     pub export_dir: Option<PathBuf>,
@@ -23,7 +26,7 @@ pub struct Config {
 }
 
 /// Colour names as ratatui reads them: `red`, `lightgreen`, `#ff8800`, `208`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Colors {
     pub accent: String,
@@ -40,21 +43,6 @@ impl Default for Colors {
             negative: "red".into(),
             muted: "darkgray".into(),
         }
-    }
-}
-
-/// Letters for the commands that have one (arrows, Tab, Enter and Esc are fixed).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Keys {
-    pub quit: char,
-    pub help: char,
-    pub export: char,
-}
-
-impl Default for Keys {
-    fn default() -> Self {
-        Keys { quit: 'q', help: '?', export: 'e' }
     }
 }
 
@@ -77,8 +65,8 @@ impl Config {
     }
 
     /// The config file at `path` if there is one, else the defaults. A file that does not
-    /// parse, names an unknown field or colour, or gives a key that another action already
-    /// uses, is an error.
+    /// parse, names an unknown field, colour, action or key, or gives a key that another
+    /// action already uses, is an error.
     pub fn load(path: &Path) -> Result<Config> {
         if !path.exists() {
             return Ok(Config::default());
@@ -88,25 +76,15 @@ impl Config {
         let config: Config =
             ron::from_str(&text).map_err(|e| anyhow!("{}:{}", path.display(), clip(&e.to_string(), 200)))?;
         Theme::new(&config, false).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        let k = &config.keys;
-        if k.quit == k.help || k.quit == k.export || k.help == k.export {
-            bail!("{}: keys.quit, keys.help and keys.export must differ", path.display());
-        }
-        for (field, key) in [("quit", k.quit), ("help", k.help), ("export", k.export)] {
-            if FIXED_KEYS.contains(key) || key.is_control() || key.is_whitespace() {
-                bail!(
-                    "{}: keys.{field} '{}' is taken by a fixed key (h j k l g G move, 1-9 switch views, o opens a run, b scales the bars, p pins, d switches demos, t n N tour, : and / prompt); choose another",
-                    path.display(),
-                    key.escape_default()
-                );
-            }
-        }
+        config.keymap().map_err(|e| anyhow!("{}: {}", path.display(), clip(&e, 400)))?;
         Ok(config)
     }
-}
 
-/// Letters the explorer binds whatever the config says.
-const FIXED_KEYS: &str = "hjklobgGpdtnN:/123456789";
+    /// The keys in effect: the keymap's table with this config's rebindings.
+    pub fn keymap(&self) -> Result<Keymap, String> {
+        Keymap::new(&self.keys)
+    }
+}
 /// A config holds a few colours and keys.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 

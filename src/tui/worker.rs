@@ -234,45 +234,8 @@ fn serve(
         };
         // A panic inside the engine becomes an error message instead of ending the worker
         // (the explorer's panic hook leaves the terminal alone for this thread).
-        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
-            Job::Baseline { epoch, split } => {
-                session.baseline(epoch, split).map(|report| Output::Baseline { epoch, split, report })
-            }
-            Job::Intervene(spec) => intervention::run(&mut session, &spec, &mut progress)
-                .map(|r| Output::Intervention(Box::new(r))),
-            Job::Ranks(spec) => {
-                ranks::run(&mut session, &spec, &mut progress).map(|r| Output::Ranks(Box::new(r)))
-            }
-            Job::Sensitivity(spec) => {
-                sensitivity::run(&mut session, &spec, &mut progress).map(|r| Output::Sensitivity(Box::new(r)))
-            }
-            Job::Sweep(spec) => {
-                sweep::run(&mut session, &spec, &mut progress).map(|r| Output::Sweep(Box::new(r)))
-            }
-            Job::Epochs(spec) => {
-                epochs::run(&mut session, &spec, &mut progress).map(|r| Output::Epochs(Box::new(r)))
-            }
-            Job::Flips(spec) => flips::run(&mut session, &spec).map(|r| Output::Flips(Box::new(r))),
-            Job::Prepare { epoch, criterion } => {
-                session.score_source(epoch, &criterion).map(|_| Output::Prepared)
-            }
-            Job::Mitigate(request) => mitigate(
-                &session,
-                &request,
-                &mut |update| {
-                    let _ = events.send(Event::Mitigation { id, update });
-                },
-                &mut progress,
-            )
-            .map(|e| Output::Mitigated(Box::new(e))),
-            Job::Compare(dirs) => dirs
-                .iter()
-                .map(|d| Experiment::open(d))
-                .collect::<Result<Vec<_>>>()
-                .and_then(|experiments| {
-                    compare(&experiments, session.dataset(), session.device(), &mut progress)
-                })
-                .map(|c| Output::Comparison(Box::new(c))),
+        let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            execute(&mut session, job, (id, &events), &mut progress)
         }));
         let event = match output {
             Ok(Ok(output)) => Event::Finished { id, output, elapsed: start.elapsed() },
@@ -290,6 +253,48 @@ fn serve(
         if events.send(event).is_err() {
             return session;
         }
+    }
+}
+
+/// Runs `job` on the session; a mitigation's updates go out as events of job `id`.
+fn execute(
+    session: &mut Session,
+    job: Job,
+    (id, events): (u64, &Sender<Event>),
+    progress: &mut dyn Progress,
+) -> Result<Output> {
+    match job {
+        Job::Baseline { epoch, split } => {
+            session.baseline(epoch, split).map(|report| Output::Baseline { epoch, split, report })
+        }
+        Job::Intervene(spec) => {
+            intervention::run(session, &spec, progress).map(|r| Output::Intervention(Box::new(r)))
+        }
+        Job::Ranks(spec) => ranks::run(session, &spec, progress).map(|r| Output::Ranks(Box::new(r))),
+        Job::Sensitivity(spec) => {
+            sensitivity::run(session, &spec, progress).map(|r| Output::Sensitivity(Box::new(r)))
+        }
+        Job::Sweep(spec) => sweep::run(session, &spec, progress).map(|r| Output::Sweep(Box::new(r))),
+        Job::Epochs(spec) => epochs::run(session, &spec, progress).map(|r| Output::Epochs(Box::new(r))),
+        Job::Flips(spec) => flips::run(session, &spec).map(|r| Output::Flips(Box::new(r))),
+        Job::Prepare { epoch, criterion } => {
+            session.score_source(epoch, &criterion).map(|_| Output::Prepared)
+        }
+        Job::Mitigate(request) => mitigate(
+            session,
+            &request,
+            &mut |update| {
+                let _ = events.send(Event::Mitigation { id, update });
+            },
+            progress,
+        )
+        .map(|e| Output::Mitigated(Box::new(e))),
+        Job::Compare(dirs) => dirs
+            .iter()
+            .map(|d| Experiment::open(d))
+            .collect::<Result<Vec<_>>>()
+            .and_then(|experiments| compare(&experiments, session.dataset(), session.device(), progress))
+            .map(|c| Output::Comparison(Box::new(c))),
     }
 }
 

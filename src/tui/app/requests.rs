@@ -3,13 +3,12 @@
 
 use super::App;
 use crate::tui::app::View;
-use crate::tui::form::{COUNTS, Count, REPEATS};
 use crate::tui::worker::Job;
 use memscope_core::data::Split;
 use memscope_core::edit::Intervention;
 use memscope_core::eval::AccuracyReport;
 use memscope_core::neurons::scores::{Criterion, Sampling};
-use memscope_core::neurons::select::Scope;
+use memscope_core::neurons::select::{Scope, Selection};
 use memscope_core::neurons::{CandidateFilter, NeuronSpace};
 use memscope_core::studies::epochs::EpochSeriesSpec;
 use memscope_core::studies::flips::FlipsSpec;
@@ -44,12 +43,17 @@ impl App {
     /// The intervention the form describes.
     pub fn spec(&self) -> InterventionSpec {
         let spec = self.top_spec();
-        if self.form.criterion == 2 && !matches!(spec.intervention, Intervention::RewindLayer { .. }) {
+        if self.form.random_control() {
             // The random control; a scope without neurons leaves the top selection, and the
             // engine says what is wrong when it runs.
             return spec.clone().random_control(&self.layers).unwrap_or(spec);
         }
         spec
+    }
+
+    /// Whether the result shown was run with other settings than the form's now.
+    pub fn result_stale(&self) -> bool {
+        self.bars.stale(&self.spec())
     }
 
     /// The form's intervention with its top selection (before any random control).
@@ -58,30 +62,27 @@ impl App {
         if let Intervention::RewindLayer { layer, epochs_back } = self.form.intervention(self.layer_name()) {
             return InterventionSpec::rewind_layer(epoch, layer, epochs_back)
                 .on(self.form.split())
-                .repeats(REPEATS[self.form.repeats]);
+                .repeats(self.form.repeats);
         }
         let scope = if self.form.within_layer() {
             Scope::Layer(self.form.scope_layer(self.layer_name()))
         } else {
             Scope::Global
         };
-        let spec = InterventionSpec::neurons(epoch)
+        InterventionSpec::neurons(epoch)
             .change(self.form.intervention(self.layer_name()))
-            .criterion(if self.form.criterion == 1 { Criterion::Magnitude } else { self.gradient() })
+            .criterion(self.form.ranking.criterion(self.group))
             .scope(scope)
             .normalize_layers(self.form.normalize_layers())
             .candidates(if self.form.within_layer() {
                 CandidateFilter::default()
             } else {
-                self.form.candidate_filter()
+                self.form.candidates.clone()
             })
-            .granularity(self.form.granularity())
+            .granularity(self.form.granularity)
             .on(self.form.split())
-            .repeats(REPEATS[self.form.repeats]);
-        match COUNTS[self.form.count] {
-            Count::K(k) => spec.top_k(k),
-            Count::Q(q) => spec.top_fraction(q),
-        }
+            .repeats(self.form.repeats)
+            .select(self.form.count)
     }
 
     /// The form's intervention swept over every layer.
@@ -89,18 +90,14 @@ impl App {
         SweepSpec {
             base: self.top_spec(),
             layers: self.layers.iter().map(|l| l.name.clone()).collect(),
-            random_control: self.form.criterion == 2 && self.form.kind != 4,
+            random_control: self.form.random_control(),
         }
     }
 
     /// Whether the sweep shown was run with other settings than the form's now (the layer
     /// selected on the left does not matter to a sweep).
     pub fn sweep_stale(&self) -> bool {
-        let now = self.sweep_spec();
-        self.sweep.as_ref().is_some_and(|s| {
-            s.spec.random_control != now.random_control
-                || s.spec.layers.first().is_some_and(|l| s.spec.at(l) != now.at(l))
-        })
+        self.sweep.stale(&self.sweep_spec())
     }
 
     /// The form's intervention at every epoch where it applies (a rewind needs that many
@@ -115,8 +112,7 @@ impl App {
     /// Whether the series shown was run with other settings than the form's now (the epoch
     /// selected on the left does not matter to a series).
     pub fn epoch_series_stale(&self) -> bool {
-        let now = self.epoch_series_spec();
-        self.epoch_series.as_ref().is_some_and(|s| s.spec.at(0) != now.at(0))
+        self.series.stale(&self.epoch_series_spec())
     }
 
     /// The form's intervention's flips among the selected group's examples.
@@ -125,17 +121,17 @@ impl App {
     }
 
     pub fn flips_stale(&self) -> bool {
-        self.flips.as_ref().is_some_and(|f| f.spec != self.flips_spec())
+        self.images.stale(&self.flips_spec())
     }
 
     /// The rank histograms of the form's granularity, candidates and count: a top fraction
     /// as it is, a top k as k of the candidates.
     pub fn rank_spec(&self) -> RankSpec {
-        let granularity = self.form.granularity();
-        let candidates = self.form.candidate_filter();
-        let fraction = match COUNTS[self.form.count] {
-            Count::Q(q) => q,
-            Count::K(k) => {
+        let granularity = self.form.granularity;
+        let candidates = self.form.candidates.clone();
+        let fraction = match self.form.count {
+            Selection::TopFraction(q) => q,
+            Selection::TopK(k) | Selection::Random { count: k, .. } => {
                 let total =
                     NeuronSpace::new(&self.layers, &candidates, granularity).map(|s| s.total()).unwrap_or(0);
                 if total > 0 { (k as f64 / total as f64).min(1.0) } else { 0.05 }
@@ -158,7 +154,7 @@ impl App {
 
     /// Whether the histograms shown were made with other settings than the form's now.
     pub fn ranks_stale(&self) -> bool {
-        self.ranks.as_ref().is_some_and(|r| r.spec != self.rank_spec())
+        self.ranks.stale(&self.rank_spec())
     }
 
     pub(super) fn sensitivity_job(&self) -> Job {
@@ -173,12 +169,13 @@ impl App {
     }
 
     pub(super) fn ranks_current(&self) -> bool {
-        self.ranks.as_ref().is_some_and(|r| r.spec == self.rank_spec())
+        self.ranks.current(&self.rank_spec())
     }
 
     /// Whether the sensitive layers shown are of the current epoch and split.
     pub fn sensitivity_current(&self) -> bool {
         self.sensitivity
+            .study
             .as_ref()
             .is_some_and(|s| s.spec.epoch == self.epoch_number() && s.spec.split == self.form.split())
     }

@@ -3,8 +3,12 @@
 //! what to look at (`n` next, `N` back, `t` ends). The numbers are on screen, from the runs;
 //! the tour's words name no number it did not measure.
 
-use super::{App, Effect, Panel, View};
-use crate::tui::form::Form;
+use super::{Action, App, Effect, Panel, View};
+use crate::tui::form::{Form, Ranking, Reach};
+use crate::tui::status::Status;
+use crate::tui::text::pct;
+use memscope_core::edit::Intervention;
+use memscope_core::neurons::select::Selection;
 
 /// The layer whose filters the demo's story uses (else: the middle layer of the model).
 const DEMO_LAYER: &str = "stage2.block0.conv2";
@@ -12,26 +16,20 @@ const DEMO_LAYER: &str = "stage2.block0.conv2";
 /// The jobs a step cancels when the tour moves on (their labels, `worker::Job::label`).
 const LONG_JOBS: [&str; 4] = ["sweeping epochs", "sweeping layers", "sensitive layers", "rank histograms"];
 
-/// Presets of the form (indices into `form`'s lists): kind (0 zero-out, 1 re-init, 2 noise),
-/// criterion (0 gradient, 2 random control), σ, repeats and neuron count.
-#[derive(Clone, Copy)]
+/// What a step sets in the form: the change, how neurons are ranked and how many; always
+/// within the story's layer, over 10 repeats where they apply.
 struct Setting {
-    kind: usize,
-    criterion: usize,
-    sigma: usize,
-    repeats: usize,
-    count: usize,
+    change: Intervention,
+    ranking: Ranking,
+    count: Selection,
 }
 
-/// Presets of [`Setting`]: σ 0.01 / 0.02, 10 repeats, top 3 / top 5%.
-const SIGMA_001: usize = 1;
-const SIGMA_002: usize = 2;
-const REPEATS_10: usize = 2;
-const TOP_3: usize = 2;
-const TOP_5_PERCENT: usize = 8;
+const REPEATS: usize = 10;
+const TOP_3: Selection = Selection::TopK(3);
+const ZERO_OUT: Intervention = Intervention::ZeroOut;
 
-const fn setting(kind: usize, criterion: usize, sigma: usize, count: usize) -> Option<Setting> {
-    Some(Setting { kind, criterion, sigma, repeats: REPEATS_10, count })
+const fn setting(change: Intervention, ranking: Ranking, count: Selection) -> Option<Setting> {
+    Some(Setting { change, ranking, count })
 }
 
 /// A step: its title, what it sets, whether it runs, and its words.
@@ -45,7 +43,7 @@ pub struct Step {
     text: fn(&App) -> String,
 }
 
-pub const STEPS: [Step; 9] = [
+pub static STEPS: [Step; 9] = [
     Step {
         title: "average vs worst group",
         view: View::Bars,
@@ -57,16 +55,16 @@ pub const STEPS: [Step; 9] = [
             format!(
                 "Groups panel (left): mean {} (weighted by training shares), but the worst group {} is at {}. \
                  Groups under 10% of training are the minority.",
-                super::super::ui::pct(b.and_then(|b| b.mean_accuracy_train_weighted)),
+                pct(b.and_then(|b| b.mean_accuracy_train_weighted)),
                 worst.map(|g| format!("G{g}")).unwrap_or("?".into()),
-                super::super::ui::pct(b.and_then(|b| b.worst_group_accuracy)),
+                pct(b.and_then(|b| b.worst_group_accuracy)),
             )
         },
     },
     Step {
         title: "few filters carry a minority",
         view: View::Bars,
-        form: setting(0, 0, SIGMA_002, TOP_3),
+        form: setting(ZERO_OUT, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -81,7 +79,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "noise does not",
         view: View::Bars,
-        form: setting(2, 0, SIGMA_001, TOP_3),
+        form: setting(Intervention::Noise { sigma: 0.01 }, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -94,7 +92,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "re-initialising does",
         view: View::Bars,
-        form: setting(1, 0, SIGMA_002, TOP_3),
+        form: setting(Intervention::Reinit { sigma: 0.02, uniform: false }, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -107,7 +105,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "a random control",
         view: View::Bars,
-        form: setting(0, 2, SIGMA_002, TOP_3),
+        form: setting(ZERO_OUT, Ranking::RandomControl, TOP_3),
         run: true,
         text: |_| {
             "Zero 3 filters drawn at random outside the top, 10 draws: the signed mean Δ stays small; |Δ| and \
@@ -118,7 +116,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "rank histograms",
         view: View::Ranks,
-        form: setting(0, 0, SIGMA_002, TOP_5_PERCENT),
+        form: setting(ZERO_OUT, Ranking::Gradient, Selection::TopFraction(0.05)),
         run: true,
         text: |_| {
             "Do the top neurons by gradient also have large weights? Each bin counts them by magnitude \
@@ -140,7 +138,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "when memorization appears",
         view: View::Epochs,
-        form: setting(0, 0, SIGMA_002, TOP_3),
+        form: setting(ZERO_OUT, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -154,7 +152,7 @@ pub const STEPS: [Step; 9] = [
     Step {
         title: "which images flipped",
         view: View::Images,
-        form: setting(0, 0, SIGMA_002, TOP_3),
+        form: setting(ZERO_OUT, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
             format!(
@@ -174,12 +172,32 @@ impl App {
         Some((at, step.title, (step.text)(self)))
     }
 
+    /// `t` starts the tour or ends it; `n` and `N` move through it.
+    pub(super) fn tour(&mut self, action: Action) -> Vec<Effect> {
+        match (action, self.tour) {
+            (Action::Tour, Some(_)) => self.end_tour("tour ended · t starts it again"),
+            (Action::Tour, None) => self.tour_step(0),
+            (Action::TourNext, Some(at)) if at + 1 >= STEPS.len() => {
+                self.end_tour("end of the tour · t starts it again")
+            }
+            (Action::TourNext, Some(at)) => self.tour_step(at + 1),
+            (Action::TourPrev, Some(at)) => self.tour_step(at.saturating_sub(1)),
+            _ => Vec::new(),
+        }
+    }
+
+    fn end_tour(&mut self, note: &str) -> Vec<Effect> {
+        self.tour = None;
+        self.status = Status::Note(note.into());
+        Vec::new()
+    }
+
     /// Goes to step `at`: sets the last epoch, the story's layer and group, the form and the
     /// view, and runs.
     pub(super) fn tour_step(&mut self, at: usize) -> Vec<Effect> {
         let Some(step) = STEPS.get(at) else { return Vec::new() };
         self.tour = Some(at);
-        self.help = false;
+        self.help.open = false;
         self.prompt = None;
         let mut effects = Vec::new();
         // A long study of the step left behind would hold up this step's run.
@@ -196,9 +214,17 @@ impl App {
             self.group = group;
             effects.push(Effect::Submit(self.prepare_job()));
         }
-        if let Some(Setting { kind, criterion, sigma, repeats, count }) = step.form {
-            let split = self.form.split;
-            self.form = Form { kind, criterion, scope: 2, sigma, repeats, count, split, ..Form::default() };
+        if let Some(Setting { change, ranking, count }) = &step.form {
+            self.form = Form {
+                change: change.clone(),
+                ranking: *ranking,
+                reach: Reach::Layer,
+                count: *count,
+                repeats: REPEATS,
+                split: self.form.split,
+                field: self.form.field,
+                ..Form::default()
+            };
         }
         if self.view != step.view {
             self.scroll = 0;
@@ -206,7 +232,7 @@ impl App {
         self.view = step.view;
         self.focus = Panel::Results;
         if step.run {
-            effects.extend(self.update(super::Action::Run));
+            effects.extend(self.update(Action::Run));
         }
         effects
     }
@@ -232,17 +258,5 @@ impl App {
             .max_by_key(|g| g.train)
             .or_else(|| self.groups.iter().min_by_key(|g| g.train))
             .map(|g| g.group)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tui::form::{COUNTS, Count, REPEATS, SIGMAS};
-
-    #[test]
-    fn the_presets_name_what_they_say() {
-        assert_eq!((SIGMAS[SIGMA_001], SIGMAS[SIGMA_002], REPEATS[REPEATS_10]), (0.01, 0.02, 10));
-        assert_eq!((COUNTS[TOP_3], COUNTS[TOP_5_PERCENT]), (Count::K(3), Count::Q(0.05)));
     }
 }

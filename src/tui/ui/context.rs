@@ -6,12 +6,15 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 
-use super::{block, pct};
-use crate::tui::app::{App, Panel};
-use crate::tui::form::FIELDS;
+use super::block;
+use crate::tui::app::{Action, App, Panel};
+use crate::tui::hitmap::HitMap;
+use crate::tui::keymap::Keymap;
+use crate::tui::text::pct;
 use crate::tui::theme::Theme;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+/// The epochs, layers and groups panels, each recorded in `hits`.
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     let groups_height = app.groups.len() as u16 + 3;
     let [epochs, layers, groups] =
         Layout::vertical([Constraint::Percentage(45), Constraint::Min(4), Constraint::Length(groups_height)])
@@ -23,7 +26,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|e| ListItem::new(format!("{:>3}  {:>6} {:>6}", e.epoch, pct(e.val_worst), pct(e.val_mean))))
         .collect();
     let title = format!(" Epoch {}/{} · val worst mean ", app.epoch + 1, app.epochs.len());
-    list(frame, epochs, items, app.epoch, (title, Panel::Epochs), app, theme);
+    list(frame, epochs, items, app.epoch, (title, Panel::Epochs), (app, theme, hits));
 
     let shown = app.shown_layers();
     let items: Vec<ListItem> = shown
@@ -43,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         format!(" Layers /{}: {} of {} ", app.layer_filter, shown.len(), app.layers.len())
     };
     let selected = shown.iter().position(|&l| l == app.layer).unwrap_or(0);
-    list(frame, layers, items, selected, (title, Panel::Layers), app, theme);
+    list(frame, layers, items, selected, (title, Panel::Layers), (app, theme, hits));
 
     let baseline = app.current_baseline();
     let items: Vec<ListItem> = app
@@ -64,7 +67,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let title = format!(" Groups · n train · {} ", app.form.split());
-    list(frame, groups, items, app.group, (title, Panel::Groups), app, theme);
+    list(frame, groups, items, app.group, (title, Panel::Groups), (app, theme, hits));
 }
 
 /// A list panel with its selection kept in view, a mark of the rows above and below when
@@ -75,8 +78,7 @@ fn list(
     items: Vec<ListItem>,
     selected: usize,
     (title, panel): (String, Panel),
-    app: &App,
-    theme: &Theme,
+    (app, theme, hits): (&App, &Theme, &mut HitMap),
 ) {
     let rows = area.height.saturating_sub(2) as usize;
     let total = items.len();
@@ -92,10 +94,10 @@ fn list(
     let list = List::new(items).block(outer).highlight_style(theme.selected());
     let mut state = ListState::default().with_selected(Some(selected));
     frame.render_stateful_widget(list, area, &mut state);
-    app.hitboxes.borrow_mut().push((panel, area, state.offset()));
+    hits.add(panel, area, state.offset());
 }
 
-pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
     let group = app.group_label();
     let focused = app.focus == Panel::Form;
     // Only the fields that apply to the current settings.
@@ -103,10 +105,9 @@ pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .form
         .visible()
         .into_iter()
-        .map(|i| {
-            let field = FIELDS[i];
+        .map(|field| {
             let (label, value) = app.form.describe(field, &group, app.layer_name());
-            let selected = focused && i == app.field;
+            let selected = focused && field == app.form.field;
             let value_style = if selected { theme.selected() } else { Style::default() };
             Line::from(vec![
                 Span::styled(format!("{label:>13} "), theme.muted()),
@@ -117,6 +118,11 @@ pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ])
         })
         .collect();
-    let title = " Intervention  (←→ change, Enter run) ";
+    let title = format!(
+        " Intervention  ({}{} change, {} run) ",
+        keymap.label(Action::Left),
+        keymap.label(Action::Right),
+        keymap.label(Action::Run)
+    );
     frame.render_widget(Paragraph::new(lines).block(block(title, focused, theme)), area);
 }

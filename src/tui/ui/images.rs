@@ -52,7 +52,7 @@ fn shade(rgb: [u8; 3]) -> char {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let title =
         format!(" Images: G{} {} ", app.group, app.groups.get(app.group).map_or("", |g| g.name.as_str()));
-    let Some(flips) = app.flips.as_ref() else {
+    let Some(flips) = app.images.flips.as_ref() else {
         let text = if app.running.is_some() {
             "  computing…".to_string()
         } else {
@@ -67,7 +67,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
         return;
     };
     let mut lines = header(flips, app, theme);
-    let inner = area.width.saturating_sub(2) as usize;
+    lines.extend(example_lines(flips, area.width.saturating_sub(2) as usize, theme));
+    if flips.drawn.len() < flips.examples.len() {
+        lines.push(Line::styled(
+            format!(
+                "the first {} of {} drawn (e exports every one)",
+                flips.drawn.len(),
+                flips.examples.len()
+            ),
+            theme.muted(),
+        ));
+    }
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
+
+/// The drawn examples in rows of thumbnails as wide as `inner` allows, each marked under it.
+fn example_lines<'a>(flips: &Flips, inner: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let mut lines = Vec::new();
     let [_, h, w] = flips.image_shape;
     // As large as lets three images sit side by side, never larger than the image.
     let factor = (1..=w.max(1)).find(|&f| 3 * (w / f + 1) <= inner).unwrap_or(w.max(1));
@@ -122,17 +138,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
         }
         lines.push(Line::from(labels));
     }
-    if flips.drawn.len() < flips.examples.len() {
-        lines.push(Line::styled(
-            format!(
-                "the first {} of {} drawn (e exports every one)",
-                flips.drawn.len(),
-                flips.examples.len()
-            ),
-            theme.muted(),
-        ));
-    }
-    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+    lines
 }
 
 fn header<'a>(flips: &Flips, app: &App, theme: &Theme) -> Vec<Line<'a>> {
@@ -141,7 +147,7 @@ fn header<'a>(flips: &Flips, app: &App, theme: &Theme) -> Vec<Line<'a>> {
         lines
             .push(Line::styled("stale: press Enter · shown:", theme.negative().add_modifier(Modifier::BOLD)));
     }
-    lines.push(Line::styled(super::results::describe(&flips.spec.intervention), theme.muted()));
+    lines.push(Line::styled(crate::tui::text::describe(&flips.spec.intervention), theme.muted()));
     let n = flips.examples.len();
     let run =
         if flips.spec.intervention.repeats > 1 && is_random(flips) { " (run 1 of the repeats)" } else { "" };

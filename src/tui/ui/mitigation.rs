@@ -9,9 +9,11 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, Padding, Paragraph, Row, Table, Wrap};
 
-use super::{block, pct};
-use crate::tui::app::{App, Panel};
-use crate::tui::mitigation::{FIELDS, Field, METHODS, Page, Run, RunState};
+use super::block;
+use crate::tui::app::{Action, App, Panel};
+use crate::tui::keymap::Keymap;
+use crate::tui::mitigation::{FIELDS, Field, Page, Run, RunState, choice_of};
+use crate::tui::text::pct;
 use crate::tui::theme::Theme;
 use memscope_core::mitigate::compare::{Comparison, Selection};
 use memscope_core::mitigate::released_training;
@@ -26,8 +28,13 @@ pub fn form_height(app: &App, theme: &Theme, width: u16) -> u16 {
     (wrapped_height(&form_lines(app, theme), width.saturating_sub(2)) + 2).min(MAX_FORM_HEIGHT)
 }
 
-pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let title = " Mitigation  (←→ change, Enter start) ";
+pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
+    let title = format!(
+        " Mitigation  ({}{} change, {} start) ",
+        keymap.label(Action::Left),
+        keymap.label(Action::Right),
+        keymap.label(Action::Run)
+    );
     let block = block(title, app.focus == Panel::Form, theme);
     frame.render_widget(Paragraph::new(form_lines(app, theme)).wrap(Wrap { trim: false }).block(block), area);
 }
@@ -40,8 +47,7 @@ fn form_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
     let label = |text: &str| Span::styled(format!("{text:>12} "), theme.muted());
     let mut lines: Vec<Line> = FIELDS
         .iter()
-        .enumerate()
-        .map(|(i, &field)| {
+        .map(|&field| {
             let (name, value, note) = match field {
                 Field::Method => ("method", m.form.choice().name.to_string(), String::new()),
                 Field::Epochs if m.form.is_dfr() => {
@@ -54,7 +60,7 @@ fn form_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
                 ),
                 Field::Seed => ("seed", m.form.seed.to_string(), String::new()),
             };
-            let selected = focused && i == m.field;
+            let selected = focused && field == m.field;
             let applies = !(field == Field::Epochs && m.form.is_dfr());
             let style = match (selected, applies) {
                 (true, _) => theme.selected(),
@@ -100,7 +106,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
     let comparison = m.comparison.as_ref().filter(|_| !m.busy());
     let title = match comparison {
         Some(_) => " Run and comparison (←→ here: curves / table) ".to_string(),
-        None => format!(" {} seed {} · val per epoch ", METHODS[run.method % METHODS.len()].name, run.seed),
+        None => format!(" {} seed {} · val per epoch ", choice_of(&run.method).name, run.seed),
     };
     let outer = block(title, focused, theme);
     let inner = outer.inner(area);
@@ -249,11 +255,25 @@ fn draw_comparison(
         std::iter::once(0).chain(count + 1 - room..count).collect()
     };
     let wide = area.width >= 70;
+    let rows = comparison_rows(app, comparison, &shown, wide);
+    let (header, widths) = comparison_header(wide);
+    let table = Table::new(rows, widths).header(Row::new(header).height(2).style(theme.accent()));
+    frame.render_widget(table, table_area);
+}
+
+/// Two rows per experiment shown (its last and its best epoch); the run's name and group
+/// labels on the first.
+fn comparison_rows<'a>(app: &App, comparison: &Comparison, shown: &[usize], wide: bool) -> Vec<Row<'a>> {
     let number = |v: Option<f64>| v.map(|v| format!("{:>5.1}", 100.0 * v)).unwrap_or_else(|| "  n/a".into());
     let mut rows = Vec::new();
-    for &i in &shown {
+    for &i in shown {
         let experiment = &comparison.experiments[i];
-        let label = m.compared.get(i).map(|c| c.label.clone()).unwrap_or_else(|| experiment.name.clone());
+        let label = app
+            .mitigation
+            .compared
+            .get(i)
+            .map(|c| c.label.clone())
+            .unwrap_or_else(|| experiment.name.clone());
         for (k, selected) in experiment.selected.iter().enumerate() {
             let which = match selected.selection {
                 Selection::LastEpoch => "last",
@@ -274,6 +294,11 @@ fn draw_comparison(
             rows.push(Row::new(cells));
         }
     }
+    rows
+}
+
+/// The table's two-line header and its column widths (the group labels where `wide`).
+fn comparison_header<'a>(wide: bool) -> (Vec<Cell<'a>>, Vec<Constraint>) {
     let two = |a: &'static str, b: &'static str| Cell::from(Text::from(vec![Line::raw(a), Line::raw(b)]));
     let mut header = vec![two("", "run")];
     let mut widths = vec![Constraint::Min(8)];
@@ -295,6 +320,5 @@ fn draw_comparison(
         Constraint::Length(5),
         Constraint::Length(5),
     ]);
-    let table = Table::new(rows, widths).header(Row::new(header).height(2).style(theme.accent()));
-    frame.render_widget(table, table_area);
+    (header, widths)
 }

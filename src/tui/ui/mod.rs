@@ -12,48 +12,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
-use super::app::{App, Panel, PromptKind, VIEWS, View};
-use super::status::Tone;
-use super::theme::{Keys, Theme};
-use memscope_core::edit::Intervention;
-use memscope_core::studies::intervention::InterventionResult;
-
-/// A percentage with one decimal, or n/a.
-pub fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1}%", 100.0 * v)).unwrap_or_else(|| "n/a".into())
-}
-
-/// A signed change in points with one decimal, or n/a.
-pub fn pts(v: Option<f64>) -> String {
-    v.map(|v| format!("{:+.1}", 100.0 * v)).unwrap_or_else(|| "n/a".into())
-}
-
-/// A one-line description of a run.
-pub fn short(r: &InterventionResult) -> String {
-    let s = &r.spec;
-    match &s.intervention {
-        Intervention::RewindLayer { layer, epochs_back } => {
-            format!("rewind {layer} −{epochs_back} @{}", s.epoch)
-        }
-        _ => format!(
-            "{} {} {} by {} @{}",
-            s.intervention,
-            s.query.selection,
-            s.query.scope,
-            criterion(&s.query.criterion),
-            s.epoch
-        ),
-    }
-}
-
-fn criterion(c: &memscope_core::neurons::scores::Criterion) -> String {
-    match c {
-        memscope_core::neurons::scores::Criterion::Magnitude => "magnitude".into(),
-        memscope_core::neurons::scores::Criterion::Gradient { group, .. } => {
-            format!("grad {}", group.map(|g| format!("G{g}")).unwrap_or_else(|| "all".into()))
-        }
-    }
-}
+use super::app::{Action, App, Edit, Panel, PromptKind, VIEWS, View};
+use super::hitmap::HitMap;
+use super::keymap::{IDLE_HINTS, Keymap, MOUSE};
+use super::status::{Status, Tone};
+use super::theme::Theme;
 
 /// Draws `lines` wrapped inside `outer`, from row `scroll` on (clamped to the last page).
 /// When they do not fit, the bottom border says how many rows lie above and below.
@@ -75,30 +38,42 @@ pub fn block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Bl
     Block::default().borders(Borders::ALL).border_style(theme.border(focused)).title(title)
 }
 
-pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
-    app.hitboxes.borrow_mut().clear();
+/// Draws the whole screen from `app`; returns where each panel went, for the mouse.
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) -> HitMap {
+    let mut hits = HitMap::default();
     let [title, body, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(10), Constraint::Length(1)])
             .areas(frame.area());
-    draw_title(frame, title, app, theme, keys);
+    draw_title(frame, title, app, theme, keymap);
     let left_width = if body.width < 100 { 32 } else { (body.width * 34 / 100).min(44) };
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(40)]).areas(body);
-    context::draw(frame, left, app, theme);
-    let focused = app.focus == Panel::Results;
+    context::draw(frame, left, app, theme, &mut hits);
     if app.view == View::Mitigation {
         let [form, results] = Layout::vertical([
             Constraint::Length(mitigation::form_height(app, theme, right.width)),
             Constraint::Min(6),
         ])
         .areas(right);
-        mitigation::draw_form(frame, form, app, theme);
-        mitigation::draw(frame, results, app, theme, focused);
-        draw_status(frame, status, app, theme);
-        if app.help {
-            draw_help(frame, app, theme, keys);
-        }
-        return;
+        mitigation::draw_form(frame, form, app, theme, keymap);
+        mitigation::draw(frame, results, app, theme, app.focus == Panel::Results);
+    } else {
+        draw_right(frame, right, app, (theme, keymap), &mut hits);
     }
+    draw_status(frame, status, app, theme, keymap);
+    if app.help.open {
+        draw_help(frame, app, theme, keymap);
+    }
+    hits
+}
+
+/// The form (or on the tour its words) over the current view's results.
+fn draw_right(
+    frame: &mut Frame,
+    right: Rect,
+    app: &App,
+    (theme, keymap): (&Theme, &Keymap),
+    hits: &mut HitMap,
+) {
     // On the tour its words take the form's place (the result's header states every setting).
     let tour = app.tour_text().map(|(at, title, text)| {
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
@@ -114,14 +89,20 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
     match tour {
         Some((at, title, paragraph, _)) => {
             let title = format!(" Tour {}/{}: {title} ", at + 1, crate::tui::app::tour::STEPS.len());
+            let hint = keymap.hint(&[
+                (Action::TourNext, "next"),
+                (Action::TourPrev, "back"),
+                (Action::Tour, "ends"),
+            ]);
             let outer = block(title, true, theme)
-                .title_bottom(Line::styled(" n next · N back · t ends ", theme.accent()).right_aligned());
+                .title_bottom(Line::styled(format!(" {hint} "), theme.accent()).right_aligned());
             frame.render_widget(paragraph.block(outer), form);
         }
-        None => context::draw_form(frame, form, app, theme),
+        None => context::draw_form(frame, form, app, theme, keymap),
     }
-    app.hitboxes.borrow_mut().push((Panel::Form, form, 0));
-    app.hitboxes.borrow_mut().push((Panel::Results, results, 0));
+    hits.add(Panel::Form, form, 0);
+    hits.add(Panel::Results, results, 0);
+    let focused = app.focus == Panel::Results;
     match app.view {
         View::Epochs => studies::draw_epochs(frame, results, app, theme, focused),
         View::Images => images::draw(frame, results, app, theme, focused),
@@ -133,27 +114,20 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         View::Sweep => studies::draw_sweep(frame, results, app, theme, focused),
         View::Mitigation => {}
     }
-    draw_status(frame, status, app, theme);
-    if app.help {
-        draw_help(frame, app, theme, keys);
-    }
 }
 
-fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Keys) {
+fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
     let wide = area.width >= 110;
     let mut spans = Vec::new();
-    for (i, (view, name)) in VIEWS.iter().enumerate() {
+    for (view, name) in VIEWS.iter() {
         let style = if *view == app.view { theme.selected() } else { theme.muted() };
         // Narrow: every view's number, the current one's name (a name is never cut short).
         let name = if wide || *view == app.view { name.to_string() } else { String::new() };
         spans.push(Span::raw(" "));
-        spans.push(Span::styled(format!("{}{name}", i + 1), style));
+        spans.push(Span::styled(format!("{}{name}", keymap.label(Action::Show(*view))), style));
     }
-    let keys_hint = if wide {
-        format!("  {}:help {}:quit", keys.help, keys.quit)
-    } else {
-        format!("  {} {}", keys.help, keys.quit)
-    };
+    let (help, quit) = (keymap.label(Action::Help), keymap.label(Action::Quit));
+    let keys_hint = if wide { format!("  {help}:help {quit}:quit") } else { format!("  {help} {quit}") };
     spans.push(Span::styled(keys_hint, theme.muted()));
     // The experiment's name gives way (a run's name is long) so that the views and keys show.
     let rest = format!(" · epoch {} · {} ", app.epoch_number(), app.form.split());
@@ -169,17 +143,20 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keys: &Ke
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+/// The footer: an open prompt, the running job's gauge, or the status with the keys to begin.
+fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
     if let Some(prompt) = &app.prompt {
+        let (accept, close) =
+            (keymap.label(Action::Prompt(Edit::Accept)), keymap.label(Action::Prompt(Edit::Close)));
         let line = match prompt.kind {
             PromptKind::Epoch => format!(
-                ":epoch {}▏  Enter jumps to it ({}..={}), Esc closes",
+                ":epoch {}▏  {accept} jumps to it ({}..={}), {close} closes",
                 prompt.text,
                 app.epochs.first().map_or(0, |e| e.epoch),
                 app.epochs.last().map_or(0, |e| e.epoch)
             ),
             PromptKind::Filter => format!(
-                "/{}▏  {} of {} layers · Enter keeps the filter, Esc clears it",
+                "/{}▏  {} of {} layers · {accept} keeps the filter, {close} clears it",
                 prompt.text,
                 app.shown_layers().len(),
                 app.layers.len()
@@ -192,10 +169,11 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(run) => {
             let ratio = if run.total > 0 { run.done as f64 / run.total as f64 } else { 0.0 };
             let label = format!(
-                "{} {:.1}s{}  (Esc cancels)",
+                "{} {:.1}s{}  ({} cancels)",
                 run.label,
                 run.started.elapsed().as_secs_f64(),
-                if run.total > 0 { format!("  {}/{}", run.done, run.total) } else { String::new() }
+                if run.total > 0 { format!("  {}/{}", run.done, run.total) } else { String::new() },
+                keymap.label(Action::Cancel)
             );
             let gauge =
                 Gauge::default().gauge_style(theme.accent()).ratio(ratio.clamp(0.0, 1.0)).label(label);
@@ -206,7 +184,11 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Tone::Bad => theme.negative(),
                 Tone::Plain => Style::default(),
             };
-            let mut spans = vec![Span::styled(app.status.to_string(), style)];
+            let status = match app.status {
+                Status::Idle => keymap.hint(&IDLE_HINTS),
+                ref other => other.to_string(),
+            };
+            let mut spans = vec![Span::styled(status, style)];
             // A subset or skipped images: every number on screen is of that data.
             if let Some(note) = app.data_changes.short() {
                 spans.push(Span::styled(format!("  · data: {note}"), theme.accent()));
@@ -216,24 +198,8 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
 }
 
-fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
-    let lines = [
-        ("Tab Shift-Tab", "next / previous panel (epochs, layers, groups, form, results)"),
-        ("↑↓ k j PgUp PgDn", "move in the panel; in the results panel scroll"),
-        ("Home g / End G", "first / last (epoch, layer, group, field, row)"),
-        ("←→ h l", "change a value: form field, rewind distance, Mitigation page"),
-        ("1 … 9", "the views, numbered in the title bar (Bars … Sweep Epochs Images)"),
-        ("Enter / Esc", "run the intervention or study / cancel the running job"),
-        ("b", "bar scale: ±100 ±50 ±25 ±10 ±5 ±2 auto (shown as 'bars ±N')"),
-        ("t  n N", "guided tour of the paper's story: start or end / next / back"),
-        ("p", "pin the result; the next is drawn beside it; p again unpins"),
-        (":N Enter  /text", "jump to epoch N / list only layers whose name has text"),
-        ("mouse", "click a panel or a row; the wheel moves in the panel under it"),
-        ("d", "switch between the bundled demos: the ResNet and the ViT"),
-    ];
-    let letters = format!("o / {} / {}", keys.export, keys.quit);
-    let exports =
-        format!("{} writes JSON and CSV (History: every run) to {}", keys.export, app.export_dir.display());
+/// The help overlay: the keymap's lines, the mouse, where exports go, the data, the symbols.
+fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) {
     let symbols = [
         ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
         ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
@@ -246,38 +212,35 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keys: &Keys) {
         ("✗ ✓ (Images)", "right before, wrong after / wrong before, right after"),
         ("pin", "a pinned result, kept as it was when pinned"),
     ];
+    let lines = keymap.lines();
+    let width = lines.iter().map(|l| l.keys().chars().count() + 1).max().unwrap_or(0).max(17);
     let row = |k: &str, v: &str, style| {
-        Line::from(vec![Span::styled(format!("{k:<17}"), style), Span::raw(v.to_string())])
+        Line::from(vec![Span::styled(format!("{k:<width$}"), style), Span::raw(v.to_string())])
     };
-    let mut text: Vec<Line> = lines.iter().map(|(k, v)| row(k, v, theme.accent())).collect();
-    text.push(row(&letters, "open finished mitigation run / export / quit (or Ctrl-C)", theme.accent()));
+    let mut text: Vec<Line> = lines.iter().map(|l| row(&l.keys(), l.text, theme.accent())).collect();
+    text.push(row("mouse", MOUSE, theme.accent()));
+    let export = keymap.label(Action::Export);
+    let exports =
+        format!("{export} writes JSON and CSV (History: every run) to {}", app.export_dir.display());
     text.push(Line::styled(exports, theme.muted()));
     // Which data and transform every number here is measured on.
     text.push(Line::styled(format!("data: {}", app.experiment.manifest.dataset.describe()), theme.muted()));
     text.push(Line::styled("Symbols", theme.accent()));
     text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
+    let scroll = format!("{}{}", keymap.label(Action::Up), keymap.label(Action::Down));
     text.push(Line::styled(
-        format!(
-            "{}: this help; ↑↓ scroll it, any other key closes it · mean: weighted by training shares",
-            keys.help
-        ),
+        format!("{scroll} scroll this help, any other key closes it · mean: weighted by training shares"),
         theme.muted(),
     ));
     let area = frame.area();
     let width = area.width.min(84);
     let count = Paragraph::new(text.clone()).wrap(Wrap { trim: false }).line_count(width.saturating_sub(2));
     // Wrapped lines counted, so the last one is never cut while the screen has room; where it
-    // has not, ↑↓ scroll and the border says how many rows lie above and below.
+    // has not, the scroll keys move it and the border says how many rows lie above and below.
     let height = (count as u16 + 2).min(area.height);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(popup);
     frame.render_widget(Clear, popup);
-    scrolled(
-        frame,
-        popup,
-        block(" Keys and symbols (↑↓ scroll) ", true, theme),
-        text,
-        app.help_scroll,
-        theme,
-    );
+    let title = format!(" Keys and symbols ({scroll} scroll) ");
+    scrolled(frame, popup, block(title, true, theme), text, app.help.scroll, theme);
 }

@@ -6,13 +6,13 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph, Wrap};
 
-use super::{block, criterion, pct, pts, scrolled};
+use super::{block, scrolled};
 use crate::tui::app::{App, BAR_SCALES, HISTORY};
 use crate::tui::caption;
+use crate::tui::text::{describe, pct, pts};
 use crate::tui::theme::Theme;
-use memscope_core::edit::Intervention;
-use memscope_core::neurons::select::{Scope, Selection};
-use memscope_core::studies::intervention::{ALL_CANDIDATES, InterventionResult, InterventionSpec};
+use memscope_core::studies::GroupChange;
+use memscope_core::studies::intervention::{ALL_CANDIDATES, InterventionResult};
 
 /// Scales a bar's half-width covers, in points: the smallest that fits the largest change.
 const SCALES: [f64; 6] = [2.0, 5.0, 10.0, 25.0, 50.0, 100.0];
@@ -83,51 +83,6 @@ pub fn bar_cells(change: f64, std: f64, scale: f64, width: usize) -> Vec<(char, 
     cells
 }
 
-/// A selection in words, fractions with one decimal.
-fn selection(s: &Selection) -> String {
-    match s {
-        Selection::TopK(k) => format!("top-{k}"),
-        Selection::TopFraction(q) => format!("top {:.1}%", 100.0 * q),
-        Selection::Random { count, outside_top } => {
-            format!("{count} random outside the top {:.1}%", 100.0 * outside_top)
-        }
-    }
-}
-
-/// Every setting of an intervention, in words (wrapped where shown, never cut).
-pub fn describe(s: &InterventionSpec) -> String {
-    let mut parts = vec![format!("epoch {}", s.epoch)];
-    match &s.intervention {
-        Intervention::RewindLayer { layer, epochs_back } => {
-            parts.push(format!("rewind layer {layer} {epochs_back} epochs back"))
-        }
-        change => {
-            let q = &s.query;
-            parts.push(format!("{change} {} {}s", selection(&q.selection), q.granularity));
-            parts.push(match &q.scope {
-                Scope::Global if q.normalize_layers => "global ÷ layer mean".into(),
-                Scope::Global => "global".into(),
-                Scope::Layer(layer) => format!("within {layer}"),
-            });
-            parts.push(format!("by {}", criterion(&q.criterion)));
-            if q.candidates.exclude_head {
-                parts.push("no head".into());
-            }
-            if q.candidates.exclude_shortcuts {
-                parts.push("no shortcuts".into());
-            }
-            if s.intervention.is_random() || matches!(q.selection, Selection::Random { .. }) {
-                parts.push(format!("{} runs", s.repeats));
-            }
-        }
-    }
-    parts.push(format!("on {}", s.split));
-    if s.seed != 0 {
-        parts.push(format!("seed {}", s.seed));
-    }
-    parts.join(" · ")
-}
-
 /// An accuracy in percent with one decimal, without the sign (the header says %).
 fn acc(v: Option<f64>) -> String {
     v.map(|v| format!("{:.1}", 100.0 * v)).unwrap_or_else(|| "n/a".into())
@@ -135,7 +90,7 @@ fn acc(v: Option<f64>) -> String {
 
 /// The bar scale in use: the locked one, or the smallest that fits `r` (auto).
 pub fn scale_of(app: &App, r: &InterventionResult) -> (f64, bool) {
-    match BAR_SCALES.get(app.scale).copied().flatten() {
+    match BAR_SCALES.get(app.bars.scale).copied().flatten() {
         Some(s) => (s, false),
         None => {
             let max = r.groups.iter().filter_map(|g| g.change).fold(0.0f64, |m, c| m.max(100.0 * c.abs()));
@@ -201,7 +156,7 @@ fn bar_spans<'a>(cells: &[(char, Cell)], fill: Style, theme: &Theme) -> Vec<Span
 }
 
 pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let Some(r) = &app.result else {
+    let Some(r) = &app.bars.result else {
         let text = vec![
             Line::raw(""),
             Line::raw(
@@ -216,7 +171,7 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
         );
         return;
     };
-    let pinned = app.pinned.as_ref().filter(|p| *p != r);
+    let pinned = app.bars.pinned.as_ref().filter(|p| *p != r);
     let wide = area.width >= 110;
     match pinned {
         // A pinned result beside the current one where the panel is wide.
@@ -281,35 +236,75 @@ fn bars_panel(
             theme.muted(),
         ),
     ];
-    for g in &r.groups {
-        let marker = if r.after_summary.worst_group == Some(g.group) {
-            " worst"
-        } else if r.before.worst_group == Some(g.group) {
-            " (was)"
-        } else {
-            ""
-        };
-        let change = g.change.map(|c| 100.0 * c).unwrap_or(0.0);
-        let std = if r.runs > 1 { 100.0 * g.after_std.unwrap_or(0.0) } else { 0.0 };
-        let fill_style = if change < 0.0 { theme.negative() } else { theme.positive() };
-        let name = format!("G{} {}", g.group, g.name);
-        let mut spans = vec![
-            Span::styled(format!("{:<label$.label$}", name), theme.group(g.group)),
-            Span::raw(format!("{:>5}→{:<5}  ", acc(g.before), acc(g.after))),
-        ];
-        spans.extend(bar_spans(&bar_cells(change, std, scale, bar_width), fill_style, theme));
-        spans.push(Span::styled(format!(" {:>6}", pts(g.change)), fill_style));
-        let abs = g.abs_change.map(|a| format!("{:.1}", 100.0 * a)).unwrap_or_else(|| "n/a".into());
-        spans.push(Span::raw(format!(" {abs:>5}")));
-        if let Some(pin) = pin {
-            let then = pin.groups.iter().find(|p| p.group == g.group).and_then(|p| p.change);
-            spans.push(Span::styled(format!(" {:>6}", pts(then)), theme.accent()));
-        }
-        spans.push(Span::styled(marker, theme.negative()));
-        lines.push(Line::from(spans));
+    let bar = Bar { scale, width: bar_width, label };
+    lines.extend(r.groups.iter().map(|g| group_line(r, g, pin, bar, theme)));
+    lines.extend(summary_lines(app, r, pin, theme));
+    let (per_group, examples) = examples(r);
+    lines.push(Line::styled(examples, theme.muted()));
+    let title = format!(
+        " {}Δ acc, pp · {} · bars ±{scale}{} (b) ",
+        if pinned { "Pinned: " } else { "" },
+        per_group.map(|n| format!("{n}/group")).unwrap_or_else(|| "n below".into()),
+        if auto { " auto" } else { "" }
+    );
+    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
+
+/// How a panel's bars are drawn: the scale (points at either end), the bar's width, the
+/// width of the group's label.
+#[derive(Clone, Copy)]
+struct Bar {
+    scale: f64,
+    width: usize,
+    label: usize,
+}
+
+/// A group's row: its name, accuracy before and after, its bar, Δ, |Δ|, the pinned Δ, and
+/// whether it is the worst group (or was).
+fn group_line<'a>(
+    r: &InterventionResult,
+    g: &GroupChange,
+    pin: Option<&InterventionResult>,
+    Bar { scale, width, label }: Bar,
+    theme: &Theme,
+) -> Line<'a> {
+    let marker = if r.after_summary.worst_group == Some(g.group) {
+        " worst"
+    } else if r.before.worst_group == Some(g.group) {
+        " (was)"
+    } else {
+        ""
+    };
+    let change = g.change.map(|c| 100.0 * c).unwrap_or(0.0);
+    let std = if r.runs > 1 { 100.0 * g.after_std.unwrap_or(0.0) } else { 0.0 };
+    let fill_style = if change < 0.0 { theme.negative() } else { theme.positive() };
+    let name = format!("G{} {}", g.group, g.name);
+    let mut spans = vec![
+        Span::styled(format!("{:<label$.label$}", name), theme.group(g.group)),
+        Span::raw(format!("{:>5}→{:<5}  ", acc(g.before), acc(g.after))),
+    ];
+    spans.extend(bar_spans(&bar_cells(change, std, scale, width), fill_style, theme));
+    spans.push(Span::styled(format!(" {:>6}", pts(g.change)), fill_style));
+    let abs = g.abs_change.map(|a| format!("{:.1}", 100.0 * a)).unwrap_or_else(|| "n/a".into());
+    spans.push(Span::raw(format!(" {abs:>5}")));
+    if let Some(pin) = pin {
+        let then = pin.groups.iter().find(|p| p.group == g.group).and_then(|p| p.change);
+        spans.push(Span::styled(format!(" {:>6}", pts(then)), theme.accent()));
     }
+    spans.push(Span::styled(marker, theme.negative()));
+    Line::from(spans)
+}
+
+/// Under the bars: the caption, the worst-group and mean accuracy before and after, what
+/// repeats mean, and what the pinned column is.
+fn summary_lines<'a>(
+    app: &App,
+    r: &InterventionResult,
+    pin: Option<&InterventionResult>,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
-    lines.push(Line::styled(caption::intervention(r, &app.layers, &train), theme.accent()));
+    let mut lines = vec![Line::styled(caption::intervention(r, &app.layers, &train), theme.accent())];
     let (b, a) = (&r.before_summary, &r.after_summary);
     let worst = if r.runs > 1 { "worst (mean of runs)" } else { "worst-group" };
     lines.push(Line::raw(format!(
@@ -332,20 +327,12 @@ fn bars_panel(
     if let Some(pin) = pin {
         lines.push(Line::styled(format!("pin Δ (p unpins): {}", describe(&pin.spec)), theme.accent()));
     }
-    let (per_group, examples) = examples(r);
-    lines.push(Line::styled(examples, theme.muted()));
-    let title = format!(
-        " {}Δ acc, pp · {} · bars ±{scale}{} (b) ",
-        if pinned { "Pinned: " } else { "" },
-        per_group.map(|n| format!("{n}/group")).unwrap_or_else(|| "n below".into()),
-        if auto { " auto" } else { "" }
-    );
-    scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+    lines
 }
 
 pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let Some(r) = app.result.as_ref().filter(|r| !r.neurons.is_empty()) else {
-        let text = if app.result.is_some() {
+    let Some(r) = app.bars.result.as_ref().filter(|r| !r.neurons.is_empty()) else {
+        let text = if app.bars.result.is_some() {
             "  a layer rewind selects no neurons"
         } else {
             "  none yet: press Enter"
@@ -410,10 +397,10 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     }
     header.push_str(&format!("{:>8}", "worst"));
     let mut lines = vec![Line::styled(header, theme.accent())];
-    if app.history.is_empty() {
+    if app.bars.history.is_empty() {
         lines.push(Line::raw("none yet: each Enter adds its run here"));
     }
-    for (i, r) in app.history.iter().enumerate() {
+    for (i, r) in app.bars.history.iter().enumerate() {
         let mut row = format!("{:<3}", i + 1);
         for g in &r.groups {
             row.push_str(&format!("{:>7}", pts(g.change)));
@@ -423,7 +410,7 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
         // Every setting, wrapped under the numbers.
         lines.push(Line::styled(format!("   {}", describe(&r.spec)), theme.muted()));
     }
-    let title = format!(" History ({} of {HISTORY}), newest first; Δ in pp ", app.history.len());
+    let title = format!(" History ({} of {HISTORY}), newest first; Δ in pp ", app.bars.history.len());
     scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 

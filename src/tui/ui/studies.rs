@@ -6,8 +6,9 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
-use super::{block, pts};
+use super::block;
 use crate::tui::app::App;
+use crate::tui::text::{describe, pts};
 use crate::tui::theme::Theme;
 
 fn waiting(frame: &mut Frame, area: Rect, title: &str, app: &App, theme: &Theme, focused: bool) {
@@ -16,7 +17,7 @@ fn waiting(frame: &mut Frame, area: Rect, title: &str, app: &App, theme: &Theme,
 }
 
 pub fn draw_ranks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let Some(study) = &app.ranks else {
+    let Some(study) = &app.ranks.study else {
         return waiting(frame, area, " Rank histograms ", app, theme, focused);
     };
     let title = format!(
@@ -161,10 +162,10 @@ fn heat(change: Option<f64>, sensitive: bool, theme: &Theme) -> Style {
 }
 
 pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
-    let Some(study) = &app.sensitivity else {
+    let Some(study) = &app.sensitivity.study else {
         return waiting(frame, area, " Sensitive layers ", app, theme, focused);
     };
-    let Some(&n) = study.spec.epochs_back.get(app.distance) else { return };
+    let Some(&n) = study.spec.epochs_back.get(app.sensitivity.distance) else { return };
     let groups = study.groups.len();
     let cell = |text: String| ratatui::widgets::Cell::from(text);
     let mut header = vec![cell("layer".into())];
@@ -182,7 +183,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
         })
         .collect();
     let mut count = vec![cell("sensitive layers".into())];
-    count.extend(study.counts[app.distance].iter().map(|c| cell(format!("{c:>6} "))));
+    count.extend(study.counts[app.sensitivity.distance].iter().map(|c| cell(format!("{c:>6} "))));
     let longest = study.rows.iter().map(|r| short_layer(&r.layer).chars().count()).max().unwrap_or(0);
     let mut widths = vec![Constraint::Length(longest.max(16) as u16)];
     widths.extend((0..groups).map(|_| Constraint::Length(7)));
@@ -235,7 +236,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
 
 pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let title = " Sweep: Δ pp per layer × group ";
-    let Some(sweep) = &app.sweep else {
+    let Some(sweep) = &app.sweep.sweep else {
         let text = if app.running.is_some() {
             "  computing…".to_string()
         } else {
@@ -253,7 +254,7 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
         ));
     }
     let base = sweep.spec.layers.first().map(|l| sweep.spec.at(l)).unwrap_or_else(|| sweep.spec.base.clone());
-    let what = super::results::describe(&base);
+    let what = describe(&base);
     let what = match sweep.spec.layers.first() {
         Some(first) => what
             .replace(&format!("within {first}"), "within each layer")
@@ -332,7 +333,7 @@ pub fn sparkline(values: &[Option<f64>], top: f64, width: usize) -> String {
 
 pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let title = " Epochs: Δ pp per epoch × group ";
-    let Some(series) = &app.epoch_series else {
+    let Some(series) = &app.series.series else {
         let text = if app.running.is_some() {
             "  computing…".to_string()
         } else {
@@ -352,7 +353,7 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
             theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
         ));
     }
-    let what = super::results::describe(&series.spec.at(0)).replacen("epoch 0", "each epoch", 1);
+    let what = describe(&series.spec.at(0)).replacen("epoch 0", "each epoch", 1);
     lines.push(Line::styled(what, theme.muted()));
     let groups = series.points.iter().map(|p| p.groups.len()).max().unwrap_or(0);
     let inner = area.width.saturating_sub(2) as usize;

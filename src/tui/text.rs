@@ -1,0 +1,90 @@
+//! Numbers and runs in words, for the screen and the status line alike: the state (status
+//! messages, the tour) and the views both use these, so neither imports the other for them.
+
+use memscope_core::edit::Intervention;
+use memscope_core::neurons::scores::Criterion;
+use memscope_core::neurons::select::{Scope, Selection};
+use memscope_core::studies::intervention::{InterventionResult, InterventionSpec};
+
+/// A percentage with one decimal, or n/a.
+pub fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1}%", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// A signed change in points with one decimal, or n/a.
+pub fn pts(v: Option<f64>) -> String {
+    v.map(|v| format!("{:+.1}", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// A one-line description of a run.
+pub fn short(r: &InterventionResult) -> String {
+    let s = &r.spec;
+    match &s.intervention {
+        Intervention::RewindLayer { layer, epochs_back } => {
+            format!("rewind {layer} −{epochs_back} @{}", s.epoch)
+        }
+        _ => format!(
+            "{} {} {} by {} @{}",
+            s.intervention,
+            s.query.selection,
+            s.query.scope,
+            criterion(&s.query.criterion),
+            s.epoch
+        ),
+    }
+}
+
+/// A criterion in a few words: `magnitude`, `grad G1`, `grad all`.
+pub fn criterion(c: &Criterion) -> String {
+    match c {
+        Criterion::Magnitude => "magnitude".into(),
+        Criterion::Gradient { group, .. } => {
+            format!("grad {}", group.map(|g| format!("G{g}")).unwrap_or_else(|| "all".into()))
+        }
+    }
+}
+
+/// A selection in words, fractions with one decimal.
+fn selection(s: &Selection) -> String {
+    match s {
+        Selection::TopK(k) => format!("top-{k}"),
+        Selection::TopFraction(q) => format!("top {:.1}%", 100.0 * q),
+        Selection::Random { count, outside_top } => {
+            format!("{count} random outside the top {:.1}%", 100.0 * outside_top)
+        }
+    }
+}
+
+/// Every setting of an intervention, in words (wrapped where shown, never cut).
+pub fn describe(s: &InterventionSpec) -> String {
+    let mut parts = vec![format!("epoch {}", s.epoch)];
+    match &s.intervention {
+        Intervention::RewindLayer { layer, epochs_back } => {
+            parts.push(format!("rewind layer {layer} {epochs_back} epochs back"))
+        }
+        change => {
+            let q = &s.query;
+            parts.push(format!("{change} {} {}s", selection(&q.selection), q.granularity));
+            parts.push(match &q.scope {
+                Scope::Global if q.normalize_layers => "global ÷ layer mean".into(),
+                Scope::Global => "global".into(),
+                Scope::Layer(layer) => format!("within {layer}"),
+            });
+            parts.push(format!("by {}", criterion(&q.criterion)));
+            if q.candidates.exclude_head {
+                parts.push("no head".into());
+            }
+            if q.candidates.exclude_shortcuts {
+                parts.push("no shortcuts".into());
+            }
+            if s.intervention.is_random() || matches!(q.selection, Selection::Random { .. }) {
+                parts.push(format!("{} runs", s.repeats));
+            }
+        }
+    }
+    parts.push(format!("on {}", s.split));
+    if s.seed != 0 {
+        parts.push(format!("seed {}", s.seed));
+    }
+    parts.join(" · ")
+}
