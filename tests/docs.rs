@@ -53,19 +53,24 @@ struct Example {
     expected: String,
 }
 
-/// The fenced blocks of a page: (line of the opening fence, info string, body lines).
+/// The fenced blocks of a page: (line of the opening fence, info string, body lines without
+/// the fence's indentation, as in a list item).
 fn fences(text: &str) -> Vec<(usize, String, Vec<&str>)> {
     let mut blocks = Vec::new();
-    let mut open: Option<(usize, String, Vec<&str>)> = None;
+    let mut open: Option<(usize, usize, String, Vec<&str>)> = None;
     for (i, line) in text.lines().enumerate() {
         let fence = line.trim_start().starts_with("```");
         match open.take() {
-            None if fence => open = Some((i + 1, line.trim_start()[3..].trim().to_string(), Vec::new())),
+            None if fence => {
+                let indent = line.len() - line.trim_start().len();
+                open = Some((i + 1, indent, line.trim_start()[3..].trim().to_string(), Vec::new()));
+            }
             None => {}
-            Some(block) if fence && line.trim() == "```" => blocks.push(block),
-            Some(mut block) => {
-                block.2.push(line);
-                open = Some(block);
+            Some((at, _, info, body)) if fence && line.trim() == "```" => blocks.push((at, info, body)),
+            Some((at, indent, info, mut body)) => {
+                let spaces = line.len() - line.trim_start_matches(' ').len();
+                body.push(&line[spaces.min(indent)..]);
+                open = Some((at, indent, info, body));
             }
         }
     }
