@@ -95,10 +95,16 @@ fn examples(page: &Path) -> Vec<Example> {
                         Some("memscope"),
                         "{at}: only memscope runs in a console block (mark others console,ignore)"
                     );
-                    found.push(Example { at, args: words[1..].to_vec(), fails: false, expected: String::new() });
+                    found.push(Example {
+                        at,
+                        args: words[1..].to_vec(),
+                        fails: false,
+                        expected: String::new(),
+                    });
                 }
                 None => {
-                    let example = found.last_mut().unwrap_or_else(|| panic!("{at}: a console block starts with `$ `"));
+                    let example =
+                        found.last_mut().unwrap_or_else(|| panic!("{at}: a console block starts with `$ `"));
                     if text.trim() == "? failed" && example.expected.is_empty() {
                         example.fails = true;
                     } else {
@@ -179,11 +185,17 @@ fn shell_examples_print_what_the_docs_show() {
         for example in examples(&page) {
             let began = Instant::now();
             let (succeeded, output) = run(&example);
-            eprintln!("{:6.2} s  {}  memscope {}", began.elapsed().as_secs_f64(), example.at, example.args.join(" "));
+            eprintln!(
+                "{:6.2} s  {}  memscope {}",
+                began.elapsed().as_secs_f64(),
+                example.at,
+                example.args.join(" ")
+            );
             count += 1;
             if succeeded == example.fails {
                 let wanted = if example.fails { "fail" } else { "succeed" };
-                failures.push(format!("{}: expected the command to {wanted}; it printed:\n{output}", example.at));
+                failures
+                    .push(format!("{}: expected the command to {wanted}; it printed:\n{output}", example.at));
                 continue;
             }
             let expected = snapbox::Data::text(example.expected.trim_end_matches('\n'));
@@ -195,7 +207,12 @@ fn shell_examples_print_what_the_docs_show() {
     }
     eprintln!("{count} examples in {:.1} s", started.elapsed().as_secs_f64());
     assert!(count > 0, "no console example found");
-    assert!(failures.is_empty(), "{} of {count} examples differ:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} examples differ:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 /// A heading's anchor as GitHub makes it: lower case, spaces to hyphens, punctuation dropped.
