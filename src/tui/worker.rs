@@ -2,6 +2,17 @@
 //! Jobs come in over a channel; of the waiting jobs of one kind only the newest runs, and
 //! kinds run in a fixed order (baseline, intervention, mitigation, comparison, studies, then
 //! idle preparation). When the explorer stops it, the thread hands the session back.
+//!
+//! What each view asks for: Bars an intervention (`studies::intervention`); Sweep the form's
+//! intervention with its scope replaced by each layer (`SweepSpec::at`, progress per layer,
+//! cancellation between layers); Epochs the same intervention at every checkpoint
+//! (`EpochSeriesSpec::at`); Images every example of one group predicted before and after the
+//! intervention's first run (`studies::flips`, the steps `intervention::run` takes, then
+//! `Session::logits_with`). Mitigation calls `mitigate::mitigate` on the session's experiment
+//! and streams `Event::Mitigation` (the run folder, then each epoch's val accuracies) beside the
+//! per-batch `Event::Progress`; a finished run makes the app ask for a comparison
+//! (`mitigate::compare`). Opening a run (`o`) makes the loop take the session back
+//! (`Worker::stop`) and start a new worker on the run, with the same data.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
