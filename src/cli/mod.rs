@@ -320,3 +320,64 @@ pub fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(E
     }
     Ok((experiment, dataset))
 }
+
+/// The command line's defaults are the specs' (the commands parse no study setting of their
+/// own), so each command's numbers match the report's and the explorer's.
+#[cfg(test)]
+mod tests {
+    use clap::{Args, FromArgMatches};
+
+    use memscope_core::experiment::Experiment;
+    use memscope_core::report::ReportSpec;
+    use memscope_core::studies::control::ControlSpec;
+    use memscope_core::studies::grid::default_interventions;
+    use memscope_core::studies::intervention::InterventionSpec;
+    use memscope_core::studies::ranks::RankSpec;
+    use memscope_core::studies::sensitivity::SensitivitySpec;
+
+    /// `T` as a command given only `argv` parses it.
+    fn parsed<T: Args + FromArgMatches>(argv: &[&str]) -> T {
+        let command = T::augment_args(clap::Command::new("test").no_binary_name(true));
+        T::from_arg_matches(&command.try_get_matches_from(argv).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_specs() {
+        let exp = Experiment::open(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/checkpoints/spurious-digits"
+        )))
+        .unwrap();
+        let dataset = exp.manifest.dataset.load().unwrap();
+
+        let ranks: super::studies::RanksSettings = parsed(&[]);
+        assert_eq!(ranks.spec(40), RankSpec::at(40));
+        let sensitivity: super::studies::SensitivitySettings = parsed(&[]);
+        assert_eq!(sensitivity.spec(40), SensitivitySpec::at(40));
+        let control: super::studies::ControlArgs = parsed(&[]);
+        assert_eq!(control.spec(&dataset, 40).unwrap(), ControlSpec::for_data(&dataset, 40));
+
+        let intervene: super::intervene::InterveneArgs = parsed(&[]);
+        let query = intervene.scoring.query(&dataset, intervene.target.seed, intervene.count.top()).unwrap();
+        let spec = InterventionSpec::neurons(40)
+            .seed(intervene.target.seed)
+            .query(query)
+            .change(intervene.change.intervention().unwrap())
+            .on(intervene.target.split)
+            .repeats(intervene.change.repeats);
+        assert_eq!(spec, InterventionSpec::for_data(&dataset, 40));
+
+        let bars: super::figure::BarsSettings = parsed(&[]);
+        let kinds: Vec<_> = bars.kinds.iter().map(|k| k.intervention(None, false, None)).collect();
+        assert_eq!(kinds, default_interventions());
+
+        let report: super::report::ReportArgs = parsed(&["--out", "r.html"]);
+        let spec = ReportSpec {
+            epoch: report.epoch,
+            split: report.split,
+            seed: report.seed,
+            repeats: report.repeats,
+        };
+        assert_eq!(spec, ReportSpec::default());
+    }
+}

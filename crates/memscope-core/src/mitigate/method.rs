@@ -208,9 +208,9 @@ mod tests {
                 let method = (preset.settings)();
                 assert_eq!(method.name(), info.name, "{}", preset.name);
                 assert_eq!(method.labels(), info.labels, "{}", preset.name);
-                // The record's tag in experiment.ron is the name.
+                // The record's tag in experiment.ron is the name (r#-quoted when it has a dash).
                 let ron = ron::to_string(&method).unwrap();
-                assert!(ron.starts_with(info.name), "{ron}");
+                assert!(ron.trim_start_matches("r#").starts_with(info.name), "{ron}");
                 assert_eq!(find(info.name).map(|m| m.name), Some(info.name));
             }
         }
