@@ -12,8 +12,8 @@ use memscope_core::train::EpochReport;
 
 /// A method offered: the engine's presets, in [`default_methods`] order.
 pub use memscope_core::mitigate::Preset as Choice;
-pub static METHODS: std::sync::LazyLock<Vec<&'static Choice>> =
-    std::sync::LazyLock::new(|| memscope_core::mitigate::presets().collect());
+pub static METHODS: std::sync::LazyLock<Vec<Choice>> =
+    std::sync::LazyLock::new(|| memscope_core::mitigate::presets().copied().collect());
 
 /// Epochs a run fine-tunes by default: enough for a demo (the released default is 21).
 pub const DEFAULT_EPOCHS: usize = 5;

@@ -115,7 +115,8 @@ fn engine(
 ) -> Result<BenchReport> {
     let fresh = || Session::new(experiment.clone(), dataset.clone(), device.clone());
     let epoch = experiment.last_epoch();
-    let (mut timings, after, warm_rss_growth_mb) = interventions(&fresh, dataset, epoch, runs)?;
+    let Interventions { mut timings, after, warm_rss_growth_mb } =
+        interventions(&fresh, dataset, epoch, runs)?;
     timings.push(gradient_scores(&fresh, dataset, epoch, runs)?);
     let (sens, changes) = sensitive_layers(&fresh, epoch, runs)?;
     timings.push(sens);
@@ -150,14 +151,21 @@ fn engine(
     })
 }
 
-/// The benchmark intervention cold (a new session each time) and warm (the same session);
-/// with its per-group accuracy after, and the memory the warm runs added.
+/// The benchmark intervention's timings, its per-group accuracy after, and the memory the
+/// warm runs added (MB; `None` off Linux).
+struct Interventions {
+    timings: Vec<Timing>,
+    after: Vec<Option<f64>>,
+    warm_rss_growth_mb: Option<f64>,
+}
+
+/// The benchmark intervention cold (a new session each time) and warm (the same session).
 fn interventions(
     fresh: &dyn Fn() -> Result<Session>,
     dataset: &GroupedDataset,
     epoch: usize,
     runs: usize,
-) -> Result<(Vec<Timing>, Vec<Option<f64>>, Option<f64>)> {
+) -> Result<Interventions> {
     let request = spec(default_group(dataset), epoch);
     let mut cold = Vec::new();
     let mut after = Vec::new();
@@ -178,8 +186,8 @@ fn interventions(
     let warm =
         (0..runs).map(|_| time(|| intervention::run(&mut session, &request, &mut Silent)).map(|t| t.0));
     timings.push(Timing::of("warm", "intervention, warm (same request again)", warm.collect::<Result<_>>()?));
-    let growth = rss_before.zip(megabytes(Memory::Resident)).map(|(a, b)| b - a);
-    Ok((timings, after, growth))
+    let warm_rss_growth_mb = rss_before.zip(megabytes(Memory::Resident)).map(|(a, b)| b - a);
+    Ok(Interventions { timings, after, warm_rss_growth_mb })
 }
 
 /// Every group's gradient scores, from a fresh session with the checkpoint loaded.

@@ -33,7 +33,7 @@ pub struct MethodInfo {
 }
 
 /// A method with its settings, as the explorer offers it.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Preset {
     /// As the form shows it.
     pub name: &'static str,
