@@ -216,7 +216,7 @@ fn positive_number(text: &str) -> Result<f64, String> {
 impl MitigateArgs {
     /// The method's default settings with every option given for it.
     fn method(&self) -> Method {
-        let mut method = self.method.presets.first().map_or(Method::Erm, |p| (p.settings)());
+        let mut method = self.method.defaults();
         match &mut method {
             Method::SilentMajority(sm) => *sm = self.silent_majority(),
             Method::Jtt(jtt) => {
@@ -234,7 +234,8 @@ impl MitigateArgs {
                 }
                 dfr.retrains = self.retrains;
             }
-            Method::Erm => {}
+            // Methods without options of their own (erm).
+            _ => {}
         }
         method
     }

@@ -95,18 +95,18 @@ pub struct DataFlags {
 }
 
 impl DataFlags {
-    fn new(cli: &Globals) -> DataFlags {
-        let root = match &cli.data_root {
+    fn new(globals: &Globals) -> DataFlags {
+        let root = match &globals.data_root {
             Some(dir) => Some(DataRoot { dir: dir.clone(), from: "--data-root" }),
             None => std::env::var_os(DATA_ROOT_VAR)
                 .filter(|v| !v.is_empty())
                 .map(|v| DataRoot { dir: PathBuf::from(v), from: DATA_ROOT_VAR }),
         };
-        let pixel_cache = cli
+        let pixel_cache = globals
             .pixel_cache
             .clone()
             .or_else(|| std::env::var_os(PIXEL_CACHE_VAR).filter(|v| !v.is_empty()).map(PathBuf::from));
-        DataFlags { root, skip_bad_images: cli.skip_bad_images, pixel_cache }
+        DataFlags { root, skip_bad_images: globals.skip_bad_images, pixel_cache }
     }
 
     /// How to open an experiment's data set, with `subset` if asked for.

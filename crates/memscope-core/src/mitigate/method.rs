@@ -32,6 +32,13 @@ pub struct MethodInfo {
     pub presets: &'static [Preset],
 }
 
+impl MethodInfo {
+    /// The method's default settings: its first preset's (every method has one).
+    pub fn defaults(&self) -> Method {
+        (self.presets[0].settings)()
+    }
+}
+
 /// A method with its settings, as the explorer offers it.
 #[derive(Clone, Copy, Debug)]
 pub struct Preset {
@@ -213,6 +220,9 @@ mod tests {
                 assert!(ron.trim_start_matches("r#").starts_with(info.name), "{ron}");
                 assert_eq!(find(info.name).map(|m| m.name), Some(info.name));
             }
+        }
+        for info in METHODS {
+            assert!(!info.presets.is_empty(), "{} has default settings", info.name);
         }
         let slugs: Vec<&str> = presets().map(|p| p.slug).collect();
         let mut unique = slugs.clone();

@@ -58,11 +58,9 @@ impl MitigationPlan {
 }
 
 impl Default for MitigationPlan {
-    /// The first method's default ([`default_methods`]: the released silent-majority), as
-    /// released.
+    /// The first method's default (the released silent-majority), fine-tuned as released.
     fn default() -> Self {
-        let method = default_methods().into_iter().next().unwrap_or(Method::Erm);
-        MitigationPlan::released(method, DEFAULT_SEED)
+        MitigationPlan::released(METHODS[0].defaults(), DEFAULT_SEED)
     }
 }
 
