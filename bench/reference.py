@@ -1,4 +1,4 @@
-"""The PyTorch reference for `memscope bench`: the same tasks done the straightforward eager
+"""The PyTorch reference for `memscope-bench`: the same tasks done the straightforward eager
 way (a full forward pass per evaluation, as the authors' code does), on the weights and data
 that `memscope export` wrote. Checks that it gets memscope's accuracies, times each task and
 prints the ratio memscope / PyTorch. Run through bench/run."""

@@ -1,4 +1,4 @@
-"""PyTorch eager beside `memscope bench --scale`: a torchvision ResNet at 224 px on the weights
+"""PyTorch eager beside `memscope-bench --scale`: a torchvision ResNet at 224 px on the weights
 and pixels memscope exported. Run through bench/scale.
 
     scale.py make --arch resnet50 --out RUN_DIR         random weights (BatchNorm statistics

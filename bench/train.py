@@ -1,4 +1,4 @@
-"""PyTorch eager beside `memscope bench --train`: one fine-tuning step (forward passes, loss,
+"""PyTorch eager beside `memscope-bench --train`: one fine-tuning step (forward passes, loss,
 backward, Adam) on the weights and training pixels `memscope export` wrote, with ERM and with
 the silent-majority "code" objective written as the released code does it. Run through
 bench/train.

@@ -271,11 +271,19 @@ fn batch_sizes_change_no_count() {
     }
 }
 
-/// `bench` hands bench/reference.py the numbers to check PyTorch against: they must be the ones
-/// the commands report for the same requests.
+/// `memscope-bench` hands bench/reference.py the numbers to check PyTorch against: they must
+/// be the ones the commands report for the same requests.
 #[test]
 fn bench_reports_the_numbers_the_commands_give() {
-    let bench = json(&["bench", "--runs", "1", "--format", "json"]);
+    let out = assert_cmd::Command::cargo_bin("memscope-bench")
+        .unwrap()
+        .env_remove("MEMSCOPE_DEMO")
+        .env_remove("MEMSCOPE_DATA_ROOT")
+        .args(["--runs", "1", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bench: Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&str> =
         bench["timings"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
     for key in ["cold", "warm", "grads", "sens"] {
@@ -376,7 +384,11 @@ fn argument_errors_are_one_line_too() {
     assert!(fails(&["frobnicate"]).contains("unrecognized subcommand 'frobnicate'"));
     let help = memscope().arg("--help").output().unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8(help.stdout).unwrap().contains("intervene"));
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("intervene"));
+    // The benchmarks are memscope-bench's, not the product's.
+    assert!(!help.contains("bench"), "{help}");
+    assert!(fails(&["bench"]).contains("unrecognized subcommand 'bench'"));
 }
 
 /// Negative numbers are read as values, then refused with the option's own range.

@@ -436,3 +436,60 @@ fn the_report_has_every_section_and_no_external_reference() {
     assert!(page.contains("sha256") && page.contains("epoch-040.safetensors"));
     assert!(page.contains("Seed 0"));
 }
+
+/// A command's JSON result without its provenance.
+fn result(args: &[&str]) -> serde_json::Value {
+    let out = memscope().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    value.as_object_mut().unwrap().remove("provenance");
+    value
+}
+
+/// The report runs each study as its own command does by default: every number on it is the
+/// one `ranks`, `sensitivity`, `control`, `figure bars` and `intervene` give with the same
+/// split, seed and repeats. Its claims can be judged from its JSON alone.
+#[test]
+fn the_report_numbers_are_the_commands_numbers() {
+    let dir = temp();
+    let d = dir.path();
+    let common = ["--repeats", "2", "--max-per-group", "40"];
+    let report_json = path(d, "report.json");
+    run(&[&["report", "--out", &path(d, "r.html"), "--json", &report_json][..], &common].concat());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_json).unwrap()).unwrap();
+
+    let subset = ["--max-per-group", "40"];
+    assert_eq!(report["ranks"], result(&[&["ranks", "--format", "json"][..], &subset].concat()));
+    assert_eq!(report["sensitivity"], result(&[&["sensitivity", "--format", "json"][..], &subset].concat()));
+    assert_eq!(report["control"], result(&[&["control", "--format", "json"][..], &common].concat()));
+    let bars_json = path(d, "bars.json");
+    run(&[&["figure", "bars", "--out", &path(d, "bars.svg"), "--json", &bars_json][..], &common].concat());
+    let mut bars: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bars_json).unwrap()).unwrap();
+    bars.as_object_mut().unwrap().remove("provenance");
+    assert_eq!(report["bars"], bars);
+    // One cell of the bars: noise at k = 2 (the third intervention's second k).
+    let noise =
+        result(&[&["intervene", "--kind", "noise", "-k", "2", "--format", "json"][..], &common].concat());
+    assert_eq!(report["bars"]["results"][2 * 3 + 1]["groups"], noise["groups"]);
+    let info = result(&[&["info", "--format", "json"][..], &subset].concat());
+    assert_eq!(report["erm"], info["accuracy"]);
+
+    // A front end without the page: the claims from the numbers read back.
+    let data: memscope_core::report::ReportData = serde_json::from_value(report).unwrap();
+    let claims = memscope_core::report::claims::assess(&data);
+    let page = std::fs::read_to_string(d.join("r.html")).unwrap();
+    assert_eq!(claims.len(), 8);
+    for claim in claims {
+        let class = serde_json::to_value(claim.verdict).unwrap();
+        let line = format!(
+            "<li><b>{}</b> <span class=\"{}\">[{}]</span> {}</li>",
+            memscope_core::report::escape(claim.claim),
+            class.as_str().unwrap(),
+            claim.verdict.word(),
+            memscope_core::report::escape(&claim.evidence)
+        );
+        assert!(page.contains(&line), "{line}");
+    }
+}

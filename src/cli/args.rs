@@ -9,6 +9,10 @@ use anyhow::{Result, bail};
 
 use memscope_core::data::folder::{CelebaAttributes, Layout};
 use memscope_core::data::{DatasetSpec, GroupedDataset};
+use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
+use memscope_core::experiment::SGD_MOMENTUM;
+use memscope_core::neurons::scores::Criterion;
+use memscope_core::util::rng::DEFAULT_SEED;
 
 /// A whole number >= 0 (also read when negative, to be refused with a clear message).
 pub fn count(text: &str) -> Result<usize, String> {
@@ -130,7 +134,7 @@ pub struct SubsetArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = positive)]
     pub max_per_group: Option<usize>,
     /// Seed of the --max-per-group shuffle.
-    #[arg(long, value_name = "S", default_value_t = 0, allow_negative_numbers = true,
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_SEED, allow_negative_numbers = true,
           value_parser = seed, requires = "max_per_group")]
     pub subset_seed: u64,
 }
@@ -248,6 +252,24 @@ impl FromStr for CriterionArg {
     }
 }
 
+impl fmt::Display for CriterionArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CriterionArg::Magnitude => "magnitude",
+            CriterionArg::Gradient => "gradient",
+        })
+    }
+}
+
+impl From<&Criterion> for CriterionArg {
+    fn from(criterion: &Criterion) -> Self {
+        match criterion {
+            Criterion::Magnitude => CriterionArg::Magnitude,
+            Criterion::Gradient { .. } => CriterionArg::Gradient,
+        }
+    }
+}
+
 /// `--kind`: what an intervention does to the selected neurons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -267,6 +289,44 @@ impl FromStr for Kind {
             "noise" => Ok(Kind::Noise),
             "rewind" => Ok(Kind::Rewind),
             other => bail!("unknown intervention kind '{other}' (valid: zero, reinit, noise, rewind)"),
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Zero => "zero",
+            Kind::Reinit => "reinit",
+            Kind::Noise => "noise",
+            Kind::Rewind => "rewind",
+        })
+    }
+}
+
+impl From<&Intervention> for Kind {
+    /// A layer rewind is a rewind (of the layer `rewind` names).
+    fn from(intervention: &Intervention) -> Self {
+        match intervention {
+            Intervention::ZeroOut => Kind::Zero,
+            Intervention::Reinit { .. } => Kind::Reinit,
+            Intervention::Noise { .. } => Kind::Noise,
+            Intervention::RewindNeurons { .. } | Intervention::RewindLayer { .. } => Kind::Rewind,
+        }
+    }
+}
+
+impl Kind {
+    /// The change of this kind to the selected neurons, with the authors' σ and distance
+    /// where none is given.
+    pub fn intervention(self, sigma: Option<f64>, uniform: bool, epochs_back: Option<usize>) -> Intervention {
+        match self {
+            Kind::Zero => Intervention::ZeroOut,
+            Kind::Reinit => Intervention::Reinit { sigma: sigma.unwrap_or(DEFAULT_REINIT_SIGMA), uniform },
+            Kind::Noise => Intervention::Noise { sigma: sigma.unwrap_or(DEFAULT_NOISE_SIGMA) },
+            Kind::Rewind => {
+                Intervention::RewindNeurons { epochs_back: epochs_back.unwrap_or(DEFAULT_EPOCHS_BACK) }
+            }
         }
     }
 }
@@ -312,8 +372,8 @@ pub struct FitArgs {
     pub optimizer: Option<memscope_core::experiment::OptimizerKind>,
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// SGD momentum (with --optimizer sgd and no --momentum: 0.9).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true,
+          help = format!("SGD momentum (with --optimizer sgd and no --momentum: {SGD_MOMENTUM})"))]
     pub momentum: Option<f64>,
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
@@ -332,7 +392,7 @@ impl FitArgs {
                 && self.momentum.is_none()
                 && t.momentum == 0.0
             {
-                t.momentum = 0.9;
+                t.momentum = SGD_MOMENTUM;
             }
         }
         if let Some(v) = self.lr {

@@ -2,6 +2,7 @@
 //! as the matching command, or drawn from an exported result (`--from`).
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
@@ -14,14 +15,14 @@ use super::progress::Bar;
 use super::select::{Count, Scoring, Target};
 use super::studies::{RanksSettings, SensitivitySettings};
 use memscope_core::data::Split;
-use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
 use memscope_core::experiment::Experiment;
 use memscope_core::figure::{self, Figure, ImageFormat};
 use memscope_core::neurons::select::Selection;
 use memscope_core::render::Provenance;
 use memscope_core::session::Session;
+use memscope_core::studies::DEFAULT_SPLIT;
 use memscope_core::studies::epochs::{self, EpochSeriesSpec};
-use memscope_core::studies::grid::{self, DEFAULT_KS};
+use memscope_core::studies::grid::{self, DEFAULT_KS, GridSpec};
 use memscope_core::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
 use memscope_core::studies::sweep::{self, SweepSpec};
 use memscope_core::studies::timeline::{self, TimelineSpec};
@@ -104,11 +105,18 @@ pub struct BarsArgs {
     pub out: FigureOut,
 }
 
-/// What `figure bars` computes (shared with `report`).
+/// `--kinds`' default: the slides' four interventions, as one comma-separated value.
+static DEFAULT_KINDS: LazyLock<String> = LazyLock::new(|| {
+    let kinds: Vec<String> =
+        grid::default_interventions().iter().map(|i| Kind::from(i).to_string()).collect();
+    kinds.join(",")
+});
+
+/// What `figure bars` computes (as `report` computes it by default).
 #[derive(clap::Args, Debug, Clone)]
 pub struct BarsSettings {
     /// The interventions, in panel order (zero, reinit, noise, rewind).
-    #[arg(long, value_delimiter = ',', default_value = "zero,reinit,noise,rewind")]
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_KINDS.as_str())]
     pub kinds: Vec<Kind>,
     /// The k of each cluster of bars (the slides: 1,2,3).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_KS, allow_negative_numbers = true,
@@ -129,7 +137,7 @@ pub struct TimelineArgs {
     #[arg(long)]
     pub experiment: Option<PathBuf>,
     /// Split the accuracies are measured on: train, val or test.
-    #[arg(long, default_value = "val")]
+    #[arg(long, default_value_t = DEFAULT_SPLIT)]
     pub split: Split,
     #[command(flatten)]
     pub subset: SubsetArgs,
@@ -147,32 +155,22 @@ pub struct MitigationArgs {
     pub out: FigureOut,
 }
 
-/// The interventions `kinds` name, with the authors' default σ and distance.
-pub fn interventions(kinds: &[Kind]) -> Vec<Intervention> {
-    kinds
-        .iter()
-        .map(|k| match k {
-            Kind::Zero => Intervention::ZeroOut,
-            Kind::Reinit => Intervention::Reinit { sigma: DEFAULT_REINIT_SIGMA, uniform: false },
-            Kind::Noise => Intervention::Noise { sigma: DEFAULT_NOISE_SIGMA },
-            Kind::Rewind => Intervention::RewindNeurons { epochs_back: DEFAULT_EPOCHS_BACK },
-        })
-        .collect()
-}
-
-/// The bars' numbers: every intervention at every k, on the session at `epoch`.
-pub fn bars(
+/// The bars' numbers: every intervention at every k, on the session at `epoch` (as
+/// `memscope report` computes them with the defaults).
+fn bars(
     session: &mut Session,
     epoch: usize,
     args: &BarsSettings,
     progress: &mut dyn memscope_core::jobs::Progress,
 ) -> Result<(figure::Figure, Provenance)> {
     let seed = args.target.seed;
-    let query = args.scoring.query(session.dataset(), seed, Selection::TopK(1))?;
+    let query = args.scoring.query(session.dataset(), seed, Selection::default())?;
     let base =
         InterventionSpec::neurons(epoch).seed(seed).query(query).on(args.target.split).repeats(args.repeats);
-    let grid = grid::run(session, &base, &interventions(&args.kinds), &args.ks, progress)?;
-    let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &base)?;
+    let interventions = args.kinds.iter().map(|k| k.intervention(None, false, None)).collect();
+    let spec = GridSpec::new(base, interventions, args.ks.clone());
+    let grid = grid::run(session, &spec, progress)?;
+    let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec.base)?;
     Ok((Figure::Bars(grid), provenance))
 }
 
@@ -223,7 +221,7 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
             let (experiment, dataset) =
                 super::open_experiment(args.experiment.clone(), &data.options(&args.subset))?;
             let mut session = Session::new(experiment, dataset, device.clone())?;
-            let spec = TimelineSpec { split: args.split, epochs: session.experiment().epochs().collect() };
+            let spec = TimelineSpec::every_epoch(session.experiment(), args.split);
             let t = timeline::run(&mut session, &spec, &mut Bar::new("timeline (epochs)"))?;
             let last = session.experiment().last_epoch();
             let provenance = Provenance::new(session.experiment(), &session.dataset().changes, last, &spec)?;
@@ -253,8 +251,10 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
                 .change(intervention)
                 .on(args.target.split)
                 .repeats(args.change.repeats);
-            let layers = session.layers().iter().map(|l| l.name.clone()).collect();
-            let spec = SweepSpec { base, layers, random_control: args.count.random_control };
+            let spec = SweepSpec {
+                random_control: args.count.random_control,
+                ..SweepSpec::every_layer(base, session.layers())
+            };
             let result = sweep::run(&mut session, &spec, &mut Bar::new("sweep (layers)"))?;
             let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec)?;
             (Figure::Sweep(result), provenance)
@@ -270,7 +270,7 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
                 .on(args.target.split)
                 .repeats(args.change.repeats);
             let base = args.count.apply(base, &session)?;
-            let spec = EpochSeriesSpec { base, epochs: session.experiment().epochs().collect() };
+            let spec = EpochSeriesSpec::every_epoch(base, session.experiment());
             let result = epochs::run(&mut session, &spec, &mut Bar::new("epoch series (epochs)"))?;
             let last = session.experiment().last_epoch();
             let provenance = Provenance::new(session.experiment(), &session.dataset().changes, last, &spec)?;

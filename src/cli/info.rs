@@ -21,7 +21,7 @@ pub struct InfoArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     pub epoch: Option<usize>,
     /// Split to evaluate: train, val or test.
-    #[arg(long, default_value = "val")]
+    #[arg(long, default_value_t = memscope_core::studies::DEFAULT_SPLIT)]
     pub split: Split,
     #[command(flatten)]
     pub subset: args::SubsetArgs,

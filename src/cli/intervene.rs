@@ -17,16 +17,17 @@ use memscope_core::studies::intervention::{DEFAULT_REPEATS, InterventionSpec, ru
 #[derive(clap::Args, Debug)]
 pub struct ChangeArgs {
     /// zero (prune), reinit, noise, or rewind (the selected neurons to an earlier epoch).
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value_t = Kind::from(&InterventionSpec::default().intervention))]
     pub kind: Kind,
-    /// σ of re-init (default 0.02) or noise (default 0.01), from the authors' configurations.
-    #[arg(long, allow_negative_numbers = true, value_parser = args::non_negative)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::non_negative, help = format!(
+        "σ of re-init (default {DEFAULT_REINIT_SIGMA}) or noise (default {DEFAULT_NOISE_SIGMA}), from the authors' configurations"
+    ))]
     pub sigma: Option<f64>,
     /// Re-initialise with σ·Uniform[0, 1) (the code's threshold script) instead of N(0, σ²).
     #[arg(long)]
     pub uniform: bool,
-    /// How far back a rewind goes (default 10 epochs).
-    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::count,
+          help = format!("How far back a rewind goes (default {DEFAULT_EPOCHS_BACK} epochs)"))]
     pub epochs_back: Option<usize>,
     /// Runs of a random intervention, averaged (the slides: 10).
     #[arg(long, default_value_t = DEFAULT_REPEATS, allow_negative_numbers = true, value_parser = args::repeats)]
@@ -39,17 +40,7 @@ impl ChangeArgs {
         if self.sigma.is_some() && !matches!(self.kind, Kind::Reinit | Kind::Noise) {
             bail!("--sigma applies to --kind reinit or noise only");
         }
-        Ok(match self.kind {
-            Kind::Zero => Intervention::ZeroOut,
-            Kind::Reinit => Intervention::Reinit {
-                sigma: self.sigma.unwrap_or(DEFAULT_REINIT_SIGMA),
-                uniform: self.uniform,
-            },
-            Kind::Noise => Intervention::Noise { sigma: self.sigma.unwrap_or(DEFAULT_NOISE_SIGMA) },
-            Kind::Rewind => {
-                Intervention::RewindNeurons { epochs_back: self.epochs_back.unwrap_or(DEFAULT_EPOCHS_BACK) }
-            }
-        })
+        Ok(self.kind.intervention(self.sigma, self.uniform, self.epochs_back))
     }
 }
 
@@ -72,8 +63,8 @@ pub struct RewindArgs {
     /// The layer to rewind (weight and bias).
     #[arg(long)]
     pub layer: String,
-    /// How far back (default 10 epochs).
-    #[arg(long, default_value_t = DEFAULT_EPOCHS_BACK, allow_negative_numbers = true, value_parser = args::count)]
+    #[arg(long, default_value_t = DEFAULT_EPOCHS_BACK, allow_negative_numbers = true, value_parser = args::count,
+          help = format!("How far back (default {DEFAULT_EPOCHS_BACK} epochs)"))]
     pub epochs_back: usize,
     #[command(flatten)]
     pub target: Target,

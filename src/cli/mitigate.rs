@@ -1,40 +1,53 @@
 //! `memscope mitigate` (a mitigation or baseline from an experiment's checkpoint, written
 //! as a new experiment) and `memscope compare` (several such experiments side by side).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail, ensure};
 use burn::prelude::*;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::DataFlags;
 use super::args::{self, SubsetArgs};
 use super::output::OutputArgs;
 use super::progress::Bar;
 use super::train::EpochPrinter;
+use memscope_core::data::GroupedDataset;
 use memscope_core::data::augment::Augment;
 use memscope_core::experiment::lineage::{
     Critical, Dfr, Features, GroupDro, Jtt, LabelUse, Method, SilentMajority, Variant,
 };
 use memscope_core::experiment::{Experiment, Schedule};
 use memscope_core::mitigate::compare::compare;
-use memscope_core::mitigate::{MitigationPlan, dfr, mitigate, released_training};
+use memscope_core::mitigate::method::{self, METHODS, MethodInfo};
+use memscope_core::mitigate::{MitigationPlan, MitigationRun, mitigate, released_training, silent_majority};
 use memscope_core::neurons::Granularity;
 use memscope_core::neurons::scores::Sampling;
 use memscope_core::render::Provenance;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum MethodArg {
-    SilentMajority,
-    Erm,
-    Jtt,
-    GroupDro,
-    Dfr,
-}
+use memscope_core::util::rng::DEFAULT_SEED;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum VariantArg {
     Code,
     Paper,
+}
+
+impl From<VariantArg> for Variant {
+    fn from(v: VariantArg) -> Self {
+        match v {
+            VariantArg::Code => Variant::Code,
+            VariantArg::Paper => Variant::Paper,
+        }
+    }
+}
+
+impl From<Variant> for VariantArg {
+    fn from(v: Variant) -> Self {
+        match v {
+            Variant::Code => VariantArg::Code,
+            Variant::Paper => VariantArg::Paper,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -44,16 +57,55 @@ pub enum FeaturesArg {
     Penultimate,
 }
 
+impl From<FeaturesArg> for Features {
+    fn from(f: FeaturesArg) -> Self {
+        match f {
+            FeaturesArg::Probs => Features::Probs,
+            FeaturesArg::Logits => Features::Logits,
+            FeaturesArg::Penultimate => Features::Penultimate,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum CriticalArg {
     Gradient,
     Magnitude,
 }
 
+impl From<&Critical> for CriticalArg {
+    fn from(c: &Critical) -> Self {
+        match c {
+            Critical::Gradient(_) => CriticalArg::Gradient,
+            Critical::Magnitude => CriticalArg::Magnitude,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ScheduleArg {
     Plateau,
     Constant,
+}
+
+impl From<&Schedule> for ScheduleArg {
+    fn from(s: &Schedule) -> Self {
+        match s {
+            Schedule::Plateau { .. } => ScheduleArg::Plateau,
+            Schedule::Constant => ScheduleArg::Constant,
+        }
+    }
+}
+
+/// `--method`: one of the engine's methods, by name.
+fn method_parser() -> impl TypedValueParser<Value = &'static MethodInfo> {
+    PossibleValuesParser::new(METHODS.map(|m| m.name))
+        .try_map(|name| method::find(&name).ok_or("not a method"))
+}
+
+/// `--method`'s help: each method's name and what it is.
+fn method_help() -> String {
+    METHODS.iter().map(|m| format!("{} ({})", m.name, m.about)).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,10 +116,8 @@ pub struct MitigateArgs {
     /// The parent's checkpoint to start from (default: its last epoch).
     #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     pub epoch: Option<usize>,
-    /// silent-majority (the paper's mitigation; no group labels), erm (more ERM: the control),
-    /// jtt (no group labels in training), group-dro (train group labels), dfr (val group labels).
-    #[arg(long, value_enum, default_value = "silent-majority")]
-    pub method: MethodArg,
+    #[arg(long, help = method_help(), default_value = METHODS[0].name, value_parser = method_parser())]
+    pub method: &'static MethodInfo,
     /// Folder of the new experiment; with several --seeds, a folder holding seed-N/ for each.
     #[arg(long)]
     pub out: PathBuf,
@@ -76,24 +126,25 @@ pub struct MitigateArgs {
     pub force: bool,
     /// Seeds to run, e.g. 0,1,2: one experiment each (the seed drives batch order,
     /// augmentation, sampling and DFR's subsets).
-    #[arg(long, value_delimiter = ',', default_value = "0", value_parser = args::seed)]
+    #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_SEED], value_parser = args::seed)]
     pub seeds: Vec<u64>,
 
     /// silent-majority: code (as released: each epoch the 1% smallest-|w| conv weights masked,
     /// NT-Xent both ways with a stop-gradient + 0.2 x cross-entropy on the logits; the release
     /// applies it to softmax outputs, a second softmax) or paper (the slides: critical neurons
     /// of the start checkpoint pruned, NT-Xent(full, pruned) + λ·MSE(softmax, one-hot)).
-    #[arg(long, value_enum, default_value = "code")]
+    #[arg(long, value_enum, default_value_t = VariantArg::from(SilentMajority::default().variant))]
     pub variant: VariantArg,
     /// What NT-Xent compares: probs (the released code), logits, penultimate. Default: probs
     /// for code, penultimate (the slides' "features") for paper.
     #[arg(long, value_enum)]
     pub features: Option<FeaturesArg>,
     /// τ of NT-Xent (released: 0.5).
-    #[arg(long, default_value_t = 0.5, value_parser = positive_number)]
+    #[arg(long, default_value_t = SilentMajority::default().temperature, value_parser = positive_number)]
     pub temperature: f64,
     /// λ on the supervised term (released: 0.2).
-    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true, value_parser = args::non_negative)]
+    #[arg(long, default_value_t = SilentMajority::default().lambda, allow_negative_numbers = true,
+          value_parser = args::non_negative)]
     pub lambda: f64,
     /// code: fraction of conv weights masked (released: 0.01); paper: fraction of conv
     /// neurons pruned (the slides' 0.01% = 0.0001; at least one).
@@ -101,28 +152,32 @@ pub struct MitigateArgs {
     pub fraction: Option<f64>,
     /// paper: how critical neurons are found: gradient (label-free high-loss sampling on
     /// train) or magnitude.
-    #[arg(long, value_enum, default_value = "gradient")]
+    #[arg(long, value_enum, default_value_t = CriticalArg::from(&SilentMajority::paper().critical))]
     pub critical: CriticalArg,
     /// paper, --critical gradient: which training examples (the slides: high-loss:256:128).
-    #[arg(long, default_value = "high-loss:256:128")]
+    #[arg(long, default_value_t = Sampling::LABEL_FREE)]
     pub sampling: Sampling,
     /// paper: what a neuron is (unit = a conv filter, as every other command).
-    #[arg(long, default_value = "unit")]
+    #[arg(long, default_value_t = SilentMajority::paper().granularity)]
     pub granularity: Granularity,
 
     /// jtt: the parent's epoch whose training errors are upweighted, T (SpuCo's default 1;
     /// JTT used 60 of 300 on Waterbirds, 1 of 50 on CelebA).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = args::count)]
+    #[arg(long, default_value_t = Jtt::default().identification_epoch, allow_negative_numbers = true,
+          value_parser = args::count)]
     pub jtt_epoch: usize,
     /// jtt: λ_up, extra copies of each error per epoch (JTT's Waterbirds and SpuCo's default 100).
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = args::count)]
+    #[arg(long, default_value_t = Jtt::default().upweight, allow_negative_numbers = true,
+          value_parser = args::count)]
     pub upweight: usize,
 
     /// group-dro: η, the step size of the group weights (reference: 0.01).
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true, value_parser = args::non_negative)]
+    #[arg(long, default_value_t = GroupDro::default().step_size, allow_negative_numbers = true,
+          value_parser = args::non_negative)]
     pub step_size: f64,
     /// group-dro: C of the generalization adjustment C/√n_g (reference commands: 0).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = args::non_negative)]
+    #[arg(long, default_value_t = GroupDro::default().adjustment, allow_negative_numbers = true,
+          value_parser = args::non_negative)]
     pub adjustment: f64,
     /// group-dro: draw batches uniformly over examples instead of group-balanced
     /// (the reference commands balance: --reweight_groups).
@@ -133,14 +188,15 @@ pub struct MitigateArgs {
     #[arg(long, value_delimiter = ',', value_parser = positive_number)]
     pub c_grid: Vec<f64>,
     /// dfr: balanced refits averaged (reference: 20).
-    #[arg(long, default_value_t = dfr::RETRAINS, allow_negative_numbers = true, value_parser = args::positive)]
+    #[arg(long, default_value_t = Dfr::default().retrains, allow_negative_numbers = true,
+          value_parser = args::positive)]
     pub retrains: usize,
 
     /// Fine-tuning (every method but dfr): see the options below for the defaults.
     #[command(flatten)]
     pub fit: args::FitArgs,
     /// plateau (released: x0.5 after more than 1 epoch without a lower loss) or constant.
-    #[arg(long, value_enum, default_value = "plateau")]
+    #[arg(long, value_enum, default_value_t = ScheduleArg::from(&released_training(DEFAULT_SEED).schedule))]
     pub schedule: ScheduleArg,
     /// Train on the images as they are (default: random resized crop 0.7-1 and flip, released).
     #[arg(long)]
@@ -158,130 +214,155 @@ fn positive_number(text: &str) -> Result<f64, String> {
 }
 
 impl MitigateArgs {
+    /// The method's default settings with every option given for it.
     fn method(&self) -> Method {
-        match self.method {
-            MethodArg::SilentMajority => {
-                let variant = match self.variant {
-                    VariantArg::Code => Variant::Code,
-                    VariantArg::Paper => Variant::Paper,
-                };
-                let features = match (self.features, variant) {
-                    (Some(FeaturesArg::Probs), _) | (None, Variant::Code) => Features::Probs,
-                    (Some(FeaturesArg::Logits), _) => Features::Logits,
-                    (Some(FeaturesArg::Penultimate), _) | (None, Variant::Paper) => Features::Penultimate,
-                };
-                Method::SilentMajority(SilentMajority {
-                    variant,
-                    features,
-                    temperature: self.temperature,
-                    lambda: self.lambda,
-                    fraction: self.fraction.unwrap_or(match variant {
-                        Variant::Code => 0.01,
-                        Variant::Paper => 0.0001,
-                    }),
-                    critical: match self.critical {
-                        CriticalArg::Gradient => Critical::Gradient(self.sampling),
-                        CriticalArg::Magnitude => Critical::Magnitude,
-                    },
-                    granularity: self.granularity,
-                })
+        let mut method = self.method.defaults();
+        match &mut method {
+            Method::SilentMajority(sm) => *sm = self.silent_majority(),
+            Method::Jtt(jtt) => {
+                jtt.identification_epoch = self.jtt_epoch;
+                jtt.upweight = self.upweight;
             }
-            MethodArg::Erm => Method::Erm,
-            MethodArg::Jtt => {
-                Method::Jtt(Jtt { identification_epoch: self.jtt_epoch, upweight: self.upweight, errors: 0 })
+            Method::GroupDro(dro) => {
+                dro.step_size = self.step_size;
+                dro.adjustment = self.adjustment;
+                dro.reweight_groups = !self.no_reweight_groups;
             }
-            MethodArg::GroupDro => Method::GroupDro(GroupDro {
-                step_size: self.step_size,
-                adjustment: self.adjustment,
-                reweight_groups: !self.no_reweight_groups,
-            }),
-            MethodArg::Dfr => Method::Dfr(Dfr {
-                c_grid: if self.c_grid.is_empty() { dfr::C_GRID.to_vec() } else { self.c_grid.clone() },
-                c: 0.0,
-                retrains: self.retrains,
-                per_group: 0,
-            }),
+            Method::Dfr(dfr) => {
+                if !self.c_grid.is_empty() {
+                    dfr.c_grid = self.c_grid.clone();
+                }
+                dfr.retrains = self.retrains;
+            }
+            // Methods without options of their own (erm).
+            _ => {}
         }
+        method
+    }
+
+    /// The variant's settings (the released code's or the slides') with the options given.
+    fn silent_majority(&self) -> SilentMajority {
+        let mut sm = SilentMajority::of(self.variant.into());
+        if let Some(features) = self.features {
+            sm.features = features.into();
+        }
+        if let Some(fraction) = self.fraction {
+            sm.fraction = fraction;
+        }
+        sm.temperature = self.temperature;
+        sm.lambda = self.lambda;
+        sm.critical = match self.critical {
+            CriticalArg::Gradient => Critical::Gradient(self.sampling),
+            CriticalArg::Magnitude => Critical::Magnitude,
+        };
+        sm.granularity = self.granularity;
+        sm
     }
 
     fn plan(&self, seed: u64) -> MitigationPlan {
-        let mut t = released_training(seed);
-        self.fit.apply(&mut t);
+        let mut plan = MitigationPlan::released(self.method(), seed);
+        plan.start_epoch = self.epoch;
+        self.fit.apply(&mut plan.training);
         if let ScheduleArg::Constant = self.schedule {
-            t.schedule = Schedule::Constant;
+            plan.training.schedule = Schedule::Constant;
         }
         if self.no_augment {
-            t.augment = Augment::None;
+            plan.training.augment = Augment::None;
         }
-        MitigationPlan { method: self.method(), start_epoch: self.epoch, training: t, name: None }
+        plan
+    }
+
+    /// Refuses seeds named twice or none, and options of another method.
+    fn check(&self) -> Result<()> {
+        ensure!(!self.seeds.is_empty(), "--seeds names no seed");
+        let mut seen = self.seeds.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        ensure!(seen.len() == self.seeds.len(), "--seeds lists a seed twice");
+        if self.method.name != silent_majority::INFO.name
+            && (self.features.is_some()
+                || self.fraction.is_some()
+                || !matches!(self.variant, VariantArg::Code))
+        {
+            bail!("--variant, --features and --fraction apply to --method silent-majority only");
+        }
+        Ok(())
+    }
+
+    /// Where the run of `seed` goes: --out, or seed-N inside it for several seeds.
+    fn out(&self, seed: u64) -> Result<PathBuf> {
+        if self.seeds.len() == 1 {
+            return Ok(self.out.clone());
+        }
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", self.out.display()))?;
+        Ok(self.out.join(format!("seed-{seed}")))
     }
 }
 
 pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Result<()> {
-    ensure!(!args.seeds.is_empty(), "--seeds names no seed");
-    let mut seen = args.seeds.clone();
-    seen.sort_unstable();
-    seen.dedup();
-    ensure!(seen.len() == args.seeds.len(), "--seeds lists a seed twice");
-    if args.method != MethodArg::SilentMajority
-        && (args.features.is_some() || args.fraction.is_some() || !matches!(args.variant, VariantArg::Code))
-    {
-        bail!("--variant, --features and --fraction apply to --method silent-majority only");
-    }
+    args.check()?;
     let (parent, dataset) = super::open_experiment(args.experiment.clone(), &data.options(&args.subset))?;
     memscope_core::mitigate::check_destination(&parent, &args.out)?;
     for &seed in &args.seeds {
-        let out =
-            if args.seeds.len() == 1 { args.out.clone() } else { args.out.join(format!("seed-{seed}")) };
-        if args.seeds.len() > 1 {
-            std::fs::create_dir_all(&args.out)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
-        }
+        let out = args.out(seed)?;
         memscope_core::mitigate::check_destination(&parent, &out)?;
         let plan = args.plan(seed);
-        plan.training.validate()?;
-        parent.checkpoint(plan.start_epoch.unwrap_or_else(|| parent.last_epoch()))?;
-        if let Method::Jtt(jtt) = &plan.method {
-            parent.checkpoint(jtt.identification_epoch).map_err(|e| anyhow::anyhow!("--jtt-epoch: {e}"))?;
-        }
-        let labels = plan.method.labels();
-        eprintln!(
-            "{} from {} epoch {}, seed {seed} -> {}",
-            plan.method.label(),
-            parent.dir.display(),
-            plan.start_epoch.unwrap_or_else(|| parent.last_epoch()),
-            out.display()
-        );
-        let epochs = if matches!(plan.method, Method::Dfr(_)) { 1 } else { plan.training.epochs };
-        let printer = EpochPrinter::new(epochs);
-        let experiment = mitigate(
-            &parent,
-            &dataset,
-            &plan,
-            &out,
-            args.force,
-            device,
-            &mut |p| printer.report(p),
-            &mut memscope_core::jobs::Silent,
-        )?;
-        printer.finish();
-        let used = match labels {
-            LabelUse::None => "no group labels were used in training".to_string(),
-            other => format!("group labels used: {other}"),
-        };
-        let found = match experiment.manifest.lineage.as_ref().map(|l| &l.method) {
-            Some(Method::Jtt(j)) => {
-                format!("; error set: {} training examples at epoch {}", j.errors, j.identification_epoch)
-            }
-            Some(Method::Dfr(d)) => format!("; C = {} chosen, {} per group in each refit", d.c, d.per_group),
-            _ => String::new(),
-        };
-        eprintln!(
-            "wrote {} ({} checkpoints; {used}{found})",
-            experiment.dir.display(),
-            experiment.manifest.checkpoints.len()
-        );
+        run_one(&parent, &dataset, &plan, &out, args.force, device)?;
     }
+    Ok(())
+}
+
+/// Runs `plan`, saying on stderr what runs, each epoch, and what was written and found.
+fn run_one(
+    parent: &Experiment,
+    dataset: &GroupedDataset,
+    plan: &MitigationPlan,
+    out: &Path,
+    overwrite: bool,
+    device: &Device,
+) -> Result<()> {
+    plan.training.validate()?;
+    let start = plan.start_epoch.unwrap_or_else(|| parent.last_epoch());
+    parent.checkpoint(start)?;
+    if let Method::Jtt(jtt) = &plan.method {
+        parent.checkpoint(jtt.identification_epoch).map_err(|e| anyhow::anyhow!("--jtt-epoch: {e}"))?;
+    }
+    let seed = plan.training.seed;
+    eprintln!(
+        "{} from {} epoch {start}, seed {seed} -> {}",
+        plan.method.label(),
+        parent.dir.display(),
+        out.display()
+    );
+    let printer = EpochPrinter::new(plan.method.epochs(&plan.training));
+    let experiment = mitigate(MitigationRun {
+        parent,
+        dataset,
+        plan,
+        out,
+        overwrite,
+        device,
+        on_epoch: &mut |p| printer.report(p),
+        progress: &mut memscope_core::jobs::Silent,
+    })?;
+    printer.finish();
+    let used = match plan.method.labels() {
+        LabelUse::None => "no group labels were used in training".to_string(),
+        other => format!("group labels used: {other}"),
+    };
+    let found = experiment
+        .manifest
+        .lineage
+        .as_ref()
+        .and_then(|l| l.method.mitigation().found())
+        .map(|f| format!("; {f}"))
+        .unwrap_or_default();
+    eprintln!(
+        "wrote {} ({} checkpoints; {used}{found})",
+        experiment.dir.display(),
+        experiment.manifest.checkpoints.len()
+    );
     Ok(())
 }
 
@@ -362,5 +443,7 @@ mod tests {
             parsed(&["--method", "dfr"]),
         ];
         assert_eq!(default_methods(), methods);
+        let names: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        assert_eq!(names, ["silent-majority", "erm", "jtt", "group-dro", "dfr"]);
     }
 }

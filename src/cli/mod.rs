@@ -1,10 +1,8 @@
 //! The scriptable command line: a thin layer that parses arguments, calls the engine and
-//! prints tables, JSON or CSV.
+//! prints tables, JSON or CSV. `memscope-bench` (src/bin) shares its global options, typed
+//! arguments and output.
 
-mod args;
-mod bench;
-mod bench_scale;
-mod bench_train;
+pub mod args;
 mod export;
 mod figure;
 mod import;
@@ -12,7 +10,7 @@ mod info;
 mod intervene;
 pub mod logger;
 mod mitigate;
-mod output;
+pub mod output;
 mod progress;
 mod report;
 mod select;
@@ -21,8 +19,10 @@ mod train;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
+use burn::prelude::Device;
 use clap::{Parser, Subcommand};
 
 use memscope_core::data::open::DataRoot;
@@ -38,9 +38,18 @@ use memscope_core::experiment::{Experiment, demo};
     after_help = "Without a subcommand, `memscope` opens the explorer on the bundled demo (as `memscope explore`)."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The options of every command.
+#[derive(clap::Args, Debug)]
+pub struct Globals {
     /// Compute device: cpu, cuda or cuda:N.
     #[arg(long, global = true, default_value = "cpu")]
-    device: DeviceSpec,
+    pub device: DeviceSpec,
     /// libtorch threads, 0..=1024 (0: libtorch's default, one per core).
     #[arg(long, global = true, default_value_t = 0, allow_negative_numbers = true, value_parser = args::threads)]
     threads: usize,
@@ -57,8 +66,19 @@ pub struct Cli {
     /// Default: $MEMSCOPE_PIXEL_CACHE; none without it.
     #[arg(long, global = true, value_name = "DIR")]
     pixel_cache: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
+}
+
+impl Globals {
+    /// Sets libtorch's threads and opens the device.
+    pub fn device(&self) -> Result<Device> {
+        device::set_threads(self.threads);
+        self.device.device()
+    }
+
+    /// The data flags, with the environment's where no flag is given.
+    pub fn data(&self) -> DataFlags {
+        DataFlags::new(self)
+    }
 }
 
 /// The environment variable that gives the data root when --data-root does not.
@@ -68,29 +88,29 @@ pub const PIXEL_CACHE_VAR: &str = "MEMSCOPE_PIXEL_CACHE";
 
 /// The global data flags (`--data-root` or `MEMSCOPE_DATA_ROOT`, `--skip-bad-images`).
 #[derive(Clone, Debug, Default)]
-struct DataFlags {
+pub struct DataFlags {
     root: Option<DataRoot>,
     skip_bad_images: bool,
     pixel_cache: Option<PathBuf>,
 }
 
 impl DataFlags {
-    fn new(cli: &Cli) -> DataFlags {
-        let root = match &cli.data_root {
+    fn new(globals: &Globals) -> DataFlags {
+        let root = match &globals.data_root {
             Some(dir) => Some(DataRoot { dir: dir.clone(), from: "--data-root" }),
             None => std::env::var_os(DATA_ROOT_VAR)
                 .filter(|v| !v.is_empty())
                 .map(|v| DataRoot { dir: PathBuf::from(v), from: DATA_ROOT_VAR }),
         };
-        let pixel_cache = cli
+        let pixel_cache = globals
             .pixel_cache
             .clone()
             .or_else(|| std::env::var_os(PIXEL_CACHE_VAR).filter(|v| !v.is_empty()).map(PathBuf::from));
-        DataFlags { root, skip_bad_images: cli.skip_bad_images, pixel_cache }
+        DataFlags { root, skip_bad_images: globals.skip_bad_images, pixel_cache }
     }
 
     /// How to open an experiment's data set, with `subset` if asked for.
-    fn options(&self, subset: &args::SubsetArgs) -> OpenOptions {
+    pub fn options(&self, subset: &args::SubsetArgs) -> OpenOptions {
         OpenOptions {
             data_root: self.root.clone(),
             skip_bad_images: self.skip_bad_images,
@@ -115,7 +135,7 @@ enum Command {
         /// High contrast for a projector: no grey text (also `presenter: true` in the config).
         #[arg(long)]
         presenter: bool,
-        /// Hooks for `memscope bench` and the end-to-end tests (see `tui::hooks`).
+        /// Hooks for `memscope-bench` and the end-to-end tests (see `tui::hooks`).
         #[command(flatten)]
         hooks: crate::tui::hooks::HookArgs,
     },
@@ -175,24 +195,45 @@ enum Command {
     Report(report::ReportArgs),
     /// Write checkpoints and split data as safetensors (PyTorch names and layouts).
     Export(export::ExportArgs),
-    /// Time the engine's main tasks (for BENCHMARKS.md and bench/run).
-    Bench(bench::BenchArgs),
+}
+
+/// The command line `args` (the program name first) as `T`; `--help` and `--version` print
+/// and exit; a mistake is one line naming the option.
+pub fn parse<T: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<T> {
+    match T::try_parse_from(args) {
+        Ok(parsed) => Ok(parsed),
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => anyhow::bail!("{} (see {} --help)", first_line(&e), T::command().get_name()),
+    }
+}
+
+/// The exit code of `result`, saying on stderr what went wrong as `program`.
+pub fn exit_code(program: &str, result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // A closed pipe (`memscope info | head`) is not an error worth a message.
+            if error.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{program}: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs memscope with command-line `args` (the program name first).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => anyhow::bail!("{} (see memscope --help)", first_line(&e)),
-    };
-    device::set_threads(cli.threads);
-    let device = cli.device.device()?;
-    let data = DataFlags::new(&cli);
+    let cli: Cli = parse(args)?;
+    let device = cli.globals.device()?;
+    let data = cli.globals.data();
     match cli.command {
         Some(Command::Info(args)) => info::run(args, &device, &data),
         Some(Command::Train(args)) => {
-            if cli.data_root.is_some() {
+            if cli.globals.data_root.is_some() {
                 anyhow::bail!(
                     "--data-root is for commands that open an experiment; train reads the folder --data names"
                 );
@@ -200,7 +241,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             train::run(args, &device, data.skip_bad_images)
         }
         Some(Command::Import(args)) => {
-            if cli.data_root.is_some() {
+            if cli.globals.data_root.is_some() {
                 anyhow::bail!(
                     "--data-root is for commands that open an experiment; import reads the folder --data names"
                 );
@@ -218,7 +259,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         Some(Command::Export(args)) => export::run(args, &data),
         Some(Command::Figure(args)) => figure::run(args, &device, &data),
         Some(Command::Report(args)) => report::run(args, &device, &data),
-        Some(Command::Bench(args)) => bench::run(args, &cli.device.to_string(), &device, &data),
         Some(Command::Explore { experiment, session, subset, presenter, hooks }) => {
             let options = data.options(&subset);
             let mut bar = cache_bar(&options);
@@ -267,7 +307,7 @@ fn cache_bar(options: &OpenOptions) -> Box<dyn memscope_core::jobs::Progress> {
 
 /// The experiment named by `--experiment`, or the bundled demo; with its data set opened as
 /// `options` say (skipped images are listed on stderr).
-fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Experiment, GroupedDataset)> {
+pub fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Experiment, GroupedDataset)> {
     let dir = match dir {
         Some(dir) => dir,
         None => demo::locate()?,
@@ -279,4 +319,65 @@ fn open_experiment(dir: Option<PathBuf>, options: &OpenOptions) -> Result<(Exper
         eprintln!("{listing}");
     }
     Ok((experiment, dataset))
+}
+
+/// The command line's defaults are the specs' (the commands parse no study setting of their
+/// own), so each command's numbers match the report's and the explorer's.
+#[cfg(test)]
+mod tests {
+    use clap::{Args, FromArgMatches};
+
+    use memscope_core::experiment::Experiment;
+    use memscope_core::report::ReportSpec;
+    use memscope_core::studies::control::ControlSpec;
+    use memscope_core::studies::grid::default_interventions;
+    use memscope_core::studies::intervention::InterventionSpec;
+    use memscope_core::studies::ranks::RankSpec;
+    use memscope_core::studies::sensitivity::SensitivitySpec;
+
+    /// `T` as a command given only `argv` parses it.
+    fn parsed<T: Args + FromArgMatches>(argv: &[&str]) -> T {
+        let command = T::augment_args(clap::Command::new("test").no_binary_name(true));
+        T::from_arg_matches(&command.try_get_matches_from(argv).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_specs() {
+        let exp = Experiment::open(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/checkpoints/spurious-digits"
+        )))
+        .unwrap();
+        let dataset = exp.manifest.dataset.load().unwrap();
+
+        let ranks: super::studies::RanksSettings = parsed(&[]);
+        assert_eq!(ranks.spec(40), RankSpec::at(40));
+        let sensitivity: super::studies::SensitivitySettings = parsed(&[]);
+        assert_eq!(sensitivity.spec(40), SensitivitySpec::at(40));
+        let control: super::studies::ControlArgs = parsed(&[]);
+        assert_eq!(control.spec(&dataset, 40).unwrap(), ControlSpec::for_data(&dataset, 40));
+
+        let intervene: super::intervene::InterveneArgs = parsed(&[]);
+        let query = intervene.scoring.query(&dataset, intervene.target.seed, intervene.count.top()).unwrap();
+        let spec = InterventionSpec::neurons(40)
+            .seed(intervene.target.seed)
+            .query(query)
+            .change(intervene.change.intervention().unwrap())
+            .on(intervene.target.split)
+            .repeats(intervene.change.repeats);
+        assert_eq!(spec, InterventionSpec::for_data(&dataset, 40));
+
+        let bars: super::figure::BarsSettings = parsed(&[]);
+        let kinds: Vec<_> = bars.kinds.iter().map(|k| k.intervention(None, false, None)).collect();
+        assert_eq!(kinds, default_interventions());
+
+        let report: super::report::ReportArgs = parsed(&["--out", "r.html"]);
+        let spec = ReportSpec {
+            epoch: report.epoch,
+            split: report.split,
+            seed: report.seed,
+            repeats: report.repeats,
+        };
+        assert_eq!(spec, ReportSpec::default());
+    }
 }

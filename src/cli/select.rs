@@ -11,7 +11,10 @@ use memscope_core::neurons::scores::{Criterion, Sampling};
 use memscope_core::neurons::select::{DEFAULT_K, Scope, Selection};
 use memscope_core::neurons::{CandidateFilter, Granularity};
 use memscope_core::session::Session;
-use memscope_core::studies::intervention::{InterventionSpec, NeuronQuery, default_group};
+use memscope_core::studies::intervention::{
+    DEFAULT_SCORE_SPLIT, InterventionSpec, NeuronQuery, default_group,
+};
+use memscope_core::studies::{DEFAULT_SEED, DEFAULT_SPLIT};
 
 /// Which experiment and epoch, and the split accuracy is measured on.
 #[derive(clap::Args, Debug, Clone)]
@@ -23,10 +26,10 @@ pub struct Target {
     #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     pub epoch: Option<usize>,
     /// Split the accuracies are measured on: train, val or test.
-    #[arg(long, default_value = "val")]
+    #[arg(long, default_value_t = DEFAULT_SPLIT)]
     pub split: Split,
     /// Seed of every random choice (noise, re-init, control draws, high-loss sampling).
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = args::seed)]
+    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true, value_parser = args::seed)]
     pub seed: u64,
     #[command(flatten)]
     pub session: args::SessionArgs,
@@ -51,21 +54,21 @@ impl Target {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Scoring {
     /// Score: magnitude (group invariant) or gradient (of one group's loss).
-    #[arg(long, default_value = "gradient")]
+    #[arg(long, default_value_t = CriterionArg::from(&NeuronQuery::default().criterion))]
     pub criterion: CriterionArg,
     /// Group whose loss gradient is scored: G0..G3, its number or its name
     /// (default: the smallest training group). `all` uses every example (label-free).
     #[arg(long)]
     pub group: Option<GroupArg>,
     /// Split the gradient is computed on (the authors' code: train).
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value_t = DEFAULT_SCORE_SPLIT)]
     pub score_split: Split,
     /// Examples of the gradient: all, lowest-confidence:N (authors' code, N = 200),
     /// high-loss:POOL:DRAW (slides' label-free variant, 256:128).
-    #[arg(long, default_value = "lowest-confidence:200")]
+    #[arg(long, default_value_t = Sampling::default())]
     pub sampling: Sampling,
     /// Neuron granularity: unit (filter; authors' code), kernel (W[c,i,:,:]) or weight.
-    #[arg(long, default_value = "unit")]
+    #[arg(long, default_value_t = NeuronQuery::default().granularity)]
     pub granularity: Granularity,
     #[command(flatten)]
     pub layers: Candidates,
@@ -136,8 +139,8 @@ impl Scoring {
 /// How many neurons: `-k`, `--fraction`, or the random control.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Count {
-    /// Take the top k neurons (default 3, as in the slides).
-    #[arg(short, long, allow_negative_numbers = true, value_parser = args::positive)]
+    #[arg(short, long, allow_negative_numbers = true, value_parser = args::positive,
+          help = format!("Take the top k neurons (default {DEFAULT_K}, as in the slides)"))]
     pub k: Option<usize>,
     /// Take the top fraction q of the candidates instead, q in (0, 1].
     #[arg(long, conflicts_with = "k", allow_negative_numbers = true, value_parser = args::fraction)]

@@ -10,13 +10,13 @@ use super::progress::Bar;
 use super::select::{Candidates, Scoring, Target};
 use memscope_core::neurons::select::Selection;
 use memscope_core::render::Provenance;
-use memscope_core::studies::intervention::{DEFAULT_REPEATS, ScoreRequest, list};
+use memscope_core::studies::intervention::{DEFAULT_REPEATS, DEFAULT_TOP, ScoreRequest, list};
 use memscope_core::studies::{control, ranks, sensitivity};
 
 #[derive(clap::Args, Debug)]
 pub struct ScoresArgs {
     /// How many of the top neurons to list.
-    #[arg(long, default_value_t = 20, allow_negative_numbers = true, value_parser = args::positive)]
+    #[arg(long, default_value_t = DEFAULT_TOP, allow_negative_numbers = true, value_parser = args::positive)]
     pub top: usize,
     #[command(flatten)]
     pub target: Target,
@@ -49,7 +49,8 @@ pub struct RanksArgs {
 pub struct RanksSettings {
     /// Top fraction of neurons taken by each score (the paper: 0.0001 = 0.01%; at least
     /// one neuron is taken).
-    #[arg(long, default_value_t = 0.0001, allow_negative_numbers = true, value_parser = args::fraction)]
+    #[arg(long, default_value_t = ranks::DEFAULT_FRACTION, allow_negative_numbers = true,
+          value_parser = args::fraction)]
     pub fraction: f64,
     #[command(flatten)]
     pub target: Target,
@@ -103,7 +104,8 @@ pub struct SensitivitySettings {
     pub epochs_back: Vec<usize>,
     /// A layer is sensitive for a group when |accuracy change| >= this (0.01 = 1 point;
     /// with 100 examples in a group, 1 example).
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true, value_parser = args::non_negative)]
+    #[arg(long, default_value_t = sensitivity::DEFAULT_THRESHOLD, allow_negative_numbers = true,
+          value_parser = args::non_negative)]
     pub threshold: f64,
     #[command(flatten)]
     pub target: Target,
@@ -145,7 +147,7 @@ pub fn run_sensitivity(args: SensitivityArgs, device: &Device, data: &DataFlags)
 #[derive(clap::Args, Debug)]
 pub struct ControlArgs {
     /// Fractions of the candidates zeroed (the slides: 0.0001,0.0002,0.0003).
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0001, 0.0002, 0.0003],
+    #[arg(long, value_delimiter = ',', default_values_t = control::DEFAULT_FRACTIONS,
           allow_negative_numbers = true, value_parser = args::fraction)]
     pub fractions: Vec<f64>,
     /// Random draws of control neurons per fraction.

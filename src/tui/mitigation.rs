@@ -12,24 +12,10 @@ use memscope_core::mitigate::compare::Comparison;
 use memscope_core::mitigate::{MitigationPlan, default_methods, released_training};
 use memscope_core::train::EpochReport;
 
-/// A method offered, in [`default_methods`] order.
-pub struct Choice {
-    /// As the form shows it.
-    pub name: &'static str,
-    /// In run folder names.
-    pub slug: &'static str,
-    /// In the comparison table's narrow first column.
-    pub short: &'static str,
-}
-
-pub const METHODS: [Choice; 6] = [
-    Choice { name: "silent-majority (code)", slug: "silent-majority-code", short: "sm-code" },
-    Choice { name: "silent-majority (paper)", slug: "silent-majority-paper", short: "sm-paper" },
-    Choice { name: "erm", slug: "erm", short: "erm" },
-    Choice { name: "jtt", slug: "jtt", short: "jtt" },
-    Choice { name: "group-dro", slug: "group-dro", short: "group-dro" },
-    Choice { name: "dfr", slug: "dfr", short: "dfr" },
-];
+/// A method offered: the engine's presets, in [`default_methods`] order.
+pub use memscope_core::mitigate::Preset as Choice;
+pub static METHODS: std::sync::LazyLock<Vec<Choice>> =
+    std::sync::LazyLock::new(|| memscope_core::mitigate::presets().copied().collect());
 
 /// Epochs a run fine-tunes by default: enough for a demo (the released default is 21).
 pub const DEFAULT_EPOCHS: usize = 5;

@@ -323,16 +323,16 @@ fn mitigate(
     let made_runs_dir = !request.runs_dir.exists();
     let mut plan = request.plan.clone();
     plan.name = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    let result = memscope_core::mitigate::mitigate(
-        session.experiment(),
-        session.dataset(),
-        &plan,
-        &out,
-        false,
-        session.device(),
-        &mut |report| on_update(Update::Epoch(report.into())),
+    let result = memscope_core::mitigate::mitigate(memscope_core::mitigate::MitigationRun {
+        parent: session.experiment(),
+        dataset: session.dataset(),
+        plan: &plan,
+        out: &out,
+        overwrite: false,
+        device: session.device(),
+        on_epoch: &mut |report| on_update(Update::Epoch(report.into())),
         progress,
-    );
+    });
     if result.is_err() && made_runs_dir {
         let _ = std::fs::remove_dir(&request.runs_dir);
     }

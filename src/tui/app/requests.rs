@@ -14,7 +14,7 @@ use memscope_core::studies::epochs::EpochSeriesSpec;
 use memscope_core::studies::flips::FlipsSpec;
 use memscope_core::studies::intervention::{self, InterventionSpec};
 use memscope_core::studies::ranks::RankSpec;
-use memscope_core::studies::sensitivity::{DEFAULT_EPOCHS_BACK, SensitivitySpec};
+use memscope_core::studies::sensitivity::SensitivitySpec;
 use memscope_core::studies::sweep::SweepSpec;
 
 impl App {
@@ -159,13 +159,7 @@ impl App {
 
     pub(super) fn sensitivity_job(&self) -> Job {
         let epoch = self.epoch_number();
-        Job::Sensitivity(SensitivitySpec {
-            epoch,
-            split: self.form.split(),
-            epochs_back: DEFAULT_EPOCHS_BACK.into_iter().filter(|&n| n <= epoch).collect(),
-            threshold: 0.01,
-            candidates: CandidateFilter::default(),
-        })
+        Job::Sensitivity(SensitivitySpec::at(epoch).on(self.form.split()).reachable())
     }
 
     pub(super) fn ranks_current(&self) -> bool {

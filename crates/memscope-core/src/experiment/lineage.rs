@@ -51,7 +51,9 @@ impl fmt::Display for LabelUse {
     }
 }
 
-/// A mitigation method and its settings.
+/// A mitigation method and its settings, as `experiment.ron` records them. Its names, the
+/// group labels it reads and how it trains are in `crate::mitigate::method` (one module per
+/// method).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
@@ -65,36 +67,6 @@ pub enum Method {
     GroupDro(GroupDro),
     /// Deep Feature Reweighting (Kirichenko et al. 2022).
     Dfr(Dfr),
-}
-
-impl Method {
-    /// The method's name on the command line.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Method::SilentMajority(_) => "silent-majority",
-            Method::Erm => "erm",
-            Method::Jtt(_) => "jtt",
-            Method::GroupDro(_) => "group-dro",
-            Method::Dfr(_) => "dfr",
-        }
-    }
-
-    /// The name with what distinguishes its variants ("silent-majority (code, probs)").
-    pub fn label(&self) -> String {
-        match self {
-            Method::SilentMajority(s) => format!("silent-majority ({}, {})", s.variant, s.features),
-            other => other.name().to_string(),
-        }
-    }
-
-    /// The group labels the method reads.
-    pub fn labels(&self) -> LabelUse {
-        match self {
-            Method::SilentMajority(_) | Method::Erm | Method::Jtt(_) => LabelUse::None,
-            Method::GroupDro(_) => LabelUse::TrainGroups,
-            Method::Dfr(_) => LabelUse::ValGroups,
-        }
-    }
 }
 
 /// The two readings of the mitigation.

@@ -246,16 +246,20 @@ impl LearningRate {
     }
 }
 
+/// SGD's momentum when a plan names none (PyTorch's usual 0.9; GroupDRO, JTT and DFR train
+/// with it).
+pub const SGD_MOMENTUM: f64 = 0.9;
+
 impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
             optimizer: OptimizerKind::Adam,
             learning_rate: 1e-3,
-            momentum: 0.9,
+            momentum: SGD_MOMENTUM,
             weight_decay: 0.0,
             batch_size: 64,
             epochs: 40,
-            seed: 0,
+            seed: crate::util::rng::DEFAULT_SEED,
             schedule: Schedule::Constant,
             augment: Augment::None,
         }

@@ -18,7 +18,7 @@ use burn::prelude::*;
 
 pub use manifest::{
     CheckpointEntry, FORMAT, ImportSource, ImportedFile, LearningRate, MANIFEST, Manifest, OptimizerKind,
-    Schedule, TrainSettings,
+    SGD_MOMENTUM, Schedule, TrainSettings,
 };
 pub use writer::ExperimentWriter;
 

@@ -7,6 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::curves::Chart;
 use super::style::{FAMILY, GRID, group_color, markers, text};
 use super::{axis_max, pp};
 use crate::studies::sensitivity::SensitivityStudy;
@@ -155,6 +156,30 @@ where
         let (x, y) = chart.backend_coord(&(0.0, (rows - l) as f64 - 0.5));
         root.draw_text(name, &text(11, HPos::Right, VPos::Center), (x - 4, y))?;
     }
+    cells(&mut chart, study, &layers, max)?;
+    let (x, y) = chart.backend_coord(&(0.0, 0.0));
+    root.draw_text(
+        "columns: group number under each n; orange = accuracy lost, blue = gained",
+        &text(11, HPos::Left, VPos::Top),
+        (x, y + 8),
+    )?;
+    Ok(())
+}
+
+/// A square per (layer, distance, group) coloured by the change, a dot on each sensitive
+/// one, and a line between the distances' blocks.
+fn cells<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    study: &SensitivityStudy,
+    layers: &[&str],
+    max: f64,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let distances = &study.spec.epochs_back;
+    let groups = study.groups.len().max(1);
+    let rows = layers.len().max(1);
     for (i, &n) in distances.iter().enumerate() {
         for (l, layer) in layers.iter().enumerate() {
             let Some(row) = study.rows.iter().find(|r| r.epochs_back == n && r.layer == *layer) else {
@@ -182,11 +207,5 @@ where
             chart.draw_series(LineSeries::new([(x, 0.0), (x, rows as f64)], BLACK.stroke_width(2)))?;
         }
     }
-    let (x, y) = chart.backend_coord(&(0.0, 0.0));
-    root.draw_text(
-        "columns: group number under each n; orange = accuracy lost, blue = gained",
-        &text(11, HPos::Left, VPos::Top),
-        (x, y + 8),
-    )?;
     Ok(())
 }

@@ -7,19 +7,70 @@ use anyhow::{Result, anyhow, ensure};
 use burn::prelude::*;
 use rand::Rng;
 use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 
 use super::logistic::fit_l1;
+use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval::{accuracy_report, predictions};
+use crate::experiment::lineage::{Dfr, LabelUse, Method};
 use crate::jobs::Progress;
 use crate::model::{LayerKind, Mode, Network};
-use crate::neurons::weights::LayerWeights;
+use crate::neurons::weights::{LayerWeights, with_weights};
 use crate::util::rng::seeded;
 
 /// The reference's grid of C (inverse L1 strength).
 pub const C_GRID: [f64; 7] = [1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01];
 /// Group-balanced refits averaged in the final head (the reference: 20).
 pub const RETRAINS: usize = 20;
+
+pub const INFO: MethodInfo = MethodInfo {
+    name: "dfr",
+    about: "val group labels",
+    labels: LabelUse::ValGroups,
+    presets: &[Preset { name: "dfr", slug: "dfr", short: "dfr", settings: || Method::Dfr(Dfr::default()) }],
+};
+
+impl Default for Dfr {
+    /// The reference's (`dfr_evaluate_spurious.py`): C tuned over [`C_GRID`], [`RETRAINS`]
+    /// balanced refits averaged.
+    fn default() -> Self {
+        Dfr { c_grid: C_GRID.to_vec(), c: 0.0, retrains: RETRAINS, per_group: 0 }
+    }
+}
+
+impl Mitigation for Dfr {
+    fn info(&self) -> &'static MethodInfo {
+        &INFO
+    }
+
+    fn fine_tunes(&self) -> bool {
+        false
+    }
+
+    fn found(&self) -> Option<String> {
+        Some(format!("C = {} chosen, {} per group in each refit", self.c, self.per_group))
+    }
+
+    fn run(
+        &self,
+        start: &Start<'_>,
+        recorder: &mut Recorder<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Method> {
+        let outcome = dfr(
+            &start.model,
+            start.dataset,
+            &self.c_grid,
+            self.retrains,
+            start.seed(),
+            start.device,
+            progress,
+        )?;
+        recorder.epoch(1, None, &with_weights(&start.model, &[&outcome.head]))?;
+        Ok(Method::Dfr(Dfr { c: outcome.c, per_group: outcome.per_group, ..self.clone() }))
+    }
+}
 /// The solver stops when no optimality condition is violated by more than this.
 const TOLERANCE: f64 = 1e-6;
 
@@ -47,9 +98,12 @@ pub fn features(
     Ok((out, dim))
 }
 
+/// Per-feature mean and standard deviation.
+pub type Scaler = (Vec<f64>, Vec<f64>);
+
 /// Per-feature mean and standard deviation (population, as `StandardScaler`; a feature
 /// with no spread is scaled by 1).
-pub fn scaler(x: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+pub fn scaler(x: &[f64], d: usize) -> Scaler {
     let n = (x.len() / d.max(1)).max(1) as f64;
     let mut mean = vec![0.0; d];
     for row in x.chunks_exact(d) {
@@ -67,7 +121,7 @@ pub fn scaler(x: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, scale)
 }
 
-fn standardise(x: &[f64], d: usize, rows: &[usize], (mean, scale): &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
+fn standardise(x: &[f64], d: usize, rows: &[usize], (mean, scale): &Scaler) -> Vec<f64> {
     rows.iter()
         .flat_map(|&r| x[r * d..(r + 1) * d].iter().zip(mean).zip(scale).map(|((v, m), s)| (v - m) / s))
         .collect()
@@ -139,6 +193,26 @@ pub struct DfrOutcome {
     pub head: LayerWeights,
 }
 
+/// Penultimate features of train and val, `d` wide, and where a run's progress stands.
+struct Fitting<'a> {
+    dataset: &'a GroupedDataset,
+    train_x: Vec<f64>,
+    val_x: Vec<f64>,
+    d: usize,
+    classes: usize,
+    /// Steps done and in all (the two feature passes, each C, each refit).
+    done: usize,
+    total: usize,
+}
+
+impl Fitting<'_> {
+    fn step(&mut self, progress: &mut dyn Progress) -> Result<()> {
+        self.done += 1;
+        progress.report(self.done, self.total)?;
+        Ok(())
+    }
+}
+
 /// Runs DFR^Tr_Val on `model`: tune C on half of val (a balanced subset of one half, scaled
 /// by its own statistics; worst-group accuracy on the other half), then average `retrains`
 /// fits on balanced subsets of the whole of val, scaled by the training split's statistics.
@@ -156,53 +230,80 @@ pub fn dfr(
         "DFR needs positive values of C"
     );
     ensure!(retrains >= 1, "DFR needs at least one refit");
-    let classes = dataset.class_names.len();
-    let n_groups = dataset.num_groups();
     let total = 2 + c_grid.len() + retrains;
     let (train_x, d) = features(model, dataset, Split::Train, device)?;
     progress.report(1, total)?;
     let (val_x, _) = features(model, dataset, Split::Val, device)?;
     progress.report(2, total)?;
-    let val = &dataset.val;
+    let classes = dataset.class_names.len();
+    let mut fitting = Fitting { dataset, train_x, val_x, d, classes, done: 2, total };
     let mut rng = seeded(seed, 7);
-
-    let mut order: Vec<usize> = (0..val.len()).collect();
-    order.shuffle(&mut rng);
-    let half = val.len() / 2;
-    let (held_out, fit_half) = order.split_at(half);
-    let tune_rows = balanced(fit_half, &val.groups, n_groups, &mut rng)?;
-    let tune_scaler = {
-        let raw: Vec<f64> =
-            tune_rows.iter().flat_map(|&r| val_x[r * d..(r + 1) * d].iter().copied()).collect();
-        scaler(&raw, d)
-    };
-    let tune_x = standardise(&val_x, d, &tune_rows, &tune_scaler);
-    let tune_y: Vec<usize> = tune_rows.iter().map(|&r| val.labels[r]).collect();
-    let held_x = standardise(&val_x, d, held_out, &tune_scaler);
-    let held = val.subset(held_out);
-    let mut tuning = Vec::new();
-    for (i, &c) in c_grid.iter().enumerate() {
-        let linear = fit(&tune_x, &tune_y, d, classes, c)?;
-        let preds = predictions(&linear.scores(&held_x, d), classes);
-        let report =
-            accuracy_report(Split::Val, &held, &preds, &dataset.group_names, &dataset.train_proportions());
-        tuning.push((c, report.worst_group_accuracy.unwrap_or(0.0)));
-        progress.report(3 + i, total)?;
-    }
+    let tuning = tune(&mut fitting, c_grid, &mut rng, progress)?;
     // The first C with the best worst-group accuracy (`np.argmax`).
     let c = tuning
         .iter()
         .fold((f64::NAN, f64::NEG_INFINITY), |best, &(c, w)| if w > best.1 { (c, w) } else { best })
         .0;
+    let (sum, final_scaler, per_group) = refit(&mut fitting, c, retrains, &mut rng, progress)?;
+    let head = fold(model, &sum, &final_scaler, classes, d)?;
+    Ok(DfrOutcome { tuning, c, per_group, head })
+}
 
-    let final_scaler = scaler(&train_x, d);
+/// Each C's worst-group accuracy on the held-out half of val, fitted on a balanced subset of
+/// the other half scaled by its own statistics.
+fn tune(
+    f: &mut Fitting<'_>,
+    c_grid: &[f64],
+    rng: &mut ChaCha8Rng,
+    progress: &mut dyn Progress,
+) -> Result<Vec<(f64, f64)>> {
+    let (dataset, d) = (f.dataset, f.d);
+    let val = &dataset.val;
+    let mut order: Vec<usize> = (0..val.len()).collect();
+    order.shuffle(rng);
+    let half = val.len() / 2;
+    let (held_out, fit_half) = order.split_at(half);
+    let tune_rows = balanced(fit_half, &val.groups, dataset.num_groups(), rng)?;
+    let tune_scaler = {
+        let raw: Vec<f64> =
+            tune_rows.iter().flat_map(|&r| f.val_x[r * d..(r + 1) * d].iter().copied()).collect();
+        scaler(&raw, d)
+    };
+    let tune_x = standardise(&f.val_x, d, &tune_rows, &tune_scaler);
+    let tune_y: Vec<usize> = tune_rows.iter().map(|&r| val.labels[r]).collect();
+    let held_x = standardise(&f.val_x, d, held_out, &tune_scaler);
+    let held = val.subset(held_out);
+    let mut tuning = Vec::new();
+    for &c in c_grid {
+        let linear = fit(&tune_x, &tune_y, d, f.classes, c)?;
+        let preds = predictions(&linear.scores(&held_x, d), f.classes);
+        let report =
+            accuracy_report(Split::Val, &held, &preds, &dataset.group_names, &dataset.train_proportions());
+        tuning.push((c, report.worst_group_accuracy.unwrap_or(0.0)));
+        f.step(progress)?;
+    }
+    Ok(tuning)
+}
+
+/// The mean of `retrains` fits at `c` on balanced subsets of the whole of val, scaled by the
+/// training split's statistics; with that scaler and the examples per group of each subset.
+fn refit(
+    f: &mut Fitting<'_>,
+    c: f64,
+    retrains: usize,
+    rng: &mut ChaCha8Rng,
+    progress: &mut dyn Progress,
+) -> Result<(Linear, Scaler, usize)> {
+    let (val, d, classes) = (&f.dataset.val, f.d, f.classes);
+    let n_groups = f.dataset.num_groups();
+    let final_scaler = scaler(&f.train_x, d);
     let all: Vec<usize> = (0..val.len()).collect();
     let mut sum = Linear { weights: vec![0.0; classes * d], bias: vec![0.0; classes] };
     let mut per_group = 0;
-    for r in 0..retrains {
-        let rows = balanced(&all, &val.groups, n_groups, &mut rng)?;
+    for _ in 0..retrains {
+        let rows = balanced(&all, &val.groups, n_groups, rng)?;
         per_group = rows.len() / n_groups;
-        let x = standardise(&val_x, d, &rows, &final_scaler);
+        let x = standardise(&f.val_x, d, &rows, &final_scaler);
         let y: Vec<usize> = rows.iter().map(|&i| val.labels[i]).collect();
         let linear = fit(&x, &y, d, classes, c)?;
         for (s, w) in sum.weights.iter_mut().zip(&linear.weights) {
@@ -211,20 +312,30 @@ pub fn dfr(
         for (s, b) in sum.bias.iter_mut().zip(&linear.bias) {
             *s += b / retrains as f64;
         }
-        progress.report(3 + c_grid.len() + r, total)?;
+        f.step(progress)?;
     }
-    // Fold the standardisation in: w·(x − μ)/s + b = (w/s)·x + (b − Σ w μ/s).
-    let (mean, scale) = &final_scaler;
+    Ok((sum, final_scaler, per_group))
+}
+
+/// `linear` (on standardised features) as the network's head on raw features:
+/// w·(x − μ)/s + b = (w/s)·x + (b − Σ w μ/s).
+fn fold(
+    model: &Network,
+    linear: &Linear,
+    (mean, scale): &Scaler,
+    classes: usize,
+    d: usize,
+) -> Result<LayerWeights> {
     let mut weight = vec![0.0f32; classes * d];
     let mut bias = vec![0.0f32; classes];
     for class in 0..classes {
         let mut shift = 0.0;
         for j in 0..d {
-            let w = sum.weights[class * d + j] / scale[j];
+            let w = linear.weights[class * d + j] / scale[j];
             weight[class * d + j] = w as f32;
             shift += w * mean[j];
         }
-        bias[class] = (sum.bias[class] - shift) as f32;
+        bias[class] = (linear.bias[class] - shift) as f32;
     }
     let head = model
         .layers()
@@ -236,16 +347,11 @@ pub fn dfr(
         "the head {} is not a {classes}x{d} linear layer",
         head.name
     );
-    Ok(DfrOutcome {
-        tuning,
-        c,
-        per_group,
-        head: LayerWeights {
-            name: head.name,
-            kind: LayerKind::Linear,
-            shape: vec![classes, d],
-            weight,
-            bias: Some(bias),
-        },
+    Ok(LayerWeights {
+        name: head.name,
+        kind: LayerKind::Linear,
+        shape: vec![classes, d],
+        weight,
+        bias: Some(bias),
     })
 }

@@ -7,9 +7,52 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
 
-use crate::experiment::lineage::GroupDro;
+use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start, fine_tune};
+use crate::experiment::lineage::{GroupDro, LabelUse, Method};
+use crate::jobs::Progress;
 use crate::model::{Mode, Network};
-use crate::train::{Objective, TrainBatch};
+use crate::train::{Objective, Sampler, TrainBatch};
+
+pub const INFO: MethodInfo = MethodInfo {
+    name: "group-dro",
+    about: "train group labels",
+    labels: LabelUse::TrainGroups,
+    presets: &[Preset {
+        name: "group-dro",
+        slug: "group-dro",
+        short: "group-dro",
+        settings: || Method::GroupDro(GroupDro::default()),
+    }],
+};
+
+impl Default for GroupDro {
+    /// The reference commands' (kohpangwei/group_DRO README): η = 0.01 (`--robust_step_size`),
+    /// no generalization adjustment (`--generalization_adjustment 0`), group-balanced batches
+    /// (`--reweight_groups`).
+    fn default() -> Self {
+        GroupDro { step_size: 0.01, adjustment: 0.0, reweight_groups: true }
+    }
+}
+
+impl Mitigation for GroupDro {
+    fn info(&self) -> &'static MethodInfo {
+        &INFO
+    }
+
+    fn run(
+        &self,
+        start: &Start<'_>,
+        recorder: &mut Recorder<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Method> {
+        let dataset = start.dataset;
+        let mut objective =
+            GroupDroObjective::new(self.clone(), dataset.train.group_counts(dataset.num_groups()));
+        let sampler = if self.reweight_groups { Sampler::GroupBalanced } else { Sampler::Shuffle };
+        fine_tune(start, &mut objective, &sampler, recorder, progress)?;
+        Ok(Method::GroupDro(self.clone()))
+    }
+}
 
 /// The group weights after one step: `q_g · exp(η · (L_g + C/√n_g))`, normalised to sum 1
 /// (the adjustment only when C > 0 and every group has training examples).

@@ -4,50 +4,64 @@
 //! labels the method read ([`Lineage`]). [`compare`] puts several such experiments side by
 //! side.
 //!
-//! Training methods are objectives ([`crate::train::Objective`]) and samplers run by the one
-//! training loop ([`crate::train::fit`]); DFR refits only the last layer.
+//! A method is one module implementing [`method::Mitigation`] (an objective and a sampler run
+//! by the one training loop, [`crate::train::fit`], or DFR's last-layer refit), listed in
+//! [`method::METHODS`].
 
 pub mod compare;
 pub mod dfr;
+pub mod erm;
 pub mod group_dro;
 pub mod jtt;
 pub mod logistic;
+pub mod method;
 pub mod ntxent;
 pub mod prune;
 pub mod silent_majority;
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail, ensure};
-use burn::module::Module;
+use anyhow::{Result, bail, ensure};
 use burn::prelude::*;
 
+pub use method::{METHODS, MethodInfo, Mitigation, Preset, default_methods, presets};
+
+use crate::data::GroupedDataset;
 use crate::data::augment::Augment;
-use crate::data::{GroupedDataset, Split};
-use crate::experiment::lineage::{
-    Critical, Dfr, Features, GroupDro, Jtt, Lineage, Method, SilentMajority, Variant,
-};
+use crate::experiment::lineage::{Lineage, Method};
 use crate::experiment::{
     Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule, TrainSettings,
 };
 use crate::jobs::Progress;
-use crate::model::Network;
-use crate::neurons::scores::{Criterion, Sampling};
-use crate::neurons::select::{Selection, select};
-use crate::neurons::{CandidateFilter, Granularity};
-use crate::session::Session;
-use crate::train::{EpochReport, Erm, Objective, Sampler, fit, record_epoch};
+use crate::train::EpochReport;
+use crate::util::rng::DEFAULT_SEED;
+use method::{Recorder, Start};
 
 /// What to run: the method (its settings as requested; what the run finds, such as JTT's
 /// error count or DFR's chosen C, is filled in the record), the parent's checkpoint to start
 /// from (default: its last), and the fine-tuning settings (ignored by DFR).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MitigationPlan {
     pub method: Method,
     pub start_epoch: Option<usize>,
     pub training: TrainSettings,
     /// The new experiment's name (default: parent-method-seedN).
     pub name: Option<String>,
+}
+
+impl MitigationPlan {
+    /// `method` from the parent's last checkpoint with the released fine-tuning, seeded by
+    /// `seed`.
+    pub fn released(method: Method, seed: u64) -> Self {
+        MitigationPlan { method, start_epoch: None, training: released_training(seed), name: None }
+    }
+}
+
+impl Default for MitigationPlan {
+    /// The first method's default (the released silent-majority), fine-tuned as released.
+    fn default() -> Self {
+        MitigationPlan::released(METHODS[0].defaults(), DEFAULT_SEED)
+    }
 }
 
 /// The released mitigation's fine-tuning (`SpuriousCorrelationFinetuningPruning.py`): Adam,
@@ -66,37 +80,6 @@ pub fn released_training(seed: u64) -> TrainSettings {
         schedule: Schedule::Plateau { factor: 0.5, patience: 1 },
         augment: Augment::released(),
     }
-}
-
-/// Every method with the settings `memscope mitigate` uses when none is given (the released
-/// code's, the slides', the reference implementations'): silent-majority code and paper, erm,
-/// jtt, group-dro, dfr. The explorer offers these.
-pub fn default_methods() -> [Method; 6] {
-    let silent_majority = |variant| {
-        Method::SilentMajority(SilentMajority {
-            variant,
-            features: match variant {
-                Variant::Code => Features::Probs,
-                Variant::Paper => Features::Penultimate,
-            },
-            temperature: 0.5,
-            lambda: 0.2,
-            fraction: match variant {
-                Variant::Code => 0.01,
-                Variant::Paper => 0.0001,
-            },
-            critical: Critical::Gradient(Sampling::HighLoss { pool: 256, draw: 128 }),
-            granularity: Granularity::Unit,
-        })
-    };
-    [
-        silent_majority(Variant::Code),
-        silent_majority(Variant::Paper),
-        Method::Erm,
-        Method::Jtt(Jtt { identification_epoch: 1, upweight: 100, errors: 0 }),
-        Method::GroupDro(GroupDro { step_size: 0.01, adjustment: 0.0, reweight_groups: true }),
-        Method::Dfr(Dfr { c_grid: dfr::C_GRID.to_vec(), c: 0.0, retrains: dfr::RETRAINS, per_group: 0 }),
-    ]
 }
 
 /// True when `a` and `b` are the same folder or `b` lies inside `a`.
@@ -130,147 +113,79 @@ pub fn check_destination(parent: &Experiment, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs `plan` from `parent` on `dataset` and writes the new experiment to `out` (staged,
-/// locked, installed when complete, as `train`). `out` may not be the parent or a folder
-/// holding it. `on_epoch` hears of every recorded epoch; `progress` of every batch and can
-/// cancel (nothing is left behind then).
-#[allow(clippy::too_many_arguments)]
-pub fn mitigate(
-    parent: &Experiment,
-    dataset: &GroupedDataset,
-    plan: &MitigationPlan,
-    out: &Path,
-    overwrite: bool,
-    device: &Device,
-    on_epoch: &mut dyn FnMut(&EpochReport),
-    progress: &mut dyn Progress,
-) -> Result<Experiment> {
+/// Everything a run needs.
+pub struct MitigationRun<'a> {
+    pub parent: &'a Experiment,
+    pub dataset: &'a GroupedDataset,
+    pub plan: &'a MitigationPlan,
+    /// The new experiment's folder: not the parent or a folder holding it.
+    pub out: &'a Path,
+    /// Replace an experiment already at `out`.
+    pub overwrite: bool,
+    pub device: &'a Device,
+    /// Hears of every recorded epoch.
+    pub on_epoch: &'a mut dyn FnMut(&EpochReport),
+    /// Hears of every batch and can cancel (nothing is left behind then).
+    pub progress: &'a mut dyn Progress,
+}
+
+/// Runs the plan from the parent and writes the new experiment (staged, locked, installed
+/// when complete, as `train`).
+pub fn mitigate(run: MitigationRun<'_>) -> Result<Experiment> {
+    let MitigationRun { parent, dataset, plan, out, overwrite, device, on_epoch, progress } = run;
     check_destination(parent, out)?;
-    let settings = &plan.training;
-    settings.validate()?;
-    let start = plan.start_epoch.unwrap_or_else(|| parent.last_epoch());
-    let start_entry = parent.checkpoint(start)?.clone();
+    let training = &plan.training;
+    training.validate()?;
+    let epoch = plan.start_epoch.unwrap_or_else(|| parent.last_epoch());
+    let start_sha256 = parent.checkpoint(epoch)?.sha256.clone();
     ensure!(!dataset.train.is_empty(), "the training split is empty");
-    let seed = settings.seed;
-    crate::device::seed(device, seed);
-    let start_model = parent.load_network(start, device)?;
+    crate::device::seed(device, training.seed);
+    let model = parent.load_network(epoch, device)?;
+    let autodiff = device.clone().autodiff();
+    let start = Start { parent, dataset, epoch, model, training, device, autodiff };
 
-    // What the method needs before training: JTT's error set, the paper's critical neurons.
-    let mut method = plan.method.clone();
-    let mut sampler = Sampler::Shuffle;
-    let mut critical = None;
-    match &mut method {
-        Method::Jtt(jtt) => {
-            let identification =
-                parent.load_network(jtt.identification_epoch, device).with_context(|| {
-                    format!("JTT's identification epoch {} (--jtt-epoch)", jtt.identification_epoch)
-                })?;
-            let errors = jtt::error_set(&identification, dataset, device)?;
-            jtt.errors = errors.iter().filter(|&&e| e).count();
-            sampler = Sampler::Repeat(jtt::multiplicities(&errors, jtt.upweight));
+    let method = plan.method.mitigation();
+    let writer = ExperimentWriter::create(out, manifest(&start, plan, start_sha256), overwrite)?;
+    let epochs = plan.method.epochs(training);
+    let mut recorder = Recorder { writer, dataset, device, epochs, on_epoch };
+    recorder.epoch(0, None, &start.model)?;
+    let record = method.run(&start, &mut recorder, progress)?;
+    // What the run found (JTT's error count, DFR's C) goes in the lineage.
+    recorder.writer.update_manifest(|m| {
+        if let Some(lineage) = m.lineage.as_mut() {
+            lineage.method = record;
         }
-        Method::GroupDro(dro) if dro.reweight_groups => sampler = Sampler::GroupBalanced,
-        Method::SilentMajority(sm) if sm.variant == Variant::Paper => {
-            let mut session = Session::new(parent.clone(), dataset.clone(), device.clone())?;
-            let filter = CandidateFilter { exclude_head: true, ..CandidateFilter::default() };
-            let space = session.space(&filter, sm.granularity)?;
-            let criterion = match sm.critical {
-                Critical::Magnitude => Criterion::Magnitude,
-                Critical::Gradient(sampling) => {
-                    Criterion::Gradient { group: None, split: Split::Train, sampling, seed }
-                }
-            };
-            let scores = session.scores(start, &criterion, &space)?;
-            let chosen = select(&scores, Selection::TopFraction(sm.fraction), seed)?;
-            critical = Some(prune::neurons(&space, &chosen)?);
-        }
-        _ => {}
-    }
+    })?;
+    recorder.writer.finish()
+}
 
-    let is_dfr = matches!(method, Method::Dfr(_));
-    let name =
-        plan.name.clone().unwrap_or_else(|| format!("{}-{}-seed{seed}", parent.manifest.name, method.name()));
+/// The new experiment's manifest: the parent's model and data, the plan's training (none for
+/// DFR, which does not train) and the lineage.
+fn manifest(start: &Start<'_>, plan: &MitigationPlan, start_sha256: String) -> Manifest {
+    let (parent, method, seed) = (start.parent, &plan.method, start.seed());
     let lineage = Lineage {
         parent: std::path::absolute(&parent.dir).unwrap_or_else(|_| parent.dir.clone()).display().to_string(),
         parent_name: parent.manifest.name.clone(),
-        start_epoch: start,
-        start_sha256: start_entry.sha256.clone(),
+        start_epoch: start.epoch,
+        start_sha256,
         labels: method.labels(),
         method: method.clone(),
         seed,
-        data_changes: dataset.changes.lines(),
+        data_changes: start.dataset.changes.lines(),
     };
-    let manifest = Manifest {
+    Manifest {
         format: FORMAT,
-        name,
+        name: plan
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}-seed{seed}", parent.manifest.name, method.name())),
         model: parent.manifest.model.clone(),
         dataset: parent.manifest.dataset.clone(),
         classes: parent.manifest.classes.clone(),
         groups: parent.manifest.groups.clone(),
-        training: (!is_dfr).then(|| settings.clone()),
+        training: method.mitigation().fine_tunes().then(|| plan.training.clone()),
         import: None,
         lineage: Some(lineage),
         checkpoints: Vec::new(),
-    };
-    let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
-    let epochs = if is_dfr { 1 } else { settings.epochs };
-    let mut record = |writer: &mut ExperimentWriter, epoch: usize, loss: Option<f64>, model: &Network| {
-        record_epoch(writer, model, dataset, device, (epoch, epochs), loss, on_epoch)
-    };
-    record(&mut writer, 0, None, &start_model)?;
-
-    if let Method::Dfr(settings_dfr) = &mut method {
-        let outcome = dfr::dfr(
-            &start_model,
-            dataset,
-            &settings_dfr.c_grid,
-            settings_dfr.retrains,
-            seed,
-            device,
-            progress,
-        )?;
-        settings_dfr.c = outcome.c;
-        settings_dfr.per_group = outcome.per_group;
-        let refit = crate::neurons::weights::with_weights(&start_model, &[&outcome.head]);
-        record(&mut writer, 1, None, &refit)?;
-        set_method(&mut writer, method)?;
-        return writer.finish();
     }
-
-    let autodiff = device.clone().autodiff();
-    let model = start_model.fork(&autodiff).train();
-    let mut objective: Box<dyn Objective> = match &method {
-        Method::SilentMajority(sm) => Box::new(silent_majority::SilentMajorityObjective::new(
-            sm.clone(),
-            critical.as_ref().map(|m| (m, &model)),
-            &autodiff,
-        )?),
-        Method::Erm | Method::Jtt(_) => Box::new(Erm::new(&autodiff)),
-        Method::GroupDro(dro) => Box::new(group_dro::GroupDroObjective::new(
-            dro.clone(),
-            dataset.train.group_counts(dataset.num_groups()),
-        )),
-        Method::Dfr(_) => unreachable!("DFR returned above"),
-    };
-    fit(
-        model,
-        objective.as_mut(),
-        &sampler,
-        dataset,
-        settings,
-        &autodiff,
-        &mut |epoch, loss, model| record(&mut writer, epoch, Some(loss), &model.valid()),
-        progress,
-    )?;
-    set_method(&mut writer, method)?;
-    writer.finish()
-}
-
-/// Records what the run found (JTT's error count, DFR's C) in the lineage.
-fn set_method(writer: &mut ExperimentWriter, method: Method) -> Result<()> {
-    writer.update_manifest(|m| {
-        if let Some(lineage) = m.lineage.as_mut() {
-            lineage.method = method;
-        }
-    })
 }

@@ -7,11 +7,123 @@ use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start, fine_tune};
 use super::ntxent::nt_xent;
-use super::prune::{DeviceMasks, Masks, smallest_magnitude};
-use crate::experiment::lineage::{Features, SilentMajority, Variant};
+use super::prune::{self, DeviceMasks, Masks, smallest_magnitude};
+use crate::data::Split;
+use crate::experiment::lineage::{Critical, Features, LabelUse, Method, SilentMajority, Variant};
+use crate::jobs::Progress;
 use crate::model::{Mode, Network};
-use crate::train::{Objective, TrainBatch};
+use crate::neurons::scores::{Criterion, Sampling};
+use crate::neurons::select::{Selection, select};
+use crate::neurons::{CandidateFilter, Granularity};
+use crate::session::Session;
+use crate::train::{Objective, Sampler, TrainBatch};
+
+pub const INFO: MethodInfo = MethodInfo {
+    name: "silent-majority",
+    about: "the paper's mitigation; no group labels",
+    labels: LabelUse::None,
+    presets: &[
+        Preset {
+            name: "silent-majority (code)",
+            slug: "silent-majority-code",
+            short: "sm-code",
+            settings: || Method::SilentMajority(SilentMajority::code()),
+        },
+        Preset {
+            name: "silent-majority (paper)",
+            slug: "silent-majority-paper",
+            short: "sm-paper",
+            settings: || Method::SilentMajority(SilentMajority::paper()),
+        },
+    ],
+};
+
+impl SilentMajority {
+    /// As released (`SpuriousCorrelationFinetuningPruning.py`): NT-Xent with τ = 0.5 on the
+    /// softmax outputs, 0.2 × cross-entropy, the 1% smallest-|w| conv weights masked each
+    /// epoch. (`critical` and `granularity` are the paper variant's; unused here.)
+    pub fn code() -> Self {
+        SilentMajority { variant: Variant::Code, features: Features::Probs, fraction: 0.01, ..Self::paper() }
+    }
+
+    /// As the slides write it: the top 0.01% of conv units (fraction 0.0001, at least one)
+    /// by the label-free gradient (the 256 highest-loss training examples, 128 drawn) pruned
+    /// in the auxiliary copy; NT-Xent on the "features" (penultimate); τ and λ as released
+    /// (the slides give no values).
+    pub fn paper() -> Self {
+        SilentMajority {
+            variant: Variant::Paper,
+            features: Features::Penultimate,
+            temperature: 0.5,
+            lambda: 0.2,
+            fraction: 0.0001,
+            critical: Critical::Gradient(Sampling::LABEL_FREE),
+            granularity: Granularity::Unit,
+        }
+    }
+
+    /// The released code's settings, or the slides'.
+    pub fn of(variant: Variant) -> Self {
+        match variant {
+            Variant::Code => Self::code(),
+            Variant::Paper => Self::paper(),
+        }
+    }
+}
+
+impl Default for SilentMajority {
+    /// [`SilentMajority::code`].
+    fn default() -> Self {
+        SilentMajority::code()
+    }
+}
+
+impl Mitigation for SilentMajority {
+    fn info(&self) -> &'static MethodInfo {
+        &INFO
+    }
+
+    fn label(&self) -> String {
+        format!("{} ({}, {})", INFO.name, self.variant, self.features)
+    }
+
+    fn run(
+        &self,
+        start: &Start<'_>,
+        recorder: &mut Recorder<'_>,
+        progress: &mut dyn Progress,
+    ) -> Result<Method> {
+        let critical = match self.variant {
+            Variant::Paper => Some(critical_neurons(self, start)?),
+            Variant::Code => None,
+        };
+        let fixed = critical.as_ref().map(|masks| (masks, &start.model));
+        let mut objective = SilentMajorityObjective::new(self.clone(), fixed, &start.autodiff)?;
+        fine_tune(start, &mut objective, &Sampler::Shuffle, recorder, progress)?;
+        Ok(Method::SilentMajority(self.clone()))
+    }
+}
+
+/// The paper variant's critical neurons at the start checkpoint: the top `fraction` of the
+/// candidate units (the head left out) by magnitude or by the label-free gradient on train,
+/// as masks.
+fn critical_neurons(settings: &SilentMajority, start: &Start<'_>) -> Result<Masks> {
+    let seed = start.seed();
+    let mut session = Session::new(start.parent.clone(), start.dataset.clone(), start.device.clone())?;
+    let filter = CandidateFilter { exclude_head: true, ..CandidateFilter::default() };
+    let space = session.space(&filter, settings.granularity)?;
+    let criterion = match settings.critical {
+        Critical::Magnitude => Criterion::Magnitude,
+        Critical::Gradient(sampling) => {
+            Criterion::Gradient { group: None, split: Split::Train, sampling, seed }
+        }
+    };
+    let scores = session.scores(start.epoch, &criterion, &space)?;
+    let chosen = select(&scores, Selection::TopFraction(settings.fraction), seed)?;
+    prune::neurons(&space, &chosen)
+}
 
 /// The contrastive features of a pass and its logits, BatchNorm in training mode.
 pub fn views(model: &Network, images: Tensor<4>, features: Features) -> (Tensor<2>, Tensor<2>) {

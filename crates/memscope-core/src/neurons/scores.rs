@@ -31,9 +31,18 @@ pub enum Sampling {
     HighLoss { pool: usize, draw: usize },
 }
 
+impl Sampling {
+    /// The authors' code: the 200 examples of the group with the lowest true-class probability.
+    pub const AUTHORS: Sampling = Sampling::LowestConfidence(200);
+    /// The slides' group-label-free variant (their mitigation): the 256 highest-loss training
+    /// examples, 128 of them drawn at random.
+    pub const LABEL_FREE: Sampling = Sampling::HighLoss { pool: 256, draw: 128 };
+}
+
 impl Default for Sampling {
+    /// [`Sampling::AUTHORS`].
     fn default() -> Self {
-        Sampling::LowestConfidence(200)
+        Sampling::AUTHORS
     }
 }
 
@@ -46,9 +55,9 @@ impl FromStr for Sampling {
             |p: &str| p.parse::<usize>().map_err(|_| anyhow!("'{p}' in sampling '{s}' is not a count"));
         let sampling = match parts.as_slice() {
             ["all"] => Sampling::All,
-            ["lowest-confidence"] => Sampling::LowestConfidence(200),
+            ["lowest-confidence"] => Sampling::AUTHORS,
             ["lowest-confidence", n] => Sampling::LowestConfidence(number(n)?),
-            ["high-loss"] => Sampling::HighLoss { pool: 256, draw: 128 },
+            ["high-loss"] => Sampling::LABEL_FREE,
             ["high-loss", pool, draw] => Sampling::HighLoss { pool: number(pool)?, draw: number(draw)? },
             _ => bail!("unknown sampling '{s}' (valid: all, lowest-confidence:N, high-loss:POOL:DRAW)"),
         };

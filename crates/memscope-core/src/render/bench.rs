@@ -1,4 +1,4 @@
-//! `memscope bench`: timings and memory of the engine's main tasks.
+//! `memscope-bench`: timings and memory of the engine's main tasks.
 
 use serde::Serialize;
 
@@ -105,7 +105,7 @@ impl Render for BenchReport {
     }
 }
 
-/// `memscope bench --scale`: the tasks of a large model (a torchvision ResNet at 224 px),
+/// `memscope-bench --scale`: the tasks of a large model (a torchvision ResNet at 224 px),
 /// each timed, with the accuracies a reference implementation must reproduce.
 #[derive(Debug, Serialize)]
 pub struct ScaleReport {

@@ -9,6 +9,33 @@ use crate::model::LayerKind;
 
 impl Render for ExperimentInfo {
     fn table(&self) -> String {
+        let mut out = self.header();
+        out += &self.layer_table();
+        out += &self.group_table();
+        out += &self.accuracy_table();
+        out
+    }
+
+    fn csv(&self) -> String {
+        let acc = &self.accuracy;
+        let rows = acc.groups.iter().map(|g| {
+            vec![
+                self.epoch.to_string(),
+                acc.split.to_string(),
+                g.group.to_string(),
+                g.name.clone(),
+                g.examples.to_string(),
+                g.correct.to_string(),
+                g.accuracy.map(|a| format!("{a:.6}")).unwrap_or_default(),
+            ]
+        });
+        csv(&["epoch", "split", "group", "name", "examples", "correct", "accuracy"], rows)
+    }
+}
+
+impl ExperimentInfo {
+    /// Where the experiment came from, its model and data.
+    fn header(&self) -> String {
         let mut out = String::new();
         let epochs = match (self.epochs.first(), self.epochs.last()) {
             (Some(first), Some(last)) => {
@@ -53,11 +80,10 @@ impl Render for ExperimentInfo {
             self.buffers
         );
         let _ = writeln!(out, "data        {}\n", self.data);
+        out
+    }
 
-        let _ = writeln!(
-            out,
-            "Layers (a neuron is one output filter of a conv, one output unit of a linear layer)"
-        );
+    fn layer_table(&self) -> String {
         let layers = self.layers.iter().map(|l| {
             let mut role = match l.kind {
                 LayerKind::Conv => "conv".to_string(),
@@ -76,9 +102,13 @@ impl Render for ExperimentInfo {
             let shape = l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
             vec![l.name.clone(), role, shape, l.neurons.to_string()]
         });
-        let _ = writeln!(out, "{}\n", table(&["layer", "kind", "shape", "neurons"], layers));
+        format!(
+            "Layers (a neuron is one output filter of a conv, one output unit of a linear layer)\n{}\n\n",
+            table(&["layer", "kind", "shape", "neurons"], layers)
+        )
+    }
 
-        let _ = writeln!(out, "Groups (examples per split)");
+    fn group_table(&self) -> String {
         let groups = self.groups.iter().map(|g| {
             vec![
                 format!("G{} {}", g.group, g.name),
@@ -88,8 +118,15 @@ impl Render for ExperimentInfo {
                 g.test.to_string(),
             ]
         });
-        let _ = writeln!(out, "{}\n", table(&["group", "train", "train share", "val", "test"], groups));
+        format!(
+            "Groups (examples per split)\n{}\n\n",
+            table(&["group", "train", "train share", "val", "test"], groups)
+        )
+    }
 
+    /// Every group's accuracy at the epoch, then the worst group, mean and average.
+    fn accuracy_table(&self) -> String {
+        let mut out = String::new();
         let acc = &self.accuracy;
         let _ = writeln!(out, "Accuracy on {} at epoch {}", acc.split, self.epoch);
         let rows = acc.groups.iter().map(|g| {
@@ -125,21 +162,5 @@ impl Render for ExperimentInfo {
             acc.split
         );
         out
-    }
-
-    fn csv(&self) -> String {
-        let acc = &self.accuracy;
-        let rows = acc.groups.iter().map(|g| {
-            vec![
-                self.epoch.to_string(),
-                acc.split.to_string(),
-                g.group.to_string(),
-                g.name.clone(),
-                g.examples.to_string(),
-                g.correct.to_string(),
-                g.accuracy.map(|a| format!("{a:.6}")).unwrap_or_default(),
-            ]
-        });
-        csv(&["epoch", "split", "group", "name", "examples", "correct", "accuracy"], rows)
     }
 }

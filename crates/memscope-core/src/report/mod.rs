@@ -1,22 +1,54 @@
-//! `memscope report`: one self-contained HTML page (figures as inline SVG, no scripts, no
-//! links out) with the Stage 1 story of an experiment and a verdict on each claim.
+//! The Stage 1 story of an experiment in one piece: [`build`] runs every study of the slides
+//! on one epoch (each with its spec's defaults, as the separate commands run them, so each
+//! number matches that command) into a [`ReportData`]; [`claims::assess`] says whether each of
+//! the paper's claims holds on it; [`html`] writes the self-contained page of `memscope report`
+//! (figures as inline SVG, no scripts, no links out). A front end can show the claims without
+//! the page, from a `ReportData` it built or read back from the report's JSON.
 
 pub mod claims;
+mod html;
 
-use anyhow::Result;
-use serde::Serialize;
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
 
+pub use html::{SECTIONS, escape, html};
+
+use crate::data::Split;
 use crate::eval::AccuracyReport;
-use crate::figure::{self, Figure};
+use crate::jobs::{Progress, Silent};
 use crate::render::Provenance;
-use crate::studies::control::ControlStudy;
-use crate::studies::grid::InterventionGrid;
-use crate::studies::ranks::RankStudy;
-use crate::studies::sensitivity::SensitivityStudy;
-use crate::studies::timeline::Timeline;
+use crate::session::Session;
+use crate::studies::control::{self, ControlSpec, ControlStudy};
+use crate::studies::grid::{self, GridSpec, InterventionGrid};
+use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
+use crate::studies::ranks::{self, RankSpec, RankStudy};
+use crate::studies::sensitivity::{self, SensitivitySpec, SensitivityStudy};
+use crate::studies::timeline::{self, Timeline, TimelineSpec};
+use crate::studies::{DEFAULT_SEED, DEFAULT_SPLIT};
+
+/// What the report computes: the studies on one epoch, sharing a split, a seed and a number
+/// of repeats; everything else is each study's default. The data set (a subset, skipped
+/// images) is the session's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportSpec {
+    /// The epoch studied (default: the experiment's last).
+    pub epoch: Option<usize>,
+    /// The split accuracies are measured on.
+    pub split: Split,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Runs of each random intervention, and random draws of the control.
+    pub repeats: usize,
+}
+
+impl Default for ReportSpec {
+    fn default() -> Self {
+        ReportSpec { epoch: None, split: DEFAULT_SPLIT, seed: DEFAULT_SEED, repeats: DEFAULT_REPEATS }
+    }
+}
 
 /// Everything the page shows, computed by the engine.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReportData {
     /// Of the epoch studied (the last by default).
     pub provenance: Provenance,
@@ -33,197 +65,85 @@ pub struct ReportData {
     pub checkpoints: Vec<(usize, String, String)>,
 }
 
-/// The sections, in order (the test checks that each is on the page).
-pub const SECTIONS: [&str; 8] = [
-    "Data and groups",
-    "ERM accuracy per group",
-    "Interventions on the critical neurons",
-    "Rank histograms",
-    "Sensitive layers",
-    "Control: random neurons",
-    "The paper's claims on this experiment",
-    "Provenance",
-];
-
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// The requests of every study of a report at `epoch`.
+struct Studies {
+    timeline: TimelineSpec,
+    bars: GridSpec,
+    ranks: RankSpec,
+    sensitivity: SensitivitySpec,
+    control: ControlSpec,
 }
 
-/// A figure as an inline `<svg>` (no XML declaration, no namespace URL: HTML needs neither).
-fn inline(figure: &Figure, provenance: &Provenance) -> Result<String> {
-    let svg = figure::svg(figure, Some(provenance))?;
-    let start = svg.find("<svg").unwrap_or(0);
-    Ok(svg[start..].replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1))
-}
-
-fn figure_block(figure: &Figure, provenance: &Provenance) -> Result<String> {
-    let (title, caption) = figure.title_and_caption();
-    Ok(format!(
-        "<figure>{}<figcaption><b>{}</b><br>{}</figcaption></figure>\n",
-        inline(figure, provenance)?,
-        escape(&title),
-        escape(&caption.join(" "))
-    ))
-}
-
-fn percent(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{:.1}%", 100.0 * v))
-}
-
-fn signed(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{:+.1}", 100.0 * v))
-}
-
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let head: String = header.iter().map(|h| format!("<th>{}</th>", escape(h))).collect();
-    let body: String = rows
-        .iter()
-        .map(|r| {
-            format!("<tr>{}</tr>", r.iter().map(|c| format!("<td>{}</td>", escape(c))).collect::<String>())
-        })
-        .collect();
-    format!("<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n")
-}
-
-const STYLE: &str = "body{font-family:'DejaVu Sans',sans-serif;max-width:1120px;margin:2em auto;padding:0 1em;color:#000;line-height:1.45}\
-h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #999;padding-bottom:.2em;margin-top:2em}\
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #999;padding:.2em .6em;text-align:right}\
-td:first-child,th:first-child{text-align:left}figure{margin:1em 0}svg{max-width:100%;height:auto}\
-figcaption{font-size:.9em}.holds{color:#0072B2}.does-not-hold{color:#D55E00}.cannot-say{color:#555}\
-li{margin:.4em 0}code{font-size:.9em}";
-
-/// The page.
-pub fn html(d: &ReportData) -> Result<String> {
-    let p = &d.provenance;
-    let minority = claims::minority(&d.train_counts);
-    let total: usize = d.train_counts.iter().sum();
-    let mut out = String::new();
-    out += &format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>memscope report: {}</title>\
-         <style>{STYLE}</style></head><body>\n<h1>Spurious memorization on {}: the Stage 1 story</h1>\n\
-         <p>Experiment <code>{}</code>, epoch {} on {}. Every number below comes from memscope {}; the commands \
-         <code>memscope info</code>, <code>intervene</code>, <code>ranks</code>, <code>sensitivity</code> and \
-         <code>control</code> with the settings in each caption give the same numbers.</p>\n",
-        escape(&p.name),
-        escape(&p.name),
-        escape(&p.experiment),
-        p.epoch,
-        d.erm.split,
-        escape(&p.memscope)
-    );
-
-    out += &format!("<h2>{}</h2>\n<p>Data set: {}. ", SECTIONS[0], escape(&d.dataset));
-    out += "A group is a <b>minority</b> when it has fewer training examples than half an equal share.</p>\n";
-    let rows: Vec<Vec<String>> = d
-        .erm
-        .groups
-        .iter()
-        .map(|g| {
-            let train = d.train_counts.get(g.group).copied().unwrap_or(0);
-            vec![
-                format!("G{} {}", g.group, g.name),
-                format!("{train} ({:.1}%)", 100.0 * train as f64 / total.max(1) as f64),
-                g.examples.to_string(),
-                if minority.get(g.group) == Some(&true) { "minority" } else { "majority" }.to_string(),
-            ]
-        })
-        .collect();
-    out += &table(&["group", "train examples", &format!("{} examples", d.erm.split), "role"], &rows);
-
-    out += &format!("<h2>{}</h2>\n", SECTIONS[1]);
-    let rows: Vec<Vec<String>> = d
-        .erm
-        .groups
-        .iter()
-        .map(|g| {
-            vec![
-                format!("G{} {}", g.group, g.name),
-                percent(g.accuracy),
-                format!("{} of {}", g.correct, g.examples),
-            ]
-        })
-        .collect();
-    out += &table(&["group", "accuracy", "correct"], &rows);
-    out += &format!(
-        "<p>Worst group: {} ({}); mean accuracy weighted by the training group proportions: {}.</p>\n",
-        d.erm.worst_group.map_or("–".into(), |g| format!("G{g}")),
-        percent(d.erm.worst_group_accuracy),
-        percent(d.erm.mean_accuracy_train_weighted)
-    );
-    out += &figure_block(&Figure::Timeline(d.timeline.clone()), p)?;
-
-    out += &format!("<h2>{}</h2>\n", SECTIONS[2]);
-    out += &figure_block(&Figure::Bars(d.bars.clone()), p)?;
-    let mut rows = Vec::new();
-    for (i, iv) in d.bars.interventions.iter().enumerate() {
-        for (j, k) in d.bars.ks.iter().enumerate() {
-            if let Some(r) = d.bars.get(i, j) {
-                let mut row = vec![format!("{iv}, k = {k}")];
-                row.extend(r.groups.iter().map(|g| signed(g.change)));
-                rows.push(row);
-            }
+impl Studies {
+    /// As `figure bars`, `ranks`, `sensitivity` and `control` run by default with the
+    /// report's split, seed and repeats; the sensitivity study takes the slides' distances that
+    /// fit before the epoch (all of them from epoch 40 on; the epoch itself when none does).
+    fn of(spec: &ReportSpec, session: &Session, epoch: usize) -> Studies {
+        let dataset = session.dataset();
+        let base =
+            InterventionSpec::for_data(dataset, epoch).seed(spec.seed).on(spec.split).repeats(spec.repeats);
+        let mut sensitivity = SensitivitySpec::at(epoch).on(spec.split).reachable();
+        if sensitivity.epochs_back.is_empty() {
+            sensitivity.epochs_back = vec![epoch];
+        }
+        Studies {
+            timeline: TimelineSpec::every_epoch(session.experiment(), spec.split),
+            bars: GridSpec::slides(base),
+            ranks: RankSpec { seed: spec.seed, ..RankSpec::at(epoch) },
+            sensitivity,
+            control: ControlSpec::for_data(dataset, epoch)
+                .on(spec.split)
+                .seed(spec.seed)
+                .repeats(spec.repeats),
         }
     }
-    let groups: Vec<String> = d.erm.groups.iter().map(|g| format!("G{} Δ (pp)", g.group)).collect();
-    let mut header = vec!["intervention"];
-    header.extend(groups.iter().map(String::as_str));
-    out += &table(&header, &rows);
+}
 
-    out += &format!("<h2>{}</h2>\n", SECTIONS[3]);
-    out += &figure_block(&Figure::Ranks(d.ranks.clone()), p)?;
-
-    out += &format!("<h2>{}</h2>\n", SECTIONS[4]);
-    out += &figure_block(&Figure::Sensitivity(d.sensitivity.clone()), p)?;
-
-    out += &format!(
-        "<h2>{}</h2>\n<p>Zeroing the top neurons by {} beside as many random neurons from outside the top \
-         fraction ({} draws, seed {}): signed Δ accuracy, percentage points.</p>\n",
-        SECTIONS[5],
-        escape(&d.control.spec.criterion.to_string()),
-        d.control.spec.repeats,
-        d.control.spec.seed
-    );
-    let mut rows = Vec::new();
-    for r in &d.control.rows {
-        for (which, changes) in [("critical", &r.critical), ("random", &r.control)] {
-            let mut row =
-                vec![format!("{} ({}%), {which}", figure::count(r.count, "neuron"), 100.0 * r.fraction)];
-            row.extend(changes.iter().map(|g| signed(g.change)));
-            rows.push(row);
-        }
+/// Runs every study of the report on `session`; `progress` hears of each finished study and
+/// may cancel.
+pub fn build(session: &mut Session, spec: &ReportSpec, progress: &mut dyn Progress) -> Result<ReportData> {
+    let epoch = spec.epoch.unwrap_or_else(|| session.experiment().last_epoch());
+    session.experiment().checkpoint(epoch)?;
+    if epoch == 0 {
+        bail!("epoch 0: the report rewinds layers and neurons, which needs an epoch after 0");
     }
-    let mut header = vec!["zeroed"];
-    header.extend(groups.iter().map(String::as_str));
-    out += &table(&header, &rows);
+    let studies = Studies::of(spec, session, epoch);
+    let steps = 6;
+    progress.report(0, steps)?;
+    let erm = session.baseline(epoch, spec.split)?;
+    let timeline = timeline::run(session, &studies.timeline, &mut Silent)?;
+    progress.report(1, steps)?;
+    let bars = grid::run(session, &studies.bars, &mut Silent)?;
+    progress.report(2, steps)?;
+    let ranks = ranks::run(session, &studies.ranks, &mut Silent)?;
+    progress.report(3, steps)?;
+    let sensitivity = sensitivity::run(session, &studies.sensitivity, &mut Silent)?;
+    progress.report(4, steps)?;
+    let control = control::run(session, &studies.control, &mut Silent)?;
+    progress.report(5, steps)?;
 
-    out += &format!("<h2>{}</h2>\n<ul>\n", SECTIONS[6]);
-    for c in claims::assess(d) {
-        let class = match c.verdict {
-            claims::Verdict::Holds => "holds",
-            claims::Verdict::DoesNotHold => "does-not-hold",
-            claims::Verdict::CannotSay => "cannot-say",
-        };
-        out += &format!(
-            "<li><b>{}</b> <span class=\"{class}\">[{}]</span> {}</li>\n",
-            escape(c.claim),
-            c.verdict.word(),
-            escape(&c.evidence)
-        );
-    }
-    out += "</ul>\n";
-
-    out += &format!(
-        "<h2>{}</h2>\n<p>memscope {}; experiment <code>{}</code> ({}). Request of the epoch studied: <code>{}</code>.</p>\n",
-        SECTIONS[7],
-        escape(&p.memscope),
-        escape(&p.experiment),
-        escape(&p.name),
-        escape(&p.spec.to_string())
-    );
-    let rows: Vec<Vec<String>> =
-        d.checkpoints.iter().map(|(e, f, s)| vec![e.to_string(), f.clone(), s.clone()]).collect();
-    out += &table(&["epoch", "checkpoint", "sha256"], &rows);
-    out += "</body></html>\n";
-    Ok(out)
+    let experiment = session.experiment();
+    let checkpoints = experiment
+        .epochs()
+        .map(|e| experiment.checkpoint(e).map(|c| (e, c.file.clone(), c.sha256.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    let request = serde_json::json!({
+        "split": spec.split, "seed": spec.seed, "repeats": spec.repeats, "epoch": epoch,
+        "intervention": studies.bars.base, "ranks": ranks.spec, "sensitivity": sensitivity.spec,
+        "control": control.spec,
+    });
+    let data = ReportData {
+        provenance: Provenance::new(experiment, &session.dataset().changes, epoch, &request)?,
+        dataset: session.dataset().name.clone(),
+        train_counts: session.dataset().train_group_counts(),
+        erm,
+        timeline,
+        bars,
+        ranks,
+        sensitivity,
+        control,
+        checkpoints,
+    };
+    progress.report(6, steps)?;
+    Ok(data)
 }

@@ -5,19 +5,30 @@ use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use super::GroupChange;
-use super::intervention::{InterventionSpec, run as intervene};
-use crate::data::Split;
+use super::intervention::{
+    DEFAULT_REPEATS, InterventionSpec, NeuronQuery, default_group, gradient, run as intervene,
+};
+use super::{DEFAULT_SEED, DEFAULT_SPLIT};
+use crate::data::{GroupedDataset, Split};
 use crate::jobs::{Progress, Silent};
 use crate::neurons::scores::Criterion;
 use crate::neurons::select::{Selection, random_control, top_count};
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
 
+/// The fractions of the slides' control table that a small model can have: 0.01%, 0.02% and
+/// 0.03% of the candidates (its further rows, 0.1% to 3%, are a flag away).
+pub const DEFAULT_FRACTIONS: [f64; 3] = [0.0001, 0.0002, 0.0003];
+
+/// Zeroing critical neurons beside as many random ones. Its [`Default`] is the slides' table:
+/// zero-out at each of [`DEFAULT_FRACTIONS`], critical by the authors' gradient (of G0 here;
+/// [`ControlSpec::for_data`] takes the smallest training group), [`DEFAULT_REPEATS`] random
+/// draws, measured on [`DEFAULT_SPLIT`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ControlSpec {
     pub epoch: usize,
     pub split: Split,
-    /// Fractions of the candidates zeroed (the slides: 0.0001, 0.0002, 0.0003).
+    /// Fractions of the candidates zeroed.
     pub fractions: Vec<f64>,
     /// What makes a neuron critical.
     pub criterion: Criterion,
@@ -26,6 +37,54 @@ pub struct ControlSpec {
     /// Random draws of control neurons per fraction.
     pub repeats: usize,
     pub seed: u64,
+}
+
+impl Default for ControlSpec {
+    fn default() -> Self {
+        let query = NeuronQuery::default();
+        ControlSpec {
+            epoch: 0,
+            split: DEFAULT_SPLIT,
+            fractions: DEFAULT_FRACTIONS.to_vec(),
+            criterion: query.criterion,
+            granularity: query.granularity,
+            candidates: query.candidates,
+            repeats: DEFAULT_REPEATS,
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+impl ControlSpec {
+    /// The default study on `dataset` at `epoch`: critical by its smallest training group's
+    /// gradient.
+    pub fn for_data(dataset: &GroupedDataset, epoch: usize) -> Self {
+        ControlSpec {
+            epoch,
+            criterion: gradient(Some(default_group(dataset)), DEFAULT_SEED),
+            ..Self::default()
+        }
+    }
+
+    /// Measured on `split`.
+    pub fn on(mut self, split: Split) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// Seeds every random choice; a gradient criterion's sampling too.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        if let Criterion::Gradient { seed: s, .. } = &mut self.criterion {
+            *s = seed;
+        }
+        self
+    }
+
+    pub fn repeats(mut self, repeats: usize) -> Self {
+        self.repeats = repeats;
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

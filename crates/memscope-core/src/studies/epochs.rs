@@ -37,6 +37,11 @@ pub struct EpochSeries {
 }
 
 impl EpochSeriesSpec {
+    /// `base` at every checkpoint of `experiment`.
+    pub fn every_epoch(base: InterventionSpec, experiment: &crate::experiment::Experiment) -> Self {
+        EpochSeriesSpec { base, epochs: experiment.epochs().collect() }
+    }
+
     /// The intervention at `epoch`.
     pub fn at(&self, epoch: usize) -> InterventionSpec {
         let mut spec = self.base.clone();

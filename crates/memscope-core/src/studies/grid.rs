@@ -10,10 +10,11 @@ use crate::jobs::{Progress, Silent};
 use crate::neurons::select::Selection;
 use crate::session::Session;
 
-/// The slides' k.
+/// The slides' k: the top 1, 2 and 3 neurons.
 pub const DEFAULT_KS: [usize; 3] = [1, 2, 3];
 
-/// The slides' four neuron interventions with the authors' default σ and distance.
+/// The slides' four neuron interventions, in their panel order, with the authors' default σ
+/// and distance.
 pub fn default_interventions() -> Vec<Intervention> {
     vec![
         Intervention::ZeroOut,
@@ -21,6 +22,27 @@ pub fn default_interventions() -> Vec<Intervention> {
         Intervention::Noise { sigma: DEFAULT_NOISE_SIGMA },
         Intervention::RewindNeurons { epochs_back: DEFAULT_EPOCHS_BACK },
     ]
+}
+
+/// The Stage 1 figure's request: each intervention at each k of the base's ranking.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridSpec {
+    /// Everything but the change and the count; its selection is replaced by each k (it is
+    /// recorded as top-1).
+    pub base: InterventionSpec,
+    pub interventions: Vec<Intervention>,
+    pub ks: Vec<usize>,
+}
+
+impl GridSpec {
+    pub fn new(base: InterventionSpec, interventions: Vec<Intervention>, ks: Vec<usize>) -> Self {
+        GridSpec { base: base.top_k(1), interventions, ks }
+    }
+
+    /// The slides' figure on `base`: [`default_interventions`] at each of [`DEFAULT_KS`].
+    pub fn slides(base: InterventionSpec) -> Self {
+        GridSpec::new(base, default_interventions(), DEFAULT_KS.to_vec())
+    }
 }
 
 /// Every (intervention, k) of a base spec: `results[i * ks.len() + j]` is intervention i at
@@ -52,15 +74,10 @@ impl InterventionGrid {
     }
 }
 
-/// Runs `base` with each intervention at each k (top-k of its ranking); `progress` hears of
-/// each finished one and may cancel.
-pub fn run(
-    session: &mut Session,
-    base: &InterventionSpec,
-    interventions: &[Intervention],
-    ks: &[usize],
-    progress: &mut dyn Progress,
-) -> Result<InterventionGrid> {
+/// Runs the base with each intervention at each k (top-k of its ranking); `progress` hears
+/// of each finished one and may cancel.
+pub fn run(session: &mut Session, spec: &GridSpec, progress: &mut dyn Progress) -> Result<InterventionGrid> {
+    let GridSpec { base, interventions, ks } = spec;
     ensure!(!interventions.is_empty() && !ks.is_empty(), "no interventions or no k given");
     let total = interventions.len() * ks.len();
     let mut results = Vec::with_capacity(total);
@@ -71,5 +88,5 @@ pub fn run(
             progress.report(results.len(), total)?;
         }
     }
-    Ok(InterventionGrid { interventions: interventions.to_vec(), ks: ks.to_vec(), results })
+    Ok(InterventionGrid { interventions: interventions.clone(), ks: ks.clone(), results })
 }

@@ -7,8 +7,11 @@ mod spec;
 use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-pub use listing::{ScoreList, ScoreRequest, list};
-pub use spec::{DEFAULT_REPEATS, InterventionSpec, NeuronQuery, Target, default_group, gradient, smallest};
+pub use listing::{DEFAULT_TOP, ScoreList, ScoreRequest, list};
+pub use spec::{
+    DEFAULT_REPEATS, DEFAULT_SCORE_SPLIT, InterventionSpec, NeuronQuery, Target, default_group, gradient,
+    smallest,
+};
 
 use super::{GroupChange, Summary, group_changes, mean_summary, run_accuracies};
 use crate::edit;

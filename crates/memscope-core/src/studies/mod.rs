@@ -1,5 +1,9 @@
 //! Studies built on the engine: one intervention with its accuracy changes, rank
 //! histograms, sensitive layers under rewinding, and the control table.
+//!
+//! Each study's request (`InterventionSpec`, `RankSpec`, `SensitivitySpec`, `ControlSpec`,
+//! `GridSpec`, ...) carries its defaults: the slides' or the authors' code's values, said on
+//! the spec. The command line, the explorer and the report read them from there.
 
 pub mod control;
 pub mod epochs;
@@ -13,7 +17,13 @@ pub mod timeline;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Split;
 use crate::eval::AccuracyReport;
+
+/// The split accuracy is measured on unless a request says otherwise: validation (test is
+/// kept for the end, as in the field's protocol).
+pub const DEFAULT_SPLIT: Split = Split::Val;
+pub use crate::util::rng::DEFAULT_SEED;
 
 /// A group's accuracy before an intervention and after it (mean over repeats).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

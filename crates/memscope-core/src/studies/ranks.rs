@@ -10,21 +10,49 @@ use crate::neurons::scores::{Criterion, Sampling, percentile_ranks};
 use crate::neurons::select::{Selection, select};
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
+use crate::studies::DEFAULT_SEED;
+use crate::studies::intervention::DEFAULT_SCORE_SPLIT;
 
 /// 20 bins of 5 percentile points.
 pub const BINS: usize = 20;
+/// The top fraction each score takes (the slides: "top 0.01%"; at least one neuron).
+pub const DEFAULT_FRACTION: f64 = 0.0001;
 
+/// The two histograms of every group. Its [`Default`] is the slides' study with the authors'
+/// code's neurons and gradients: the top [`DEFAULT_FRACTION`] of units, gradients on train
+/// over the group's 200 lowest-confidence examples, every candidate layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RankSpec {
     pub epoch: usize,
-    /// The top fraction of neurons taken by each score (the paper: 0.0001, i.e. 0.01%).
+    /// The top fraction of neurons taken by each score.
     pub fraction: f64,
     pub granularity: Granularity,
     pub candidates: CandidateFilter,
-    /// Split and sampling of the gradient scores (the authors' code: train, lowest-confidence:200).
+    /// Split and sampling of the gradient scores.
     pub split: Split,
     pub sampling: Sampling,
     pub seed: u64,
+}
+
+impl Default for RankSpec {
+    fn default() -> Self {
+        RankSpec {
+            epoch: 0,
+            fraction: DEFAULT_FRACTION,
+            granularity: Granularity::default(),
+            candidates: CandidateFilter::default(),
+            split: DEFAULT_SCORE_SPLIT,
+            sampling: Sampling::default(),
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+impl RankSpec {
+    /// The default study at `epoch`.
+    pub fn at(epoch: usize) -> Self {
+        RankSpec { epoch, ..RankSpec::default() }
+    }
 }
 
 /// One group's two histograms (counts per 5-point bin of percentile rank, bin 19 = 95-100).

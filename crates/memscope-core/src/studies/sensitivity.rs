@@ -10,10 +10,16 @@ use crate::eval::AccuracyReport;
 use crate::jobs::Progress;
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
+use crate::studies::DEFAULT_SPLIT;
 
-/// The slides' rewinding distances.
+/// The slides' rewinding distances, in epochs.
 pub const DEFAULT_EPOCHS_BACK: [usize; 5] = [5, 10, 20, 30, 40];
+/// The slides' sensitive layer: rewinding it moves a group's accuracy by "+1%", one point.
+pub const DEFAULT_THRESHOLD: f64 = 0.01;
 
+/// Which layers are sensitive. Its [`Default`] is the slides' study: every candidate layer
+/// rewound by each of [`DEFAULT_EPOCHS_BACK`], sensitive at [`DEFAULT_THRESHOLD`], measured
+/// on [`DEFAULT_SPLIT`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SensitivitySpec {
     pub epoch: usize,
@@ -22,6 +28,39 @@ pub struct SensitivitySpec {
     /// A layer is sensitive for a group when |accuracy change| >= threshold (0.01 = 1 point).
     pub threshold: f64,
     pub candidates: CandidateFilter,
+}
+
+impl Default for SensitivitySpec {
+    fn default() -> Self {
+        SensitivitySpec {
+            epoch: 0,
+            split: DEFAULT_SPLIT,
+            epochs_back: DEFAULT_EPOCHS_BACK.to_vec(),
+            threshold: DEFAULT_THRESHOLD,
+            candidates: CandidateFilter::default(),
+        }
+    }
+}
+
+impl SensitivitySpec {
+    /// The default study at `epoch`.
+    pub fn at(epoch: usize) -> Self {
+        SensitivitySpec { epoch, ..SensitivitySpec::default() }
+    }
+
+    /// Measured on `split`.
+    pub fn on(mut self, split: Split) -> Self {
+        self.split = split;
+        self
+    }
+
+    /// Only the distances that reach no further back than epoch 0 (all of the slides' from
+    /// epoch 40 on; none before epoch 5).
+    pub fn reachable(mut self) -> Self {
+        let epoch = self.epoch;
+        self.epochs_back.retain(|&n| n <= epoch);
+        self
+    }
 }
 
 /// One (layer, n) rewind.

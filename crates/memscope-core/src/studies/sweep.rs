@@ -41,6 +41,11 @@ pub struct Sweep {
 }
 
 impl SweepSpec {
+    /// `base` within each of `layers` in turn, its top selection as it is.
+    pub fn every_layer(base: InterventionSpec, layers: &[crate::model::LayerInfo]) -> Self {
+        SweepSpec { base, layers: layers.iter().map(|l| l.name.clone()).collect(), random_control: false }
+    }
+
     /// The intervention on `layer`: ranked within it, or (a layer rewind) rewinding it.
     pub fn at(&self, layer: &str) -> InterventionSpec {
         match &self.base.intervention {

@@ -16,6 +16,13 @@ pub struct TimelineSpec {
     pub epochs: Vec<usize>,
 }
 
+impl TimelineSpec {
+    /// Every checkpoint of `experiment`, measured on `split`.
+    pub fn every_epoch(experiment: &Experiment, split: Split) -> Self {
+        TimelineSpec { split, epochs: experiment.epochs().collect() }
+    }
+}
+
 /// One checkpoint's accuracies (fractions).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochAccuracy {

@@ -8,6 +8,9 @@ use crate::neurons::Granularity;
 use crate::neurons::select::{Selection, in_scope};
 use crate::session::Session;
 
+/// Neurons listed when a request names no number: a screenful.
+pub const DEFAULT_TOP: usize = 20;
+
 /// Which ranking to list, and how much of its top.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreRequest {

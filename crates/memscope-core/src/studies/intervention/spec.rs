@@ -11,9 +11,13 @@ use crate::model::LayerInfo;
 use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{DEFAULT_K, Scope, Selection, in_scope, random_control};
 use crate::neurons::{CandidateFilter, Granularity, NeuronSpace};
+use crate::studies::{DEFAULT_SEED, DEFAULT_SPLIT};
 
-/// Runs of a random intervention or of the random control (the slides: 10).
+/// Runs of a random intervention or of the random control (the slides: "the average of 10
+/// independent runs").
 pub const DEFAULT_REPEATS: usize = 10;
+/// The split a gradient score is computed on (the authors' code: train).
+pub const DEFAULT_SCORE_SPLIT: Split = Split::Train;
 
 /// Everything that determines an intervention's result.
 ///
@@ -64,22 +68,23 @@ pub fn smallest(counts: &[usize]) -> usize {
     (0..counts.len()).min_by_key(|&g| (counts[g], g)).unwrap_or(0)
 }
 
-/// The gradient criterion of the front ends: group `group` (`None`: every example) on the
-/// training split, its lowest-confidence 200 examples.
+/// The gradient criterion of the authors' code: group `group` (`None`: every example) on the
+/// training split, its lowest-confidence 200 examples ([`Sampling::AUTHORS`]).
 pub fn gradient(group: Option<usize>, seed: u64) -> Criterion {
-    Criterion::Gradient { group, split: Split::Train, sampling: Sampling::default(), seed }
+    Criterion::Gradient { group, split: DEFAULT_SCORE_SPLIT, sampling: Sampling::default(), seed }
 }
 
 impl Default for NeuronQuery {
-    /// Top-3 global units by the gradient of G0 (see [`InterventionSpec::for_data`] for the
+    /// The slides' top-3 ([`DEFAULT_K`]), ranked globally without normalisation, of the
+    /// authors' code's units by the gradient of G0 (see [`InterventionSpec::for_data`] for the
     /// smallest group), every candidate layer.
     fn default() -> Self {
         NeuronQuery {
-            criterion: gradient(Some(0), 0),
+            criterion: gradient(Some(0), DEFAULT_SEED),
             selection: Selection::TopK(DEFAULT_K),
             scope: Scope::Global,
             normalize_layers: false,
-            granularity: Granularity::Unit,
+            granularity: Granularity::default(),
             candidates: CandidateFilter::default(),
         }
     }
@@ -93,17 +98,18 @@ impl NeuronQuery {
 }
 
 impl Default for InterventionSpec {
-    /// The CLI's defaults: zero-out the top-3 units globally by a group's gradient (G0 here;
-    /// [`InterventionSpec::for_data`] takes the smallest training group), measured on val,
-    /// 10 repeats, seed 0, epoch 0.
+    /// Zero-out (the slides' first intervention) of the [`NeuronQuery::default`] neurons (G0's
+    /// gradient here; [`InterventionSpec::for_data`] takes the smallest training group),
+    /// measured on [`DEFAULT_SPLIT`], [`DEFAULT_REPEATS`] runs when random, [`DEFAULT_SEED`],
+    /// epoch 0.
     fn default() -> Self {
         InterventionSpec {
             epoch: 0,
-            split: Split::Val,
+            split: DEFAULT_SPLIT,
             intervention: Intervention::ZeroOut,
             query: NeuronQuery::default(),
             repeats: DEFAULT_REPEATS,
-            seed: 0,
+            seed: DEFAULT_SEED,
         }
     }
 }

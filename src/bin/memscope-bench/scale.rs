@@ -1,10 +1,10 @@
-//! `memscope bench --scale`: the engine's tasks on a large model (a torchvision ResNet at
+//! `memscope-bench --scale`: the engine's tasks on a large model (a torchvision ResNet at
 //! 224 px), for BENCHMARKS.md beside the PyTorch eager reference (`bench/scale`).
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
 
-use super::bench::{spec, time};
+use super::{spec, time};
 use memscope_core::data::GroupedDataset;
 use memscope_core::data::Split;
 use memscope_core::eval::evaluate;
@@ -14,6 +14,7 @@ use memscope_core::model::LayerKind;
 use memscope_core::neurons::{CandidateFilter, Granularity};
 use memscope_core::render::{ScaleReport, Timing};
 use memscope_core::session::Session;
+use memscope_core::studies::DEFAULT_SEED;
 use memscope_core::studies::intervention::{self, default_group, gradient};
 use memscope_core::util::memory::{Memory, megabytes};
 
@@ -43,20 +44,8 @@ pub fn run(
         .context("the model has no conv layer inside a stage")?;
     let global = spec(group, epoch);
     let within = spec(group, epoch).within(layer.clone());
-    let accuracies =
-        |r: &memscope_core::eval::AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect::<Vec<_>>();
-    let mut timings = Vec::new();
-
-    let network = experiment.load_network(epoch, device)?;
-    let mut forward = Vec::new();
-    let mut forward_accuracy = Vec::new();
-    for _ in 0..runs {
-        let (ms, report) = time(|| evaluate(&network, dataset, Split::Val, device))?;
-        forward.push(ms);
-        forward_accuracy = accuracies(&report);
-    }
-    drop(network);
-    timings.push(Timing::of("forward", "one forward pass over val (checkpoint loaded)", forward));
+    let (forward, forward_accuracy) = forward_pass(experiment, dataset, device, runs)?;
+    let mut timings = vec![forward];
 
     let mut afters = Vec::new();
     for (key, what, spec) in [("global", "global", &global), ("layer", "within the last conv", &within)] {
@@ -85,8 +74,8 @@ pub fn run(
     for _ in 0..runs {
         let mut session = fresh()?;
         session.network(epoch)?;
-        let space = session.space(&CandidateFilter::default(), Granularity::Unit)?;
-        let (ms, _) = time(|| session.scores(epoch, &gradient(Some(group), 0), &space))?;
+        let space = session.space(&CandidateFilter::default(), Granularity::default())?;
+        let (ms, _) = time(|| session.scores(epoch, &gradient(Some(group), DEFAULT_SEED), &space))?;
         grads.push(ms);
     }
     timings.push(Timing::of(
@@ -107,4 +96,22 @@ pub fn run(
         layer_after: afters.last().cloned().unwrap_or_default(),
         peak_rss_mb: megabytes(Memory::PeakResident),
     })
+}
+
+/// One forward pass over val with the last checkpoint loaded, and its per-group accuracy.
+fn forward_pass(
+    experiment: &Experiment,
+    dataset: &GroupedDataset,
+    device: &Device,
+    runs: usize,
+) -> Result<(Timing, Vec<Option<f64>>)> {
+    let network = experiment.load_network(experiment.last_epoch(), device)?;
+    let mut forward = Vec::new();
+    let mut accuracy = Vec::new();
+    for _ in 0..runs {
+        let (ms, report) = time(|| evaluate(&network, dataset, Split::Val, device))?;
+        forward.push(ms);
+        accuracy = report.groups.iter().map(|g| g.accuracy).collect();
+    }
+    Ok((Timing::of("forward", "one forward pass over val (checkpoint loaded)", forward), accuracy))
 }

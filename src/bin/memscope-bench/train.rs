@@ -1,4 +1,4 @@
-//! `memscope bench --train`: time per fine-tuning batch of the training loop's step (the
+//! `memscope-bench --train`: time per fine-tuning batch of the training loop's step (the
 //! objective's loss, backward, the optimizer's update), for BENCHMARKS.md beside the same
 //! loop in PyTorch eager (`bench/train`).
 
@@ -10,17 +10,17 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::bench::time;
+use super::time;
 use memscope_core::data::{GroupedDataset, Split, batch};
 use memscope_core::experiment::Experiment;
-use memscope_core::experiment::lineage::{Critical, Features, SilentMajority, Variant};
+use memscope_core::experiment::lineage::SilentMajority;
 use memscope_core::mitigate::released_training;
 use memscope_core::mitigate::silent_majority::SilentMajorityObjective;
-use memscope_core::neurons::Granularity;
 use memscope_core::render::text::{csv, table};
 use memscope_core::render::{Render, Timing};
 use memscope_core::train::fit::optimizer;
 use memscope_core::train::{Erm, Objective, TrainBatch};
+use memscope_core::util::rng::DEFAULT_SEED;
 
 /// Untimed steps before the timed ones (libtorch's first passes allocate and pick kernels).
 pub const WARMUP: usize = 2;
@@ -49,7 +49,7 @@ pub fn run(
     runs: usize,
 ) -> Result<TrainBenchReport> {
     let epoch = experiment.last_epoch();
-    let settings = released_training(0);
+    let settings = released_training(DEFAULT_SEED);
     let autodiff = device.clone().autodiff();
     let order: Vec<usize> = (0..dataset.train.len()).collect();
     let batches = order
@@ -63,15 +63,7 @@ pub fn run(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let code = SilentMajority {
-        variant: Variant::Code,
-        features: Features::Probs,
-        temperature: 0.5,
-        lambda: 0.2,
-        fraction: 0.01,
-        critical: Critical::Magnitude,
-        granularity: Granularity::Unit,
-    };
+    let code = SilentMajority::code();
     let mut timings = Vec::new();
     let mut losses = BTreeMap::new();
     for key in ["erm", "code"] {
