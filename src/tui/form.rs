@@ -12,6 +12,7 @@ use memscope_core::neurons::scores::Criterion;
 use memscope_core::neurons::select::Selection;
 use memscope_core::neurons::{CandidateFilter, Granularity, Qkv};
 use memscope_core::studies::intervention::{self, DEFAULT_REPEATS};
+use memscope_core::util::rng::DEFAULT_SEED;
 
 /// The interventions offered, each with its own default σ or distance (the authors'
 /// configurations); a layer rewind's layer is the one selected when the spec is built.
@@ -43,7 +44,7 @@ impl Ranking {
     pub fn criterion(self, group: usize) -> Criterion {
         match self {
             Ranking::Magnitude => Criterion::Magnitude,
-            Ranking::Gradient | Ranking::RandomControl => intervention::gradient(Some(group), 0),
+            Ranking::Gradient | Ranking::RandomControl => intervention::gradient(Some(group), DEFAULT_SEED),
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Hooks into the explorer's loop for measurement and tests, kept out of the loop itself:
 //! the loop only calls a [`LoopHook`] after each frame. Two exist, each set by a hidden
 //! option of `memscope explore`, because the real binary in a real terminal is what they
-//! must measure or test (a cargo feature would give tests and `memscope bench` another build):
+//! must measure or test (a cargo feature would give tests and `memscope-bench` another build):
 //!
-//! - `--bench-exit frame|result` (for `memscope bench`): quit after the first frame, or once
+//! - `--bench-exit frame|result` (for `memscope-bench`): quit after the first frame, or once
 //!   the first intervention's result is drawn; then print the peak memory for bench to read.
 //! - `--panic-after-first-frame` (for the end-to-end test): panic, to show the terminal is
 //!   restored on every exit path.
@@ -29,7 +29,7 @@ pub trait LoopHook {
     fn after_exit(&mut self) {}
 }
 
-/// When `memscope bench` wants the explorer to quit by itself.
+/// When `memscope-bench` wants the explorer to quit by itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchExit {
     /// After the first frame.
@@ -55,7 +55,7 @@ impl LoopHook for BenchExit {
     }
 
     fn after_exit(&mut self) {
-        // Read by `memscope bench` from the terminal's output.
+        // Read by `memscope-bench` from the terminal's output.
         let peak = memscope_core::util::memory::megabytes(memscope_core::util::memory::Memory::PeakResident);
         println!("memscope-bench: peak_rss_mb={:.1}", peak.unwrap_or(0.0));
     }
@@ -73,7 +73,7 @@ impl LoopHook for PanicAfterFirstFrame {
 /// The hidden options of `memscope explore` that choose a hook.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct HookArgs {
-    /// Quit after the first frame or the first result (for `memscope bench`).
+    /// Quit after the first frame or the first result (for `memscope-bench`).
     #[arg(long, hide = true)]
     pub bench_exit: Option<BenchExit>,
     /// Panic after the first frame (tests that the terminal is restored).

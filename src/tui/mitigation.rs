@@ -44,8 +44,9 @@ pub struct MitigationForm {
 
 impl Default for MitigationForm {
     fn default() -> Self {
-        let [first, ..] = default_methods();
-        MitigationForm { method: first, epochs: DEFAULT_EPOCHS, seed: 0 }
+        // The first method the engine lists, with its default settings.
+        let method = memscope_core::mitigate::METHODS[0].defaults();
+        MitigationForm { method, epochs: DEFAULT_EPOCHS, seed: memscope_core::util::rng::DEFAULT_SEED }
     }
 }
 
@@ -80,8 +81,9 @@ impl MitigationForm {
     }
 
     /// DFR refits the last layer once; the epochs field does not apply.
-    pub fn is_dfr(&self) -> bool {
-        matches!(self.method, Method::Dfr(_))
+    /// Whether the method fine-tunes for the form's epochs (DFR refits the last layer once).
+    pub fn fine_tunes(&self) -> bool {
+        self.method.mitigation().fine_tunes()
     }
 
     pub fn labels(&self) -> LabelUse {
@@ -90,7 +92,7 @@ impl MitigationForm {
 
     /// Epochs the run will record after its start (epoch 0).
     pub fn planned_epochs(&self) -> usize {
-        if self.is_dfr() { 1 } else { self.epochs }
+        if self.fine_tunes() { self.epochs } else { 1 }
     }
 
     /// The run: this method, the released fine-tuning with this many epochs and this seed,
@@ -307,11 +309,7 @@ impl MitigationState {
         if let Some(run) = self.run.as_mut() {
             run.state = RunState::Finished;
             run.out = Some(experiment.dir.clone());
-            run.found = experiment.manifest.lineage.as_ref().and_then(|l| match &l.method {
-                Method::Jtt(j) => Some(format!("error set: {} training examples", j.errors)),
-                Method::Dfr(d) => Some(format!("C = {}, {} per group", d.c, d.per_group)),
-                _ => None,
-            });
+            run.found = experiment.manifest.lineage.as_ref().and_then(|l| l.method.mitigation().found());
             let suffix = experiment
                 .dir
                 .file_name()

@@ -4,10 +4,9 @@
 use super::App;
 use crate::tui::app::View;
 use crate::tui::worker::Job;
-use memscope_core::data::Split;
 use memscope_core::edit::Intervention;
 use memscope_core::eval::AccuracyReport;
-use memscope_core::neurons::scores::{Criterion, Sampling};
+use memscope_core::neurons::scores::Criterion;
 use memscope_core::neurons::select::{Scope, Selection};
 use memscope_core::neurons::{CandidateFilter, NeuronSpace};
 use memscope_core::studies::epochs::EpochSeriesSpec;
@@ -16,6 +15,7 @@ use memscope_core::studies::intervention::{self, InterventionSpec};
 use memscope_core::studies::ranks::RankSpec;
 use memscope_core::studies::sensitivity::SensitivitySpec;
 use memscope_core::studies::sweep::SweepSpec;
+use memscope_core::util::rng::DEFAULT_SEED;
 
 impl App {
     /// The job that fills the groups panel for the current epoch and split.
@@ -37,7 +37,7 @@ impl App {
     }
 
     pub(super) fn gradient(&self) -> Criterion {
-        intervention::gradient(Some(self.group), 0)
+        intervention::gradient(Some(self.group), DEFAULT_SEED)
     }
 
     /// The intervention the form describes.
@@ -129,23 +129,17 @@ impl App {
     pub fn rank_spec(&self) -> RankSpec {
         let granularity = self.form.granularity;
         let candidates = self.form.candidates.clone();
+        // The form's count as a fraction of the candidates (the study's default fraction when
+        // there are none to count).
         let fraction = match self.form.count {
             Selection::TopFraction(q) => q,
             Selection::TopK(k) | Selection::Random { count: k, .. } => {
                 let total =
                     NeuronSpace::new(&self.layers, &candidates, granularity).map(|s| s.total()).unwrap_or(0);
-                if total > 0 { (k as f64 / total as f64).min(1.0) } else { 0.05 }
+                if total > 0 { (k as f64 / total as f64).min(1.0) } else { RankSpec::default().fraction }
             }
         };
-        RankSpec {
-            epoch: self.epoch_number(),
-            fraction,
-            granularity,
-            candidates,
-            split: Split::Train,
-            sampling: Sampling::default(),
-            seed: 0,
-        }
+        RankSpec { fraction, granularity, candidates, ..RankSpec::at(self.epoch_number()) }
     }
 
     pub(super) fn rank_job(&self) -> Job {

@@ -50,7 +50,7 @@ fn form_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
         .map(|&field| {
             let (name, value, note) = match field {
                 Field::Method => ("method", m.form.choice().name.to_string(), String::new()),
-                Field::Epochs if m.form.is_dfr() => {
+                Field::Epochs if !m.form.fine_tunes() => {
                     ("epochs", "1".to_string(), " dfr refits the last layer once".to_string())
                 }
                 Field::Epochs => (
@@ -61,7 +61,7 @@ fn form_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
                 Field::Seed => ("seed", m.form.seed.to_string(), String::new()),
             };
             let selected = focused && field == m.field;
-            let applies = !(field == Field::Epochs && m.form.is_dfr());
+            let applies = field != Field::Epochs || m.form.fine_tunes();
             let style = match (selected, applies) {
                 (true, _) => theme.selected(),
                 (false, true) => Style::default(),
