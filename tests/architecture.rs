@@ -40,13 +40,19 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The code of a file without its `#[cfg(test)]` module (tests may reach anywhere).
+/// The code of a file without its comments and its `#[cfg(test)]` module (tests may reach
+/// anywhere; a doc comment may name any module).
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
-    match text.find("#[cfg(test)]") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    let text = match text.find("#[cfg(test)]") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let without_comment = |line: &str| match line.find("//") {
+        Some(at) if line[..at].trim().is_empty() || line[..at].ends_with(' ') => line[..at].to_string(),
+        _ => line.to_string(),
+    };
+    text.lines().map(without_comment).collect::<Vec<_>>().join("\n")
 }
 
 /// The engine's top-level modules with their files.
@@ -132,9 +138,6 @@ fn the_engine_never_prints() {
         for file in files {
             for (n, line) in code(file).lines().enumerate() {
                 let line = line.trim_start();
-                if line.starts_with("//") {
-                    continue;
-                }
                 if ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("].iter().any(|m| line.contains(m))
                 {
                     printing.push(format!(
@@ -158,4 +161,31 @@ fn the_import_scanner_sees_grouped_and_plain_imports() {
     let code =
         "use crate::data::Split;\nuse crate::{eval, model::Network};\nlet x = crate::util::rng::seeded(1);";
     assert_eq!(crate_imports(code), ["data", "eval", "model", "util"]);
+}
+
+/// `tui::ui` (or `super::ui`) named as a path in `code`.
+fn names_the_views(code: &str) -> bool {
+    code.match_indices("ui::").any(|(at, _)| {
+        let before = &code[..at];
+        before.ends_with("tui::") || before.ends_with("super::") || before.ends_with("use ")
+    })
+}
+
+#[test]
+fn the_explorers_state_never_imports_its_views() {
+    let tui = Path::new(ROOT).join("src/tui");
+    let mut wrong = Vec::new();
+    for file in sources(&tui) {
+        let relative = file.strip_prefix(&tui).unwrap();
+        // The views themselves, and the loop that draws them.
+        if relative.starts_with("ui") || relative == Path::new("mod.rs") {
+            continue;
+        }
+        if names_the_views(&code(&file)) {
+            wrong.push(file.strip_prefix(ROOT).unwrap().display().to_string());
+        }
+    }
+    assert!(wrong.is_empty(), "explorer state that imports the views (src/tui/ui): {wrong:?}");
+    assert!(names_the_views("use crate::tui::ui::pct;") && names_the_views("super::super::ui::short(r)"));
+    assert!(!names_the_views("use ratatui::layout::Rect;"));
 }
