@@ -8,6 +8,7 @@
 
 // No panics on what a user can influence: the library never unwraps (tests may).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+#![warn(unreachable_pub)]
 
 pub mod data;
 pub mod device;

@@ -7,12 +7,12 @@
 
 pub mod augment;
 pub mod batch;
-pub mod changes;
+pub(crate) mod changes;
 pub mod digits;
 pub mod folder;
 pub mod memory;
 pub mod open;
-pub mod subset;
+pub(crate) mod subset;
 
 use std::fmt;
 use std::str::FromStr;

@@ -86,7 +86,7 @@ pub struct Manifest {
 }
 
 /// The largest epoch number an experiment may list.
-pub const MAX_EPOCH: usize = 100_000;
+pub(crate) const MAX_EPOCH: usize = 100_000;
 
 impl Manifest {
     /// Refuses a manifest no run could have written: another format, no checkpoints, an

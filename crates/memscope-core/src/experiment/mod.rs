@@ -8,8 +8,8 @@ pub mod export;
 pub mod foreign;
 pub mod import;
 pub mod lineage;
-pub mod manifest;
-pub mod writer;
+pub(crate) mod manifest;
+pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 

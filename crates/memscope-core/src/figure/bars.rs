@@ -14,7 +14,7 @@ use crate::studies::grid::InterventionGrid;
 use crate::studies::intervention::InterventionResult;
 
 /// Title and caption lines.
-pub fn describe(grid: &InterventionGrid) -> (String, Vec<String>) {
+pub(super) fn describe(grid: &InterventionGrid) -> (String, Vec<String>) {
     let Some(first) = grid.results.first() else {
         return ("Δ accuracy per group (no results)".into(), Vec::new());
     };
@@ -57,7 +57,7 @@ pub fn describe(grid: &InterventionGrid) -> (String, Vec<String>) {
 }
 
 /// The candidate filter in words ("" for every layer).
-pub fn candidates(c: &CandidateFilter) -> String {
+pub(super) fn candidates(c: &CandidateFilter) -> String {
     let mut parts = Vec::new();
     if c.exclude_head {
         parts.push("head excluded".to_string());
@@ -81,7 +81,7 @@ fn examples(r: &InterventionResult) -> String {
 }
 
 /// The symmetric y range: every bar and whisker, rounded up to 10 points.
-pub fn y_max(grid: &InterventionGrid) -> f64 {
+pub(super) fn y_max(grid: &InterventionGrid) -> f64 {
     let reach = grid
         .results
         .iter()
@@ -91,7 +91,7 @@ pub fn y_max(grid: &InterventionGrid) -> f64 {
     axis_max(reach, 10.0)
 }
 
-pub fn draw<DB: DrawingBackend>(
+pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     body: &DrawingArea<DB, Shift>,
     grid: &InterventionGrid,

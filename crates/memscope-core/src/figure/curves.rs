@@ -10,7 +10,7 @@ use super::pp;
 use super::style::{FAMILY, GRID, MEAN, WORST, group_color, markers, series_color};
 use crate::studies::timeline::{MitigationCurves, Timeline};
 
-pub fn describe_timeline(t: &Timeline) -> (String, Vec<String>) {
+pub(super) fn describe_timeline(t: &Timeline) -> (String, Vec<String>) {
     let first = t.epochs.first().map_or(0, |e| e.epoch);
     let last = t.epochs.last().map_or(0, |e| e.epoch);
     let title = format!("Accuracy over training · {} · epochs {first}-{last}", t.spec.split);
@@ -24,7 +24,7 @@ pub fn describe_timeline(t: &Timeline) -> (String, Vec<String>) {
     (title, caption)
 }
 
-pub fn describe_mitigation(m: &MitigationCurves) -> (String, Vec<String>) {
+pub(super) fn describe_mitigation(m: &MitigationCurves) -> (String, Vec<String>) {
     let title = "Worst-group val accuracy over fine-tuning".to_string();
     let runs: Vec<&str> = m.runs.iter().map(|r| r.label.as_str()).collect();
     let caption = vec![format!(
@@ -106,7 +106,7 @@ where
     Ok(())
 }
 
-pub fn draw_timeline<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, t: &Timeline) -> Result<()>
+pub(super) fn draw_timeline<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, t: &Timeline) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
@@ -143,7 +143,7 @@ where
     legend(&mut chart)
 }
 
-pub fn draw_mitigation<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, m: &MitigationCurves) -> Result<()>
+pub(super) fn draw_mitigation<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, m: &MitigationCurves) -> Result<()>
 where
     DB::ErrorType: 'static,
 {

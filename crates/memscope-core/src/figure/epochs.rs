@@ -9,7 +9,7 @@ use super::pp;
 use super::style::{group_color, markers};
 use crate::studies::epochs::EpochSeries;
 
-pub fn describe(s: &EpochSeries) -> (String, Vec<String>) {
+pub(crate) fn describe(s: &EpochSeries) -> (String, Vec<String>) {
     let base = &s.spec.base;
     let first = s.points.first().map_or(0, |p| p.epoch);
     let last = s.points.last().map_or(0, |p| p.epoch);
@@ -61,14 +61,14 @@ pub fn describe(s: &EpochSeries) -> (String, Vec<String>) {
 }
 
 /// Every group's signed change, in percentage points, at the epochs where it applies.
-pub fn series(s: &EpochSeries, group: usize) -> Vec<(f64, f64)> {
+pub(crate) fn series(s: &EpochSeries, group: usize) -> Vec<(f64, f64)> {
     s.points
         .iter()
         .filter_map(|p| p.groups.get(group).and_then(|g| g.change).map(|c| (p.epoch as f64, pp(c))))
         .collect()
 }
 
-pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &EpochSeries) -> Result<()>
+pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &EpochSeries) -> Result<()>
 where
     DB::ErrorType: 'static,
 {

@@ -4,11 +4,11 @@
 
 mod bars;
 mod curves;
-pub mod epochs;
+pub(crate) mod epochs;
 mod ranks;
 mod sensitivity;
 pub mod style;
-pub mod sweep;
+pub(crate) mod sweep;
 
 use std::path::Path;
 

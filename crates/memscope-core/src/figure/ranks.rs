@@ -11,7 +11,7 @@ use super::bars::candidates;
 use super::style::{FAMILY, GRID, group_color, text};
 use crate::studies::ranks::{BINS, RankStudy};
 
-pub fn describe(study: &RankStudy) -> (String, Vec<String>) {
+pub(super) fn describe(study: &RankStudy) -> (String, Vec<String>) {
     let spec = &study.spec;
     let title = format!(
         "Rank histograms, top {}% of {} {}s · gradients on {} · epoch {}",
@@ -35,7 +35,7 @@ pub fn describe(study: &RankStudy) -> (String, Vec<String>) {
     (title, caption)
 }
 
-pub fn draw<DB: DrawingBackend>(
+pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     body: &DrawingArea<DB, Shift>,
     study: &RankStudy,

@@ -12,7 +12,7 @@ use super::style::{FAMILY, GRID, group_color, markers, text};
 use super::{axis_max, pp};
 use crate::studies::sensitivity::SensitivityStudy;
 
-pub fn describe(study: &SensitivityStudy) -> (String, Vec<String>) {
+pub(super) fn describe(study: &SensitivityStudy) -> (String, Vec<String>) {
     let spec = &study.spec;
     let distances: Vec<String> = spec.epochs_back.iter().map(usize::to_string).collect();
     let title = format!("Sensitive layers under rewinding · {} · epoch {}", spec.split, spec.epoch);
@@ -36,7 +36,7 @@ pub fn describe(study: &SensitivityStudy) -> (String, Vec<String>) {
     (title, caption)
 }
 
-pub fn draw<DB: DrawingBackend>(
+pub(super) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     body: &DrawingArea<DB, Shift>,
     study: &SensitivityStudy,
@@ -98,7 +98,7 @@ where
 }
 
 /// Orange for a loss, blue for a gain, white for none, darker with the size of the change.
-pub fn diverging(value: f64, max: f64) -> RGBColor {
+pub(super) fn diverging(value: f64, max: f64) -> RGBColor {
     let t = (value.abs() / max).clamp(0.0, 1.0);
     let (r, g, b) = if value < 0.0 { (0xD5, 0x5E, 0x00) } else { (0x00, 0x72, 0xB2) };
     let mix = |c: u8| (255.0 + (c as f64 - 255.0) * t).round() as u8;

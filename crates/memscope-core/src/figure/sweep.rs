@@ -12,9 +12,9 @@ use super::{axis_max, pp};
 use crate::studies::sweep::Sweep;
 
 /// Rows taken by one layer, in pixels.
-pub const ROW: u32 = 26;
+pub(crate) const ROW: u32 = 26;
 
-pub fn describe(s: &Sweep) -> (String, Vec<String>) {
+pub(crate) fn describe(s: &Sweep) -> (String, Vec<String>) {
     let base = &s.spec.base;
     let title = format!("Δ accuracy per layer and group · {} · epoch {}", base.split, base.epoch);
     let q = &base.query;
@@ -61,17 +61,17 @@ pub fn describe(s: &Sweep) -> (String, Vec<String>) {
 }
 
 /// A cell's text: the signed change in percentage points, one decimal ("+0.0", never "-0.0").
-pub fn label(change: f64) -> String {
+pub(crate) fn label(change: f64) -> String {
     let tenths = (pp(change) * 10.0).round();
     if tenths == 0.0 { "+0.0".to_string() } else { format!("{:+.1}", tenths / 10.0) }
 }
 
 /// The grid's height for `rows` layers (the figure adds title and caption).
-pub fn height(rows: usize) -> u32 {
+pub(crate) fn height(rows: usize) -> u32 {
     230 + ROW * rows.max(1) as u32
 }
 
-pub fn draw<DB: DrawingBackend>(
+pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     area: &DrawingArea<DB, Shift>,
     s: &Sweep,

@@ -20,11 +20,11 @@ use crate::neurons::weights::{LayerWeights, with_weights};
 use crate::util::rng::seeded;
 
 /// The reference's grid of C (inverse L1 strength).
-pub const C_GRID: [f64; 7] = [1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01];
+pub(crate) const C_GRID: [f64; 7] = [1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01];
 /// Group-balanced refits averaged in the final head (the reference: 20).
-pub const RETRAINS: usize = 20;
+pub(crate) const RETRAINS: usize = 20;
 
-pub const INFO: MethodInfo = MethodInfo {
+pub(crate) const INFO: MethodInfo = MethodInfo {
     name: "dfr",
     about: "val group labels",
     labels: LabelUse::ValGroups,
@@ -75,7 +75,7 @@ impl Mitigation for Dfr {
 const TOLERANCE: f64 = 1e-6;
 
 /// Penultimate features of every example of `split`, row-major `[n, d]`, eval mode.
-pub fn features(
+pub(crate) fn features(
     model: &Network,
     dataset: &GroupedDataset,
     split: Split,
@@ -99,11 +99,11 @@ pub fn features(
 }
 
 /// Per-feature mean and standard deviation.
-pub type Scaler = (Vec<f64>, Vec<f64>);
+pub(crate) type Scaler = (Vec<f64>, Vec<f64>);
 
 /// Per-feature mean and standard deviation (population, as `StandardScaler`; a feature
 /// with no spread is scaled by 1).
-pub fn scaler(x: &[f64], d: usize) -> Scaler {
+pub(crate) fn scaler(x: &[f64], d: usize) -> Scaler {
     let n = (x.len() / d.max(1)).max(1) as f64;
     let mut mean = vec![0.0; d];
     for row in x.chunks_exact(d) {
@@ -129,7 +129,7 @@ fn standardise(x: &[f64], d: usize, rows: &[usize], (mean, scale): &Scaler) -> V
 
 /// A group-balanced subset of `rows`: each group cut to the smallest group's size, in a
 /// random order per group (as the reference's `np.random.shuffle(g); g[:min_g]`).
-pub fn balanced(rows: &[usize], groups: &[usize], n_groups: usize, rng: &mut impl Rng) -> Result<Vec<usize>> {
+pub(crate) fn balanced(rows: &[usize], groups: &[usize], n_groups: usize, rng: &mut impl Rng) -> Result<Vec<usize>> {
     let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
     for &r in rows {
         by_group[groups[r]].push(r);
@@ -146,7 +146,7 @@ pub fn balanced(rows: &[usize], groups: &[usize], n_groups: usize, rng: &mut imp
 
 /// A linear classifier on raw features: `[classes, d]` weights and `[classes]` biases.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Linear {
+pub(crate) struct Linear {
     pub weights: Vec<f64>,
     pub bias: Vec<f64>,
 }
@@ -183,9 +183,7 @@ fn fit(x: &[f64], labels: &[usize], d: usize, classes: usize, c: f64) -> Result<
 
 /// What DFR chose and the head it fitted.
 #[derive(Clone, Debug)]
-pub struct DfrOutcome {
-    /// (C, worst-group accuracy on the held-out half of val) for each C tried.
-    pub tuning: Vec<(f64, f64)>,
+pub(crate) struct DfrOutcome {
     pub c: f64,
     /// Examples per group in each balanced refit.
     pub per_group: usize,
@@ -216,7 +214,7 @@ impl Fitting<'_> {
 /// Runs DFR^Tr_Val on `model`: tune C on half of val (a balanced subset of one half, scaled
 /// by its own statistics; worst-group accuracy on the other half), then average `retrains`
 /// fits on balanced subsets of the whole of val, scaled by the training split's statistics.
-pub fn dfr(
+pub(crate) fn dfr(
     model: &Network,
     dataset: &GroupedDataset,
     c_grid: &[f64],
@@ -238,15 +236,16 @@ pub fn dfr(
     let classes = dataset.class_names.len();
     let mut fitting = Fitting { dataset, train_x, val_x, d, classes, done: 2, total };
     let mut rng = seeded(seed, 7);
+    // (C, worst-group accuracy on the held-out half of val) for each C tried; the first C
+    // with the best worst-group accuracy is chosen (`np.argmax`).
     let tuning = tune(&mut fitting, c_grid, &mut rng, progress)?;
-    // The first C with the best worst-group accuracy (`np.argmax`).
     let c = tuning
         .iter()
         .fold((f64::NAN, f64::NEG_INFINITY), |best, &(c, w)| if w > best.1 { (c, w) } else { best })
         .0;
     let (sum, final_scaler, per_group) = refit(&mut fitting, c, retrains, &mut rng, progress)?;
     let head = fold(model, &sum, &final_scaler, classes, d)?;
-    Ok(DfrOutcome { tuning, c, per_group, head })
+    Ok(DfrOutcome { c, per_group, head })
 }
 
 /// Each C's worst-group accuracy on the held-out half of val, fitted on a balanced subset of

@@ -8,7 +8,7 @@ use crate::experiment::lineage::{LabelUse, Method};
 use crate::jobs::Progress;
 use crate::train::{Erm, Sampler};
 
-pub const INFO: MethodInfo = MethodInfo {
+pub(crate) const INFO: MethodInfo = MethodInfo {
     name: "erm",
     about: "more ERM: the control",
     labels: LabelUse::None,
@@ -16,7 +16,7 @@ pub const INFO: MethodInfo = MethodInfo {
 };
 
 /// [`Method::Erm`], which has no settings.
-pub struct MoreErm;
+pub(crate) struct MoreErm;
 
 impl Mitigation for MoreErm {
     fn info(&self) -> &'static MethodInfo {

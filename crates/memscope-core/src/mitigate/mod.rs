@@ -9,8 +9,8 @@
 //! [`method::METHODS`].
 
 pub mod compare;
-pub mod dfr;
-pub mod erm;
+pub(crate) mod dfr;
+pub(crate) mod erm;
 pub mod group_dro;
 pub mod jtt;
 pub mod logistic;

@@ -42,7 +42,7 @@ pub enum Mode {
 /// `conv` then `bn`. In eval mode the two are folded into one convolution (see [`fold`]):
 /// the same function, one pass over the activations instead of the five of an unfused
 /// BatchNorm (burn-tch has no fused inference BatchNorm).
-pub fn conv_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+pub(crate) fn conv_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Tensor<4> {
     match mode {
         Mode::Auto => bn.forward(conv.forward(x)),
         Mode::Eval => fold(conv, bn).forward(x),
@@ -52,7 +52,7 @@ pub fn conv_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, mode: Mode) -> Ten
 /// `conv` followed by `bn` with its running statistics, as one convolution: with
 /// s = γ / √(σ² + ε), weight·s and bias (b − μ)·s + β. Differentiable in the conv weight, so
 /// gradient scores read the same weight gradient.
-pub fn fold(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
+pub(crate) fn fold(conv: &Conv2d, bn: &BatchNorm) -> Conv2d {
     let device = conv.weight.device();
     let variance = bn.running_var.value().to_device(&device);
     let mean = bn.running_mean.value().to_device(&device);

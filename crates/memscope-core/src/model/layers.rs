@@ -133,7 +133,7 @@ pub struct ParamCounts {
 }
 
 /// The running statistics of a BatchNorm: PyTorch buffers, not parameters.
-pub const BUFFER_FIELDS: [&str; 2] = ["running_mean", "running_var"];
+pub(crate) const BUFFER_FIELDS: [&str; 2] = ["running_mean", "running_var"];
 
 #[derive(Default)]
 struct Counter {

@@ -4,11 +4,11 @@
 //! A new architecture is one new file here plus one variant in [`ModelConfig`] and in
 //! [`Network`]: the engine only calls `Network`'s methods.
 
-pub mod blocks;
-pub mod layers;
+pub(crate) mod blocks;
+pub(crate) mod layers;
 pub mod resnet;
-pub mod small_resnet;
-pub mod vit;
+pub(crate) mod small_resnet;
+pub(crate) mod vit;
 
 use anyhow::{Result, bail, ensure};
 use burn::prelude::*;

@@ -64,7 +64,7 @@ impl Default for ViTConfig {
 }
 
 /// The DeiT sizes memscope knows by name.
-pub const PRESETS: [(&str, usize, usize); 3] = [("tiny", 192, 3), ("small", 384, 6), ("base", 768, 12)];
+pub(crate) const PRESETS: [(&str, usize, usize); 3] = [("tiny", 192, 3), ("small", 384, 6), ("base", 768, 12)];
 
 impl ViTConfig {
     /// DeiT-Tiny, -Small or -Base (`tiny`, `small`, `base`) at 224², patch 16, depth 12.

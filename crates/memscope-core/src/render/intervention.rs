@@ -88,11 +88,11 @@ impl Render for InterventionResult {
 }
 
 /// The CSV columns of one group's change, and its cells ([`group_cells`]).
-pub const GROUP_COLUMNS: [&str; 8] =
+pub(super) const GROUP_COLUMNS: [&str; 8] =
     ["group", "name", "examples", "before", "after", "after_std", "change", "abs_change"];
 
 /// One group's change as CSV cells, in the order of [`GROUP_COLUMNS`].
-pub fn group_cells(g: &GroupChange) -> Vec<String> {
+pub(super) fn group_cells(g: &GroupChange) -> Vec<String> {
     vec![
         g.group.to_string(),
         g.name.clone(),

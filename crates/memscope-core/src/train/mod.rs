@@ -3,8 +3,8 @@
 //! and the experiment folder's life ([`ExperimentWriter`]) are separate pieces.
 
 pub mod fit;
-pub mod objective;
-pub mod sampler;
+pub(crate) mod objective;
+pub(crate) mod sampler;
 
 use std::path::Path;
 

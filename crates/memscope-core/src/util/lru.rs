@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 /// Values with their size in bytes, at most `budget` bytes in all.
-pub struct ByteLru<K, V> {
+pub(crate) struct ByteLru<K, V> {
     entries: HashMap<K, Entry<V>>,
     budget: usize,
     bytes: usize,
@@ -20,13 +20,13 @@ struct Entry<V> {
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> ByteLru<K, V> {
-    pub fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         ByteLru { entries: HashMap::new(), budget, bytes: 0, clock: 0 }
     }
 
     /// The value of `key` (a clone: networks and `Arc`s share their storage), now the most
     /// recently used.
-    pub fn get(&mut self, key: &K) -> Option<V> {
+    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
         self.clock += 1;
         let entry = self.entries.get_mut(key)?;
         entry.used = self.clock;
@@ -35,7 +35,7 @@ impl<K: Eq + Hash + Clone, V: Clone> ByteLru<K, V> {
 
     /// Keeps `value` (of `bytes` bytes), evicting the least recently used entries until it
     /// fits; a value larger than the whole budget is not kept.
-    pub fn insert(&mut self, key: K, value: V, bytes: usize) {
+    pub(crate) fn insert(&mut self, key: K, value: V, bytes: usize) {
         self.remove(&key);
         if bytes > self.budget {
             return;
@@ -51,23 +51,23 @@ impl<K: Eq + Hash + Clone, V: Clone> ByteLru<K, V> {
         self.entries.insert(key, Entry { value, bytes, used: self.clock });
     }
 
-    pub fn remove(&mut self, key: &K) {
+    pub(crate) fn remove(&mut self, key: &K) {
         if let Some(entry) = self.entries.remove(key) {
             self.bytes -= entry.bytes;
         }
     }
 
     /// Bytes held now.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
-    pub fn budget(&self) -> usize {
+    pub(crate) fn budget(&self) -> usize {
         self.budget
     }
 
     /// A new budget; entries are evicted, oldest first, until they fit.
-    pub fn set_budget(&mut self, budget: usize) {
+    pub(crate) fn set_budget(&mut self, budget: usize) {
         self.budget = budget;
         while self.bytes > self.budget {
             let Some(oldest) = self.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else {
@@ -77,18 +77,16 @@ impl<K: Eq + Hash + Clone, V: Clone> ByteLru<K, V> {
         }
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,6 @@
 
 pub mod fsx;
 pub mod interrupt;
-pub mod lru;
+pub(crate) mod lru;
 pub mod memory;
 pub mod rng;

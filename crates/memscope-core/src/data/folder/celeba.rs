@@ -45,7 +45,7 @@ impl CelebaAttributes {
 const IMAGES: &str = "img_align_celeba";
 
 /// Reads a CelebA folder in either layout.
-pub fn read(dir: &Path, attributes: &CelebaAttributes) -> Result<Manifest> {
+pub(crate) fn read(dir: &Path, attributes: &CelebaAttributes) -> Result<Manifest> {
     let attr_file = first_existing(dir, "list_attr_celeba");
     if attr_file.is_none() && dir.join("metadata.csv").is_file() {
         if *attributes != CelebaAttributes::default() {

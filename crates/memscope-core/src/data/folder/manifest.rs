@@ -22,7 +22,7 @@ use super::{Entry, Manifest, parent_of, split_index};
 use crate::data::Split;
 
 /// Reads a manifest file.
-pub fn read(file: &Path) -> Result<Manifest> {
+pub(crate) fn read(file: &Path) -> Result<Manifest> {
     let mut table = Table::open(file)?;
     let path_col = table.column("path")?;
     let label_col = table.column("label")?;

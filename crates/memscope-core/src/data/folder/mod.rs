@@ -11,18 +11,18 @@
 //! first 3 go to train, the 4th to val, the 5th to test).
 
 pub mod cache;
-pub mod celeba;
-pub mod dataset;
+pub(crate) mod celeba;
+pub(crate) mod dataset;
 pub mod decode;
 pub mod export;
 pub mod kernels;
-pub mod manifest;
+pub(crate) mod manifest;
 pub mod resize;
-pub mod root;
-pub mod skip;
-pub mod table;
+pub(crate) mod root;
+pub(crate) mod skip;
+pub(crate) mod table;
 pub mod transform;
-pub mod waterbirds;
+pub(crate) mod waterbirds;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

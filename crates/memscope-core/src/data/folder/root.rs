@@ -17,7 +17,7 @@ use crate::data::open::DataRoot;
 
 /// The path to read `spec`'s folder (or manifest) from; an error names the recorded path
 /// and says how to give the new one.
-pub fn resolve(spec: &FolderSpec, experiment_dir: &Path, root: Option<&DataRoot>) -> Result<PathBuf> {
+pub(crate) fn resolve(spec: &FolderSpec, experiment_dir: &Path, root: Option<&DataRoot>) -> Result<PathBuf> {
     let recorded = &spec.path;
     let Some(root) = root else {
         let path = if recorded.is_relative() { experiment_dir.join(recorded) } else { recorded.clone() };

@@ -11,7 +11,7 @@ use crate::data::changes::SkippedImage;
 
 /// Removes the manifest's bad images (on `threads` threads; 0: every core) and returns
 /// them in metadata order.
-pub fn drop_bad(manifest: &mut Manifest, threads: usize) -> Vec<SkippedImage> {
+pub(crate) fn drop_bad(manifest: &mut Manifest, threads: usize) -> Vec<SkippedImage> {
     let all: Vec<(Split, usize)> =
         Split::ALL.iter().flat_map(|&s| (0..manifest.split(s).len()).map(move |i| (s, i))).collect();
     let threads =

@@ -9,14 +9,14 @@ use csv::StringRecord;
 use crate::data::Split;
 
 /// A CSV file with a header row. Fields are trimmed; a UTF-8 byte-order mark is accepted.
-pub struct Table {
+pub(crate) struct Table {
     pub file: PathBuf,
     headers: Vec<String>,
     reader: csv::Reader<File>,
 }
 
 impl Table {
-    pub fn open(file: &Path) -> Result<Table> {
+    pub(crate) fn open(file: &Path) -> Result<Table> {
         let handle = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
         let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(handle);
         let headers = reader
@@ -29,22 +29,18 @@ impl Table {
     }
 
     /// The index of a required column.
-    pub fn column(&self, name: &str) -> Result<usize> {
+    pub(crate) fn column(&self, name: &str) -> Result<usize> {
         self.optional_column(name).ok_or_else(|| {
             anyhow!("{}: missing column '{name}' (columns: {})", self.file.display(), self.headers.join(", "))
         })
     }
 
-    pub fn optional_column(&self, name: &str) -> Option<usize> {
+    pub(crate) fn optional_column(&self, name: &str) -> Option<usize> {
         self.headers.iter().position(|h| h == name)
     }
 
-    pub fn headers(&self) -> &[String] {
-        &self.headers
-    }
-
     /// The data rows, each with its line number in the file (the header is line 1).
-    pub fn rows(&mut self) -> impl Iterator<Item = Result<Row>> + '_ {
+    pub(crate) fn rows(&mut self) -> impl Iterator<Item = Result<Row>> + '_ {
         let file = self.file.clone();
         self.reader.records().map(move |r| {
             let record = r.map_err(|e| anyhow!("{}: {e}", file.display()))?;
@@ -55,7 +51,7 @@ impl Table {
 }
 
 /// One data row of a table, for field access with errors that point at it.
-pub struct Row {
+pub(crate) struct Row {
     pub file: PathBuf,
     pub line: usize,
     pub record: StringRecord,
@@ -63,11 +59,11 @@ pub struct Row {
 
 impl Row {
     /// A one-line error about this row.
-    pub fn error(&self, message: impl std::fmt::Display) -> anyhow::Error {
+    pub(crate) fn error(&self, message: impl std::fmt::Display) -> anyhow::Error {
         anyhow!("{} line {}: {message}", self.file.display(), self.line)
     }
 
-    pub fn get(&self, column: usize, name: &str) -> Result<&str> {
+    pub(crate) fn get(&self, column: usize, name: &str) -> Result<&str> {
         match self.record.get(column) {
             Some(v) if !v.is_empty() => Ok(v),
             _ => Err(self.error(format_args!("field '{name}' is empty or missing"))),
@@ -75,13 +71,13 @@ impl Row {
     }
 
     /// An integer field.
-    pub fn int(&self, column: usize, name: &str) -> Result<i64> {
+    pub(crate) fn int(&self, column: usize, name: &str) -> Result<i64> {
         let v = self.get(column, name)?;
         v.parse().map_err(|_| self.error(format_args!("field '{name}' is '{v}', not an integer")))
     }
 
     /// An integer field that must lie in `0..n`; `what` names the values for the message.
-    pub fn index(&self, column: usize, name: &str, n: usize, what: &str) -> Result<usize> {
+    pub(crate) fn index(&self, column: usize, name: &str, n: usize, what: &str) -> Result<usize> {
         let v = self.int(column, name)?;
         if v < 0 || v as usize >= n {
             return Err(self.error(format_args!("{name} {v} is outside {what}")));
@@ -90,7 +86,7 @@ impl Row {
     }
 
     /// A split given as 0/1/2 (Waterbirds, CelebA) or train/val/test.
-    pub fn split(&self, column: usize, name: &str) -> Result<Split> {
+    pub(crate) fn split(&self, column: usize, name: &str) -> Result<Split> {
         let v = self.get(column, name)?;
         parse_split(v).ok_or_else(|| {
             self.error(format_args!("unknown split '{v}' (expected 0, 1, 2, train, val or test)"))
@@ -98,13 +94,13 @@ impl Row {
     }
 
     /// A path relative to the data root that stays inside it.
-    pub fn relative_path(&self, column: usize, name: &str) -> Result<PathBuf> {
+    pub(crate) fn relative_path(&self, column: usize, name: &str) -> Result<PathBuf> {
         let v = self.get(column, name)?;
         inside_root(v).map_err(|why| self.error(format_args!("path '{v}' {why}")))
     }
 }
 
-pub fn parse_split(v: &str) -> Option<Split> {
+pub(crate) fn parse_split(v: &str) -> Option<Split> {
     match v {
         "0" => Some(Split::Train),
         "1" => Some(Split::Val),
@@ -115,7 +111,7 @@ pub fn parse_split(v: &str) -> Option<Split> {
 
 /// `v` as a relative path without `..`, so it cannot leave the data root (checked on the
 /// text; a symbolic link inside the root is followed like any file).
-pub fn inside_root(v: &str) -> std::result::Result<PathBuf, &'static str> {
+pub(crate) fn inside_root(v: &str) -> std::result::Result<PathBuf, &'static str> {
     let path = PathBuf::from(v);
     for c in path.components() {
         match c {
@@ -130,12 +126,12 @@ pub fn inside_root(v: &str) -> std::result::Result<PathBuf, &'static str> {
 }
 
 /// Splits a whitespace-separated text line (CelebA's original `.txt` lists).
-pub fn words(line: &str) -> Vec<&str> {
+pub(crate) fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
 /// Fails on the first row whose image file is missing under `root`.
-pub fn check_files<'a>(
+pub(crate) fn check_files<'a>(
     root: &Path,
     source: &Path,
     files: impl Iterator<Item = (&'a Path, usize)>,

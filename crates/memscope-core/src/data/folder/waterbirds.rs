@@ -12,18 +12,18 @@ use anyhow::Result;
 use super::table::Table;
 use super::{Entry, Manifest, split_index};
 
-pub const CLASS_NAMES: [&str; 2] = ["landbird", "waterbird"];
-pub const GROUP_NAMES: [&str; 4] =
+pub(crate) const CLASS_NAMES: [&str; 2] = ["landbird", "waterbird"];
+pub(crate) const GROUP_NAMES: [&str; 4] =
     ["landbird on land", "landbird on water", "waterbird on land", "waterbird on water"];
 
 /// Reads `dir/metadata.csv` as Waterbirds.
-pub fn read(dir: &Path) -> Result<Manifest> {
+pub(crate) fn read(dir: &Path) -> Result<Manifest> {
     read_metadata(dir, "waterbirds", ["y", "place"], CLASS_NAMES, GROUP_NAMES)
 }
 
 /// Reads `dir/metadata.csv`: binary label `y`, binary attribute `place`, group 2y + place.
 /// `meaning` names the two columns in errors (e.g. `["y (Blond_Hair)", "place (Male)"]`).
-pub fn read_metadata(
+pub(crate) fn read_metadata(
     dir: &Path,
     name: &str,
     meaning: [&str; 2],
