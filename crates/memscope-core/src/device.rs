@@ -82,10 +82,10 @@ pub fn set_threads(threads: usize) {
 }
 
 /// Heap memory released to the system only above this much free space at the top (glibc).
-pub const TRIM_THRESHOLD: usize = 256 << 20;
+pub(crate) const TRIM_THRESHOLD: usize = 256 << 20;
 /// Blocks up to this size come from the reusable heap rather than fresh `mmap`s (glibc's
 /// largest allowed value).
-pub const MMAP_THRESHOLD: usize = 32 << 20;
+pub(crate) const MMAP_THRESHOLD: usize = 32 << 20;
 
 /// Keeps freed tensor memory in the process for the next tensor (glibc only; elsewhere a
 /// no-op). glibc's defaults hand each multi-megabyte activation back to the kernel when it is
@@ -93,7 +93,7 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// that was about 7,500 faults and a third of the time of one evaluation of the demo's val
 /// split (25 -> 17 ms with this). One arena for all threads: the explorer's worker thread
 /// would otherwise get a per-thread arena of 64 MB heaps that are still trimmed and refilled
-/// (Enter -> result through the worker: 27 -> 15 ms). Costs up to [`TRIM_THRESHOLD`] of idle
+/// (Enter -> result through the worker: 27 -> 15 ms). Costs up to `TRIM_THRESHOLD` of idle
 /// heap after a peak. Call before anything allocates much: `main` does, and so do the
 /// examples.
 pub fn tune_allocator() {

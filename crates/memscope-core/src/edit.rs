@@ -54,7 +54,7 @@ impl Intervention {
     }
 
     /// The earlier epoch a rewind reads, checked against the epoch intervened on.
-    pub fn source_epoch(&self, epoch: usize) -> Result<Option<usize>> {
+    pub(crate) fn source_epoch(&self, epoch: usize) -> Result<Option<usize>> {
         match self {
             Intervention::RewindNeurons { epochs_back } | Intervention::RewindLayer { epochs_back, .. } => {
                 ensure!(

@@ -120,7 +120,7 @@ pub fn summarize(accuracies: &[Option<f64>], weights: &[f64]) -> (Option<(usize,
 }
 
 /// Scores `predictions` of the examples of `split` against their labels.
-pub fn accuracy_report(
+pub(crate) fn accuracy_report(
     split: Split,
     data: &SplitData,
     predictions: &[usize],
@@ -162,7 +162,7 @@ pub fn accuracy_report(
 }
 
 /// Scores the arg-max of `logits` (every example of `split`, in order) against the labels.
-pub fn report_from_logits(dataset: &GroupedDataset, split: Split, logits: &[f32]) -> AccuracyReport {
+pub(crate) fn report_from_logits(dataset: &GroupedDataset, split: Split, logits: &[f32]) -> AccuracyReport {
     let preds = predictions(logits, dataset.class_names.len());
     accuracy_report(split, dataset.split(split), &preds, &dataset.group_names, &dataset.train_proportions())
 }

@@ -1,10 +1,23 @@
 //! memscope's engine: explore spurious memorization (critical neurons that memorize minority
-//! groups) in classifiers trained on spuriously correlated data.
+//! groups) in classifiers trained on spuriously correlated data. No clap, no terminal, no
+//! printing: the `memscope` crate's command line and explorer are front ends over it. Every
+//! result is serde-serialisable and carries its provenance; every default lives on a spec.
 //!
-//! The pipeline runs data → model → experiment (checkpoints) → training → evaluation →
-//! neurons (scores) → edit (interventions) → studies → mitigation, and returns plain
-//! serde-serialisable results with their provenance. No clap, no terminal, no printing: the
-//! `memscope` crate's command line and explorer are front ends over it.
+//! What it offers, in the order a study runs:
+//! - [`experiment::Experiment::open`] a folder of checkpoints (`experiment::import` makes one of
+//!   another tool's run, `train::train` of an ERM run) with its data set
+//!   (`data::DatasetSpec::open`); [`session::Session`] holds both with the caches studies share.
+//! - [`studies`]: each study is a spec with its `Default` (the paper's or the release's values)
+//!   and `run(session, &spec, progress)`: `intervention`, `grid`, `ranks`, `sensitivity`,
+//!   `control`, `sweep`, `epochs`, `flips`, `timeline`. [`edit::Intervention`] is the change.
+//! - [`mitigate::mitigate`] Stage 2 (one module per method, listed in `mitigate::METHODS`),
+//!   [`mitigate::compare`] its comparison.
+//! - Output: [`render::render`] (table, CSV, JSON with [`render::Provenance`]), [`figure::svg`]
+//!   and [`figure::png`], [`report::build`] and [`report::html`] (with `report::claims`).
+//! - [`jobs::Progress`] reports and cancels long jobs; [`util::fsx`] writes files safely;
+//!   [`util::interrupt`] cleans up on signals.
+//!
+//! Modules a front end never needs are private to the crate (`unreachable_pub` keeps it so).
 
 // No panics on what a user can influence: the library never unwraps (tests may).
 #![warn(clippy::unwrap_used, clippy::expect_used)]

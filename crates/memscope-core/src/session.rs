@@ -102,7 +102,7 @@ impl Session {
     }
 
     /// Sets the examples per evaluation and gradient pass (speed and memory, not results).
-    pub fn set_batch_sizes(&mut self, batches: BatchSizes) {
+    pub(crate) fn set_batch_sizes(&mut self, batches: BatchSizes) {
         if batches.eval != self.batches.eval {
             self.activations.clear();
         }
@@ -114,11 +114,6 @@ impl Session {
         self.activations.bytes()
     }
 
-    /// Bytes of networks, weights and gradients cached now.
-    pub fn cached_model_bytes(&self) -> usize {
-        self.networks.bytes() + self.weights.bytes() + self.gradients.bytes()
-    }
-
     /// Sets the memory for cached activations in bytes; 0 turns the cache off.
     pub fn set_activation_budget(&mut self, bytes: usize) {
         self.activations.set_budget(bytes);
@@ -126,7 +121,7 @@ impl Session {
 
     /// Sets the memory for each of the caches of networks, weights and gradients, in bytes
     /// (0: every request reads the checkpoint and computes again).
-    pub fn set_model_budget(&mut self, bytes: usize) {
+    pub(crate) fn set_model_budget(&mut self, bytes: usize) {
         self.networks.set_budget(bytes);
         self.weights.set_budget(bytes);
         self.gradients.set_budget(bytes);
@@ -223,7 +218,7 @@ impl Session {
     /// Per-group accuracy of the network of `epoch` with `layers` replaced. When every
     /// changed layer lies inside a stage, the forward pass resumes from the activations
     /// cached at the earliest such stage's input (the same numbers, less work).
-    pub fn evaluate_with(
+    pub(crate) fn evaluate_with(
         &mut self,
         epoch: usize,
         split: Split,
@@ -235,7 +230,7 @@ impl Session {
 
     /// Logits `[examples × classes]` of `split` from the network of `epoch` with `layers`
     /// replaced (none: the unchanged network), resuming from cached activations as
-    /// [`Self::evaluate_with`] does.
+    /// `Self::evaluate_with` does.
     pub fn logits_with(&mut self, epoch: usize, split: Split, layers: &[&LayerWeights]) -> Result<Vec<f32>> {
         let changed = with_weights(&self.network(epoch)?, layers);
         let stage_of = |name: &str| self.layers.iter().find(|l| l.name == name).and_then(|l| l.stage);

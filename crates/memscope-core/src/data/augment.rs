@@ -51,7 +51,7 @@ impl Augment {
 /// A crop `(top, left, height, width)` as torchvision's `RandomResizedCrop.get_params`: ten
 /// tries at a random area and log-uniform aspect ratio, else the centre crop at the nearest
 /// allowed aspect ratio.
-pub fn crop_box(
+pub(crate) fn crop_box(
     height: usize,
     width: usize,
     scale: (f64, f64),

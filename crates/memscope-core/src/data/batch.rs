@@ -78,7 +78,7 @@ pub fn labels_of(
 /// order: decoding the next batch overlaps the model's work on this one, and at most three
 /// batches of pixels are in memory, their buffers passed back to the reader and reused. An
 /// error from either side stops both and is returned.
-pub fn prefetched<'a>(
+pub(crate) fn prefetched<'a>(
     dataset: &GroupedDataset,
     split: Split,
     chunks: impl Iterator<Item = &'a [usize]> + Send,

@@ -62,8 +62,8 @@ impl Default for DigitsSpec {
     }
 }
 
-pub const CLASS_NAMES: [&str; 2] = ["digit 0-4", "digit 5-9"];
-pub const GROUP_NAMES: [&str; 4] = ["0-4 on land", "0-4 on water", "5-9 on land", "5-9 on water"];
+pub(crate) const CLASS_NAMES: [&str; 2] = ["digit 0-4", "digit 5-9"];
+pub(crate) const GROUP_NAMES: [&str; 4] = ["0-4 on land", "0-4 on water", "5-9 on land", "5-9 on water"];
 
 /// One source digit: 64 intensities 0..=16 and its digit 0..=9.
 struct SourceDigit {

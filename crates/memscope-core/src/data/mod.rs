@@ -201,7 +201,7 @@ impl GroupedDataset {
         }
     }
 
-    pub fn image_len(&self) -> usize {
+    pub(crate) fn image_len(&self) -> usize {
         self.image_shape.iter().product()
     }
 

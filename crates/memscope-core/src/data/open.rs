@@ -31,7 +31,7 @@ pub struct DataRoot {
 
 impl DatasetSpec {
     /// The data set as recorded in the experiment at `experiment_dir`, opened as `options`
-    /// say: a folder's path resolved (see [`folder::root::resolve`]), bad images skipped,
+    /// say: a folder's path resolved (see `folder::root::resolve`), bad images skipped,
     /// a subset taken. The result's `changes` records what differs from the whole data set.
     pub fn open(&self, experiment_dir: &Path, options: &OpenOptions) -> Result<GroupedDataset> {
         self.open_with(experiment_dir, options, &mut crate::jobs::Silent)

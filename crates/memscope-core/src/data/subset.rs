@@ -9,7 +9,13 @@ use super::{GroupedDataset, Split, SplitData};
 /// The examples kept of `data`: for each group, its indices (in split order) shuffled by
 /// ChaCha8 seeded with `seed` on stream `split << 32 | group`, the first `n` of them; the
 /// kept indices are returned in split order.
-pub(crate) fn per_group_indices(data: &SplitData, n_groups: usize, n: usize, seed: u64, split: Split) -> Vec<usize> {
+pub(crate) fn per_group_indices(
+    data: &SplitData,
+    n_groups: usize,
+    n: usize,
+    seed: u64,
+    split: Split,
+) -> Vec<usize> {
     let mut keep = Vec::new();
     for g in 0..n_groups {
         let mut members = data.indices_of_group(g);
@@ -22,7 +28,7 @@ pub(crate) fn per_group_indices(data: &SplitData, n_groups: usize, n: usize, see
 }
 
 impl GroupedDataset {
-    /// Every split cut down to at most `n` examples per group (see [`per_group_indices`]).
+    /// Every split cut down to at most `n` examples per group (see `per_group_indices`).
     /// The training proportions (the weights of the mean accuracy) and the smallest training
     /// group stay those of the full data set; [`GroupedDataset::changes`] records the subset.
     pub fn subset_per_group(&self, n: usize, seed: u64) -> GroupedDataset {

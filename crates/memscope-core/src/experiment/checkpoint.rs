@@ -107,7 +107,7 @@ pub fn decode(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<N
 /// float32 (what the network computes in), after checking that every float is finite and
 /// every BatchNorm running variance non-negative. PyTorch's `num_batches_tracked` counters
 /// (unused in evaluation) are dropped; any other non-float dtype is refused by name.
-pub fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
+pub(crate) fn as_float32(bytes: Vec<u8>) -> Result<Vec<u8>> {
     let file =
         SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
     let mut needs_cast = false;

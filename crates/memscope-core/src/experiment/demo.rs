@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 /// The demo's folder inside the repository.
-pub const DEMO_DIR: &str = "checkpoints/spurious-digits";
+pub(crate) const DEMO_DIR: &str = "checkpoints/spurious-digits";
 /// The second demo, a small ViT on the same data, beside the first.
-pub const VIT_DEMO_NAME: &str = "spurious-digits-vit";
+pub(crate) const VIT_DEMO_NAME: &str = "spurious-digits-vit";
 
 /// Where the bundled demo lives: `$MEMSCOPE_DEMO` if set; else the first
 /// `checkpoints/spurious-digits` above the running executable (a `target/release` build

@@ -11,7 +11,7 @@ use crate::model::resnet::{Depth, HeadKind};
 use crate::model::{ModelConfig, ResNetConfig, ViTConfig};
 
 /// Tensor names and PyTorch-order shapes.
-pub type Shapes = BTreeMap<String, Vec<usize>>;
+pub(crate) type Shapes = BTreeMap<String, Vec<usize>>;
 
 /// What the user said about the architecture; `None`: read from the file or defaulted.
 #[derive(Clone, Debug, Default)]
@@ -30,7 +30,7 @@ pub fn shapes(bytes: &[u8]) -> Result<Shapes> {
 }
 
 /// True when the names are a timm / DeiT ViT's.
-pub fn is_vit(shapes: &Shapes) -> bool {
+pub(crate) fn is_vit(shapes: &Shapes) -> bool {
     shapes.contains_key("cls_token") && shapes.contains_key("blocks.0.attn.qkv.weight")
 }
 

@@ -17,7 +17,7 @@ use crate::model::ModelConfig;
 use crate::util::fsx::{Scratch, read_regular, write_atomic};
 
 /// The index file of an export.
-pub const EXPORT_INDEX: &str = "export.json";
+pub(crate) const EXPORT_INDEX: &str = "export.json";
 /// A checkpoint memscope reads whole; ResNet-50 in float64 is about 200 MB.
 const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
 

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::util::fsx::read_regular;
 
 /// Dictionaries that hold a state dict inside a checkpoint, tried in this order.
-pub const WRAPPERS: [&str; 3] = ["model_state_dict", "state_dict", "model"];
+pub(crate) const WRAPPERS: [&str; 3] = ["model_state_dict", "state_dict", "model"];
 /// Prefixes put before every name by `nn.DataParallel` (`module.`) or a wrapping module.
-pub const PREFIXES: [&str; 2] = ["module.", "model."];
+pub(crate) const PREFIXES: [&str; 2] = ["module.", "model."];
 /// Any checkpoint memscope reads is below this (ResNet-50 in float64 with optimizer state).
 const MAX_BYTES: u64 = 8 << 30;
 
@@ -36,7 +36,7 @@ pub struct ReadNotes {
 
 /// A checkpoint file read: its tensors as safetensors bytes with PyTorch names and layouts
 /// (dtypes as stored), what reading it found, and the file's own size and sha256.
-pub struct Foreign {
+pub(crate) struct Foreign {
     pub bytes: Vec<u8>,
     pub notes: ReadNotes,
     pub size: u64,
@@ -49,7 +49,7 @@ pub fn read(path: &Path) -> Result<(Vec<u8>, ReadNotes)> {
 }
 
 /// The checkpoint at `path`, with the size and sha256 of the file as read.
-pub fn read_file(path: &Path) -> Result<Foreign> {
+pub(crate) fn read_file(path: &Path) -> Result<Foreign> {
     let bytes = read_regular(path, "checkpoint", MAX_BYTES)?;
     let size = bytes.len() as u64;
     let sha256 = super::checkpoint::sha256_hex(&bytes);
@@ -213,7 +213,7 @@ fn transpose(data: &[u8], rows: usize, cols: usize, width: usize) -> Vec<u8> {
 /// `order` (row i of the result is row `order[i]` of the file): a classifier head whose
 /// output i stands for class `label_order[i]` becomes one in class order when `order` is
 /// the inverse of `label_order`.
-pub fn reorder_rows(bytes: Vec<u8>, names: &[String], order: &[usize]) -> Result<Vec<u8>> {
+pub(crate) fn reorder_rows(bytes: Vec<u8>, names: &[String], order: &[usize]) -> Result<Vec<u8>> {
     let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
     for name in names {
@@ -243,7 +243,7 @@ pub fn reorder_rows(bytes: Vec<u8>, names: &[String], order: &[usize]) -> Result
 }
 
 /// A tensor as (name, dtype, shape, little-endian bytes).
-pub type OwnedTensor = (String, Dtype, Vec<usize>, Vec<u8>);
+pub(crate) type OwnedTensor = (String, Dtype, Vec<usize>, Vec<u8>);
 
 /// `tensors` (and `metadata`) as safetensors bytes.
 pub fn serialize(

@@ -17,11 +17,11 @@ use crate::jobs::Progress;
 use crate::model::{ModelConfig, Network};
 
 /// Endings of the files a run folder's checkpoints have.
-pub const EXTENSIONS: [&str; 8] =
+pub(crate) const EXTENSIONS: [&str; 8] =
     [".pth.tar", ".pth", ".pt", ".bin", ".ckpt", ".tar", ".safetensors", ".bpk"];
 
 /// What the default pattern recognises, as recorded in the experiment.
-pub const AUTO_PATTERN: &str = "auto";
+pub(crate) const AUTO_PATTERN: &str = "auto";
 
 /// The default rule: `epoch`, `model`, `checkpoint` or `ckpt`, an optional `_`, `-` or `=`,
 /// then the epoch (`epoch_12`, `epoch-012`, `model-12`, `checkpoint_12`, `epoch=3`).
@@ -62,7 +62,7 @@ pub struct Discovery {
 }
 
 /// The checkpoint files of the run at `run`, sorted by epoch. With no pattern, files whose
-/// names carry an epoch (see [`AUTO_EPOCH`]) or mark the initialisation are taken from `run`,
+/// names carry an epoch (see `AUTO_EPOCH`) or mark the initialisation are taken from `run`,
 /// or from `run/checkpoint` (burn-train's layout: `model-<epoch>.bpk`, where `optim-` and
 /// `scheduler-` files are passed over) when `run` holds none.
 pub fn discover(run: &Path, pattern: Option<&str>) -> Result<Discovery> {
@@ -220,7 +220,7 @@ fn file_name(path: &Path) -> String {
 /// Reads the checkpoint file at `path` into a network of `model`, its head rows put in class
 /// order (`label_order[i]` is the class of the file's output i). Returns the network and
 /// what the file is (size, sha256, how it was read).
-pub fn read_checkpoint(
+pub(crate) fn read_checkpoint(
     model: &ModelConfig,
     label_order: &[usize],
     path: &Path,
@@ -285,7 +285,7 @@ pub fn load(experiment: &Experiment, entry: &CheckpointEntry, device: &Device) -
 }
 
 /// Hears of each file imported: where it was, what it is, the accuracies measured.
-pub type OnFile<'a> = dyn FnMut(&Found, &ImportedFile, &[(Split, AccuracyReport)]) + 'a;
+pub(crate) type OnFile<'a> = dyn FnMut(&Found, &ImportedFile, &[(Split, AccuracyReport)]) + 'a;
 
 /// Imports the files `discovery` found (see [`discover`]) of the run `plan` describes into a
 /// new experiment at `out` (an existing experiment there is replaced only when `overwrite`
@@ -370,7 +370,7 @@ fn absolute_folder(out: &Path) -> Result<PathBuf> {
 
 /// `path` relative to the folder `base` when they share more than the root (the experiment
 /// and the run then move together); else `path` as it is.
-pub fn relative_to(base: &Path, path: &Path) -> String {
+pub(crate) fn relative_to(base: &Path, path: &Path) -> String {
     let a: Vec<Component> = base.components().collect();
     let b: Vec<Component> = path.components().collect();
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();

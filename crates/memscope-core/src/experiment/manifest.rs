@@ -90,7 +90,7 @@ pub(crate) const MAX_EPOCH: usize = 100_000;
 
 impl Manifest {
     /// Refuses a manifest no run could have written: another format, no checkpoints, an
-    /// epoch listed twice or beyond [`MAX_EPOCH`], a checkpoint file outside the folder,
+    /// epoch listed twice or beyond `MAX_EPOCH`, a checkpoint file outside the folder,
     /// accuracies for the wrong number of groups.
     pub fn check(&self) -> Result<()> {
         ensure!(

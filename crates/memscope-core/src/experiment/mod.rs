@@ -17,9 +17,10 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
 pub use manifest::{
-    CheckpointEntry, FORMAT, ImportSource, ImportedFile, LearningRate, MANIFEST, Manifest, OptimizerKind,
-    SGD_MOMENTUM, Schedule, TrainSettings,
+    CheckpointEntry, FORMAT, ImportedFile, MANIFEST, Manifest, OptimizerKind, SGD_MOMENTUM, Schedule,
+    TrainSettings,
 };
+pub use manifest::{ImportSource, LearningRate};
 pub use writer::ExperimentWriter;
 
 use crate::model::Network;
@@ -118,6 +119,6 @@ pub fn epoch_ranges(epochs: impl Iterator<Item = usize>) -> String {
 }
 
 /// File name of the checkpoint of `epoch`.
-pub fn checkpoint_file(epoch: usize) -> String {
+pub(crate) fn checkpoint_file(epoch: usize) -> String {
     format!("epoch-{epoch:03}.safetensors")
 }

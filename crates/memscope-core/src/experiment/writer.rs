@@ -70,13 +70,13 @@ impl ExperimentWriter {
     }
 
     /// Records `entry`, a checkpoint kept where it is (an imported run's file), in the manifest.
-    pub fn record_external(&mut self, entry: CheckpointEntry) -> Result<()> {
+    pub(crate) fn record_external(&mut self, entry: CheckpointEntry) -> Result<()> {
         self.experiment.manifest.checkpoints.push(entry);
         self.experiment.save()
     }
 
     /// Changes the manifest (e.g. settings a run found) and saves it.
-    pub fn update_manifest(&mut self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+    pub(crate) fn update_manifest(&mut self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
         change(&mut self.experiment.manifest);
         self.experiment.save()
     }

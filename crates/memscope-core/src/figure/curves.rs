@@ -143,7 +143,10 @@ where
     legend(&mut chart)
 }
 
-pub(super) fn draw_mitigation<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, m: &MitigationCurves) -> Result<()>
+pub(super) fn draw_mitigation<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    m: &MitigationCurves,
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {

@@ -246,7 +246,7 @@ where
 }
 
 /// "memscope 0.1.0 · spurious-digits · epoch-040.safetensors sha256 1a2b3c4d5e6f"
-pub fn provenance_line(p: &Provenance) -> String {
+pub(crate) fn provenance_line(p: &Provenance) -> String {
     let sha: String = p.sha256.chars().take(12).collect();
     format!("memscope {} · {} · {} sha256 {sha}", p.memscope, p.name, p.checkpoint)
 }
@@ -257,7 +257,7 @@ pub fn pp(fraction: f64) -> f64 {
 }
 
 /// The upper end of an axis holding `max`: the next multiple of `step` (at least `step`).
-pub fn axis_max(max: f64, step: f64) -> f64 {
+pub(crate) fn axis_max(max: f64, step: f64) -> f64 {
     ((max / step).ceil() * step).max(step)
 }
 

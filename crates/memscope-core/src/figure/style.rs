@@ -13,17 +13,17 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 static FONT: &[u8] = include_bytes!("../../../../assets/fonts/DejaVuSans.ttf");
 
 /// The family every figure's text is set in.
-pub const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
 /// Registers the bundled font once (plotters' font table is global).
-pub fn register_font() -> Result<()> {
+pub(crate) fn register_font() -> Result<()> {
     static DONE: OnceLock<bool> = OnceLock::new();
     let ok = *DONE.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok { Ok(()) } else { Err(anyhow!("the bundled font DejaVuSans.ttf does not load")) }
 }
 
 /// Okabe & Ito's eight colours, as `#rrggbb` for HTML and as plotters colours.
-pub const OKABE_ITO: [(u8, u8, u8); 8] = [
+pub(crate) const OKABE_ITO: [(u8, u8, u8); 8] = [
     (0x00, 0x00, 0x00), // black
     (0xE6, 0x9F, 0x00), // orange
     (0x56, 0xB4, 0xE9), // sky blue
@@ -44,7 +44,7 @@ pub fn group_rgb(g: usize) -> (u8, u8, u8) {
     if g < GROUP_RGB.len() { GROUP_RGB[g] } else { EXTRA_RGB[(g - GROUP_RGB.len()) % EXTRA_RGB.len()] }
 }
 
-pub fn group_color(g: usize) -> RGBColor {
+pub(crate) fn group_color(g: usize) -> RGBColor {
     let (r, gr, b) = group_rgb(g);
     RGBColor(r, gr, b)
 }
@@ -55,16 +55,16 @@ pub fn hex((r, g, b): (u8, u8, u8)) -> String {
 }
 
 /// Colours of series that are not groups (methods, runs): orange, sky blue, black, yellow.
-pub fn series_color(i: usize) -> RGBColor {
+pub(crate) fn series_color(i: usize) -> RGBColor {
     const ORDER: [usize; 8] = [0, 1, 2, 3, 5, 6, 7, 4];
     let (r, g, b) = OKABE_ITO[ORDER[i % ORDER.len()]];
     RGBColor(r, g, b)
 }
 
 /// Worst-group lines and the mean are black and grey.
-pub const WORST: RGBColor = RGBColor(0, 0, 0);
-pub const MEAN: RGBColor = RGBColor(0x80, 0x80, 0x80);
-pub const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
+pub(crate) const WORST: RGBColor = RGBColor(0, 0, 0);
+pub(crate) const MEAN: RGBColor = RGBColor(0x80, 0x80, 0x80);
+pub(crate) const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
 
 /// Text of `size` px, anchored at `h`, `v`.
 pub fn text(size: u32, h: HPos, v: VPos) -> TextStyle<'static> {

@@ -32,7 +32,7 @@ pub(crate) const INFO: MethodInfo = MethodInfo {
 };
 
 impl Default for Dfr {
-    /// The reference's (`dfr_evaluate_spurious.py`): C tuned over [`C_GRID`], [`RETRAINS`]
+    /// The reference's (`dfr_evaluate_spurious.py`): C tuned over `C_GRID`, `RETRAINS`
     /// balanced refits averaged.
     fn default() -> Self {
         Dfr { c_grid: C_GRID.to_vec(), c: 0.0, retrains: RETRAINS, per_group: 0 }
@@ -129,7 +129,12 @@ fn standardise(x: &[f64], d: usize, rows: &[usize], (mean, scale): &Scaler) -> V
 
 /// A group-balanced subset of `rows`: each group cut to the smallest group's size, in a
 /// random order per group (as the reference's `np.random.shuffle(g); g[:min_g]`).
-pub(crate) fn balanced(rows: &[usize], groups: &[usize], n_groups: usize, rng: &mut impl Rng) -> Result<Vec<usize>> {
+pub(crate) fn balanced(
+    rows: &[usize],
+    groups: &[usize],
+    n_groups: usize,
+    rng: &mut impl Rng,
+) -> Result<Vec<usize>> {
     let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); n_groups];
     for &r in rows {
         by_group[groups[r]].push(r);

@@ -56,7 +56,7 @@ impl Mitigation for GroupDro {
 
 /// The group weights after one step: `q_g · exp(η · (L_g + C/√n_g))`, normalised to sum 1
 /// (the adjustment only when C > 0 and every group has training examples).
-pub fn update_weights(
+pub(crate) fn update_weights(
     q: &[f64],
     group_losses: &[f64],
     step_size: f64,

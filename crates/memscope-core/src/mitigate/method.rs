@@ -1,6 +1,6 @@
 //! The seam of a mitigation method: what the front ends show of it and offer ([`MethodInfo`]
 //! with its [`Preset`]s, in the table [`METHODS`]), and how it trains from the start
-//! checkpoint ([`Mitigation`]: an objective and a sampler through [`fine_tune`], or a refit).
+//! checkpoint ([`Mitigation`]: an objective and a sampler through `fine_tune`, or a refit).
 //!
 //! A new method is its settings (a variant of [`Method`], the record `experiment.ron` keeps),
 //! one module beside this one implementing [`Mitigation`] with its `INFO`, and one line each
@@ -183,7 +183,7 @@ impl Recorder<'_> {
 /// Fine-tunes every parameter of the start network through [`fit`] with `objective` (built
 /// on `start.autodiff`) and `sampler`, recording each epoch: every method's training but
 /// DFR's.
-pub fn fine_tune(
+pub(crate) fn fine_tune(
     start: &Start<'_>,
     objective: &mut dyn Objective,
     sampler: &Sampler,

@@ -5,7 +5,7 @@
 //! side.
 //!
 //! A method is one module implementing [`method::Mitigation`] (an objective and a sampler run
-//! by the one training loop, [`crate::train::fit`], or DFR's last-layer refit), listed in
+//! by the one training loop, `crate::train::fit`, or DFR's last-layer refit), listed in
 //! [`method::METHODS`].
 
 pub mod compare;

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 /// `x / max(‖x‖₂, 1e-12)` per row (`F.normalize(x, dim=-1)`).
-pub fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
+pub(crate) fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
     x / norm
 }

@@ -232,7 +232,7 @@ impl Objective for SilentMajorityObjective {
 
 /// The slides' L_MSE = ‖ŷ − y‖², ŷ the softmax probabilities and y one-hot, averaged over
 /// the batch.
-pub fn mse_one_hot(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+pub(crate) fn mse_one_hot(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let [_, classes] = logits.dims();
     let target = labels.one_hot(classes).float();
     (softmax(logits, 1) - target).powf_scalar(2.0).sum_dim(1).mean()

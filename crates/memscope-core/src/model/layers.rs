@@ -38,27 +38,27 @@ pub struct LayerInfo {
 
 /// Where a module visitor or mapper is: the path of (field, container type) it entered.
 #[derive(Default)]
-pub struct ModulePath(Vec<(String, String)>);
+pub(crate) struct ModulePath(Vec<(String, String)>);
 
 impl ModulePath {
     /// Enters a module. An enum's variant (burn reports it as a module of type `Enum:…`)
     /// is skipped, so `Network::SmallResNet(m)`'s layers are named as in `m`.
-    pub fn enter(&mut self, name: &str, container_type: &str) {
+    pub(crate) fn enter(&mut self, name: &str, container_type: &str) {
         self.0.push((name.to_string(), container_type.to_string()));
     }
 
-    pub fn exit(&mut self) {
+    pub(crate) fn exit(&mut self) {
         self.0.pop();
     }
 
     /// The field a tensor sits in, e.g. `weight` or `running_mean`.
-    pub fn field(&self) -> Option<&str> {
+    pub(crate) fn field(&self) -> Option<&str> {
         self.0.last().map(|(field, _)| field.as_str())
     }
 
     /// For a tensor directly inside a conv or linear layer: (layer name, field, kind), e.g.
     /// (`stage2.block0.conv1`, `weight`, conv).
-    pub fn layer_param(&self) -> Option<(String, &str, LayerKind)> {
+    pub(crate) fn layer_param(&self) -> Option<(String, &str, LayerKind)> {
         let (field, owner) = self.0.last()?;
         let kind = match owner.as_str() {
             "Struct:Conv2d" => LayerKind::Conv,
@@ -123,7 +123,7 @@ pub fn layer_infos<M: Module>(model: &M) -> Vec<LayerInfo> {
 
 /// A model's float values in PyTorch's two conventions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParamCounts {
+pub(crate) struct ParamCounts {
     /// What `sum(p.numel() for p in model.parameters())` gives: conv and linear weights and
     /// biases, BatchNorm weight and bias.
     pub trainable: usize,
@@ -160,7 +160,7 @@ impl ModuleVisitor for Counter {
 }
 
 /// The trainable parameters and buffers of `model`.
-pub fn param_counts<M: Module>(model: &M) -> ParamCounts {
+pub(crate) fn param_counts<M: Module>(model: &M) -> ParamCounts {
     let mut counter = Counter::default();
     model.visit(&mut counter);
     counter.counts

@@ -15,10 +15,12 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use blocks::Mode;
-pub use layers::{LayerInfo, LayerKind, ModulePath, ParamCounts, layer_infos, param_counts};
+pub use layers::{LayerInfo, LayerKind, layer_infos};
+pub(crate) use layers::{ModulePath, param_counts};
 pub use resnet::{ResNet, ResNetConfig};
 pub use small_resnet::{SmallResNet, SmallResNetConfig};
-pub use vit::{ViTConfig, VisionTransformer};
+pub use vit::ViTConfig;
+pub use vit::VisionTransformer;
 
 /// A model architecture, exactly as recorded in an experiment file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,7 +70,7 @@ impl ModelConfig {
     }
 
     /// The PyTorch names of the classifier head's weight and bias (one row per class).
-    pub fn head_params(&self) -> [String; 2] {
+    pub(crate) fn head_params(&self) -> [String; 2] {
         let head = match self {
             ModelConfig::SmallResNet(_) => "head",
             ModelConfig::ResNet(c) => match c.head {
@@ -84,7 +86,7 @@ impl ModelConfig {
     }
 
     /// Checks that the model can take images of `shape` and produce `classes` logits.
-    pub fn check_fits(&self, shape: [usize; 3], classes: usize) -> Result<()> {
+    pub(crate) fn check_fits(&self, shape: [usize; 3], classes: usize) -> Result<()> {
         let (in_channels, outputs) = match self {
             ModelConfig::SmallResNet(config) => (config.in_channels, config.num_classes),
             ModelConfig::ResNet(config) => (config.in_channels, config.num_classes),
@@ -116,7 +118,7 @@ impl ModelConfig {
 /// one concrete type goes through the session's caches, checkpoint reading and writing, the
 /// weight reader and writer and the autodiff mapper with no generic parameter threaded
 /// through every function and no boxing (a `Module` cannot be a trait object). The variant
-/// names never reach parameter names: [`ModulePath`] and the checkpoint store skip them.
+/// names never reach parameter names: `ModulePath` and the checkpoint store skip them.
 #[derive(Module, Debug)]
 pub enum Network {
     SmallResNet(SmallResNet),
@@ -133,7 +135,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    pub fn num_elements(&self) -> usize {
+    pub(crate) fn num_elements(&self) -> usize {
         match self {
             Activation::Map(t) => t.shape().num_elements(),
             Activation::Tokens(t) => t.shape().num_elements(),

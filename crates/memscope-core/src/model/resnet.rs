@@ -94,7 +94,7 @@ impl ResNetConfig {
     }
 
     /// Channels of the pooled features (`fc`'s input): 512, or 2048 for bottlenecks.
-    pub fn feature_dim(&self) -> usize {
+    pub(crate) fn feature_dim(&self) -> usize {
         if self.depth.layout().1 { 2048 } else { 512 }
     }
 
@@ -254,7 +254,7 @@ pub struct ResNet {
 
 impl ResNet {
     /// The stages whose inputs are cached: a layer inside `STAGES[k]` leaves boundary k intact.
-    pub const STAGES: [&'static str; 5] = ["layer1", "layer2", "layer3", "layer4", "fc"];
+    pub(crate) const STAGES: [&'static str; 5] = ["layer1", "layer2", "layer3", "layer4", "fc"];
 
     fn stem(&self, images: Tensor<4>, mode: Mode) -> Tensor<4> {
         self.maxpool.forward(relu(conv_norm(&self.conv1, &self.bn1, images, mode))) // [b, 64, h/4, w/4]
@@ -281,7 +281,7 @@ impl ResNet {
     }
 
     /// The head on pooled features.
-    pub fn classify(&self, features: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn classify(&self, features: Tensor<2>) -> Tensor<2> {
         self.fc.forward(features)
     }
 

@@ -210,7 +210,7 @@ pub struct SmallResNet {
 impl SmallResNet {
     /// Module paths of the stages whose inputs are cached (see [`Self::boundaries`]): a layer
     /// inside `STAGES[k]` leaves boundary k intact.
-    pub const STAGES: [&'static str; 4] = ["stage1", "stage2", "stage3", "head"];
+    pub(crate) const STAGES: [&'static str; 4] = ["stage1", "stage2", "stage3", "head"];
 
     /// Logits `[batch, classes]`.
     pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
@@ -225,7 +225,7 @@ impl SmallResNet {
     }
 
     /// The eval-mode activations at the stage boundaries: after the stem, stage 1, stage 2
-    /// and stage 3 (the inputs of [`Self::STAGES`]).
+    /// and stage 3 (the inputs of `Self::STAGES`).
     pub fn boundaries(&self, images: Tensor<4>) -> Vec<Tensor<4>> {
         let b0 = relu(self.stem.forward(images, Mode::Eval)); // [b, 16, h, w]
         let b1 = self.stage1.forward(b0.clone(), Mode::Eval); // [b, 16, h, w]

@@ -64,7 +64,8 @@ impl Default for ViTConfig {
 }
 
 /// The DeiT sizes memscope knows by name.
-pub(crate) const PRESETS: [(&str, usize, usize); 3] = [("tiny", 192, 3), ("small", 384, 6), ("base", 768, 12)];
+pub(crate) const PRESETS: [(&str, usize, usize); 3] =
+    [("tiny", 192, 3), ("small", 384, 6), ("base", 768, 12)];
 
 impl ViTConfig {
     /// DeiT-Tiny, -Small or -Base (`tiny`, `small`, `base`) at 224², patch 16, depth 12.
@@ -125,12 +126,12 @@ impl ViTConfig {
     }
 
     /// Hidden width of the MLP (timm: `int(dim * mlp_ratio)`).
-    pub fn mlp_hidden(&self) -> usize {
+    pub(crate) fn mlp_hidden(&self) -> usize {
         (self.dim as f64 * self.mlp_ratio) as usize
     }
 
     /// Tokens: one per patch, plus the class token.
-    pub fn tokens(&self) -> usize {
+    pub(crate) fn tokens(&self) -> usize {
         (self.img_size / self.patch_size).pow(2) + 1
     }
 
@@ -275,7 +276,7 @@ impl VisionTransformer {
         self.pooled(self.blocks_from(0, self.embed(images)))
     }
 
-    pub fn classify(&self, features: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn classify(&self, features: Tensor<2>) -> Tensor<2> {
         self.head.forward(features)
     }
 

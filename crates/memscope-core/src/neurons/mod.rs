@@ -197,7 +197,7 @@ impl NeuronSpace {
     }
 
     /// Index of candidate layer `name`, or an error listing the candidates.
-    pub fn layer_index(&self, name: &str) -> Result<usize> {
+    pub(crate) fn layer_index(&self, name: &str) -> Result<usize> {
         match self.layers.iter().position(|l| l.name == name) {
             Some(i) => Ok(i),
             None => bail!("layer '{name}' is not a candidate layer (valid: {})", names(&self.layers)),
@@ -300,7 +300,7 @@ impl NeuronSpace {
     /// The candidate layer and global neuron numbers a ranking scope names: a layer, one
     /// projection of a fused qkv layer (`blocks.3.attn.qkv:k`) or one head of it
     /// (`blocks.3.attn.qkv:k:h2`).
-    pub fn scope_range(&self, scope: &str) -> Result<(usize, std::ops::Range<usize>)> {
+    pub(crate) fn scope_range(&self, scope: &str) -> Result<(usize, std::ops::Range<usize>)> {
         let mut parts = scope.split(':');
         let name = parts.next().unwrap_or_default();
         let l = self.layer_index(name)?;
@@ -338,7 +338,7 @@ impl NeuronSpace {
     }
 
     /// Weights per neuron in candidate layer `l`.
-    pub fn per_neuron(&self, l: usize) -> usize {
+    pub(crate) fn per_neuron(&self, l: usize) -> usize {
         self.granularity.split(&self.layers[l]).1
     }
 }

@@ -33,14 +33,14 @@ pub enum Sampling {
 
 impl Sampling {
     /// The authors' code: the 200 examples of the group with the lowest true-class probability.
-    pub const AUTHORS: Sampling = Sampling::LowestConfidence(200);
+    pub(crate) const AUTHORS: Sampling = Sampling::LowestConfidence(200);
     /// The slides' group-label-free variant (their mitigation): the 256 highest-loss training
     /// examples, 128 of them drawn at random.
     pub const LABEL_FREE: Sampling = Sampling::HighLoss { pool: 256, draw: 128 };
 }
 
 impl Default for Sampling {
-    /// [`Sampling::AUTHORS`].
+    /// `Sampling::AUTHORS`.
     fn default() -> Self {
         Sampling::AUTHORS
     }
@@ -111,7 +111,7 @@ impl fmt::Display for Criterion {
 }
 
 /// L2 norm of each contiguous run of `per` values.
-pub fn neuron_norms(values: &[f32], per: usize) -> Vec<f32> {
+pub(crate) fn neuron_norms(values: &[f32], per: usize) -> Vec<f32> {
     values.chunks(per).map(|c| c.iter().map(|v| v * v).sum::<f32>().sqrt()).collect()
 }
 

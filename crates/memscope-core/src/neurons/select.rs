@@ -68,7 +68,7 @@ fn check_fraction(q: f64) -> Result<()> {
 }
 
 /// Number of neurons in the top fraction `q` of `n` (at least one, when there is one).
-pub fn top_count(q: f64, n: usize) -> Result<usize> {
+pub(crate) fn top_count(q: f64, n: usize) -> Result<usize> {
     check_fraction(q)?;
     // The epsilon keeps k/n * n from rounding up to k + 1.
     Ok((((q * n as f64) - 1e-9).ceil() as usize).max(1).min(n))
@@ -87,7 +87,7 @@ pub fn random_control(top: Selection, in_scope: usize) -> Result<Selection> {
 }
 
 /// Neurons a ranking in `scope` draws from: every candidate, or one layer's.
-pub fn in_scope(space: &super::NeuronSpace, scope: &Scope) -> Result<usize> {
+pub(crate) fn in_scope(space: &super::NeuronSpace, scope: &Scope) -> Result<usize> {
     Ok(match scope {
         Scope::Global => space.total(),
         Scope::Layer(name) => space.scope_range(name)?.1.len(),
@@ -95,7 +95,7 @@ pub fn in_scope(space: &super::NeuronSpace, scope: &Scope) -> Result<usize> {
 }
 
 /// Positions of `scores` in descending order (ties: lower position first).
-pub fn descending(scores: &[f32]) -> Vec<usize> {
+pub(crate) fn descending(scores: &[f32]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order
@@ -150,7 +150,7 @@ impl fmt::Display for Scope {
 
 /// The neurons of `scope` (global numbers) and their scores, each divided by its layer's
 /// mean score when `normalize` is set (global ranking otherwise favours large layers).
-pub fn scoped(
+pub(crate) fn scoped(
     scores: &[f32],
     space: &super::NeuronSpace,
     scope: &Scope,

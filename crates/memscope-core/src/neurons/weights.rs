@@ -21,7 +21,7 @@ pub struct LayerWeights {
 }
 
 /// Layer weights by name, in forward order.
-pub type WeightSet = Vec<LayerWeights>;
+pub(crate) type WeightSet = Vec<LayerWeights>;
 
 /// `[rows, cols]` row-major → `[cols, rows]` row-major.
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {

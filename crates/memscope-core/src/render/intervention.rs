@@ -8,7 +8,7 @@ use crate::studies::GroupChange;
 use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, ScoreList, SelectedNeuron, Target};
 
 /// One line saying what was done, to what, and where it was measured.
-pub fn headline(result: &InterventionResult) -> String {
+pub(crate) fn headline(result: &InterventionResult) -> String {
     let s = &result.spec;
     match s.target() {
         Target::Layer(_) => format!("{} at epoch {}, measured on {}", s.intervention, s.epoch, s.split),

@@ -1,6 +1,7 @@
 //! The output seam: every result type renders as a table, CSV or JSON here, for the CLI,
-//! the explorer's export and any later report. A command produces a value; [`emit`]
-//! prints it. JSON carries a [`Provenance`] block; tables and CSV only its data changes.
+//! the explorer's export and the benchmarks. A command produces a value, [`render`] makes the
+//! text, the front end writes it (the CLI's `--format`/`--out`). JSON carries a [`Provenance`]
+//! block; tables and CSV only its data changes.
 
 mod bench;
 mod compare;
@@ -16,7 +17,6 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 pub use bench::{BenchReport, ScaleReport, Timing};
-pub use intervention::headline;
 pub use provenance::Provenance;
 pub use studies::threshold_in_words;
 pub use sweep::History;

@@ -20,7 +20,7 @@ pub fn points(value: Option<f64>) -> String {
 }
 
 /// A CSV number with six decimals; empty when the value does not exist.
-pub fn fixed6(value: Option<f64>) -> String {
+pub(crate) fn fixed6(value: Option<f64>) -> String {
     value.map(|v| format!("{v:.6}")).unwrap_or_default()
 }
 

@@ -29,7 +29,7 @@ pub struct FlipExample {
 
 /// Examples whose pixels are read and drawn, at most: a group of a large data set (CelebA's
 /// test split has groups of thousands at 224 px) is never held in memory whole.
-pub const MAX_DRAWN: usize = 120;
+pub(crate) const MAX_DRAWN: usize = 120;
 
 impl FlipExample {
     /// Where it is shown: broken first, then fixed, then wrong both times, then right both.
@@ -64,7 +64,7 @@ pub struct Flips {
     /// Every example of the group in the split, in split order.
     pub examples: Vec<FlipExample>,
     /// Positions in `examples` of those drawn, in display order (by [`FlipExample::rank`],
-    /// then split order), at most [`MAX_DRAWN`].
+    /// then split order), at most `MAX_DRAWN`.
     pub drawn: Vec<usize>,
     /// `[channels, height, width]` of each image in `pixels`.
     pub image_shape: [usize; 3],

@@ -7,7 +7,8 @@ mod spec;
 use anyhow::{Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
-pub use listing::{DEFAULT_TOP, ScoreList, ScoreRequest, list};
+pub use listing::ScoreList;
+pub use listing::{DEFAULT_TOP, ScoreRequest, list};
 pub use spec::{
     DEFAULT_REPEATS, DEFAULT_SCORE_SPLIT, InterventionSpec, NeuronQuery, Target, default_group, gradient,
     smallest,
@@ -48,7 +49,7 @@ pub struct SelectedNeuron {
 pub const ALL_CANDIDATES: &str = "all candidates";
 
 /// The neurons a percentile in `scope` ranks among, in words.
-pub fn percentile_scope(scope: &Scope) -> String {
+pub(crate) fn percentile_scope(scope: &Scope) -> String {
     match scope {
         Scope::Global => ALL_CANDIDATES.to_string(),
         Scope::Layer(name) => format!("within layer {name}"),
@@ -86,7 +87,7 @@ pub struct RankingSpec {
 
 /// The neurons a ranking selects: (neurons in scope, their global numbers in `space`,
 /// their descriptions).
-pub fn selected_neurons(
+pub(crate) fn selected_neurons(
     session: &mut Session,
     spec: &RankingSpec,
     space: &NeuronSpace,
@@ -174,7 +175,7 @@ pub fn prepare(session: &mut Session, spec: &InterventionSpec) -> Result<Prepare
 
 /// The weights of run `r` of `spec` (its noise or draw seeded by the spec's seed and `r`)
 /// with `targets` changed, and the names of the layers changed.
-pub fn changed_weights(
+pub(crate) fn changed_weights(
     spec: &InterventionSpec,
     prepared: &Prepared,
     targets: &[usize],

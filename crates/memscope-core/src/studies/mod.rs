@@ -104,12 +104,12 @@ pub fn group_changes(before: &AccuracyReport, runs: &[Vec<Option<f64>>]) -> Vec<
 }
 
 /// Each run's per-group accuracies.
-pub fn run_accuracies(runs: &[AccuracyReport]) -> Vec<Vec<Option<f64>>> {
+pub(crate) fn run_accuracies(runs: &[AccuracyReport]) -> Vec<Vec<Option<f64>>> {
     runs.iter().map(|r| r.groups.iter().map(|g| g.accuracy).collect()).collect()
 }
 
 /// Mean over runs of each run's worst-group and weighted-mean accuracy.
-pub fn mean_summary(runs: &[AccuracyReport]) -> Summary {
+pub(crate) fn mean_summary(runs: &[AccuracyReport]) -> Summary {
     let worst: Vec<f64> = runs.iter().filter_map(|r| r.worst_group_accuracy).collect();
     let mean: Vec<f64> = runs.iter().filter_map(|r| r.mean_accuracy_train_weighted).collect();
     // The group that is worst most often.

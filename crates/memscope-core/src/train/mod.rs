@@ -1,5 +1,5 @@
 //! Training that keeps a checkpoint for every epoch, epoch 0 being the initialisation:
-//! the plan (what to train), the loop ([`fit`]), the objective ([`objective`]: ERM today),
+//! the plan (what to train), the loop (`fit`), the objective (`objective`: ERM today),
 //! and the experiment folder's life ([`ExperimentWriter`]) are separate pieces.
 
 pub mod fit;
@@ -110,7 +110,7 @@ pub fn train(
 /// Evaluates `model` (on a plain device) on train and val, saves it as the checkpoint of
 /// `epoch` with those accuracies, and tells `on_epoch`. `(epoch, epochs)`: this epoch and the
 /// run's last.
-pub fn record_epoch(
+pub(crate) fn record_epoch(
     writer: &mut ExperimentWriter,
     model: &Network,
     dataset: &GroupedDataset,

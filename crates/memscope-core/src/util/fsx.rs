@@ -106,14 +106,14 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A hidden scratch file or folder beside its destination, named `.memscope-PID-N[.tmp]`. It
 /// is registered for removal on an interrupt BEFORE it is created (so no signal can leave it
 /// behind) and removed when dropped, unless it was renamed away.
-pub struct Scratch {
+pub(crate) struct Scratch {
     pub path: PathBuf,
     _cleanup: super::interrupt::Cleanup,
 }
 
 impl Scratch {
     /// Creates a new scratch file (or folder, with `folder`) in `dir`.
-    pub fn create(dir: &Path, folder: bool) -> std::io::Result<Scratch> {
+    pub(crate) fn create(dir: &Path, folder: bool) -> std::io::Result<Scratch> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         loop {
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -26,7 +26,7 @@ fn next_id() -> u64 {
 
 /// Removes `path` (file or folder) if the process is interrupted before the guard drops.
 #[must_use = "the path is unregistered when the guard drops"]
-pub struct Cleanup(u64);
+pub(crate) struct Cleanup(u64);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -36,11 +36,11 @@ impl Drop for Cleanup {
 
 /// Holds off interrupts while finished files are renamed into place (no other locking call of
 /// this module may be made while the guard lives).
-pub fn publishing() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn publishing() -> std::sync::MutexGuard<'static, ()> {
     PUBLISH.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub fn remove_on_interrupt(path: &Path) -> Cleanup {
+pub(crate) fn remove_on_interrupt(path: &Path) -> Cleanup {
     let id = next_id();
     PATHS.lock().unwrap_or_else(|e| e.into_inner()).push((id, path.to_path_buf()));
     Cleanup(id)
@@ -63,7 +63,7 @@ pub fn on_interrupt(hook: fn()) -> Hook {
 }
 
 /// Removes every registered path and runs every hook (what an interrupt does, minus the exit).
-pub fn clean_up() {
+pub(crate) fn clean_up() {
     let hooks: Vec<fn()> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|h| h.1).collect();
     for hook in hooks {
         hook();

@@ -86,7 +86,6 @@ impl<K: Eq + Hash + Clone, V: Clone> ByteLru<K, V> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
-
 }
 
 #[cfg(test)]

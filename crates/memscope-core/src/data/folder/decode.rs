@@ -36,7 +36,7 @@ pub fn decode_file(path: &Path) -> Result<Rgb8> {
 /// Reads `path` (into `file`, reused) and decodes into `img` (its buffer reused) the image's
 /// first `rows(width, height)` rows, or all of them where stopping early could differ from
 /// decoding the whole file (see [`decode_top`]). Returns the whole image's width and height.
-pub fn decode_file_top(
+pub(crate) fn decode_file_top(
     path: &Path,
     file: &mut Vec<u8>,
     img: &mut Rgb8,

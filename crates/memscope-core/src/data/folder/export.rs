@@ -28,7 +28,7 @@ pub struct ExportSummary {
 
 /// `pixels(split, indices)`: those images as `[n, 3, h, w]` RGB in 0..=1 (e.g.
 /// `|s, i| dataset.images(s, i)` for the spurious digits).
-pub type PixelsFn<'a> = &'a dyn Fn(Split, &[usize]) -> Result<Vec<f32>>;
+pub(crate) type PixelsFn<'a> = &'a dyn Fn(Split, &[usize]) -> Result<Vec<f32>>;
 
 /// Labels and groups of one split.
 pub struct SplitLabels<'a> {
@@ -114,7 +114,7 @@ fn to_rgb8(chw: &[f32], [c, h, w]: [usize; 3]) -> Rgb8 {
 }
 
 /// Baseline JPEG, quality 95, 4:2:0 (libjpeg's defaults at that quality).
-pub fn encode_jpeg(img: &Rgb8) -> Result<Vec<u8>> {
+pub(crate) fn encode_jpeg(img: &Rgb8) -> Result<Vec<u8>> {
     std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
         let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
         c.set_size(img.width, img.height);

@@ -4,7 +4,7 @@
 //! well inside i32), so the order of the additions cannot change a result, and the rounding
 //! `(sum + half) >> 22` clipped to 0..=255 is Pillow's.
 
-pub const PRECISION_BITS: u32 = 32 - 8 - 2;
+pub(crate) const PRECISION_BITS: u32 = 32 - 8 - 2;
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 /// Output pixels per block of the AVX-512 horizontal kernel (24 bytes of RGB).
 const BLOCK: usize = 8;
@@ -115,7 +115,7 @@ impl Taps {
     }
 
     /// The same taps with input pixels counted from `origin` (at most the first one read).
-    pub fn shifted(&self, origin: usize) -> Taps {
+    pub(crate) fn shifted(&self, origin: usize) -> Taps {
         let mut taps = self.clone();
         for b in &mut taps.bounds {
             b.0 -= origin;

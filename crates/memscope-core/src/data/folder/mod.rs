@@ -149,7 +149,7 @@ impl Manifest {
     }
 }
 
-pub fn split_index(split: Split) -> usize {
+pub(crate) fn split_index(split: Split) -> usize {
     match split {
         Split::Train => 0,
         Split::Val => 1,
@@ -165,7 +165,7 @@ pub fn read_manifest(spec: &FolderSpec) -> Result<Manifest> {
 }
 
 /// Reads the metadata of the folder `spec` names, unvalidated (see [`Manifest::validate`]).
-pub fn read_metadata(spec: &FolderSpec) -> Result<Manifest> {
+pub(crate) fn read_metadata(spec: &FolderSpec) -> Result<Manifest> {
     match &spec.layout {
         Layout::Waterbirds => waterbirds::read(&spec.path),
         Layout::Celeba(attributes) => celeba::read(&spec.path, attributes),
@@ -174,6 +174,6 @@ pub fn read_metadata(spec: &FolderSpec) -> Result<Manifest> {
 }
 
 /// The manifest's root for a metadata file: the folder that holds it.
-pub fn parent_of(file: &Path) -> PathBuf {
+pub(crate) fn parent_of(file: &Path) -> PathBuf {
     file.parent().map(Path::to_path_buf).unwrap_or_default()
 }

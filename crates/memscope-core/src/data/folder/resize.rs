@@ -222,12 +222,12 @@ impl ResizeCrop {
     }
 
     /// Rows of the input the result depends on, from its top.
-    pub fn rows_read(&self) -> usize {
+    pub(crate) fn rows_read(&self) -> usize {
         self.vert.span().1
     }
 
     /// Bytes of the result: width x height x 3.
-    pub fn output_len(&self) -> usize {
+    pub(crate) fn output_len(&self) -> usize {
         self.horiz.len() * self.vert.len() * 3
     }
 

@@ -18,8 +18,8 @@ use super::resize::{PillowVersion, ResizeCrop, Rgb8, center_crop, crop_offset, r
 use super::{Manifest, split_index};
 use crate::data::Split;
 
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+pub(crate) const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub(crate) const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// CelebA's aligned images are 178x218; GroupDRO crops the square min(178, 218).
 const CELEBA_CROP: usize = 178;
 
@@ -157,7 +157,7 @@ pub fn normalise(img: &Rgb8, out: &mut [f32]) {
 
 /// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them), through a
 /// table of the 256 values per channel, each computed as torch computes it.
-pub fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
+pub(crate) fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
     static TABLE: std::sync::LazyLock<[[f32; 256]; 3]> = std::sync::LazyLock::new(|| {
         std::array::from_fn(|c| {
             std::array::from_fn(|v| (v as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])

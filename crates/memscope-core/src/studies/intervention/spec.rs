@@ -6,7 +6,7 @@ use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{GroupedDataset, Split};
-use crate::edit::{DEFAULT_EPOCHS_BACK, Intervention};
+use crate::edit::Intervention;
 use crate::model::LayerInfo;
 use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{DEFAULT_K, Scope, Selection, in_scope, random_control};
@@ -69,7 +69,7 @@ pub fn smallest(counts: &[usize]) -> usize {
 }
 
 /// The gradient criterion of the authors' code: group `group` (`None`: every example) on the
-/// training split, its lowest-confidence 200 examples ([`Sampling::AUTHORS`]).
+/// training split, its lowest-confidence 200 examples (`Sampling::AUTHORS`).
 pub fn gradient(group: Option<usize>, seed: u64) -> Criterion {
     Criterion::Gradient { group, split: DEFAULT_SCORE_SPLIT, sampling: Sampling::default(), seed }
 }
@@ -92,7 +92,7 @@ impl Default for NeuronQuery {
 
 impl NeuronQuery {
     /// Neurons the ranking draws from: every candidate, or one layer's.
-    pub fn in_scope(&self, layers: &[LayerInfo]) -> Result<usize> {
+    pub(crate) fn in_scope(&self, layers: &[LayerInfo]) -> Result<usize> {
         in_scope(&NeuronSpace::new(layers, &self.candidates, self.granularity)?, &self.scope)
     }
 }
@@ -153,17 +153,8 @@ impl InterventionSpec {
         self
     }
 
-    pub fn zero_out(self) -> Self {
+    pub(crate) fn zero_out(self) -> Self {
         self.change(Intervention::ZeroOut)
-    }
-
-    pub fn rewind_neurons(self, epochs_back: usize) -> Self {
-        self.change(Intervention::RewindNeurons { epochs_back })
-    }
-
-    /// Rewinds by [`DEFAULT_EPOCHS_BACK`] unless told otherwise.
-    pub fn rewind_default(self) -> Self {
-        self.rewind_neurons(DEFAULT_EPOCHS_BACK)
     }
 
     pub fn on(mut self, split: Split) -> Self {
@@ -195,10 +186,6 @@ impl InterventionSpec {
 
     pub fn top_k(self, k: usize) -> Self {
         self.select(Selection::TopK(k))
-    }
-
-    pub fn top_fraction(self, q: f64) -> Self {
-        self.select(Selection::TopFraction(q))
     }
 
     pub fn scope(mut self, scope: Scope) -> Self {
