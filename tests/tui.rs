@@ -70,8 +70,9 @@ fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
     action.map(|a| app.update(a)).unwrap_or_default()
 }
 
-/// Runs `job` on a real worker and feeds every event to `app` until it finishes.
-fn run_job(worker: &mut Worker, app: &mut App, job: Job) {
+/// Runs `job` on a real worker and feeds every event to `app` until it finishes; returns
+/// what the app asks for on the last.
+fn run_job(worker: &mut Worker, app: &mut App, job: Job) -> Vec<Effect> {
     let id = worker.submit(job);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -80,9 +81,9 @@ fn run_job(worker: &mut Worker, app: &mut App, job: Job) {
         if let Event::Failed { message, .. } = &event {
             panic!("job failed: {message}");
         }
-        app.on_event(event);
+        let effects = app.on_event(event);
         if done {
-            return;
+            return effects;
         }
     }
 }
@@ -209,6 +210,7 @@ fn keyed(action: Action) -> bool {
         | Action::Help
         | Action::Quit
         | Action::Export
+        | Action::Report
         | Action::Scale
         | Action::Show(_)
         | Action::Open
@@ -280,7 +282,7 @@ fn any_action_can_be_rebound_and_conflicts_are_refused() {
 fn rebound_keys_are_what_the_help_the_title_and_the_footer_show() {
     let s = session();
     let app = app_for(&s);
-    let keymap = keymap_of("(keys: (help: 'H', run: 'r', quit: 'Q', next_panel: 'T'))").unwrap();
+    let keymap = keymap_of("(keys: (help: 'H', run: 'x', quit: 'Q', next_panel: 'T'))").unwrap();
     let theme = Theme::new(&Config::default(), true).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
     terminal
@@ -291,10 +293,10 @@ fn rebound_keys_are_what_the_help_the_title_and_the_footer_show() {
     let screen: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
     assert!(screen.contains("H:help Q:quit"), "{screen}");
     assert!(
-        screen.contains("r runs the intervention · T moves between panels · H lists every key"),
+        screen.contains("x runs the intervention · T moves between panels · H lists every key"),
         "{screen}"
     );
-    assert!(screen.contains("(←→ change, r run)"), "{screen}");
+    assert!(screen.contains("(←→ change, x run)"), "{screen}");
 }
 
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
@@ -401,6 +403,43 @@ fn a_finished_job_reaches_the_screen() {
         assert!(screen.contains(&change), "{change} missing from\n{screen}");
     }
     assert!(screen.contains("worst"), "{screen}");
+}
+
+#[test]
+fn the_explorers_report_is_the_command_lines_page() {
+    let s = session();
+    let mut app = app_for(&s);
+    let spec = match app.update(Action::Report).pop() {
+        Some(Effect::Submit(Job::Report(spec))) => spec,
+        other => panic!("r asks for the report: {other:?}"),
+    };
+    assert_eq!((spec.epoch, spec.split), (Some(40), Split::Val), "this epoch and the form's split");
+    let mut worker = Worker::spawn(session());
+    let report = match run_job(&mut worker, &mut app, Job::Report(spec)).pop() {
+        Some(Effect::SaveReport(report)) => report,
+        other => panic!("the finished report is to be written: {other:?}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = memscope::tui::write_report(&report, dir.path()).unwrap();
+    // The same page `memscope report` writes with its defaults (epoch 40 is the demo's last).
+    let cli = dir.path().join("cli.html");
+    common::succeeds(&["report", "--experiment", DEMO, "--out", cli.to_str().unwrap()]);
+    assert!(std::fs::read(&page).unwrap() == std::fs::read(&cli).unwrap(), "the pages differ");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(page.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["provenance"]["epoch"], 40);
+    // The status line counts the page's verdicts.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let on_page =
+        ["holds", "does-not-hold", "cannot-say"].map(|c| html.matches(&format!("class=\"{c}\">")).count());
+    let verdicts = memscope::tui::report_verdicts(&report);
+    assert_eq!(verdicts, on_page);
+    assert!(verdicts.iter().sum::<usize>() >= 4, "the paper's claims: {verdicts:?}");
+    let status = Status::Reported { page: page.clone(), verdicts }.to_string();
+    let [holds, not, unsure] = verdicts;
+    assert!(
+        status.starts_with(&format!("the paper's claims: {holds} hold, {not} do not, {unsure} cannot say"))
+    );
 }
 
 /// A fixture accuracy report on val: `(examples, correct)` per group, summarised with the

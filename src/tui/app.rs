@@ -24,6 +24,7 @@ use memscope_core::eval::{AccuracyReport, summarize};
 use memscope_core::experiment::Experiment;
 use memscope_core::inspect::{GroupInfo, group_infos};
 use memscope_core::model::LayerInfo;
+use memscope_core::report::ReportData;
 use memscope_core::studies::intervention::smallest;
 
 pub use prompt::{Edit, Prompt, PromptKind};
@@ -92,6 +93,9 @@ pub enum Action {
     Help,
     Quit,
     Export,
+    /// Every study of `memscope report` at this epoch and split, written as the HTML page
+    /// (and its numbers as JSON) into the export folder.
+    Report,
     /// The next bar scale of [`BAR_SCALES`].
     Scale,
     Show(View),
@@ -155,6 +159,8 @@ pub enum Effect {
     Submit(Job),
     Cancel,
     Export,
+    /// Write the report whose numbers the worker computed.
+    SaveReport(Box<ReportData>),
     /// Reload the explorer on this experiment (a finished mitigation run).
     Open(PathBuf),
 }
@@ -334,6 +340,7 @@ impl App {
             Action::Run => self.run(),
             Action::Cancel => self.cancel(),
             Action::Export => vec![Effect::Export],
+            Action::Report => vec![Effect::Submit(Job::Report(self.report_spec()))],
             Action::Scale | Action::Pin => {
                 let note = self.bars.update(action);
                 self.note(note)

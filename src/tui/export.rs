@@ -1,5 +1,6 @@
 //! The explorer's `e`: the current view's result as JSON (with provenance) and CSV, through
-//! the same renderers as the CLI, and as an SVG figure where the view has one.
+//! the same renderers as the CLI, and as an SVG figure where the view has one; and `r`'s
+//! report, the page `memscope report` writes.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use super::app::{App, View};
 use memscope_core::figure::{self, Figure};
 use memscope_core::render::{self, Format, History, Provenance, Render};
+use memscope_core::report::claims::{Verdict, assess};
+use memscope_core::report::{ReportData, html};
 use memscope_core::studies::grid::InterventionGrid;
 use memscope_core::util::fsx::write_atomic;
 
@@ -16,10 +19,8 @@ use memscope_core::util::fsx::write_atomic;
 /// (the bars of an intervention, the rank histograms, the sensitive layers, the sweep's grid; not
 /// the history or the mitigation comparison); returns the files' common path without extension.
 pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
-    let stamp =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the export folder {}", dir.display()))?;
+    let stamp = stamp();
+    create(dir)?;
     let stem = |what: &str| dir.join(format!("memscope-{what}-epoch{}-{stamp}", app.epoch_number()));
     match app.view {
         View::Ranks => match &app.ranks.study {
@@ -85,6 +86,33 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
             None => bail!("nothing to export yet: run something first"),
         },
     }
+}
+
+/// Writes `report` into `dir` as `memscope report` would with `--json`: the page
+/// and its numbers; returns the page's path.
+pub fn report(report: &ReportData, dir: &Path) -> Result<PathBuf> {
+    create(dir)?;
+    let page = dir.join(format!("memscope-report-epoch{}-{}.html", report.provenance.epoch, stamp()));
+    let json = serde_json::to_string_pretty(report).context("cannot serialise the report's numbers")?;
+    write_atomic(&page.with_extension("json"), (json + "\n").as_bytes())?;
+    write_atomic(&page, html(report)?.as_bytes())?;
+    Ok(page)
+}
+
+/// How many of the paper's claims hold on `report`'s numbers, do not, and cannot be judged.
+pub fn verdicts(report: &ReportData) -> [usize; 3] {
+    let claims = assess(report);
+    [Verdict::Holds, Verdict::DoesNotHold, Verdict::CannotSay]
+        .map(|v| claims.iter().filter(|c| c.verdict == v).count())
+}
+
+/// Seconds since 1970, which keeps one export's files apart from the next.
+fn stamp() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn create(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the export folder {}", dir.display()))
 }
 
 fn write_both<R: Render>(

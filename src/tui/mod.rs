@@ -38,7 +38,7 @@ use status::Status;
 use theme::{Config, Theme};
 use worker::{Job, Worker};
 
-pub use export::export;
+pub use export::{export, report as write_report, verdicts as report_verdicts};
 
 use memscope_core::experiment::{Experiment, demo};
 use memscope_core::session::Session;
@@ -184,6 +184,12 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
             worker.submit(job);
         }
         Effect::Cancel => worker.cancel(),
+        Effect::SaveReport(report) => {
+            app.status = match export::report(&report, &app.export_dir) {
+                Ok(page) => Status::Reported { page, verdicts: export::verdicts(&report) },
+                Err(e) => Status::Error(format!("{e:#}")),
+            }
+        }
         Effect::Export => {
             app.status = match export(app, &app.export_dir) {
                 Ok(stem) => Status::Exported { svg: stem.with_extension("svg").is_file(), stem },

@@ -27,6 +27,12 @@ pub enum Status {
         stem: PathBuf,
         svg: bool,
     },
+    /// The report's page written (and its JSON beside it), with how many of the paper's
+    /// claims hold on these numbers, do not, and cannot be judged.
+    Reported {
+        page: PathBuf,
+        verdicts: [usize; 3],
+    },
     /// Something the user should know before trying again.
     Note(String),
     Error(String),
@@ -59,6 +65,11 @@ impl fmt::Display for Status {
             Status::Cancelled => f.write_str("cancelled"),
             Status::Exported { stem, svg: false } => write!(f, "exported {}.{{json,csv}}", stem.display()),
             Status::Exported { stem, svg: true } => write!(f, "exported {}.{{json,csv,svg}}", stem.display()),
+            Status::Reported { page, verdicts: [holds, not, unsure] } => write!(
+                f,
+                "the paper's claims: {holds} hold, {not} do not, {unsure} cannot say · report {} (and .json)",
+                page.display()
+            ),
             Status::Note(text) => f.write_str(text),
             Status::Error(message) => write!(f, "error: {message}"),
         }

@@ -1,7 +1,7 @@
 //! The worker thread: it owns the session (model, caches) and runs one job at a time.
 //! Jobs come in over a channel; of the waiting jobs of one kind only the newest runs, and
-//! kinds run in a fixed order (baseline, intervention, mitigation, comparison, studies, then
-//! idle preparation). When the explorer stops it, the thread hands the session back.
+//! kinds run in a fixed order (baseline, intervention, mitigation, comparison, studies, the
+//! report, then idle preparation). When the explorer stops it, the thread hands the session back.
 //!
 //! What each view asks for: Bars an intervention (`studies::intervention`); Sweep the form's
 //! intervention with its scope replaced by each layer (`SweepSpec::at`, progress per layer,
@@ -29,6 +29,7 @@ use memscope_core::experiment::Experiment;
 use memscope_core::jobs::{CancelFlag, Progress, is_cancelled};
 use memscope_core::mitigate::compare::{Comparison, compare};
 use memscope_core::neurons::scores::Criterion;
+use memscope_core::report::{self, ReportData, ReportSpec};
 use memscope_core::session::Session;
 use memscope_core::studies::epochs::{EpochSeries, EpochSeriesSpec};
 use memscope_core::studies::flips::{Flips, FlipsSpec};
@@ -67,6 +68,8 @@ pub enum Job {
     Mitigate(Box<MitigationRequest>),
     /// Compare these experiments (a parent and its runs) on the session's data.
     Compare(Vec<PathBuf>),
+    /// Every study of `memscope report` (its numbers, for the page the loop writes).
+    Report(ReportSpec),
 }
 
 impl Job {
@@ -82,6 +85,7 @@ impl Job {
             Job::Prepare { .. } => "preparing",
             Job::Mitigate(_) => "mitigating",
             Job::Compare(_) => "comparing",
+            Job::Report(_) => "report (studies)",
         }
     }
 
@@ -97,7 +101,8 @@ impl Job {
             Job::Sensitivity(_) => 6,
             Job::Sweep(_) => 7,
             Job::Epochs(_) => 8,
-            Job::Prepare { .. } => 9,
+            Job::Report(_) => 9,
+            Job::Prepare { .. } => 10,
         }
     }
 }
@@ -120,6 +125,8 @@ pub enum Output {
     /// The new experiment a mitigation wrote.
     Mitigated(Box<Experiment>),
     Comparison(Box<Comparison>),
+    /// Every number of the HTML report.
+    Report(Box<ReportData>),
 }
 
 /// Messages from the worker.
@@ -306,6 +313,7 @@ fn execute(
             .collect::<Result<Vec<_>>>()
             .and_then(|experiments| compare(&experiments, session.dataset(), session.device(), progress))
             .map(|c| Output::Comparison(Box::new(c))),
+        Job::Report(spec) => report::build(session, &spec, progress).map(|r| Output::Report(Box::new(r))),
     }
 }
 

@@ -87,6 +87,7 @@ impl App {
                 self.scroll = 0;
                 format!("sweep of {} layers", self.sweep.sweep.insert(*sweep).rows.len())
             }
+            Output::Report(report) => return vec![Effect::SaveReport(report)],
             Output::Comparison(comparison) => {
                 self.mitigation.on_comparison(*comparison);
                 "comparison".into()

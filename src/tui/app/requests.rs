@@ -9,6 +9,7 @@ use memscope_core::eval::AccuracyReport;
 use memscope_core::neurons::scores::Criterion;
 use memscope_core::neurons::select::{Scope, Selection};
 use memscope_core::neurons::{CandidateFilter, NeuronSpace};
+use memscope_core::report::ReportSpec;
 use memscope_core::studies::epochs::EpochSeriesSpec;
 use memscope_core::studies::flips::FlipsSpec;
 use memscope_core::studies::intervention::{self, InterventionSpec};
@@ -126,6 +127,12 @@ impl App {
 
     /// The rank histograms of the form's granularity, candidates and count: a top fraction
     /// as it is, a top k as k of the candidates.
+    /// `memscope report`'s studies at this epoch, on the form's split, with the report's own
+    /// seed and repeats.
+    pub fn report_spec(&self) -> ReportSpec {
+        ReportSpec { epoch: Some(self.epoch_number()), split: self.form.split(), ..ReportSpec::default() }
+    }
+
     pub fn rank_spec(&self) -> RankSpec {
         let granularity = self.form.granularity;
         let candidates = self.form.candidates.clone();

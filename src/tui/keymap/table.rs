@@ -78,7 +78,7 @@ const LETTERS: &str = "open finished mitigation run / export / quit (or Ctrl-C)"
 use Key::Char;
 
 /// Every action's keys, in the order the help and the README list them.
-pub static BINDINGS: [Binding; 33] = [
+pub static BINDINGS: [Binding; 34] = [
     bind(Action::NextPanel, "next_panel", &[Key::Tab], Where::Anywhere, PANELS),
     bind(Action::PrevPanel, "previous_panel", &[Key::BackTab], Where::Anywhere, PANELS),
     bind(Action::Up, "up", &[Key::Up, Char('k')], Where::Panel, MOVE),
@@ -137,6 +137,13 @@ pub static BINDINGS: [Binding; 33] = [
         &[Char('d')],
         Where::Anywhere,
         "switch between the bundled demos: the ResNet and the ViT",
+    ),
+    bind(
+        Action::Report,
+        "report",
+        &[Char('r')],
+        Where::Anywhere,
+        "the HTML report of this epoch and split (as memscope report)",
     ),
     bind(Action::Open, "open", &[Char('o')], Where::View(View::Mitigation), LETTERS),
     bind(Action::Export, "export", &[Char('e')], Where::Anywhere, LETTERS),

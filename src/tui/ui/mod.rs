@@ -219,9 +219,11 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) {
     };
     let mut text: Vec<Line> = lines.iter().map(|l| row(&l.keys(), l.text, theme.accent())).collect();
     text.push(row("mouse", MOUSE, theme.accent()));
-    let export = keymap.label(Action::Export);
-    let exports =
-        format!("{export} writes JSON and CSV (History: every run) to {}", app.export_dir.display());
+    let (export, report) = (keymap.label(Action::Export), keymap.label(Action::Report));
+    let exports = format!(
+        "{export} writes JSON and CSV (History: every run), {report} the report, to {}",
+        app.export_dir.display()
+    );
     text.push(Line::styled(exports, theme.muted()));
     // Which data and transform every number here is measured on.
     text.push(Line::styled(format!("data: {}", app.experiment.manifest.dataset.describe()), theme.muted()));
