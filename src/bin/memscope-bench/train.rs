@@ -16,8 +16,8 @@ use memscope_core::experiment::Experiment;
 use memscope_core::experiment::lineage::SilentMajority;
 use memscope_core::mitigate::released_training;
 use memscope_core::mitigate::silent_majority::SilentMajorityObjective;
-use memscope_core::render::text::{csv, table};
-use memscope_core::render::{Render, Timing};
+use memscope_core::render::text::csv;
+use memscope_core::render::{Render, Timing, timing_rows, timing_table};
 use memscope_core::train::fit::optimizer;
 use memscope_core::train::{Erm, Objective, TrainBatch};
 use memscope_core::util::rng::DEFAULT_SEED;
@@ -109,31 +109,17 @@ pub fn run(
 
 impl Render for TrainBenchReport {
     fn table(&self) -> String {
-        let rows = self.timings.iter().map(|t| {
-            vec![
-                t.task.clone(),
-                t.runs.to_string(),
-                format!("{:.1}", t.median_ms),
-                format!("{:.1}", t.p95_ms),
-            ]
-        });
         format!(
             "{} epoch {} (batch {}; libtorch threads: {})\n{}",
             self.experiment,
             self.epoch,
             self.batch_size,
             self.threads,
-            table(&["task", "runs", "median ms", "p95 ms"], rows),
+            timing_table(&self.timings, 1),
         )
     }
 
     fn csv(&self) -> String {
-        let ms = |v: f64| format!("{v:.3}");
-        let rows: Vec<Vec<String>> = self
-            .timings
-            .iter()
-            .map(|t| vec![t.key.clone(), t.runs.to_string(), ms(t.median_ms), ms(t.p95_ms), ms(t.min_ms)])
-            .collect();
-        csv(&["key", "runs", "median_ms", "p95_ms", "min_ms"], rows)
+        csv(&["key", "runs", "median_ms", "p95_ms", "min_ms"], timing_rows(&self.timings))
     }
 }

@@ -32,6 +32,28 @@ impl Timing {
     }
 }
 
+/// The timings as a table: task, runs, median and p95 in ms with `decimals` decimals.
+pub fn timing_table(timings: &[Timing], decimals: usize) -> String {
+    let rows = timings.iter().map(|t| {
+        vec![
+            t.task.clone(),
+            t.runs.to_string(),
+            format!("{:.decimals$}", t.median_ms),
+            format!("{:.decimals$}", t.p95_ms),
+        ]
+    });
+    table(&["task", "runs", "median ms", "p95 ms"], rows)
+}
+
+/// The timings as CSV rows: key, runs, median, p95, min in ms with three decimals.
+pub fn timing_rows(timings: &[Timing]) -> Vec<Vec<String>> {
+    let ms = |v: f64| format!("{v:.3}");
+    timings
+        .iter()
+        .map(|t| vec![t.key.clone(), t.runs.to_string(), ms(t.median_ms), ms(t.p95_ms), ms(t.min_ms)])
+        .collect()
+}
+
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
     pub experiment: String,
@@ -55,21 +77,13 @@ pub struct BenchReport {
 
 impl Render for BenchReport {
     fn table(&self) -> String {
-        let rows = self.timings.iter().map(|t| {
-            vec![
-                t.task.clone(),
-                t.runs.to_string(),
-                format!("{:.1}", t.median_ms),
-                format!("{:.1}", t.p95_ms),
-            ]
-        });
         let mb = |v: Option<f64>| v.map_or("not measured".into(), |m| format!("{m:.0} MB"));
         format!(
             "{} (libtorch threads: {})\n{}\nexplorer peak resident memory after the first intervention: {}\n\
              resident memory growth over the {} warm interventions: {}\n",
             self.experiment,
             self.threads,
-            table(&["task", "runs", "median ms", "p95 ms"], rows),
+            timing_table(&self.timings, 1),
             mb(self.explorer_peak_rss_mb),
             self.runs,
             mb(self.warm_rss_growth_mb),
@@ -78,21 +92,8 @@ impl Render for BenchReport {
 
     /// One row per measurement; the memory figures as rows of their own.
     fn csv(&self) -> String {
-        let ms = |v: f64| format!("{v:.3}");
-        let mut rows: Vec<Vec<String>> = self
-            .timings
-            .iter()
-            .map(|t| {
-                vec![
-                    t.key.clone(),
-                    t.runs.to_string(),
-                    ms(t.median_ms),
-                    ms(t.p95_ms),
-                    ms(t.min_ms),
-                    "ms".into(),
-                ]
-            })
-            .collect();
+        let mut rows = timing_rows(&self.timings);
+        rows.iter_mut().for_each(|row| row.push("ms".into()));
         for (key, value) in
             [("explorer_peak_rss", self.explorer_peak_rss_mb), ("warm_rss_growth", self.warm_rss_growth_mb)]
         {
@@ -129,32 +130,18 @@ pub struct ScaleReport {
 
 impl Render for ScaleReport {
     fn table(&self) -> String {
-        let rows = self.timings.iter().map(|t| {
-            vec![
-                t.task.clone(),
-                t.runs.to_string(),
-                format!("{:.0}", t.median_ms),
-                format!("{:.0}", t.p95_ms),
-            ]
-        });
         format!(
             "{} ({} val examples; libtorch threads: {}; activation cache {} MB)\n{}\npeak resident memory: {}\n",
             self.experiment,
             self.val_examples,
             self.threads,
             self.cache_mb,
-            table(&["task", "runs", "median ms", "p95 ms"], rows),
+            timing_table(&self.timings, 0),
             self.peak_rss_mb.map_or("not measured".into(), |m| format!("{m:.0} MB")),
         )
     }
 
     fn csv(&self) -> String {
-        let ms = |v: f64| format!("{v:.3}");
-        let rows: Vec<Vec<String>> = self
-            .timings
-            .iter()
-            .map(|t| vec![t.key.clone(), t.runs.to_string(), ms(t.median_ms), ms(t.p95_ms), ms(t.min_ms)])
-            .collect();
-        csv(&["key", "runs", "median_ms", "p95_ms", "min_ms"], rows)
+        csv(&["key", "runs", "median_ms", "p95_ms", "min_ms"], timing_rows(&self.timings))
     }
 }

@@ -16,7 +16,7 @@ pub mod text;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-pub use bench::{BenchReport, ScaleReport, Timing};
+pub use bench::{BenchReport, ScaleReport, Timing, timing_rows, timing_table};
 pub use provenance::Provenance;
 pub use studies::threshold_in_words;
 pub use sweep::History;
