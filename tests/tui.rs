@@ -53,7 +53,7 @@ fn draw(app: &App, width: u16, height: u16) -> (String, HitMap) {
     let theme = Theme::new(&Config::default(), true).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let mut hits = HitMap::default();
-    terminal.draw(|f| hits = ui::draw(f, app, &theme, &Keymap::default())).unwrap();
+    terminal.draw(|f| hits = ui::draw(f, app, &theme)).unwrap();
     let buffer = terminal.backend().buffer().clone();
     let screen = (0..height)
         .map(|y| {
@@ -64,9 +64,10 @@ fn draw(app: &App, width: u16, height: u16) -> (String, HitMap) {
     (screen, hits)
 }
 
-/// A key pressed, through the default keymap, as the loop sends it.
+/// A key pressed, through the app's keymap (the default unless a test rebinds it), as the loop
+/// sends it.
 fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    let action = Keymap::default().action(KeyEvent::new(code, KeyModifiers::NONE), app.mode());
+    let action = app.keys.action(KeyEvent::new(code, KeyModifiers::NONE), app.mode());
     action.map(|a| app.update(a)).unwrap_or_default()
 }
 
@@ -281,16 +282,9 @@ fn any_action_can_be_rebound_and_conflicts_are_refused() {
 #[test]
 fn rebound_keys_are_what_the_help_the_title_and_the_footer_show() {
     let s = session();
-    let app = app_for(&s);
-    let keymap = keymap_of("(keys: (help: 'H', run: 'x', quit: 'Q', next_panel: 'T'))").unwrap();
-    let theme = Theme::new(&Config::default(), true).unwrap();
-    let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
-    terminal
-        .draw(|f| {
-            ui::draw(f, &app, &theme, &keymap);
-        })
-        .unwrap();
-    let screen: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    let mut app = app_for(&s);
+    app.keys = keymap_of("(keys: (help: 'H', run: 'x', quit: 'Q', next_panel: 'T'))").unwrap();
+    let screen = render(&app, 160, 45);
     assert!(screen.contains("H:help Q:quit"), "{screen}");
     assert!(
         screen.contains("x runs the intervention · T moves between panels · H lists every key"),
@@ -820,16 +814,16 @@ fn captions_say_why_a_result_may_differ_from_the_paper() {
     let app = app_for(&s);
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
     let mut r = result(app.spec());
-    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train, &app.keys);
     assert_eq!(caption, "Minority (<10% of train) G1 +54 G2 -24 · majority G0 -1 G3 -95 pp");
     // The demo's first Enter: the global raw-gradient top 3 are all stem filters.
     for n in &mut r.neurons {
         n.id.layer = "stem.conv".into();
     }
-    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train, &app.keys);
     assert_eq!(caption, "3 of 3 are stem filters (raw gradients favour the stem): try scope ÷ layer mean");
     r.spec.query.normalize_layers = true;
-    assert!(memscope::tui::caption::intervention(&r, &app.layers, &train).starts_with("Minority"));
+    assert!(memscope::tui::caption::intervention(&r, &app.layers, &train, &app.keys).starts_with("Minority"));
 }
 
 #[test]
