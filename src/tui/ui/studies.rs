@@ -4,12 +4,13 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
 use super::block;
 use crate::tui::app::{Action, App};
 use crate::tui::text::{describe, pts};
 use crate::tui::theme::Theme;
+use memscope_core::studies::sensitivity::SensitivityStudy;
 
 fn waiting(frame: &mut Frame, area: Rect, title: &str, app: &App, theme: &Theme, focused: bool) {
     let text = match app.running {
@@ -194,24 +195,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     let mut widths = vec![Constraint::Length(longest.max(16) as u16)];
     widths.extend((0..groups).map(|_| Constraint::Length(7)));
     let distances: Vec<String> = study.spec.epochs_back.iter().map(|d| d.to_string()).collect();
-    let title = format!(
-        " Rewind {n} epochs back ({}) · * = |Δ| ≥ {:.0} pp ",
-        app.keys.pair(Action::Left, Action::Right),
-        100.0 * study.spec.threshold
-    );
-    let mut outer = block(title, focused, theme);
-    if !app.sensitivity_current() {
-        // Another epoch or split is selected: the table is of the one it was run at.
-        outer = outer.title_bottom(Line::styled(
-            format!(
-                " stale (epoch {}, {}): {} ",
-                study.spec.epoch,
-                study.spec.split,
-                app.keys.label(Action::Run)
-            ),
-            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
-        ));
-    }
+    let outer = sensitivity_block(app, study, n, theme, focused);
     let inner = outer.inner(area);
     // The count row stays under the table whatever is scrolled; the table scrolls with ↑↓.
     let legend = Paragraph::new(format!(
@@ -247,6 +231,32 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     let count = Table::new([Row::new(count).style(theme.accent())], widths).column_spacing(0);
     frame.render_widget(count, count_area);
     frame.render_widget(legend, legend_area);
+}
+
+/// The Sensitivity panel's border: the distance shown (and the keys that change it), and
+/// whether the study is of another epoch or split than the one selected.
+fn sensitivity_block<'a>(
+    app: &App,
+    study: &SensitivityStudy,
+    n: usize,
+    theme: &Theme,
+    focused: bool,
+) -> Block<'a> {
+    let title = format!(
+        " Rewind {n} epochs back ({}) · * = |Δ| ≥ {:.0} pp ",
+        app.keys.pair(Action::Left, Action::Right),
+        100.0 * study.spec.threshold
+    );
+    let outer = block(title, focused, theme);
+    if app.sensitivity_current() {
+        return outer;
+    }
+    // Another epoch or split is selected: the table is of the one it was run at.
+    let (epoch, split, run) = (study.spec.epoch, study.spec.split, app.keys.label(Action::Run));
+    outer.title_bottom(Line::styled(
+        format!(" stale (epoch {epoch}, {split}): {run} "),
+        theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
+    ))
 }
 
 pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
