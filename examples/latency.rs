@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use memscope::tui::app::App;
-use memscope::tui::keymap::Keymap;
 use memscope::tui::theme::{Config, Theme};
 use memscope::tui::ui;
 use memscope::tui::worker::{Event, Job, Worker};
@@ -155,7 +154,7 @@ fn main() {
                 let start = Instant::now();
                 terminal
                     .draw(|f| {
-                        ui::draw(f, &app, &theme, &Keymap::default());
+                        ui::draw(f, &app, &theme);
                     })
                     .unwrap();
                 start.elapsed().as_secs_f64() * 1e3

@@ -53,7 +53,7 @@ fn draw(app: &App, width: u16, height: u16) -> (String, HitMap) {
     let theme = Theme::new(&Config::default(), true).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     let mut hits = HitMap::default();
-    terminal.draw(|f| hits = ui::draw(f, app, &theme, &Keymap::default())).unwrap();
+    terminal.draw(|f| hits = ui::draw(f, app, &theme)).unwrap();
     let buffer = terminal.backend().buffer().clone();
     let screen = (0..height)
         .map(|y| {
@@ -64,9 +64,10 @@ fn draw(app: &App, width: u16, height: u16) -> (String, HitMap) {
     (screen, hits)
 }
 
-/// A key pressed, through the default keymap, as the loop sends it.
+/// A key pressed, through the app's keymap (the default unless a test rebinds it), as the loop
+/// sends it.
 fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    let action = Keymap::default().action(KeyEvent::new(code, KeyModifiers::NONE), app.mode());
+    let action = app.keys.action(KeyEvent::new(code, KeyModifiers::NONE), app.mode());
     action.map(|a| app.update(a)).unwrap_or_default()
 }
 
@@ -281,16 +282,9 @@ fn any_action_can_be_rebound_and_conflicts_are_refused() {
 #[test]
 fn rebound_keys_are_what_the_help_the_title_and_the_footer_show() {
     let s = session();
-    let app = app_for(&s);
-    let keymap = keymap_of("(keys: (help: 'H', run: 'x', quit: 'Q', next_panel: 'T'))").unwrap();
-    let theme = Theme::new(&Config::default(), true).unwrap();
-    let mut terminal = Terminal::new(TestBackend::new(160, 45)).unwrap();
-    terminal
-        .draw(|f| {
-            ui::draw(f, &app, &theme, &keymap);
-        })
-        .unwrap();
-    let screen: String = terminal.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    let mut app = app_for(&s);
+    app.keys = keymap_of("(keys: (help: 'H', run: 'x', quit: 'Q', next_panel: 'T'))").unwrap();
+    let screen = render(&app, 160, 45);
     assert!(screen.contains("H:help Q:quit"), "{screen}");
     assert!(
         screen.contains("x runs the intervention · T moves between panels · H lists every key"),
@@ -820,16 +814,16 @@ fn captions_say_why_a_result_may_differ_from_the_paper() {
     let app = app_for(&s);
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
     let mut r = result(app.spec());
-    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train, &app.keys);
     assert_eq!(caption, "Minority (<10% of train) G1 +54 G2 -24 · majority G0 -1 G3 -95 pp");
     // The demo's first Enter: the global raw-gradient top 3 are all stem filters.
     for n in &mut r.neurons {
         n.id.layer = "stem.conv".into();
     }
-    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train);
+    let caption = memscope::tui::caption::intervention(&r, &app.layers, &train, &app.keys);
     assert_eq!(caption, "3 of 3 are stem filters (raw gradients favour the stem): try scope ÷ layer mean");
     r.spec.query.normalize_layers = true;
-    assert!(memscope::tui::caption::intervention(&r, &app.layers, &train).starts_with("Minority"));
+    assert!(memscope::tui::caption::intervention(&r, &app.layers, &train, &app.keys).starts_with("Minority"));
 }
 
 #[test]
@@ -1450,5 +1444,237 @@ fn d_switches_to_the_vit_demo_whose_qkv_layers_offer_q_k_v_scopes() {
     assert_eq!(
         app.spec().query.scope,
         memscope_core::neurons::select::Scope::Layer("blocks.0.attn.proj".into())
+    );
+}
+
+/// Keys rebound away from every default that a text on screen names.
+const REBOUND: &str = "(keys: (run: 'x', cancel: 'z', scale: 'B', pin: 'P', export: 'E', open: 'O', tour: 'T', \
+                       tour_next: \"F5\", report: 'R', left: 'a', right: 'f', sensitivity: 's'))";
+
+/// What the screen said with the default keys, where it named them.
+const DEFAULT_KEY_TEXTS: [&str; 22] = [
+    "press Enter",
+    "Enter:",
+    ": Enter",
+    "each Enter",
+    "Enter run",
+    "Enter start",
+    "Enter fine-tunes",
+    "Enter starts",
+    "(b)",
+    "p unpins",
+    "p pins",
+    "o opens",
+    "Esc cancels",
+    "t starts",
+    "t closes",
+    "t ends",
+    "n next",
+    "e exports",
+    "e writes",
+    "r the report",
+    "←→",
+    "view (5)",
+];
+
+/// An app whose keys are [`REBOUND`], at the last epoch with the demo's baseline.
+fn rebound_app(s: &Session) -> App {
+    let mut app = app_for(s);
+    app.keys = keymap_of(REBOUND).unwrap();
+    app.baseline = Some((40, Split::Val, report(&[(100, 100), (100, 46), (100, 24), (100, 98)])));
+    app
+}
+
+/// `text` names each of `rebound` and none of the default keys' texts.
+fn names_rebound_keys(text: &str, rebound: &[&str]) {
+    for expected in rebound {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+    for default in DEFAULT_KEY_TEXTS {
+        assert!(!text.contains(default), "{default:?} (a default key) in:\n{text}");
+    }
+}
+
+#[test]
+fn rebound_keys_are_named_in_the_result_panels_the_help_and_the_status_line() {
+    let s = session();
+    let mut app = rebound_app(&s);
+    let screen = render(&app, 160, 45);
+    names_rebound_keys(&screen, &["and press x.", "(a/f change, x run)", "x runs the intervention"]);
+    assert_eq!(
+        app.status.text(&app.keys),
+        "x runs the intervention · Tab moves between panels · ? lists every key"
+    );
+    app.view = View::Neurons;
+    names_rebound_keys(&render(&app, 160, 45), &["none yet: press x"]);
+    app.view = View::History;
+    names_rebound_keys(&render(&app, 160, 45), &["none yet: each x adds its run here"]);
+    // Bars: the scale's key, a pinned result's, a stale result's.
+    app.view = View::Bars;
+    let first = result(app.spec());
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(first)),
+        elapsed: Duration::ZERO,
+    });
+    app.update(Action::Pin);
+    let second = result(app.spec().top_k(1));
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(second)),
+        elapsed: Duration::ZERO,
+    });
+    names_rebound_keys(&render(&app, 160, 45), &["bars ±100 (B)", "pinned (P unpins) · "]);
+    // Narrow: the pinned result is a column, named under the bars (scrolled to).
+    app.scroll = 100;
+    names_rebound_keys(&render(&app, 80, 24), &["pin Δ (P unpins): "]);
+    app.scroll = 0;
+    app.focus = Panel::Form;
+    app.form.field = Field::Count;
+    app.update(Action::Right);
+    names_rebound_keys(&render(&app, 160, 45), &["stale: press x · shown: "]);
+    app.view = View::Neurons;
+    names_rebound_keys(&render(&app, 160, 45), &["stale: press x"]);
+    // The help: its symbols and where exports go.
+    app.help.open = true;
+    names_rebound_keys(&render(&app, 160, 45), &["E writes JSON and CSV", "R the report"]);
+    app.help.scroll = 100;
+    // The symbols: a stale result is run again with the run key (the line wraps here).
+    names_rebound_keys(&render(&app, 160, 45), &["this result:", "press x"]);
+    app.help.open = false;
+    // While a job runs: the gauge names the cancel key.
+    let started = Instant::now();
+    app.running =
+        Some(memscope::tui::app::Running { id: 1, label: "intervening", started, done: 0, total: 0 });
+    names_rebound_keys(&render(&app, 160, 45), &["(z cancels)"]);
+    app.running = None;
+    // A layer rewound: the caption names the Sensitivity view by its key.
+    let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
+    let rewound = result(InterventionSpec::rewind_layer(40, "head", 20));
+    let caption = memscope::tui::caption::intervention(&rewound, &app.layers, &train, &app.keys);
+    names_rebound_keys(&caption, &["the Sensitivity view (s) rewinds"]);
+}
+
+#[test]
+fn rebound_keys_are_named_in_the_studies_and_the_exports_errors() {
+    let s = session();
+    let mut app = rebound_app(&s);
+    app.view = View::Ranks;
+    names_rebound_keys(&render(&app, 160, 45), &["press x to compute"]);
+    app.view = View::Sweep;
+    names_rebound_keys(
+        &render(&app, 160, 45),
+        &["x: the form's intervention within each layer (10; z cancels)"],
+    );
+    app.sweep.sweep = Some(memscope_core::studies::sweep::Sweep { spec: app.sweep_spec(), rows: Vec::new() });
+    names_rebound_keys(&render(&app, 160, 45), &["--within LAYER · E exports"]);
+    app.view = View::Epochs;
+    names_rebound_keys(
+        &render(&app, 160, 45),
+        &["x: the form's intervention at each of the 41 epochs", "(z cancels)"],
+    );
+    let series =
+        memscope_core::studies::epochs::EpochSeries { spec: app.epoch_series_spec(), points: Vec::new() };
+    app.series.series = Some(series);
+    names_rebound_keys(&render(&app, 160, 45), &["--epoch E · E exports"]);
+    app.view = View::Images;
+    names_rebound_keys(&render(&app, 160, 45), &["x: the form's intervention, then G2's examples"]);
+    let err = memscope::tui::export(&app, tempfile::tempdir().unwrap().path()).unwrap_err();
+    names_rebound_keys(&format!("{err:#}"), &["nothing to export yet: press x in the Images view first"]);
+    let example = |index| memscope_core::studies::flips::FlipExample { index, label: 0, before: 0, after: 1 };
+    app.images.flips = Some(memscope_core::studies::flips::Flips {
+        spec: app.flips_spec(),
+        group_name: app.groups[app.group].name.clone(),
+        class_names: vec!["0-4".into(), "5-9".into()],
+        examples: vec![example(0), example(1)],
+        drawn: Vec::new(),
+        image_shape: [1, 28, 28],
+        pixels: Vec::new(),
+    });
+    names_rebound_keys(&render(&app, 160, 45), &["the first 0 of 2 drawn (E exports every one)"]);
+    // Every study stale: its rerun key.
+    app.focus = Panel::Form;
+    app.form.field = Field::Count;
+    app.update(Action::Right);
+    for view in [View::Images, View::Epochs, View::Sweep] {
+        app.view = view;
+        names_rebound_keys(&render(&app, 160, 45), &["stale: press x · shown:"]);
+    }
+    // Sensitivity: the distance's keys, and the key that reruns it at the epoch selected now.
+    let Some(Effect::Submit(Job::Sensitivity(spec))) = app.update(Action::Show(View::Sensitivity)).pop()
+    else {
+        panic!("no sensitivity job")
+    };
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Sensitivity(Box::new(sensitivity(spec))),
+        elapsed: Duration::ZERO,
+    });
+    names_rebound_keys(&render(&app, 160, 45), &["Rewind 5 epochs back (a/f)"]);
+    app.epoch -= 1;
+    names_rebound_keys(&render(&app, 160, 45), &["stale (epoch 40, val): x"]);
+}
+
+#[test]
+fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
+    let s = session();
+    let mut app = rebound_app(&s);
+    // The tour, started, moved and ended by its rebound keys.
+    press(&mut app, KeyCode::Char('T'));
+    names_rebound_keys(&render(&app, 160, 45), &["F5 next · N back · T ends"]);
+    let mut words = Vec::new();
+    while let Some((.., text)) = app.tour_text() {
+        words.push(text);
+        press(&mut app, KeyCode::F(5));
+    }
+    names_rebound_keys(
+        &words.join("\n"),
+        &["(P pins a result beside the next)", "a/f in this panel", "T closes it"],
+    );
+    names_rebound_keys(&app.status.to_string(), &["end of the tour · T starts it again"]);
+    press(&mut app, KeyCode::Char('T'));
+    press(&mut app, KeyCode::Char('T'));
+    names_rebound_keys(&app.status.to_string(), &["tour ended · T starts it again"]);
+    // Mitigation: its form, nothing to open yet, a run in progress, a run written.
+    app.mitigation.runs_dir = "/runs".into();
+    app.update(Action::Show(View::Mitigation));
+    names_rebound_keys(&render(&app, 160, 45), &["(a/f change, x start)", "No run yet. x fine-tunes"]);
+    press(&mut app, KeyCode::Char('O'));
+    names_rebound_keys(&app.status.to_string(), &["no finished run to open yet: x starts one"]);
+    press(&mut app, KeyCode::Char('x'));
+    press(&mut app, KeyCode::Char('x'));
+    names_rebound_keys(
+        &app.status.to_string(),
+        &["a mitigation run is in progress: wait for it, or z cancels it"],
+    );
+    press(&mut app, KeyCode::Char('O'));
+    names_rebound_keys(&app.status.to_string(), &["a run is in progress: O opens it once it has finished"]);
+    let out = std::path::PathBuf::from("/runs/spurious-digits-erm-seed0");
+    let update = |update| Event::Mitigation { id: 7, update };
+    app.on_event(Event::Started { id: 7, label: "mitigating" });
+    app.on_event(update(Update::Writing(out.clone())));
+    app.on_event(update(Update::Epoch(point(0, 1, 0.24, 0.966))));
+    app.on_event(update(Update::Epoch(point(1, 1, 0.33, 0.951))));
+    let mut experiment = s.experiment().clone();
+    experiment.dir = out;
+    app.on_event(Event::Finished {
+        id: 7,
+        output: Output::Mitigated(Box::new(experiment)),
+        elapsed: Duration::ZERO,
+    });
+    names_rebound_keys(&app.status.to_string(), &["wrote /runs/spurious-digits-erm-seed0 · O opens it"]);
+    names_rebound_keys(&render(&app, 160, 45), &["written to /runs/spurious-digits-erm-seed0 · O opens it"]);
+    app.on_event(Event::Finished {
+        id: 8,
+        output: Output::Comparison(Box::new(comparison())),
+        elapsed: Duration::ZERO,
+    });
+    // Narrow: a page at a time, the comparison first, saying where the run went.
+    names_rebound_keys(
+        &render(&app, 100, 24),
+        &[
+            "Run and comparison (a/f here: curves / table)",
+            "written to /runs/spurious-digits-erm-seed0 · O opens it",
+        ],
     );
 }

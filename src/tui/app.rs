@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::form::Form;
+use super::keymap::Keymap;
 use super::mitigation::MitigationState;
 use super::status::Status;
 use super::worker::Job;
@@ -236,6 +237,9 @@ pub struct App {
     pub status: Status,
     /// Where `e` writes, absolute (the config's `export_dir`, else the current directory).
     pub export_dir: PathBuf,
+    /// The keys in effect (the config's rebindings): dispatch reads them, and every text that
+    /// names a key (panels, captions, the tour, status notes) names it from here.
+    pub keys: Keymap,
     pub quit: bool,
 }
 
@@ -274,6 +278,7 @@ impl App {
             running: None,
             status: Status::Idle,
             export_dir: std::path::absolute(".").unwrap_or_else(|_| PathBuf::from(".")),
+            keys: Keymap::default(),
             quit: false,
         }
     }

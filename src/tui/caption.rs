@@ -1,6 +1,8 @@
 //! The caption under a result: what it shows, and why it may differ from the paper's
 //! picture (the setting that usually explains it). Short enough for two lines at 80 columns.
 
+use super::app::{Action, View};
+use super::keymap::Keymap;
 use memscope_core::edit::Intervention;
 use memscope_core::model::LayerInfo;
 use memscope_core::neurons::scores::Criterion;
@@ -8,11 +10,15 @@ use memscope_core::neurons::select::{Scope, Selection};
 use memscope_core::studies::intervention::InterventionResult;
 
 /// The caption of an intervention's result. `layers` tells which layers are the stem;
-/// `train` holds each group's training count (groups under 10% of it are the minority).
-pub fn intervention(r: &InterventionResult, layers: &[LayerInfo], train: &[usize]) -> String {
+/// `train` holds each group's training count (groups under 10% of it are the minority); a
+/// view is named with its key in `keys`.
+pub fn intervention(r: &InterventionResult, layers: &[LayerInfo], train: &[usize], keys: &Keymap) -> String {
     let q = &r.spec.query;
     if let Intervention::RewindLayer { .. } = r.spec.intervention {
-        return "One layer rewound; the Sensitivity view (5) rewinds every layer at once".into();
+        let sensitivity = keys.label(Action::Show(View::Sensitivity));
+        return format!(
+            "One layer rewound; the Sensitivity view ({sensitivity}) rewinds every layer at once"
+        );
     }
     if let Selection::Random { .. } = q.selection {
         return "Random control: as many neurons outside the top; compare with the top's change".into();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::app::{App, View};
+use super::app::{Action, App, View};
 use memscope_core::figure::{self, Figure};
 use memscope_core::render::{self, Format, History, Provenance, Render};
 use memscope_core::report::claims::{Verdict, assess};
@@ -62,7 +62,9 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf> {
                 let epoch = flips.spec.intervention.epoch;
                 write_both(flips, &stem("flips"), app, epoch, &flips.spec, || None)
             }
-            None => bail!("nothing to export yet: press Enter in the Images view first"),
+            None => {
+                bail!("nothing to export yet: press {} in the Images view first", app.keys.label(Action::Run))
+            }
         },
         View::Mitigation => match &app.mitigation.comparison {
             Some(comparison) => {

@@ -148,6 +148,13 @@ impl Keymap {
         self.keys(action).first().map(Key::to_string).unwrap_or_default()
     }
 
+    /// Two actions' first keys as one label: `←→` and `↑↓` for arrows, else `a/d`.
+    pub fn pair(&self, first: Action, second: Action) -> String {
+        let (a, b) = (self.label(first), self.label(second));
+        let arrow = |k: &str| k.chars().count() == 1 && k.chars().all(|c| matches!(c, '←' | '→' | '↑' | '↓'));
+        if arrow(&a) && arrow(&b) { format!("{a}{b}") } else { format!("{a}/{b}") }
+    }
+
     /// `hints` as `key what · key what`.
     pub fn hint(&self, hints: &[(Action, &str)]) -> String {
         hints

@@ -33,7 +33,6 @@ use ratatui::DefaultTerminal;
 use app::{App, Effect};
 use hitmap::HitMap;
 use hooks::LoopHook;
-use keymap::Keymap;
 use status::Status;
 use theme::{Config, Theme};
 use worker::{Job, Worker};
@@ -100,6 +99,7 @@ pub fn run(
     if let Some(dir) = &config.export_dir {
         app.export_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
     }
+    app.keys = keymap;
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());
@@ -121,7 +121,7 @@ pub fn run(
             restore_and_report(info);
         }
     }));
-    let result = event_loop(&mut terminal, &mut app, &mut worker, (&theme, &keymap), hook.as_deref_mut());
+    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, hook.as_deref_mut());
     restore();
     if let Some(hook) = hook.as_mut() {
         hook.after_exit();
@@ -133,7 +133,7 @@ fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
     worker: &mut Worker,
-    (theme, keymap): (&Theme, &Keymap),
+    theme: &Theme,
     mut hook: Option<&mut (dyn LoopHook + 'static)>,
 ) -> Result<()> {
     let frame_interval = Duration::from_millis(33);
@@ -143,7 +143,7 @@ fn event_loop(
     while !app.quit {
         let since = last_draw.elapsed();
         if dirty && since >= frame_interval || app.running.is_some() && since >= Duration::from_millis(100) {
-            terminal.draw(|frame| hits = ui::draw(frame, app, theme, keymap)).context("cannot draw")?;
+            terminal.draw(|frame| hits = ui::draw(frame, app, theme)).context("cannot draw")?;
             last_draw = Instant::now();
             dirty = false;
             if let Some(hook) = hook.as_deref_mut()
@@ -155,7 +155,7 @@ fn event_loop(
         if event::poll(Duration::from_millis(15)).context("cannot read the terminal")? {
             // Any key and a resize redraw; the mouse only when it does something.
             let (action, redraw) = match event::read().context("cannot read the terminal")? {
-                TermEvent::Key(key) => (keymap.action(key, app.mode()), true),
+                TermEvent::Key(key) => (app.keys.action(key, app.mode()), true),
                 TermEvent::Mouse(mouse) => hits.action(mouse).map_or((None, false), |a| (Some(a), true)),
                 TermEvent::Resize(..) => (None, true),
                 _ => (None, false),

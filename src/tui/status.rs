@@ -46,6 +46,14 @@ pub enum Tone {
 }
 
 impl Status {
+    /// The line as the screen shows it: at start the keys to begin with, as `keys` binds them.
+    pub fn text(&self, keys: &Keymap) -> String {
+        match self {
+            Status::Idle => keys.hint(&IDLE_HINTS),
+            other => other.to_string(),
+        }
+    }
+
     pub fn tone(&self) -> Tone {
         match self {
             Status::Error(_) => Tone::Bad,
@@ -57,8 +65,8 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            // The keys to begin with; the screen names the keys in effect (`Keymap::hint`).
-            Status::Idle => f.write_str(&Keymap::default().hint(&IDLE_HINTS)),
+            // Which keys begin depends on the keymap: the screen draws `Status::text`.
+            Status::Idle => f.write_str("ready"),
             Status::Queued => f.write_str("queued"),
             Status::Cancelling => f.write_str("cancelling…"),
             Status::Done { what, elapsed } => write!(f, "{what} in {} ms", elapsed.as_millis()),

@@ -1,7 +1,7 @@
 //! The Mitigation view's changes to the explorer: starting a run from the current epoch,
 //! comparing a finished one, and reloading the explorer on it.
 
-use super::{App, Effect, View};
+use super::{Action, App, Effect, View};
 use crate::tui::status::Status;
 use crate::tui::worker::Job;
 use memscope_core::data::GroupedDataset;
@@ -9,11 +9,12 @@ use memscope_core::experiment::Experiment;
 use memscope_core::model::LayerInfo;
 
 impl App {
-    /// Enter in the Mitigation view: a run from the current experiment at its current epoch.
+    /// Run (Enter) in the Mitigation view: a run from the current experiment at its current epoch.
     pub(super) fn start_mitigation(&mut self) -> Vec<Effect> {
         if self.mitigation.busy() {
+            let cancel = self.keys.label(Action::Cancel);
             self.status =
-                Status::Note("a mitigation run is in progress: wait for it, or Esc cancels it".into());
+                Status::Note(format!("a mitigation run is in progress: wait for it, or {cancel} cancels it"));
             return Vec::new();
         }
         let request = self.mitigation.start(&self.experiment, self.epoch_number());
@@ -23,23 +24,26 @@ impl App {
     /// A run finished: say where it is and compare it with its parent and the earlier runs.
     pub(super) fn mitigated(&mut self, experiment: &Experiment) -> Vec<Effect> {
         let dirs = self.mitigation.on_finished(experiment);
-        self.status = Status::Note(format!("wrote {} · o opens it", experiment.dir.display()));
+        let open = self.keys.label(Action::Open);
+        self.status = Status::Note(format!("wrote {} · {open} opens it", experiment.dir.display()));
         vec![Effect::Submit(Job::Compare(dirs))]
     }
 
-    /// `o` in the Mitigation view: reload the explorer on the last finished run.
+    /// Open (`o`) in the Mitigation view: reload the explorer on the last finished run.
     pub(super) fn open_run(&mut self) -> Vec<Effect> {
         if self.view != View::Mitigation {
             return Vec::new();
         }
         if self.mitigation.busy() {
-            self.status = Status::Note("a run is in progress: o opens it once it has finished".into());
+            let open = self.keys.label(Action::Open);
+            self.status = Status::Note(format!("a run is in progress: {open} opens it once it has finished"));
             return Vec::new();
         }
         match self.mitigation.finished_run() {
             Some(dir) => vec![Effect::Open(dir.to_path_buf())],
             None => {
-                self.status = Status::Note("no finished run to open yet: Enter starts one".into());
+                let run = self.keys.label(Action::Run);
+                self.status = Status::Note(format!("no finished run to open yet: {run} starts one"));
                 Vec::new()
             }
         }
@@ -54,6 +58,7 @@ impl App {
         next.view = self.view;
         next.focus = self.focus;
         next.export_dir = self.export_dir.clone();
+        next.keys = self.keys.clone();
         next.follow_layer();
         next.status = Status::Note(format!(
             "opened {}: its {} epochs are on the left",

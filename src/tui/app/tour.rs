@@ -84,8 +84,9 @@ pub static STEPS: [Step; 9] = [
         text: |app| {
             format!(
                 "Small noise (σ 0.01, 10 runs) on the same 3 filters: compare G{}'s change with the zero-out's \
-                 (p pins a result beside the next).",
-                app.group
+                 ({} pins a result beside the next).",
+                app.group,
+                app.keys.label(Action::Pin)
             )
         },
     },
@@ -129,10 +130,12 @@ pub static STEPS: [Step; 9] = [
         view: View::Sensitivity,
         form: None,
         run: true,
-        text: |_| {
-            "Each layer rewound to an earlier epoch: * marks a group moved by ≥1 point. ←→ in this panel \
-             changes the distance; the count row sums the sensitive layers."
-                .into()
+        text: |app| {
+            format!(
+                "Each layer rewound to an earlier epoch: * marks a group moved by ≥1 point. {} in this panel \
+                 changes the distance; the count row sums the sensitive layers.",
+                app.keys.pair(Action::Left, Action::Right)
+            )
         },
     },
     Step {
@@ -157,8 +160,9 @@ pub static STEPS: [Step; 9] = [
         text: |app| {
             format!(
                 "G{}'s examples under the step-2 zero-out: ✗ right before, wrong after; ✓ wrong before, right \
-                 after. End of the tour: t closes it.",
-                app.group
+                 after. End of the tour: {} closes it.",
+                app.group,
+                app.keys.label(Action::Tour)
             )
         },
     },
@@ -172,23 +176,22 @@ impl App {
         Some((at, step.title, (step.text)(self)))
     }
 
-    /// `t` starts the tour or ends it; `n` and `N` move through it.
+    /// Tour (`t`) starts the tour or ends it; tour_next and tour_back (`n`, `N`) move through it.
     pub(super) fn tour(&mut self, action: Action) -> Vec<Effect> {
         match (action, self.tour) {
-            (Action::Tour, Some(_)) => self.end_tour("tour ended · t starts it again"),
+            (Action::Tour, Some(_)) => self.end_tour("tour ended"),
             (Action::Tour, None) => self.tour_step(0),
-            (Action::TourNext, Some(at)) if at + 1 >= STEPS.len() => {
-                self.end_tour("end of the tour · t starts it again")
-            }
+            (Action::TourNext, Some(at)) if at + 1 >= STEPS.len() => self.end_tour("end of the tour"),
             (Action::TourNext, Some(at)) => self.tour_step(at + 1),
             (Action::TourPrev, Some(at)) => self.tour_step(at.saturating_sub(1)),
             _ => Vec::new(),
         }
     }
 
-    fn end_tour(&mut self, note: &str) -> Vec<Effect> {
+    /// Ends the tour, saying `why` and how to start it again.
+    fn end_tour(&mut self, why: &str) -> Vec<Effect> {
         self.tour = None;
-        self.status = Status::Note(note.into());
+        self.status = Status::Note(format!("{why} · {} starts it again", self.keys.label(Action::Tour)));
         Vec::new()
     }
 

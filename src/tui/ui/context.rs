@@ -9,7 +9,6 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 use super::block;
 use crate::tui::app::{Action, App, Panel};
 use crate::tui::hitmap::HitMap;
-use crate::tui::keymap::Keymap;
 use crate::tui::text::pct;
 use crate::tui::theme::Theme;
 
@@ -97,7 +96,7 @@ fn list(
     hits.add(panel, area, state.offset());
 }
 
-pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
+pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let group = app.group_label();
     let focused = app.focus == Panel::Form;
     // Only the fields that apply to the current settings.
@@ -119,10 +118,9 @@ pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap
         })
         .collect();
     let title = format!(
-        " Intervention  ({}{} change, {} run) ",
-        keymap.label(Action::Left),
-        keymap.label(Action::Right),
-        keymap.label(Action::Run)
+        " Intervention  ({} change, {} run) ",
+        app.keys.pair(Action::Left, Action::Right),
+        app.keys.label(Action::Run)
     );
     frame.render_widget(Paragraph::new(lines).block(block(title, focused, theme)), area);
 }

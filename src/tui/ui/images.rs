@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{block, scrolled};
-use crate::tui::app::App;
+use crate::tui::app::{Action, App};
 use crate::tui::theme::Theme;
 use memscope_core::studies::flips::{FlipExample, Flips};
 
@@ -57,7 +57,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
             "  computing…".to_string()
         } else {
             format!(
-                "Enter: the form's intervention, then G{}'s examples on {}, those it flipped first",
+                "{}: the form's intervention, then G{}'s examples on {}, those it flipped first",
+                app.keys.label(Action::Run),
                 app.group,
                 app.form.split()
             )
@@ -71,9 +72,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
     if flips.drawn.len() < flips.examples.len() {
         lines.push(Line::styled(
             format!(
-                "the first {} of {} drawn (e exports every one)",
+                "the first {} of {} drawn ({} exports every one)",
                 flips.drawn.len(),
-                flips.examples.len()
+                flips.examples.len(),
+                app.keys.label(Action::Export)
             ),
             theme.muted(),
         ));
@@ -144,8 +146,7 @@ fn example_lines<'a>(flips: &Flips, inner: usize, theme: &Theme) -> Vec<Line<'a>
 fn header<'a>(flips: &Flips, app: &App, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = Vec::new();
     if app.flips_stale() {
-        lines
-            .push(Line::styled("stale: press Enter · shown:", theme.negative().add_modifier(Modifier::BOLD)));
+        lines.push(super::stale_line(app, theme));
     }
     lines.push(Line::styled(crate::tui::text::describe(&flips.spec.intervention), theme.muted()));
     let n = flips.examples.len();

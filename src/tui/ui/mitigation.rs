@@ -28,12 +28,11 @@ pub fn form_height(app: &App, theme: &Theme, width: u16) -> u16 {
     (wrapped_height(&form_lines(app, theme), width.saturating_sub(2)) + 2).min(MAX_FORM_HEIGHT)
 }
 
-pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
+pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let title = format!(
-        " Mitigation  ({}{} change, {} start) ",
-        keymap.label(Action::Left),
-        keymap.label(Action::Right),
-        keymap.label(Action::Run)
+        " Mitigation  ({} change, {} start) ",
+        app.keys.pair(Action::Left, Action::Right),
+        app.keys.label(Action::Run)
     );
     let block = block(title, app.focus == Panel::Form, theme);
     frame.render_widget(Paragraph::new(form_lines(app, theme)).wrap(Wrap { trim: false }).block(block), area);
@@ -88,9 +87,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
     let m = &app.mitigation;
     let Some(run) = &m.run else {
         let text = format!(
-            "No run yet. Enter fine-tunes {} from epoch {} (the epoch selected on the left) with the \
+            "No run yet. {} fine-tunes {} from epoch {} (the epoch selected on the left) with the \
              method above and writes a new experiment; val worst-group and mean accuracy show here \
              per epoch, then a comparison with the parent.",
+            app.keys.label(Action::Run),
             app.name,
             app.epoch_number()
         );
@@ -105,14 +105,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
     // While a new run trains, its curves; the comparison returns when it is done.
     let comparison = m.comparison.as_ref().filter(|_| !m.busy());
     let title = match comparison {
-        Some(_) => " Run and comparison (←→ here: curves / table) ".to_string(),
+        Some(_) => format!(
+            " Run and comparison ({} here: curves / table) ",
+            app.keys.pair(Action::Left, Action::Right)
+        ),
         None => format!(" {} seed {} · val per epoch ", choice_of(&run.method).name, run.seed),
     };
     let outer = block(title, focused, theme);
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     let Some(comparison) = comparison else {
-        return draw_curves(frame, inner, run, theme);
+        return draw_curves(frame, inner, run, &app.keys, theme);
     };
     // The legend, the two-row header, two rows per experiment.
     let table_rows = 3 + 2 * comparison.experiments.len() as u16;
@@ -120,11 +123,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bo
         let [top, bottom] =
             Layout::vertical([Constraint::Min(CHART_HEIGHT + 3), Constraint::Length(table_rows)])
                 .areas(inner);
-        draw_curves(frame, top, run, theme);
+        draw_curves(frame, top, run, &app.keys, theme);
         draw_comparison(frame, bottom, app, comparison, false, theme);
     } else {
         match m.page {
-            Page::Curves => draw_curves(frame, inner, run, theme),
+            Page::Curves => draw_curves(frame, inner, run, &app.keys, theme),
             Page::Compare => draw_comparison(frame, inner, app, comparison, true, theme),
         }
     }
@@ -153,7 +156,8 @@ fn progress_line(run: &Run) -> String {
     }
 }
 
-fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, theme: &Theme) {
+/// The run's progress and its val curves; `keys` names the key that opens it once written.
+fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, keys: &Keymap, theme: &Theme) {
     let last = run.curve.last();
     let mut lines = vec![Line::raw(progress_line(run))];
     lines.push(Line::from(vec![
@@ -165,7 +169,9 @@ fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, theme: &Theme) {
     if let Some(out) = &run.out {
         // Where it goes is in the form above; where it went, whole, once it is there.
         let text = match run.state {
-            RunState::Finished => format!("written to {} · o opens it", out.display()),
+            RunState::Finished => {
+                format!("written to {} · {} opens it", out.display(), keys.label(Action::Open))
+            }
             RunState::Running => {
                 format!("writing {}", out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
             }
@@ -237,7 +243,8 @@ fn draw_comparison(
     let finished = m.run.as_ref().filter(|r| r.state == RunState::Finished && written);
     if let Some((run, out)) = finished.and_then(|r| r.out.as_ref().map(|o| (r, o))) {
         let found = run.found.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
-        lines.insert(0, Line::raw(format!("written to {}{found} · o opens it", out.display())));
+        let open = app.keys.label(Action::Open);
+        lines.insert(0, Line::raw(format!("written to {}{found} · {open} opens it", out.display())));
     }
     let count = comparison.experiments.len();
     if wrapped_height(&lines, area.width) + 2 + 2 * count as u16 > area.height {

@@ -14,8 +14,8 @@ use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
 use super::app::{Action, App, Edit, Panel, PromptKind, VIEWS, View};
 use super::hitmap::HitMap;
-use super::keymap::{IDLE_HINTS, Keymap, MOUSE};
-use super::status::{Status, Tone};
+use super::keymap::MOUSE;
+use super::status::Tone;
 use super::theme::Theme;
 
 /// Draws `lines` wrapped inside `outer`, from row `scroll` on (clamped to the last page).
@@ -38,13 +38,20 @@ pub fn block<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Bl
     Block::default().borders(Borders::ALL).border_style(theme.border(focused)).title(title)
 }
 
-/// Draws the whole screen from `app`; returns where each panel went, for the mouse.
-pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) -> HitMap {
+/// Above a result shown for other settings than the form's: the key that runs it again.
+pub fn stale_line<'a>(app: &App, theme: &Theme) -> Line<'a> {
+    let text = format!("stale: press {} · shown:", app.keys.label(Action::Run));
+    Line::styled(text, theme.negative().add_modifier(ratatui::style::Modifier::BOLD))
+}
+
+/// Draws the whole screen from `app`, naming keys as `app.keys` binds them; returns where each
+/// panel went, for the mouse.
+pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) -> HitMap {
     let mut hits = HitMap::default();
     let [title, body, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(10), Constraint::Length(1)])
             .areas(frame.area());
-    draw_title(frame, title, app, theme, keymap);
+    draw_title(frame, title, app, theme);
     let left_width = if body.width < 100 { 32 } else { (body.width * 34 / 100).min(44) };
     let [left, right] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(40)]).areas(body);
     context::draw(frame, left, app, theme, &mut hits);
@@ -54,26 +61,20 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) -> Hit
             Constraint::Min(6),
         ])
         .areas(right);
-        mitigation::draw_form(frame, form, app, theme, keymap);
+        mitigation::draw_form(frame, form, app, theme);
         mitigation::draw(frame, results, app, theme, app.focus == Panel::Results);
     } else {
-        draw_right(frame, right, app, (theme, keymap), &mut hits);
+        draw_right(frame, right, app, theme, &mut hits);
     }
-    draw_status(frame, status, app, theme, keymap);
+    draw_status(frame, status, app, theme);
     if app.help.open {
-        draw_help(frame, app, theme, keymap);
+        draw_help(frame, app, theme);
     }
     hits
 }
 
 /// The form (or on the tour its words) over the current view's results.
-fn draw_right(
-    frame: &mut Frame,
-    right: Rect,
-    app: &App,
-    (theme, keymap): (&Theme, &Keymap),
-    hits: &mut HitMap,
-) {
+fn draw_right(frame: &mut Frame, right: Rect, app: &App, theme: &Theme, hits: &mut HitMap) {
     // On the tour its words take the form's place (the result's header states every setting).
     let tour = app.tour_text().map(|(at, title, text)| {
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
@@ -89,7 +90,7 @@ fn draw_right(
     match tour {
         Some((at, title, paragraph, _)) => {
             let title = format!(" Tour {}/{}: {title} ", at + 1, crate::tui::app::tour::STEPS.len());
-            let hint = keymap.hint(&[
+            let hint = app.keys.hint(&[
                 (Action::TourNext, "next"),
                 (Action::TourPrev, "back"),
                 (Action::Tour, "ends"),
@@ -98,7 +99,7 @@ fn draw_right(
                 .title_bottom(Line::styled(format!(" {hint} "), theme.accent()).right_aligned());
             frame.render_widget(paragraph.block(outer), form);
         }
-        None => context::draw_form(frame, form, app, theme, keymap),
+        None => context::draw_form(frame, form, app, theme),
     }
     hits.add(Panel::Form, form, 0);
     hits.add(Panel::Results, results, 0);
@@ -116,7 +117,8 @@ fn draw_right(
     }
 }
 
-fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
+fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let keymap = &app.keys;
     let wide = area.width >= 110;
     let mut spans = Vec::new();
     for (view, name) in VIEWS.iter() {
@@ -144,7 +146,8 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &
 }
 
 /// The footer: an open prompt, the running job's gauge, or the status with the keys to begin.
-fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: &Keymap) {
+fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let keymap = &app.keys;
     if let Some(prompt) = &app.prompt {
         let (accept, close) =
             (keymap.label(Action::Prompt(Edit::Accept)), keymap.label(Action::Prompt(Edit::Close)));
@@ -184,11 +187,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: 
                 Tone::Bad => theme.negative(),
                 Tone::Plain => Style::default(),
             };
-            let status = match app.status {
-                Status::Idle => keymap.hint(&IDLE_HINTS),
-                ref other => other.to_string(),
-            };
-            let mut spans = vec![Span::styled(status, style)];
+            let mut spans = vec![Span::styled(app.status.text(keymap), style)];
             // A subset or skipped images: every number on screen is of that data.
             if let Some(note) = app.data_changes.short() {
                 spans.push(Span::styled(format!("  · data: {note}"), theme.accent()));
@@ -199,16 +198,20 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, keymap: 
 }
 
 /// The help overlay: the keymap's lines, the mouse, where exports go, the data, the symbols.
-fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) {
+fn draw_help(frame: &mut Frame, app: &App, theme: &Theme) {
+    let keymap = &app.keys;
+    let scroll = keymap.pair(Action::Up, Action::Down);
+    let stale = format!("the form or epoch changed since this result: press {}", keymap.label(Action::Run));
+    let rows_more = format!("rows above and below: scroll with {scroll} in that panel");
     let symbols = [
         ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
         ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
         ("worst (was)", "worst group after the change; the worst before it"),
         ("100/group", "examples per group: 100 means 1 example = 1 pp"),
-        ("stale", "the form or epoch changed since this result: press Enter"),
+        ("stale", stale.as_str()),
         ("* (Sensitivity)", "|change| ≥ 1 pp: the layer is sensitive for that group"),
         ("pct", "percentile rank, 100 = the largest score of its scope"),
-        ("↑N ↓M more", "rows above and below: scroll with ↑↓ in that panel"),
+        ("↑N ↓M more", rows_more.as_str()),
         ("✗ ✓ (Images)", "right before, wrong after / wrong before, right after"),
         ("pin", "a pinned result, kept as it was when pinned"),
     ];
@@ -229,7 +232,6 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) {
     text.push(Line::styled(format!("data: {}", app.experiment.manifest.dataset.describe()), theme.muted()));
     text.push(Line::styled("Symbols", theme.accent()));
     text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
-    let scroll = format!("{}{}", keymap.label(Action::Up), keymap.label(Action::Down));
     text.push(Line::styled(
         format!("{scroll} scroll this help, any other key closes it · mean: weighted by training shares"),
         theme.muted(),

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph, Wrap};
 
 use super::{block, scrolled};
-use crate::tui::app::{App, BAR_SCALES, HISTORY};
+use crate::tui::app::{Action, App, BAR_SCALES, HISTORY};
 use crate::tui::caption;
 use crate::tui::text::{describe, pct, pts};
 use crate::tui::theme::Theme;
@@ -159,9 +159,10 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
     let Some(r) = &app.bars.result else {
         let text = vec![
             Line::raw(""),
-            Line::raw(
-                "No intervention yet. Pick a layer and a group on the left, set the form above, and press Enter.",
-            ),
+            Line::raw(format!(
+                "No intervention yet. Pick a layer and a group on the left, set the form above, and press {}.",
+                app.keys.label(Action::Run)
+            )),
         ];
         // Wrapped, so a narrow panel shows every word.
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
@@ -195,7 +196,7 @@ pub fn draw_bars(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focuse
 }
 
 /// One result's bars, with a pinned result's changes as a column (`pin`); `pinned` draws a
-/// result pinned with `p` (never stale: kept as it was).
+/// pinned result (never stale: kept as it was).
 fn bars_panel(
     frame: &mut Frame,
     area: Rect,
@@ -213,10 +214,13 @@ fn bars_panel(
     let bar_width = inner.saturating_sub(label + 13 + 7 + 6 + 6 + pin_width).max(8);
     let mut spec = Vec::new();
     if pinned {
-        spec.push(Span::styled("pinned (p unpins) · ", theme.accent()));
+        spec.push(Span::styled(
+            format!("pinned ({} unpins) · ", app.keys.label(Action::Pin)),
+            theme.accent(),
+        ));
     } else if app.result_stale() {
         spec.push(Span::styled(
-            "stale: press Enter · shown: ",
+            format!("stale: press {} · shown: ", app.keys.label(Action::Run)),
             theme.negative().add_modifier(Modifier::BOLD),
         ));
     }
@@ -242,10 +246,11 @@ fn bars_panel(
     let (per_group, examples) = examples(r);
     lines.push(Line::styled(examples, theme.muted()));
     let title = format!(
-        " {}Δ acc, pp · {} · bars ±{scale}{} (b) ",
+        " {}Δ acc, pp · {} · bars ±{scale}{} ({}) ",
         if pinned { "Pinned: " } else { "" },
         per_group.map(|n| format!("{n}/group")).unwrap_or_else(|| "n below".into()),
-        if auto { " auto" } else { "" }
+        if auto { " auto" } else { "" },
+        app.keys.label(Action::Scale)
     );
     scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
@@ -304,7 +309,8 @@ fn summary_lines<'a>(
     theme: &Theme,
 ) -> Vec<Line<'a>> {
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
-    let mut lines = vec![Line::styled(caption::intervention(r, &app.layers, &train), theme.accent())];
+    let caption = caption::intervention(r, &app.layers, &train, &app.keys);
+    let mut lines = vec![Line::styled(caption, theme.accent())];
     let (b, a) = (&r.before_summary, &r.after_summary);
     let worst = if r.runs > 1 { "worst (mean of runs)" } else { "worst-group" };
     lines.push(Line::raw(format!(
@@ -325,7 +331,8 @@ fn summary_lines<'a>(
         ));
     }
     if let Some(pin) = pin {
-        lines.push(Line::styled(format!("pin Δ (p unpins): {}", describe(&pin.spec)), theme.accent()));
+        let unpin = app.keys.label(Action::Pin);
+        lines.push(Line::styled(format!("pin Δ ({unpin} unpins): {}", describe(&pin.spec)), theme.accent()));
     }
     lines
 }
@@ -333,9 +340,9 @@ fn summary_lines<'a>(
 pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let Some(r) = app.bars.result.as_ref().filter(|r| !r.neurons.is_empty()) else {
         let text = if app.bars.result.is_some() {
-            "  a layer rewind selects no neurons"
+            "  a layer rewind selects no neurons".to_string()
         } else {
-            "  none yet: press Enter"
+            format!("  none yet: press {}", app.keys.label(Action::Run))
         };
         frame.render_widget(Paragraph::new(text).block(block(" Selected neurons ", focused, theme)), area);
         return;
@@ -365,7 +372,8 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     let one_line = name_width + 1 + header.chars().count() <= inner;
     let mut lines = Vec::new();
     if app.result_stale() {
-        lines.push(Line::styled("stale: press Enter", theme.negative().add_modifier(Modifier::BOLD)));
+        let stale = format!("stale: press {}", app.keys.label(Action::Run));
+        lines.push(Line::styled(stale, theme.negative().add_modifier(Modifier::BOLD)));
     }
     lines.push(Line::styled(describe(&r.spec), theme.muted()));
     if one_line {
@@ -398,7 +406,7 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     header.push_str(&format!("{:>8}", "worst"));
     let mut lines = vec![Line::styled(header, theme.accent())];
     if app.bars.history.is_empty() {
-        lines.push(Line::raw("none yet: each Enter adds its run here"));
+        lines.push(Line::raw(format!("none yet: each {} adds its run here", app.keys.label(Action::Run))));
     }
     for (i, r) in app.bars.history.iter().enumerate() {
         let mut row = format!("{:<3}", i + 1);

@@ -4,15 +4,19 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Paragraph, Row, Table, Wrap};
 
 use super::block;
-use crate::tui::app::App;
+use crate::tui::app::{Action, App};
 use crate::tui::text::{describe, pts};
 use crate::tui::theme::Theme;
+use memscope_core::studies::sensitivity::SensitivityStudy;
 
 fn waiting(frame: &mut Frame, area: Rect, title: &str, app: &App, theme: &Theme, focused: bool) {
-    let text = if app.running.is_some() { "  computing…" } else { "  press Enter to compute" };
+    let text = match app.running {
+        Some(_) => "  computing…".to_string(),
+        None => format!("  press {} to compute", app.keys.label(Action::Run)),
+    };
     frame.render_widget(Paragraph::new(text).block(block(title.to_string(), focused, theme)), area);
 }
 
@@ -20,9 +24,12 @@ pub fn draw_ranks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
     let Some(study) = &app.ranks.study else {
         return waiting(frame, area, " Rank histograms ", app, theme, focused);
     };
+    let stale = match app.ranks_stale() {
+        true => format!(" · stale: {}", app.keys.label(Action::Run)),
+        false => String::new(),
+    };
     let title = format!(
-        " Ranks{} · top {} of {} {}s ({:.2}%) ",
-        if app.ranks_stale() { " · stale: Enter" } else { "" },
+        " Ranks{stale} · top {} of {} {}s ({:.2}%) ",
         study.selected,
         study.candidates,
         study.spec.granularity,
@@ -188,15 +195,7 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     let mut widths = vec![Constraint::Length(longest.max(16) as u16)];
     widths.extend((0..groups).map(|_| Constraint::Length(7)));
     let distances: Vec<String> = study.spec.epochs_back.iter().map(|d| d.to_string()).collect();
-    let title = format!(" Rewind {n} epochs back (←→) · * = |Δ| ≥ {:.0} pp ", 100.0 * study.spec.threshold);
-    let mut outer = block(title, focused, theme);
-    if !app.sensitivity_current() {
-        // Another epoch or split is selected: the table is of the one it was run at.
-        outer = outer.title_bottom(Line::styled(
-            format!(" stale (epoch {}, {}): Enter ", study.spec.epoch, study.spec.split),
-            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
-        ));
-    }
+    let outer = sensitivity_block(app, study, n, theme, focused);
     let inner = outer.inner(area);
     // The count row stays under the table whatever is scrolled; the table scrolls with ↑↓.
     let legend = Paragraph::new(format!(
@@ -234,13 +233,44 @@ pub fn draw_sensitivity(frame: &mut Frame, area: Rect, app: &App, theme: &Theme,
     frame.render_widget(legend, legend_area);
 }
 
+/// The Sensitivity panel's border: the distance shown (and the keys that change it), and
+/// whether the study is of another epoch or split than the one selected.
+fn sensitivity_block<'a>(
+    app: &App,
+    study: &SensitivityStudy,
+    n: usize,
+    theme: &Theme,
+    focused: bool,
+) -> Block<'a> {
+    let title = format!(
+        " Rewind {n} epochs back ({}) · * = |Δ| ≥ {:.0} pp ",
+        app.keys.pair(Action::Left, Action::Right),
+        100.0 * study.spec.threshold
+    );
+    let outer = block(title, focused, theme);
+    if app.sensitivity_current() {
+        return outer;
+    }
+    // Another epoch or split is selected: the table is of the one it was run at.
+    let (epoch, split, run) = (study.spec.epoch, study.spec.split, app.keys.label(Action::Run));
+    outer.title_bottom(Line::styled(
+        format!(" stale (epoch {epoch}, {split}): {run} "),
+        theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
+    ))
+}
+
 pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let title = " Sweep: Δ pp per layer × group ";
     let Some(sweep) = &app.sweep.sweep else {
         let text = if app.running.is_some() {
             "  computing…".to_string()
         } else {
-            format!("Enter: the form's intervention within each layer ({}; Esc cancels)", app.layers.len())
+            format!(
+                "{}: the form's intervention within each layer ({}; {} cancels)",
+                app.keys.label(Action::Run),
+                app.layers.len(),
+                app.keys.label(Action::Cancel)
+            )
         };
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
         frame.render_widget(paragraph.block(block(title, focused, theme)), area);
@@ -248,10 +278,7 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
     };
     let mut lines = Vec::new();
     if app.sweep_stale() {
-        lines.push(Line::styled(
-            "stale: press Enter · shown:",
-            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
-        ));
+        lines.push(super::stale_line(app, theme));
     }
     let base = sweep.spec.layers.first().map(|l| sweep.spec.at(l)).unwrap_or_else(|| sweep.spec.base.clone());
     let what = describe(&base);
@@ -285,7 +312,10 @@ pub fn draw_sweep(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focus
         lines.push(Line::from(spans));
     }
     lines.push(Line::styled(
-        "* |Δ| ≥ 1 pp · each row is memscope intervene --within LAYER · e exports",
+        format!(
+            "* |Δ| ≥ 1 pp · each row is memscope intervene --within LAYER · {} exports",
+            app.keys.label(Action::Export)
+        ),
         theme.muted(),
     ));
     super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
@@ -338,8 +368,10 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
             "  computing…".to_string()
         } else {
             format!(
-                "Enter: the form's intervention at each of the {} epochs, its neurons ranked afresh at each (Esc cancels)",
-                app.epoch_series_spec().epochs.len()
+                "{}: the form's intervention at each of the {} epochs, its neurons ranked afresh at each ({} cancels)",
+                app.keys.label(Action::Run),
+                app.epoch_series_spec().epochs.len(),
+                app.keys.label(Action::Cancel)
             )
         };
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
@@ -348,10 +380,7 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
     };
     let mut lines = Vec::new();
     if app.epoch_series_stale() {
-        lines.push(Line::styled(
-            "stale: press Enter · shown:",
-            theme.negative().add_modifier(ratatui::style::Modifier::BOLD),
-        ));
+        lines.push(super::stale_line(app, theme));
     }
     let what = describe(&series.spec.at(0)).replacen("epoch 0", "each epoch", 1);
     lines.push(Line::styled(what, theme.muted()));
@@ -383,7 +412,10 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
         lines.push(Line::from(spans));
     }
     lines.push(Line::styled(
-        "* |Δ| ≥ 1 pp · each row is memscope intervene --epoch E · e exports",
+        format!(
+            "* |Δ| ≥ 1 pp · each row is memscope intervene --epoch E · {} exports",
+            app.keys.label(Action::Export)
+        ),
         theme.muted(),
     ));
     super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
