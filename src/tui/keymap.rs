@@ -36,24 +36,34 @@ pub struct KeyLine<'a> {
 }
 
 impl KeyLine<'_> {
-    /// The keys of every row, one row's after the other's (`1 … 9` for a run of single
-    /// characters in order).
+    /// The keys of every row, one row's after the other's; three or more rows in a row whose
+    /// keys are single characters in order are one range (`1 … 9`; `1 … 4 / s / 6 … 9` when
+    /// one of them is rebound).
     pub fn keys(&self) -> String {
-        let singles: Option<Vec<char>> = self
-            .rows
-            .iter()
-            .map(|(_, keys)| match keys.as_slice() {
-                [Key::Char(c)] => Some(*c),
-                _ => None,
-            })
-            .collect();
-        if let Some(chars) = singles.filter(|c| c.len() >= 3)
-            && chars.windows(2).all(|w| w[1] as u32 == w[0] as u32 + 1)
-        {
-            return format!("{} … {}", chars[0], chars[chars.len() - 1]);
+        let mut parts: Vec<String> = Vec::new();
+        let mut run: Vec<char> = Vec::new();
+        let flush = |run: &mut Vec<char>, parts: &mut Vec<String>| {
+            match run.as_slice() {
+                [first, .., last] if run.len() >= 3 => parts.push(format!("{first} … {last}")),
+                chars => parts.extend(chars.iter().map(|c| Key::Char(*c).to_string())),
+            }
+            run.clear();
+        };
+        for (_, keys) in &self.rows {
+            match keys.as_slice() {
+                [Key::Char(c)] if run.last().is_none_or(|last| *c as u32 == *last as u32 + 1) => run.push(*c),
+                [Key::Char(c)] => {
+                    flush(&mut run, &mut parts);
+                    run.push(*c);
+                }
+                keys => {
+                    flush(&mut run, &mut parts);
+                    parts.push(keys.iter().map(Key::to_string).collect::<Vec<_>>().join(" "));
+                }
+            }
         }
-        let each = |keys: &Vec<Key>| keys.iter().map(Key::to_string).collect::<Vec<_>>().join(" ");
-        self.rows.iter().map(|(_, keys)| each(keys)).collect::<Vec<_>>().join(" / ")
+        flush(&mut run, &mut parts);
+        parts.join(" / ")
     }
 }
 
@@ -225,5 +235,9 @@ mod tests {
         assert_eq!(line(Action::Show(View::Bars)).keys(), "1 … 9");
         assert_eq!(line(Action::Up).keys(), "↑ k / ↓ j");
         assert_eq!(line(Action::Help).keys(), "?");
+        let rebound = Keymap::new(&Keys(vec![("sensitivity".into(), vec![KeyText::Char('s')])])).unwrap();
+        let lines = rebound.lines();
+        let views = lines.iter().find(|l| l.rows.iter().any(|(b, _)| b.action == Action::Show(View::Bars)));
+        assert_eq!(views.unwrap().keys(), "1 … 4 / s / 6 … 9");
     }
 }
