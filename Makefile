@@ -1,14 +1,17 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test build libtorch
+.PHONY: run test build libtorch reference
 
 run: build
 	./target/release/memscope
 
-# Lints and formatting first: a warning or an unformatted file fails the test command.
-test: libtorch
+# Lints and formatting first: a warning or an unformatted file fails the test command. The
+# comparisons with PyTorch and Pillow need the reference stack; the last line counts them.
+test: libtorch reference
 	cargo clippy --release --all-targets -- -D warnings
 	cargo fmt --check
+	scripts/check-summary --clear
 	cargo test --release
+	scripts/check-summary
 
 build: libtorch
 	cargo build --release
@@ -16,3 +19,7 @@ build: libtorch
 # Links a libtorch 2.9.0 as ./.libtorch ($LIBTORCH, the user cache, or the package index).
 libtorch:
 	scripts/fetch-libtorch
+
+# Links the pinned reference stack (torch 2.9.0, torchvision, Pillow) as ./.reference.
+reference:
+	scripts/fetch-reference

@@ -4,8 +4,9 @@
 //! equal PyTorch's exactly, at every epoch and after zeroing the same filters; the authors'
 //! conventions (fc.0 head, reversed labels) and burn's `.bpk` files give the same networks.
 //!
-//! The run needs torch 2.9.0 in Python (`MEMSCOPE_TORCH_PYTHON`, else `bench/.venv`); it is
-//! made once and cached. Without it this test says so and checks nothing that needs it.
+//! The run needs the reference stack (torch 2.9.0: scripts/fetch-reference, or
+//! `MEMSCOPE_TORCH_PYTHON`); it is made once and cached by the scripts' hash. Without it the
+//! tests fail, unless `MEMSCOPE_ALLOW_SKIP=1`.
 
 mod common;
 
@@ -28,35 +29,36 @@ fn dataset() -> GroupedDataset {
 /// The PyTorch run, made once (the tests of this file share it; it is written beside the
 /// cache folder and moved into place when complete) if it is not cached yet.
 fn torch_run() -> Option<PathBuf> {
-    static RUN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    RUN.get_or_init(|| {
-        let cache = common::fixture_cache("torch-run-v2")?;
-        if cache.join(".complete").exists() {
-            return Some(cache);
-        }
-        let python = common::torch_python()?;
-        let data = tempfile::tempdir().unwrap();
-        let dataset = dataset();
-        for split in [Split::Train, Split::Val] {
-            let bytes = memscope_core::experiment::export::encode_split(&dataset, split).unwrap();
-            std::fs::write(data.path().join(format!("data-{split}.safetensors")), bytes).unwrap();
-        }
-        let staging = cache.with_extension(format!("partial-{}", std::process::id()));
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-run");
-        let ok = std::process::Command::new(python)
-            .arg(script)
-            .arg(data.path())
-            .arg(&staging)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "scripts/make-torch-run failed");
-        // Another test binary may have finished first: keep its copy.
-        if std::fs::rename(&staging, &cache).is_err() {
-            std::fs::remove_dir_all(&staging).unwrap();
-        }
-        Some(cache)
-    })
-    .clone()
+    static RUN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let python = common::torch_python()?;
+    Some(RUN.get_or_init(|| make_torch_run(&python)).clone())
+}
+
+fn make_torch_run(python: &Path) -> PathBuf {
+    let cache = common::fixture_cache("torch-run", &["make-torch-run"]).expect("no HOME");
+    if cache.join(".complete").exists() {
+        return cache;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let dataset = dataset();
+    for split in [Split::Train, Split::Val] {
+        let bytes = memscope_core::experiment::export::encode_split(&dataset, split).unwrap();
+        std::fs::write(data.path().join(format!("data-{split}.safetensors")), bytes).unwrap();
+    }
+    let staging = cache.with_extension(format!("partial-{}", std::process::id()));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-run");
+    let ok = std::process::Command::new(python)
+        .arg(script)
+        .arg(data.path())
+        .arg(&staging)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "scripts/make-torch-run failed");
+    // Another test binary may have finished first: keep its copy.
+    if std::fs::rename(&staging, &cache).is_err() {
+        std::fs::remove_dir_all(&staging).unwrap();
+    }
+    cache
 }
 
 fn counts(json: &Value) -> Vec<usize> {
@@ -75,10 +77,7 @@ fn s(path: &Path) -> &str {
 
 #[test]
 fn a_pytorch_run_gives_pytorchs_counts_at_every_epoch() {
-    let Some(run) = torch_run() else {
-        eprintln!("note: no Python with torch 2.9.0: the PyTorch run is not tested");
-        return;
-    };
+    let Some(run) = torch_run() else { return };
     let expected: Value = serde_json::from_slice(&std::fs::read(run.join("counts.json")).unwrap()).unwrap();
     let dataset = dataset();
     let tmp = tempfile::tempdir().unwrap();
@@ -200,19 +199,16 @@ fn zero_outs_give_pytorchs_counts(dir: &Path, expected: &Value) {
 /// The spurious digits as a Waterbirds folder of JPEGs (`memscope export --format waterbirds
 /// --size 32`) and a PyTorch run trained on it as PyTorch code reads such a folder: PIL
 /// decoding and torchvision's evaluation transform at 32 px (scripts/pil-folder-tensors), then
-/// scripts/make-torch-run with the zero-outs at epoch 3. Made once and cached; needs torch and
-/// a python3 with Pillow and numpy.
+/// scripts/make-torch-run with the zero-outs at epoch 3. Made once and cached; needs the
+/// reference stack (torch, Pillow, numpy).
 fn folder_run() -> Option<PathBuf> {
-    let cache = common::fixture_cache("torch-folder-run-v1")?;
+    let run = torch_run()?;
+    let python = common::torch_python()?;
+    let scripts = ["make-torch-run", "pil-folder-tensors"];
+    let cache = common::fixture_cache("torch-folder-run", &scripts).expect("no HOME");
     if cache.join(".complete").exists() {
         return Some(cache);
     }
-    let python = common::torch_python()?;
-    let pil = std::process::Command::new("python3").args(["-c", "import PIL, numpy"]).output();
-    if !pil.is_ok_and(|o| o.status.success()) {
-        return None;
-    }
-    let run = torch_run()?;
     let tmp = tempfile::tempdir().unwrap();
     let digits = tmp.path().join("digits");
     succeeds(&["import", "--checkpoints", s(&run.join("run")), "--data", DATA, "--out", s(&digits)]);
@@ -249,12 +245,7 @@ fn folder_run() -> Option<PathBuf> {
 /// same files with the same weights, at every epoch and after zeroing filters.
 #[test]
 fn a_jpeg_folder_gives_pytorchs_counts_end_to_end() {
-    let Some(run) = folder_run() else {
-        eprintln!(
-            "note: no Python with torch 2.9.0, or no python3 with Pillow and numpy: the JPEG folder is not compared with PyTorch"
-        );
-        return;
-    };
+    let Some(run) = folder_run() else { return };
     let expected: Value = serde_json::from_slice(&std::fs::read(run.join("counts.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let exp = tmp.path().join("exp");
@@ -291,10 +282,7 @@ fn a_jpeg_folder_gives_pytorchs_counts_end_to_end() {
 fn burn_checkpoints_import_like_pytorchs() {
     use burn::store::{BurnpackStore, ModuleSnapshot};
     use memscope_core::model::Network;
-    let Some(run) = torch_run() else {
-        eprintln!("note: no Python with torch 2.9.0: the PyTorch run is not tested");
-        return;
-    };
+    let Some(run) = torch_run() else { return };
     let expected: Value = serde_json::from_slice(&std::fs::read(run.join("counts.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let plain = tmp.path().join("plain");
@@ -353,10 +341,7 @@ fn burn_checkpoints_import_like_pytorchs() {
 
 #[test]
 fn import_errors_name_the_file_and_the_fix() {
-    let Some(run) = torch_run() else {
-        eprintln!("note: no Python with torch 2.9.0: the PyTorch run is not tested");
-        return;
-    };
+    let Some(run) = torch_run() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("run");
     std::fs::create_dir(&copy).unwrap();

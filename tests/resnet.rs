@@ -1,9 +1,9 @@
 //! torchvision ResNets against PyTorch: networks built, initialised and run by PyTorch
 //! (scripts/make-torch-fixtures), their state dicts loaded by memscope, logits compared.
 //!
-//! The fixtures need torch 2.9.0 in Python (`MEMSCOPE_TORCH_PYTHON`, else bench/run's
-//! `bench/.venv`); they are made once and cached. Without such a Python this test says so
-//! and checks only what needs no PyTorch.
+//! The fixtures need the reference stack (torch 2.9.0: scripts/fetch-reference, or
+//! `MEMSCOPE_TORCH_PYTHON`); they are made once and cached by the script's hash. Without it the
+//! tests fail, unless `MEMSCOPE_ALLOW_SKIP=1`.
 
 mod common;
 
@@ -20,15 +20,21 @@ use safetensors::SafeTensors;
 
 /// The fixture folder, made by PyTorch if it is not cached yet.
 fn fixtures() -> Option<PathBuf> {
-    let cache = common::fixture_cache("torch-resnets-v2")?;
-    if cache.join(".complete").exists() {
-        return Some(cache);
-    }
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let python = common::torch_python()?;
+    Some(DIR.get_or_init(|| make_fixtures(&python)).clone())
+}
+
+/// Made once for the tests of this file (they run in parallel), then cached.
+fn make_fixtures(python: &std::path::Path) -> PathBuf {
+    let cache = common::fixture_cache("torch-resnets", &["make-torch-fixtures"]).expect("no HOME");
+    if cache.join(".complete").exists() {
+        return cache;
+    }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-fixtures");
     let ok = Command::new(python).arg(script).arg(&cache).status().is_ok_and(|s| s.success());
     assert!(ok, "scripts/make-torch-fixtures failed");
-    Some(cache)
+    cache
 }
 
 fn floats(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
@@ -42,12 +48,7 @@ fn floats(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
 #[test]
 fn resnets_give_pytorchs_logits_from_pytorchs_weights() {
     let device = DeviceSpec::Cpu.device().unwrap();
-    let Some(dir) = fixtures() else {
-        eprintln!(
-            "note: no Python with torch 2.9.0 (MEMSCOPE_TORCH_PYTHON or bench/.venv): ResNets not compared with PyTorch"
-        );
-        return;
-    };
+    let Some(dir) = fixtures() else { return };
     let (shape, images) = floats(&dir.join("inputs.safetensors"), "images");
     let n = shape[0];
     for (name, depth, head) in [
@@ -128,10 +129,7 @@ fn compare(dir: &std::path::Path, model: &memscope_core::model::Network, logits_
 fn torch_save_files_load_in_every_layout_users_have() {
     use memscope_core::experiment::foreign;
     let device = DeviceSpec::Cpu.device().unwrap();
-    let Some(dir) = fixtures() else {
-        eprintln!("note: no Python with torch 2.9.0: torch.save files not tested");
-        return;
-    };
+    let Some(dir) = fixtures() else { return };
     let r18 = ModelConfig::ResNet(ResNetConfig::default());
     for (file, wrapper, prefix, logits) in [
         ("r18-zip.pth", None, None, "resnet18-logits.safetensors"),

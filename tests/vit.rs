@@ -3,9 +3,9 @@
 //! DeiT layout (`{'model': ...}`, `head.0`, LayerNorm eps 1e-5) imported and intervened on,
 //! with PyTorch doing the same zero-out on the same images.
 //!
-//! The fixtures need torch 2.9.0 in Python (`MEMSCOPE_TORCH_PYTHON`, else bench/run's
-//! `bench/.venv`); they are made once and cached. Without such a Python this test says so
-//! and checks only what needs no PyTorch.
+//! The fixtures need the reference stack (torch 2.9.0: scripts/fetch-reference, or
+//! `MEMSCOPE_TORCH_PYTHON`); they are made once and cached by the script's hash. Without it the
+//! tests fail, unless `MEMSCOPE_ALLOW_SKIP=1`.
 
 mod common;
 
@@ -23,17 +23,17 @@ use safetensors::SafeTensors;
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-vit");
 
 fn fixtures() -> Option<PathBuf> {
-    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    DIR.get_or_init(make_fixtures).clone()
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let python = common::torch_python()?;
+    Some(DIR.get_or_init(|| make_fixtures(&python)).clone())
 }
 
 /// Made once for the tests of this file (they run in parallel), then cached.
-fn make_fixtures() -> Option<PathBuf> {
-    let cache = common::fixture_cache("torch-vit-v2")?;
+fn make_fixtures(python: &Path) -> PathBuf {
+    let cache = common::fixture_cache("torch-vit", &["make-torch-vit"]).expect("no HOME");
     if cache.join(".complete").exists() {
-        return Some(cache);
+        return cache;
     }
-    let python = common::torch_python()?;
     // The run's models train on the digits memscope makes (its train split, exported).
     std::fs::create_dir_all(&cache).unwrap();
     let dataset = "digits".parse::<memscope_core::data::DatasetSpec>().unwrap().load().unwrap();
@@ -44,22 +44,15 @@ fn make_fixtures() -> Option<PathBuf> {
     let ok = Command::new(python).arg(SCRIPT).arg(&cache).arg(&train).status().is_ok_and(|s| s.success());
     assert!(ok, "scripts/make-torch-vit failed");
     std::fs::write(cache.join(".complete"), "").unwrap();
-    Some(cache)
+    cache
 }
 
 /// PyTorch's answer to `scripts/make-torch-vit ARGS` (JSON), kept in the fixture folder `dir`
-/// as `NAME.json` once made where torch is installed; `None` (the test says it skipped) where
-/// neither is at hand. The inputs are the cached run and the demo's deterministic digits.
+/// as `NAME.json` once made. The inputs are the cached run and the demo's deterministic digits.
 fn torch_answer(dir: &Path, name: &str, args: &[&str]) -> Option<serde_json::Value> {
     let cached = dir.join(format!("{name}.json"));
     if !cached.is_file() {
-        let Some(python) = common::torch_python() else {
-            eprintln!(
-                "skipped the PyTorch comparison: no torch in Python and no cached {}",
-                cached.display()
-            );
-            return None;
-        };
+        let python = common::torch_python()?;
         let out = Command::new(python).arg(SCRIPT).args(args).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         std::fs::write(&cached, &out.stdout).unwrap();
@@ -109,12 +102,7 @@ fn max_difference(ours: &[f32], theirs: &[f32]) -> f32 {
 #[test]
 fn vits_give_pytorchs_logits_from_pytorchs_weights() {
     let device = DeviceSpec::Cpu.device().unwrap();
-    let Some(dir) = fixtures() else {
-        eprintln!(
-            "note: no Python with torch 2.9.0 (MEMSCOPE_TORCH_PYTHON or bench/.venv): ViTs not compared with PyTorch"
-        );
-        return;
-    };
+    let Some(dir) = fixtures() else { return };
     let (shape, images) = floats(&dir.join("inputs.safetensors"), "images");
     let n = shape[0];
 
@@ -211,10 +199,7 @@ fn vit_configs_are_checked_and_described_in_ron() {
 
 #[test]
 fn an_imported_deit_run_gives_pytorchs_counts_after_zeroing_the_same_qkv_rows() {
-    let Some(dir) = fixtures() else {
-        eprintln!("note: no Python with torch 2.9.0: the DeiT import is not tested");
-        return;
-    };
+    let Some(dir) = fixtures() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let exp = tmp.path().join("exp");
     let s = |p: &Path| p.to_str().unwrap().to_string();

@@ -18,28 +18,96 @@ pub fn demo_copy() -> (tempfile::TempDir, PathBuf) {
     (dir, exp)
 }
 
-/// A Python with torch and safetensors: `MEMSCOPE_TORCH_PYTHON`, else bench/run's
-/// `bench/.venv` (the pinned torch 2.9.0).
+/// What the reference stack must import: PyTorch, torchvision, Pillow, numpy, safetensors.
+const REFERENCE_IMPORTS: &str = "import torch, torchvision, PIL, numpy, safetensors";
+
+/// The Python of the reference stack the comparisons run against: `MEMSCOPE_TORCH_PYTHON` when
+/// set (only it: `MEMSCOPE_TORCH_PYTHON=/nonexistent` makes the stack unavailable), else the
+/// pinned venv scripts/fetch-reference links as `.reference` (`make test` runs it first).
+/// `None` only when the person running the tests set `MEMSCOPE_ALLOW_SKIP=1`: otherwise a
+/// missing stack fails the test, naming what is missing.
 pub fn torch_python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("MEMSCOPE_TORCH_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/.venv/bin/python"))),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import torch, safetensors"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+    reference_python("PyTorch")
 }
 
-/// `~/.cache/memscope/fixtures/NAME` (or under `$XDG_CACHE_HOME`): fixtures made by a script
-/// once and kept between runs.
-pub fn fixture_cache(name: &str) -> Option<PathBuf> {
+/// The reference stack's Python for a check that needs `what` of it (PyTorch, Pillow), as
+/// [`torch_python`].
+pub fn reference_python(what: &str) -> Option<PathBuf> {
+    static FOUND: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    requires(what, FOUND.get_or_init(find_reference).clone())
+}
+
+fn find_reference() -> Result<PathBuf, String> {
+    let (python, named) = match std::env::var_os("MEMSCOPE_TORCH_PYTHON") {
+        Some(p) => (PathBuf::from(&p), format!("MEMSCOPE_TORCH_PYTHON={}", p.to_string_lossy())),
+        None => (
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.reference/bin/python")),
+            "the reference stack (.reference, made by scripts/fetch-reference; `make test` runs it)".into(),
+        ),
+    };
+    let out = std::process::Command::new(&python).args(["-c", REFERENCE_IMPORTS]).output();
+    match out {
+        Ok(o) if o.status.success() => Ok(python),
+        Ok(o) => {
+            let why = String::from_utf8_lossy(&o.stderr);
+            let last = why.trim_end().lines().last().unwrap_or("").to_string();
+            Err(format!("{named} cannot import torch, torchvision, PIL, numpy and safetensors: {last}"))
+        }
+        Err(e) => Err(format!("{named} does not run: {e}")),
+    }
+}
+
+/// A check that needs something outside memscope (`what`: PyTorch, Pillow, root): the thing
+/// when `found` has it, recorded as run; else a failure naming what is missing, or, when
+/// `MEMSCOPE_ALLOW_SKIP=1`, `None`, recorded as skipped so that `make test` counts it.
+pub fn requires<T>(what: &str, found: Result<T, String>) -> Option<T> {
+    let name = check_name();
+    match found {
+        Ok(thing) => {
+            record("ran", &name, what);
+            Some(thing)
+        }
+        Err(why) if std::env::var("MEMSCOPE_ALLOW_SKIP").is_ok_and(|v| v == "1") => {
+            record("skipped", &name, what);
+            eprintln!("SKIPPED (MEMSCOPE_ALLOW_SKIP=1): {name} needs {what}: {why}");
+            None
+        }
+        Err(why) => panic!(
+            "{name} needs {what}: {why}. A check that cannot run fails; set MEMSCOPE_ALLOW_SKIP=1 to skip it on purpose"
+        ),
+    }
+}
+
+/// `BINARY::TEST` of the running test (libtest names each test's thread after it).
+fn check_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_deref().and_then(|p| p.file_stem()).and_then(|s| s.to_str()).unwrap_or("test");
+    let binary = stem.rsplit_once('-').map_or(stem, |(b, _)| b);
+    let thread = std::thread::current();
+    format!("{binary}::{}", thread.name().unwrap_or("main"))
+}
+
+/// `target/tmp/checks/{ran,skipped}/NAME`, read by scripts/check-summary after the tests.
+fn record(outcome: &str, name: &str, what: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checks").join(outcome);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(name.replace("::", "--")), format!("{name} (needs {what})\n"));
+}
+
+/// `~/.cache/memscope/fixtures/NAME-HASH` (or under `$XDG_CACHE_HOME`): fixtures made once by
+/// `scripts` and kept between runs, found again by a hash of the scripts' contents (a changed
+/// script makes new fixtures).
+pub fn fixture_cache(name: &str, scripts: &[&str]) -> Option<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(cache.join("memscope/fixtures").join(name))
+    let mut bytes = name.as_bytes().to_vec();
+    for script in scripts {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts")).join(script);
+        bytes.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    }
+    let hash = memscope_core::experiment::checkpoint::sha256_hex(&bytes);
+    Some(cache.join("memscope/fixtures").join(format!("{name}-{}", &hash[..12])))
 }
 
 /// The real `memscope` binary, blind to the environment variables that would redirect it.

@@ -13,16 +13,14 @@ use memscope_core::data::folder::{FolderPixels, Transform, read_manifest};
 
 use super::fixtures::{self, Jpeg};
 
-/// The major version of the Pillow that python3 has, with numpy, if any.
-fn pil_major() -> Option<u32> {
-    let out = Command::new("python3").args(["-c", "import PIL, numpy; print(PIL.__version__)"]).output().ok();
-    let version =
-        out.filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let major = version.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.parse().ok());
-    if major.is_none() {
-        eprintln!("SKIPPED: python3 with Pillow and numpy is not available (pip install pillow numpy)");
-    }
-    major
+/// The reference stack's Python (pinned Pillow and numpy) and its Pillow's major version;
+/// `None` only when the stack is missing and `MEMSCOPE_ALLOW_SKIP=1`.
+fn pillow() -> Option<(PathBuf, u32)> {
+    let python = crate::common::reference_python("Pillow")?;
+    let out = Command::new(&python).args(["-c", "import PIL; print(PIL.__version__)"]).output().expect("python");
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let major = version.split('.').next().and_then(|m| m.parse().ok());
+    Some((python, major.unwrap_or_else(|| panic!("Pillow says its version is '{version}'"))))
 }
 
 /// A folder of every kind of image the loader converts, with sizes above and below the
@@ -79,7 +77,7 @@ fn read_f32(path: &Path) -> Vec<f32> {
 
 #[test]
 fn pixels_equal_pil_and_torchvision_exactly() {
-    let Some(major) = pil_major() else { return };
+    let Some((python, major)) = pillow() else { return };
     let pillow = PillowVersion::from_major(major);
     let dir = tempfile::tempdir().expect("tmp");
     let files = zoo(dir.path());
@@ -98,7 +96,7 @@ fn pixels_equal_pil_and_torchvision_exactly() {
             Transform::Celeba { size } => ("celeba", size),
         };
         let out = dir.path().join(format!("ref-{name}-{size}"));
-        let status = Command::new("python3")
+        let status = Command::new(&python)
             .arg(&script)
             .args([name, &size.to_string(), out.to_str().expect("utf-8")])
             .args(&files)
