@@ -179,3 +179,38 @@ fn torch_save_files_load_in_every_layout_users_have() {
     let err = format!("{:#}", checkpoint::decode(&r50_plain, bytes, &device).unwrap_err());
     assert!(err.contains("another architecture?"), "{err}");
 }
+
+/// The rule every comparison follows, shown on this file's first: without the reference stack
+/// (`MEMSCOPE_TORCH_PYTHON=/nonexistent`) it fails, naming what is missing; with
+/// `MEMSCOPE_ALLOW_SKIP=1` it passes and leaves the mark `make test` counts as skipped.
+#[test]
+fn without_the_reference_stack_a_comparison_fails_or_is_counted_as_skipped() {
+    let marks = tempfile::tempdir().unwrap();
+    let run = |allow: bool| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "resnets_give_pytorchs_logits_from_pytorchs_weights"])
+            .env("MEMSCOPE_TORCH_PYTHON", "/nonexistent")
+            .env("MEMSCOPE_CHECK_MARKS", marks.path())
+            .env_remove("MEMSCOPE_ALLOW_SKIP");
+        if allow {
+            cmd.env("MEMSCOPE_ALLOW_SKIP", "1");
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let (passed, said) = run(false);
+    assert!(!passed, "passed without PyTorch: {said}");
+    assert!(said.contains("needs PyTorch: MEMSCOPE_TORCH_PYTHON=/nonexistent does not run"), "{said}");
+    assert!(said.contains("set MEMSCOPE_ALLOW_SKIP=1 to skip it on purpose"), "{said}");
+    let (passed, said) = run(true);
+    assert!(passed, "{said}");
+    let mark = marks.path().join("skipped/resnet--resnets_give_pytorchs_logits_from_pytorchs_weights");
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap(),
+        "resnet::resnets_give_pytorchs_logits_from_pytorchs_weights (needs PyTorch)\n"
+    );
+    assert!(!marks.path().join("ran").exists());
+}

@@ -87,11 +87,16 @@ fn check_name() -> String {
     format!("{binary}::{}", thread.name().unwrap_or("main"))
 }
 
-/// `target/tmp/checks/{ran,skipped}/NAME`, read by scripts/check-summary after the tests.
+/// `target/tmp/checks/{ran,skipped}/NAME`, read by scripts/check-summary after the tests
+/// (`MEMSCOPE_CHECK_MARKS` moves them: the test of this rule runs a check in a child).
 fn record(outcome: &str, name: &str, what: &str) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checks").join(outcome);
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join(name.replace("::", "--")), format!("{name} (needs {what})\n"));
+    let root = std::env::var_os("MEMSCOPE_CHECK_MARKS")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checks"), PathBuf::from);
+    let file = name.replace("::", "--");
+    let other = if outcome == "ran" { "skipped" } else { "ran" };
+    let _ = std::fs::remove_file(root.join(other).join(&file));
+    let _ = std::fs::create_dir_all(root.join(outcome));
+    let _ = std::fs::write(root.join(outcome).join(file), format!("{name} (needs {what})\n"));
 }
 
 /// `~/.cache/memscope/fixtures/NAME-HASH` (or under `$XDG_CACHE_HOME`): fixtures made once by

@@ -17,7 +17,8 @@ use super::fixtures::{self, Jpeg};
 /// `None` only when the stack is missing and `MEMSCOPE_ALLOW_SKIP=1`.
 fn pillow() -> Option<(PathBuf, u32)> {
     let python = crate::common::reference_python("Pillow")?;
-    let out = Command::new(&python).args(["-c", "import PIL; print(PIL.__version__)"]).output().expect("python");
+    let out =
+        Command::new(&python).args(["-c", "import PIL; print(PIL.__version__)"]).output().expect("python");
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let major = version.split('.').next().and_then(|m| m.parse().ok());
     Some((python, major.unwrap_or_else(|| panic!("Pillow says its version is '{version}'"))))
