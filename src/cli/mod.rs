@@ -33,7 +33,7 @@ use memscope_core::experiment::{Experiment, demo};
 #[derive(Parser, Debug)]
 #[command(
     name = "memscope",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (libtorch ", env!("MEMSCOPE_LIBTORCH"), ")"),
     about = "Explore spurious memorization: critical neurons that memorize minority groups",
     after_help = "Without a subcommand, `memscope` opens the explorer on the bundled demo (as `memscope explore`)."
 )]

@@ -10,6 +10,10 @@ use anyhow::{Result, bail};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// The libtorch this build links and runs on: its version and "CPU only" or "CUDA X", as the
+/// build found it (scripts/fetch-libtorch chooses it; build.rs reads it).
+pub const LIBTORCH: &str = env!("MEMSCOPE_LIBTORCH");
+
 /// A device as the user names it: `cpu` or `cuda:N`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceSpec {

@@ -11,6 +11,10 @@ use crate::experiment::Experiment;
 pub struct Provenance {
     /// memscope's version (Cargo.toml).
     pub memscope: String,
+    /// The libtorch memscope was built against and runs on: version, CPU only or CUDA X
+    /// ([`crate::device::LIBTORCH`]); empty when read from a file written before it was kept.
+    #[serde(default)]
+    pub libtorch: String,
     /// The experiment folder and its name.
     pub experiment: String,
     pub name: String,
@@ -43,6 +47,7 @@ impl Provenance {
         let entry = experiment.checkpoint(epoch)?;
         Ok(Provenance {
             memscope: env!("CARGO_PKG_VERSION").into(),
+            libtorch: crate::device::LIBTORCH.into(),
             experiment: experiment.dir.display().to_string(),
             name: experiment.manifest.name.clone(),
             dataset: experiment.manifest.dataset.describe(),
