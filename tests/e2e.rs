@@ -88,7 +88,8 @@ impl Tmux {
 
     /// Whether the terminal shows its cursor (tmux's own record of DECTCEM, `ESC [ ? 25 h/l`).
     fn cursor_visible(&self) -> bool {
-        let out = self.tmux().args(["display-message", "-p", "-t", "main", "#{cursor_flag}"]).output().unwrap();
+        let out =
+            self.tmux().args(["display-message", "-p", "-t", "main", "#{cursor_flag}"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
