@@ -215,6 +215,59 @@ fn bad_metadata_rows_name_the_file_and_line() {
     assert_eq!(m.group_counts(Split::Train), WB_COUNTS[0].to_vec());
 }
 
+/// The metadata's lines rejoined with `end`, with a quoted field that spans two lines in row 2
+/// and a blank line after it; row 5 (`bad`, editor line 6 before the edits) then stands on
+/// editor line 8, whatever ends the lines.
+fn metadata_with_line_ends(text: &str, end: &str, bad: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[5] = bad.to_string();
+    let row2 = lines[2].rsplit_once(',').expect("a comma").0.to_string();
+    lines.splice(2..3, [format!("{row2},\"x"), "y\"".to_string(), String::new()]);
+    assert_eq!(lines[7], bad, "the bad row is on editor line 8");
+    lines.join(end) + end
+}
+
+#[test]
+fn row_errors_give_the_line_an_editor_shows_whatever_ends_the_lines() {
+    let bad_y = "5,020.Yellow_breasted_Chat/bird_0005.jpg,2,0,0,x";
+    let missing = "5,020.Yellow_breasted_Chat/nope.jpg,0,0,0,x";
+    for end in ["\n", "\r\n", "\r"] {
+        for (bad, want) in [
+            (bad_y, "metadata.csv line 8: y 2 is outside the classes"),
+            (missing, "metadata.csv line 8: image 020.Yellow_breasted_Chat/nope.jpg not found"),
+        ] {
+            let got = waterbirds_error(|t| metadata_with_line_ends(t, end, bad));
+            assert!(got.contains(want), "{end:?}: want '{want}', got '{got}'");
+        }
+        // A byte-order mark does not move the lines.
+        let got = waterbirds_error(|t| format!("\u{feff}{}", metadata_with_line_ends(t, end, bad_y)));
+        assert!(got.contains("metadata.csv line 8: y 2"), "{end:?} with a BOM: {got}");
+    }
+    // The lines of a skipped image, listed and recorded, are the editor's too.
+    let dir = tempfile::tempdir().expect("tmp");
+    fixtures::waterbirds(dir.path(), WB_COUNTS);
+    let file = dir.path().join("metadata.csv");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, metadata_with_line_ends(&text, "\r\n", missing)).expect("write");
+    let spec: FolderSpec = format!("waterbirds:{}", dir.path().display()).parse().expect("spec");
+    let ds = memscope_core::data::folder::load_with(&spec, 2, true).expect("skipping");
+    assert_eq!(ds.changes.skipped.iter().map(|s| s.line).collect::<Vec<_>>(), [8]);
+
+    // A CSV manifest and CelebA's partition list, with Windows line ends.
+    let file = dir.path().join("m.csv");
+    std::fs::write(&file, "path,label,group,split\r\na.jpg,0,0,train\r\n\r\nb.jpg,2,1,val\r\n")
+        .expect("write");
+    let e = error(&format!("csv:{}", file.display()));
+    assert!(e.contains("m.csv line 4: label 2 is outside the labels"), "{e}");
+    let celeba = tempfile::tempdir().expect("tmp");
+    fixtures::celeba(celeba.path(), &celeba_rows(), false);
+    let part = celeba.path().join("list_eval_partition.csv");
+    let text = std::fs::read_to_string(&part).expect("read");
+    std::fs::write(&part, replace_line(&text, 3, "000002.jpg,5").replace('\n', "\r\n")).expect("write");
+    let e = error(&format!("celeba:{}", celeba.path().display()));
+    assert!(e.contains("list_eval_partition.csv line 3: unknown split '5'"), "{e}");
+}
+
 #[test]
 fn bad_celeba_and_csv_inputs_name_the_file() {
     let dir = tempfile::tempdir().expect("tmp");

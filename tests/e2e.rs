@@ -86,8 +86,18 @@ impl Tmux {
         }
     }
 
-    /// The shell is back in cooked mode with echo, and runs commands.
+    /// Whether the terminal shows its cursor (tmux's own record of DECTCEM, `ESC [ ? 25 h/l`).
+    fn cursor_visible(&self) -> bool {
+        let out =
+            self.tmux().args(["display-message", "-p", "-t", "main", "#{cursor_flag}"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// The shell is back in cooked mode with echo, shows the cursor, and runs commands.
     fn assert_shell_usable(&self) {
+        // Before anything else runs: a command's output could show the cursor again.
+        assert!(self.cursor_visible(), "the cursor is still hidden:\n{}", self.screen());
         self.line("clear; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; echo ok-$((40+2))");
         let screen = self.wait_for(&["ok-42"]);
         assert!(screen.contains("icanon echo"), "terminal modes not restored:\n{screen}");

@@ -214,6 +214,42 @@ fn pipes_devices_and_plain_files_are_never_read_as_experiments() {
     assert!(err.contains("is a file, not an experiment folder"), "{err}");
 }
 
+#[test]
+fn symbolic_link_loops_are_said_to_be_loops() {
+    // experiment.ron -> loop -> experiment.ron: there is a manifest, it cannot be reached.
+    let (_tmp, exp) = demo_copy();
+    let manifest = exp.join("experiment.ron");
+    std::fs::remove_file(&manifest).unwrap();
+    std::os::unix::fs::symlink("loop", &manifest).unwrap();
+    std::os::unix::fs::symlink("experiment.ron", exp.join("loop")).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    let want = format!("experiment file {} is a symbolic link loop", manifest.display());
+    assert!(err.contains(&want) && !err.contains("not an experiment folder"), "{err}");
+
+    // A checkpoint that is one says the same.
+    let (_tmp, exp) = demo_copy();
+    let ckpt = exp.join("epoch-040.safetensors");
+    std::fs::remove_file(&ckpt).unwrap();
+    std::os::unix::fs::symlink("epoch-040.safetensors", &ckpt).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains(&format!("checkpoint {} is a symbolic link loop", ckpt.display())), "{err}");
+
+    // --experiment naming a link to itself.
+    let looped = _tmp.path().join("looped");
+    std::os::unix::fs::symlink("looped", &looped).unwrap();
+    let err = fails(&["info", "--experiment", looped.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!("experiment folder {} is a symbolic link loop", looped.display())),
+        "{err}"
+    );
+
+    // A folder with no experiment.ron at all is still not an experiment folder.
+    let (_tmp, exp) = demo_copy();
+    std::fs::remove_file(exp.join("experiment.ron")).unwrap();
+    let err = fails(&["info", "--experiment", exp.to_str().unwrap()]);
+    assert!(err.contains("has no experiment.ron: it is not an experiment folder"), "{err}");
+}
+
 fn manifest_of_demo() -> PathBuf {
     Path::new(DEMO).join("experiment.ron")
 }

@@ -23,8 +23,9 @@ pub struct ImportArgs {
     /// The experiment folder to write (it refers to the checkpoint files; nothing is copied).
     #[arg(long)]
     pub out: PathBuf,
-    /// resnet18, resnet34, resnet50 (torchvision's structure and names) or vit (timm/DeiT
-    /// names). Default: told by the first file's tensor names, sizes read from its shapes.
+    /// resnet18, resnet34, resnet50 (torchvision's structure and names), vit (timm/DeiT
+    /// names) or small-resnet (memscope's demo CNN, as `memscope export` names it). Default:
+    /// told by the first file's tensor names, sizes read from its shapes.
     #[arg(long, value_parser = clap::builder::ValueParser::new(arch))]
     pub arch: Option<Arch>,
     /// Outputs of the classifier head (default: the file's head rows; 2 with --arch resnet*).
@@ -76,6 +77,8 @@ pub enum Arch {
     ResNet(Depth),
     /// A timm / DeiT ViT, sized from the file.
     ViT,
+    /// memscope's small ResNet (the demo's CNN), sized from the file.
+    SmallResNet,
 }
 
 fn arch(s: &str) -> Result<Arch> {
@@ -84,7 +87,8 @@ fn arch(s: &str) -> Result<Arch> {
         "resnet34" => Ok(Arch::ResNet(Depth::ResNet34)),
         "resnet50" => Ok(Arch::ResNet(Depth::ResNet50)),
         "vit" | "deit" => Ok(Arch::ViT),
-        _ => bail!("unknown architecture '{s}' (valid: resnet18, resnet34, resnet50, vit)"),
+        "smallresnet" => Ok(Arch::SmallResNet),
+        _ => bail!("unknown architecture '{s}' (valid: resnet18, resnet34, resnet50, vit, small-resnet)"),
     }
 }
 
@@ -107,15 +111,21 @@ fn model_of(args: &ImportArgs, first: &std::path::Path) -> Result<(ModelConfig, 
     }
     let (bytes, _) = foreign::read(first)?;
     let shapes = detect::shapes(&bytes).with_context(|| first.display().to_string())?;
-    let model = if args.arch == Some(Arch::ViT) {
-        ModelConfig::ViT(detect::vit(&shapes, &hints).with_context(|| first.display().to_string())?)
-    } else {
-        detect::detect(&shapes, &hints).with_context(|| first.display().to_string())?
-    };
-    let said = match &model {
+    let model = match args.arch {
+        Some(Arch::ViT) => detect::vit(&shapes, &hints).map(ModelConfig::ViT),
+        Some(Arch::SmallResNet) => detect::small_resnet(&shapes, &hints).map(ModelConfig::SmallResNet),
+        _ => detect::detect(&shapes, &hints),
+    }
+    .with_context(|| first.display().to_string())?;
+    let said = format!("{}: {}", first.display(), architecture_said(&model, args));
+    Ok((model, Some(said)))
+}
+
+/// The architecture read from a file, in words, with the options that change what was assumed.
+fn architecture_said(model: &ModelConfig, args: &ImportArgs) -> String {
+    match model {
         ModelConfig::ViT(c) => format!(
-            "{}: a ViT of width {}, depth {}, {} heads{}, patch {} on {}x{}, MLP ratio {}, LayerNorm eps {:e}{}, head {}",
-            first.display(),
+            "a ViT of width {}, depth {}, {} heads{}, patch {} on {}x{}, MLP ratio {}, LayerNorm eps {:e}{}, head {}",
             c.dim,
             c.depth,
             c.heads,
@@ -128,9 +138,19 @@ fn model_of(args: &ImportArgs, first: &std::path::Path) -> Result<(ModelConfig, 
             if args.layer_norm_eps.is_none() { " (--layer-norm-eps to change)" } else { "" },
             if c.head == HeadKind::Linear { "head" } else { "head.0 + Softmax" },
         ),
-        other => format!("{}: {}", first.display(), other.describe()),
-    };
-    Ok((model, Some(said)))
+        ModelConfig::SmallResNet(c) => {
+            let list = |v: &[usize; 3]| v.map(|x| x.to_string()).join("/");
+            format!(
+                "memscope's small ResNet: {} input channels, stem {}, stages of {} channels with {} blocks, {} classes",
+                c.in_channels,
+                c.stem_channels,
+                list(&c.stage_channels),
+                list(&c.blocks_per_stage),
+                c.num_classes
+            )
+        }
+        other => other.describe(),
+    }
 }
 
 fn head(s: &str) -> Result<HeadKind> {

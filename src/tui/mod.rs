@@ -42,11 +42,13 @@ pub use export::{export, report as write_report, verdicts as report_verdicts};
 use memscope_core::experiment::{Experiment, demo};
 use memscope_core::session::Session;
 
-/// Leaves the screen as it was: mouse reporting off, then ratatui's restore (raw mode off,
-/// the main screen back, the cursor shown). Safe to call twice.
+/// Leaves the screen as it was: mouse reporting off, ratatui's restore (raw mode off, the
+/// main screen back), and the cursor shown. ratatui's restore leaves the cursor to the
+/// terminal's `Drop`, which never runs when a signal ends the process. Safe to call twice.
 pub fn restore() {
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::cursor::Show);
 }
 
 /// Opens the explorer on `dir` (default: the bundled demo) with `activation_budget` bytes for

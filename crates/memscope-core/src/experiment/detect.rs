@@ -1,14 +1,16 @@
 //! The architecture of another tool's checkpoint, told by its tensors' names and shapes
-//! (PyTorch layout): a torchvision ResNet (`layer1.0.conv1`, `fc`) or a timm / DeiT ViT
-//! (`cls_token`, `blocks.0.attn.qkv`, `head`). What the shapes cannot say (a ViT's heads,
-//! its LayerNorm epsilon) comes from the caller's hints or a documented default.
+//! (PyTorch layout): a torchvision ResNet (`layer1.0.conv1`, `fc`), a timm / DeiT ViT
+//! (`cls_token`, `blocks.0.attn.qkv`, `head`) or memscope's own small ResNet, the demo's CNN,
+//! as `memscope export` writes it (`stem.conv`, `stage1.block0.conv1`, `head`). What the
+//! shapes cannot say (a ViT's heads, its LayerNorm epsilon) comes from the caller's hints or a
+//! documented default.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 
 use crate::model::resnet::{Depth, HeadKind};
-use crate::model::{ModelConfig, ResNetConfig, ViTConfig};
+use crate::model::{ModelConfig, ResNetConfig, SmallResNetConfig, ViTConfig};
 
 /// Tensor names and PyTorch-order shapes.
 pub(crate) type Shapes = BTreeMap<String, Vec<usize>>;
@@ -124,7 +126,50 @@ pub fn resnet(shapes: &Shapes, hints: &Hints) -> Result<ResNetConfig> {
     Ok(config)
 }
 
-/// The architecture the names say: a ViT or a ResNet, or an error naming a few of them.
+/// True when the names are those of memscope's small ResNet (the demo's CNN).
+pub(crate) fn is_small_resnet(shapes: &Shapes) -> bool {
+    shapes.contains_key("stem.conv.weight") && shapes.contains_key("stage1.block0.conv1.weight")
+}
+
+/// memscope's small ResNet (the demo's CNN) from the names `memscope export` writes: the
+/// stem's and each stage's first convolution give the channels, the `stageS.blockB` names
+/// the blocks per stage, `head` the classes.
+pub fn small_resnet(shapes: &Shapes, hints: &Hints) -> Result<SmallResNetConfig> {
+    ensure!(
+        is_small_resnet(shapes),
+        "no 'stem.conv.weight' and 'stage1.block0.conv1.weight': not memscope's small ResNet"
+    );
+    ensure!(
+        !shapes.contains_key("stage4.block0.conv1.weight"),
+        "a 'stage4': memscope's small ResNet has three stages"
+    );
+    ensure!(
+        hints.head != Some(HeadKind::LinearSoftmax),
+        "memscope's small ResNet has a linear head ('head'); --head softmax is for ResNets and ViTs"
+    );
+    let [stem_channels, in_channels, _, _] = dims::<4>(shapes, "stem.conv.weight")?;
+    let mut stage_channels = [0; 3];
+    let mut blocks_per_stage = [0; 3];
+    for (s, (channels, blocks)) in stage_channels.iter_mut().zip(&mut blocks_per_stage).enumerate() {
+        let stage = format!("stage{}", s + 1);
+        [*channels, _, _, _] = dims::<4>(shapes, &format!("{stage}.block0.conv1.weight"))?;
+        *blocks =
+            (0..).take_while(|b| shapes.contains_key(&format!("{stage}.block{b}.conv1.weight"))).count();
+    }
+    let [classes, _] = dims::<2>(shapes, "head.weight")?;
+    let config = SmallResNetConfig {
+        in_channels,
+        stem_channels,
+        stage_channels,
+        blocks_per_stage,
+        num_classes: hints.classes.unwrap_or(classes),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The architecture the names say: a ViT, a torchvision ResNet or memscope's small ResNet, or
+/// an error naming a few of them.
 pub fn detect(shapes: &Shapes, hints: &Hints) -> Result<ModelConfig> {
     if is_vit(shapes) {
         return Ok(ModelConfig::ViT(vit(shapes, hints)?));
@@ -132,9 +177,12 @@ pub fn detect(shapes: &Shapes, hints: &Hints) -> Result<ModelConfig> {
     if shapes.contains_key("layer1.0.conv1.weight") {
         return Ok(ModelConfig::ResNet(resnet(shapes, hints)?));
     }
+    if is_small_resnet(shapes) {
+        return Ok(ModelConfig::SmallResNet(small_resnet(shapes, hints)?));
+    }
     let shown = shapes.keys().take(3).map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
     bail!(
-        "cannot tell the architecture from the tensor names ({shown}, …): neither a timm/DeiT ViT (cls_token, blocks.0.attn.qkv) nor a torchvision ResNet (layer1.0.conv1); pass --arch"
+        "cannot tell the architecture from the tensor names ({shown}, …): not a timm/DeiT ViT (cls_token, blocks.0.attn.qkv), a torchvision ResNet (layer1.0.conv1) or memscope's small ResNet (stem.conv, stage1.block0.conv1); pass --arch"
     )
 }
 
@@ -172,6 +220,47 @@ mod tests {
         assert!(detect(&Shapes::new(), &Hints::default()).unwrap_err().to_string().contains("pass --arch"));
         let resnet: Shapes = [("layer1.0.conv1.weight".to_string(), vec![64, 64, 3, 3])].into();
         assert!(vit(&resnet, &Hints::default()).unwrap_err().to_string().starts_with("not a timm/DeiT ViT"));
+    }
+
+    /// The names and shapes of a small ResNet's checkpoint, as `memscope export` writes them.
+    fn exported(config: &SmallResNetConfig) -> Shapes {
+        let device = crate::device::DeviceSpec::Cpu.device().unwrap();
+        let network = ModelConfig::SmallResNet(config.clone()).init(&device).unwrap();
+        shapes(&crate::experiment::checkpoint::encode(&network).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_small_resnet_is_read_from_the_names_export_writes() {
+        let odd = SmallResNetConfig {
+            in_channels: 1,
+            stem_channels: 8,
+            stage_channels: [8, 12, 20],
+            blocks_per_stage: [2, 1, 3],
+            num_classes: 3,
+        };
+        for config in [SmallResNetConfig::default(), odd] {
+            let found = detect(&exported(&config), &Hints::default()).unwrap();
+            assert_eq!(found, ModelConfig::SmallResNet(config));
+        }
+        let demo = exported(&SmallResNetConfig::default());
+        let softmax = Hints { head: Some(HeadKind::LinearSoftmax), ..Hints::default() };
+        assert!(small_resnet(&demo, &softmax).unwrap_err().to_string().contains("a linear head"));
+        let mut four = demo.clone();
+        four.insert("stage4.block0.conv1.weight".into(), vec![64, 64, 3, 3]);
+        assert!(detect(&four, &Hints::default()).unwrap_err().to_string().contains("three stages"));
+        let mut headless = demo.clone();
+        headless.remove("head.weight");
+        assert!(detect(&headless, &Hints::default()).unwrap_err().to_string().contains("'head.weight'"));
+        let resnet: Shapes = [("layer1.0.conv1.weight".to_string(), vec![64, 64, 3, 3])].into();
+        assert!(small_resnet(&resnet, &Hints::default()).unwrap_err().to_string().contains("not memscope's"));
+        // A name set that is none of the three says what each would need.
+        let other: Shapes = [("features.0.weight".to_string(), vec![64, 3, 3, 3])].into();
+        let err = detect(&other, &Hints::default()).unwrap_err().to_string();
+        assert!(
+            err.contains("'features.0.weight'") && err.contains("stem.conv, stage1.block0.conv1"),
+            "{err}"
+        );
+        assert!(err.contains("cls_token") && err.contains("layer1.0.conv1") && err.ends_with("pass --arch"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::data::{DatasetSpec, GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::jobs::Progress;
 use crate::model::{ModelConfig, Network};
+use crate::util::fsx::{LINK_LOOP, is_link_loop};
 
 /// Endings of the files a run folder's checkpoints have.
 pub(crate) const EXTENSIONS: [&str; 8] =
@@ -67,6 +68,7 @@ pub struct Discovery {
 /// `scheduler-` files are passed over) when `run` holds none.
 pub fn discover(run: &Path, pattern: Option<&str>) -> Result<Discovery> {
     match std::fs::metadata(run) {
+        Err(e) if is_link_loop(&e) => bail!("run folder {} {LINK_LOOP}", run.display()),
         Err(_) => bail!("run folder {} does not exist", run.display()),
         Ok(meta) if !meta.is_dir() => bail!(
             "{} is a file: pass the folder that holds the run's checkpoints (and --pattern to pick files)",
@@ -256,6 +258,9 @@ pub fn load(experiment: &Experiment, entry: &CheckpointEntry, device: &Device) -
     let path = experiment.dir.join(&entry.file);
     let changed = "was it replaced? run memscope import again to use the new file";
     match std::fs::metadata(&path) {
+        Err(e) if is_link_loop(&e) => {
+            bail!("the checkpoint of epoch {} ({}) {LINK_LOOP}", entry.epoch, path.display())
+        }
         Err(_) => bail!(
             "the checkpoint of epoch {} ({}) is missing: was the run folder moved or deleted? \
              (the experiment records it relative to {}; run memscope import again)",

@@ -24,7 +24,7 @@ pub use manifest::{ImportSource, LearningRate};
 pub use writer::ExperimentWriter;
 
 use crate::model::Network;
-use crate::util::fsx::{clip, read_regular, write_atomic};
+use crate::util::fsx::{LINK_LOOP, clip, is_link_loop, read_regular, write_atomic};
 
 /// `experiment.ron` lists settings and one line per checkpoint: far below this.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -41,6 +41,7 @@ impl Experiment {
     pub fn open(dir: &Path) -> Result<Experiment> {
         let path = dir.join(MANIFEST);
         match std::fs::metadata(dir) {
+            Err(e) if is_link_loop(&e) => bail!("experiment folder {} {LINK_LOOP}", dir.display()),
             Err(_) => bail!("experiment folder {} does not exist", dir.display()),
             Ok(meta) if !meta.is_dir() => {
                 bail!(
@@ -50,7 +51,8 @@ impl Experiment {
             }
             Ok(_) => {}
         }
-        if !path.exists() {
+        // A link that leads nowhere is there: reading it says why it cannot be followed.
+        if std::fs::symlink_metadata(&path).is_err() {
             bail!("{} has no {MANIFEST}: it is not an experiment folder", dir.display());
         }
         let bytes = read_regular(&path, "experiment file", MAX_MANIFEST_BYTES)?;

@@ -6,10 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 /// Reads the regular file at `path` (a symbolic link to one is fine), refusing a folder, a
-/// device, a named pipe or socket (reading one could block or never end) and anything
-/// larger than `max_bytes`. `what` names the file in messages ("checkpoint", …).
+/// device, a named pipe or socket (reading one could block or never end), a loop of
+/// symbolic links and anything larger than `max_bytes`. `what` names the file in messages
+/// ("checkpoint", …).
 pub fn read_regular(path: &Path, what: &str, max_bytes: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if is_link_loop(&e) => bail!("{what} {} {LINK_LOOP}", path.display()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {what} {}", path.display())),
+    };
     if meta.is_dir() {
         bail!("{what} {} is a folder, not a file", path.display());
     }
@@ -35,6 +40,14 @@ pub fn read_regular(path: &Path, what: &str, max_bytes: u64) -> Result<Vec<u8>> 
         bail!("{what} {} grew past {max_bytes} bytes while being read", path.display());
     }
     Ok(bytes)
+}
+
+/// How a message says that a path cannot be followed to a file.
+pub(crate) const LINK_LOOP: &str = "is a symbolic link loop (too many levels of symbolic links)";
+
+/// True when `e` says a path's symbolic links go round in a loop (ELOOP).
+pub(crate) fn is_link_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
 }
 
 /// Cuts `text` to at most `max` characters, marking the cut (for error messages that quote
@@ -166,7 +179,7 @@ fn resolve_links(path: &Path) -> Result<PathBuf> {
             _ => return Ok(current),
         }
     }
-    bail!("cannot write {}: too many levels of symbolic links", path.display())
+    bail!("cannot write {}: it {LINK_LOOP}", path.display())
 }
 
 #[cfg(test)]

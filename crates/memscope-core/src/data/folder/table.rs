@@ -1,7 +1,8 @@
 //! Reading metadata tables with one-line errors that name the file, the line and the field.
 
-use std::fs::File;
+use std::io::Cursor;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use csv::StringRecord;
@@ -12,20 +13,25 @@ use crate::data::Split;
 pub(crate) struct Table {
     pub file: PathBuf,
     headers: Vec<String>,
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Cursor<Arc<[u8]>>>,
+    lines: LineCounter,
 }
 
 impl Table {
     pub(crate) fn open(file: &Path) -> Result<Table> {
-        let handle = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(handle);
+        let bytes: Arc<[u8]> =
+            std::fs::read(file).with_context(|| format!("cannot open {}", file.display()))?.into();
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(Cursor::new(Arc::clone(&bytes)));
         let headers = reader
             .headers()
             .with_context(|| format!("{}: cannot read the header row", file.display()))?
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
             .collect();
-        Ok(Table { file: file.to_path_buf(), headers, reader })
+        Ok(Table { file: file.to_path_buf(), headers, reader, lines: LineCounter::new(bytes) })
     }
 
     /// The index of a required column.
@@ -39,14 +45,60 @@ impl Table {
         self.headers.iter().position(|h| h == name)
     }
 
-    /// The data rows, each with its line number in the file (the header is line 1).
+    /// The data rows, each with its line number in the file as an editor shows it (the header
+    /// is line 1).
     pub(crate) fn rows(&mut self) -> impl Iterator<Item = Result<Row>> + '_ {
         let file = self.file.clone();
-        self.reader.records().map(move |r| {
-            let record = r.map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            let line = record.position().map_or(0, |p| p.line() as usize);
-            Ok(Row { file: file.clone(), line, record })
+        let lines = &mut self.lines;
+        self.reader.records().map(move |r| match r {
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte() as usize));
+                Ok(Row { file: file.clone(), line, record })
+            }
+            Err(e) => Err(match (e.kind(), e.position()) {
+                (csv::ErrorKind::Utf8 { err, .. }, Some(p)) => {
+                    anyhow!("{} line {}: {err}", file.display(), lines.line_at(p.byte() as usize))
+                }
+                _ => anyhow!("{}: {e}", file.display()),
+            }),
         })
+    }
+}
+
+/// Line numbers as an editor counts them, for records met in file order. The csv crate's own
+/// count takes only `\n` as a line end and counts a `\r\n` with the record after it (and a
+/// blank line with the record after it), so a Windows file's rows were one line short.
+struct LineCounter {
+    text: Arc<[u8]>,
+    /// The line of byte `at`, which starts a record (or the file).
+    at: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    fn new(text: Arc<[u8]>) -> LineCounter {
+        LineCounter { text, at: 0, line: 1 }
+    }
+
+    /// The line of the record whose reading began at `byte` (the end of the one before it):
+    /// the line of its first byte past any line ends and blank lines. `\r\n`, `\n` and a lone
+    /// `\r` each end a line. Records come in file order.
+    fn line_at(&mut self, byte: usize) -> usize {
+        let is_end = |b: &u8| *b == b'\n' || *b == b'\r';
+        let start =
+            byte + self.text.get(byte..).map_or(0, |rest| rest.iter().take_while(|b| is_end(b)).count());
+        if start < self.at {
+            return self.line;
+        }
+        let span = &self.text[self.at..start.min(self.text.len())];
+        let ends = span
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| b == b'\n' || b == b'\r' && span.get(i + 1) != Some(&b'\n'))
+            .count();
+        self.line += ends;
+        self.at = start;
+        self.line
     }
 }
 
@@ -148,4 +200,30 @@ pub(crate) fn check_files<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (line, first field) of every row of `text`, or the first error.
+    fn lines_of(text: &[u8]) -> Result<Vec<(usize, String)>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("t.csv");
+        std::fs::write(&file, text)?;
+        let mut table = Table::open(&file)?;
+        table.rows().map(|r| r.map(|row| (row.line, row.record[0].to_string()))).collect()
+    }
+
+    #[test]
+    fn rows_are_numbered_as_an_editor_numbers_lines() {
+        let want = vec![(2, "a".to_string()), (5, "b".to_string()), (6, "c".to_string())];
+        for end in ["\n", "\r\n", "\r"] {
+            // A field spanning two lines, then a blank line, before b.
+            let text = ["h,k", "a,\"1", "2\"", "", "b,3", "c,4", ""].join(end);
+            assert_eq!(lines_of(text.as_bytes()).unwrap(), want, "{end:?}");
+        }
+        let e = lines_of(b"h,k\r\na,1\r\n\r\nb,\xff\r\n").unwrap_err().to_string();
+        assert!(e.contains("t.csv line 4: invalid utf-8"), "{e}");
+    }
 }
