@@ -109,15 +109,27 @@ fn remove_folder(path: &Path) {
 
 /// Installs the handler (once, from `main`). Exit status 130, as a shell reports Ctrl-C.
 pub fn install() {
-    let _ = ctrlc::set_handler(|| {
-        let _publishing = publishing();
-        clean_up();
-        // `_exit`, not `exit`: the other threads are still computing, and running libtorch's
-        // static destructors under them corrupts the heap (seen as "malloc_consolidate():
-        // unaligned fastbin chunk" and an abort). Everything worth keeping is on disk already.
-        // SAFETY: `_exit` ends the process at once; it touches no Rust state.
-        unsafe { libc::_exit(130) }
-    });
+    let _ = ctrlc::set_handler(|| end(130));
+}
+
+/// Ends the process at once with status `code`, as an interrupt does (registered paths removed,
+/// hooks run), after flushing standard output and error: for a front end that quits while a
+/// thread of its own is still computing and must not wait for it.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    end(code)
+}
+
+fn end(code: i32) -> ! {
+    let _publishing = publishing();
+    clean_up();
+    // `_exit`, not `exit`: the other threads are still computing, and running libtorch's
+    // static destructors under them corrupts the heap (seen as "malloc_consolidate():
+    // unaligned fastbin chunk" and an abort). Everything worth keeping is on disk already.
+    // SAFETY: `_exit` ends the process at once; it touches no Rust state.
+    unsafe { libc::_exit(code) }
 }
 
 #[cfg(test)]
