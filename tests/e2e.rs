@@ -367,9 +367,9 @@ fn mitigate_from_the_explorer_cancel_then_run_compare_and_open_it() {
     eprintln!("the mitigation end-to-end test took {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// Two experiments on one small set of spurious digits drawn at 112 px, for the tests of jobs
-/// on a large model: `spurious-digits`, an untrained torchvision ResNet-50 (a batch of its
-/// backward pass takes a visible fraction of a second on a CPU), and beside it
+/// Two experiments on one small set of spurious digits drawn at 64 px, for the tests of jobs on
+/// a large model: `spurious-digits`, an untrained torchvision ResNet-50 (a backward pass of
+/// four examples takes a visible fraction of a second on a CPU), and beside it
 /// `spurious-digits-vit`, an untrained ResNet-18, which `d` switches to when `MEMSCOPE_DEMO`
 /// names the first. Returns the first.
 fn large_experiments(dir: &std::path::Path) -> std::path::PathBuf {
@@ -383,7 +383,7 @@ fn large_experiments(dir: &std::path::Path) -> std::path::PathBuf {
     let data = DigitsSpec {
         train_groups: [128, 128, 96, 128],
         eval_per_group: 8,
-        image_size: 112,
+        image_size: 64,
         ..Default::default()
     };
     for (name, depth) in [("spurious-digits", Depth::ResNet50), ("spurious-digits-vit", Depth::ResNet18)] {
@@ -459,7 +459,7 @@ fn quitting_during_a_gradient_pass_on_a_resnet50_does_not_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let large = large_experiments(dir.path());
     let t = Tmux::start("memscope-e2e-quit");
-    t.line(&format!("MEMSCOPE_DEMO={} {BIN} explore --grad-batch 8; echo status-$?", large.display()));
+    t.line(&format!("MEMSCOPE_DEMO={} {BIN} explore --grad-batch 4; echo status-$?", large.display()));
     let (done, total, _) = preparing(&t, 1);
     assert!(done < total, "the pass ended before q");
     let started = Instant::now();
@@ -479,8 +479,8 @@ fn quitting_during_a_gradient_pass_on_a_resnet50_does_not_wait_for_it() {
 fn switching_experiments_during_a_gradient_pass_waits_one_batch_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let large = large_experiments(dir.path());
-    let t = Tmux::start_sized("memscope-e2e-switch", 120, 30);
-    t.line(&format!("MEMSCOPE_DEMO={} {BIN} explore --grad-batch 8; echo status-$?", large.display()));
+    let t = Tmux::start_sized("memscope-e2e-switch", 160, 30);
+    t.line(&format!("MEMSCOPE_DEMO={} {BIN} explore --grad-batch 4; echo status-$?", large.display()));
     let (done, total, seconds) = preparing(&t, 2);
     assert!(done < total, "the pass ended before d");
     let batch = Duration::from_secs_f64(seconds / done as f64);

@@ -122,7 +122,12 @@ pub fn run(
     if let Some(hook) = hook.as_mut() {
         hook.after_exit();
     }
-    // Quitting never waits for a job: a worker still computing ends with the process, now.
+    leave(worker, result)
+}
+
+/// Quitting never waits for a job: a worker still computing ends with the process, at once
+/// (after `result`'s error, said as `main` says it); an idle one is joined and `result` returned.
+fn leave(worker: Worker, result: Result<()>) -> Result<()> {
     if !worker.quit() {
         if let Err(e) = &result {
             eprintln!("memscope: error: {e:#}");

@@ -245,7 +245,7 @@ impl Worker {
 }
 
 /// How long an idle worker may take to end once its channel is closed.
-const IDLE_END: Duration = Duration::from_millis(20);
+const IDLE_END: Duration = Duration::from_millis(5);
 
 impl Drop for Worker {
     fn drop(&mut self) {
