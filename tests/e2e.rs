@@ -376,3 +376,151 @@ fn mitigate_from_the_explorer_cancel_then_run_compare_and_open_it() {
     t.assert_shell_usable();
     eprintln!("the mitigation end-to-end test took {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// Two experiments on one small set of spurious digits drawn at 64 px, for the tests of jobs on
+/// a large model: `spurious-digits`, an untrained torchvision ResNet-50 (a backward pass of
+/// four examples takes a visible fraction of a second on a CPU), and beside it
+/// `spurious-digits-vit`, an untrained ResNet-18, which `d` switches to when `MEMSCOPE_DEMO`
+/// names the first. Returns the first.
+fn large_experiments(dir: &std::path::Path) -> std::path::PathBuf {
+    use memscope_core::data::DatasetSpec;
+    use memscope_core::data::digits::DigitsSpec;
+    use memscope_core::experiment::{CheckpointEntry, ExperimentWriter, FORMAT, Manifest};
+    use memscope_core::model::resnet::Depth;
+    use memscope_core::model::{ModelConfig, ResNetConfig};
+    let device = memscope_core::device::DeviceSpec::Cpu.device().unwrap();
+    // The smallest training group, G2, is the one the idle preparation scores: 96 examples.
+    let data = DigitsSpec {
+        train_groups: [128, 128, 96, 128],
+        eval_per_group: 8,
+        image_size: 64,
+        ..Default::default()
+    };
+    for (name, depth) in [("spurious-digits", Depth::ResNet50), ("spurious-digits-vit", Depth::ResNet18)] {
+        let model = ModelConfig::ResNet(ResNetConfig { depth, ..Default::default() });
+        let manifest = Manifest {
+            format: FORMAT,
+            name: name.into(),
+            model: model.clone(),
+            dataset: DatasetSpec::SpuriousDigits(data.clone()),
+            classes: vec!["digit 0-4".into(), "digit 5-9".into()],
+            groups: ["0-4 on land", "0-4 on water", "5-9 on land", "5-9 on water"].map(String::from).to_vec(),
+            training: None,
+            import: None,
+            lineage: None,
+            checkpoints: vec![],
+        };
+        let mut writer = ExperimentWriter::create(&dir.join(name), manifest, false).unwrap();
+        let network = model.init(&device).unwrap();
+        let entry = CheckpointEntry {
+            epoch: 1,
+            file: String::new(),
+            sha256: String::new(),
+            imported: None,
+            train_loss: None,
+            train_accuracy: vec![None; 4],
+            val_accuracy: vec![None; 4],
+        };
+        writer.record(&network, entry).unwrap();
+        writer.finish().unwrap();
+    }
+    dir.join("spurious-digits")
+}
+
+/// The gauge's `done/total` and seconds while the idle preparation (a gradient pass) runs,
+/// once at least `batches` of its batches are done.
+fn preparing(t: &Tmux, batches: usize) -> (usize, usize, f64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let screen = t.screen();
+        // "preparing 3.2s  2/8  (Esc cancels)"
+        let gauge = screen.lines().find_map(|l| l.split("preparing ").nth(1).map(str::to_string));
+        if let Some(gauge) = gauge {
+            let words: Vec<&str> = gauge.split_whitespace().collect();
+            let seconds = words.first().and_then(|w| w.trim_end_matches('s').parse::<f64>().ok());
+            let count = words.get(1).and_then(|w| w.split_once('/'));
+            if let (Some(seconds), Some((done, total))) = (seconds, count)
+                && let (Ok(done), Ok(total)) = (done.parse::<usize>(), total.parse::<usize>())
+                && done >= batches
+            {
+                return (done, total, seconds);
+            }
+        }
+        assert!(Instant::now() < deadline, "no gradient pass under way:\n{screen}");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls the screen every few milliseconds until it shows `text`; returns how long that took.
+fn time_until(t: &Tmux, text: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let screen = t.screen();
+        if screen.contains(text) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "no '{text}' after {limit:?}:\n{screen}");
+        sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn quitting_during_a_gradient_pass_on_a_resnet50_does_not_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = large_experiments(dir.path());
+    let t = Tmux::start("memscope-e2e-quit");
+    t.line(&format!("MEMSCOPE_DEMO={} {BIN} explore --grad-batch 4; echo status-$?", large.display()));
+    let (done, total, _) = preparing(&t, 1);
+    assert!(done < total, "the pass ended before q");
+    let started = Instant::now();
+    let status = t.tmux().args(["send-keys", "-t", "main", "q"]).status().unwrap();
+    assert!(status.success());
+    time_until(&t, "status-0", Duration::from_secs(30));
+    let took = started.elapsed();
+    eprintln!(
+        "q during a ResNet-50 gradient pass (batch {done}/{total}) to the shell: {} ms",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(1), "q took {took:?}");
+    t.assert_shell_usable();
+}
+
+#[test]
+fn switching_experiments_during_a_gradient_pass_waits_one_batch_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = large_experiments(dir.path());
+    let t = Tmux::start_sized("memscope-e2e-switch", 160, 30);
+    t.line(&format!("MEMSCOPE_DEMO={} {BIN} explore --grad-batch 4; echo status-$?", large.display()));
+    let (done, total, seconds) = preparing(&t, 2);
+    assert!(done < total, "the pass ended before d");
+    let batch = Duration::from_secs_f64(seconds / done as f64);
+    let started = Instant::now();
+    let status = t.tmux().args(["send-keys", "-t", "main", "d"]).status().unwrap();
+    assert!(status.success());
+    // The gauge says what it waits for (unless the batch ended within a frame), then the other
+    // experiment is on screen.
+    let mut said = false;
+    let took = loop {
+        let screen = t.screen();
+        said |= screen.contains("stopping after this batch, then opening spurious-digits-vit…");
+        if screen.contains("spurious-digits-vit · epoch") {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "d did not open the other experiment:\n{screen}"
+        );
+        sleep(Duration::from_millis(5));
+    };
+    eprintln!(
+        "d during a ResNet-50 gradient pass (batch {done}/{total}, {} ms a batch) to the other experiment: {} ms \
+         (the gauge said so: {said})",
+        batch.as_millis(),
+        took.as_millis()
+    );
+    // At most the batch under way (and the opening), never the rest of the pass.
+    assert!(took < batch * 2 + Duration::from_secs(1), "d took {took:?} with batches of {batch:?}");
+    t.keys(&["q"]);
+    t.wait_for(&["status-0"]);
+    t.assert_shell_usable();
+}

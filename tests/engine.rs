@@ -123,8 +123,8 @@ fn checkpoint_round_trip_gives_identical_logits_and_pytorch_layout() {
     let path = dir.path().join("m.safetensors");
     let sha = checkpoint::save(&model, &path).unwrap();
     let loaded = checkpoint::load(&config, &path, Some(&sha), &device).unwrap();
-    let a = eval::logits(&model, &data, Split::Val, &device).unwrap();
-    let b = eval::logits(&loaded, &data, Split::Val, &device).unwrap();
+    let a = eval::logits(&model, &data, Split::Val, &device, &mut Silent).unwrap();
+    let b = eval::logits(&loaded, &data, Split::Val, &device, &mut Silent).unwrap();
     assert_eq!(a, b);
     assert!(a.iter().any(|v| *v != 0.0));
 
@@ -156,7 +156,7 @@ fn fast_evaluation_path_computes_the_plain_forward_pass() {
     let plain = Tensor::<4>::from_data(TensorData::new(images, [val.len(), c, h, w]), &device);
     let expected =
         model.forward(plain, memscope_core::model::Mode::Auto).into_data().try_to_vec::<f32>().unwrap();
-    let fast = eval::logits(&model, &data, Split::Val, &device).unwrap();
+    let fast = eval::logits(&model, &data, Split::Val, &device, &mut Silent).unwrap();
     assert_eq!(fast.len(), expected.len());
     let worst = fast.iter().zip(&expected).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max);
     assert!(worst < 1e-4, "largest relative difference {worst}");
@@ -210,7 +210,7 @@ fn tiny_training_raises_train_accuracy_and_records_what_it_measured() {
     assert_eq!(reopened.manifest, exp.manifest);
     let mean_train = |epoch: usize| {
         let model = reopened.load_network(epoch, &device).unwrap();
-        let logits = eval::logits(&model, &data, Split::Train, &device).unwrap();
+        let logits = eval::logits(&model, &data, Split::Train, &device, &mut Silent).unwrap();
         let preds = eval::predictions(&logits, 2);
         let correct = preds.iter().zip(&data.train.labels).filter(|(p, l)| p == l).count();
         // The manifest's per-group accuracies, recomputed independently from predictions.
@@ -274,8 +274,8 @@ fn export_writes_data_and_checkpoints_other_tools_can_read() {
             .unwrap();
     let original = exp.load_network(40, &device).unwrap();
     assert_eq!(
-        eval::logits(&exported, &data, Split::Val, &device).unwrap(),
-        eval::logits(&original, &data, Split::Val, &device).unwrap()
+        eval::logits(&exported, &data, Split::Val, &device, &mut Silent).unwrap(),
+        eval::logits(&original, &data, Split::Val, &device, &mut Silent).unwrap()
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.path().join("export.json")).unwrap().permissions().mode();
@@ -329,10 +329,14 @@ fn stages_are_declared_by_the_model_and_resume_to_the_same_logits() {
     expect("stage2.block0.shortcut.conv", Some(1));
     expect("stage3.block0.conv2", Some(2));
     expect("head", Some(3));
-    let full = eval::logits(&network, &data, Split::Val, &device).unwrap();
-    let cached = eval::boundaries(&network, &data, Split::Val, 100, &device).unwrap();
+    let full = eval::logits(&network, &data, Split::Val, &device, &mut Silent).unwrap();
+    let cached = eval::boundaries(&network, &data, Split::Val, 100, &device, &mut Silent).unwrap();
     for k in 0..network.stages().len() {
-        assert_eq!(eval::logits_from(&network, &cached, k).unwrap(), full, "resumed at stage {k}");
+        assert_eq!(
+            eval::logits_from(&network, &cached, k, &mut Silent).unwrap(),
+            full,
+            "resumed at stage {k}"
+        );
     }
 }
 
@@ -455,7 +459,7 @@ fn a_model_trains_and_evaluates_on_a_waterbirds_folder() {
     let reopened = Experiment::open(&out).unwrap();
     let again = reopened.manifest.dataset.load().unwrap();
     let model = reopened.load_network(2, &device).unwrap();
-    let report = eval::evaluate(&model, &again, Split::Val, &device).unwrap();
+    let report = eval::evaluate(&model, &again, Split::Val, &device, &mut Silent).unwrap();
     let recorded = &reopened.checkpoint(2).unwrap().val_accuracy;
     assert_eq!(&report.groups.iter().map(|g| g.accuracy).collect::<Vec<_>>(), recorded);
 }

@@ -18,6 +18,7 @@ use memscope_core::data::{DatasetSpec, GroupedDataset, Split};
 use memscope_core::device::DeviceSpec;
 use memscope_core::eval::evaluate;
 use memscope_core::experiment::Experiment;
+use memscope_core::jobs::Silent;
 use serde_json::Value;
 
 const DATA: &str = "digits:32";
@@ -68,7 +69,12 @@ fn counts(json: &Value) -> Vec<usize> {
 fn correct(experiment: &Experiment, epoch: usize, dataset: &GroupedDataset) -> Vec<usize> {
     let device = DeviceSpec::Cpu.device().unwrap();
     let network = experiment.load_network(epoch, &device).unwrap();
-    evaluate(&network, dataset, Split::Val, &device).unwrap().groups.iter().map(|g| g.correct).collect()
+    evaluate(&network, dataset, Split::Val, &device, &mut Silent)
+        .unwrap()
+        .groups
+        .iter()
+        .map(|g| g.correct)
+        .collect()
 }
 
 fn s(path: &Path) -> &str {

@@ -17,6 +17,7 @@ use memscope_core::device::DeviceSpec;
 use memscope_core::eval;
 use memscope_core::experiment::Experiment;
 use memscope_core::experiment::lineage::GroupDro;
+use memscope_core::jobs::Silent;
 use memscope_core::mitigate::group_dro::GroupDroObjective;
 use memscope_core::mitigate::logistic::{fit_l1, kkt_violation, smooth_gradient};
 use memscope_core::mitigate::ntxent::nt_xent;
@@ -224,7 +225,7 @@ fn jtt_error_set_matches_one_example_passes_and_the_sampler_repeats_errors() {
     let (experiment, dataset) = demo();
     let device = cpu();
     let network = experiment.load_network(1, &device).unwrap();
-    let errors = jtt::error_set(&network, &dataset, &device).unwrap();
+    let errors = jtt::error_set(&network, &dataset, &device, &mut Silent).unwrap();
     // A direct count: each training example alone through the network.
     let mut count = 0;
     for (i, &listed) in errors.iter().enumerate() {
@@ -275,7 +276,8 @@ fn one_group_dro_step_matches_the_formula() {
     let loss = f64::from(objective.loss(&network, &batch).unwrap().into_scalar::<f32>());
 
     // By hand: per-example cross-entropy from the logits, group means, the update, the sum.
-    let logits = eval::logits_of(&network, &dataset, Split::Train, &indices, 100, &device).unwrap();
+    let logits =
+        eval::logits_of(&network, &dataset, Split::Train, &indices, 100, &device, &mut Silent).unwrap();
     let mut sums = [0.0f64; 4];
     let mut counts = [0usize; 4];
     for (k, &i) in indices.iter().enumerate() {
@@ -418,7 +420,7 @@ fn dfr_over_two_seeds_compares_with_its_parent() {
         for s in e["selected"].as_array().unwrap() {
             let epoch = s["epoch"].as_u64().unwrap() as usize;
             let network = experiment.load_network(epoch, &cpu()).unwrap();
-            let report = eval::evaluate(&network, &dataset, Split::Test, &cpu()).unwrap();
+            let report = eval::evaluate(&network, &dataset, Split::Test, &cpu(), &mut Silent).unwrap();
             let correct: Vec<u64> = s["test"]["groups"]
                 .as_array()
                 .unwrap()

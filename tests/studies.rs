@@ -9,6 +9,7 @@ use memscope_core::device::DeviceSpec;
 use memscope_core::edit::{self, Intervention};
 use memscope_core::eval;
 use memscope_core::experiment::Experiment;
+use memscope_core::jobs::Silent;
 use memscope_core::model::{LayerInfo, ModelConfig, layer_infos};
 use memscope_core::neurons::scores::{self, Criterion, Sampling, percentile_ranks};
 use memscope_core::neurons::select::{Scope, Selection, select};
@@ -83,7 +84,8 @@ fn a_hand_built_network_has_its_only_live_stem_filter_as_the_critical_neuron() {
     let autodiff = device.clone().autodiff();
     let graded = scores::for_gradients(model.clone());
     let examples: Vec<usize> = (0..64).collect();
-    let grads = scores::loss_gradients(&graded, &data, Split::Val, &examples, 256, &autodiff).unwrap();
+    let grads =
+        scores::loss_gradients(&graded, &data, Split::Val, &examples, 256, &autodiff, &mut Silent).unwrap();
     let g = scores::norms(&grads, &space).unwrap();
     assert!(g[0] > 0.0, "{g:?}");
     assert!(g[1..].iter().all(|&v| v == 0.0), "{g:?}");
@@ -92,15 +94,19 @@ fn a_hand_built_network_has_its_only_live_stem_filter_as_the_critical_neuron() {
     assert_eq!(select(&m, Selection::TopK(1), 0).unwrap(), vec![0]);
 
     // Zeroing a dead filter changes nothing; zeroing #0 leaves only the head's bias.
-    let base = eval::logits(&model, &data, Split::Val, &device).unwrap();
+    let base = eval::logits(&model, &data, Split::Val, &device, &mut Silent).unwrap();
     let mut set = read_weights(&model).unwrap();
     let mut rng = seeded(0, 0);
     edit::apply(&Intervention::ZeroOut, &mut set, &space, &[5], None, &mut rng).unwrap();
     let stem5 = set.iter().find(|w| w.name == "stem.conv").unwrap();
-    assert_eq!(eval::logits(&with_weights(&model, &[stem5]), &data, Split::Val, &device).unwrap(), base);
+    assert_eq!(
+        eval::logits(&with_weights(&model, &[stem5]), &data, Split::Val, &device, &mut Silent).unwrap(),
+        base
+    );
     edit::apply(&Intervention::ZeroOut, &mut set, &space, &[0], None, &mut rng).unwrap();
     let stem0 = set.iter().find(|w| w.name == "stem.conv").unwrap();
-    let dead = eval::logits(&with_weights(&model, &[stem0]), &data, Split::Val, &device).unwrap();
+    let dead =
+        eval::logits(&with_weights(&model, &[stem0]), &data, Split::Val, &device, &mut Silent).unwrap();
     let bias = set.iter().find(|w| w.name == "head").unwrap().bias.clone().unwrap();
     for row in dead.chunks(2) {
         assert!((row[0] - bias[0]).abs() < 1e-6 && (row[1] - bias[1]).abs() < 1e-6, "{row:?} vs {bias:?}");
@@ -113,10 +119,10 @@ fn gradient_scores_match_finite_differences() {
     let device = cpu();
     let model = s.network(40).unwrap();
     let criterion = gradient(2, Split::Val);
-    let grads = s.score_source(40, &criterion).unwrap();
+    let grads = s.score_source(40, &criterion, &mut Silent).unwrap();
     let examples =
         scores::choose_examples(s.dataset(), Some(2), Split::Val, Sampling::default(), 0, &mut |pool| {
-            scores::example_losses(&model, s.dataset(), Split::Val, pool, 100, &device)
+            scores::example_losses(&model, s.dataset(), Split::Val, pool, 100, &device, &mut Silent)
         })
         .unwrap();
     assert_eq!(examples.len(), 100); // lowest-confidence:200 of a 100-example group: all of them
@@ -124,7 +130,8 @@ fn gradient_scores_match_finite_differences() {
     let weights = read_weights(&model).unwrap();
     let loss = |layer: &memscope_core::neurons::weights::LayerWeights| -> f64 {
         let changed = with_weights(&model, &[layer]);
-        let logits = eval::logits_of(&changed, s.dataset(), Split::Val, &examples, 100, &device).unwrap();
+        let logits =
+            eval::logits_of(&changed, s.dataset(), Split::Val, &examples, 100, &device, &mut Silent).unwrap();
         let mut total = 0.0;
         for (row, &label) in logits.chunks(2).zip(&subset.labels) {
             let (a, b) = (f64::from(row[0]), f64::from(row[1]));
@@ -157,7 +164,7 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
     let model = s.network(40).unwrap();
     let data = s.dataset();
     // Per-example loss of the whole val split, computed here.
-    let logits = eval::logits(&model, data, Split::Val, &device).unwrap();
+    let logits = eval::logits(&model, data, Split::Val, &device, &mut Silent).unwrap();
     let mut g2: Vec<(f64, usize)> = (0..data.val.len())
         .filter(|&i| data.val.groups[i] == 2)
         .map(|i| {
@@ -170,7 +177,7 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
     let pick = |sampling: &str| {
         let mut v =
             scores::choose_examples(data, Some(2), Split::Val, sampling.parse().unwrap(), 0, &mut |pool| {
-                scores::example_losses(&model, data, Split::Val, pool, 100, &device)
+                scores::example_losses(&model, data, Split::Val, pool, 100, &device, &mut Silent)
             })
             .unwrap();
         v.sort_unstable();
@@ -195,7 +202,7 @@ fn lowest_confidence_picks_the_highest_loss_examples_of_the_group() {
 fn gradient_scores_leave_the_cached_network_on_the_plain_device() {
     let mut s = session();
     let device = cpu();
-    s.score_source(40, &gradient(2, Split::Train)).unwrap();
+    s.score_source(40, &gradient(2, Split::Train), &mut Silent).unwrap();
     let network = s.network(40).unwrap();
     let x = memscope_core::data::batch::images(s.dataset(), Split::Val, &[0, 1, 2, 3, 4, 5, 6, 7], &device)
         .unwrap();
@@ -253,7 +260,7 @@ fn layer_rewind_equals_loading_that_layer_from_the_earlier_checkpoint() {
     let old = read_weights(&exp.load_network(10, &cpu()).unwrap()).unwrap();
     let old_layer = old.iter().find(|w| w.name == layer).unwrap();
     let mixed = with_weights(&exp.load_network(40, &cpu()).unwrap(), &[old_layer]);
-    let report = eval::evaluate(&mixed, s.dataset(), Split::Val, &cpu()).unwrap();
+    let report = eval::evaluate(&mixed, s.dataset(), Split::Val, &cpu(), &mut Silent).unwrap();
     let expected: Vec<Option<f64>> = report.groups.iter().map(|g| g.accuracy).collect();
     assert_eq!(after(&r), expected);
     assert_eq!(r.layers_changed, vec![layer.to_string()]);
@@ -264,7 +271,7 @@ fn the_loaded_model_is_unchanged_by_interventions_and_seeds_repeat() {
     let mut s = session();
     let device = cpu();
     let model = s.network(40).unwrap();
-    let logits = eval::logits(&model, s.dataset(), Split::Val, &device).unwrap();
+    let logits = eval::logits(&model, s.dataset(), Split::Val, &device, &mut Silent).unwrap();
     let noise = spec(Intervention::Noise { sigma: 0.05 }, gradient(2, Split::Train), Selection::TopK(5));
     let first = run(&mut s, &noise).unwrap();
     run(&mut s, &spec(Intervention::ZeroOut, Criterion::Magnitude, Selection::TopFraction(0.2))).unwrap();
@@ -274,10 +281,10 @@ fn the_loaded_model_is_unchanged_by_interventions_and_seeds_repeat() {
     )
     .unwrap();
     let again = s.network(40).unwrap();
-    assert_eq!(eval::logits(&again, s.dataset(), Split::Val, &device).unwrap(), logits);
-    assert_eq!(eval::logits(&model, s.dataset(), Split::Val, &device).unwrap(), logits);
+    assert_eq!(eval::logits(&again, s.dataset(), Split::Val, &device, &mut Silent).unwrap(), logits);
+    assert_eq!(eval::logits(&model, s.dataset(), Split::Val, &device, &mut Silent).unwrap(), logits);
     let fresh = Experiment::open(Path::new(DEMO)).unwrap().load_network(40, &device).unwrap();
-    assert_eq!(eval::logits(&fresh, s.dataset(), Split::Val, &device).unwrap(), logits);
+    assert_eq!(eval::logits(&fresh, s.dataset(), Split::Val, &device, &mut Silent).unwrap(), logits);
 
     assert_eq!(run(&mut s, &noise).unwrap(), first);
     assert_eq!(first.runs, 3);
@@ -454,4 +461,81 @@ fn the_activation_cache_gives_exactly_the_uncached_results() {
     assert_eq!(run(&mut cached, &request).unwrap(), run(&mut plain, &request).unwrap());
     assert!(cached.cached_activation_bytes() > 0);
     assert_eq!(plain.cached_activation_bytes(), 0);
+}
+
+/// Every report a job makes, refusing the `stop`th (and any after it).
+struct StopAt {
+    stop: usize,
+    reports: Vec<(usize, usize)>,
+}
+
+impl memscope_core::jobs::Progress for StopAt {
+    fn report(&mut self, done: usize, total: usize) -> Result<(), memscope_core::jobs::Cancelled> {
+        self.reports.push((done, total));
+        if self.reports.len() >= self.stop { Err(memscope_core::jobs::Cancelled) } else { Ok(()) }
+    }
+}
+
+/// Runs `job` on fresh demo sessions (50 examples per evaluation pass, 20 per backward pass)
+/// to the end, then stopped at its first, middle and last report: each time it returns the
+/// typed cancellation right at the refused report (no report after it), and the same session
+/// then computes what a fresh one does (nothing half-done was cached). Returns the reports of
+/// the whole run.
+fn stops_where_told<T: PartialEq + std::fmt::Debug>(
+    job: impl Fn(&mut Session, &mut dyn memscope_core::jobs::Progress) -> anyhow::Result<T>,
+) -> Vec<(usize, usize)> {
+    let fresh = || {
+        let mut s = session();
+        let mut budgets = s.budgets();
+        budgets.batches = memscope_core::data::batch::BatchSizes { eval: 50, gradient: 20 };
+        s.set_budgets(budgets);
+        s
+    };
+    let mut whole = StopAt { stop: usize::MAX, reports: Vec::new() };
+    let expected = job(&mut fresh(), &mut whole).unwrap();
+    let n = whole.reports.len();
+    for stop in [1, n.div_ceil(2), n] {
+        let mut s = fresh();
+        let mut progress = StopAt { stop, reports: Vec::new() };
+        let err = job(&mut s, &mut progress).unwrap_err();
+        assert!(memscope_core::jobs::is_cancelled(&err), "stopped at report {stop}: {err:#}");
+        assert_eq!(progress.reports, whole.reports[..stop], "went on after report {stop}");
+        assert!(job(&mut s, &mut Silent).unwrap() == expected, "stopped at report {stop}, then different");
+    }
+    whole.reports
+}
+
+#[test]
+fn baselines_gradient_scores_and_flips_report_each_batch_and_stop_at_the_one_refused() {
+    use memscope_core::studies::flips::{self, FlipsSpec};
+    let passes = |n: usize| (1..=n).map(move |d| (d, n));
+
+    // Val (400 examples) in 8 passes that fill the activation cache; the head resumed from it
+    // keeps the count full.
+    let reports = stops_where_told(|s, p| s.baseline(40, Split::Val, p));
+    assert_eq!(reports, passes(8).chain([(8, 8); 8]).collect::<Vec<_>>());
+
+    // G2's 100 val examples (all taken) in 5 backward passes.
+    let reports =
+        stops_where_told(|s, p| s.score_source(40, &gradient(2, Split::Val), p).map(|g| (*g).clone()));
+    assert_eq!(reports, passes(5).collect::<Vec<_>>());
+    // The 10 lowest-confidence of them: their losses first (2 passes), then 1 backward pass.
+    let lowest = Criterion::Gradient {
+        group: Some(2),
+        split: Split::Val,
+        sampling: Sampling::LowestConfidence(10),
+        seed: 0,
+    };
+    let reports = stops_where_told(|s, p| s.score_source(40, &lowest, p).map(|g| (*g).clone()));
+    assert_eq!(reports, passes(2).chain(passes(1)).collect::<Vec<_>>());
+
+    // The Images view: G1's 80 train examples' gradient (4 passes), val before (8), then val
+    // after a change inside stage 2 (8 passes that fill the cache, 8 resumed from it).
+    let spec = FlipsSpec {
+        intervention: InterventionSpec::neurons(40).gradient_of(Some(1)).within("stage2.block0.conv2"),
+        group: 1,
+    };
+    let reports = stops_where_told(|s, p| flips::run(s, &spec, p));
+    let expected: Vec<_> = passes(4).chain(passes(8)).chain(passes(8)).chain(passes(8)).collect();
+    assert_eq!(reports, expected);
 }

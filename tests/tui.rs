@@ -1678,3 +1678,50 @@ fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
         ],
     );
 }
+
+/// `o` and `d` stop the worker without waiting: `stop` returns at once, the running job ends
+/// at its next batch with a cancellation, the session comes back, and meanwhile the gauge says
+/// what it waits for instead of naming the cancel key.
+#[test]
+fn stopping_the_worker_returns_at_once_and_the_session_comes_back_after_the_batch() {
+    let s = session();
+    let mut app = app_for(&s);
+    let mut worker = Worker::spawn(session());
+    // Every study of the report: many seconds of passes on the demo.
+    let id = worker.submit(Job::Report(app.report_spec()));
+    loop {
+        let event = worker.events.recv_timeout(Duration::from_secs(60)).expect("worker answered");
+        let started = matches!(&event, Event::Progress { id: i, .. } if *i == id);
+        app.on_event(event);
+        if started {
+            break;
+        }
+    }
+    let started = Instant::now();
+    worker.stop();
+    assert!(started.elapsed() < Duration::from_millis(50), "stop waited {:?}", started.elapsed());
+    assert!(worker.take_session().is_none(), "the session came back while its job ran");
+    app.opening = Some("spurious-digits-vit".into());
+    let screen = render(&app, 160, 45);
+    assert!(screen.contains("report (studies) "), "{screen}");
+    assert!(screen.contains("stopping after this batch, then opening spurious-digits-vit…"), "{screen}");
+    assert!(!screen.contains("Esc cancels"), "{screen}");
+
+    let ended = loop {
+        match worker.events.recv_timeout(Duration::from_secs(60)).expect("worker answered") {
+            Event::Cancelled { id: i } if i == id => break Instant::now(),
+            Event::Finished { .. } | Event::Failed { .. } => panic!("the report was not cancelled"),
+            _ => {}
+        }
+    };
+    while !worker.has_ended() {
+        assert!(ended.elapsed() < Duration::from_secs(10), "the thread did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("the report stopped {} ms after stop", (ended - started).as_millis());
+    let session = worker.take_session().expect("the session back");
+    assert_eq!(session.experiment().manifest.name, "spurious-digits");
+    // Jobs submitted after the stop are dropped.
+    worker.submit(app.baseline_job());
+    assert!(worker.events.recv_timeout(Duration::from_millis(300)).is_err());
+}

@@ -234,6 +234,8 @@ pub struct App {
 
     // Jobs and status.
     pub running: Option<Running>,
+    /// The experiment (its name) `o` or `d` opens once the running job has stopped.
+    pub opening: Option<String>,
     pub status: Status,
     /// Where `e` writes, absolute (the config's `export_dir`, else the current directory).
     pub export_dir: PathBuf,
@@ -276,6 +278,7 @@ impl App {
             mitigation: MitigationState::new(MitigationState::default_runs_dir()),
             help: HelpState::default(),
             running: None,
+            opening: None,
             status: Status::Idle,
             export_dir: std::path::absolute(".").unwrap_or_else(|_| PathBuf::from(".")),
             keys: Keymap::default(),

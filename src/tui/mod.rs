@@ -109,13 +109,39 @@ pub fn run(
         worker.submit(job);
     }
 
-    let mut terminal = ratatui::init(); // restores the terminal on panic too
-    // SIGTERM, SIGHUP (a dropped SSH connection) and SIGINT restore it too.
-    let _restore = memscope_core::util::interrupt::on_interrupt(restore);
-    // Clicks and the wheel; a terminal that cannot report them just sends none.
-    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
-    // A panic on the worker thread is caught there and shown as an error; only a panic of
-    // this thread tears the screen down.
+    let result = {
+        let mut terminal = ratatui::init(); // restores the terminal on panic too
+        // SIGTERM, SIGHUP (a dropped SSH connection) and SIGINT restore it too, until it is
+        // restored here.
+        let _restore = memscope_core::util::interrupt::on_interrupt(restore);
+        // Clicks and the wheel; a terminal that cannot report them just sends none.
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+        restore_on_panic();
+        let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, hook.as_deref_mut());
+        restore();
+        result
+    };
+    if let Some(hook) = hook.as_mut() {
+        hook.after_exit();
+    }
+    leave(worker, result)
+}
+
+/// Quitting never waits for a job: a worker still computing ends with the process, at once
+/// (after `result`'s error, said as `main` says it); an idle one is joined and `result` returned.
+fn leave(worker: Worker, result: Result<()>) -> Result<()> {
+    if !worker.quit() {
+        if let Err(e) = &result {
+            eprintln!("memscope: error: {e:#}");
+        }
+        memscope_core::util::interrupt::exit_now(i32::from(result.is_err()));
+    }
+    result
+}
+
+/// A panic on the worker thread is caught there and shown as an error; only a panic of this
+/// thread tears the screen down.
+fn restore_on_panic() {
     let restore_and_report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().name() != Some(worker::WORKER_THREAD) {
@@ -123,12 +149,6 @@ pub fn run(
             restore_and_report(info);
         }
     }));
-    let result = event_loop(&mut terminal, &mut app, &mut worker, &theme, hook.as_deref_mut());
-    restore();
-    if let Some(hook) = hook.as_mut() {
-        hook.after_exit();
-    }
-    result
 }
 
 fn event_loop(
@@ -142,6 +162,8 @@ fn event_loop(
     let mut last_draw = Instant::now() - frame_interval;
     let mut dirty = true;
     let mut hits = HitMap::default();
+    // `o`, `d`: the experiment to open once the worker's job has stopped.
+    let mut opening: Option<Experiment> = None;
     while !app.quit {
         let since = last_draw.elapsed();
         if dirty && since >= frame_interval || app.running.is_some() && since >= Duration::from_millis(100) {
@@ -163,13 +185,21 @@ fn event_loop(
                 _ => (None, false),
             };
             for effect in action.map(|a| app.update(a)).unwrap_or_default() {
-                apply(effect, app, worker);
+                apply(effect, app, worker, &mut opening);
             }
             dirty |= redraw;
         }
+        // Read before the events: every event of a thread that has ended is then in hand.
+        let ended = worker.has_ended();
         while let Ok(event) = worker.events.try_recv() {
             for effect in app.on_event(event) {
-                apply(effect, app, worker);
+                apply(effect, app, worker, &mut opening);
+            }
+            dirty = true;
+        }
+        if ended && let Some(experiment) = opening.take() {
+            if let Err(e) = open(experiment, app, worker) {
+                app.status = Status::Error(format!("{e:#}"));
             }
             dirty = true;
         }
@@ -177,7 +207,7 @@ fn event_loop(
     Ok(())
 }
 
-fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
+fn apply(effect: Effect, app: &mut App, worker: &mut Worker, opening: &mut Option<Experiment>) {
     match effect {
         Effect::Submit(job) => {
             if let Job::Intervene(_) = job {
@@ -198,17 +228,17 @@ fn apply(effect: Effect, app: &mut App, worker: &mut Worker) {
                 Err(e) => Status::Error(format!("{e:#}")),
             }
         }
-        Effect::Open(dir) => {
-            if let Err(e) = open(&dir, app, worker) {
-                app.status = Status::Error(format!("{e:#}"));
-            }
-        }
+        Effect::Open(dir) => match stop_to_open(&dir, app, worker) {
+            Ok(experiment) => *opening = Some(experiment),
+            Err(e) => app.status = Status::Error(format!("{e:#}")),
+        },
     }
 }
 
-/// Reloads the explorer on the experiment in `dir`, which must share the explored data set:
-/// the worker hands its session back (its jobs are dropped), and a new one starts on `dir`.
-fn open(dir: &Path, app: &mut App, worker: &mut Worker) -> Result<()> {
+/// `o`, `d`: checks that the experiment in `dir` shares the explored data set, then stops the
+/// worker, which returns at once: its job ends after its current batch (the gauge says so
+/// meanwhile), and the loop opens the experiment once the thread has ended.
+fn stop_to_open(dir: &Path, app: &mut App, worker: &mut Worker) -> Result<Experiment> {
     let experiment = Experiment::open(dir)?;
     let current = &app.experiment.manifest;
     if experiment.manifest.dataset != current.dataset || experiment.manifest.groups != current.groups {
@@ -219,7 +249,17 @@ fn open(dir: &Path, app: &mut App, worker: &mut Worker) -> Result<()> {
             dir.display()
         );
     }
-    let old = worker.stop().context("the worker thread stopped")?;
+    worker.stop();
+    app.opening = Some(experiment.manifest.name.clone());
+    app.status = Status::Note(format!("opening {}…", experiment.manifest.name));
+    Ok(experiment)
+}
+
+/// Reloads the explorer on `experiment` once the stopped worker's thread has ended: it hands
+/// its session back, and a new worker starts on `experiment` with the same data.
+fn open(experiment: Experiment, app: &mut App, worker: &mut Worker) -> Result<()> {
+    app.opening = None;
+    let old = worker.take_session().context("the worker thread stopped")?;
     let session = match Session::new(experiment.clone(), old.dataset().clone(), old.device().clone()) {
         Ok(mut session) => {
             session.set_budgets(old.budgets());

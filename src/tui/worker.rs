@@ -11,8 +11,14 @@
 //! `Session::logits_with`). Mitigation calls `mitigate::mitigate` on the session's experiment
 //! and streams `Event::Mitigation` (the run folder, then each epoch's val accuracies) beside the
 //! per-batch `Event::Progress`; a finished run makes the app ask for a comparison
-//! (`mitigate::compare`). Opening a run (`o`) makes the loop take the session back
-//! (`Worker::stop`) and start a new worker on the run, with the same data.
+//! (`mitigate::compare`).
+//!
+//! Every job takes the progress closure, which reports to the loop and carries the cancel flag:
+//! each pass over a split asks it at every batch, so a cancelled job ends within one batch.
+//! Opening another experiment (`o`, `d`) stops the worker (`Worker::stop`, which returns at
+//! once); the loop keeps drawing until the thread has ended, takes the session back
+//! (`Worker::take_session`) and starts a new worker on it. Quitting never waits for the
+//! thread: see `Worker::quit`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -198,14 +204,48 @@ impl Worker {
         self.cancel.cancel();
     }
 
-    /// Cancels the running job, drops the waiting ones, and takes the session back (none if
-    /// the thread is gone). The worker does nothing more.
-    pub fn stop(&mut self) -> Option<Session> {
+    /// Cancels the running job and drops the waiting ones; returns at once. The thread ends
+    /// at the job's next checkpoint (within one batch) and keeps the session for
+    /// [`Worker::take_session`]; jobs submitted from now on are dropped.
+    pub fn stop(&mut self) {
         self.cancel();
         self.jobs.take();
+    }
+
+    /// Whether the thread has ended (after [`Worker::stop`], once its job has stopped).
+    pub fn has_ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// The session back, once the thread has ended: none while it runs, or when it is gone.
+    pub fn take_session(&mut self) -> Option<Session> {
+        if !self.has_ended() {
+            return None;
+        }
         self.thread.take().and_then(|thread| thread.join().ok())
     }
+
+    /// Stops the worker when the explorer quits, without waiting for its job: an idle thread
+    /// ends at once and is joined (`true`). A busy one is left running, detached (`false`): the
+    /// caller then ends the process at once with `interrupt::exit_now`, which removes what was
+    /// being written, as Ctrl-C does, and never runs libtorch's static destructors under the
+    /// still-computing thread.
+    pub fn quit(mut self) -> bool {
+        self.stop();
+        let deadline = Instant::now() + IDLE_END;
+        while !self.has_ended() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if self.has_ended() {
+            return true;
+        }
+        self.thread.take();
+        false
+    }
 }
+
+/// How long an idle worker may take to end once its channel is closed.
+const IDLE_END: Duration = Duration::from_millis(5);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -283,7 +323,7 @@ fn execute(
 ) -> Result<Output> {
     match job {
         Job::Baseline { epoch, split } => {
-            session.baseline(epoch, split).map(|report| Output::Baseline { epoch, split, report })
+            session.baseline(epoch, split, progress).map(|report| Output::Baseline { epoch, split, report })
         }
         Job::Intervene(spec) => {
             intervention::run(session, &spec, progress).map(|r| Output::Intervention(Box::new(r)))
@@ -294,9 +334,9 @@ fn execute(
         }
         Job::Sweep(spec) => sweep::run(session, &spec, progress).map(|r| Output::Sweep(Box::new(r))),
         Job::Epochs(spec) => epochs::run(session, &spec, progress).map(|r| Output::Epochs(Box::new(r))),
-        Job::Flips(spec) => flips::run(session, &spec).map(|r| Output::Flips(Box::new(r))),
+        Job::Flips(spec) => flips::run(session, &spec, progress).map(|r| Output::Flips(Box::new(r))),
         Job::Prepare { epoch, criterion } => {
-            session.score_source(epoch, &criterion).map(|_| Output::Prepared)
+            session.score_source(epoch, &criterion, progress).map(|_| Output::Prepared)
         }
         Job::Mitigate(request) => mitigate(
             session,

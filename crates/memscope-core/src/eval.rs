@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::batch::{self, EVAL_BATCH};
 use crate::data::{GroupedDataset, Split, SplitData};
+use crate::jobs::Progress;
 use crate::model::{Activation, Mode, Network};
 
 /// Logits of the examples `indices` of `split`, row-major `[n, classes]`, in passes of
-/// `batch` examples. The model must be on a plain (non-autodiff) device.
+/// `batch` examples; `progress` hears of each pass and may stop them. The model must be on a
+/// plain (non-autodiff) device.
 pub fn logits_of(
     model: &Network,
     dataset: &GroupedDataset,
@@ -18,8 +20,11 @@ pub fn logits_of(
     indices: &[usize],
     batch: usize,
     device: &Device,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(indices.len() * dataset.class_names.len());
+    let passes = indices.len().div_ceil(batch.max(1));
+    let mut done = 0;
     batch::prefetched(
         dataset,
         split,
@@ -28,16 +33,23 @@ pub fn logits_of(
         |chunk, pixels| {
             let x = batch::from_chw(pixels, chunk.len(), dataset.image_shape, device);
             out.extend(read(model.forward(x, Mode::Eval))?);
-            Ok(())
+            done += 1;
+            Ok(progress.report(done, passes)?)
         },
     )?;
     Ok(out)
 }
 
 /// Logits of every example of `split` in passes of [`EVAL_BATCH`].
-pub fn logits(model: &Network, dataset: &GroupedDataset, split: Split, device: &Device) -> Result<Vec<f32>> {
+pub fn logits(
+    model: &Network,
+    dataset: &GroupedDataset,
+    split: Split,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
     let all: Vec<usize> = (0..dataset.split(split).len()).collect();
-    logits_of(model, dataset, split, &all, EVAL_BATCH, device)
+    logits_of(model, dataset, split, &all, EVAL_BATCH, device, progress)
 }
 
 fn read(logits: Tensor<2>) -> Result<Vec<f32>> {
@@ -51,20 +63,32 @@ pub fn boundaries(
     split: Split,
     batch: usize,
     device: &Device,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<Vec<Activation>>> {
     let all: Vec<usize> = (0..dataset.split(split).len()).collect();
-    all.chunks(batch.max(1))
-        .map(|chunk| Ok(model.boundaries(batch::images(dataset, split, chunk, device)?)))
-        .collect()
+    let passes = all.len().div_ceil(batch.max(1));
+    let mut out = Vec::with_capacity(passes);
+    for chunk in all.chunks(batch.max(1)) {
+        out.push(model.boundaries(batch::images(dataset, split, chunk, device)?));
+        progress.report(out.len(), passes)?;
+    }
+    Ok(out)
 }
 
-/// Logits resumed from cached boundary activations (`k` as in `Network::forward_from`).
-/// Identical to [`logits`] when the layers before stage `k` are unchanged.
-pub fn logits_from(model: &Network, cached: &[Vec<Activation>], k: usize) -> Result<Vec<f32>> {
+/// Logits resumed from cached boundary activations (`k` as in `Network::forward_from`), one
+/// report to `progress` per cached pass. Identical to [`logits`] when the layers before stage
+/// `k` are unchanged.
+pub fn logits_from(
+    model: &Network,
+    cached: &[Vec<Activation>],
+    k: usize,
+    progress: &mut dyn Progress,
+) -> Result<Vec<f32>> {
     let mut out = Vec::new();
-    for batch in cached {
+    for (done, batch) in cached.iter().enumerate() {
         let x = batch.get(k).with_context(|| format!("no cached activation for stage {k}"))?;
         out.extend(read(model.forward_from(k, x.clone())?)?);
+        progress.report(done + 1, cached.len())?;
     }
     Ok(out)
 }
@@ -167,12 +191,13 @@ pub(crate) fn report_from_logits(dataset: &GroupedDataset, split: Split, logits:
     accuracy_report(split, dataset.split(split), &preds, &dataset.group_names, &dataset.train_proportions())
 }
 
-/// Evaluates `model` on `split` of `dataset`.
+/// Evaluates `model` on `split` of `dataset`; `progress` hears of each pass.
 pub fn evaluate(
     model: &Network,
     dataset: &GroupedDataset,
     split: Split,
     device: &Device,
+    progress: &mut dyn Progress,
 ) -> Result<AccuracyReport> {
-    Ok(report_from_logits(dataset, split, &logits(model, dataset, split, device)?))
+    Ok(report_from_logits(dataset, split, &logits(model, dataset, split, device, progress)?))
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::Experiment;
+use crate::jobs::Silent;
 use crate::model::{LayerInfo, ModelConfig, param_counts};
 
 /// One group with its size in each split.
@@ -96,6 +97,6 @@ pub fn describe(
         epoch,
         layers: model.layers(),
         groups: group_infos(dataset),
-        accuracy: evaluate(&model, dataset, split, device)?,
+        accuracy: evaluate(&model, dataset, split, device, &mut Silent)?,
     })
 }

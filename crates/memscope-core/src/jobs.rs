@@ -1,9 +1,11 @@
 //! The one protocol every long job follows: it reports progress through a [`Progress`] and
 //! stops, when asked to, with the typed error [`Cancelled`].
 //!
-//! Training, each repeat of an intervention, every study (and later fine-tuning) take a
-//! `&mut dyn Progress`; a front end passes a closure, a progress bar or [`Silent`], and
-//! recognises a cancellation with [`is_cancelled`] instead of reading error text.
+//! Training, each repeat of an intervention, every study, and every pass over a split (an
+//! evaluation, a gradient score, a session's baseline) take a `&mut dyn Progress` and report
+//! each batch; a front end passes a closure, a progress bar or [`Silent`], and recognises a
+//! cancellation with [`is_cancelled`] instead of reading error text. A pass run as one step of
+//! a longer job reports through [`Within`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -49,6 +51,28 @@ impl Progress for Silent {
     }
 }
 
+/// A pass inside step `done` of `total` of a longer job (the gradient pass of an
+/// intervention's ranking, the baseline of a sweep's layer): each of its reports asks the job
+/// whether to go on at the job's own position, so the pass stops within one batch when the job
+/// is cancelled, while whatever shows the job's progress keeps counting the job's own units.
+pub struct Within<'a> {
+    job: &'a mut dyn Progress,
+    done: usize,
+    total: usize,
+}
+
+impl<'a> Within<'a> {
+    pub fn new(job: &'a mut dyn Progress, done: usize, total: usize) -> Within<'a> {
+        Within { job, done, total }
+    }
+}
+
+impl Progress for Within<'_> {
+    fn report(&mut self, _: usize, _: usize) -> Result<(), Cancelled> {
+        self.job.report(self.done, self.total)
+    }
+}
+
 /// A shared flag another thread sets to cancel the running job (burn's `Interrupter`).
 #[derive(Clone, Debug, Default)]
 pub struct CancelFlag(Arc<AtomicBool>);
@@ -89,6 +113,20 @@ mod tests {
         let error = anyhow::Error::from(Cancelled).context("sensitivity study");
         assert!(is_cancelled(&error));
         assert!(!is_cancelled(&anyhow::anyhow!("cancelled")), "text alone is not a cancellation");
+    }
+
+    #[test]
+    fn a_nested_pass_reports_the_jobs_position_and_stops_when_the_job_does() {
+        let mut heard = Vec::new();
+        let mut job = |done: usize, total: usize| {
+            heard.push((done, total));
+            heard.len() < 3
+        };
+        let mut pass = Within::new(&mut job, 2, 5);
+        assert_eq!(pass.report(1, 40), Ok(()));
+        assert_eq!(pass.report(2, 40), Ok(()));
+        assert_eq!(pass.report(3, 40), Err(Cancelled));
+        assert_eq!(heard, [(2, 5); 3]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::data::batch::{self, BatchSizes};
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{self, AccuracyReport};
 use crate::experiment::Experiment;
+use crate::jobs::{Progress, Within};
 use crate::model::{Activation, LayerInfo, Network};
 use crate::neurons::scores::{self, Criterion};
 use crate::neurons::weights::{LayerWeights, WeightSet, read_weights, with_weights};
@@ -128,8 +129,13 @@ impl Session {
     }
 
     /// The stage-boundary activations of the unchanged network of `epoch` on `split`, when
-    /// they fit in the budget.
-    fn activations(&mut self, epoch: usize, split: Split) -> Result<Option<Arc<Vec<Vec<Activation>>>>> {
+    /// they fit in the budget (the pass that computes them reports each batch to `progress`).
+    fn activations(
+        &mut self,
+        epoch: usize,
+        split: Split,
+        progress: &mut dyn Progress,
+    ) -> Result<Option<Arc<Vec<Vec<Activation>>>>> {
         if let Some(a) = self.activations.get(&(epoch, split)) {
             return Ok(Some(a));
         }
@@ -143,8 +149,9 @@ impl Session {
         if bytes > self.activations.budget() {
             return Ok(None);
         }
+        let (dataset, device) = (&self.dataset, &self.device);
         let cached =
-            Arc::new(eval::boundaries(&network, &self.dataset, split, self.batches.eval, &self.device)?);
+            Arc::new(eval::boundaries(&network, dataset, split, self.batches.eval, device, progress)?);
         self.activations.insert((epoch, split), cached.clone(), bytes);
         Ok(Some(cached))
     }
@@ -192,17 +199,27 @@ impl Session {
         Ok(w)
     }
 
-    /// Per-group accuracy of the unchanged network of `epoch` on `split`.
-    pub fn baseline(&mut self, epoch: usize, split: Split) -> Result<AccuracyReport> {
+    /// Per-group accuracy of the unchanged network of `epoch` on `split`. `progress` hears of
+    /// each batch of the pass and may stop it (then nothing is cached).
+    pub fn baseline(
+        &mut self,
+        epoch: usize,
+        split: Split,
+        progress: &mut dyn Progress,
+    ) -> Result<AccuracyReport> {
         if let Some(r) = self.baselines.get(&(epoch, split)) {
             return Ok(r.clone());
         }
         // One pass fills the activation cache and gives the baseline (resuming from the last
         // boundary runs the same operations as a full forward pass).
         let network = self.network(epoch)?;
-        let logits = match self.activations(epoch, split)? {
-            Some(cached) => eval::logits_from(&network, &cached, network.stages().len() - 1)?,
-            None => self.logits(&network, split)?,
+        let logits = match self.activations(epoch, split, progress)? {
+            // Only the head is left: its passes keep the gauge full.
+            Some(cached) => {
+                let mut head = Within::new(progress, cached.len(), cached.len());
+                eval::logits_from(&network, &cached, network.stages().len() - 1, &mut head)?
+            }
+            None => self.logits(&network, split, progress)?,
         };
         let report = eval::report_from_logits(&self.dataset, split, &logits);
         self.baselines.insert((epoch, split), report.clone());
@@ -210,45 +227,61 @@ impl Session {
     }
 
     /// Logits of every example of `split` in this session's evaluation batches.
-    fn logits(&self, network: &Network, split: Split) -> Result<Vec<f32>> {
+    fn logits(&self, network: &Network, split: Split, progress: &mut dyn Progress) -> Result<Vec<f32>> {
         let all: Vec<usize> = (0..self.dataset.split(split).len()).collect();
-        eval::logits_of(network, &self.dataset, split, &all, self.batches.eval, &self.device)
+        eval::logits_of(network, &self.dataset, split, &all, self.batches.eval, &self.device, progress)
     }
 
     /// Per-group accuracy of the network of `epoch` with `layers` replaced. When every
     /// changed layer lies inside a stage, the forward pass resumes from the activations
-    /// cached at the earliest such stage's input (the same numbers, less work).
+    /// cached at the earliest such stage's input (the same numbers, less work). `progress`
+    /// hears of each batch.
     pub(crate) fn evaluate_with(
         &mut self,
         epoch: usize,
         split: Split,
         layers: &[&LayerWeights],
+        progress: &mut dyn Progress,
     ) -> Result<AccuracyReport> {
-        let logits = self.logits_with(epoch, split, layers)?;
+        let logits = self.logits_with(epoch, split, layers, progress)?;
         Ok(eval::report_from_logits(&self.dataset, split, &logits))
     }
 
     /// Logits `[examples × classes]` of `split` from the network of `epoch` with `layers`
     /// replaced (none: the unchanged network), resuming from cached activations as
-    /// `Self::evaluate_with` does.
-    pub fn logits_with(&mut self, epoch: usize, split: Split, layers: &[&LayerWeights]) -> Result<Vec<f32>> {
+    /// `Self::evaluate_with` does; `progress` hears of each batch of each pass (filling the
+    /// cache, then resuming from it).
+    pub fn logits_with(
+        &mut self,
+        epoch: usize,
+        split: Split,
+        layers: &[&LayerWeights],
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<f32>> {
         let changed = with_weights(&self.network(epoch)?, layers);
         let stage_of = |name: &str| self.layers.iter().find(|l| l.name == name).and_then(|l| l.stage);
         let resume = layers.iter().map(|l| stage_of(&l.name)).min().flatten();
         let cached = match resume {
-            Some(_) => self.activations(epoch, split)?,
+            Some(_) => self.activations(epoch, split, progress)?,
             None => None,
         };
         let logits = match (resume, cached) {
-            (Some(k), Some(cached)) => eval::logits_from(&changed, &cached, k)?,
-            _ => self.logits(&changed, split)?,
+            (Some(k), Some(cached)) => eval::logits_from(&changed, &cached, k, progress)?,
+            _ => self.logits(&changed, split, progress)?,
         };
         Ok(logits)
     }
 
     /// The tensors whose neuron norms are the scores: the weights for magnitude, the loss
-    /// gradients for a gradient criterion (computed once per epoch and criterion).
-    pub fn score_source(&mut self, epoch: usize, criterion: &Criterion) -> Result<Arc<WeightSet>> {
+    /// gradients for a gradient criterion (computed once per epoch and criterion). `progress`
+    /// hears of each batch of the passes (the examples' losses when a sampling ranks them, then
+    /// the backward passes) and may stop them; nothing is cached then.
+    pub fn score_source(
+        &mut self,
+        epoch: usize,
+        criterion: &Criterion,
+        progress: &mut dyn Progress,
+    ) -> Result<Arc<WeightSet>> {
         let Criterion::Gradient { group, split, sampling, seed } = criterion else {
             return self.weights(epoch);
         };
@@ -265,7 +298,15 @@ impl Session {
         let mut losses = |pool: &[usize]| -> Result<Vec<f64>> {
             let missing: Vec<usize> = pool.iter().copied().filter(|&i| cached[i].is_nan()).collect();
             if !missing.is_empty() {
-                let fresh = scores::example_losses(&network, dataset, *split, &missing, batch, device)?;
+                let fresh = scores::example_losses(
+                    &network,
+                    dataset,
+                    *split,
+                    &missing,
+                    batch,
+                    device,
+                    &mut *progress,
+                )?;
                 for (&i, loss) in missing.iter().zip(fresh) {
                     cached[i] = loss;
                 }
@@ -282,14 +323,22 @@ impl Session {
             &examples,
             self.batches.gradient,
             &autodiff,
+            progress,
         )?);
         self.gradients.insert(key, grads.clone(), weight_bytes(&grads));
         Ok(grads)
     }
 
-    /// Every candidate neuron's score under `criterion`, numbered as in `space`.
-    pub fn scores(&mut self, epoch: usize, criterion: &Criterion, space: &NeuronSpace) -> Result<Vec<f32>> {
-        let source = self.score_source(epoch, criterion)?;
+    /// Every candidate neuron's score under `criterion`, numbered as in `space`; `progress` as
+    /// for [`Session::score_source`].
+    pub fn scores(
+        &mut self,
+        epoch: usize,
+        criterion: &Criterion,
+        space: &NeuronSpace,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<f32>> {
+        let source = self.score_source(epoch, criterion, progress)?;
         scores::norms(&source, space)
     }
 }

@@ -204,7 +204,7 @@ fn gradient_scores(
         let space = session.space(&CandidateFilter::default(), Granularity::default())?;
         let (ms, _) = time(|| {
             for g in 0..dataset.num_groups() {
-                session.scores(epoch, &gradient(Some(g), DEFAULT_SEED), &space)?;
+                session.scores(epoch, &gradient(Some(g), DEFAULT_SEED), &space, &mut Silent)?;
             }
             Ok(())
         })?;

@@ -75,7 +75,8 @@ pub fn run(
         let mut session = fresh()?;
         session.network(epoch)?;
         let space = session.space(&CandidateFilter::default(), Granularity::default())?;
-        let (ms, _) = time(|| session.scores(epoch, &gradient(Some(group), DEFAULT_SEED), &space))?;
+        let (ms, _) =
+            time(|| session.scores(epoch, &gradient(Some(group), DEFAULT_SEED), &space, &mut Silent))?;
         grads.push(ms);
     }
     timings.push(Timing::of(
@@ -109,7 +110,7 @@ fn forward_pass(
     let mut forward = Vec::new();
     let mut accuracy = Vec::new();
     for _ in 0..runs {
-        let (ms, report) = time(|| evaluate(&network, dataset, Split::Val, device))?;
+        let (ms, report) = time(|| evaluate(&network, dataset, Split::Val, device, &mut Silent))?;
         forward.push(ms);
         accuracy = report.groups.iter().map(|g| g.accuracy).collect();
     }

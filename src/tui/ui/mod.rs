@@ -171,12 +171,15 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     match &app.running {
         Some(run) => {
             let ratio = if run.total > 0 { run.done as f64 / run.total as f64 } else { 0.0 };
+            let next = match &app.opening {
+                Some(name) => format!("stopping after this batch, then opening {name}…"),
+                None => format!("({} cancels)", keymap.label(Action::Cancel)),
+            };
             let label = format!(
-                "{} {:.1}s{}  ({} cancels)",
+                "{} {:.1}s{}  {next}",
                 run.label,
                 run.started.elapsed().as_secs_f64(),
                 if run.total > 0 { format!("  {}/{}", run.done, run.total) } else { String::new() },
-                keymap.label(Action::Cancel)
             );
             let gauge =
                 Gauge::default().gauge_style(theme.accent()).ratio(ratio.clamp(0.0, 1.0)).label(label);

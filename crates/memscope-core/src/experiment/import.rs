@@ -13,7 +13,7 @@ use super::manifest::{CheckpointEntry, FORMAT, ImportSource, ImportedFile, Manif
 use super::{Experiment, ExperimentWriter, checkpoint, foreign};
 use crate::data::{DatasetSpec, GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::model::{ModelConfig, Network};
 use crate::util::fsx::{LINK_LOOP, is_link_loop};
 
@@ -339,7 +339,10 @@ pub fn import(
             read_checkpoint(&plan.model, &plan.label_order, &found.path, device)?;
         let mut reports = Vec::new();
         for &split in &plan.evaluate {
-            reports.push((split, evaluate(&network, dataset, split, device)?));
+            reports.push((
+                split,
+                evaluate(&network, dataset, split, device, &mut Within::new(progress, done, total))?,
+            ));
         }
         let accuracies = |split: Split| -> Vec<Option<f64>> {
             reports

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate, summarize};
 use crate::experiment::Experiment;
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 
 /// How the epoch of an experiment is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -124,15 +124,15 @@ fn worst(accuracies: &[Option<f64>]) -> Option<f64> {
 /// recorded when every epoch has them, else by evaluating every epoch.
 fn best_val_epoch(
     experiment: &Experiment,
-    dataset: &GroupedDataset,
-    device: &Device,
+    (dataset, device): (&GroupedDataset, &Device),
     cache: &mut Vec<(usize, AccuracyReport)>,
+    progress: &mut dyn Progress,
 ) -> Result<usize> {
     let mut best: Option<(usize, f64)> = None;
     for entry in &experiment.manifest.checkpoints {
         let accuracy = if entry.val_accuracy.is_empty() {
-            let report =
-                evaluate(&experiment.load_network(entry.epoch, device)?, dataset, Split::Val, device)?;
+            let network = experiment.load_network(entry.epoch, device)?;
+            let report = evaluate(&network, dataset, Split::Val, device, progress)?;
             let w = report.worst_group_accuracy;
             cache.push((entry.epoch, report));
             w
@@ -166,6 +166,7 @@ pub fn compare(
         );
     }
     let mut rows = Vec::new();
+    let n = experiments.len();
     for (i, experiment) in experiments.iter().enumerate() {
         let lineage = experiment.manifest.lineage.as_ref();
         let mut cache = Vec::new();
@@ -173,14 +174,20 @@ pub fn compare(
         for selection in Selection::ALL {
             let epoch = match selection {
                 Selection::LastEpoch => experiment.last_epoch(),
-                Selection::BestValWorstGroup => best_val_epoch(experiment, dataset, device, &mut cache)?,
+                Selection::BestValWorstGroup => best_val_epoch(
+                    experiment,
+                    (dataset, device),
+                    &mut cache,
+                    &mut Within::new(progress, i, n),
+                )?,
             };
             let network = experiment.load_network(epoch, device)?;
+            let mut pass = Within::new(progress, i, n);
             selected.push(Selected {
                 selection,
                 epoch,
-                val: evaluate(&network, dataset, Split::Val, device)?,
-                test: evaluate(&network, dataset, Split::Test, device)?,
+                val: evaluate(&network, dataset, Split::Val, device, &mut pass)?,
+                test: evaluate(&network, dataset, Split::Test, device, &mut pass)?,
             });
         }
         rows.push(ExperimentRow {

@@ -14,7 +14,7 @@ use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval::{accuracy_report, predictions};
 use crate::experiment::lineage::{Dfr, LabelUse, Method};
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::model::{LayerKind, Mode, Network};
 use crate::neurons::weights::{LayerWeights, with_weights};
 use crate::util::rng::seeded;
@@ -67,25 +67,28 @@ impl Mitigation for Dfr {
             start.device,
             progress,
         )?;
-        recorder.epoch(1, None, &with_weights(&start.model, &[&outcome.head]))?;
+        recorder.epoch(1, None, &with_weights(&start.model, &[&outcome.head]), progress)?;
         Ok(Method::Dfr(Dfr { c: outcome.c, per_group: outcome.per_group, ..self.clone() }))
     }
 }
 /// The solver stops when no optimality condition is violated by more than this.
 const TOLERANCE: f64 = 1e-6;
 
-/// Penultimate features of every example of `split`, row-major `[n, d]`, eval mode.
+/// Penultimate features of every example of `split`, row-major `[n, d]`, eval mode; `progress`
+/// hears of each batch.
 pub(crate) fn features(
     model: &Network,
     dataset: &GroupedDataset,
     split: Split,
     device: &Device,
+    progress: &mut dyn Progress,
 ) -> Result<(Vec<f64>, usize)> {
     let n = dataset.split(split).len();
     let all: Vec<usize> = (0..n).collect();
     let mut out = Vec::new();
     let mut dim = 0;
-    for chunk in all.chunks(batch::EVAL_BATCH) {
+    let passes = n.div_ceil(batch::EVAL_BATCH);
+    for (done, chunk) in all.chunks(batch::EVAL_BATCH).enumerate() {
         let f = model.features(batch::images(dataset, split, chunk, device)?, Mode::Eval);
         dim = f.dims()[1];
         let values = f
@@ -94,6 +97,7 @@ pub(crate) fn features(
             .try_to_vec::<f32>()
             .map_err(|e| anyhow!("cannot read features: {e:?}"))?;
         out.extend(values.into_iter().map(f64::from));
+        progress.report(done + 1, passes)?;
     }
     Ok((out, dim))
 }
@@ -234,9 +238,9 @@ pub(crate) fn dfr(
     );
     ensure!(retrains >= 1, "DFR needs at least one refit");
     let total = 2 + c_grid.len() + retrains;
-    let (train_x, d) = features(model, dataset, Split::Train, device)?;
+    let (train_x, d) = features(model, dataset, Split::Train, device, &mut Within::new(progress, 0, total))?;
     progress.report(1, total)?;
-    let (val_x, _) = features(model, dataset, Split::Val, device)?;
+    let (val_x, _) = features(model, dataset, Split::Val, device, &mut Within::new(progress, 1, total))?;
     progress.report(2, total)?;
     let classes = dataset.class_names.len();
     let mut fitting = Fitting { dataset, train_x, val_x, d, classes, done: 2, total };

@@ -47,16 +47,22 @@ impl Mitigation for Jtt {
             start.parent.load_network(self.identification_epoch, start.device).with_context(|| {
                 format!("JTT's identification epoch {} (--jtt-epoch)", self.identification_epoch)
             })?;
-        let errors = error_set(&identification, start.dataset, start.device)?;
+        let errors = error_set(&identification, start.dataset, start.device, progress)?;
         let sampler = Sampler::Repeat(multiplicities(&errors, self.upweight));
         fine_tune(start, &mut Erm::new(&start.autodiff), &sampler, recorder, progress)?;
         Ok(Method::Jtt(Jtt { errors: errors.iter().filter(|&&e| e).count(), ..self.clone() }))
     }
 }
 
-/// Which training examples `model` (eval mode, no augmentation) misclassifies.
-pub fn error_set(model: &Network, dataset: &GroupedDataset, device: &Device) -> Result<Vec<bool>> {
-    let logits = logits(model, dataset, Split::Train, device)?;
+/// Which training examples `model` (eval mode, no augmentation) misclassifies; `progress`
+/// hears of each batch.
+pub fn error_set(
+    model: &Network,
+    dataset: &GroupedDataset,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<Vec<bool>> {
+    let logits = logits(model, dataset, Split::Train, device, progress)?;
     let predicted = predictions(&logits, dataset.class_names.len());
     Ok(predicted.iter().zip(&dataset.train.labels).map(|(p, l)| p != l).collect())
 }

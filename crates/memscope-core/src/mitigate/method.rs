@@ -166,17 +166,17 @@ pub struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
-    /// Evaluates `model` (on a plain device), saves it as `epoch`, and tells the listener.
-    pub fn epoch(&mut self, epoch: usize, loss: Option<f64>, model: &Network) -> Result<()> {
-        record_epoch(
-            &mut self.writer,
-            model,
-            self.dataset,
-            self.device,
-            (epoch, self.epochs),
-            loss,
-            self.on_epoch,
-        )
+    /// Evaluates `model` (on a plain device; `progress` hears of each batch), saves it as
+    /// `epoch`, and tells the listener.
+    pub fn epoch(
+        &mut self,
+        epoch: usize,
+        loss: Option<f64>,
+        model: &Network,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        let at = (epoch, self.epochs, loss);
+        record_epoch(&mut self.writer, model, self.dataset, self.device, at, self.on_epoch, progress)
     }
 }
 
@@ -198,7 +198,7 @@ pub(crate) fn fine_tune(
         start.dataset,
         start.training,
         &start.autodiff,
-        &mut |epoch, loss, model| recorder.epoch(epoch, Some(loss), &model.valid()),
+        &mut |epoch, loss, model, progress| recorder.epoch(epoch, Some(loss), &model.valid(), progress),
         progress,
     )?;
     Ok(())

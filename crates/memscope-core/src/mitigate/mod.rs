@@ -32,7 +32,7 @@ use crate::experiment::lineage::{Lineage, Method};
 use crate::experiment::{
     Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule, TrainSettings,
 };
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::train::EpochReport;
 use crate::util::rng::DEFAULT_SEED;
 use method::{Recorder, Start};
@@ -148,7 +148,8 @@ pub fn mitigate(run: MitigationRun<'_>) -> Result<Experiment> {
     let writer = ExperimentWriter::create(out, manifest(&start, plan, start_sha256), overwrite)?;
     let epochs = plan.method.epochs(training);
     let mut recorder = Recorder { writer, dataset, device, epochs, on_epoch };
-    recorder.epoch(0, None, &start.model)?;
+    // Before the first batch: the evaluation only asks whether to go on.
+    recorder.epoch(0, None, &start.model, &mut Within::new(progress, 0, 0))?;
     let record = method.run(&start, &mut recorder, progress)?;
     // What the run found (JTT's error count, DFR's C) goes in the lineage.
     recorder.writer.update_manifest(|m| {

@@ -12,7 +12,7 @@ use super::ntxent::nt_xent;
 use super::prune::{self, DeviceMasks, Masks, smallest_magnitude};
 use crate::data::Split;
 use crate::experiment::lineage::{Critical, Features, LabelUse, Method, SilentMajority, Variant};
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::model::{Mode, Network};
 use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{Selection, select};
@@ -96,7 +96,8 @@ impl Mitigation for SilentMajority {
         progress: &mut dyn Progress,
     ) -> Result<Method> {
         let critical = match self.variant {
-            Variant::Paper => Some(critical_neurons(self, start)?),
+            // Before the first batch: the gradient pass only asks whether to go on.
+            Variant::Paper => Some(critical_neurons(self, start, &mut Within::new(progress, 0, 0))?),
             Variant::Code => None,
         };
         let fixed = critical.as_ref().map(|masks| (masks, &start.model));
@@ -109,7 +110,11 @@ impl Mitigation for SilentMajority {
 /// The paper variant's critical neurons at the start checkpoint: the top `fraction` of the
 /// candidate units (the head left out) by magnitude or by the label-free gradient on train,
 /// as masks.
-fn critical_neurons(settings: &SilentMajority, start: &Start<'_>) -> Result<Masks> {
+fn critical_neurons(
+    settings: &SilentMajority,
+    start: &Start<'_>,
+    progress: &mut dyn Progress,
+) -> Result<Masks> {
     let seed = start.seed();
     let mut session = Session::new(start.parent.clone(), start.dataset.clone(), start.device.clone())?;
     let filter = CandidateFilter { exclude_head: true, ..CandidateFilter::default() };
@@ -120,7 +125,7 @@ fn critical_neurons(settings: &SilentMajority, start: &Start<'_>) -> Result<Mask
             Criterion::Gradient { group: None, split: Split::Train, sampling, seed }
         }
     };
-    let scores = session.scores(start.epoch, &criterion, &space)?;
+    let scores = session.scores(start.epoch, &criterion, &space, progress)?;
     let chosen = select(&scores, Selection::TopFraction(settings.fraction), seed)?;
     prune::neurons(&space, &chosen)
 }

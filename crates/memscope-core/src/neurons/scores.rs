@@ -15,6 +15,7 @@ use super::NeuronSpace;
 use super::weights::{WeightSet, read_gradients};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval;
+use crate::jobs::Progress;
 use crate::model::{Mode, ModulePath, Network};
 use crate::util::rng::seeded;
 
@@ -202,7 +203,8 @@ pub fn choose_examples(
 }
 
 /// Each example's cross-entropy, -log p(true class) from a stable log-softmax, for the
-/// examples `indices` of `split`, in passes of `batch`. `model` must be on a plain device.
+/// examples `indices` of `split`, in passes of `batch` (each reported to `progress`). `model`
+/// must be on a plain device.
 pub fn example_losses(
     model: &Network,
     dataset: &GroupedDataset,
@@ -210,10 +212,11 @@ pub fn example_losses(
     indices: &[usize],
     batch: usize,
     device: &Device,
+    progress: &mut dyn Progress,
 ) -> Result<Vec<f64>> {
     let data = dataset.split(split);
     let classes = dataset.class_names.len();
-    let logits = eval::logits_of(model, dataset, split, indices, batch, device)?;
+    let logits = eval::logits_of(model, dataset, split, indices, batch, device, progress)?;
     Ok(logits
         .chunks(classes)
         .zip(indices)
@@ -265,8 +268,8 @@ pub fn for_gradients(model: Network) -> Network {
 }
 
 /// Gradients of the mean cross-entropy over the examples `indices` of `split` with respect
-/// to every conv and linear weight, in backward passes of `batch` examples. `model` must
-/// come from [`for_gradients`].
+/// to every conv and linear weight, in backward passes of `batch` examples; `progress` hears of
+/// each pass and may stop them. `model` must come from [`for_gradients`].
 pub fn loss_gradients(
     model: &Network,
     dataset: &GroupedDataset,
@@ -274,11 +277,13 @@ pub fn loss_gradients(
     indices: &[usize],
     batch: usize,
     autodiff_device: &Device,
+    progress: &mut dyn Progress,
 ) -> Result<WeightSet> {
     ensure!(!indices.is_empty(), "no examples to compute a gradient on");
     let loss_fn = CrossEntropyLossConfig::new().init(autodiff_device);
     let mut total: Option<WeightSet> = None;
-    for chunk in indices.chunks(batch.max(1)) {
+    let passes = indices.len().div_ceil(batch.max(1));
+    for (done, chunk) in indices.chunks(batch.max(1)).enumerate() {
         let x = batch::images(dataset, split, chunk, autodiff_device)?;
         let y = batch::labels_of(dataset, split, chunk, autodiff_device);
         let loss = loss_fn.forward(model.forward(x, Mode::Eval), y);
@@ -296,6 +301,7 @@ pub fn loss_gradients(
                 acc
             }
         });
+        progress.report(done + 1, passes)?;
     }
     total.context("no gradient was computed")
 }

@@ -15,7 +15,7 @@ pub use html::{SECTIONS, escape, html};
 
 use crate::data::Split;
 use crate::eval::AccuracyReport;
-use crate::jobs::{Progress, Silent};
+use crate::jobs::{Progress, Within};
 use crate::render::Provenance;
 use crate::session::Session;
 use crate::studies::control::{self, ControlSpec, ControlStudy};
@@ -110,16 +110,16 @@ pub fn build(session: &mut Session, spec: &ReportSpec, progress: &mut dyn Progre
     let studies = Studies::of(spec, session, epoch);
     let steps = 6;
     progress.report(0, steps)?;
-    let erm = session.baseline(epoch, spec.split)?;
-    let timeline = timeline::run(session, &studies.timeline, &mut Silent)?;
+    let erm = session.baseline(epoch, spec.split, &mut Within::new(progress, 0, steps))?;
+    let timeline = timeline::run(session, &studies.timeline, &mut Within::new(progress, 0, steps))?;
     progress.report(1, steps)?;
-    let bars = grid::run(session, &studies.bars, &mut Silent)?;
+    let bars = grid::run(session, &studies.bars, &mut Within::new(progress, 1, steps))?;
     progress.report(2, steps)?;
-    let ranks = ranks::run(session, &studies.ranks, &mut Silent)?;
+    let ranks = ranks::run(session, &studies.ranks, &mut Within::new(progress, 2, steps))?;
     progress.report(3, steps)?;
-    let sensitivity = sensitivity::run(session, &studies.sensitivity, &mut Silent)?;
+    let sensitivity = sensitivity::run(session, &studies.sensitivity, &mut Within::new(progress, 3, steps))?;
     progress.report(4, steps)?;
-    let control = control::run(session, &studies.control, &mut Silent)?;
+    let control = control::run(session, &studies.control, &mut Within::new(progress, 4, steps))?;
     progress.report(5, steps)?;
 
     let experiment = session.experiment();

@@ -10,7 +10,7 @@ use super::intervention::{
 };
 use super::{DEFAULT_SEED, DEFAULT_SPLIT};
 use crate::data::{GroupedDataset, Split};
-use crate::jobs::{Progress, Silent};
+use crate::jobs::{Progress, Within};
 use crate::neurons::scores::Criterion;
 use crate::neurons::select::{Selection, random_control, top_count};
 use crate::neurons::{CandidateFilter, Granularity};
@@ -121,9 +121,10 @@ pub fn run(session: &mut Session, spec: &ControlSpec, progress: &mut dyn Progres
             .granularity(spec.granularity)
             .candidates(spec.candidates.clone())
             .repeats(1);
-        let critical = intervene(session, &base, &mut Silent)?;
+        let mut step = Within::new(progress, rows.len(), spec.fractions.len());
+        let critical = intervene(session, &base, &mut step)?;
         let random = base.select(random_control(Selection::TopFraction(fraction), space.total())?);
-        let control = intervene(session, &random.repeats(spec.repeats), &mut Silent)?;
+        let control = intervene(session, &random.repeats(spec.repeats), &mut step)?;
         rows.push(ControlRow { fraction, count, critical: critical.groups, control: control.groups });
         progress.report(rows.len(), spec.fractions.len())?;
     }

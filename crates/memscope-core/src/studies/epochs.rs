@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::GroupChange;
 use super::intervention::{self, InterventionSpec};
-use crate::jobs::{Progress, is_cancelled};
+use crate::jobs::{Progress, Within, is_cancelled};
 use crate::session::Session;
 
 /// The intervention and the epochs it is run at.
@@ -59,7 +59,7 @@ pub fn run(
     let mut points = Vec::with_capacity(spec.epochs.len());
     for (i, &epoch) in spec.epochs.iter().enumerate() {
         let at = spec.at(epoch);
-        let point = match intervention::run(session, &at, &mut crate::jobs::Silent) {
+        let point = match intervention::run(session, &at, &mut Within::new(progress, i, spec.epochs.len())) {
             Ok(result) => EpochPoint { epoch, spec: at, groups: result.groups, error: None },
             Err(e) if is_cancelled(&e) => return Err(e),
             Err(e) => EpochPoint { epoch, spec: at, groups: Vec::new(), error: Some(format!("{e:#}")) },

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::intervention::{self, InterventionSpec};
 use crate::eval::predictions;
+use crate::jobs::Progress;
 use crate::session::Session;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,8 +94,9 @@ impl Flips {
 }
 
 /// Runs the intervention's first run on the split and reads the group's predictions before and
-/// after it.
-pub fn run(session: &mut Session, spec: &FlipsSpec) -> Result<Flips> {
+/// after it. `progress` hears of each batch of its passes (the ranking's gradient when it is
+/// not cached, the split before, the split after) and may stop them.
+pub fn run(session: &mut Session, spec: &FlipsSpec, progress: &mut dyn Progress) -> Result<Flips> {
     let at = &spec.intervention;
     let dataset = session.dataset().clone();
     ensure!(
@@ -103,12 +105,12 @@ pub fn run(session: &mut Session, spec: &FlipsSpec) -> Result<Flips> {
         spec.group,
         dataset.num_groups()
     );
-    let prepared = intervention::prepare(session, at)?;
+    let prepared = intervention::prepare(session, at, progress)?;
     let (weights, changed) = intervention::changed_weights(at, &prepared, &prepared.targets, 0)?;
     let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();
     let classes = dataset.class_names.len();
-    let before = predictions(&session.logits_with(at.epoch, at.split, &[])?, classes);
-    let after = predictions(&session.logits_with(at.epoch, at.split, &layers)?, classes);
+    let before = predictions(&session.logits_with(at.epoch, at.split, &[], progress)?, classes);
+    let after = predictions(&session.logits_with(at.epoch, at.split, &layers, progress)?, classes);
     let split = dataset.split(at.split);
     let indices = split.indices_of_group(spec.group);
     let examples: Vec<FlipExample> = indices

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::intervention::{InterventionResult, InterventionSpec, run as intervene};
 use crate::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
-use crate::jobs::{Progress, Silent};
+use crate::jobs::{Progress, Within};
 use crate::neurons::select::Selection;
 use crate::session::Session;
 
@@ -84,7 +84,7 @@ pub fn run(session: &mut Session, spec: &GridSpec, progress: &mut dyn Progress) 
     for intervention in interventions {
         for &k in ks {
             let spec = base.clone().change(intervention.clone()).top_k(k);
-            results.push(intervene(session, &spec, &mut Silent)?);
+            results.push(intervene(session, &spec, &mut Within::new(progress, results.len(), total))?);
             progress.report(results.len(), total)?;
         }
     }

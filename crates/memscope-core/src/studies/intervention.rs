@@ -17,7 +17,7 @@ pub use spec::{
 use super::{GroupChange, Summary, group_changes, mean_summary, run_accuracies};
 use crate::edit;
 use crate::eval::AccuracyReport;
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::neurons::scores::{Criterion, percentile_ranks};
 use crate::neurons::select::{Scope, Selection, scoped, select};
 use crate::neurons::{NeuronId, NeuronSpace};
@@ -86,17 +86,18 @@ pub struct RankingSpec {
 }
 
 /// The neurons a ranking selects: (neurons in scope, their global numbers in `space`,
-/// their descriptions).
+/// their descriptions). `progress` hears of each batch of a gradient pass.
 pub(crate) fn selected_neurons(
     session: &mut Session,
     spec: &RankingSpec,
     space: &NeuronSpace,
+    progress: &mut dyn Progress,
 ) -> Result<(usize, Vec<usize>, Vec<SelectedNeuron>)> {
-    let scores = session.scores(spec.epoch, &spec.criterion, space)?;
+    let scores = session.scores(spec.epoch, &spec.criterion, space, progress)?;
     let (members, values) = scoped(&scores, space, &spec.scope, spec.normalize_layers)?;
     let picks = select(&values, spec.selection, spec.seed)?;
     let ranks = percentile_ranks(&values);
-    let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, space)?;
+    let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, space, progress)?;
     let magnitude_ranks = percentile_ranks(&magnitude);
     let scope = percentile_scope(&spec.scope);
     let neurons = picks
@@ -145,8 +146,13 @@ pub struct Prepared {
     pub neurons: Vec<SelectedNeuron>,
 }
 
-/// Checks `spec` against the session and makes what its runs share.
-pub fn prepare(session: &mut Session, spec: &InterventionSpec) -> Result<Prepared> {
+/// Checks `spec` against the session and makes what its runs share; `progress` hears of each
+/// batch of a gradient pass the ranking needs, and may stop it.
+pub fn prepare(
+    session: &mut Session,
+    spec: &InterventionSpec,
+    progress: &mut dyn Progress,
+) -> Result<Prepared> {
     session.experiment().checkpoint(spec.epoch)?;
     spec.intervention.validate(spec.epoch)?;
     ensure!((1..=1000).contains(&spec.repeats), "repeats {} out of range 1..=1000", spec.repeats);
@@ -167,7 +173,7 @@ pub fn prepare(session: &mut Session, spec: &InterventionSpec) -> Result<Prepare
     let (candidates, targets, neurons) = match target {
         Target::Layer(_) => (0, Vec::new(), Vec::new()),
         Target::Neurons(_) => {
-            selected_neurons(session, &RankingSpec::of(spec.epoch, query, spec.seed), &space)?
+            selected_neurons(session, &RankingSpec::of(spec.epoch, query, spec.seed), &space, progress)?
         }
     };
     Ok(Prepared { space, current, earlier, candidates, targets, neurons })
@@ -194,32 +200,35 @@ pub(crate) fn changed_weights(
     Ok((weights, changed))
 }
 
-/// Runs `spec`. `progress` hears of each finished run (of the repeats); when it says stop,
-/// the intervention ends with [`Cancelled`](crate::jobs::Cancelled).
+/// Runs `spec`. `progress` hears of each finished run (of the repeats); its passes (the
+/// ranking's gradient, the baseline, each run's evaluation) ask it at every batch whether to
+/// go on, and when it says stop the intervention ends with
+/// [`Cancelled`](crate::jobs::Cancelled).
 pub fn run(
     session: &mut Session,
     spec: &InterventionSpec,
     progress: &mut dyn Progress,
 ) -> Result<InterventionResult> {
-    let prepared = prepare(session, spec)?;
-    let before = session.baseline(spec.epoch, spec.split)?;
     let target = spec.target();
-    let ranking = |seed: u64| RankingSpec::of(spec.epoch, &spec.query, seed);
-    let mut targets = prepared.targets.clone();
-
     // Random interventions repeat with fresh noise; the random control redraws its neurons.
     let redraw = matches!(target, Target::Neurons(q) if matches!(q.selection, Selection::Random { .. }));
     let runs = if spec.intervention.is_random() || redraw { spec.repeats } else { 1 };
+    let prepared = prepare(session, spec, &mut Within::new(progress, 0, runs))?;
+    let before = session.baseline(spec.epoch, spec.split, &mut Within::new(progress, 0, runs))?;
+    let ranking = |seed: u64| RankingSpec::of(spec.epoch, &spec.query, seed);
+    let mut targets = prepared.targets.clone();
+
     let mut reports = Vec::with_capacity(runs);
     let mut layers_changed = Vec::new();
     for r in 0..runs {
+        let mut pass = Within::new(progress, r, runs);
         if redraw && r > 0 {
-            targets =
-                selected_neurons(session, &ranking(spec.seed.wrapping_add(r as u64)), &prepared.space)?.1;
+            let again = ranking(spec.seed.wrapping_add(r as u64));
+            targets = selected_neurons(session, &again, &prepared.space, &mut pass)?.1;
         }
         let (weights, changed) = changed_weights(spec, &prepared, &targets, r)?;
         let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();
-        reports.push(session.evaluate_with(spec.epoch, spec.split, &layers)?);
+        reports.push(session.evaluate_with(spec.epoch, spec.split, &layers, &mut pass)?);
         layers_changed = changed;
         progress.report(r + 1, runs)?;
     }

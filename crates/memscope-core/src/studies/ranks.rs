@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::neurons::scores::{Criterion, Sampling, percentile_ranks};
 use crate::neurons::select::{Selection, select};
 use crate::neurons::{CandidateFilter, Granularity};
@@ -94,18 +94,21 @@ fn histogram(picks: &[usize], ranks: &[f64]) -> Vec<usize> {
 pub fn run(session: &mut Session, spec: &RankSpec, progress: &mut dyn Progress) -> Result<RankStudy> {
     session.experiment().checkpoint(spec.epoch)?;
     let space = session.space(&spec.candidates, spec.granularity)?;
-    let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, &space)?;
+    let n_groups = session.dataset().num_groups();
+    let magnitude =
+        session.scores(spec.epoch, &Criterion::Magnitude, &space, &mut Within::new(progress, 0, n_groups))?;
     let magnitude_ranks = percentile_ranks(&magnitude);
     let top_magnitude = select(&magnitude, Selection::TopFraction(spec.fraction), spec.seed)?;
     let mut groups = Vec::new();
-    for group in 0..session.dataset().num_groups() {
+    for group in 0..n_groups {
         let criterion = Criterion::Gradient {
             group: Some(group),
             split: spec.split,
             sampling: spec.sampling,
             seed: spec.seed,
         };
-        let gradient = session.scores(spec.epoch, &criterion, &space)?;
+        let gradient =
+            session.scores(spec.epoch, &criterion, &space, &mut Within::new(progress, group, n_groups))?;
         let gradient_ranks = percentile_ranks(&gradient);
         let top_gradient = select(&gradient, Selection::TopFraction(spec.fraction), spec.seed)?;
         groups.push(GroupRanks {
@@ -115,7 +118,7 @@ pub fn run(session: &mut Session, spec: &RankSpec, progress: &mut dyn Progress) 
             gradient_rank_of_top_magnitude: histogram(&top_magnitude, &gradient_ranks),
             overlap: top_gradient.iter().filter(|p| top_magnitude.contains(p)).count(),
         });
-        progress.report(group + 1, session.dataset().num_groups())?;
+        progress.report(group + 1, n_groups)?;
     }
     Ok(RankStudy { spec: spec.clone(), candidates: space.total(), selected: top_magnitude.len(), groups })
 }

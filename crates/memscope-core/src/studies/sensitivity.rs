@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::intervention::{InterventionSpec, run as intervene};
 use crate::data::Split;
 use crate::eval::AccuracyReport;
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
 use crate::studies::DEFAULT_SPLIT;
@@ -129,9 +129,9 @@ pub fn run(
         );
     }
     let space = session.space(&spec.candidates, Granularity::Unit)?;
-    let before = session.baseline(spec.epoch, spec.split)?;
-    let groups = session.dataset().group_names.clone();
     let total = space.layers.len() * spec.epochs_back.len();
+    let before = session.baseline(spec.epoch, spec.split, &mut Within::new(progress, 0, total))?;
+    let groups = session.dataset().group_names.clone();
     let mut rows = Vec::with_capacity(total);
     let mut counts = vec![vec![0; groups.len()]; spec.epochs_back.len()];
     for (i, &n) in spec.epochs_back.iter().enumerate() {
@@ -139,7 +139,7 @@ pub fn run(
             let request = InterventionSpec::rewind_layer(spec.epoch, layer.name.clone(), n)
                 .on(spec.split)
                 .candidates(spec.candidates.clone());
-            let result = intervene(session, &request, &mut crate::jobs::Silent)?;
+            let result = intervene(session, &request, &mut Within::new(progress, rows.len(), total))?;
             let change: Vec<Option<f64>> = result.groups.iter().map(|g| g.change).collect();
             let sensitive: Vec<bool> =
                 change.iter().map(|c| c.is_some_and(|c| c.abs() >= spec.threshold - 1e-12)).collect();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::GroupChange;
 use super::intervention::{self, InterventionSpec};
 use crate::edit::Intervention;
-use crate::jobs::{Progress, is_cancelled};
+use crate::jobs::{Progress, Within, is_cancelled};
 use crate::neurons::CandidateFilter;
 use crate::session::Session;
 
@@ -69,7 +69,7 @@ pub fn run(session: &mut Session, spec: &SweepSpec, progress: &mut dyn Progress)
         if spec.random_control {
             at = at.clone().random_control(session.layers()).unwrap_or(at);
         }
-        let row = match intervention::run(session, &at, &mut crate::jobs::Silent) {
+        let row = match intervention::run(session, &at, &mut Within::new(progress, i, spec.layers.len())) {
             Ok(result) => SweepRow { layer: layer.clone(), spec: at, groups: result.groups, error: None },
             Err(e) if is_cancelled(&e) => return Err(e),
             Err(e) => {

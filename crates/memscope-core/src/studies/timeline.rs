@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
 use crate::experiment::Experiment;
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::session::Session;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub fn run(session: &mut Session, spec: &TimelineSpec, progress: &mut dyn Progre
     let mut examples = Vec::new();
     for (i, &epoch) in spec.epochs.iter().enumerate() {
         session.experiment().checkpoint(epoch)?;
-        let report = session.baseline(epoch, spec.split)?;
+        let report = session.baseline(epoch, spec.split, &mut Within::new(progress, i, spec.epochs.len()))?;
         examples = report.groups.iter().map(|g| g.examples).collect();
         epochs.push(EpochAccuracy {
             epoch,

@@ -12,7 +12,7 @@ use super::objective::{Objective, TrainBatch};
 use super::sampler::Sampler;
 use crate::data::{GroupedDataset, Split, batch};
 use crate::experiment::{LearningRate, OptimizerKind, TrainSettings};
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::model::Network;
 use crate::util::rng::seeded;
 
@@ -30,11 +30,15 @@ pub fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     }
 }
 
+/// What runs after each epoch of [`fit`]: `(epoch, mean loss, model, progress of its passes)`.
+pub type OnEpoch<'a> = dyn FnMut(usize, f64, &Network, &mut dyn Progress) -> Result<()> + 'a;
+
 /// Trains `model` (on an autodiff device) for `settings.epochs` epochs over the training
 /// split, drawn by `sampler`, with the settings' augmentation and learning-rate schedule.
 /// Before each epoch the objective hears of it ([`Objective::begin_epoch`]); after it
-/// `on_epoch(epoch, mean loss, model)` runs (recording, evaluation). `progress` hears of
-/// every batch, `(batches done, batches in all)`, and can cancel. Returns the trained model.
+/// `on_epoch(epoch, mean loss, model, progress)` runs (recording, evaluation; its passes ask
+/// `progress` whether to go on). `progress` hears of every batch, `(batches done, batches in
+/// all)`, and can cancel. Returns the trained model.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     mut model: Network,
@@ -43,7 +47,7 @@ pub fn fit(
     dataset: &GroupedDataset,
     settings: &TrainSettings,
     device: &Device,
-    on_epoch: &mut dyn FnMut(usize, f64, &Network) -> Result<()>,
+    on_epoch: &mut OnEpoch<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Network> {
     let mut optim = optimizer(settings);
@@ -89,7 +93,7 @@ pub fn fit(
             bail!("training diverged at epoch {epoch} (loss {mean_loss}); try a smaller learning_rate");
         }
         lr.step(mean_loss);
-        on_epoch(epoch, mean_loss, &model)?;
+        on_epoch(epoch, mean_loss, &model, &mut Within::new(progress, epoch * batches, total))?;
     }
     Ok(model)
 }

@@ -20,7 +20,7 @@ pub use sampler::Sampler;
 use crate::data::{DatasetSpec, GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::{CheckpointEntry, Experiment, ExperimentWriter, FORMAT, Manifest, TrainSettings};
-use crate::jobs::Progress;
+use crate::jobs::{Progress, Within};
 use crate::model::{ModelConfig, Network};
 
 /// What to train: the contents of a `train --config` file. Every field has a default
@@ -89,10 +89,11 @@ pub fn train(
     let train_device = device.clone().autodiff();
     let model = plan.model.init(&train_device)?;
     let epochs = settings.epochs;
-    let mut record = |epoch: usize, train_loss: Option<f64>, model: &Network| -> Result<()> {
-        record_epoch(&mut writer, &model.valid(), dataset, device, (epoch, epochs), train_loss, on_epoch)
+    let mut record = |epoch: usize, loss: Option<f64>, model: &Network, progress: &mut dyn Progress| {
+        record_epoch(&mut writer, &model.valid(), dataset, device, (epoch, epochs, loss), on_epoch, progress)
     };
-    record(0, None, &model)?;
+    // Before the first batch: the evaluation only asks whether to go on.
+    record(0, None, &model, &mut Within::new(progress, 0, 0))?;
     let mut objective = Erm::new(&train_device);
     fit(
         model,
@@ -101,26 +102,26 @@ pub fn train(
         dataset,
         settings,
         &train_device,
-        &mut |epoch, loss, model| record(epoch, Some(loss), model),
+        &mut |epoch, loss, model, progress| record(epoch, Some(loss), model, progress),
         progress,
     )?;
     writer.finish()
 }
 
-/// Evaluates `model` (on a plain device) on train and val, saves it as the checkpoint of
-/// `epoch` with those accuracies, and tells `on_epoch`. `(epoch, epochs)`: this epoch and the
-/// run's last.
+/// Evaluates `model` (on a plain device) on train and val, each batch reported to `progress`,
+/// saves it as the checkpoint of `epoch` with those accuracies, and tells `on_epoch`.
+/// `(epoch, epochs, train_loss)`: this epoch, the run's last, and this epoch's mean loss.
 pub(crate) fn record_epoch(
     writer: &mut ExperimentWriter,
     model: &Network,
     dataset: &GroupedDataset,
     device: &Device,
-    (epoch, epochs): (usize, usize),
-    train_loss: Option<f64>,
+    (epoch, epochs, train_loss): (usize, usize, Option<f64>),
     on_epoch: &mut dyn FnMut(&EpochReport),
+    progress: &mut dyn Progress,
 ) -> Result<()> {
-    let train = evaluate(model, dataset, Split::Train, device)?;
-    let val = evaluate(model, dataset, Split::Val, device)?;
+    let train = evaluate(model, dataset, Split::Train, device, progress)?;
+    let val = evaluate(model, dataset, Split::Val, device, progress)?;
     let accuracies = |r: &AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect();
     let entry = CheckpointEntry {
         epoch,

@@ -4,6 +4,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::{NeuronQuery, RankingSpec, SelectedNeuron, selected_neurons};
+use crate::jobs::Silent;
 use crate::neurons::Granularity;
 use crate::neurons::select::{Selection, in_scope};
 use crate::session::Session;
@@ -40,6 +41,6 @@ pub fn list(session: &mut Session, request: &ScoreRequest) -> Result<ScoreList> 
     let top = request.top.min(in_scope(&space, &query.scope)?);
     let query = NeuronQuery { selection: Selection::TopK(top), ..query.clone() };
     let ranking = RankingSpec::of(request.epoch, &query, request.seed);
-    let (candidates, _, neurons) = selected_neurons(session, &ranking, &space)?;
+    let (candidates, _, neurons) = selected_neurons(session, &ranking, &space, &mut Silent)?;
     Ok(ScoreList { ranking, granularity: query.granularity, candidates, neurons })
 }
