@@ -16,6 +16,7 @@ use memscope_core::data::{DatasetSpec, GroupedDataset, OpenOptions, Split};
 use memscope_core::device::DeviceSpec;
 use memscope_core::eval::{evaluate, logits};
 use memscope_core::experiment::Experiment;
+use memscope_core::jobs::Silent;
 use serde_json::Value;
 
 /// The side the demo model sees: Waterbirds' evaluation transform at 24 resizes to
@@ -32,7 +33,12 @@ fn s(path: &Path) -> &str {
 fn correct(experiment: &Experiment, dataset: &GroupedDataset, epoch: usize, split: Split) -> Vec<usize> {
     let device = DeviceSpec::Cpu.device().unwrap();
     let network = experiment.load_network(epoch, &device).unwrap();
-    evaluate(&network, dataset, split, &device).unwrap().groups.iter().map(|g| g.correct).collect()
+    evaluate(&network, dataset, split, &device, &mut Silent)
+        .unwrap()
+        .groups
+        .iter()
+        .map(|g| g.correct)
+        .collect()
 }
 
 fn opened(experiment: &Experiment) -> GroupedDataset {
@@ -127,8 +133,12 @@ fn the_demo_exported_then_imported_gives_the_demos_counts() {
         let b = native.load_network(epoch, &device).unwrap();
         for split in [Split::Val, Split::Test] {
             let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-            let got = bits(logits(&a, &imported_data, split, &device).unwrap());
-            assert_eq!(got, bits(logits(&b, &native_data, split, &device).unwrap()), "epoch {epoch} {split}");
+            let got = bits(logits(&a, &imported_data, split, &device, &mut Silent).unwrap());
+            assert_eq!(
+                got,
+                bits(logits(&b, &native_data, split, &device, &mut Silent).unwrap()),
+                "epoch {epoch} {split}"
+            );
             let (x, y) = (imported_data.split(split), native_data.split(split));
             assert_eq!((&x.labels, &x.groups), (&y.labels, &y.groups), "{split}");
         }
