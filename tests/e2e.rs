@@ -518,8 +518,13 @@ fn switching_experiments_during_a_gradient_pass_waits_one_batch_and_says_so() {
         batch.as_millis(),
         took.as_millis()
     );
-    // At most the batch under way (and the opening), never the rest of the pass.
-    assert!(took < batch * 2 + Duration::from_secs(1), "d took {took:?} with batches of {batch:?}");
+    // At most the batch under way (and the opening), never the rest of the pass: a bound
+    // between the two, not a speed target (the machine may be busy with other tests).
+    let rest = batch * (total - done) as u32;
+    assert!(
+        took < rest / 2 + Duration::from_secs(1),
+        "d took {took:?}, the rest of the pass is {rest:?} (batches of {batch:?})"
+    );
     t.keys(&["q"]);
     t.wait_for(&["status-0"]);
     t.assert_shell_usable();
