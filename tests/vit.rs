@@ -115,7 +115,9 @@ fn vits_give_pytorchs_logits_from_pytorchs_weights() {
     let (_, theirs) = floats(&dir.join("vit-logits.safetensors"), "logits");
     let worst = max_difference(&ours, &theirs);
     eprintln!("timm ViT: largest logit difference from PyTorch {worst:e}");
-    assert!(worst < 1e-4, "largest difference {worst}\nours {ours:?}\ntheirs {theirs:?}");
+    // Measured at most 5e-7. LayerNorm's epsilon at 1e-5 instead of timm's 1e-6 moves the
+    // logits by 1.1e-4 (scripts/mutate-check): the bound must lie well below that.
+    assert!(worst < 1e-5, "largest difference {worst}\nours {ours:?}\ntheirs {theirs:?}");
 
     // Resuming from every stage boundary gives the same logits; features feed the head.
     assert_eq!(model.stages(), ["blocks.0", "blocks.1", "blocks.2", "head"]);
@@ -142,7 +144,7 @@ fn vits_give_pytorchs_logits_from_pytorchs_weights() {
     let (_, theirs) = floats(&dir.join("deit-logits.safetensors"), "logits");
     let worst = max_difference(&ours, &theirs);
     eprintln!("authors' DeiT layout: largest logit difference from PyTorch {worst:e}");
-    assert!(worst < 1e-4, "largest difference {worst}\nours {ours:?}\ntheirs {theirs:?}");
+    assert!(worst < 1e-5, "largest difference {worst}\nours {ours:?}\ntheirs {theirs:?}");
 }
 
 #[test]
