@@ -465,6 +465,8 @@ fn json_results_carry_their_provenance() {
         assert_eq!(p["sha256"], entry.sha256.as_str(), "{args:?}");
         assert!(p["experiment"].as_str().unwrap().ends_with("spurious-digits"), "{args:?}");
         assert!(p["spec"].is_object(), "{args:?}");
+        assert_eq!(p["device"]["device"], "cpu", "{args:?}");
+        assert_eq!(p["device"]["libtorch"], memscope_core::device::LIBTORCH, "{args:?}");
     }
     let r = json(&["intervene", "-k", "2", "--seed", "9", "--format", "json"]);
     assert_eq!(r["provenance"]["spec"], r["spec"]);
@@ -566,4 +568,29 @@ fn every_percentile_names_its_scope() {
         table.contains("score pct: within layer stage2.block0.conv2; magnitude pct: all candidates"),
         "{table}"
     );
+}
+
+/// `info` names the device as the system does (the processor's model from /proc/cpuinfo,
+/// libtorch's threads as --threads set them) and the libtorch that `--version` names.
+#[test]
+fn info_names_the_device_and_the_libtorch() {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let model =
+        cpuinfo.lines().find(|l| l.starts_with("model name")).unwrap().split_once(':').unwrap().1.trim();
+    let version = memscope().arg("--version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let libtorch =
+        version.trim().strip_prefix("memscope 0.1.0 (libtorch ").unwrap().strip_suffix(')').unwrap();
+    for (threads, said) in [("1", "1 thread"), ("2", "2 threads")] {
+        let out = memscope().args(["--threads", threads, "info"]).output().unwrap();
+        let table = String::from_utf8(out.stdout).unwrap();
+        let want = format!("device      cpu ({model}, {said}) · libtorch {libtorch}");
+        assert!(table.lines().any(|l| l == want), "no line {want:?} in:\n{table}");
+    }
+    let r = json(&["--threads", "1", "info", "--format", "json"]);
+    assert_eq!(
+        r["device"],
+        serde_json::json!({"device": "cpu", "name": model, "threads": 1, "libtorch": libtorch})
+    );
+    assert_eq!(r["device"], r["provenance"]["device"]);
 }

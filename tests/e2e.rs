@@ -145,11 +145,35 @@ fn explore_the_demo_run_a_zero_out_and_quit() {
     for change in &changes {
         assert!(screen.contains(change.as_str()), "bar value {change} missing:\n{screen}");
     }
+    // The help names the device and the libtorch this build runs on.
     t.keys(&["?"]);
-    t.wait_for(&["Keys", "cancel the running job"]);
+    let libtorch = format!("· libtorch {}", memscope_core::device::LIBTORCH);
+    t.wait_for(&["Keys", "cancel the running job", "device: cpu (", &libtorch]);
     t.keys(&["Escape"]);
     t.keys(&["q"]);
     t.assert_shell_usable();
+}
+
+#[test]
+fn a_wide_header_names_the_device_and_the_libtorch() {
+    let t = Tmux::start_sized("memscope-e2e-device", 200, 30);
+    t.line(&format!("{BIN} --threads 1"));
+    let header = format!(
+        "cpu ({}1 thread) · libtorch {}",
+        cpu_model().map(|m| format!("{m}, ")).unwrap_or_default(),
+        memscope_core::device::LIBTORCH
+    );
+    let screen = t.wait_for(&["No intervention yet", &header]);
+    assert!(screen.lines().next().is_some_and(|l| l.contains(&header)), "not on the first line:\n{screen}");
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+/// The processor's model as /proc/cpuinfo gives it.
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
 }
 
 #[test]

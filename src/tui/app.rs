@@ -21,6 +21,7 @@ use super::mitigation::MitigationState;
 use super::status::Status;
 use super::worker::Job;
 use memscope_core::data::{DataChanges, GroupedDataset, Split};
+use memscope_core::device::describe::DeviceInfo;
 use memscope_core::eval::{AccuracyReport, summarize};
 use memscope_core::experiment::Experiment;
 use memscope_core::inspect::{GroupInfo, group_infos};
@@ -237,6 +238,9 @@ pub struct App {
     /// The experiment (its name) `o` or `d` opens once the running job has stopped.
     pub opening: Option<String>,
     pub status: Status,
+    /// The device the engine runs on and the libtorch (the header and help name them); none
+    /// in tests that draw without opening one.
+    pub device: Option<DeviceInfo>,
     /// Where `e` writes, absolute (the config's `export_dir`, else the current directory).
     pub export_dir: PathBuf,
     /// The keys in effect (the config's rebindings): dispatch reads them, and every text that
@@ -280,6 +284,7 @@ impl App {
             running: None,
             opening: None,
             status: Status::Idle,
+            device: None,
             export_dir: std::path::absolute(".").unwrap_or_else(|_| PathBuf::from(".")),
             keys: Keymap::default(),
             quit: false,

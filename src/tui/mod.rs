@@ -102,6 +102,7 @@ pub fn run(
         app.export_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
     }
     app.keys = keymap;
+    app.device = memscope_core::device::describe::current();
     let mut worker = Worker::spawn(session);
     worker.submit(app.baseline_job());
     worker.submit(app.prepare_job());

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod describe;
+
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,13 @@ impl DeviceSpec {
     /// the requested CUDA device does not exist or this libtorch was built without CUDA.
     #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
     pub fn device(self) -> Result<Device> {
+        let device = self.open()?;
+        describe::record(self);
+        Ok(device)
+    }
+
+    #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
+    fn open(self) -> Result<Device> {
         match self {
             DeviceSpec::Cpu => Ok(Device::libtorch()),
             DeviceSpec::Cuda(index) => {

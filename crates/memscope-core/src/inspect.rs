@@ -5,6 +5,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{GroupedDataset, Split};
+use crate::device::DeviceSpec;
+use crate::device::describe::{self, DeviceInfo};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::Experiment;
 use crate::jobs::Silent;
@@ -50,6 +52,8 @@ pub struct ExperimentInfo {
     pub layers: Vec<LayerInfo>,
     pub groups: Vec<GroupInfo>,
     pub accuracy: AccuracyReport,
+    /// The device the accuracies were computed on, and the libtorch.
+    pub device: DeviceInfo,
 }
 
 /// The groups of `dataset` with their counts per split.
@@ -98,5 +102,6 @@ pub fn describe(
         layers: model.layers(),
         groups: group_infos(dataset),
         accuracy: evaluate(&model, dataset, split, device, &mut Silent)?,
+        device: describe::current().unwrap_or_else(|| describe::describe(DeviceSpec::Cpu)),
     })
 }

@@ -58,6 +58,7 @@ impl App {
         next.view = self.view;
         next.focus = self.focus;
         next.export_dir = self.export_dir.clone();
+        next.device = self.device.clone();
         next.keys = self.keys.clone();
         next.follow_layer();
         next.status = Status::Note(format!(

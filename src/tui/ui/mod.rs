@@ -142,7 +142,17 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         app.name.clone()
     };
     spans.splice(0..0, [Span::styled(" memscope ", theme.accent()), Span::raw(format!("{name}{rest}"))]);
+    // The device and libtorch, right-aligned where the line has room: in full, without the
+    // libtorch, or not at all (the help overlay always names both).
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = (area.width as usize).saturating_sub(used + 2);
+    let device = app.device.as_ref().map(|d| [d.to_string(), d.short(), d.device.clone()]);
+    let device = device.into_iter().flatten().find(|text| text.chars().count() <= room);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    if let Some(device) = device {
+        let line = Line::styled(format!("{device} "), theme.muted()).right_aligned();
+        frame.render_widget(Paragraph::new(line), area);
+    }
 }
 
 /// The footer: an open prompt, the running job's gauge, or the status with the keys to begin.
@@ -233,6 +243,9 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme) {
     text.push(Line::styled(exports, theme.muted()));
     // Which data and transform every number here is measured on.
     text.push(Line::styled(format!("data: {}", app.experiment.manifest.dataset.describe()), theme.muted()));
+    if let Some(device) = &app.device {
+        text.push(Line::styled(format!("device: {device}"), theme.muted()));
+    }
     text.push(Line::styled("Symbols", theme.accent()));
     text.extend(symbols.iter().map(|(k, v)| row(k, v, theme.positive())));
     text.push(Line::styled(

@@ -79,7 +79,8 @@ impl ExperimentInfo {
             "            + {} buffer values (BatchNorm running_mean, running_var; num_batches_tracked is not stored)",
             self.buffers
         );
-        let _ = writeln!(out, "data        {}\n", self.data);
+        let _ = writeln!(out, "data        {}", self.data);
+        let _ = writeln!(out, "device      {}\n", self.device);
         out
     }
 

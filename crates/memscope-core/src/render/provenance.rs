@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataChanges;
+use crate::device::describe::DeviceInfo;
 use crate::experiment::Experiment;
 
 /// Exported with every JSON result; tables and CSV carry only its data changes, as note lines.
@@ -15,6 +16,10 @@ pub struct Provenance {
     /// ([`crate::device::LIBTORCH`]); empty when read from a file written before it was kept.
     #[serde(default)]
     pub libtorch: String,
+    /// The device the result was computed on: `cpu` or `cuda:N`, its model, memory or
+    /// threads ([`crate::device::describe`]); absent in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceInfo>,
     /// The experiment folder and its name.
     pub experiment: String,
     pub name: String,
@@ -48,6 +53,7 @@ impl Provenance {
         Ok(Provenance {
             memscope: env!("CARGO_PKG_VERSION").into(),
             libtorch: crate::device::LIBTORCH.into(),
+            device: crate::device::describe::current(),
             experiment: experiment.dir.display().to_string(),
             name: experiment.manifest.name.clone(),
             dataset: experiment.manifest.dataset.describe(),
