@@ -1,5 +1,5 @@
 # The README's two commands: `make run` and `make test`.
-.PHONY: run test build libtorch reference
+.PHONY: run test build libtorch reference pack
 
 run: build
 	./target/release/memscope
@@ -23,3 +23,9 @@ libtorch:
 # Links the pinned reference stack (torch 2.9.0, torchvision, Pillow) as ./.reference.
 reference:
 	scripts/fetch-reference
+
+# A portable pack for a machine with PyTorch but no Rust and no internet (docs/gpu-box.md):
+# dist/memscope-VERSION-torchV[-cuXY]/ and its .tar.gz. `make pack TORCH=2.11.0` builds against
+# the index's torch 2.11.0, `make pack PYTHON=/path/to/python` against that Python's torch.
+pack:
+	scripts/pack $(if $(TORCH),--torch $(TORCH)) $(if $(PYTHON),--python $(PYTHON))

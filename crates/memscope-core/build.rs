@@ -3,18 +3,24 @@
 // code which libtorch that is (`MEMSCOPE_LIBTORCH`, e.g. "2.9.0+cpu, CPU only"), for
 // `memscope --version` and every result's provenance. The memscope package's build.rs
 // includes this file. scripts/fetch-libtorch cleans this crate's build when it links another
-// libtorch, so that both are found again.
+// libtorch, so that both are found again. `MEMSCOPE_PACK=1` (scripts/pack) leaves the rpath
+// out: a pack's binary runs on the torch/lib its launcher finds on the box, never on a folder
+// of the machine that built it.
 fn main() {
     let mut said = String::from("unknown");
+    let pack = std::env::var_os("MEMSCOPE_PACK").is_some_and(|v| v == "1");
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         let lib = std::fs::canonicalize(&lib).unwrap_or_else(|_| lib.into());
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+        if !pack {
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+        }
         if let Some(root) = lib.parent() {
             said = libtorch_version(root);
         }
     }
     println!("cargo:rustc-env=MEMSCOPE_LIBTORCH={said}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=MEMSCOPE_PACK");
 }
 
 /// "VERSION, CPU only" or "VERSION, CUDA X" of the libtorch folder `root`: from the
