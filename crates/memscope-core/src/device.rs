@@ -10,6 +10,10 @@ use anyhow::{Result, bail};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod numerics;
+
+pub use numerics::{Numerics, in_force as numerics_in_force};
+
 /// The libtorch this build links and runs on: its version and "CPU only" or "CUDA X", as the
 /// build found it (scripts/fetch-libtorch chooses it; build.rs reads it).
 pub const LIBTORCH: &str = env!("MEMSCOPE_LIBTORCH");
@@ -52,10 +56,17 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// The burn device for inference (no gradient tape). Fails with a clear message when
-    /// the requested CUDA device does not exist or this libtorch was built without CUDA.
-    #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
+    /// The burn device for inference (no gradient tape), a CUDA one with the default
+    /// [`Numerics`]. Fails with a clear message when the requested CUDA device does not exist
+    /// or this libtorch was built without CUDA.
     pub fn device(self) -> Result<Device> {
+        self.open(Numerics::default())
+    }
+
+    /// As [`DeviceSpec::device`]; a CUDA device computes with `numerics` (for the whole
+    /// process: libtorch keeps them globally).
+    #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
+    pub fn open(self, numerics: Numerics) -> Result<Device> {
         match self {
             DeviceSpec::Cpu => Ok(Device::libtorch()),
             DeviceSpec::Cuda(index) => {
@@ -72,6 +83,7 @@ impl DeviceSpec {
                         count.saturating_sub(1)
                     );
                 }
+                numerics::apply(numerics)?;
                 Ok(Device::libtorch_cuda(index))
             }
         }

@@ -15,6 +15,11 @@ pub struct Provenance {
     /// ([`crate::device::LIBTORCH`]); empty when read from a file written before it was kept.
     #[serde(default)]
     pub libtorch: String,
+    /// How float32 was computed: "cpu", or on CUDA the cuDNN and TF32 settings libtorch reports
+    /// ([`crate::device::numerics_in_force`]), e.g. "cuDNN deterministic, TF32 off"; empty when
+    /// read from a file written before it was kept.
+    #[serde(default)]
+    pub numerics: String,
     /// The experiment folder and its name.
     pub experiment: String,
     pub name: String,
@@ -48,6 +53,7 @@ impl Provenance {
         Ok(Provenance {
             memscope: env!("CARGO_PKG_VERSION").into(),
             libtorch: crate::device::LIBTORCH.into(),
+            numerics: crate::device::numerics_in_force(),
             experiment: experiment.dir.display().to_string(),
             name: experiment.manifest.name.clone(),
             dataset: experiment.manifest.dataset.describe(),
