@@ -11,8 +11,11 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 mod numerics;
+mod transfer;
 
 pub use numerics::{Numerics, in_force as numerics_in_force};
+pub use transfer::{assert_module_on, assert_on, assert_same};
+pub(crate) use transfer::{cuda_index, upload_floats, upload_ints};
 
 /// The libtorch this build links and runs on: its version and "CPU only" or "CUDA X", as the
 /// build found it (scripts/fetch-libtorch chooses it; build.rs reads it).

@@ -24,7 +24,8 @@ unsafe extern "C" {
     ) -> *mut c_char;
 
     fn burn_tch_upload_pinned(
-        values: *const f32,
+        values: *const std::ffi::c_void,
+        integers: bool,
         shape: *const i64,
         dims: usize,
         index: i64,
@@ -124,6 +125,16 @@ pub fn cuda_numerics() -> Result<CudaNumerics, String> {
 /// kernels already there. Panics with libtorch's message on failure (burn-tch panics on
 /// libtorch errors), and when `values` does not have `shape`'s size.
 pub fn upload_pinned(values: &[f32], shape: &[usize], index: usize) -> TchTensor {
+    upload(values, false, shape, index)
+}
+
+/// As [`upload_pinned`], for int64 values.
+pub fn upload_pinned_ints(values: &[i64], shape: &[usize], index: usize) -> TchTensor {
+    upload(values, true, shape, index)
+}
+
+/// `T` is f32 when `integers` is false, i64 when it is true.
+fn upload<T>(values: &[T], integers: bool, shape: &[usize], index: usize) -> TchTensor {
     assert_eq!(
         values.len(),
         shape.iter().product::<usize>(),
@@ -134,11 +145,13 @@ pub fn upload_pinned(values: &[f32], shape: &[usize], index: usize) -> TchTensor
     {
         let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let mut out: *mut C_tensor = std::ptr::null_mut();
-        // SAFETY: `values` holds the product of `shape` floats (checked above), read during the
-        // call only; the binding writes one new tensor to `out` or returns a malloc'd message.
+        // SAFETY: `values` holds the product of `shape` elements of the type `integers` names
+        // (checked above; the callers pass f32 or i64), read during the call only; the binding
+        // writes one new tensor to `out` or returns a malloc'd message.
         let error = unsafe {
             message(burn_tch_upload_pinned(
-                values.as_ptr(),
+                values.as_ptr().cast(),
+                integers,
                 shape.as_ptr(),
                 shape.len(),
                 index as i64,
@@ -154,7 +167,7 @@ pub fn upload_pinned(values: &[f32], shape: &[usize], index: usize) -> TchTensor
     }
     #[cfg(not(libtorch_device))]
     {
-        let _ = index;
+        let _ = (integers, index);
         panic!("{NOT_BUILT}")
     }
 }

@@ -57,20 +57,22 @@ char *burn_tch_cuda_numerics(bool *deterministic, bool *benchmark, bool *tf32_cu
   }
 }
 
-// `values` (row-major, `dims` sizes in `shape`) as a new float tensor on CUDA device `index`
-// (tch's convention: `new at::Tensor`, owned by the caller, in `*out`): copied once into
-// page-locked host memory, then to the device without the host waiting for the copy (PyTorch's
-// `pin_memory()` and `to(device, non_blocking=True)`). The copy is queued on the current stream,
-// after the kernels already queued there; libtorch's host allocator keeps the page-locked block
-// until the copy is done. Returns nullptr, or a malloc'd message.
-char *burn_tch_upload_pinned(const float *values, const int64_t *shape, size_t dims,
-                             int64_t index, at::Tensor **out) {
+// `values` (row-major, `dims` sizes in `shape`; float32 when `integers` is false, int64 when
+// true) as a new tensor on CUDA device `index` (tch's convention: `new at::Tensor`, owned by
+// the caller, in `*out`): copied once into page-locked host memory, then to the device without
+// the host waiting for the copy (PyTorch's `pin_memory()` and `to(device, non_blocking=True)`).
+// The copy is queued on the current stream, after the kernels already queued there; libtorch's
+// host allocator keeps the page-locked block until the copy is done. Returns nullptr, or a
+// malloc'd message.
+char *burn_tch_upload_pinned(const void *values, bool integers, const int64_t *shape,
+                             size_t dims, int64_t index, at::Tensor **out) {
   try {
+    at::ScalarType type = integers ? at::kLong : at::kFloat;
     at::Tensor host = at::empty(at::IntArrayRef(shape, dims),
-                                at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
-    std::memcpy(host.data_ptr<float>(), values, host.numel() * sizeof(float));
+                                at::TensorOptions().dtype(type).pinned_memory(true));
+    std::memcpy(host.data_ptr(), values, host.nbytes());
     at::Device device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
-    *out = new at::Tensor(host.to(device, at::kFloat, /*non_blocking=*/true));
+    *out = new at::Tensor(host.to(device, type, /*non_blocking=*/true));
     return nullptr;
   } catch (const std::exception &e) {
     return strdup(e.what());
