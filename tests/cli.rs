@@ -467,12 +467,22 @@ fn json_results_carry_their_provenance() {
         assert!(p["spec"].is_object(), "{args:?}");
         assert_eq!(p["device"]["device"], "cpu", "{args:?}");
         assert_eq!(p["device"]["libtorch"], memscope_core::device::LIBTORCH, "{args:?}");
+        assert_eq!(p["numerics"], "cpu", "{args:?}");
     }
     let r = json(&["intervene", "-k", "2", "--seed", "9", "--format", "json"]);
     assert_eq!(r["provenance"]["spec"], r["spec"]);
     assert_eq!(r["provenance"]["spec"]["seed"], 9);
     let out = memscope().args(["intervene", "--format", "csv"]).output().unwrap();
     assert!(!String::from_utf8(out.stdout).unwrap().contains("provenance"));
+}
+
+/// `--tf32` is for CUDA: on the CPU it is accepted and changes nothing, provenance included.
+#[test]
+fn tf32_changes_nothing_on_the_cpu() {
+    let plain = json(&["intervene", "-k", "2", "--format", "json"]);
+    let tf32 = json(&["intervene", "-k", "2", "--format", "json", "--tf32"]);
+    assert_eq!(plain, tf32);
+    assert_eq!(tf32["provenance"]["numerics"], "cpu");
 }
 
 #[test]

@@ -266,7 +266,7 @@ fn one_group_dro_step_matches_the_formula() {
     let settings = GroupDro { step_size: 0.3, adjustment: 2.0, reweight_groups: true };
     let mut objective = GroupDroObjective::new(settings, train_counts.clone());
     // Start from non-uniform weights to test the multiplication.
-    objective.weights = vec![0.1, 0.2, 0.3, 0.4];
+    objective.set_weights(vec![0.1, 0.2, 0.3, 0.4]);
     let batch = TrainBatch {
         images: batch::images(&dataset, Split::Train, &indices, &device).unwrap(),
         labels: batch::labels_of(&dataset, Split::Train, &indices, &device),
@@ -294,8 +294,9 @@ fn one_group_dro_step_matches_the_formula() {
         })
         .collect();
     let q: Vec<f64> = raw.iter().map(|r| r / raw.iter().sum::<f64>()).collect();
-    for (got, want) in objective.weights.iter().zip(&q) {
-        assert!((got - want).abs() < 1e-6, "{:?} vs {q:?}", objective.weights);
+    let weights = objective.weights().unwrap();
+    for (got, want) in weights.iter().zip(&q) {
+        assert!((got - want).abs() < 1e-6, "{weights:?} vs {q:?}");
     }
     let want: f64 = q.iter().zip(&group_loss).map(|(q, l)| q * l).sum();
     assert!((loss - want).abs() < 1e-5 * want.max(1.0), "{loss} vs {want}");

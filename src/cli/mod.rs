@@ -53,6 +53,11 @@ pub struct Globals {
     /// libtorch threads, 0..=1024 (0: libtorch's default, one per core).
     #[arg(long, global = true, default_value_t = 0, allow_negative_numbers = true, value_parser = args::threads)]
     threads: usize,
+    /// On CUDA, let convolutions and matrix products round to TF32: faster on Ampere and later
+    /// GPUs, further from the CPU's float32 (off: as PyTorch with TF32 disabled; cuDNN is always
+    /// deterministic).
+    #[arg(long, global = true)]
+    tf32: bool,
     /// Where the experiment's image folder is now, when it moved since training (replaces the
     /// recorded path; the folder itself or one that holds it). Default: $MEMSCOPE_DATA_ROOT.
     #[arg(long, global = true, value_name = "DIR")]
@@ -69,10 +74,10 @@ pub struct Globals {
 }
 
 impl Globals {
-    /// Sets libtorch's threads and opens the device.
+    /// Sets libtorch's threads and opens the device with the numerics asked for.
     pub fn device(&self) -> Result<Device> {
         device::set_threads(self.threads);
-        self.device.device()
+        self.device.open(device::Numerics { tf32: self.tf32 })
     }
 
     /// The data flags, with the environment's where no flag is given.

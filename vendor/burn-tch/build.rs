@@ -29,6 +29,11 @@ const BACKWARD_HEADERS: [&str; 2] = [
     "ATen/ops/native_batch_norm_backward.h",
 ];
 
+// memscope: libtorch's CUDA numerics settings and a page-locked upload (src/device.rs),
+// compiled when their headers are found, as BACKWARD.
+const DEVICE: &str = "src/ffi/device.cpp";
+const DEVICE_HEADERS: [&str; 2] = ["ATen/Context.h", "ATen/ops/empty.h"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Os {
     Linux,
@@ -177,6 +182,11 @@ impl SystemInfo {
                 "cargo:warning=libtorch's headers were not found: burn-tch keeps burn's generic, slower, convolution and batch-norm backward"
             );
         }
+        if DEVICE_HEADERS.iter().all(|header| found(header)) {
+            println!("cargo:rerun-if-changed={DEVICE}");
+            println!("cargo:rustc-cfg=libtorch_device");
+            files.push(DEVICE);
+        }
 
         match self.os {
             Os::Linux | Os::Macos => {
@@ -241,6 +251,7 @@ fn check_out_dir() -> Option<PathBuf> {
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(libtorch_backward)");
+    println!("cargo::rustc-check-cfg=cfg(libtorch_device)");
     let system_info = SystemInfo::new();
     let out_dir = env_var_rerun("OUT_DIR").expect("Failed to get out dir");
 

@@ -6,11 +6,17 @@
 use std::fmt;
 use std::str::FromStr;
 
-pub mod describe;
-
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+
+pub mod describe;
+mod numerics;
+mod transfer;
+
+pub use numerics::{Numerics, in_force as numerics_in_force};
+pub use transfer::{assert_module_on, assert_on, assert_same};
+pub(crate) use transfer::{cuda_index, upload_floats, upload_ints};
 
 /// The libtorch this build links and runs on: its version and "CPU only" or "CUDA X", as the
 /// build found it (scripts/fetch-libtorch chooses it; build.rs reads it).
@@ -54,17 +60,24 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// The burn device for inference (no gradient tape). Fails with a clear message when
-    /// the requested CUDA device does not exist or this libtorch was built without CUDA.
-    #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
+    /// The burn device for inference (no gradient tape), a CUDA one with the default
+    /// [`Numerics`]. Fails with a clear message when the requested CUDA device does not exist
+    /// or this libtorch was built without CUDA.
     pub fn device(self) -> Result<Device> {
-        let device = self.open()?;
+        self.open(Numerics::default())
+    }
+
+    /// As [`DeviceSpec::device`]; a CUDA device computes with `numerics` (for the whole
+    /// process: libtorch keeps them globally).
+    #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
+    pub fn open(self, numerics: Numerics) -> Result<Device> {
+        let device = self.open_with(numerics)?;
         describe::record(self);
         Ok(device)
     }
 
     #[allow(deprecated)] // burn-tch is deprecated upstream; see the module comment.
-    fn open(self) -> Result<Device> {
+    fn open_with(self, numerics: Numerics) -> Result<Device> {
         match self {
             DeviceSpec::Cpu => Ok(Device::libtorch()),
             DeviceSpec::Cuda(index) => {
@@ -81,6 +94,7 @@ impl DeviceSpec {
                         count.saturating_sub(1)
                     );
                 }
+                numerics::apply(numerics)?;
                 Ok(Device::libtorch_cuda(index))
             }
         }

@@ -22,9 +22,8 @@ pub fn logits_of(
     device: &Device,
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(indices.len() * dataset.class_names.len());
     let passes = indices.len().div_ceil(batch.max(1));
-    let mut done = 0;
+    let mut out = Vec::with_capacity(passes);
     batch::prefetched(
         dataset,
         split,
@@ -32,12 +31,11 @@ pub fn logits_of(
         |_, _| {},
         |chunk, pixels| {
             let x = batch::from_chw(pixels, chunk.len(), dataset.image_shape, device);
-            out.extend(read(model.forward(x, Mode::Eval))?);
-            done += 1;
-            Ok(progress.report(done, passes)?)
+            out.push(model.forward(x, Mode::Eval));
+            Ok(progress.report(out.len(), passes)?)
         },
     )?;
-    Ok(out)
+    read(out)
 }
 
 /// Logits of every example of `split` in passes of [`EVAL_BATCH`].
@@ -52,7 +50,13 @@ pub fn logits(
     logits_of(model, dataset, split, &all, EVAL_BATCH, device, progress)
 }
 
-fn read(logits: Tensor<2>) -> Result<Vec<f32>> {
+/// The logits of every pass, row after row: kept on the device until all are computed and
+/// read at once (on CUDA a read per pass would make each wait for the GPU).
+fn read(passes: Vec<Tensor<2>>) -> Result<Vec<f32>> {
+    if passes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let logits = Tensor::cat(passes, 0);
     logits.into_data().try_to_vec::<f32>().map_err(|e| anyhow!("cannot read logits: {e:?}"))
 }
 
@@ -84,13 +88,13 @@ pub fn logits_from(
     k: usize,
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
-    let mut out = Vec::new();
-    for (done, batch) in cached.iter().enumerate() {
+    let mut out = Vec::with_capacity(cached.len());
+    for batch in cached {
         let x = batch.get(k).with_context(|| format!("no cached activation for stage {k}"))?;
-        out.extend(read(model.forward_from(k, x.clone())?)?);
-        progress.report(done + 1, cached.len())?;
+        out.push(model.forward_from(k, x.clone())?);
+        progress.report(out.len(), cached.len())?;
     }
-    Ok(out)
+    read(out)
 }
 
 /// The arg-max class of each row of `logits` (ties go to the lower class).

@@ -183,6 +183,7 @@ impl Session {
             return Ok(network);
         }
         let network = self.experiment.load_network(epoch, &self.device)?;
+        crate::device::assert_module_on(&network, &self.device, "a loaded network");
         let counts = crate::model::param_counts(&network);
         let bytes = (counts.trainable + counts.buffers) * 4;
         self.networks.insert(epoch, network.clone(), bytes);
@@ -265,8 +266,14 @@ impl Session {
             Some(_) => self.activations(epoch, split, progress)?,
             None => None,
         };
+        crate::device::assert_module_on(&changed, &self.device, "the changed network");
         let logits = match (resume, cached) {
-            (Some(k), Some(cached)) => eval::logits_from(&changed, &cached, k, progress)?,
+            (Some(k), Some(cached)) => {
+                if let Some(x) = cached.first().and_then(|pass| pass.get(k)) {
+                    crate::device::assert_same(&x.device(), &self.device, "a cached activation");
+                }
+                eval::logits_from(&changed, &cached, k, progress)?
+            }
             _ => self.logits(&changed, split, progress)?,
         };
         Ok(logits)

@@ -15,11 +15,13 @@
 //! - CPU backends: `burn-cpu` (CubeCL) or `burn-flex` (pure Rust, std/no_std/WASM)
 
 mod backend;
+mod device;
 mod element;
 mod ops;
 mod tensor;
 
 pub use backend::*;
+pub use device::*;
 pub use element::*;
 pub use tensor::*;
 

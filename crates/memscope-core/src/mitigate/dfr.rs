@@ -85,21 +85,24 @@ pub(crate) fn features(
 ) -> Result<(Vec<f64>, usize)> {
     let n = dataset.split(split).len();
     let all: Vec<usize> = (0..n).collect();
-    let mut out = Vec::new();
-    let mut dim = 0;
     let passes = n.div_ceil(batch::EVAL_BATCH);
-    for (done, chunk) in all.chunks(batch::EVAL_BATCH).enumerate() {
-        let f = model.features(batch::images(dataset, split, chunk, device)?, Mode::Eval);
-        dim = f.dims()[1];
-        let values = f
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow!("cannot read features: {e:?}"))?;
-        out.extend(values.into_iter().map(f64::from));
-        progress.report(done + 1, passes)?;
+    // Kept on the device and read once (on CUDA a read per pass would make each wait).
+    let mut out = Vec::with_capacity(passes);
+    for chunk in all.chunks(batch::EVAL_BATCH) {
+        out.push(model.features(batch::images(dataset, split, chunk, device)?, Mode::Eval));
+        progress.report(out.len(), passes)?;
     }
-    Ok((out, dim))
+    if out.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let features = Tensor::cat(out, 0); // [n, d]
+    let dim = features.dims()[1];
+    let values = features
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow!("cannot read features: {e:?}"))?;
+    Ok((values.into_iter().map(f64::from).collect(), dim))
 }
 
 /// Per-feature mean and standard deviation.

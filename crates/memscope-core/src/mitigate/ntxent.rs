@@ -4,7 +4,6 @@
 //! examples; the denominator holds the positive and the negatives.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 
 /// `x / max(‖x‖₂, 1e-12)` per row (`F.normalize(x, dim=-1)`).
 pub(crate) fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
@@ -13,14 +12,17 @@ pub(crate) fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
 }
 
 /// 1 where row i and column j are different examples, 0 on the diagonal and at the other
-/// view of the same example (`get_negative_mask`), `[2n, 2n]`.
+/// view of the same example (`get_negative_mask`), `[2n, 2n]`, made on `device` (a mask
+/// uploaded from the host would make every batch wait on CUDA).
 fn negative_mask(n: usize, device: &Device) -> Tensor<2> {
-    let mut mask = vec![1.0f32; 4 * n * n];
-    for i in 0..2 * n {
-        mask[i * 2 * n + i] = 0.0;
-        mask[i * 2 * n + (i + n) % (2 * n)] = 0.0;
-    }
-    Tensor::from_data(TensorData::new(mask, [2 * n, 2 * n]), device)
+    let m = 2 * n;
+    let rows = Tensor::<1, Int>::arange(0..m as i64, device).reshape([m, 1]).expand([m, m]);
+    let columns = Tensor::<1, Int>::arange(0..m as i64, device).reshape([1, m]).expand([m, m]);
+    let other_view = rows.clone().add_scalar(n as i64).remainder_scalar(m as i64);
+    // The two are never the same column (n ≥ 1), so each 1 is subtracted at most once.
+    let itself = rows.equal(columns.clone()).float();
+    let pair = other_view.equal(columns).float();
+    itself.ones_like() - itself - pair
 }
 
 /// The mean NT-Xent over the 2B anchors of views `a` and `b` (`[B, d]` each) at temperature
@@ -39,4 +41,23 @@ pub fn nt_xent(a: Tensor<2>, b: Tensor<2>, tau: f64) -> Tensor<1> {
     let positive = Tensor::cat(vec![positive.clone(), positive], 0); // [2n]
     let ratio = positive.clone() / (positive + negatives);
     ratio.log().neg().mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_negative_mask_leaves_out_each_row_itself_and_its_other_view() {
+        let device = crate::device::DeviceSpec::Cpu.device().unwrap();
+        for n in [1, 2, 3] {
+            let got = negative_mask(n, &device).into_data().try_to_vec::<f32>().unwrap();
+            let mut want = vec![1.0f32; 4 * n * n];
+            for i in 0..2 * n {
+                want[i * 2 * n + i] = 0.0;
+                want[i * 2 * n + (i + n) % (2 * n)] = 0.0;
+            }
+            assert_eq!(got, want, "n = {n}");
+        }
+    }
 }

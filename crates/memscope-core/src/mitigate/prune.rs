@@ -132,6 +132,9 @@ impl ModuleMapper for Masker<'_> {
         }
         let Some(mask) = self.masks.get(&name) else { return param };
         let mask: Tensor<D> = mask.clone().reshape(param.dims());
-        param.map(|w| w * mask)
+        param.map(|w| {
+            crate::device::assert_on(&mask, &w.device(), "a pruning mask");
+            w * mask
+        })
     }
 }

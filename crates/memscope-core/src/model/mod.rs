@@ -135,6 +135,14 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The device the activation is on.
+    pub(crate) fn device(&self) -> Device {
+        match self {
+            Activation::Map(t) => t.device(),
+            Activation::Tokens(t) => t.device(),
+        }
+    }
+
     pub(crate) fn num_elements(&self) -> usize {
         match self {
             Activation::Map(t) => t.shape().num_elements(),

@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::NeuronSpace;
-use super::weights::{WeightSet, read_gradients};
+use super::weights::{DeviceWeights, WeightSet};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval;
 use crate::jobs::Progress;
@@ -280,38 +280,22 @@ pub fn loss_gradients(
     progress: &mut dyn Progress,
 ) -> Result<WeightSet> {
     ensure!(!indices.is_empty(), "no examples to compute a gradient on");
+    crate::device::assert_module_on(model, autodiff_device, "the network scored");
     let loss_fn = CrossEntropyLossConfig::new().init(autodiff_device);
-    let mut total: Option<WeightSet> = None;
+    // Summed on the device and read once (on CUDA a read per pass would make each wait).
+    let mut total: Option<DeviceWeights> = None;
     let passes = indices.len().div_ceil(batch.max(1));
     for (done, chunk) in indices.chunks(batch.max(1)).enumerate() {
         let x = batch::images(dataset, split, chunk, autodiff_device)?;
         let y = batch::labels_of(dataset, split, chunk, autodiff_device);
         let loss = loss_fn.forward(model.forward(x, Mode::Eval), y);
-        let grads = read_gradients(model, &loss.backward())?;
+        let grads = DeviceWeights::gradients(model, &loss.backward());
         let weight = chunk.len() as f32 / indices.len() as f32;
         total = Some(match total {
-            None => scale(grads, weight),
-            Some(mut acc) => {
-                for (a, g) in acc.iter_mut().zip(grads) {
-                    a.weight.iter_mut().zip(&g.weight).for_each(|(a, g)| *a += weight * g);
-                    if let (Some(ab), Some(gb)) = (a.bias.as_mut(), g.bias.as_ref()) {
-                        ab.iter_mut().zip(gb).for_each(|(a, g)| *a += weight * g);
-                    }
-                }
-                acc
-            }
+            None => grads.scaled(weight),
+            Some(acc) => acc.add_scaled(grads, weight),
         });
         progress.report(done + 1, passes)?;
     }
-    total.context("no gradient was computed")
-}
-
-fn scale(mut set: WeightSet, factor: f32) -> WeightSet {
-    for layer in &mut set {
-        layer.weight.iter_mut().for_each(|v| *v *= factor);
-        if let Some(b) = layer.bias.as_mut() {
-            b.iter_mut().for_each(|v| *v *= factor);
-        }
-    }
-    set
+    total.context("no gradient was computed")?.read()
 }

@@ -34,14 +34,23 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-struct Reader<'a> {
-    path: ModulePath,
-    grads: Option<&'a Gradients>,
-    out: WeightSet,
-    error: Option<anyhow::Error>,
+/// One conv or linear parameter (or its gradient), flattened in its logical order and still
+/// on its device.
+struct Part {
+    name: String,
+    bias: bool,
+    kind: LayerKind,
+    dims: Vec<usize>,
+    values: Tensor<1>,
 }
 
-impl ModuleVisitor for Reader<'_> {
+struct Collector<'a> {
+    path: ModulePath,
+    grads: Option<&'a Gradients>,
+    out: Vec<Part>,
+}
+
+impl ModuleVisitor for Collector<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.enter(name, container_type);
     }
@@ -63,44 +72,77 @@ impl ModuleVisitor for Reader<'_> {
             },
             None => param.val(),
         };
-        let values = match tensor.into_data().convert::<f32>().try_to_vec::<f32>() {
-            Ok(v) => v,
-            Err(e) => {
-                self.error.get_or_insert(anyhow!("cannot read a weight tensor: {e:?}"));
-                return;
-            }
-        };
-        if field == "bias" {
-            if let Some(layer) = self.out.iter_mut().rev().find(|l| l.name == name) {
-                layer.bias = Some(values);
-            }
-            return;
-        }
-        let (shape, weight) = match kind {
-            LayerKind::Conv => (dims, values),
-            LayerKind::Linear => (vec![dims[1], dims[0]], transpose(&values, dims[0], dims[1])),
-        };
-        self.out.push(LayerWeights { name, kind, shape, weight, bias: None });
+        let values = tensor.reshape([dims.iter().product::<usize>()]);
+        self.out.push(Part { name, bias: field == "bias", kind, dims, values });
     }
 }
 
-fn read(model: &Network, grads: Option<&Gradients>) -> Result<WeightSet> {
-    let mut reader = Reader { path: ModulePath::default(), grads, out: Vec::new(), error: None };
-    model.visit(&mut reader);
-    match reader.error {
-        Some(e) => Err(e),
-        None => Ok(reader.out),
+/// Conv and linear parameters (or their gradients) of a network, flattened, on its device:
+/// gradients summed over passes stay there until read once.
+pub(crate) struct DeviceWeights(Vec<Part>);
+
+impl DeviceWeights {
+    fn collect(model: &Network, grads: Option<&Gradients>) -> DeviceWeights {
+        let mut collector = Collector { path: ModulePath::default(), grads, out: Vec::new() };
+        model.visit(&mut collector);
+        DeviceWeights(collector.out)
+    }
+
+    /// The gradients of every conv and linear layer's parameters (zeros where none flowed).
+    pub(crate) fn gradients(model: &Network, grads: &Gradients) -> DeviceWeights {
+        DeviceWeights::collect(model, Some(grads))
+    }
+
+    /// Every value times `factor` (float32, as `v * factor` on the host).
+    pub(crate) fn scaled(self, factor: f32) -> DeviceWeights {
+        DeviceWeights(self.0.into_iter().map(|p| Part { values: p.values.mul_scalar(factor), ..p }).collect())
+    }
+
+    /// `self + factor * other`, part by part (float32, as `a += factor * b` on the host).
+    pub(crate) fn add_scaled(self, other: DeviceWeights, factor: f32) -> DeviceWeights {
+        let sum = self
+            .0
+            .into_iter()
+            .zip(other.0)
+            .map(|(a, b)| Part { values: a.values + b.values.mul_scalar(factor), ..a });
+        DeviceWeights(sum.collect())
+    }
+
+    /// The values on the host in PyTorch layout, biases beside their weights.
+    pub(crate) fn read(self) -> Result<WeightSet> {
+        let mut out: WeightSet = Vec::new();
+        for part in self.0 {
+            let values = part
+                .values
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow!("cannot read a weight tensor: {e:?}"))?;
+            if part.bias {
+                if let Some(layer) = out.iter_mut().rev().find(|l| l.name == part.name) {
+                    layer.bias = Some(values);
+                }
+                continue;
+            }
+            let dims = part.dims;
+            let (shape, weight) = match part.kind {
+                LayerKind::Conv => (dims, values),
+                LayerKind::Linear => (vec![dims[1], dims[0]], transpose(&values, dims[0], dims[1])),
+            };
+            out.push(LayerWeights { name: part.name, kind: part.kind, shape, weight, bias: None });
+        }
+        Ok(out)
     }
 }
 
 /// Every conv and linear layer's weights.
 pub fn read_weights(model: &Network) -> Result<WeightSet> {
-    read(model, None)
+    DeviceWeights::collect(model, None).read()
 }
 
 /// The gradients of every conv and linear layer's weights (zeros where none flowed).
 pub fn read_gradients(model: &Network, grads: &Gradients) -> Result<WeightSet> {
-    read(model, Some(grads))
+    DeviceWeights::gradients(model, grads).read()
 }
 
 struct Writer<'a> {

@@ -16,6 +16,11 @@ pub struct Provenance {
     /// ([`crate::device::LIBTORCH`]); empty when read from a file written before it was kept.
     #[serde(default)]
     pub libtorch: String,
+    /// How float32 was computed: "cpu", or on CUDA the cuDNN and TF32 settings libtorch reports
+    /// ([`crate::device::numerics_in_force`]), e.g. "cuDNN deterministic, TF32 off"; empty when
+    /// read from a file written before it was kept.
+    #[serde(default)]
+    pub numerics: String,
     /// The device the result was computed on: `cpu` or `cuda:N`, its model, memory or
     /// threads ([`crate::device::describe`]); absent in files written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +58,7 @@ impl Provenance {
         Ok(Provenance {
             memscope: env!("CARGO_PKG_VERSION").into(),
             libtorch: crate::device::LIBTORCH.into(),
+            numerics: crate::device::numerics_in_force(),
             device: crate::device::describe::current(),
             experiment: experiment.dir.display().to_string(),
             name: experiment.manifest.name.clone(),

@@ -2,11 +2,12 @@
 //! epoch. It knows nothing of the loss (an [`Objective`]), of files (the caller records each
 //! epoch) or of the screen (a [`Progress`] and an epoch callback).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
 
 use super::objective::{Objective, TrainBatch};
 use super::sampler::Sampler;
@@ -50,6 +51,7 @@ pub fn fit(
     on_epoch: &mut OnEpoch<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Network> {
+    crate::device::assert_module_on(&model, device, "the network to train");
     let mut optim = optimizer(settings);
     let mut order_rng = seeded(settings.seed, 2);
     let mut augment_rng = seeded(settings.seed, 4);
@@ -62,7 +64,7 @@ pub fn fit(
     for epoch in 1..=settings.epochs {
         objective.begin_epoch(&model, epoch)?;
         let order = sampler.epoch(&dataset.train, n_groups, &mut order_rng)?;
-        let mut loss_sum = 0.0;
+        let mut loss_sum = LossSum::new(device);
         let mut b = 0;
         let shape = dataset.image_shape;
         let augment = &settings.augment;
@@ -80,7 +82,7 @@ pub fn fit(
                     indices: chunk.to_vec(),
                 };
                 let loss = objective.loss(&model, &batch)?;
-                loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * chunk.len() as f64;
+                loss_sum.add(&loss, chunk.len());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(lr.current, model.clone(), grads);
                 b += 1;
@@ -88,7 +90,7 @@ pub fn fit(
                 Ok(())
             },
         )?;
-        let mean_loss = loss_sum / order.len().max(1) as f64;
+        let mean_loss = loss_sum.read()? / order.len().max(1) as f64;
         if !mean_loss.is_finite() {
             bail!("training diverged at epoch {epoch} (loss {mean_loss}); try a smaller learning_rate");
         }
@@ -96,4 +98,28 @@ pub fn fit(
         on_epoch(epoch, mean_loss, &model, &mut Within::new(progress, epoch * batches, total))?;
     }
     Ok(model)
+}
+
+/// An epoch's loss summed over its examples (each batch's mean loss times its size), kept on
+/// the device so that no batch waits for the host to read its loss: one read per epoch. The
+/// sum is in float64, in batch order, each term f64(loss) × size: the very operations (and so
+/// the very bits) of a sum on the host.
+struct LossSum(Tensor<1>);
+
+impl LossSum {
+    fn new(device: &Device) -> LossSum {
+        LossSum(Tensor::zeros([1], (&device.clone().without_autodiff(), DType::F64)))
+    }
+
+    /// Adds a batch's mean `loss` (`[1]`) over `examples` examples.
+    fn add(&mut self, loss: &Tensor<1>, examples: usize) {
+        let term = loss.clone().without_autodiff().cast(FloatDType::F64).mul_scalar(examples as f64);
+        self.0 = self.0.clone() + term;
+    }
+
+    fn read(self) -> Result<f64> {
+        let values =
+            self.0.into_data().try_to_vec::<f64>().map_err(|e| anyhow!("cannot read the loss: {e:?}"))?;
+        values.first().copied().context("cannot read the loss: no value")
+    }
 }
