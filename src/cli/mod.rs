@@ -230,9 +230,20 @@ pub fn exit_code(program: &str, result: Result<()>) -> ExitCode {
     }
 }
 
-/// Runs memscope with command-line `args` (the program name first).
+/// Runs memscope with command-line `args` (the program name first). libtorch running out of
+/// memory where no pass caught it (see `memscope_core::device::Pass`) is one line too.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     let cli: Cli = parse(args)?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli))) {
+        Ok(result) => result,
+        Err(payload) => match device::uncaught_out_of_memory(payload.as_ref()) {
+            Some(line) => Err(anyhow::anyhow!(line)),
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     let device = cli.globals.device()?;
     let data = cli.globals.data();
     match cli.command {

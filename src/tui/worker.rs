@@ -300,12 +300,17 @@ fn serve(
             Ok(Err(e)) if is_cancelled(&e) => Event::Cancelled { id },
             Ok(Err(e)) => Event::Failed { id, message: format!("{e:#}") },
             Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown panic");
-                Event::Failed { id, message: format!("internal error in the engine: {what}") }
+                // Out of memory outside a guarded pass is one line, like the guarded ones.
+                let message =
+                    memscope_core::device::uncaught_out_of_memory(panic.as_ref()).unwrap_or_else(|| {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("unknown panic");
+                        format!("internal error in the engine: {what}")
+                    });
+                Event::Failed { id, message }
             }
         };
         if events.send(event).is_err() {

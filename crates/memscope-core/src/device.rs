@@ -11,9 +11,12 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub mod describe;
+mod memory;
 mod numerics;
 mod transfer;
 
+pub(crate) use memory::guard;
+pub use memory::{OutOfMemory, Pass, is_out_of_memory, quiet_out_of_memory_panics, uncaught_out_of_memory};
 pub use numerics::{Numerics, in_force as numerics_in_force};
 pub use transfer::{assert_module_on, assert_on, assert_same};
 pub(crate) use transfer::{cuda_index, upload_floats, upload_ints};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::batch::{self, EVAL_BATCH};
 use crate::data::{GroupedDataset, Split, SplitData};
+use crate::device::{Pass, guard};
 use crate::jobs::Progress;
 use crate::model::{Activation, Mode, Network};
 
@@ -30,12 +31,13 @@ pub fn logits_of(
         indices.chunks(batch.max(1)),
         |_, _| {},
         |chunk, pixels| {
-            let x = batch::from_chw(pixels, chunk.len(), dataset.image_shape, device);
-            out.push(model.forward(x, Mode::Eval));
+            out.push(guard(Pass::Evaluation, chunk.len(), device, || {
+                model.forward(batch::from_chw(pixels, chunk.len(), dataset.image_shape, device), Mode::Eval)
+            })?);
             Ok(progress.report(out.len(), passes)?)
         },
     )?;
-    read(out)
+    guard(Pass::Evaluation, batch, device, || read(out))?
 }
 
 /// Logits of every example of `split` in passes of [`EVAL_BATCH`].
@@ -73,7 +75,8 @@ pub fn boundaries(
     let passes = all.len().div_ceil(batch.max(1));
     let mut out = Vec::with_capacity(passes);
     for chunk in all.chunks(batch.max(1)) {
-        out.push(model.boundaries(batch::images(dataset, split, chunk, device)?));
+        let pass = || -> Result<_> { Ok(model.boundaries(batch::images(dataset, split, chunk, device)?)) };
+        out.push(guard(Pass::Evaluation, chunk.len(), device, pass)??);
         progress.report(out.len(), passes)?;
     }
     Ok(out)
@@ -89,12 +92,21 @@ pub fn logits_from(
     progress: &mut dyn Progress,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(cached.len());
+    let mut largest = 0;
     for batch in cached {
         let x = batch.get(k).with_context(|| format!("no cached activation for stage {k}"))?;
-        out.push(model.forward_from(k, x.clone())?);
+        let (examples, device) = (x.examples(), x.device());
+        largest = largest.max(examples);
+        out.push(guard(Pass::Evaluation, examples, &device, || model.forward_from(k, x.clone()))??);
         progress.report(out.len(), cached.len())?;
     }
-    read(out)
+    match out.first() {
+        Some(first) => {
+            let device = first.device();
+            guard(Pass::Evaluation, largest, &device, || read(out))?
+        }
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The arg-max class of each row of `logits` (ties go to the lower class).

@@ -5,7 +5,6 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{GroupedDataset, Split};
-use crate::device::DeviceSpec;
 use crate::device::describe::{self, DeviceInfo};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::Experiment;
@@ -102,6 +101,6 @@ pub fn describe(
         layers: model.layers(),
         groups: group_infos(dataset),
         accuracy: evaluate(&model, dataset, split, device, &mut Silent)?,
-        device: describe::current().unwrap_or_else(|| describe::describe(DeviceSpec::Cpu)),
+        device: describe::in_use(),
     })
 }

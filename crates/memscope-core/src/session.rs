@@ -144,7 +144,10 @@ impl Session {
         if n == 0 {
             return Ok(None);
         }
-        let one = network.boundaries(batch::images(&self.dataset, split, &[0], &self.device)?);
+        let probe = || -> Result<_> {
+            Ok(network.boundaries(batch::images(&self.dataset, split, &[0], &self.device)?))
+        };
+        let one = crate::device::guard(crate::device::Pass::Evaluation, 1, &self.device, probe)??;
         let bytes = one.iter().map(Activation::num_elements).sum::<usize>() * n * 4;
         if bytes > self.activations.budget() {
             return Ok(None);

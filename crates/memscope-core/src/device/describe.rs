@@ -82,6 +82,12 @@ pub fn current() -> Option<DeviceInfo> {
     opened.map(describe)
 }
 
+/// The device in use: the one opened last, or the CPU where none was opened through
+/// [`DeviceSpec`] (an engine user on `Device::libtorch()`, burn's CPU device).
+pub fn in_use() -> DeviceInfo {
+    current().unwrap_or_else(|| describe(DeviceSpec::Cpu))
+}
+
 static OPENED: Mutex<Option<DeviceSpec>> = Mutex::new(None);
 
 /// Remembers that `spec` was opened (for [`current`]).

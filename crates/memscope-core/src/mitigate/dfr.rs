@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::logistic::fit_l1;
 use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start};
 use crate::data::{GroupedDataset, Split, batch};
+use crate::device::{Pass, guard};
 use crate::eval::{accuracy_report, predictions};
 use crate::experiment::lineage::{Dfr, LabelUse, Method};
 use crate::jobs::{Progress, Within};
@@ -89,19 +90,20 @@ pub(crate) fn features(
     // Kept on the device and read once (on CUDA a read per pass would make each wait).
     let mut out = Vec::with_capacity(passes);
     for chunk in all.chunks(batch::EVAL_BATCH) {
-        out.push(model.features(batch::images(dataset, split, chunk, device)?, Mode::Eval));
+        let pass =
+            || -> Result<_> { Ok(model.features(batch::images(dataset, split, chunk, device)?, Mode::Eval)) };
+        out.push(guard(Pass::Evaluation, chunk.len(), device, pass)??);
         progress.report(out.len(), passes)?;
     }
     if out.is_empty() {
         return Ok((Vec::new(), 0));
     }
-    let features = Tensor::cat(out, 0); // [n, d]
-    let dim = features.dims()[1];
-    let values = features
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| anyhow!("cannot read features: {e:?}"))?;
+    let features = guard(Pass::Evaluation, batch::EVAL_BATCH, device, || {
+        let features = Tensor::cat(out, 0); // [n, d]
+        let dim = features.dims()[1];
+        features.into_data().convert::<f32>().try_to_vec::<f32>().map(|values| (values, dim))
+    })?;
+    let (values, dim) = features.map_err(|e| anyhow!("cannot read features: {e:?}"))?;
     Ok((values.into_iter().map(f64::from).collect(), dim))
 }
 

@@ -143,6 +143,14 @@ impl Activation {
         }
     }
 
+    /// Examples in the batch (its first axis).
+    pub(crate) fn examples(&self) -> usize {
+        match self {
+            Activation::Map(t) => t.dims()[0],
+            Activation::Tokens(t) => t.dims()[0],
+        }
+    }
+
     pub(crate) fn num_elements(&self) -> usize {
         match self {
             Activation::Map(t) => t.shape().num_elements(),

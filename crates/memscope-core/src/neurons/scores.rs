@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::NeuronSpace;
 use super::weights::{DeviceWeights, WeightSet};
 use crate::data::{GroupedDataset, Split, batch};
+use crate::device::{Pass, guard};
 use crate::eval;
 use crate::jobs::Progress;
 use crate::model::{Mode, ModulePath, Network};
@@ -286,16 +287,20 @@ pub fn loss_gradients(
     let mut total: Option<DeviceWeights> = None;
     let passes = indices.len().div_ceil(batch.max(1));
     for (done, chunk) in indices.chunks(batch.max(1)).enumerate() {
-        let x = batch::images(dataset, split, chunk, autodiff_device)?;
-        let y = batch::labels_of(dataset, split, chunk, autodiff_device);
-        let loss = loss_fn.forward(model.forward(x, Mode::Eval), y);
-        let grads = DeviceWeights::gradients(model, &loss.backward());
         let weight = chunk.len() as f32 / indices.len() as f32;
-        total = Some(match total {
-            None => grads.scaled(weight),
-            Some(acc) => acc.add_scaled(grads, weight),
-        });
+        let mut pass = || -> Result<DeviceWeights> {
+            let x = batch::images(dataset, split, chunk, autodiff_device)?;
+            let y = batch::labels_of(dataset, split, chunk, autodiff_device);
+            let loss = loss_fn.forward(model.forward(x, Mode::Eval), y);
+            let grads = DeviceWeights::gradients(model, &loss.backward());
+            Ok(match total.take() {
+                None => grads.scaled(weight),
+                Some(acc) => acc.add_scaled(grads, weight),
+            })
+        };
+        total = Some(guard(Pass::Gradient, chunk.len(), autodiff_device, &mut pass)??);
         progress.report(done + 1, passes)?;
     }
-    total.context("no gradient was computed")?.read()
+    let total = total.context("no gradient was computed")?;
+    guard(Pass::Gradient, batch, autodiff_device, || total.read())?
 }

@@ -12,6 +12,7 @@ use burn::tensor::{DType, FloatDType};
 use super::objective::{Objective, TrainBatch};
 use super::sampler::Sampler;
 use crate::data::{GroupedDataset, Split, batch};
+use crate::device::{Pass, guard};
 use crate::experiment::{LearningRate, OptimizerKind, TrainSettings};
 use crate::jobs::{Progress, Within};
 use crate::model::Network;
@@ -75,16 +76,20 @@ pub fn fit(
             order.chunks(settings.batch_size),
             |_, pixels| augment.apply(pixels, shape, rng),
             |chunk, pixels| {
-                let batch = TrainBatch {
-                    images: batch::from_chw(pixels, chunk.len(), shape, device),
-                    labels: batch::labels_of(dataset, Split::Train, chunk, device),
-                    groups: chunk.iter().map(|&i| dataset.train.groups[i]).collect(),
-                    indices: chunk.to_vec(),
+                let step = || -> Result<()> {
+                    let batch = TrainBatch {
+                        images: batch::from_chw(pixels, chunk.len(), shape, device),
+                        labels: batch::labels_of(dataset, Split::Train, chunk, device),
+                        groups: chunk.iter().map(|&i| dataset.train.groups[i]).collect(),
+                        indices: chunk.to_vec(),
+                    };
+                    let loss = objective.loss(&model, &batch)?;
+                    loss_sum.add(&loss, chunk.len());
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    model = optim.step(lr.current, model.clone(), grads);
+                    Ok(())
                 };
-                let loss = objective.loss(&model, &batch)?;
-                loss_sum.add(&loss, chunk.len());
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(lr.current, model.clone(), grads);
+                guard(Pass::Training, chunk.len(), device, step)??;
                 b += 1;
                 progress.report((epoch - 1) * batches + b, total)?;
                 Ok(())
