@@ -39,7 +39,8 @@ const CHOICES_ALLOWED: &[(&str, &str, &str)] = &[(
 )];
 
 /// Host reads of a tensor (burn's `one_hot` reads its indices back to check them).
-const READS: &[&str] = &["into_data(", "into_scalar", "to_data(", "into_primitive", "try_into_primitive", "one_hot("];
+const READS: &[&str] =
+    &["into_data(", "into_scalar", "to_data(", "into_primitive", "try_into_primitive", "one_hot("];
 
 /// Host reads per file, and why none runs once per batch.
 const READS_ALLOWED: &[(&str, usize, &str)] = &[
