@@ -238,7 +238,31 @@ impl Objective for SilentMajorityObjective {
 /// The slides' L_MSE = ‖ŷ − y‖², ŷ the softmax probabilities and y one-hot, averaged over
 /// the batch.
 pub(crate) fn mse_one_hot(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let [_, classes] = logits.dims();
-    let target = labels.one_hot(classes).float();
+    let [n, classes] = logits.dims();
+    // burn's `one_hot` reads the labels back to check them: on CUDA a wait every batch.
+    let class = Tensor::<1, Int>::arange(0..classes as i64, &labels.device()).reshape([1, classes]);
+    let target = labels.reshape([n, 1]).expand([n, classes]).equal(class.expand([n, classes])).float();
     (softmax(logits, 1) - target).powf_scalar(2.0).sum_dim(1).mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    /// The one-hot target made by comparing with the class numbers is burn's `one_hot`.
+    #[test]
+    fn the_mse_is_the_one_of_burns_one_hot() {
+        let device = crate::device::DeviceSpec::Cpu.device().unwrap();
+        let logits =
+            Tensor::<2>::from_data(TensorData::new(vec![0.5f32, -1.0, 2.0, 0.1, 0.2, 0.3], [2, 3]), &device);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64, 0], [2]), &device);
+        let target = labels.clone().one_hot(3).float();
+        let want = (softmax(logits.clone(), 1) - target).powf_scalar(2.0).sum_dim(1).mean();
+        let got = mse_one_hot(logits, labels);
+        assert_eq!(
+            got.into_data().try_to_vec::<f32>().unwrap(),
+            want.into_data().try_to_vec::<f32>().unwrap()
+        );
+    }
 }
