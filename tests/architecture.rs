@@ -3,6 +3,8 @@
 //! engine is on the map exactly once. A new import that runs upwards, or a module missing
 //! from the map, fails here with the file and the import.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,24 +22,6 @@ fn layers() -> Vec<Vec<String>> {
         .map(|row| row.split_whitespace().map(str::to_string).collect::<Vec<_>>())
         .filter(|row| !row.is_empty())
         .collect()
-}
-
-/// Every .rs file under `dir`.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 /// The code of a file without its comments and its `#[cfg(test)]` module (tests may reach
@@ -59,7 +43,7 @@ fn code(path: &Path) -> String {
 fn engine_modules() -> BTreeMap<String, Vec<PathBuf>> {
     let src = Path::new(ROOT).join("crates/memscope-core/src");
     let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for file in sources(&src) {
+    for file in common::rust_sources(&src) {
         let relative = file.strip_prefix(&src).unwrap();
         let first = relative.components().next().unwrap().as_os_str().to_string_lossy().to_string();
         let module = first.trim_end_matches(".rs").to_string();
@@ -175,7 +159,7 @@ fn names_the_views(code: &str) -> bool {
 fn the_explorers_state_never_imports_its_views() {
     let tui = Path::new(ROOT).join("src/tui");
     let mut wrong = Vec::new();
-    for file in sources(&tui) {
+    for file in common::rust_sources(&tui) {
         let relative = file.strip_prefix(&tui).unwrap();
         // The views themselves, and the loop that draws them.
         if relative.starts_with("ui") || relative == Path::new("mod.rs") {

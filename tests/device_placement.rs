@@ -12,7 +12,9 @@
 //! At run time, `device::assert_on` and `device::assert_module_on` check the places where
 //! tensors of different origins meet.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -70,24 +72,6 @@ const UPLOADS_ALLOWED: &[(&str, usize, &str)] = &[
     ),
 ];
 
-/// Every .rs file under `dir`.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 /// The code of a file without its comments and its `#[cfg(test)]` module.
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
@@ -105,7 +89,7 @@ fn code(path: &Path) -> String {
 /// The engine's files outside `device`, as (path below crates/memscope-core/src, code).
 fn engine() -> Vec<(String, String)> {
     let src = Path::new(ROOT).join("crates/memscope-core/src");
-    sources(&src)
+    common::rust_sources(&src)
         .into_iter()
         .map(|file| (file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/"), code(&file)))
         .filter(|(name, _)| name != "device.rs" && !name.starts_with("device/"))

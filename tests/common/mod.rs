@@ -159,3 +159,21 @@ pub fn intervene_column(args: &[&str], nth: usize) -> Vec<f64> {
 pub fn cli_changes(args: &[&str]) -> Vec<String> {
     intervene_column(args, 6).iter().map(|c| format!("{:+.1}", 100.0 * c)).collect()
 }
+
+/// Every .rs file under `dir`, sorted (for the tests that read the source).
+pub fn rust_sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
