@@ -24,21 +24,6 @@ fn layers() -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The code of a file without its comments and its `#[cfg(test)]` module (tests may reach
-/// anywhere; a doc comment may name any module).
-fn code(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let text = match text.find("#[cfg(test)]") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    let without_comment = |line: &str| match line.find("//") {
-        Some(at) if line[..at].trim().is_empty() || line[..at].ends_with(' ') => line[..at].to_string(),
-        _ => line.to_string(),
-    };
-    text.lines().map(without_comment).collect::<Vec<_>>().join("\n")
-}
-
 /// The engine's top-level modules with their files.
 fn engine_modules() -> BTreeMap<String, Vec<PathBuf>> {
     let src = Path::new(ROOT).join("crates/memscope-core/src");
@@ -98,7 +83,7 @@ fn engine_modules_import_only_from_lower_layers() {
     for (module, files) in engine_modules() {
         let Some(own) = row_of(&module) else { continue };
         for file in files {
-            for import in crate_imports(&code(&file)) {
+            for import in crate_imports(&common::rust_code(&file)) {
                 if import == module {
                     continue;
                 }
@@ -120,7 +105,7 @@ fn the_engine_never_prints() {
     let mut printing = Vec::new();
     for files in engine_modules().values() {
         for file in files {
-            for (n, line) in code(file).lines().enumerate() {
+            for (n, line) in common::rust_code(file).lines().enumerate() {
                 let line = line.trim_start();
                 if ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("].iter().any(|m| line.contains(m))
                 {
@@ -165,7 +150,7 @@ fn the_explorers_state_never_imports_its_views() {
         if relative.starts_with("ui") || relative == Path::new("mod.rs") {
             continue;
         }
-        if names_the_views(&code(&file)) {
+        if names_the_views(&common::rust_code(&file)) {
             wrong.push(file.strip_prefix(ROOT).unwrap().display().to_string());
         }
     }

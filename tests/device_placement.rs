@@ -72,26 +72,14 @@ const UPLOADS_ALLOWED: &[(&str, usize, &str)] = &[
     ),
 ];
 
-/// The code of a file without its comments and its `#[cfg(test)]` module.
-fn code(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let text = match text.find("#[cfg(test)]") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    let without_comment = |line: &str| match line.find("//") {
-        Some(at) => line[..at].to_string(),
-        None => line.to_string(),
-    };
-    text.lines().map(without_comment).collect::<Vec<_>>().join("\n")
-}
-
 /// The engine's files outside `device`, as (path below crates/memscope-core/src, code).
 fn engine() -> Vec<(String, String)> {
     let src = Path::new(ROOT).join("crates/memscope-core/src");
     common::rust_sources(&src)
         .into_iter()
-        .map(|file| (file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/"), code(&file)))
+        .map(|file| {
+            (file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/"), common::rust_code(&file))
+        })
         .filter(|(name, _)| name != "device.rs" && !name.starts_with("device/"))
         .collect()
 }

@@ -177,3 +177,18 @@ pub fn rust_sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// The code of a file without its comments and its `#[cfg(test)]` module (tests may reach
+/// anywhere; a doc comment may name any module).
+pub fn rust_code(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = match text.find("#[cfg(test)]") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let without_comment = |line: &str| match line.find("//") {
+        Some(at) if line[..at].trim().is_empty() || line[..at].ends_with(' ') => line[..at].to_string(),
+        _ => line.to_string(),
+    };
+    text.lines().map(without_comment).collect::<Vec<_>>().join("\n")
+}
