@@ -170,12 +170,14 @@ fn every_action_has_a_key_and_a_description_and_no_key_has_two_actions() {
         Action::Scale,
         Action::Open,
         Action::Pin,
+        Action::PinNeuron,
         Action::Demo,
         Action::Tour,
         Action::TourNext,
         Action::TourPrev,
         Action::Ask(PromptKind::Epoch),
         Action::Ask(PromptKind::Filter),
+        Action::Ask(PromptKind::Neurons),
         Action::Prompt(Edit::Accept),
         Action::Prompt(Edit::Close),
         Action::Prompt(Edit::Erase),
@@ -216,6 +218,7 @@ fn keyed(action: Action) -> bool {
         | Action::Show(_)
         | Action::Open
         | Action::Pin
+        | Action::PinNeuron
         | Action::Demo
         | Action::Tour
         | Action::TourNext

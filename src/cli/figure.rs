@@ -122,6 +122,11 @@ pub struct BarsSettings {
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_KS, allow_negative_numbers = true,
           value_parser = args::positive)]
     pub ks: Vec<usize>,
+    /// Change exactly these neurons instead of a ranking's top k: one cluster of bars, ids as
+    /// the outputs write them (stem.conv:13, blocks.3.attn.qkv:k:h2:17; comma-separated).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',',
+          conflicts_with_all = ["ks", "within", "normalize_layers"])]
+    pub neurons: Vec<String>,
     /// Runs of each random intervention (the slides: 10).
     #[arg(long, default_value_t = DEFAULT_REPEATS, allow_negative_numbers = true, value_parser = args::repeats)]
     pub repeats: usize,
@@ -164,11 +169,17 @@ fn bars(
     progress: &mut dyn memscope_core::jobs::Progress,
 ) -> Result<(figure::Figure, Provenance)> {
     let seed = args.target.seed;
-    let query = args.scoring.query(session.dataset(), seed, Selection::default())?;
+    let named = super::select::named(session, &args.scoring, &args.neurons)?;
+    // Neurons named by hand: one cluster, all of them.
+    let ks = match &named {
+        Some(Selection::ByHand(ids)) => vec![ids.len()],
+        _ => args.ks.clone(),
+    };
+    let query = args.scoring.query(session.dataset(), seed, named.unwrap_or_default())?;
     let base =
         InterventionSpec::neurons(epoch).seed(seed).query(query).on(args.target.split).repeats(args.repeats);
     let interventions = args.kinds.iter().map(|k| k.intervention(None, false, None)).collect();
-    let spec = GridSpec::new(base, interventions, args.ks.clone());
+    let spec = GridSpec::new(base, interventions, ks);
     let grid = grid::run(session, &spec, progress)?;
     let provenance = Provenance::new(session.experiment(), &session.dataset().changes, epoch, &spec.base)?;
     Ok((Figure::Bars(grid), provenance))
@@ -243,7 +254,8 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
         FigureKind::Sweep(args) => {
             let (mut session, epoch) = args.target.open(device, data)?;
             let seed = args.target.seed;
-            let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
+            let selection = args.count.selection(&session, &args.scoring)?;
+            let query = args.scoring.query(session.dataset(), seed, selection)?;
             let intervention = args.change.intervention()?;
             let base = InterventionSpec::neurons(epoch)
                 .seed(seed)
@@ -262,7 +274,8 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
         FigureKind::Epochs(args) => {
             let (mut session, last) = args.target.open(device, data)?;
             let seed = args.target.seed;
-            let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
+            let selection = args.count.selection(&session, &args.scoring)?;
+            let query = args.scoring.query(session.dataset(), seed, selection)?;
             let base = InterventionSpec::neurons(last)
                 .seed(seed)
                 .query(query)

@@ -76,7 +76,8 @@ pub fn run_intervene(args: InterveneArgs, device: &Device, data: &DataFlags) -> 
     let intervention = args.change.intervention()?;
     let (mut session, epoch) = args.target.open(device, data)?;
     let seed = args.target.seed;
-    let query = args.scoring.query(session.dataset(), seed, args.count.top())?;
+    let selection = args.count.selection(&session, &args.scoring)?;
+    let query = args.scoring.query(session.dataset(), seed, selection)?;
     let spec = InterventionSpec::neurons(epoch)
         .seed(seed)
         .query(query)

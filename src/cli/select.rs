@@ -149,10 +149,22 @@ pub struct Count {
     /// (outside the top k, or the top fraction).
     #[arg(long)]
     pub random_control: bool,
+    /// Change exactly these neurons instead of a ranking's top, ids as the outputs write
+    /// them (stem.conv:13, layer4.1.conv2:17, blocks.3.attn.qkv:k:h2:17; comma-separated;
+    /// at --granularity kernel or weight, those ids). The criterion only scores them.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',',
+          conflicts_with_all = ["k", "fraction", "random_control", "within", "normalize_layers"])]
+    pub neurons: Vec<String>,
 }
 
 impl Count {
-    /// The top selection asked for (the random control is applied to the whole spec).
+    /// The selection asked for: the neurons named, or the top of the ranking (the random
+    /// control is applied to the whole spec).
+    pub fn selection(&self, session: &Session, scoring: &Scoring) -> Result<Selection> {
+        Ok(named(session, scoring, &self.neurons)?.unwrap_or_else(|| self.top()))
+    }
+
+    /// The top of the ranking asked for.
     pub fn top(&self) -> Selection {
         match (self.k, self.fraction) {
             (_, Some(q)) => Selection::TopFraction(q),
@@ -164,4 +176,14 @@ impl Count {
     pub fn apply(&self, spec: InterventionSpec, session: &Session) -> Result<InterventionSpec> {
         if self.random_control { spec.random_control(session.layers()) } else { Ok(spec) }
     }
+}
+
+/// The neurons `ids` names, parsed in the space `scoring` describes (its granularity and
+/// candidate layers); `None` when none are named.
+pub fn named(session: &Session, scoring: &Scoring, ids: &[String]) -> Result<Option<Selection>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let space = session.space(&scoring.layers.filter(), scoring.granularity)?;
+    Ok(Some(Selection::ByHand(space.named(ids)?)))
 }

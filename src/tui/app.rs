@@ -4,6 +4,7 @@
 //! for the worker, export, cancel, opening a run) for the loop to run; `on_event` does the
 //! same with the worker's messages.
 
+mod chosen;
 mod events;
 mod mitigation;
 mod nav;
@@ -105,6 +106,8 @@ pub enum Action {
     Open,
     /// Pin the shown intervention (or unpin it), to see it beside the next.
     Pin,
+    /// In the Neurons view: choose the neuron at the cursor by hand (or drop it).
+    PinNeuron,
     /// Switch between the two bundled demos (the ResNet and the ViT, on the same data).
     Demo,
     /// Start the guided tour, or end it.
@@ -358,6 +361,7 @@ impl App {
                 let note = self.bars.update(action);
                 self.note(note)
             }
+            Action::PinNeuron => self.pin_neuron(),
             Action::Open => self.open_run(),
             Action::Demo => self.demo(),
             Action::Tour | Action::TourNext | Action::TourPrev => self.tour(action),

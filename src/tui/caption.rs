@@ -6,7 +6,7 @@ use super::keymap::Keymap;
 use memscope_core::edit::Intervention;
 use memscope_core::model::LayerInfo;
 use memscope_core::neurons::scores::Criterion;
-use memscope_core::neurons::select::{Scope, Selection};
+use memscope_core::neurons::select::{Scope, Selection, list};
 use memscope_core::studies::intervention::InterventionResult;
 
 /// The caption of an intervention's result. `layers` tells which layers are the stem;
@@ -19,6 +19,9 @@ pub fn intervention(r: &InterventionResult, layers: &[LayerInfo], train: &[usize
         return format!(
             "One layer rewound; the Sensitivity view ({sensitivity}) rewinds every layer at once"
         );
+    }
+    if let Selection::ByHand(ids) = &q.selection {
+        return format!("Chosen by hand: {}; the ranking only scored them", list(ids));
     }
     if let Selection::Random { .. } = q.selection {
         return "Random control: as many neurons outside the top; compare with the top's change".into();

@@ -10,7 +10,8 @@ use memscope_core::data::Split;
 use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
 use memscope_core::neurons::scores::Criterion;
 use memscope_core::neurons::select::Selection;
-use memscope_core::neurons::{CandidateFilter, Granularity, Qkv};
+use memscope_core::neurons::select::list;
+use memscope_core::neurons::{CandidateFilter, Granularity, NeuronId, Qkv};
 use memscope_core::studies::intervention::{self, DEFAULT_REPEATS};
 use memscope_core::util::rng::DEFAULT_SEED;
 
@@ -101,6 +102,8 @@ pub enum Field {
     Scope,
     Candidates,
     Count,
+    /// The neurons chosen by hand (shown only while there are some).
+    Chosen,
     Sigma,
     Back,
     Repeats,
@@ -108,12 +111,13 @@ pub enum Field {
     Granularity,
 }
 
-pub const FIELDS: [Field; 10] = [
+pub const FIELDS: [Field; 11] = [
     Field::Kind,
     Field::Criterion,
     Field::Scope,
     Field::Candidates,
     Field::Count,
+    Field::Chosen,
     Field::Sigma,
     Field::Back,
     Field::Repeats,
@@ -131,6 +135,9 @@ pub struct Form {
     pub candidates: CandidateFilter,
     /// A top k or a top fraction.
     pub count: Selection,
+    /// Neurons chosen by hand (pinned in the Neurons view or typed), at `granularity`; when
+    /// there are some they are changed instead of the ranking's top, which only scores them.
+    pub chosen: Vec<NeuronId>,
     pub repeats: usize,
     pub split: Split,
     pub granularity: Granularity,
@@ -149,6 +156,7 @@ impl Default for Form {
             reach: Reach::Global,
             candidates: CandidateFilter::default(),
             count: Selection::default(),
+            chosen: Vec::new(),
             repeats: DEFAULT_REPEATS,
             split: Split::Val,
             granularity: Granularity::default(),
@@ -206,6 +214,8 @@ impl Form {
                 self.candidates = stepped(&CANDIDATES, position(&CANDIDATES, &self.candidates), step)
             }
             Field::Count => self.count = stepped(&COUNTS, position(&COUNTS, &self.count), step),
+            // Its one other value: none, the ranking again.
+            Field::Chosen => self.chosen.clear(),
             Field::Sigma => match &mut self.change {
                 Intervention::Reinit { sigma, .. } | Intervention::Noise { sigma } => {
                     *sigma = stepped(&SIGMAS, position(&SIGMAS, sigma), step)
@@ -222,7 +232,9 @@ impl Form {
             Field::Repeats => self.repeats = stepped(&REPEATS, position(&REPEATS, &self.repeats), step),
             Field::Split => self.split = stepped(&SPLITS, position(&SPLITS, &self.split), step),
             Field::Granularity => {
-                self.granularity = stepped(&GRANULARITIES, position(&GRANULARITIES, &self.granularity), step)
+                self.granularity = stepped(&GRANULARITIES, position(&GRANULARITIES, &self.granularity), step);
+                // Ids name neurons of one granularity.
+                self.chosen.clear();
             }
         }
     }
@@ -289,15 +301,46 @@ impl Form {
 
     /// Whether the random control applies (a layer rewind selects no neurons to draw).
     pub fn random_control(&self) -> bool {
-        self.ranking == Ranking::RandomControl && !self.rewinds_layer()
+        self.ranking == Ranking::RandomControl && !self.rewinds_layer() && !self.by_hand()
+    }
+
+    /// Whether neurons chosen by hand replace the ranking's top.
+    pub fn by_hand(&self) -> bool {
+        !self.chosen.is_empty() && !self.rewinds_layer()
+    }
+
+    /// The neurons chosen by hand as the `#` prompt starts with them.
+    pub fn chosen_text(&self) -> String {
+        list(&self.chosen)
+    }
+
+    /// Chooses `neuron` by hand (at `granularity`), or drops it if it was; returns whether it
+    /// is chosen now. Neurons of another granularity are dropped first.
+    pub fn toggle(&mut self, neuron: NeuronId, granularity: Granularity) -> bool {
+        if granularity != self.granularity {
+            self.chosen.clear();
+            self.granularity = granularity;
+        }
+        match self.chosen.iter().position(|n| *n == neuron) {
+            Some(at) => {
+                self.chosen.remove(at);
+                false
+            }
+            None => {
+                self.chosen.push(neuron);
+                true
+            }
+        }
     }
 
     /// Whether a field matters for the current settings (only those are shown).
     pub fn applies(&self, field: Field) -> bool {
         let rewind_layer = self.rewinds_layer();
         match field {
-            Field::Criterion | Field::Scope | Field::Count | Field::Granularity => !rewind_layer,
-            Field::Candidates => !rewind_layer && !self.within_layer(),
+            Field::Criterion | Field::Granularity => !rewind_layer,
+            Field::Scope | Field::Count => !rewind_layer && !self.by_hand(),
+            Field::Chosen => self.by_hand(),
+            Field::Candidates => !rewind_layer && !self.within_layer() && !self.by_hand(),
             Field::Sigma => self.sigma().is_some(),
             Field::Back => self.epochs_back().is_some(),
             Field::Repeats => self.sigma().is_some() || self.random_control(),
@@ -345,6 +388,7 @@ impl Form {
             ),
             Field::Candidates => ("candidates", candidates_name(&self.candidates)),
             Field::Count => ("neurons", count_name(&self.count)),
+            Field::Chosen => ("neurons", format!("{} (by hand)", self.chosen_text())),
             Field::Sigma => ("sigma", self.sigma().map(|s| s.to_string()).unwrap_or_default()),
             Field::Back => ("epochs back", self.epochs_back().map(|b| b.to_string()).unwrap_or_default()),
             Field::Repeats => ("repeats", self.repeats.to_string()),
@@ -378,6 +422,7 @@ fn count_name(count: &Selection) -> String {
         Selection::TopK(k) => format!("top {k}"),
         Selection::TopFraction(q) => format!("top {}%", q * 100.0),
         Selection::Random { count, .. } => format!("{count} at random"),
+        Selection::ByHand(ids) => format!("{} by hand", ids.len()),
     }
 }
 

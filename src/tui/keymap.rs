@@ -142,6 +142,7 @@ impl Keymap {
         };
         match (mode, key) {
             (Mode::Prompt, Key::Char(c)) => find(true).or(Some(Action::Prompt(Edit::Type(c)))),
+            (Mode::Prompt, Key::Space) => find(true).or(Some(Action::Prompt(Edit::Type(' ')))),
             (Mode::Prompt, _) => find(true),
             (Mode::Help, _) => Some(find(false).unwrap_or(Action::Help)),
             (Mode::Normal, _) => find(false),

@@ -52,6 +52,7 @@ fn selection(s: &Selection) -> String {
         Selection::Random { count, outside_top } => {
             format!("{count} random outside the top {:.1}%", 100.0 * outside_top)
         }
+        Selection::ByHand(ids) => format!("{} chosen by hand", ids.len()),
     }
 }
 

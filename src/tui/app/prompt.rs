@@ -10,6 +10,8 @@ pub enum PromptKind {
     Epoch,
     /// `/` then part of a layer's name; the Layers panel lists the matches as it is typed.
     Filter,
+    /// `#` then neuron ids (`stem.conv:13, head:1`) and Enter: the neurons chosen by hand.
+    Neurons,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,12 +34,16 @@ pub enum Edit {
 }
 
 /// Longest text a prompt takes.
-const MAX_PROMPT: usize = 64;
+const MAX_PROMPT: usize = 256;
 
 impl App {
     /// `:` or `/`: opens that prompt (a filter moves the focus to the layers it filters).
     pub(super) fn ask(&mut self, kind: PromptKind) -> Vec<Effect> {
-        self.prompt = Some(Prompt { kind, text: String::new() });
+        let text = match kind {
+            PromptKind::Neurons => self.form.chosen_text(),
+            _ => String::new(),
+        };
+        self.prompt = Some(Prompt { kind, text });
         if kind == PromptKind::Filter {
             self.focus = Panel::Layers;
         }
@@ -68,6 +74,7 @@ impl App {
             Edit::Accept => {
                 return match self.prompt.take() {
                     Some(Prompt { kind: PromptKind::Epoch, text }) => self.jump_to_epoch(&text),
+                    Some(Prompt { kind: PromptKind::Neurons, text }) => self.type_neurons(&text),
                     _ => Vec::new(),
                 };
             }

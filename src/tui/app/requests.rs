@@ -65,6 +65,15 @@ impl App {
                 .on(self.form.split())
                 .repeats(self.form.repeats);
         }
+        if self.form.by_hand() {
+            return InterventionSpec::neurons(epoch)
+                .change(self.form.intervention(self.layer_name()))
+                .criterion(self.form.ranking.criterion(self.group))
+                .granularity(self.form.granularity)
+                .on(self.form.split())
+                .repeats(self.form.repeats)
+                .select(Selection::ByHand(self.form.chosen.clone()));
+        }
         let scope = if self.form.within_layer() {
             Scope::Layer(self.form.scope_layer(self.layer_name()))
         } else {
@@ -83,7 +92,7 @@ impl App {
             .granularity(self.form.granularity)
             .on(self.form.split())
             .repeats(self.form.repeats)
-            .select(self.form.count)
+            .select(self.form.count.clone())
     }
 
     /// The form's intervention swept over every layer.
@@ -138,9 +147,14 @@ impl App {
         let candidates = self.form.candidates.clone();
         // The form's count as a fraction of the candidates (the study's default fraction when
         // there are none to count).
-        let fraction = match self.form.count {
-            Selection::TopFraction(q) => q,
-            Selection::TopK(k) | Selection::Random { count: k, .. } => {
+        let k = match &self.form.count {
+            Selection::TopFraction(q) => Err(*q),
+            Selection::TopK(k) | Selection::Random { count: k, .. } => Ok(*k),
+            Selection::ByHand(ids) => Ok(ids.len()),
+        };
+        let fraction = match k {
+            Err(q) => q,
+            Ok(k) => {
                 let total =
                     NeuronSpace::new(&self.layers, &candidates, granularity).map(|s| s.total()).unwrap_or(0);
                 if total > 0 { (k as f64 / total as f64).min(1.0) } else { RankSpec::default().fraction }

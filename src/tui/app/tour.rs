@@ -222,7 +222,7 @@ impl App {
                 change: change.clone(),
                 ranking: *ranking,
                 reach: Reach::Layer,
-                count: *count,
+                count: count.clone(),
                 repeats: REPEATS,
                 split: self.form.split,
                 field: self.form.field,

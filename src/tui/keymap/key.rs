@@ -9,6 +9,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Key {
     Char(char),
+    /// The space bar (a space typed into a prompt is a character).
+    Space,
     /// A letter with Ctrl held (always lower case).
     Ctrl(char),
     Tab,
@@ -31,7 +33,8 @@ pub enum Key {
 pub const QUIT_ALWAYS: Key = Key::Ctrl('c');
 
 /// Names of the keys that are not characters, as the config file and the help write them.
-const NAMED: [(Key, &str, &[&str]); 13] = [
+const NAMED: [(Key, &str, &[&str]); 14] = [
+    (Key::Space, "Space", &[]),
     (Key::Tab, "Tab", &[]),
     (Key::BackTab, "Shift-Tab", &["BackTab"]),
     (Key::Enter, "Enter", &["Return"]),
@@ -48,7 +51,7 @@ const NAMED: [(Key, &str, &[&str]); 13] = [
 ];
 
 /// What `Key::parse` reads, for its error message.
-pub(super) const KEY_NAMES: &str = "a character such as 'x', or Tab, Shift-Tab, Enter, Esc, Backspace, Up, Down, Left, \
+pub(super) const KEY_NAMES: &str = "a character such as 'x', or Space, Tab, Shift-Tab, Enter, Esc, Backspace, Up, Down, Left, \
                          Right, PgUp, PgDn, Home, End, F1 to F12, Ctrl-x";
 
 impl Key {
@@ -57,6 +60,7 @@ impl Key {
         let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
         Some(match event.code {
             KeyCode::Char(c) if ctrl => Key::Ctrl(c.to_ascii_lowercase()),
+            KeyCode::Char(' ') => Key::Space,
             KeyCode::Char(c) => Key::Char(c),
             KeyCode::Tab => Key::Tab,
             KeyCode::BackTab => Key::BackTab,

@@ -73,12 +73,14 @@ const VALUES: &str = "change a value: form field, rewind distance, Mitigation pa
 const SHOW: &str = "the views, numbered in the title bar (Bars … Sweep Epochs Images)";
 const RUN: &str = "run the intervention or study / cancel the running job";
 const TOUR: &str = "guided tour of the paper's story: start or end / next / back";
+const BY_HAND: &str =
+    "neurons by hand: pin / unpin the Neurons view's › row (↑↓ in its results) / type their ids";
 const LETTERS: &str = "open finished mitigation run / export / quit (or Ctrl-C)";
 
 use Key::Char;
 
 /// Every action's keys, in the order the help and the README list them.
-pub static BINDINGS: [Binding; 34] = [
+pub static BINDINGS: [Binding; 36] = [
     bind(Action::NextPanel, "next_panel", &[Key::Tab], Where::Anywhere, PANELS),
     bind(Action::PrevPanel, "previous_panel", &[Key::BackTab], Where::Anywhere, PANELS),
     bind(Action::Up, "up", &[Key::Up, Char('k')], Where::Panel, MOVE),
@@ -117,6 +119,8 @@ pub static BINDINGS: [Binding; 34] = [
         Where::View(View::Bars),
         "pin the result; the next is drawn beside it; again: unpin",
     ),
+    bind(Action::PinNeuron, "pin_neuron", &[Key::Space], Where::View(View::Neurons), BY_HAND),
+    bind(Action::Ask(PromptKind::Neurons), "type_neurons", &[Char('#')], Where::Anywhere, BY_HAND),
     bind(
         Action::Ask(PromptKind::Epoch),
         "epoch",
@@ -153,7 +157,11 @@ pub static BINDINGS: [Binding; 34] = [
 
 /// The prompt's own keys (anything else typed goes into it).
 pub static PROMPT_BINDINGS: [Binding; 3] = [
-    fixed(Action::Prompt(Edit::Accept), &[Key::Enter], "in a prompt: jump to the epoch, keep the filter"),
+    fixed(
+        Action::Prompt(Edit::Accept),
+        &[Key::Enter],
+        "in a prompt: jump to the epoch, keep the filter or the neurons",
+    ),
     fixed(Action::Prompt(Edit::Close), &[Key::Esc], "in a prompt: close it (a filter is cleared)"),
     fixed(Action::Prompt(Edit::Erase), &[Key::Backspace], "in a prompt: erase the last character"),
 ];

@@ -168,6 +168,10 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 app.epochs.first().map_or(0, |e| e.epoch),
                 app.epochs.last().map_or(0, |e| e.epoch)
             ),
+            PromptKind::Neurons => format!(
+                "#neurons {}▏  {accept} runs them from now on (empty: the ranking again), {close} closes",
+                prompt.text
+            ),
             PromptKind::Filter => format!(
                 "/{}▏  {} of {} layers · {accept} keeps the filter, {close} clears it",
                 prompt.text,

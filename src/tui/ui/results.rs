@@ -11,6 +11,7 @@ use crate::tui::app::{Action, App, BAR_SCALES, HISTORY};
 use crate::tui::caption;
 use crate::tui::text::{describe, pct, pts};
 use crate::tui::theme::Theme;
+use memscope_core::neurons::NeuronId;
 use memscope_core::studies::GroupChange;
 use memscope_core::studies::intervention::{ALL_CANDIDATES, InterventionResult};
 
@@ -367,7 +368,13 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     }
     header.push_str(&format!("{:>6}{:>7}{:>7}", "pct", "|w|", "|w|pct"));
     let inner = area.width.saturating_sub(2) as usize;
-    let name_width = r.neurons.iter().map(|n| n.id.to_string().chars().count()).max().unwrap_or(6).max(6);
+    let marks = neuron_marks(app, focused);
+    let name_width = r.neurons.iter().map(|n| n.id.to_string().chars().count()).max().unwrap_or(6).max(6)
+        + if marks.is_some() { 2 } else { 0 };
+    let name = |i: usize, n: &memscope_core::studies::intervention::SelectedNeuron| match &marks {
+        Some(mark) => format!("{}{}", mark(i, &n.id), n.id),
+        None => n.id.to_string(),
+    };
     // Names on their own line where a row cannot hold them beside the numbers (never cut).
     let one_line = name_width + 1 + header.chars().count() <= inner;
     let mut lines = Vec::new();
@@ -379,12 +386,15 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     if one_line {
         lines.push(Line::styled(format!("{:<name_width$} {header}", "neuron"), theme.accent()));
         lines.extend(
-            r.neurons.iter().map(|n| Line::raw(format!("{:<name_width$} {}", n.id.to_string(), numbers(n)))),
+            r.neurons
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Line::raw(format!("{:<name_width$} {}", name(i, n), numbers(n)))),
         );
     } else {
         lines.push(Line::styled(format!("neuron / {}", header.trim_start()), theme.accent()));
-        for n in &r.neurons {
-            lines.push(Line::raw(n.id.to_string()));
+        for (i, n) in r.neurons.iter().enumerate() {
+            lines.push(Line::raw(name(i, n)));
             lines.push(Line::raw(numbers(n)));
         }
     }
@@ -393,8 +403,31 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
     if normalized {
         lines.push(Line::styled("ranked by ÷mean = score / layer mean", theme.muted()));
     }
+    if marks.is_some() {
+        let pin = app.keys.label(Action::PinNeuron);
+        let text = format!(
+            "› cursor (↑↓) · ● chosen by hand ({pin} pins, {} runs them)",
+            app.keys.label(Action::Run)
+        );
+        lines.push(Line::styled(text, theme.muted()));
+    }
     let title = " Selected neurons (pct: 100 = top) ";
     scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
+
+/// The marks before each neuron's name (`›` the cursor, `●` chosen by hand), drawn while the
+/// results panel has the focus or some neurons are chosen; `None` otherwise (the list as it
+/// always was).
+fn neuron_marks<'a>(app: &'a App, focused: bool) -> Option<impl Fn(usize, &NeuronId) -> String + 'a> {
+    let chosen = &app.form.chosen;
+    (focused || !chosen.is_empty()).then(|| {
+        let cursor = app.neuron_cursor().filter(|_| focused);
+        move |i: usize, id: &NeuronId| {
+            let at = if cursor == Some(i) { '›' } else { ' ' };
+            let pinned = if chosen.contains(id) { '●' } else { ' ' };
+            format!("{at}{pinned}")
+        }
+    })
 }
 
 pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {

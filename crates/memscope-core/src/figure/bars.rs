@@ -10,6 +10,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use super::style::{FAMILY, GRID, group_color, text};
 use super::{axis_max, pp};
 use crate::neurons::CandidateFilter;
+use crate::neurons::select::Selection;
 use crate::studies::grid::InterventionGrid;
 use crate::studies::intervention::InterventionResult;
 
@@ -19,11 +20,11 @@ pub(super) fn describe(grid: &InterventionGrid) -> (String, Vec<String>) {
         return ("Δ accuracy per group (no results)".into(), Vec::new());
     };
     let spec = &first.spec;
-    let title = format!(
-        "Δ accuracy per group after changing the top-k neurons · {} · epoch {}",
-        spec.split, spec.epoch
-    );
     let q = &spec.query;
+    let which =
+        if q.selection.by_hand() { "the first k neurons chosen by hand" } else { "the top-k neurons" };
+    let title =
+        format!("Δ accuracy per group after changing {which} · {} · epoch {}", spec.split, spec.epoch);
     let changes: Vec<String> = grid
         .interventions
         .iter()
@@ -34,10 +35,13 @@ pub(super) fn describe(grid: &InterventionGrid) -> (String, Vec<String>) {
         })
         .collect();
     let ks: Vec<String> = grid.ks.iter().map(usize::to_string).collect();
+    let neurons = match grid.results.last().map(|r| &r.spec.query.selection) {
+        Some(chosen @ Selection::ByHand(_)) => format!("Neurons {chosen}, scored by {}", q.criterion),
+        _ => format!("Neurons ranked by {}", q.criterion),
+    };
     let caption = vec![
         format!(
-            "Neurons ranked by {} ({} granularity, {} ranking{}{}); k = {}. Changes: {}.",
-            q.criterion,
+            "{neurons} ({} granularity, {} ranking{}{}); k = {}. Changes: {}.",
             q.granularity,
             q.scope,
             if q.normalize_layers { ", scores divided by their layer's mean" } else { "" },

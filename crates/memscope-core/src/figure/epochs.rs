@@ -19,6 +19,16 @@ pub(crate) fn describe(s: &EpochSeries) -> (String, Vec<String>) {
         crate::edit::Intervention::RewindLayer { epochs_back, .. } => {
             format!("The whole layer rewound by {epochs_back} epochs")
         }
+        change if q.selection.by_hand() => format!(
+            "{change} of the neurons {} ({} granularity){}",
+            q.selection,
+            q.granularity,
+            if base.repeats > 1 && change.is_random() {
+                format!(", mean of {} runs", base.repeats)
+            } else {
+                String::new()
+            }
+        ),
         change => format!(
             "{change} of the {} neurons by {} ({} granularity, {} ranking{}){}",
             q.selection,

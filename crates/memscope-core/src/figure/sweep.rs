@@ -23,9 +23,13 @@ pub(crate) fn describe(s: &Sweep) -> (String, Vec<String>) {
             format!("Each whole layer rewound by {epochs_back} epochs")
         }
         change => format!(
-            "{change} of the {} neurons by {} ({} granularity){}",
+            "{change} of the {} neurons {} ({} granularity){}",
             q.selection,
-            q.criterion,
+            if q.selection.by_hand() {
+                "of each row's layer".to_string()
+            } else {
+                format!("by {}", q.criterion)
+            },
             q.granularity,
             if base.repeats > 1 && (s.spec.random_control || change.is_random()) {
                 format!(", mean of {} runs", base.repeats)

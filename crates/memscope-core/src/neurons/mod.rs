@@ -237,7 +237,7 @@ impl NeuronSpace {
         let Some((name, rest)) = id.split_once(':') else {
             bail!("neuron '{id}' is not layer:index (e.g. {})", self.id(0));
         };
-        let l = self.layer_index(name)?;
+        let l = self.layer_index(name).map_err(|e| anyhow::anyhow!("neuron '{id}': {e}"))?;
         let layer = &self.layers[l];
         let count = self.range(l).len();
         let number = |s: &str, what: &str| {
@@ -291,10 +291,57 @@ impl NeuronSpace {
         };
         anyhow::ensure!(
             index < count,
-            "neuron '{id}': layer {name} has {count} neurons at the {} granularity",
-            self.granularity
+            "neuron '{id}': layer {name} has {count} neurons at the {} granularity (0..={})",
+            self.granularity,
+            count.saturating_sub(1)
         );
         Ok(self.offsets[l] + index)
+    }
+
+    /// The neuron `id` names, as [`NeuronSpace::id`] writes it back: the inverse of
+    /// [`NeuronId`]'s display (the plain `layer:index` of a qkv neuron comes back in its
+    /// `layer:q|k|v:hH:ROW` form).
+    pub fn neuron(&self, id: &str) -> Result<NeuronId> {
+        Ok(self.id(self.resolve(id)?))
+    }
+
+    /// Neurons chosen by hand, as typed (`stem.conv:13`, `blocks.3.attn.qkv:k:h2:17`): each
+    /// parsed by [`NeuronSpace::neuron`], none named twice (in either of its forms).
+    pub fn named<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<NeuronId>> {
+        anyhow::ensure!(!ids.is_empty(), "no neurons named (e.g. {})", self.id(0));
+        let mut seen = std::collections::HashMap::new();
+        let mut neurons = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref().trim();
+            let flat = self.resolve(id)?;
+            if let Some(first) = seen.insert(flat, id) {
+                bail!("neuron '{id}' is named twice (also as '{first}')");
+            }
+            neurons.push(self.id(flat));
+        }
+        Ok(neurons)
+    }
+
+    /// The global number of `neuron`, checked against this space (its layer a candidate, its
+    /// index in range, its qkv place the one its index has).
+    pub fn number(&self, neuron: &NeuronId) -> Result<usize> {
+        let l = self.layer_index(&neuron.layer).map_err(|e| anyhow::anyhow!("neuron '{neuron}': {e}"))?;
+        let count = self.range(l).len();
+        anyhow::ensure!(
+            neuron.index < count,
+            "neuron '{neuron}': layer {} has {count} neurons at the {} granularity (0..={})",
+            neuron.layer,
+            self.granularity,
+            count.saturating_sub(1)
+        );
+        let flat = self.offsets[l] + neuron.index;
+        anyhow::ensure!(
+            self.id(flat) == *neuron,
+            "neuron '{neuron}' is '{}' at the {} granularity",
+            self.id(flat),
+            self.granularity
+        );
+        Ok(flat)
     }
 
     /// The candidate layer and global neuron numbers a ranking scope names: a layer, one

@@ -7,10 +7,11 @@ use anyhow::{Result, anyhow, bail, ensure};
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 
+use super::NeuronId;
 use crate::util::rng::seeded;
 
 /// Which neurons of a ranked set to take.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
     /// The k highest-scoring.
@@ -20,6 +21,9 @@ pub enum Selection {
     /// The control: `count` neurons drawn at random from outside the top fraction
     /// `outside_top` (seeded by the request's seed).
     Random { count: usize, outside_top: f64 },
+    /// Neurons chosen by hand, in the order named (`--neurons`); the ranking only scores
+    /// them.
+    ByHand(Vec<NeuronId>),
 }
 
 /// Neurons taken when a request names no count (the slides' top-3).
@@ -39,6 +43,7 @@ impl fmt::Display for Selection {
             Selection::Random { count, outside_top } => {
                 write!(f, "{count} random outside the top {}%", 100.0 * outside_top)
             }
+            Selection::ByHand(ids) => write!(f, "chosen by hand ({})", list(ids)),
         }
     }
 }
@@ -62,6 +67,28 @@ impl FromStr for Selection {
     }
 }
 
+/// `a, b, c`.
+pub fn list(ids: &[NeuronId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl Selection {
+    /// The first `k` neurons it takes: the top k of a ranking, the first k named by hand.
+    pub fn first(&self, k: usize) -> Result<Selection> {
+        match self {
+            Selection::ByHand(ids) => {
+                ensure!(k <= ids.len(), "k = {k} but only {} neurons are named", ids.len());
+                Ok(Selection::ByHand(ids[..k].to_vec()))
+            }
+            _ => Ok(Selection::TopK(k)),
+        }
+    }
+
+    pub fn by_hand(&self) -> bool {
+        matches!(self, Selection::ByHand(_))
+    }
+}
+
 fn check_fraction(q: f64) -> Result<()> {
     ensure!(q.is_finite() && q > 0.0 && q <= 1.0, "fraction q = {q} is outside (0, 1]");
     Ok(())
@@ -78,6 +105,9 @@ pub(crate) fn top_count(q: f64, n: usize) -> Result<usize> {
 /// top holds, drawn from outside it. The top is the fraction q itself, or k of `in_scope`.
 pub fn random_control(top: Selection, in_scope: usize) -> Result<Selection> {
     Ok(match top {
+        Selection::ByHand(_) => {
+            bail!("the random control is drawn outside a ranking's top; neurons chosen by hand have none")
+        }
         Selection::TopK(k) => {
             Selection::Random { count: k, outside_top: (k.max(1) as f64 / in_scope.max(1) as f64).min(1.0) }
         }
@@ -101,12 +131,29 @@ pub(crate) fn descending(scores: &[f32]) -> Vec<usize> {
     order
 }
 
+/// The positions in `members` (ascending global numbers in `space`) of the neurons chosen by
+/// hand, in the order named.
+pub(crate) fn positions(
+    space: &super::NeuronSpace,
+    members: &[usize],
+    scope: &Scope,
+    ids: &[NeuronId],
+) -> Result<Vec<usize>> {
+    ids.iter()
+        .map(|id| {
+            let flat = space.number(id)?;
+            members.binary_search(&flat).map_err(|_| anyhow!("neuron '{id}' lies outside scope {scope}"))
+        })
+        .collect()
+}
+
 /// The positions in `scores` that `selection` takes, highest score first (random: in draw
-/// order).
+/// order). Neurons chosen by hand are found by [`positions`] instead.
 pub fn select(scores: &[f32], selection: Selection, seed: u64) -> Result<Vec<usize>> {
     let n = scores.len();
     let order = descending(scores);
     match selection {
+        Selection::ByHand(_) => bail!("neurons chosen by hand are found by their ids, not by a score"),
         Selection::TopK(k) => {
             ensure!(k <= n, "k = {k} is larger than the {n} candidate neurons");
             Ok(order[..k].to_vec())

@@ -12,6 +12,18 @@ pub(crate) fn headline(result: &InterventionResult) -> String {
     let s = &result.spec;
     match s.target() {
         Target::Layer(_) => format!("{} at epoch {}, measured on {}", s.intervention, s.epoch, s.split),
+        Target::Neurons(q) if q.selection.by_hand() => format!(
+            "{} of {} {} neurons {}, scored by {} among the {} in scope {}, epoch {}, measured on {}",
+            s.intervention,
+            result.neurons.len(),
+            q.granularity,
+            q.selection,
+            q.criterion,
+            result.candidates,
+            q.scope,
+            s.epoch,
+            s.split
+        ),
         Target::Neurons(q) => format!(
             "{} of the {} {} neurons ({} of {} in scope {}) by {}{}, epoch {}, measured on {}",
             s.intervention,

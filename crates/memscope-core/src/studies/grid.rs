@@ -27,8 +27,9 @@ pub fn default_interventions() -> Vec<Intervention> {
 /// The Stage 1 figure's request: each intervention at each k of the base's ranking.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GridSpec {
-    /// Everything but the change and the count; its selection is replaced by each k (it is
-    /// recorded as top-1).
+    /// Everything but the change and the count; its selection is replaced by each k (a
+    /// ranking is recorded as top-1; neurons chosen by hand as named, each k taking the first
+    /// k of them).
     pub base: InterventionSpec,
     pub interventions: Vec<Intervention>,
     pub ks: Vec<usize>,
@@ -36,7 +37,9 @@ pub struct GridSpec {
 
 impl GridSpec {
     pub fn new(base: InterventionSpec, interventions: Vec<Intervention>, ks: Vec<usize>) -> Self {
-        GridSpec { base: base.top_k(1), interventions, ks }
+        // Neurons chosen by hand are recorded as named; a ranking as its top-1.
+        let base = if base.query.selection.by_hand() { base } else { base.top_k(1) };
+        GridSpec { base, interventions, ks }
     }
 
     /// The slides' figure on `base`: [`default_interventions`] at each of [`DEFAULT_KS`].
@@ -57,8 +60,8 @@ pub struct InterventionGrid {
 impl InterventionGrid {
     /// One intervention's result alone (as `memscope intervene` writes it).
     pub fn single(result: InterventionResult) -> InterventionGrid {
-        let k = match result.spec.query.selection {
-            Selection::TopK(k) => k,
+        let k = match &result.spec.query.selection {
+            Selection::TopK(k) => *k,
             _ => result.neurons.len(),
         };
         InterventionGrid {
@@ -83,7 +86,7 @@ pub fn run(session: &mut Session, spec: &GridSpec, progress: &mut dyn Progress) 
     let mut results = Vec::with_capacity(total);
     for intervention in interventions {
         for &k in ks {
-            let spec = base.clone().change(intervention.clone()).top_k(k);
+            let spec = base.clone().change(intervention.clone()).first(k)?;
             results.push(intervene(session, &spec, &mut Within::new(progress, results.len(), total))?);
             progress.report(results.len(), total)?;
         }

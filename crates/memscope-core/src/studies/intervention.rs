@@ -19,7 +19,7 @@ use crate::edit;
 use crate::eval::AccuracyReport;
 use crate::jobs::{Progress, Within};
 use crate::neurons::scores::{Criterion, percentile_ranks};
-use crate::neurons::select::{Scope, Selection, scoped, select};
+use crate::neurons::select::{Scope, Selection, positions, scoped, select};
 use crate::neurons::{NeuronId, NeuronSpace};
 use crate::session::Session;
 use crate::util::rng::seeded;
@@ -95,7 +95,10 @@ pub(crate) fn selected_neurons(
 ) -> Result<(usize, Vec<usize>, Vec<SelectedNeuron>)> {
     let scores = session.scores(spec.epoch, &spec.criterion, space, progress)?;
     let (members, values) = scoped(&scores, space, &spec.scope, spec.normalize_layers)?;
-    let picks = select(&values, spec.selection, spec.seed)?;
+    let picks = match &spec.selection {
+        Selection::ByHand(ids) => positions(space, &members, &spec.scope, ids)?,
+        selection => select(&values, selection.clone(), spec.seed)?,
+    };
     let ranks = percentile_ranks(&values);
     let magnitude = session.scores(spec.epoch, &Criterion::Magnitude, space, progress)?;
     let magnitude_ranks = percentile_ranks(&magnitude);
@@ -127,7 +130,7 @@ impl RankingSpec {
             criterion: query.criterion.clone(),
             scope: query.scope.clone(),
             normalize_layers: query.normalize_layers,
-            selection: query.selection,
+            selection: query.selection.clone(),
             seed,
         }
     }

@@ -9,6 +9,7 @@ use super::intervention::{self, InterventionSpec};
 use crate::edit::Intervention;
 use crate::jobs::{Progress, Within, is_cancelled};
 use crate::neurons::CandidateFilter;
+use crate::neurons::select::Selection;
 use crate::session::Session;
 
 /// The intervention swept and the layers it is swept over.
@@ -41,9 +42,18 @@ pub struct Sweep {
 }
 
 impl SweepSpec {
-    /// `base` within each of `layers` in turn, its top selection as it is.
+    /// `base` within each of `layers` in turn, its top selection as it is; neurons chosen by
+    /// hand are swept over the layers that hold them, each row changing that layer's.
     pub fn every_layer(base: InterventionSpec, layers: &[crate::model::LayerInfo]) -> Self {
-        SweepSpec { base, layers: layers.iter().map(|l| l.name.clone()).collect(), random_control: false }
+        let layers = layers
+            .iter()
+            .filter(|l| match &base.query.selection {
+                Selection::ByHand(ids) => ids.iter().any(|id| id.layer == l.name),
+                _ => true,
+            })
+            .map(|l| l.name.clone())
+            .collect();
+        SweepSpec { base, layers, random_control: false }
     }
 
     /// The intervention on `layer`: ranked within it, or (a layer rewind) rewinding it.
@@ -56,7 +66,16 @@ impl SweepSpec {
                 spec
             }
             // Within one layer the candidate filter has nothing to leave out.
-            _ => self.base.clone().within(layer).candidates(CandidateFilter::default()),
+            _ => {
+                let spec = self.base.clone().within(layer).candidates(CandidateFilter::default());
+                match &spec.query.selection {
+                    Selection::ByHand(ids) => {
+                        let here = ids.iter().filter(|id| id.layer == layer).cloned().collect();
+                        spec.select(Selection::ByHand(here))
+                    }
+                    _ => spec,
+                }
+            }
         }
     }
 }

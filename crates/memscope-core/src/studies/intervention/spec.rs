@@ -188,6 +188,13 @@ impl InterventionSpec {
         self.select(Selection::TopK(k))
     }
 
+    /// The first `k` neurons of its selection: the top k of its ranking, or the first k of
+    /// the neurons chosen by hand.
+    pub fn first(self, k: usize) -> Result<Self> {
+        let selection = self.query.selection.first(k)?;
+        Ok(self.select(selection))
+    }
+
     pub fn scope(mut self, scope: Scope) -> Self {
         self.query.scope = scope;
         self
@@ -232,7 +239,7 @@ impl InterventionSpec {
     pub fn random_control(mut self, layers: &[LayerInfo]) -> Result<Self> {
         let in_scope = self.query.in_scope(layers)?;
         ensure!(in_scope > 0, "no candidate neurons in scope {}", self.query.scope);
-        self.query.selection = random_control(self.query.selection, in_scope)?;
+        self.query.selection = random_control(self.query.selection.clone(), in_scope)?;
         Ok(self)
     }
 }
