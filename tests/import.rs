@@ -1,8 +1,9 @@
 //! `memscope import` against a training run made by PyTorch (scripts/make-torch-run): a
 //! torchvision-named ResNet-18 trained for three epochs on spurious digits that memscope
 //! exported, saved per epoch as users' code saves it. memscope's per-group correct counts must
-//! equal PyTorch's exactly, at every epoch and after zeroing the same filters; the authors'
-//! conventions (fc.0 head, reversed labels) and burn's `.bpk` files give the same networks.
+//! equal PyTorch's exactly, at every epoch and after zeroing the same filters (chosen by a
+//! ranking, or named by hand with `--neurons`); the authors' conventions (fc.0 head, reversed
+//! labels) and burn's `.bpk` files give the same networks.
 //!
 //! The run needs the reference stack (torch 2.9.0: scripts/fetch-reference, or
 //! `MEMSCOPE_TORCH_PYTHON`); it is made once and cached by the scripts' hash. Without it the
@@ -199,6 +200,34 @@ fn zero_outs_give_pytorchs_counts(dir: &Path, expected: &Value) {
             .collect();
         assert_eq!(after, counts(&zero["counts"]), "{layer} in {}", dir.display());
         assert_ne!(after, counts(&expected["epochs"][&epoch]), "{layer}: the zero-out changes predictions");
+
+        // The filters PyTorch zeroed, named by hand (`--neurons`, no ranking choosing them),
+        // give PyTorch's counts too.
+        let named = filters.join(",");
+        let out = succeeds(&[
+            "intervene",
+            "--experiment",
+            s(dir),
+            "--epoch",
+            &epoch,
+            "--criterion",
+            "magnitude",
+            "--neurons",
+            &named,
+            "--kind",
+            "zero",
+            "--format",
+            "json",
+        ]);
+        let json: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(json["spec"]["selection"]["by-hand"].as_array().map(Vec::len), Some(filters.len()));
+        let by_hand: Vec<usize> = json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
+            .collect();
+        assert_eq!(by_hand, counts(&zero["counts"]), "{layer} named by hand in {}", dir.display());
     }
 }
 

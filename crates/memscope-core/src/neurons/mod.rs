@@ -314,8 +314,10 @@ impl NeuronSpace {
         for id in ids {
             let id = id.as_ref().trim();
             let flat = self.resolve(id)?;
-            if let Some(first) = seen.insert(flat, id) {
-                bail!("neuron '{id}' is named twice (also as '{first}')");
+            match seen.insert(flat, id) {
+                Some(first) if first == id => bail!("neuron '{id}' is named twice"),
+                Some(first) => bail!("neuron '{id}' is '{first}' again"),
+                None => {}
             }
             neurons.push(self.id(flat));
         }
