@@ -1728,3 +1728,96 @@ fn stopping_the_worker_returns_at_once_and_the_session_comes_back_after_the_batc
     worker.submit(app.baseline_job());
     assert!(worker.events.recv_timeout(Duration::from_millis(300)).is_err());
 }
+
+/// The neurons an intervention spec changes, as ids.
+fn by_hand(spec: &InterventionSpec) -> Vec<String> {
+    match &spec.query.selection {
+        memscope_core::neurons::select::Selection::ByHand(ids) => {
+            ids.iter().map(ToString::to_string).collect()
+        }
+        other => panic!("not chosen by hand: {other}"),
+    }
+}
+
+fn typed(app: &mut App, text: &str) {
+    press(app, KeyCode::Char('#'));
+    assert_eq!(app.mode(), Mode::Prompt);
+    while app.prompt.as_ref().is_some_and(|p| !p.text.is_empty()) {
+        press(app, KeyCode::Backspace);
+    }
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+    press(app, KeyCode::Enter);
+}
+
+#[test]
+fn neurons_pinned_in_the_neurons_view_or_typed_replace_the_ranking() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.baseline = Some((40, Split::Val, report(&[(100, 100), (100, 46), (100, 24), (100, 98)])));
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(result(app.spec()))),
+        elapsed: Duration::from_millis(1),
+    });
+    // Space on the Neurons view's row at the cursor (↓ moves it in the results panel).
+    press(&mut app, KeyCode::Char('3'));
+    app.focus = Panel::Results;
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(by_hand(&app.spec()), ["stage1.block0.conv1:4", "head:1"]);
+    assert!(
+        matches!(&app.status, Status::Note(n) if n.contains("head:1 chosen by hand (2 chosen")),
+        "{:?}",
+        app.status
+    );
+    let settings = snapshot_settings();
+    settings.bind(|| insta::assert_snapshot!("neurons_pinned_80x24", render(&app, 80, 24)));
+    // Space again drops it.
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(by_hand(&app.spec()), ["stage1.block0.conv1:4"]);
+
+    // The form shows them in place of the ranking's count and scope; Enter runs them.
+    assert!(!app.form.visible().contains(&Field::Count) && app.form.visible().contains(&Field::Chosen));
+    let job = submitted(press(&mut app, KeyCode::Enter)).pop();
+    let Some(Job::Intervene(spec)) = job else { panic!("{job:?}") };
+    assert_eq!(by_hand(&spec), ["stage1.block0.conv1:4"]);
+    assert_eq!(spec.query.scope, memscope_core::neurons::select::Scope::Global);
+
+    // Typed at the # prompt: ids, or bare indices in the selected layer (stem.conv).
+    typed(&mut app, "3, head:0");
+    assert_eq!(by_hand(&app.spec()), ["stem.conv:3", "head:0"]);
+    // A bad id is an error naming it; the neurons chosen stay.
+    typed(&mut app, "head:0, head:5");
+    assert!(
+        matches!(&app.status, Status::Error(e) if e.contains("'head:5'") && e.contains("(0..=1)")),
+        "{:?}",
+        app.status
+    );
+    assert_eq!(by_hand(&app.spec()), ["stem.conv:3", "head:0"]);
+
+    // The result's caption says they were chosen by hand and names them.
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(result(app.spec()))),
+        elapsed: Duration::from_millis(1),
+    });
+    app.update(Action::Show(View::Bars));
+    app.focus = Panel::Form;
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Chosen by hand: stem.conv:3, head:0"), "{screen}");
+    settings.bind(|| insta::assert_snapshot!("bars_by_hand_80x24", screen));
+
+    // Another granularity drops them (ids name one granularity's neurons); an empty prompt
+    // brings the ranking back.
+    typed(&mut app, "head:1");
+    app.form.field = Field::Granularity;
+    app.update(Action::Right);
+    assert!(app.form.chosen.is_empty());
+    typed(&mut app, "head:1");
+    typed(&mut app, "");
+    assert_eq!(app.spec().query.selection, memscope_core::neurons::select::Selection::TopK(3));
+}

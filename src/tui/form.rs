@@ -388,7 +388,7 @@ impl Form {
             ),
             Field::Candidates => ("candidates", candidates_name(&self.candidates)),
             Field::Count => ("neurons", count_name(&self.count)),
-            Field::Chosen => ("neurons", format!("{} (by hand)", self.chosen_text())),
+            Field::Chosen => ("neurons", format!("by hand: {}", self.chosen_text())),
             Field::Sigma => ("sigma", self.sigma().map(|s| s.to_string()).unwrap_or_default()),
             Field::Back => ("epochs back", self.epochs_back().map(|b| b.to_string()).unwrap_or_default()),
             Field::Repeats => ("repeats", self.repeats.to_string()),

@@ -23,6 +23,9 @@ pub fn short(r: &InterventionResult) -> String {
         Intervention::RewindLayer { layer, epochs_back } => {
             format!("rewind {layer} −{epochs_back} @{}", s.epoch)
         }
+        _ if s.query.selection.by_hand() => {
+            format!("{} of the neurons {} @{}", s.intervention, s.query.selection, s.epoch)
+        }
         _ => format!(
             "{} {} {} by {} @{}",
             s.intervention,
@@ -65,7 +68,12 @@ pub fn describe(s: &InterventionSpec) -> String {
         }
         change => {
             let q = &s.query;
-            parts.push(format!("{change} {} {}s", selection(&q.selection), q.granularity));
+            match &q.selection {
+                Selection::ByHand(ids) => {
+                    parts.push(format!("{change} {} {}s chosen by hand", ids.len(), q.granularity))
+                }
+                other => parts.push(format!("{change} {} {}s", selection(other), q.granularity)),
+            }
             parts.push(match &q.scope {
                 Scope::Global if q.normalize_layers => "global ÷ layer mean".into(),
                 Scope::Global => "global".into(),

@@ -51,8 +51,8 @@ const NAMED: [(Key, &str, &[&str]); 14] = [
 ];
 
 /// What `Key::parse` reads, for its error message.
-pub(super) const KEY_NAMES: &str = "a character such as 'x', or Space, Tab, Shift-Tab, Enter, Esc, Backspace, Up, Down, Left, \
-                         Right, PgUp, PgDn, Home, End, F1 to F12, Ctrl-x";
+pub(super) const KEY_NAMES: &str = "a character such as 'x', or Tab, Shift-Tab, Enter, Esc, Backspace, Up, Down, Left, \
+                         Right, PgUp, PgDn, Home, End, Space, F1 to F12, Ctrl-x";
 
 impl Key {
     /// The key of a terminal key press (`None`: one the explorer never binds).

@@ -73,8 +73,7 @@ const VALUES: &str = "change a value: form field, rewind distance, Mitigation pa
 const SHOW: &str = "the views, numbered in the title bar (Bars … Sweep Epochs Images)";
 const RUN: &str = "run the intervention or study / cancel the running job";
 const TOUR: &str = "guided tour of the paper's story: start or end / next / back";
-const BY_HAND: &str =
-    "neurons by hand: pin / unpin the Neurons view's › row (↑↓ in its results) / type their ids";
+const BY_HAND: &str = "neurons by hand: pin / unpin the Neurons view's › row / type ids";
 const LETTERS: &str = "open finished mitigation run / export / quit (or Ctrl-C)";
 
 use Key::Char;
@@ -157,11 +156,7 @@ pub static BINDINGS: [Binding; 36] = [
 
 /// The prompt's own keys (anything else typed goes into it).
 pub static PROMPT_BINDINGS: [Binding; 3] = [
-    fixed(
-        Action::Prompt(Edit::Accept),
-        &[Key::Enter],
-        "in a prompt: jump to the epoch, keep the filter or the neurons",
-    ),
+    fixed(Action::Prompt(Edit::Accept), &[Key::Enter], "in a prompt: jump to the epoch, keep the filter"),
     fixed(Action::Prompt(Edit::Close), &[Key::Esc], "in a prompt: close it (a filter is cleared)"),
     fixed(Action::Prompt(Edit::Erase), &[Key::Backspace], "in a prompt: erase the last character"),
 ];
