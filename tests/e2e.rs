@@ -155,6 +155,39 @@ fn explore_the_demo_run_a_zero_out_and_quit() {
 }
 
 #[test]
+fn neurons_typed_by_their_ids_give_the_cli_numbers_and_pin_in_the_neurons_view() {
+    const IDS: &str = "stem.conv:13,stem.conv:7,stem.conv:15";
+    let out = Command::new(BIN).args(["intervene", "--neurons", IDS, "--format", "csv"]).output().unwrap();
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let changes: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| format!("{:+.1}", 100.0 * l.split(',').nth(6).unwrap().parse::<f64>().unwrap()))
+        .collect();
+
+    let t = Tmux::start("memscope-e2e-named");
+    t.line(BIN);
+    t.wait_for(&["No intervention yet", "24.0%"]);
+    t.keys(&["#"]);
+    t.wait_for(&["#neurons"]);
+    t.line(IDS);
+    t.wait_for(&["by hand: stem.conv:13"]);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for(&["Δ acc, pp", "Chosen by hand: stem.conv:13, stem.conv:7"]);
+    for change in &changes {
+        assert!(screen.contains(change.as_str()), "bar value {change} missing:\n{screen}");
+    }
+    // The Neurons view: Space on the cursor's row (the first) drops it.
+    t.keys(&["3", "Tab"]);
+    t.wait_for(&["›●stem.conv:13"]);
+    t.keys(&["Space"]);
+    t.wait_for(&["stem.conv:13 dropped (2 chosen by hand)"]);
+    t.keys(&["q"]);
+    t.assert_shell_usable();
+}
+
+#[test]
 fn a_wide_header_names_the_device_and_the_libtorch() {
     let t = Tmux::start_sized("memscope-e2e-device", 200, 30);
     t.line(&format!("{BIN} --threads 1"));
