@@ -1790,6 +1790,10 @@ fn neurons_pinned_in_the_neurons_view_or_typed_replace_the_ranking() {
     // Typed at the # prompt: ids, or bare indices in the selected layer (stem.conv).
     typed(&mut app, "3, head:0");
     assert_eq!(by_hand(&app.spec()), ["stem.conv:3", "head:0"]);
+    // The Sweep view sweeps the layers that hold them, each changing its own.
+    let sweep = app.sweep_spec();
+    assert_eq!(sweep.layers, ["stem.conv", "head"]);
+    assert_eq!(by_hand(&sweep.at("head")), ["head:0"]);
     // A bad id is an error naming it; the neurons chosen stay.
     typed(&mut app, "head:0, head:5");
     assert!(

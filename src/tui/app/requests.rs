@@ -97,10 +97,10 @@ impl App {
 
     /// The form's intervention swept over every layer.
     pub fn sweep_spec(&self) -> SweepSpec {
+        // Neurons chosen by hand are swept over the layers that hold them.
         SweepSpec {
-            base: self.top_spec(),
-            layers: self.layers.iter().map(|l| l.name.clone()).collect(),
             random_control: self.form.random_control(),
+            ..SweepSpec::every_layer(self.top_spec(), &self.layers)
         }
     }
 
