@@ -137,6 +137,9 @@ impl DeviceWeights {
 
 /// Every conv and linear layer's weights.
 pub fn read_weights(model: &Network) -> Result<WeightSet> {
+    if let Some(scripted) = model.scripted() {
+        return scripted.weights();
+    }
     DeviceWeights::collect(model, None).read()
 }
 
@@ -179,6 +182,9 @@ impl ModuleMapper for Writer<'_> {
 /// A copy of `model` with the layers in `layers` replaced (weights and, where given, biases).
 /// The original keeps its tensors: only the copy's parameters are swapped.
 pub fn with_weights(model: &Network, layers: &[&LayerWeights]) -> Network {
+    if let Some(scripted) = model.scripted() {
+        return Network::Scripted(scripted.with_weights(layers));
+    }
     let replace: HashMap<&str, &LayerWeights> = layers.iter().map(|l| (l.name.as_str(), *l)).collect();
     model.clone().map(&mut Writer { path: ModulePath::default(), replace: &replace })
 }
