@@ -290,8 +290,12 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         );
     }
     let epochs: Vec<usize> = experiment.epochs().collect();
+    let kept = match args.torchscript {
+        Some(_) => "copies of the module and of each epoch's tensors are kept there",
+        None => "the files stay where they are and are checked by sha256 when opened",
+    };
     eprintln!(
-        "imported {} checkpoints (epochs {}) into {}; the files stay where they are and are checked by sha256 when opened",
+        "imported {} checkpoints (epochs {}) into {}; {kept}",
         epochs.len(),
         memscope_core::experiment::epoch_ranges(epochs.into_iter()),
         experiment.dir.display()

@@ -15,7 +15,7 @@ use super::{Experiment, ExperimentWriter, checkpoint, checkpoint_file, foreign};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::jobs::{Progress, Within};
-use crate::model::scripted::{candidate_layers, module_tensors};
+use crate::model::scripted::{StateTensor, candidate_layers, module_tensors};
 use crate::model::{ModelConfig, Network, Scripted, TorchScriptConfig};
 use crate::util::fsx::read_regular;
 
@@ -44,7 +44,7 @@ pub fn config(module: &Path, classes: usize, head: Option<&str>) -> Result<Torch
 }
 
 /// The float32 tensors of safetensors `bytes` as (name, shape, values).
-fn tensors_of(bytes: &[u8]) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+fn tensors_of(bytes: &[u8]) -> Result<Vec<StateTensor>> {
     let file =
         SafeTensors::deserialize(bytes).map_err(|e| anyhow!("not a readable safetensors file ({e})"))?;
     let mut out: Vec<_> = file

@@ -104,6 +104,9 @@ fn names(layers: &[LayerInfo]) -> String {
     format!("{more}{}", shown.join(", "))
 }
 
+/// A float32 tensor read from a state dict: its name, shape and values (PyTorch order).
+pub type StateTensor = (String, Vec<usize>, Vec<f32>);
+
 /// A loaded module and handles on its own parameters and buffers.
 struct Loaded {
     module: ScriptModule,
@@ -211,7 +214,7 @@ impl Scripted {
     pub(crate) fn new(
         module: &Path,
         layers: &[LayerInfo],
-        tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+        tensors: Vec<StateTensor>,
         device: &Device,
     ) -> Result<Scripted> {
         let device = torch_device(device);
@@ -386,7 +389,7 @@ pub(crate) fn host(tensor: &tch::Tensor) -> Result<Vec<f32>> {
 
 /// Today's one-line errors for a state dict that does not fit the module: shapes that differ,
 /// names the module has and the file lacks, names the file has and the module lacks.
-fn check_names(module: &HashMap<String, tch::Tensor>, file: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
+fn check_names(module: &HashMap<String, tch::Tensor>, file: &[StateTensor]) -> Result<()> {
     let what = "the TorchScript module";
     let shapes: Vec<String> = file
         .iter()
