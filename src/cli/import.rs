@@ -280,6 +280,17 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     for line in lines {
         eprintln!("{line}");
     }
+    say_done(&args, &discovery, &experiment);
+    Ok(())
+}
+
+/// What import says once it succeeded, after each file's line: the files passed over and
+/// where the experiment is.
+fn say_done(
+    args: &ImportArgs,
+    discovery: &memscope_core::experiment::import::Discovery,
+    experiment: &memscope_core::experiment::Experiment,
+) {
     if !discovery.skipped.is_empty() {
         let shown = discovery.skipped.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         let more = if discovery.skipped.len() > 5 { ", …" } else { "" };
@@ -290,7 +301,7 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         );
     }
     let epochs: Vec<usize> = experiment.epochs().collect();
-    let kept = match args.torchscript {
+    let kept = match &args.torchscript {
         Some(_) => "copies of the module and of each epoch's tensors are kept there",
         None => "the files stay where they are and are checked by sha256 when opened",
     };
@@ -300,5 +311,4 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         memscope_core::experiment::epoch_ranges(epochs.into_iter()),
         experiment.dir.display()
     );
-    Ok(())
 }
