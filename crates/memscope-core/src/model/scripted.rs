@@ -21,7 +21,6 @@ use burn_tch::{LibTorch, ScriptModule, TchTensor};
 use serde::{Deserialize, Serialize};
 
 use super::{LayerInfo, LayerKind, ParamCounts};
-use crate::neurons::weights::{LayerWeights, WeightSet};
 
 /// A TorchScript classifier as recorded in `experiment.ron`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,14 +148,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The libtorch device of a burn device (its CUDA index, or the CPU).
-pub(crate) fn torch_device(device: &Device) -> tch::Device {
-    match crate::device::cuda_index(device) {
-        Some(i) => tch::Device::Cuda(i),
-        None => tch::Device::Cpu,
-    }
-}
-
 /// Modules loaded by this process, by file and device: every epoch's network shares one.
 type Cache = Mutex<Vec<((std::path::PathBuf, tch::Device), Weak<Mutex<Loaded>>)>>;
 
@@ -217,7 +208,7 @@ impl Scripted {
         tensors: Vec<StateTensor>,
         device: &Device,
     ) -> Result<Scripted> {
-        let device = torch_device(device);
+        let device = crate::device::torch_device(device);
         let loaded = shared_module(module, device)?;
         let state = {
             let guard = lock(&loaded);
@@ -299,42 +290,21 @@ impl Scripted {
         self.try_forward(images).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
-    /// The candidate layers' weights and biases, PyTorch layout.
-    pub fn weights(&self) -> Result<WeightSet> {
+    /// The values of the tensor `name` on the host, in PyTorch order (`None`: no such tensor).
+    pub(crate) fn values(&self, name: &str) -> Result<Option<Vec<f32>>> {
         let state = lock(&self.inner.state);
-        let find = |name: &str| state.iter().find(|(n, _)| n == name).map(|(_, t)| t);
-        self.inner
-            .layers
-            .iter()
-            .map(|layer| {
-                let weight = find(&format!("{}.weight", layer.name))
-                    .with_context(|| format!("layer {} has no weight", layer.name))?;
-                Ok(LayerWeights {
-                    name: layer.name.clone(),
-                    kind: layer.kind,
-                    shape: layer.shape.clone(),
-                    weight: host(weight)?,
-                    bias: find(&format!("{}.bias", layer.name)).map(host).transpose()?,
-                })
-            })
-            .collect()
+        state.iter().find(|(n, _)| n == name).map(|(_, t)| host(t)).transpose()
     }
 
-    /// A copy with the layers `layers` replaced (weights and, where given, biases); the
-    /// others share this network's tensors.
-    pub fn with_weights(&self, layers: &[&LayerWeights]) -> Scripted {
+    /// A copy with the tensors named in `replace` given new values (PyTorch order); the others
+    /// share this network's tensors.
+    pub(crate) fn with_values(&self, replace: &[(String, &[f32])]) -> Scripted {
         let mut state: Vec<(String, tch::Tensor)> =
             lock(&self.inner.state).iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect();
-        for layer in layers {
-            let mut replace = |name: String, values: &[f32]| {
-                if let Some((_, tensor)) = state.iter_mut().find(|(n, _)| *n == name) {
-                    let fresh = tch::Tensor::from_slice(values).view(tensor.size().as_slice());
-                    *tensor = fresh.to_device(self.inner.device).to_kind(tensor.kind());
-                }
-            };
-            replace(format!("{}.weight", layer.name), &layer.weight);
-            if let Some(bias) = &layer.bias {
-                replace(format!("{}.bias", layer.name), bias);
+        for (name, values) in replace {
+            if let Some((_, tensor)) = state.iter_mut().find(|(n, _)| n == name) {
+                let fresh = tch::Tensor::from_slice(values).view(tensor.size().as_slice());
+                *tensor = fresh.to_device(self.inner.device).to_kind(tensor.kind());
             }
         }
         let inner = Inner {
@@ -348,7 +318,7 @@ impl Scripted {
     /// The gradient of the mean cross-entropy of `images` against `labels` with respect to
     /// every candidate layer's weight, by libtorch's autograd through the module (BatchNorm
     /// in eval mode), still on the device.
-    pub(crate) fn loss_gradients(&self, images: Tensor<4>, labels: &[i64]) -> Result<Vec<tch::Tensor>> {
+    pub(crate) fn loss_gradients(&self, images: Tensor<4>, labels: &[i64]) -> Result<Gradients> {
         let input = images
             .try_into_primitive::<LibTorch>()
             .map_err(|e| anyhow!("a TorchScript module takes plain libtorch tensors ({e:?})"))?
@@ -376,8 +346,28 @@ impl Scripted {
                 out.push(if grad.defined() { grad.detach().copy() } else { tensor.zeros_like() });
                 tensor.zero_grad();
             }
-            Ok(out)
+            Ok(Gradients(out))
         })
+    }
+}
+
+/// The gradients of the candidate layers' weights, in layer order, on the device.
+pub(crate) struct Gradients(Vec<tch::Tensor>);
+
+impl Gradients {
+    /// Every value times `factor`.
+    pub(crate) fn scaled(self, factor: f64) -> Gradients {
+        Gradients(self.0.into_iter().map(|g| g * factor).collect())
+    }
+
+    /// `self + factor * other`, layer by layer.
+    pub(crate) fn add_scaled(self, other: Gradients, factor: f64) -> Gradients {
+        Gradients(self.0.into_iter().zip(other.0).map(|(a, b)| a + b * factor).collect())
+    }
+
+    /// The values on the host, layer by layer (read once, after the last pass).
+    pub(crate) fn read(self) -> Result<Vec<Vec<f32>>> {
+        self.0.iter().map(host).collect()
     }
 }
 

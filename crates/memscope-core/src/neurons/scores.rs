@@ -17,6 +17,7 @@ use crate::data::{GroupedDataset, Split, batch};
 use crate::device::{Pass, guard};
 use crate::eval;
 use crate::jobs::Progress;
+use crate::model::scripted::Gradients as ScriptGradients;
 use crate::model::{Mode, ModulePath, Network, Scripted};
 use crate::util::rng::seeded;
 
@@ -320,26 +321,27 @@ pub(crate) fn scripted_gradients(
     ensure!(!indices.is_empty(), "no examples to compute a gradient on");
     let labels = &dataset.split(split).labels;
     // Summed on the device and read once.
-    let mut total: Option<Vec<tch::Tensor>> = None;
+    let mut total: Option<ScriptGradients> = None;
     let passes = indices.len().div_ceil(batch.max(1));
     for (done, chunk) in indices.chunks(batch.max(1)).enumerate() {
         let weight = chunk.len() as f64 / indices.len() as f64;
-        let mut pass = || -> Result<Vec<tch::Tensor>> {
+        let mut pass = || -> Result<ScriptGradients> {
             let x = batch::images(dataset, split, chunk, device)?;
             let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
             let grads = model.loss_gradients(x, &y)?;
             Ok(match total.take() {
-                None => grads.into_iter().map(|g| g * weight).collect(),
-                Some(acc) => acc.into_iter().zip(grads).map(|(a, g)| a + g * weight).collect(),
+                None => grads.scaled(weight),
+                Some(acc) => acc.add_scaled(grads, weight),
             })
         };
         total = Some(guard(Pass::Gradient, chunk.len(), device, &mut pass)??);
         progress.report(done + 1, passes)?;
     }
     let total = total.context("no gradient was computed")?;
-    let mut set = model.weights()?;
-    for (layer, grad) in set.iter_mut().zip(&total) {
-        layer.weight = crate::model::scripted::host(grad)?;
+    let total = guard(Pass::Gradient, batch, device, || total.read())??;
+    let mut set = super::weights::scripted_weights(model)?;
+    for (layer, grad) in set.iter_mut().zip(total) {
+        layer.weight = grad;
         layer.bias = None;
     }
     Ok(set)
