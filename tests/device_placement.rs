@@ -34,11 +34,19 @@ const DEVICE_CHOICES: &[&str] = &[
 ];
 
 /// Device choices outside `device`, with why they are right.
-const CHOICES_ALLOWED: &[(&str, &str, &str)] = &[(
-    "experiment/export.rs",
-    "DeviceSpec::",
-    "an imported checkpoint re-encoded as a file on the CPU: no result is computed",
-)];
+const CHOICES_ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "experiment/export.rs",
+        "DeviceSpec::",
+        "an imported checkpoint re-encoded as a file on the CPU: no result is computed",
+    ),
+    (
+        "model/scripted.rs",
+        "tch::",
+        "a TorchScript module runs on libtorch itself, on the session's device (device::torch_device)",
+    ),
+    ("model/scripted.rs", "burn_tch::", "the TorchScript binding and its tensors, on the session's device"),
+];
 
 /// Host reads of a tensor (burn's `one_hot` reads its indices back to check them).
 const READS: &[&str] =
@@ -50,6 +58,12 @@ const READS_ALLOWED: &[(&str, usize, &str)] = &[
     ("train/fit.rs", 1, "the epoch's loss, summed on the device, read once per epoch"),
     ("neurons/weights.rs", 1, "weights once per epoch; gradients summed on the device, read once per score"),
     ("mitigate/dfr.rs", 1, "the features of every pass, read once after the last"),
+    (
+        "model/scripted.rs",
+        2,
+        "try_into_primitive unwraps a batch's libtorch tensor where it is: no read; weights and summed \
+         gradients come to the host once per epoch or score (`host`)",
+    ),
     (
         "mitigate/group_dro.rs",
         2,

@@ -9,8 +9,8 @@ use super::output::percent;
 use super::progress::Bar;
 use memscope_core::data::{DatasetSpec, Split};
 use memscope_core::experiment::detect::{self, Hints};
-use memscope_core::experiment::foreign;
 use memscope_core::experiment::import::{ImportPlan, import};
+use memscope_core::experiment::{foreign, torchscript};
 use memscope_core::model::resnet::{Depth, HeadKind};
 use memscope_core::model::{ModelConfig, ResNetConfig};
 
@@ -57,9 +57,15 @@ pub struct ImportArgs {
     pub label_order: String,
     /// linear (torchvision's `fc`, timm's `head`) or softmax (the authors' `fc.0` / `head.0`
     /// Linear followed by a Softmax; memscope evaluates, scores and trains on the Linear's
-    /// logits). Default: as the file has it (linear with --arch resnet*).
-    #[arg(long, value_parser = clap::builder::ValueParser::new(head))]
-    pub head: Option<HeadKind>,
+    /// logits). Default: as the file has it (linear with --arch resnet*). With --torchscript:
+    /// the head layer's name (default: the last rank-2 weight with one row per class).
+    #[arg(long)]
+    pub head: Option<String>,
+    /// A TorchScript classifier (`torch.jit.save` of `torch.jit.script(model)` or
+    /// `torch.jit.trace(model, example)`) whose parameters and buffers the run's state dicts
+    /// hold; the experiment keeps a copy of it and of every epoch's tensors.
+    #[arg(long, value_name = "MODEL.pt")]
+    pub torchscript: Option<PathBuf>,
     /// Measure per-group accuracy of every epoch on these splits now (e.g. val or train,val);
     /// otherwise the explorer and the commands measure an epoch when they show it.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<Split>()))]
@@ -94,10 +100,11 @@ fn arch(s: &str) -> Result<Arch> {
 
 /// The model to import into: as named, or as the first file's tensor names say.
 fn model_of(args: &ImportArgs, first: &std::path::Path) -> Result<(ModelConfig, Option<String>)> {
+    let head_kind = args.head.as_deref().map(head).transpose()?;
     let hints = Hints {
         heads: args.heads,
         layer_norm_eps: args.layer_norm_eps,
-        head: args.head,
+        head: head_kind,
         classes: args.classes,
     };
     if let Some(Arch::ResNet(depth)) = args.arch {
@@ -105,7 +112,7 @@ fn model_of(args: &ImportArgs, first: &std::path::Path) -> Result<(ModelConfig, 
             depth,
             num_classes: args.classes.unwrap_or(2),
             in_channels: 3,
-            head: args.head.unwrap_or(HeadKind::Linear),
+            head: head_kind.unwrap_or(HeadKind::Linear),
         };
         return Ok((ModelConfig::ResNet(config), None));
     }
@@ -119,6 +126,30 @@ fn model_of(args: &ImportArgs, first: &std::path::Path) -> Result<(ModelConfig, 
     .with_context(|| first.display().to_string())?;
     let said = format!("{}: {}", first.display(), architecture_said(&model, args));
     Ok((model, Some(said)))
+}
+
+/// The TorchScript model at `module` for `classes` classes, and which head was chosen.
+fn torchscript_model(
+    args: &ImportArgs,
+    module: &std::path::Path,
+    classes: usize,
+) -> Result<(ModelConfig, Option<String>)> {
+    if let Some(arch) = args.arch {
+        bail!("--torchscript takes its architecture from the module: leave out --arch ({arch:?})");
+    }
+    let config = torchscript::config(module, args.classes.unwrap_or(classes), args.head.as_deref())?;
+    let how = if args.head.is_some() {
+        "as --head names it"
+    } else {
+        "the last rank-2 weight with one row per class; --head NAME to change"
+    };
+    let said = format!(
+        "{}: a TorchScript module with {} candidate layers, head {} ({how})",
+        module.display(),
+        config.layers.len(),
+        config.head
+    );
+    Ok((ModelConfig::TorchScript(config), Some(said)))
 }
 
 /// The architecture read from a file, in words, with the options that change what was assumed.
@@ -187,11 +218,20 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     let Some(first) = discovery.files.first() else {
         bail!("no checkpoint found in {}", args.checkpoints.display());
     };
-    let (model, detected) = model_of(&args, &first.path)?;
+    // A TorchScript module's head is found by the data set's number of classes.
+    let mut loaded = None;
+    let (model, detected) = match &args.torchscript {
+        Some(module) => {
+            let dataset = loaded.insert(dataset_spec.load()?);
+            torchscript_model(&args, module, dataset.class_names.len())?
+        }
+        None => model_of(&args, &first.path)?,
+    };
     let classes = match &model {
         ModelConfig::ResNet(c) => c.num_classes,
         ModelConfig::ViT(c) => c.num_classes,
         ModelConfig::SmallResNet(c) => c.num_classes,
+        ModelConfig::TorchScript(c) => c.num_classes,
     };
     if let DatasetSpec::Folder(spec) = &mut dataset_spec {
         // Recorded absolute, so the experiment finds it from any working directory.
@@ -206,8 +246,12 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         label_order: label_order(&args.label_order, classes)?,
         name: args.name.clone(),
         evaluate: args.evaluate.clone(),
+        module: args.torchscript.clone(),
     };
-    let dataset = plan.dataset.load()?;
+    let dataset = match loaded {
+        Some(dataset) => dataset,
+        None => plan.dataset.load()?,
+    };
     let mut bar = Bar::new("import");
     // Said once the import succeeded: a failure is one line.
     let mut lines = Vec::new();
@@ -236,6 +280,17 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
     for line in lines {
         eprintln!("{line}");
     }
+    say_done(&args, &discovery, &experiment);
+    Ok(())
+}
+
+/// What import says once it succeeded, after each file's line: the files passed over and
+/// where the experiment is.
+fn say_done(
+    args: &ImportArgs,
+    discovery: &memscope_core::experiment::import::Discovery,
+    experiment: &memscope_core::experiment::Experiment,
+) {
     if !discovery.skipped.is_empty() {
         let shown = discovery.skipped.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         let more = if discovery.skipped.len() > 5 { ", …" } else { "" };
@@ -246,11 +301,14 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         );
     }
     let epochs: Vec<usize> = experiment.epochs().collect();
+    let kept = match &args.torchscript {
+        Some(_) => "copies of the module and of each epoch's tensors are kept there",
+        None => "the files stay where they are and are checked by sha256 when opened",
+    };
     eprintln!(
-        "imported {} checkpoints (epochs {}) into {}; the files stay where they are and are checked by sha256 when opened",
+        "imported {} checkpoints (epochs {}) into {}; {kept}",
         epochs.len(),
         memscope_core::experiment::epoch_ranges(epochs.into_iter()),
         experiment.dir.display()
     );
-    Ok(())
 }

@@ -34,6 +34,11 @@ const BACKWARD_HEADERS: [&str; 2] = [
 const DEVICE: &str = "src/ffi/device.cpp";
 const DEVICE_HEADERS: [&str; 2] = ["ATen/Context.h", "ATen/ops/empty.h"];
 
+// memscope: a TorchScript module's parameters and buffers and its forward pass
+// (src/script.rs), compiled when libtorch's TorchScript headers are found, as BACKWARD.
+const SCRIPT: &str = "src/ffi/script.cpp";
+const SCRIPT_HEADERS: [&str; 1] = ["torch/script.h"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Os {
     Linux,
@@ -187,6 +192,11 @@ impl SystemInfo {
             println!("cargo:rustc-cfg=libtorch_device");
             files.push(DEVICE);
         }
+        if SCRIPT_HEADERS.iter().all(|header| found(header)) {
+            println!("cargo:rerun-if-changed={SCRIPT}");
+            println!("cargo:rustc-cfg=libtorch_script");
+            files.push(SCRIPT);
+        }
 
         match self.os {
             Os::Linux | Os::Macos => {
@@ -252,6 +262,7 @@ fn check_out_dir() -> Option<PathBuf> {
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(libtorch_backward)");
     println!("cargo::rustc-check-cfg=cfg(libtorch_device)");
+    println!("cargo::rustc-check-cfg=cfg(libtorch_script)");
     let system_info = SystemInfo::new();
     let out_dir = env_var_rerun("OUT_DIR").expect("Failed to get out dir");
 

@@ -19,7 +19,7 @@ pub(crate) use memory::guard;
 pub use memory::{OutOfMemory, Pass, is_out_of_memory, quiet_out_of_memory_panics, uncaught_out_of_memory};
 pub use numerics::{Numerics, in_force as numerics_in_force};
 pub use transfer::{assert_module_on, assert_on, assert_same};
-pub(crate) use transfer::{cuda_index, upload_floats, upload_ints};
+pub(crate) use transfer::{cuda_index, torch_device, upload_floats, upload_ints};
 
 /// The libtorch this build links and runs on: its version and "CPU only" or "CUDA X", as the
 /// build found it (scripts/fetch-libtorch chooses it; build.rs reads it).

@@ -9,7 +9,7 @@ use crate::device::describe::{self, DeviceInfo};
 use crate::eval::{AccuracyReport, evaluate};
 use crate::experiment::Experiment;
 use crate::jobs::Silent;
-use crate::model::{LayerInfo, ModelConfig, param_counts};
+use crate::model::{LayerInfo, ModelConfig};
 
 /// One group with its size in each split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,7 +86,7 @@ pub fn describe(
     device: &Device,
 ) -> Result<ExperimentInfo> {
     let model = experiment.load_network(epoch, device)?;
-    let counts = param_counts(&model);
+    let counts = model.counts();
     Ok(ExperimentInfo {
         experiment: experiment.dir.display().to_string(),
         name: experiment.manifest.name.clone(),

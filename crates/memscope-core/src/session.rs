@@ -70,7 +70,7 @@ impl Default for Budgets {
 impl Session {
     pub fn new(experiment: Experiment, dataset: GroupedDataset, device: Device) -> Result<Session> {
         experiment.manifest.model.check_fits(dataset.image_shape, dataset.class_names.len())?;
-        let layers = experiment.manifest.model.init(&device)?.layers();
+        let layers = experiment.manifest.model.layers(&device)?;
         Ok(Session {
             experiment,
             dataset,
@@ -141,7 +141,7 @@ impl Session {
         }
         let network = self.network(epoch)?;
         let n = self.dataset.split(split).len();
-        if n == 0 {
+        if n == 0 || network.stages().is_empty() {
             return Ok(None);
         }
         let probe = || -> Result<_> {
@@ -187,8 +187,7 @@ impl Session {
         }
         let network = self.experiment.load_network(epoch, &self.device)?;
         crate::device::assert_module_on(&network, &self.device, "a loaded network");
-        let counts = crate::model::param_counts(&network);
-        let bytes = (counts.trainable + counts.buffers) * 4;
+        let bytes = network.floats() * 4;
         self.networks.insert(epoch, network.clone(), bytes);
         Ok(network)
     }
@@ -324,6 +323,19 @@ impl Session {
             Ok(pool.iter().map(|&i| cached[i]).collect())
         };
         let examples = scores::choose_examples(dataset, *group, *split, *sampling, *seed, &mut losses)?;
+        if let Some(scripted) = network.scripted() {
+            let grads = Arc::new(scores::scripted_gradients(
+                scripted,
+                &self.dataset,
+                *split,
+                &examples,
+                self.batches.gradient,
+                &self.device,
+                progress,
+            )?);
+            self.gradients.insert(key, grads.clone(), weight_bytes(&grads));
+            return Ok(grads);
+        }
         let autodiff = self.device.clone().autodiff();
         let graded = scores::for_gradients(network);
         let grads = Arc::new(scores::loss_gradients(

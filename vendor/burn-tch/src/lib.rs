@@ -18,11 +18,13 @@ mod backend;
 mod device;
 mod element;
 mod ops;
+mod script;
 mod tensor;
 
 pub use backend::*;
 pub use device::*;
 pub use element::*;
+pub use script::*;
 pub use tensor::*;
 
 /// memscope: true when conv2d's gradients and training-mode batch norm are computed by

@@ -17,6 +17,15 @@ pub(crate) fn cuda_index(device: &Device) -> Option<usize> {
     (0..tch::Cuda::device_count().max(0) as usize).find(|&i| plain == Device::libtorch_cuda(i))
 }
 
+/// The libtorch device of a burn device (its CUDA index, or the CPU): where a TorchScript
+/// module and its tensors live.
+pub(crate) fn torch_device(device: &Device) -> tch::Device {
+    match cuda_index(device) {
+        Some(i) => tch::Device::Cuda(i),
+        None => tch::Device::Cpu,
+    }
+}
+
 /// A tensor made from a libtorch one, with `device`'s autodiff (as `from_data` on it would).
 fn on<const D: usize, K>(tensor: Tensor<D, K>, device: &Device) -> Tensor<D, K>
 where

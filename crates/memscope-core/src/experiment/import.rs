@@ -45,6 +45,8 @@ pub struct ImportPlan {
     pub name: Option<String>,
     /// Splits whose per-group accuracy is measured at every epoch (none: measured when shown).
     pub evaluate: Vec<Split>,
+    /// The TorchScript module a `ModelConfig::TorchScript` model is copied from.
+    pub module: Option<PathBuf>,
 }
 
 /// A checkpoint file found in the run folder.
@@ -215,7 +217,7 @@ fn finish(dir: &Path, pattern: String, mut files: Vec<Found>, skipped: Vec<Strin
     Ok(Discovery { pattern, files, skipped })
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
@@ -315,6 +317,11 @@ pub fn import(
         "--label-order {:?} is not an ordering of the data set's {classes} classes",
         plan.label_order
     );
+    if let Some(module) = &plan.module {
+        return super::torchscript::import(
+            plan, module, discovery, dataset, out, overwrite, device, on_file, progress,
+        );
+    }
     let base = absolute_folder(out)?;
     let manifest = Manifest {
         format: FORMAT,
@@ -368,7 +375,7 @@ pub fn import(
 
 /// `out` as an absolute path with its parent's links resolved (the folder itself may not
 /// exist yet).
-fn absolute_folder(out: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute_folder(out: &Path) -> Result<PathBuf> {
     let absolute = std::path::absolute(out).with_context(|| format!("--out {}", out.display()))?;
     let name = absolute.file_name().with_context(|| format!("--out {} has no folder name", out.display()))?;
     let parent = absolute.parent().unwrap_or(Path::new("/"));

@@ -9,6 +9,7 @@ pub mod foreign;
 pub mod import;
 pub mod lineage;
 pub(crate) mod manifest;
+pub mod torchscript;
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
@@ -96,6 +97,9 @@ impl Experiment {
     /// Loads the network of `epoch` onto `device`.
     pub fn load_network(&self, epoch: usize, device: &Device) -> Result<Network> {
         let entry = self.checkpoint(epoch)?;
+        if let crate::model::ModelConfig::TorchScript(config) = &self.manifest.model {
+            return torchscript::load(self, config, entry, device);
+        }
         if entry.imported.is_some() {
             return import::load(self, entry, device);
         }

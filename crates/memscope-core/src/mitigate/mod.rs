@@ -103,6 +103,12 @@ fn resolve(p: &Path) -> Option<std::path::PathBuf> {
 /// Refuses `out` when it is the parent experiment or a folder that holds it (replacing it
 /// would lose the parent).
 pub fn check_destination(parent: &Experiment, out: &Path) -> Result<()> {
+    if let crate::model::ModelConfig::TorchScript(_) = parent.manifest.model {
+        bail!(
+            "a TorchScript model cannot be mitigated (memscope does not train it, and DFR needs penultimate \
+             features it cannot give): intervene, scores, ranks, sensitivity, control, sweeps and figures work on it"
+        );
+    }
     if contains(out, &parent.dir) {
         bail!(
             "writing to {} would replace the parent experiment {}: write the mitigated experiment elsewhere",

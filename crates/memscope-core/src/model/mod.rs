@@ -7,6 +7,7 @@
 pub(crate) mod blocks;
 pub(crate) mod layers;
 pub mod resnet;
+pub mod scripted;
 pub(crate) mod small_resnet;
 pub(crate) mod vit;
 
@@ -16,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 pub use blocks::Mode;
 pub use layers::{LayerInfo, LayerKind, layer_infos};
-pub(crate) use layers::{ModulePath, param_counts};
+pub(crate) use layers::{ModulePath, ParamCounts, param_counts};
 pub use resnet::{ResNet, ResNetConfig};
+pub use scripted::{Scripted, TorchScriptConfig};
 pub use small_resnet::{SmallResNet, SmallResNetConfig};
 pub use vit::ViTConfig;
 pub use vit::VisionTransformer;
@@ -30,6 +32,8 @@ pub enum ModelConfig {
     ResNet(ResNetConfig),
     /// ViT / DeiT with timm's parameter names.
     ViT(ViTConfig),
+    /// Any PyTorch classifier saved as TorchScript (kept in the experiment folder).
+    TorchScript(TorchScriptConfig),
 }
 
 impl Default for ModelConfig {
@@ -54,6 +58,19 @@ impl ModelConfig {
                 config.validate()?;
                 Ok(Network::ViT(config.init(device)))
             }
+            ModelConfig::TorchScript(_) => {
+                bail!(
+                    "a TorchScript model is opened from its experiment folder, not initialised (it cannot be trained)"
+                )
+            }
+        }
+    }
+
+    /// Every conv and linear layer of the architecture, in forward order.
+    pub fn layers(&self, device: &Device) -> Result<Vec<LayerInfo>> {
+        match self {
+            ModelConfig::TorchScript(c) => Ok(c.layers.clone()),
+            _ => Ok(self.init(device)?.layers()),
         }
     }
 
@@ -66,6 +83,9 @@ impl ModelConfig {
                 "a ViT (dim {}, depth {}, {} heads, patch {} on {}²) with {} classes",
                 c.dim, c.depth, c.heads, c.patch_size, c.img_size, c.num_classes
             ),
+            ModelConfig::TorchScript(c) => {
+                format!("the TorchScript module {} with {} classes (head {})", c.file, c.num_classes, c.head)
+            }
         }
     }
 
@@ -81,6 +101,7 @@ impl ModelConfig {
                 resnet::HeadKind::Linear => "head",
                 resnet::HeadKind::LinearSoftmax => "head.0",
             },
+            ModelConfig::TorchScript(c) => c.head.as_str(),
         };
         [format!("{head}.weight"), format!("{head}.bias")]
     }
@@ -101,6 +122,8 @@ impl ModelConfig {
                 );
                 (config.in_channels, config.num_classes)
             }
+            // The module's own forward pass says what it takes (import runs it once).
+            ModelConfig::TorchScript(config) => (shape[0], config.num_classes),
         };
         ensure!(
             in_channels == shape[0],
@@ -124,7 +147,14 @@ pub enum Network {
     SmallResNet(SmallResNet),
     ResNet(ResNet),
     ViT(VisionTransformer),
+    /// A TorchScript module: no burn parameters (burn's visitors see none), its tensors held
+    /// in libtorch (see [`scripted`]).
+    Scripted(Scripted),
 }
+
+/// What a feature that needs the penultimate representation says of a TorchScript model.
+pub const NO_FEATURES: &str = "a TorchScript model gives its logits only, not the penultimate features DFR, the \
+     paper variant and mitigation need: use intervene, scores, ranks, sensitivity, control, sweeps and figures";
 
 /// An activation cached at a stage boundary: a feature map `[n, c, h, w]` for a CNN, the
 /// tokens `[n, tokens, dim]` of a transformer.
@@ -168,6 +198,7 @@ impl Network {
             Network::SmallResNet(m) => m.forward(images, mode),
             Network::ResNet(m) => m.forward(images, mode),
             Network::ViT(m) => m.forward(images, mode),
+            Network::Scripted(m) => m.forward(images),
         }
     }
 
@@ -177,6 +208,7 @@ impl Network {
             Network::SmallResNet(m) => m.features(images, mode),
             Network::ResNet(m) => m.features(images, mode),
             Network::ViT(m) => m.features(images, mode),
+            Network::Scripted(_) => panic!("{NO_FEATURES}"),
         }
     }
 
@@ -187,6 +219,7 @@ impl Network {
             Network::SmallResNet(m) => m.head.forward(features),
             Network::ResNet(m) => m.classify(features),
             Network::ViT(m) => m.classify(features),
+            Network::Scripted(_) => panic!("{NO_FEATURES}"),
         }
     }
 
@@ -198,6 +231,8 @@ impl Network {
             Network::SmallResNet(_) => names(&SmallResNet::STAGES),
             Network::ResNet(_) => names(&ResNet::STAGES),
             Network::ViT(m) => m.stages(),
+            // A scripted module cannot be resumed part-way: no activation cache.
+            Network::Scripted(_) => Vec::new(),
         }
     }
 
@@ -207,6 +242,7 @@ impl Network {
             Network::SmallResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
             Network::ResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
             Network::ViT(m) => m.boundaries(images).into_iter().map(Activation::Tokens).collect(),
+            Network::Scripted(_) => Vec::new(),
         }
     }
 
@@ -222,8 +258,39 @@ impl Network {
         }
     }
 
+    /// Whether [`Self::features`] and [`Self::head`] can be called (not on a TorchScript
+    /// module, whose penultimate representation is not known in general).
+    pub fn has_features(&self) -> bool {
+        !matches!(self, Network::Scripted(_))
+    }
+
+    /// The TorchScript module of a scripted network.
+    pub fn scripted(&self) -> Option<&Scripted> {
+        match self {
+            Network::Scripted(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The values of the parameters and of the buffers, as PyTorch counts them.
+    pub(crate) fn counts(&self) -> layers::ParamCounts {
+        match self {
+            Network::Scripted(m) => m.counts(),
+            _ => param_counts(self),
+        }
+    }
+
+    /// Floats in the parameters and buffers (a cache's measure of the network).
+    pub(crate) fn floats(&self) -> usize {
+        let counts = self.counts();
+        counts.trainable + counts.buffers
+    }
+
     /// Every conv and linear layer in forward order, with its stage.
     pub fn layers(&self) -> Vec<LayerInfo> {
+        if let Network::Scripted(m) = self {
+            return m.layers();
+        }
         let mut layers = layer_infos(self);
         let stages = self.stages();
         for layer in &mut layers {

@@ -17,7 +17,8 @@ use crate::data::{GroupedDataset, Split, batch};
 use crate::device::{Pass, guard};
 use crate::eval;
 use crate::jobs::Progress;
-use crate::model::{Mode, ModulePath, Network};
+use crate::model::scripted::Gradients as ScriptGradients;
+use crate::model::{Mode, ModulePath, Network, Scripted};
 use crate::util::rng::seeded;
 
 /// Which examples a gradient score is computed on.
@@ -303,4 +304,45 @@ pub fn loss_gradients(
     }
     let total = total.context("no gradient was computed")?;
     guard(Pass::Gradient, batch, autodiff_device, || total.read())?
+}
+
+/// As [`loss_gradients`] for a TorchScript network, by libtorch's autograd through the
+/// module on the plain `device`: the gradients of the mean cross-entropy over `indices` with
+/// respect to every candidate layer's weight.
+pub(crate) fn scripted_gradients(
+    model: &Scripted,
+    dataset: &GroupedDataset,
+    split: Split,
+    indices: &[usize],
+    batch: usize,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<WeightSet> {
+    ensure!(!indices.is_empty(), "no examples to compute a gradient on");
+    let labels = &dataset.split(split).labels;
+    // Summed on the device and read once.
+    let mut total: Option<ScriptGradients> = None;
+    let passes = indices.len().div_ceil(batch.max(1));
+    for (done, chunk) in indices.chunks(batch.max(1)).enumerate() {
+        let weight = chunk.len() as f64 / indices.len() as f64;
+        let mut pass = || -> Result<ScriptGradients> {
+            let x = batch::images(dataset, split, chunk, device)?;
+            let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
+            let grads = model.loss_gradients(x, &y)?;
+            Ok(match total.take() {
+                None => grads.scaled(weight),
+                Some(acc) => acc.add_scaled(grads, weight),
+            })
+        };
+        total = Some(guard(Pass::Gradient, chunk.len(), device, &mut pass)??);
+        progress.report(done + 1, passes)?;
+    }
+    let total = total.context("no gradient was computed")?;
+    let total = guard(Pass::Gradient, batch, device, || total.read())??;
+    let mut set = super::weights::scripted_weights(model)?;
+    for (layer, grad) in set.iter_mut().zip(total) {
+        layer.weight = grad;
+        layer.bias = None;
+    }
+    Ok(set)
 }

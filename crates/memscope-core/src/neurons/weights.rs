@@ -8,7 +8,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::{Gradients, TensorData};
 
-use crate::model::{LayerKind, ModulePath, Network};
+use crate::model::{LayerKind, ModulePath, Network, Scripted};
 
 /// One conv or linear layer's parameters, PyTorch layout (`[out, in, kh, kw]`, `[out, in]`).
 #[derive(Clone, Debug, PartialEq)]
@@ -135,8 +135,30 @@ impl DeviceWeights {
     }
 }
 
+/// The candidate layers' weights and biases of a TorchScript network (already in PyTorch
+/// layout).
+pub(crate) fn scripted_weights(model: &Scripted) -> Result<WeightSet> {
+    model
+        .layers()
+        .into_iter()
+        .map(|layer| {
+            let weight = model.values(&format!("{}.weight", layer.name))?;
+            Ok(LayerWeights {
+                weight: weight.ok_or_else(|| anyhow!("layer {} has no weight", layer.name))?,
+                bias: model.values(&format!("{}.bias", layer.name))?,
+                name: layer.name,
+                kind: layer.kind,
+                shape: layer.shape,
+            })
+        })
+        .collect()
+}
+
 /// Every conv and linear layer's weights.
 pub fn read_weights(model: &Network) -> Result<WeightSet> {
+    if let Some(scripted) = model.scripted() {
+        return scripted_weights(scripted);
+    }
     DeviceWeights::collect(model, None).read()
 }
 
@@ -179,6 +201,16 @@ impl ModuleMapper for Writer<'_> {
 /// A copy of `model` with the layers in `layers` replaced (weights and, where given, biases).
 /// The original keeps its tensors: only the copy's parameters are swapped.
 pub fn with_weights(model: &Network, layers: &[&LayerWeights]) -> Network {
+    if let Some(scripted) = model.scripted() {
+        let mut replace: Vec<(String, &[f32])> = Vec::new();
+        for layer in layers {
+            replace.push((format!("{}.weight", layer.name), &layer.weight));
+            if let Some(bias) = &layer.bias {
+                replace.push((format!("{}.bias", layer.name), bias));
+            }
+        }
+        return Network::Scripted(scripted.with_values(&replace));
+    }
     let replace: HashMap<&str, &LayerWeights> = layers.iter().map(|l| (l.name.as_str(), *l)).collect();
     model.clone().map(&mut Writer { path: ModulePath::default(), replace: &replace })
 }

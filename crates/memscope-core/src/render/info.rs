@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::Render;
 use super::text::{csv, percent, table};
 use crate::inspect::ExperimentInfo;
-use crate::model::LayerKind;
+use crate::model::{LayerKind, ModelConfig};
 
 impl Render for ExperimentInfo {
     fn table(&self) -> String {
@@ -51,9 +51,13 @@ impl ExperimentInfo {
             } else {
                 format!("; the files' output i is class {:?}[i], reordered on reading", import.label_order)
             };
+            let kept = match self.model {
+                ModelConfig::TorchScript(_) => "each epoch's tensors are kept in the experiment",
+                _ => "checkpoints are read in place",
+            };
             let _ = writeln!(
                 out,
-                "imported    from {} (files by pattern {}{order}); checkpoints are read in place",
+                "imported    from {} (files by pattern {}{order}); {kept}",
                 import.run, import.pattern
             );
         }
@@ -67,6 +71,15 @@ impl ExperimentInfo {
                 l.start_epoch,
                 l.seed,
                 l.labels
+            );
+        }
+        if let ModelConfig::TorchScript(c) = &self.model {
+            let _ = writeln!(out, "model       {}", self.model.describe());
+            let _ = writeln!(
+                out,
+                "            {} candidate layers (every *.weight of rank 2 or 4); no activation cache, no features \
+                 for DFR or mitigation",
+                c.layers.len()
             );
         }
         let _ = writeln!(
