@@ -242,3 +242,48 @@ fn scores_and_studies_run_on_a_scripted_model_and_the_rest_is_refused_in_one_lin
     ]);
     assert!(err.contains("--head nope"), "{err}");
 }
+
+/// A module that raises on batches of more than eight images: it passes import's one-image
+/// check, then fails in an evaluation pass (import's, and intervene's), which must be a
+/// one-line error naming PyTorch's message, not a crash, and leave nothing behind.
+const FAILS_ON_BIG_BATCHES: &str = r#"
+import sys, torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 2)
+    def forward(self, x):
+        if x.shape[0] > 8:
+            raise RuntimeError("this module takes at most 8 images")
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+torch.manual_seed(0)
+net = Net().eval()
+torch.jit.script(net).save(sys.argv[1] + "/model.pt")
+torch.save(net.state_dict(), sys.argv[1] + "/run/epoch_0.pt")
+"#;
+
+#[test]
+fn a_module_that_fails_in_a_pass_is_a_one_line_error() {
+    let Some(python) = common::torch_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("run")).unwrap();
+    // From a file: torch.jit.script reads the class's source.
+    let script = tmp.path().join("make.py");
+    std::fs::write(&script, FAILS_ON_BIG_BATCHES).unwrap();
+    let made = std::process::Command::new(&python)
+        .args([s(&script), s(tmp.path())])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "PyTorch could not make the module");
+    let exp = tmp.path().join("exp");
+    let (model, run) = (tmp.path().join("model.pt"), tmp.path().join("run"));
+    let args = ["import", "--torchscript", s(&model), "--checkpoints", s(&run), "--data", DATA];
+    let said = "the TorchScript module failed: builtins.RuntimeError: this module takes at most 8 images";
+    let err = fails(&[&args[..], &["--out", s(&exp), "--evaluate", "val"]].concat());
+    assert!(err.contains(said), "{err}");
+    assert!(!exp.exists(), "a failed import left {}", exp.display());
+    succeeds(&[&args[..], &["--out", s(&exp)]].concat());
+    let err = fails(&["intervene", "--experiment", s(&exp), "-k", "1"]);
+    assert!(err.contains(said), "{err}");
+}

@@ -15,8 +15,8 @@ mod memory;
 mod numerics;
 mod transfer;
 
-pub(crate) use memory::guard;
 pub use memory::{OutOfMemory, Pass, is_out_of_memory, quiet_out_of_memory_panics, uncaught_out_of_memory};
+pub(crate) use memory::{SCRIPTED_FAILED, guard};
 pub use numerics::{Numerics, in_force as numerics_in_force};
 pub use transfer::{assert_module_on, assert_on, assert_same};
 pub(crate) use transfer::{cuda_index, torch_device, upload_floats, upload_ints};

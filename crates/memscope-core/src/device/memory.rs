@@ -80,8 +80,13 @@ fn place(message: &str, device: &Device) -> String {
     }
 }
 
+/// The start of the panic a TorchScript module's failed forward raises (`model::scripted`): a
+/// user's module, so [`guard`] makes it an error, not a crash.
+pub(crate) const SCRIPTED_FAILED: &str = "the TorchScript module failed";
+
 /// Runs one pass of `batch` examples on `device`; libtorch running out of memory becomes an
-/// [`OutOfMemory`] error. Any other panic goes on as it was.
+/// [`OutOfMemory`] error, a TorchScript module's failure its one-line error. Any other panic
+/// goes on as it was.
 pub(crate) fn guard<T>(pass: Pass, batch: usize, device: &Device, work: impl FnOnce() -> T) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(value) => Ok(value),
@@ -89,6 +94,7 @@ pub(crate) fn guard<T>(pass: Pass, batch: usize, device: &Device, work: impl FnO
             Some(message) if is_out_of_memory(message) => {
                 Err(OutOfMemory { place: place(message, device), pass, batch }.into())
             }
+            Some(message) if message.starts_with(SCRIPTED_FAILED) => Err(anyhow::anyhow!("{message}")),
             _ => resume_unwind(payload),
         },
     }
@@ -102,14 +108,15 @@ pub fn uncaught_out_of_memory(payload: &(dyn Any + Send)) -> Option<String> {
     Some(format!("{place}: lower --eval-batch or --grad-batch, or use a smaller model"))
 }
 
-/// For a front end, once at start: panics that say libtorch ran out of memory are not printed
-/// (a [`guard`] turns them into one-line errors; printing one would also allocate, a backtrace
-/// with `RUST_BACKTRACE` set can deadlock then); every other panic goes to the hook installed
-/// before.
+/// For a front end, once at start: panics that say libtorch ran out of memory or that a
+/// TorchScript module failed are not printed (a [`guard`] turns them into one-line errors;
+/// printing an out-of-memory one would also allocate, a backtrace with `RUST_BACKTRACE` set can
+/// deadlock then); every other panic goes to the hook installed before.
 pub fn quiet_out_of_memory_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !panic_message(info.payload()).is_some_and(is_out_of_memory) {
+        let guarded = |m: &str| is_out_of_memory(m) || m.starts_with(SCRIPTED_FAILED);
+        if !panic_message(info.payload()).is_some_and(guarded) {
             previous(info);
         }
     }));

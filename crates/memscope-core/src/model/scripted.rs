@@ -165,9 +165,9 @@ fn shared_module(path: &Path, device: tch::Device) -> Result<Arc<Mutex<Loaded>>>
         _ => None,
     };
     let module = ScriptModule::load(path, cuda).map_err(|e| {
-        anyhow!("{} is not a TorchScript module libtorch can load ({})", path.display(), first_line(&e))
+        anyhow!("{} is not a TorchScript module libtorch can load ({})", path.display(), libtorch_error(&e))
     })?;
-    let tensors = module.tensors().map_err(|e| anyhow!("{}: {}", path.display(), first_line(&e)))?;
+    let tensors = module.tensors().map_err(|e| anyhow!("{}: {}", path.display(), libtorch_error(&e)))?;
     // Integer buffers (BatchNorm's `num_batches_tracked`) play no part in evaluation.
     let tensors: Vec<_> = tensors.into_iter().filter(|t| t.tensor.is_floating_point()).collect();
     let buffers = tensors.iter().filter(|t| t.buffer).map(|t| t.name.clone()).collect();
@@ -178,16 +178,25 @@ fn shared_module(path: &Path, device: tch::Device) -> Result<Arc<Mutex<Loaded>>>
 }
 
 /// libtorch's messages carry a C++ backtrace after the first line.
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message)
+fn libtorch_error(message: &str) -> &str {
+    // The interpreter's "The following operation failed in the TorchScript interpreter." and its
+    // traceback end with the error itself ("RuntimeError: ...").
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    match lines.next() {
+        Some(first) if first.starts_with("The following operation failed") => {
+            message.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or(first)
+        }
+        Some(first) => first,
+        None => message,
+    }
 }
 
 /// The `(name, shape)` of every parameter and buffer of the module at `path`, in its order.
 pub fn module_tensors(path: &Path) -> Result<Vec<(String, Vec<usize>, bool)>> {
     let module = ScriptModule::load(path, None).map_err(|e| {
-        anyhow!("{} is not a TorchScript module libtorch can load ({})", path.display(), first_line(&e))
+        anyhow!("{} is not a TorchScript module libtorch can load ({})", path.display(), libtorch_error(&e))
     })?;
-    let tensors = module.tensors().map_err(|e| anyhow!("{}: {}", path.display(), first_line(&e)))?;
+    let tensors = module.tensors().map_err(|e| anyhow!("{}: {}", path.display(), libtorch_error(&e)))?;
     Ok(tensors
         .into_iter()
         .filter(|t| t.tensor.is_floating_point())
@@ -275,7 +284,8 @@ impl Scripted {
             .map_err(|e| anyhow!("a TorchScript module takes plain libtorch tensors ({e:?})"))?
             .tensor;
         let logits = self.with_module(|loaded| loaded.module.forward(&input, false));
-        let logits = logits.map_err(|e| anyhow!("the TorchScript module failed: {}", first_line(&e)))?;
+        let logits =
+            logits.map_err(|e| anyhow!("{}: {}", crate::device::SCRIPTED_FAILED, libtorch_error(&e)))?;
         ensure!(
             logits.dim() == 2,
             "the TorchScript module returned shape {:?}, not [batch, classes]",
@@ -285,7 +295,8 @@ impl Scripted {
     }
 
     /// As [`Self::try_forward`]; a module that fails panics with libtorch's message, as every
-    /// burn-tch operation does (import ran it once on the data set's images).
+    /// burn-tch operation does (import ran it once on the data set's images), and every pass's
+    /// `device::guard` makes that panic the one-line error.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.try_forward(images).unwrap_or_else(|e| panic!("{e:#}"))
     }
@@ -336,7 +347,7 @@ impl Scripted {
             let logits = loaded
                 .module
                 .forward(&input, true)
-                .map_err(|e| anyhow!("the TorchScript module failed: {}", first_line(&e)))?;
+                .map_err(|e| anyhow!("{}: {}", crate::device::SCRIPTED_FAILED, libtorch_error(&e)))?;
             logits.to_kind(tch::Kind::Float).cross_entropy_for_logits(&targets).backward();
             let mut out = Vec::with_capacity(weights.len());
             for name in &weights {
