@@ -422,7 +422,7 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
     // The digits have their own size; the flag is refused before any file is looked at.
     assert!(
         err(&[&import[..], &["32"]].concat())
-            .contains("--image-size and --attributes are for an image folder")
+            .contains("--image-size, --transform and --attributes are for an image folder")
     );
     assert!(
         err(&["train", "--out", "/nonexistent-out", "--image-size", "32"])

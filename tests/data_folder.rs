@@ -1,6 +1,8 @@
 //! Folder data sets: manifests per layout, every bad input, and pixels against PIL.
 
 mod common;
+#[path = "data_folder/compose.rs"]
+mod compose;
 #[path = "data_folder/fixtures.rs"]
 mod fixtures;
 #[path = "data_folder/pixels.rs"]

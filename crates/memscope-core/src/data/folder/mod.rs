@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub(crate) mod celeba;
+pub mod compose;
 pub(crate) mod dataset;
 pub mod decode;
 pub mod export;
@@ -20,6 +21,7 @@ pub(crate) mod manifest;
 pub mod resize;
 pub(crate) mod root;
 pub(crate) mod skip;
+pub mod spec;
 pub(crate) mod table;
 pub mod transform;
 pub(crate) mod waterbirds;
@@ -32,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 pub use celeba::CelebaAttributes;
 pub use dataset::{load, load_cached, load_with};
+pub use compose::{Compose, Normalize, ResizeTo, Step};
+pub use resize::Interpolation;
 pub use transform::{FolderPixels, Transform};
 
 use super::Split;
