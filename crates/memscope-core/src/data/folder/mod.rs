@@ -85,8 +85,8 @@ impl FromStr for FolderSpec {
 
 impl FolderSpec {
     /// The spec as `--data` takes it, CelebA's attributes and the transform, e.g.
-    /// "waterbirds:/data/wb (resize 256x256, centre crop 224, ImageNet normalise)" or
-    /// "celeba:/data/celeba, Blond_Hair x Male (centre crop 178, resize 224x224, ...)".
+    /// "waterbirds:/data/wb (Resize((256, 256), interpolation=bilinear) · CenterCrop(224) · ...)" or
+    /// "celeba:/data/celeba, Blond_Hair x Male (CenterCrop(178) · Resize((224, 224), ...) · ...)".
     pub fn describe(&self) -> String {
         let (kind, attributes) = match &self.layout {
             Layout::Waterbirds => ("waterbirds", String::new()),
