@@ -183,7 +183,7 @@ pub struct Compose {
 
 /// [`Compose`] as read, before its check.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename = "Compose", deny_unknown_fields)]
 struct RawCompose {
     steps: Vec<Step>,
     #[serde(default)]
