@@ -429,7 +429,8 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
             .contains("not the spurious digits")
     );
     // --transform: one line naming the key or value and what is valid.
-    let transform = |spec: &str| err(&["import", "--checkpoints", "/nonexistent", "--out", "/x", "--transform", spec]);
+    let transform =
+        |spec: &str| err(&["import", "--checkpoints", "/nonexistent", "--out", "/x", "--transform", spec]);
     for (spec, says) in [
         ("resize=64x64,interp=lanczos", "interp=lanczos: valid: bilinear, bicubic, nearest"),
         ("resize=64x64,normalize=cifar", "normalize=cifar: valid: imagenet, none"),
@@ -449,7 +450,10 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
     let ron = "Compose((steps: [Resize(size: Shorter(256), interpolation: bicubic), \
                CenterCrop(height: 224, width: 224)], normalize: ImageNet))";
     std::fs::write(&file, ron).unwrap();
-    assert!(transform(&format!("@{}", file.display())).contains("--transform and --attributes are for an image folder"));
+    assert!(
+        transform(&format!("@{}", file.display()))
+            .contains("--transform and --attributes are for an image folder")
+    );
     std::fs::write(&file, "Compose((steps: [], normalise: None))").unwrap();
     let said = transform(&format!("@{}", file.display()));
     assert!(said.contains("deit.ron: 1:") && said.contains("`normalise`"), "{said}");

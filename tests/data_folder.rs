@@ -109,7 +109,9 @@ fn celeba_csv_txt_and_metadata_layouts_agree() {
         .map(|g| g["name"].as_str().expect("name"))
         .collect();
     assert_eq!(names, ["not Smiling, not Male", "not Smiling, Male", "Smiling, not Male", "Smiling, Male"]);
-    let said = format!("{data}, Smiling x Male (CenterCrop(178) · Resize((16, 16), interpolation=bilinear) · Normalize(ImageNet))");
+    let said = format!(
+        "{data}, Smiling x Male (CenterCrop(178) · Resize((16, 16), interpolation=bilinear) · Normalize(ImageNet))"
+    );
     assert_eq!(info["data"], said.as_str());
 
     // DFR's Waterbirds-style metadata.csv, file names relative to img_align_celeba/.

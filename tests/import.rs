@@ -279,7 +279,8 @@ fn a_jpeg_folder_gives_pytorchs_counts_end_to_end() {
     // The transform --image-size chose is recorded and said.
     let info: Value =
         serde_json::from_str(&succeeds(&["info", "--experiment", s(&exp), "--format", "json"])).unwrap();
-    let said = format!("{data} (Resize((36, 36), interpolation=bilinear) · CenterCrop(32) · Normalize(ImageNet))");
+    let said =
+        format!("{data} (Resize((36, 36), interpolation=bilinear) · CenterCrop(32) · Normalize(ImageNet))");
     assert_eq!(info["data"], said.as_str());
     assert_eq!(info["provenance"]["dataset"], said.as_str());
 }
@@ -290,7 +291,8 @@ fn a_jpeg_folder_gives_pytorchs_counts_end_to_end() {
 /// once and cached.
 fn resize64_counts(run: &Path) -> Option<Value> {
     let python = common::torch_python()?;
-    let scripts = ["make-torch-run", "pil-folder-tensors", "torchvision-reference", "torchvision-folder-counts"];
+    let scripts =
+        ["make-torch-run", "pil-folder-tensors", "torchvision-reference", "torchvision-folder-counts"];
     let cache = common::fixture_cache("torch-folder-resize64", &scripts).expect("no HOME");
     let file = cache.join("counts.json");
     if !file.exists() {

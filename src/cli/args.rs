@@ -80,11 +80,11 @@ pub fn attributes(text: &str) -> Result<CelebaAttributes, String> {
 /// An evaluation transform: a preset, `key=value` items, or `@FILE` (a RON file).
 pub fn transform(text: &str) -> Result<Transform, String> {
     let parsed = match text.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))
-            .and_then(|ron_text| {
-                ron::from_str::<Transform>(&ron_text).map_err(|e| anyhow::anyhow!("{path}: {e}"))
-            }),
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}")).and_then(
+                |ron_text| ron::from_str::<Transform>(&ron_text).map_err(|e| anyhow::anyhow!("{path}: {e}")),
+            )
+        }
         None => text.parse::<Transform>(),
     };
     parsed.map_err(|e| format!("{e:#}"))

@@ -70,7 +70,8 @@ fn read_f32(path: &Path) -> Vec<f32> {
 #[test]
 fn composed_transforms_equal_torchvision_exactly() {
     let Some(python) = crate::common::reference_python("torchvision") else { return };
-    let out = Command::new(&python).args(["-c", "import PIL; print(PIL.__version__)"]).output().expect("python");
+    let out =
+        Command::new(&python).args(["-c", "import PIL; print(PIL.__version__)"]).output().expect("python");
     let major = String::from_utf8_lossy(&out.stdout).split('.').next().and_then(|m| m.parse().ok());
     let pillow = PillowVersion::from_major(major.expect("Pillow's version"));
     let dir = tempfile::tempdir().expect("tmp");
@@ -134,7 +135,10 @@ fn composed_transforms_equal_torchvision_exactly() {
 #[test]
 fn presets_describe_themselves_in_torchvisions_words() {
     let said = |t: &str| t.parse::<Transform>().expect("transform").describe();
-    assert_eq!(said("resize=64x64,normalize=imagenet"), "Resize((64, 64), interpolation=bilinear) · Normalize(ImageNet)");
+    assert_eq!(
+        said("resize=64x64,normalize=imagenet"),
+        "Resize((64, 64), interpolation=bilinear) · Normalize(ImageNet)"
+    );
     assert_eq!(
         said("timm-deit"),
         "Resize(256, interpolation=bicubic) · CenterCrop(224) · Normalize(ImageNet)"
@@ -158,11 +162,26 @@ fn transforms_round_trip_through_ron_and_old_records_read_as_presets() {
     // What experiment.ron held before compositions existed.
     let old: Transform = ron::from_str("Waterbirds(size: 224)").expect("old record");
     assert_eq!(old, Transform::waterbirds(224));
-    for text in ["celeba:96", "timm-deit", "resize=256,interp=bicubic,crop=224", "crop=20,resize=8x8,normalize=none"] {
+    for text in
+        ["celeba:96", "timm-deit", "resize=256,interp=bicubic,crop=224", "crop=20,resize=8x8,normalize=none"]
+    {
         let t: Transform = text.parse().expect("transform");
         let written = ron::to_string(&t).expect("ron");
         assert_eq!(ron::from_str::<Transform>(&written).expect("read back"), t, "{written}");
     }
+    // docs/transforms.md's file.
+    let file = "Compose((
+    steps: [
+        Resize(size: Shorter(256), interpolation: bicubic),
+        CenterCrop(height: 224, width: 224),
+    ],
+    normalize: MeanStd(mean: (0.485, 0.456, 0.406), std: (0.229, 0.224, 0.225)),
+))";
+    let read: Transform = ron::from_str(file).expect("the docs' file");
+    assert_eq!(
+        read.describe(),
+        "Resize(256, interpolation=bicubic) · CenterCrop(224) · Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])"
+    );
     // A composition read from a file is checked as one written on the command line.
     let bad = "Compose((steps: [Resize(size: Shorter(64), interpolation: bilinear)]))";
     let err = ron::from_str::<Transform>(bad).map(|_| ()).unwrap_err().to_string();

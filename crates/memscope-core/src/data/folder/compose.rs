@@ -100,9 +100,12 @@ impl Step {
     /// step keeps, when the step only selects pixels (a crop inside the input).
     fn narrow(&self, kept: Region) -> Option<Region> {
         match *self {
-            Step::CenterCrop { height, width } if width <= kept.2 && height <= kept.3 => {
-                Some((kept.0 + crop_offset(kept.2, width), kept.1 + crop_offset(kept.3, height), width, height))
-            }
+            Step::CenterCrop { height, width } if width <= kept.2 && height <= kept.3 => Some((
+                kept.0 + crop_offset(kept.2, width),
+                kept.1 + crop_offset(kept.3, height),
+                width,
+                height,
+            )),
             _ => None,
         }
     }
@@ -204,7 +207,8 @@ impl Compose {
     pub fn new(steps: Vec<Step>, normalize: Normalize) -> Result<Compose> {
         let sides = |s: &Step| match *s {
             Step::Resize { size: ResizeTo::Shorter(n), .. } => vec![n],
-            Step::Resize { size: ResizeTo::Exact { height, width }, .. } | Step::CenterCrop { height, width } => {
+            Step::Resize { size: ResizeTo::Exact { height, width }, .. }
+            | Step::CenterCrop { height, width } => {
                 vec![height, width]
             }
         };

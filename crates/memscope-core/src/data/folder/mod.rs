@@ -33,8 +33,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub use celeba::CelebaAttributes;
-pub use dataset::{load, load_cached, load_with};
 pub use compose::{Compose, Normalize, ResizeTo, Step};
+pub use dataset::{load, load_cached, load_with};
 pub use resize::Interpolation;
 pub use transform::{FolderPixels, Transform};
 

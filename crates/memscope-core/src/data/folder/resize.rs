@@ -56,7 +56,8 @@ pub enum Interpolation {
 }
 
 impl Interpolation {
-    pub const ALL: [Interpolation; 3] = [Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Nearest];
+    pub const ALL: [Interpolation; 3] =
+        [Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Nearest];
 
     /// The name torchvision's `InterpolationMode` and the command line use.
     pub fn name(self) -> &'static str {
@@ -119,7 +120,12 @@ fn nearest_coefficients(in_size: usize, out_size: usize) -> Coeffs {
 
 /// Pillow's `precompute_coeffs` (`filter` of support `filter_support`) followed by
 /// `normalize_coeffs_8bpc`.
-fn filter_coefficients(in_size: usize, out_size: usize, filter: fn(f64) -> f64, filter_support: f64) -> Coeffs {
+fn filter_coefficients(
+    in_size: usize,
+    out_size: usize,
+    filter: fn(f64) -> f64,
+    filter_support: f64,
+) -> Coeffs {
     // Pillow passes the box as floats: in1 - in0 is a float subtraction, then widened.
     let scale = (in_size as f32 - 0.0f32) as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
@@ -352,7 +358,12 @@ impl ResizeCrop {
 
 /// Pillow's coefficients for `in_size` -> `out_size`, for the output pixels `kept`; the
 /// identity (one weight of 1.0) where the size does not change, as Pillow skips that pass.
-fn kept_taps(in_size: usize, out_size: usize, kept: std::ops::Range<usize>, interpolation: Interpolation) -> Taps {
+fn kept_taps(
+    in_size: usize,
+    out_size: usize,
+    kept: std::ops::Range<usize>,
+    interpolation: Interpolation,
+) -> Taps {
     if in_size == out_size {
         let bounds = kept.map(|x| (x, 1)).collect::<Vec<_>>();
         let weights = vec![1 << PRECISION_BITS; bounds.len()];

@@ -59,7 +59,9 @@ fn interpolation(value: &str) -> Result<Interpolation> {
 fn normalize(name: Option<&str>, mean: Option<&str>, std: Option<&str>) -> Result<Normalize> {
     match (name, mean, std) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            bail!("normalize= and mean=/std= both say how to normalise: give one (mean=R/G/B,std=R/G/B alone)")
+            bail!(
+                "normalize= and mean=/std= both say how to normalise: give one (mean=R/G/B,std=R/G/B alone)"
+            )
         }
         (Some(name), None, None) => match name.to_lowercase().as_str() {
             "imagenet" => Ok(Normalize::ImageNet),
@@ -97,7 +99,10 @@ mod tests {
             c.steps,
             [
                 Step::CenterCrop { height: 178, width: 178 },
-                Step::Resize { size: ResizeTo::Exact { height: 64, width: 32 }, interpolation: Interpolation::Nearest },
+                Step::Resize {
+                    size: ResizeTo::Exact { height: 64, width: 32 },
+                    interpolation: Interpolation::Nearest
+                },
             ]
         );
         assert_eq!(c.normalize, Normalize::None);
@@ -107,7 +112,9 @@ mod tests {
     #[test]
     fn bad_specs_name_the_key_and_what_is_valid() {
         let err = |t: &str| parse(t).map(|_| ()).unwrap_err().to_string();
-        assert!(err("resize=64x64,interp=lanczos").contains("interp=lanczos: valid: bilinear, bicubic, nearest"));
+        assert!(
+            err("resize=64x64,interp=lanczos").contains("interp=lanczos: valid: bilinear, bicubic, nearest")
+        );
         assert!(err("resize=64,size=3").contains("unknown key 'size'"));
         assert!(err("resize=abc").contains("resize=abc"));
         assert!(err("resize=64").contains("different sizes"));

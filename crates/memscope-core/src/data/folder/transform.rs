@@ -78,7 +78,10 @@ impl Transform {
             Transform::Celeba { .. } => Ok(Transform::Celeba { size }),
             Transform::TimmDeit { .. } => Ok(Transform::TimmDeit { size }),
             Transform::Compose(c) => {
-                bail!("--image-size sets a preset's size; the transform '{}' has its sizes written in it", c.describe())
+                bail!(
+                    "--image-size sets a preset's size; the transform '{}' has its sizes written in it",
+                    c.describe()
+                )
             }
         }
     }
@@ -156,9 +159,9 @@ impl FromStr for Transform {
         }
         let (name, size) = match text.split_once(':') {
             Some((name, size)) => {
-                let size = size.trim().parse::<usize>().ok().filter(|s| (1..=8192).contains(s)).ok_or_else(|| {
-                    anyhow!("transform '{text}': '{size}' is not a side in 1..=8192 pixels")
-                })?;
+                let size = size.trim().parse::<usize>().ok().filter(|s| (1..=8192).contains(s)).ok_or_else(
+                    || anyhow!("transform '{text}': '{size}' is not a side in 1..=8192 pixels"),
+                )?;
                 (name.trim(), size)
             }
             None => (text, 224),
@@ -191,7 +194,8 @@ impl Plan {
         // An empty image (decoders refuse them) takes the whole path.
         let path = if width == 0 || height == 0 { None } else { compose.fast_path((width, height)) };
         let fast = path.map(|(before, size, interpolation, after)| {
-            let resize = ResizeCrop::with_interpolation((before.2, before.3), size, after, interpolation, version);
+            let resize =
+                ResizeCrop::with_interpolation((before.2, before.3), size, after, interpolation, version);
             (resize, before.0, before.1)
         });
         Plan { compose, version, height, fast }
