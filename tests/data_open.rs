@@ -179,7 +179,9 @@ fn a_moved_folder_is_found_through_the_data_root() {
             .join("\n")
     };
     assert!(
-        relative.contains("\ndata        waterbirds:../data/wb (resize 27x27, centre crop 24"),
+        relative.contains(
+            "\ndata        waterbirds:../data/wb (Resize((27, 27), interpolation=bilinear) · CenterCrop(24)"
+        ),
         "{relative}"
     );
     assert_eq!(strip(&relative), strip(&table), "the same results, another experiment path");
