@@ -119,7 +119,7 @@ mod tests {
         assert!(err("resize=abc").contains("resize=abc"));
         assert!(err("resize=64").contains("different sizes"));
         assert!(err("resize=64x64,normalize=cifar").contains("normalize=cifar: valid: imagenet, none"));
-        assert!(err("resize=64x64,mean=0.5/0.5").contains("mean=0.5/0.5: expected three numbers"));
+        assert!(err("resize=64x64,mean=0.5/0.5,std=1/1/1").contains("mean=0.5/0.5: expected three numbers"));
         assert!(err("resize=64x64,mean=0.5/0.5/0.5").contains("needs std="));
         assert!(err("resize=64x64,mean=1/1/1,std=0/1/1").contains("std must be"));
         assert!(err("crop=32,interp=bicubic").contains("no resize="));
