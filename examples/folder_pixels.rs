@@ -2,7 +2,7 @@
 //! result (HWC, concatenated) to OUT and the throughput to stderr: the Rust side of
 //! `scripts/pil-reference`, for comparing and timing on real folders.
 //!
-//! usage: cargo run --release --example folder_pixels -- waterbirds|celeba SIZE THREADS OUT FILE...
+//! usage: cargo run --release --example folder_pixels -- waterbirds|celeba|timm-deit SIZE THREADS OUT FILE...
 
 use std::time::Instant;
 
@@ -13,15 +13,15 @@ use memscope_core::data::folder::{Transform, transform::normalise};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 4 {
-        bail!("usage: folder_pixels waterbirds|celeba SIZE THREADS OUT FILE...");
+        bail!("usage: folder_pixels waterbirds|celeba|timm-deit SIZE THREADS OUT FILE...");
     }
     let size: usize = args[1].parse().context("SIZE")?;
     let threads: usize = args[2].parse().context("THREADS")?;
-    let transform = match args[0].as_str() {
-        "waterbirds" => Transform::waterbirds(size),
-        "celeba" => Transform::celeba(size),
-        other => bail!("unknown transform {other}"),
+    let Some(transform) = Transform::preset(&args[0], size) else {
+        bail!("unknown transform {} ({})", args[0], Transform::PRESETS.join(", "));
     };
+    let normalize = transform.compose().normalize;
+    let (transform, normalize) = (&transform, &normalize);
     let files = &args[4..];
     let start = Instant::now();
     let chunk = files.len().div_ceil(threads.max(1)).max(1);
@@ -34,7 +34,7 @@ fn main() -> Result<()> {
                     let mut norm = vec![0f32; size * size * 3];
                     for f in part {
                         let img = transform.apply_u8(&decode_file(f.as_ref())?);
-                        normalise(&img, &mut norm);
+                        normalise(&img, normalize, &mut norm);
                         out.extend_from_slice(&img.data);
                     }
                     Ok(out)

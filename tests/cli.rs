@@ -422,12 +422,41 @@ fn out_of_range_numbers_name_the_option_and_its_range() {
     // The digits have their own size; the flag is refused before any file is looked at.
     assert!(
         err(&[&import[..], &["32"]].concat())
-            .contains("--image-size and --attributes are for an image folder")
+            .contains("--image-size, --transform and --attributes are for an image folder")
     );
     assert!(
         err(&["train", "--out", "/nonexistent-out", "--image-size", "32"])
             .contains("not the spurious digits")
     );
+    // --transform: one line naming the key or value and what is valid.
+    let transform =
+        |spec: &str| err(&["import", "--checkpoints", "/nonexistent", "--out", "/x", "--transform", spec]);
+    for (spec, says) in [
+        ("resize=64x64,interp=lanczos", "interp=lanczos: valid: bilinear, bicubic, nearest"),
+        ("resize=64x64,normalize=cifar", "normalize=cifar: valid: imagenet, none"),
+        ("resize=64", "end it with crop=N (or HxW), or resize to HxW"),
+        ("resize=64x0", "'0' is not a side in 1..=8192 pixels"),
+        ("size=64", "unknown key 'size' (valid: resize, crop, interp, normalize, mean, std)"),
+        ("vit", "not a preset (waterbirds, celeba, timm-deit"),
+        ("@/nonexistent.ron", "cannot read /nonexistent.ron"),
+    ] {
+        let said = transform(spec);
+        assert!(said.contains(says), "{spec}: {said}");
+        assert_eq!(said.trim_end().lines().count(), 1, "{spec}: {said}");
+    }
+    // A RON file is read (here refused next because the digits are no folder).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deit.ron");
+    let ron = "Compose((steps: [Resize(size: Shorter(256), interpolation: bicubic), \
+               CenterCrop(height: 224, width: 224)], normalize: ImageNet))";
+    std::fs::write(&file, ron).unwrap();
+    assert!(
+        transform(&format!("@{}", file.display()))
+            .contains("--transform and --attributes are for an image folder")
+    );
+    std::fs::write(&file, "Compose((steps: [], normalise: None))").unwrap();
+    let said = transform(&format!("@{}", file.display()));
+    assert!(said.contains("deit.ron: 1:") && said.contains("`normalise`"), "{said}");
     let attributes =
         |value: &str| err(&["import", "--checkpoints", "/nonexistent", "--out", "/x", "--attributes", value]);
     for bad in ["Blond_Hair", "Male,Male", "Blond_Hair,", "a,b,c"] {

@@ -1,6 +1,8 @@
 //! Folder data sets: manifests per layout, every bad input, and pixels against PIL.
 
 mod common;
+#[path = "data_folder/compose.rs"]
+mod compose;
 #[path = "data_folder/fixtures.rs"]
 mod fixtures;
 #[path = "data_folder/pixels.rs"]
@@ -107,7 +109,9 @@ fn celeba_csv_txt_and_metadata_layouts_agree() {
         .map(|g| g["name"].as_str().expect("name"))
         .collect();
     assert_eq!(names, ["not Smiling, not Male", "not Smiling, Male", "Smiling, not Male", "Smiling, Male"]);
-    let said = format!("{data}, Smiling x Male (centre crop 178, resize 16x16, ImageNet normalise)");
+    let said = format!(
+        "{data}, Smiling x Male (CenterCrop(178) · Resize((16, 16), interpolation=bilinear) · Normalize(ImageNet))"
+    );
     assert_eq!(info["data"], said.as_str());
 
     // DFR's Waterbirds-style metadata.csv, file names relative to img_align_celeba/.

@@ -179,7 +179,9 @@ fn a_moved_folder_is_found_through_the_data_root() {
             .join("\n")
     };
     assert!(
-        relative.contains("\ndata        waterbirds:../data/wb (resize 27x27, centre crop 24"),
+        relative.contains(
+            "\ndata        waterbirds:../data/wb (Resize((27, 27), interpolation=bilinear) · CenterCrop(24)"
+        ),
         "{relative}"
     );
     assert_eq!(strip(&relative), strip(&table), "the same results, another experiment path");
@@ -371,7 +373,7 @@ fn the_pixel_cache_returns_the_uncached_pixels_and_is_rebuilt_when_its_inputs_ch
     let spec: FolderSpec = format!("waterbirds:{}", folder.display()).parse().unwrap();
     let spec = FolderSpec { transform: Transform::waterbirds(24), ..spec };
     let manifest = read_manifest(&spec).unwrap();
-    let pixels = FolderPixels::new(&manifest, spec.transform, 2);
+    let pixels = FolderPixels::new(&manifest, spec.transform.clone(), 2);
     let (cached, built) = open_or_build(&cache_dir, &manifest, &pixels, &mut Silent).unwrap();
     assert!(built);
     for split in Split::ALL {

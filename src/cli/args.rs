@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use anyhow::{Result, bail};
 
-use memscope_core::data::folder::{CelebaAttributes, Layout};
+use memscope_core::data::folder::{CelebaAttributes, Layout, Transform};
 use memscope_core::data::{DatasetSpec, GroupedDataset};
 use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
 use memscope_core::experiment::SGD_MOMENTUM;
@@ -77,9 +77,28 @@ pub fn attributes(text: &str) -> Result<CelebaAttributes, String> {
     }
 }
 
+/// An evaluation transform: a preset, `key=value` items, or `@FILE` (a RON file).
+pub fn transform(text: &str) -> Result<Transform, String> {
+    let parsed = match text.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}")).and_then(
+                |ron_text| ron::from_str::<Transform>(&ron_text).map_err(|e| anyhow::anyhow!("{path}: {e}")),
+            )
+        }
+        None => text.parse::<Transform>(),
+    };
+    parsed.map_err(|e| format!("{e:#}"))
+}
+
 /// How an image folder given by `--data` is read (`train`, `import`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct FolderArgs {
+    /// The evaluation transform, as torchvision composes it (docs/transforms.md): a preset
+    /// (waterbirds, celeba, timm-deit; NAME:SIZE for another size than 224),
+    /// key=value items in order (e.g. resize=256,interp=bicubic,crop=224 or
+    /// resize=64x64,normalize=imagenet), or @FILE.ron. Default: the layout's preset.
+    #[arg(long, value_name = "SPEC", value_parser = transform)]
+    pub transform: Option<Transform>,
     /// Side of the images the model sees, for an image folder: Waterbirds' transform (also
     /// csv:'s) resizes to int(N * 256 / 224) and centre-crops N; CelebA's crops 178 and
     /// resizes to N. Default: 224, the papers'. Not for the spurious digits.
@@ -95,16 +114,19 @@ impl FolderArgs {
     /// `spec` with these settings; an error when one does not apply to it.
     pub fn apply(&self, spec: &mut DatasetSpec) -> Result<()> {
         let DatasetSpec::Folder(folder) = spec else {
-            if self.image_size.is_some() || self.attributes.is_some() {
+            if self.image_size.is_some() || self.attributes.is_some() || self.transform.is_some() {
                 bail!(
-                    "--image-size and --attributes are for an image folder (--data waterbirds:, celeba:, csv:), \
-                     not the spurious digits (drawn at digits:SIZE with import, image_size in a train --config)"
+                    "--image-size, --transform and --attributes are for an image folder (--data waterbirds:, celeba:, \
+                     csv:), not the spurious digits (drawn at digits:SIZE with import, image_size in a train --config)"
                 );
             }
             return Ok(());
         };
+        if let Some(transform) = &self.transform {
+            folder.transform = transform.clone();
+        }
         if let Some(size) = self.image_size {
-            folder.transform = folder.transform.with_size(size);
+            folder.transform = folder.transform.clone().with_size(size)?;
         }
         if let Some(attributes) = &self.attributes {
             let Layout::Celeba(chosen) = &mut folder.layout else {

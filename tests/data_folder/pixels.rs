@@ -95,6 +95,7 @@ fn pixels_equal_pil_and_torchvision_exactly() {
         let (name, size) = match transform {
             Transform::Waterbirds { size } => ("waterbirds", size),
             Transform::Celeba { size } => ("celeba", size),
+            ref other => panic!("not a pil-reference transform: {other:?}"),
         };
         let out = dir.path().join(format!("ref-{name}-{size}"));
         let status = Command::new(&python)
@@ -185,8 +186,18 @@ fn resizing_only_the_kept_pixels_equals_resize_then_crop() {
                     checked += 1;
                 }
             }
-            for transform in [Transform::waterbirds(224), Transform::celeba(224), Transform::celeba(100)] {
-                let mut out = vec![0; transform.size() * transform.size() * 3];
+            let composed = [
+                "resize=64,interp=bicubic,crop=56",
+                "resize=300x200,interp=bicubic",
+                "resize=50,interp=nearest,crop=40x30",
+                "crop=100,resize=64x48,interp=bicubic",
+                "crop=20,crop=10x12",
+            ]
+            .map(|t| t.parse::<Transform>().expect("transform"));
+            let presets = [Transform::waterbirds(224), Transform::celeba(224), Transform::celeba(100)];
+            for transform in presets.into_iter().chain([Transform::timm_deit(224)]).chain(composed) {
+                let [oh, ow] = transform.output_shape();
+                let mut out = vec![0; oh * ow * 3];
                 transform.apply_into(&img, version, &mut scratch, &mut out);
                 assert_eq!(
                     out,

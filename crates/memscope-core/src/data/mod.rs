@@ -322,7 +322,8 @@ impl FromStr for DatasetSpec {
 
 impl DatasetSpec {
     /// The data set in words, e.g. "spurious digits 24x24 (bundled, generated from seed
-    /// 2024)" or "waterbirds:/data/wb (resize 256x256, centre crop 224, ImageNet normalise)".
+    /// 2024)" or "waterbirds:/data/wb (Resize((256, 256), interpolation=bilinear) · CenterCrop(224) ·
+    /// Normalize(ImageNet))".
     pub fn describe(&self) -> String {
         match self {
             DatasetSpec::SpuriousDigits(spec) => format!(

@@ -29,8 +29,8 @@ pub struct Provenance {
     pub experiment: String,
     pub name: String,
     /// The data set and transform as `experiment.ron` records them (`--data-root` may say
-    /// where its folder is now), e.g. "waterbirds:/data/wb (resize 256x256, centre crop 224,
-    /// ImageNet normalise)".
+    /// where its folder is now), e.g. "waterbirds:/data/wb (Resize((256, 256),
+    /// interpolation=bilinear) · CenterCrop(224) · Normalize(ImageNet))".
     #[serde(default)]
     pub dataset: String,
     /// The epoch intervened on or described, its checkpoint file and that file's sha256.

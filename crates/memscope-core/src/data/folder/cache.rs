@@ -65,6 +65,8 @@ pub struct CachedPixels {
     pub dir: PathBuf,
     pub info: CacheInfo,
     files: [File; 3],
+    /// `ToTensor` and the transform's `Normalize` ([`FolderPixels`]'s).
+    table: [[f32; 256]; 3],
 }
 
 impl CachedPixels {
@@ -103,7 +105,7 @@ impl PixelSource for CachedPixels {
         let raw = self.images_u8(split, indices)?;
         out.resize(raw.len(), 0.0);
         for (src, dst) in raw.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
-            normalise_hwc(src, dst);
+            normalise_hwc(src, &self.table, dst);
         }
         Ok(())
     }
@@ -156,7 +158,7 @@ pub fn open_or_build(
         files.push(file);
     }
     let files: [File; 3] = files.try_into().map_err(|_| anyhow!("three split files"))?;
-    Ok((CachedPixels { dir: home, info, files }, built))
+    Ok((CachedPixels { dir: home, info, files, table: *pixels.table() }, built))
 }
 
 fn build(
@@ -195,13 +197,13 @@ fn build(
                 .sync_all()
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        let s = pixels.image_shape()[1];
+        let [_, h, w] = pixels.image_shape();
         let info = CacheInfo {
             format: FORMAT,
             key: key.to_string(),
             data_set: manifest.name.clone(),
             transform: pixels.describe(),
-            image_shape: [s, s, 3],
+            image_shape: [h, w, 3],
             counts: manifest.splits.each_ref().map(Vec::len),
         };
         let text = serde_json::to_string_pretty(&info).context("cannot serialise cache.json")?;

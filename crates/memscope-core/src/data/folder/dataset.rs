@@ -45,7 +45,7 @@ pub fn load_cached(
     } else {
         manifest.validate().with_context(|| format!("after skipping {} bad images", skipped.len()))?;
     }
-    let pixels = FolderPixels::new(&manifest, spec.transform, threads);
+    let pixels = FolderPixels::new(&manifest, spec.transform.clone(), threads);
     let shape = pixels.image_shape();
     let source: Arc<dyn PixelSource> = match cache {
         Some((dir, progress)) => Arc::new(super::cache::open_or_build(dir, &manifest, &pixels, progress)?.0),

@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub(crate) mod celeba;
+pub mod compose;
 pub(crate) mod dataset;
 pub mod decode;
 pub mod export;
@@ -20,6 +21,7 @@ pub(crate) mod manifest;
 pub mod resize;
 pub(crate) mod root;
 pub(crate) mod skip;
+pub mod spec;
 pub(crate) mod table;
 pub mod transform;
 pub(crate) mod waterbirds;
@@ -31,7 +33,9 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub use celeba::CelebaAttributes;
+pub use compose::{Compose, Normalize, ResizeTo, Step};
 pub use dataset::{load, load_cached, load_with};
+pub use resize::Interpolation;
 pub use transform::{FolderPixels, Transform};
 
 use super::Split;
@@ -81,8 +85,8 @@ impl FromStr for FolderSpec {
 
 impl FolderSpec {
     /// The spec as `--data` takes it, CelebA's attributes and the transform, e.g.
-    /// "waterbirds:/data/wb (resize 256x256, centre crop 224, ImageNet normalise)" or
-    /// "celeba:/data/celeba, Blond_Hair x Male (centre crop 178, resize 224x224, ...)".
+    /// "waterbirds:/data/wb (Resize((256, 256), interpolation=bilinear) · CenterCrop(224) · ...)" or
+    /// "celeba:/data/celeba, Blond_Hair x Male (CenterCrop(178) · Resize((224, 224), ...) · ...)".
     pub fn describe(&self) -> String {
         let (kind, attributes) = match &self.layout {
             Layout::Waterbirds => ("waterbirds", String::new()),

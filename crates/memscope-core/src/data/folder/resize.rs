@@ -1,10 +1,13 @@
-//! Pillow's uint8 antialiased bilinear resize (`Image.resize(size, BILINEAR)`, which
+//! Pillow's uint8 resize (`Image.resize(size, BILINEAR | BICUBIC | NEAREST)`, which
 //! torchvision's `Resize` calls on PIL images), and torchvision's centre crop.
 //!
-//! A port of Pillow's `ImagingResample` (libImaging/Resample.c): coefficients computed in
-//! f64, normalised per output pixel, turned into fixed point with `PRECISION_BITS`; two
-//! separable passes, each rounding `(ss + half) >> PRECISION_BITS` and clipping to 0..=255.
-//! The same operations in the same order give the same bytes as Pillow, not merely close ones.
+//! Bilinear and bicubic are a port of Pillow's `ImagingResample` (libImaging/Resample.c):
+//! antialiased coefficients computed in f64 (support scaled by the downscale factor),
+//! normalised per output pixel, turned into fixed point with `PRECISION_BITS`; two separable
+//! passes, each rounding `(ss + half) >> PRECISION_BITS` and clipping to 0..=255. Nearest is
+//! Pillow's `ImagingScaleAffine`: input pixel `int(x0)` with x0 = scale / 2 accumulated by
+//! `scale` per output pixel. The same operations in the same order give the same bytes as
+//! Pillow, not merely close ones.
 //!
 //! The order of the passes depends on the Pillow version (1-level differences on a quarter
 //! of the pixels otherwise): up to 12, horizontal (over only the rows the vertical pass
@@ -39,6 +42,33 @@ impl PillowVersion {
     }
 }
 
+/// How `Resize` samples: PIL's filters of the same names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// Triangle filter, support 1 (torchvision's default).
+    #[default]
+    Bilinear,
+    /// Keys' cubic with a = -0.5, support 2.
+    Bicubic,
+    /// The input pixel under each output pixel's centre, no antialiasing.
+    Nearest,
+}
+
+impl Interpolation {
+    pub const ALL: [Interpolation; 3] =
+        [Interpolation::Bilinear, Interpolation::Bicubic, Interpolation::Nearest];
+
+    /// The name torchvision's `InterpolationMode` and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
+            Interpolation::Nearest => "nearest",
+        }
+    }
+}
+
 /// Per output pixel: the first input pixel, the number of inputs, and fixed-point weights
 /// (`ksize` of them, unused ones 0).
 struct Coeffs {
@@ -52,12 +82,54 @@ fn bilinear(x: f64) -> f64 {
     if x < 1.0 { 1.0 - x } else { 0.0 }
 }
 
-/// Pillow's `precompute_coeffs` (bilinear, support 1) followed by `normalize_coeffs_8bpc`.
-fn coefficients(in_size: usize, out_size: usize) -> Coeffs {
+/// Pillow's `bicubic_filter`, a = -0.5.
+fn bicubic(x: f64) -> f64 {
+    const A: f64 = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * A
+    } else {
+        0.0
+    }
+}
+
+/// The coefficients of `interpolation` for `in_size` -> `out_size`.
+fn coefficients(in_size: usize, out_size: usize, interpolation: Interpolation) -> Coeffs {
+    match interpolation {
+        Interpolation::Bilinear => filter_coefficients(in_size, out_size, bilinear, 1.0),
+        Interpolation::Bicubic => filter_coefficients(in_size, out_size, bicubic, 2.0),
+        Interpolation::Nearest => nearest_coefficients(in_size, out_size),
+    }
+}
+
+/// Pillow's `ImagingScaleAffine` along one axis as one weight of 1.0 per output pixel: the
+/// input position starts at scale / 2 and grows by `scale` (accumulated in f64, as Pillow
+/// does), truncated, and clamped to the image (Pillow leaves those pixels to its fill).
+fn nearest_coefficients(in_size: usize, out_size: usize) -> Coeffs {
+    let scale = (in_size as f32 - 0.0f32) as f64 / out_size as f64;
+    let mut at = scale * 0.5;
+    let mut bounds = Vec::with_capacity(out_size);
+    for _ in 0..out_size {
+        bounds.push(((at as usize).min(in_size.saturating_sub(1)), 1));
+        at += scale;
+    }
+    Coeffs { ksize: 1, bounds, weights: vec![1 << PRECISION_BITS; out_size] }
+}
+
+/// Pillow's `precompute_coeffs` (`filter` of support `filter_support`) followed by
+/// `normalize_coeffs_8bpc`.
+fn filter_coefficients(
+    in_size: usize,
+    out_size: usize,
+    filter: fn(f64) -> f64,
+    filter_support: f64,
+) -> Coeffs {
     // Pillow passes the box as floats: in1 - in0 is a float subtraction, then widened.
     let scale = (in_size as f32 - 0.0f32) as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = filterscale;
+    let support = filter_support * filterscale;
     let ksize = support.ceil() as usize * 2 + 1;
     let mut bounds = Vec::with_capacity(out_size);
     let mut weights = vec![0i32; out_size * ksize];
@@ -71,7 +143,7 @@ fn coefficients(in_size: usize, out_size: usize) -> Coeffs {
         let n = xmax.saturating_sub(xmin);
         let mut ww = 0.0;
         for (x, kx) in k.iter_mut().enumerate().take(n) {
-            let w = bilinear(((x + xmin) as f64 - center + 0.5) * ss);
+            let w = filter(((x + xmin) as f64 - center + 0.5) * ss);
             *kx = w;
             ww += w;
         }
@@ -106,10 +178,22 @@ pub fn resize_bilinear(src: &Rgb8, width: usize, height: usize) -> Rgb8 {
 
 /// [`resize_bilinear`] as a given Pillow version computes it.
 pub fn resize_bilinear_as(src: &Rgb8, width: usize, height: usize, version: PillowVersion) -> Rgb8 {
+    resize_as(src, width, height, Interpolation::Bilinear, version)
+}
+
+/// Resizes `src` to `width` x `height` exactly as Pillow `version`'s `resize(..., interpolation)`
+/// on an RGB image. Resizing to the image's own size returns it unchanged.
+pub fn resize_as(
+    src: &Rgb8,
+    width: usize,
+    height: usize,
+    interpolation: Interpolation,
+    version: PillowVersion,
+) -> Rgb8 {
     let need_h = width != src.width;
     let need_v = height != src.height;
-    let horiz = coefficients(src.width, width);
-    let mut vert = coefficients(src.height, height);
+    let horiz = coefficients(src.width, width, interpolation);
+    let mut vert = coefficients(src.height, height, interpolation);
     let shrink_h = src.height as i64 - height as i64;
     let shrink_w = src.width as i64 - width as i64;
     if version == PillowVersion::Pillow13 && shrink_h > 0 && shrink_h > 2 * shrink_w {
@@ -196,18 +280,29 @@ pub struct ResizeCrop {
 }
 
 impl ResizeCrop {
-    /// Resizes a `input.0` x `input.1` image to `size`, keeping `keep` = (x, y, width, height)
-    /// of the result (which must lie inside it).
+    /// Resizes a `input.0` x `input.1` image to `size` bilinearly, keeping `keep` = (x, y,
+    /// width, height) of the result (which must lie inside it).
     pub fn new(
         input: (usize, usize),
         size: (usize, usize),
         keep: (usize, usize, usize, usize),
         version: PillowVersion,
     ) -> ResizeCrop {
+        ResizeCrop::with_interpolation(input, size, keep, Interpolation::Bilinear, version)
+    }
+
+    /// [`Self::new`] with `interpolation`'s coefficients.
+    pub fn with_interpolation(
+        input: (usize, usize),
+        size: (usize, usize),
+        keep: (usize, usize, usize, usize),
+        interpolation: Interpolation,
+        version: PillowVersion,
+    ) -> ResizeCrop {
         let (x, y, w, h) = keep;
         assert!(x + w <= size.0 && y + h <= size.1, "crop outside the resized image");
-        let horiz = kept_taps(input.0, size.0, x..x + w);
-        let vert = kept_taps(input.1, size.1, y..y + h);
+        let horiz = kept_taps(input.0, size.0, x..x + w, interpolation);
+        let vert = kept_taps(input.1, size.1, y..y + h, interpolation);
         let shrink_h = input.1 as i64 - size.1 as i64;
         let shrink_w = input.0 as i64 - size.0 as i64;
         let vertical_first = version == PillowVersion::Pillow13 && shrink_h > 0 && shrink_h > 2 * shrink_w;
@@ -263,13 +358,18 @@ impl ResizeCrop {
 
 /// Pillow's coefficients for `in_size` -> `out_size`, for the output pixels `kept`; the
 /// identity (one weight of 1.0) where the size does not change, as Pillow skips that pass.
-fn kept_taps(in_size: usize, out_size: usize, kept: std::ops::Range<usize>) -> Taps {
+fn kept_taps(
+    in_size: usize,
+    out_size: usize,
+    kept: std::ops::Range<usize>,
+    interpolation: Interpolation,
+) -> Taps {
     if in_size == out_size {
         let bounds = kept.map(|x| (x, 1)).collect::<Vec<_>>();
         let weights = vec![1 << PRECISION_BITS; bounds.len()];
         return Taps::new(1, bounds, &weights);
     }
-    let c = coefficients(in_size, out_size);
+    let c = coefficients(in_size, out_size, interpolation);
     let weights = &c.weights[kept.start * c.ksize..kept.end * c.ksize];
     Taps::new(c.ksize, c.bounds[kept].to_vec(), weights)
 }

@@ -1,38 +1,53 @@
-//! The field's evaluation transforms and the pixel source that applies them to a folder's
-//! files in parallel.
+//! The evaluation transform of a folder's images, and the pixel source that applies it to
+//! the files in parallel.
 //!
+//! A transform is a [`Compose`] (written `resize=...,crop=...,interp=...,normalize=...`) or
+//! one of the field's presets, which are compositions too:
 //! `waterbirds(s)`: `Resize((r, r))` with r = int(s * 256 / 224), then `CenterCrop(s)`
 //! (GroupDRO, DFR, the authors' code, for Waterbirds and, in DFR and the authors' code, CelebA).
 //! `celeba(s)`: `CenterCrop(178)` then `Resize((s, s))` (GroupDRO and JTT for CelebA).
-//! Both end with `ToTensor` and ImageNet `Normalize`, in f32 as torch computes them.
+//! `timm-deit(s)`: timm's eval defaults at crop_pct 0.875, `Resize(floor(s / 0.875),
+//! bicubic)` then `CenterCrop(s)` (DeiT's evaluation).
+//! All end with `ToTensor` and ImageNet `Normalize`, in f32 as torch computes them.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
+use super::compose::{Compose, Normalize, ResizeTo, Step};
 use super::decode::decode_file_top;
-use super::resize::{PillowVersion, ResizeCrop, Rgb8, center_crop, crop_offset, resize_bilinear_as};
+use super::resize::{Interpolation, PillowVersion, ResizeCrop, Rgb8};
 use super::{Manifest, split_index};
 use crate::data::Split;
 
-pub(crate) const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub(crate) const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// CelebA's aligned images are 178x218; GroupDRO crops the square min(178, 218).
 const CELEBA_CROP: usize = 178;
+/// timm's `DEFAULT_CROP_PCT`, DeiT's evaluation crop.
+const TIMM_CROP_PCT: f64 = 0.875;
 
-/// A named evaluation transform and its output side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An evaluation transform: a named preset of the field at an output side, or a
+/// composition as written. Presets are recorded by name (experiments written before
+/// compositions existed read as they did).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Transform {
     /// Resize to int(size * 256 / 224) square, centre crop `size`.
     Waterbirds { size: usize },
     /// Centre crop 178, resize to `size` square.
     Celeba { size: usize },
+    /// Shorter side to floor(size / 0.875) bicubic, centre crop `size` (timm's DeiT eval).
+    TimmDeit { size: usize },
+    /// Steps as written.
+    Compose(Compose),
 }
 
 impl Transform {
+    /// The presets' names, as `--transform` takes them.
+    pub const PRESETS: [&'static str; 3] = ["waterbirds", "celeba", "timm-deit"];
+
     pub fn waterbirds(size: usize) -> Transform {
         Transform::Waterbirds { size }
     }
@@ -41,94 +56,151 @@ impl Transform {
         Transform::Celeba { size }
     }
 
-    /// The same transform with output side `size` (Waterbirds' resize scales with it).
-    pub fn with_size(self, size: usize) -> Transform {
-        match self {
-            Transform::Waterbirds { .. } => Transform::Waterbirds { size },
-            Transform::Celeba { .. } => Transform::Celeba { size },
+    pub fn timm_deit(size: usize) -> Transform {
+        Transform::TimmDeit { size }
+    }
+
+    /// The preset named `name` (one of [`Self::PRESETS`]) at output side `size`.
+    pub fn preset(name: &str, size: usize) -> Option<Transform> {
+        match name {
+            "waterbirds" => Some(Transform::Waterbirds { size }),
+            "celeba" => Some(Transform::Celeba { size }),
+            "timm-deit" => Some(Transform::TimmDeit { size }),
+            _ => None,
         }
     }
 
-    /// Side of the output image.
-    pub fn size(self) -> usize {
+    /// The same preset with output side `size` (Waterbirds' and timm's resizes scale with
+    /// it); a composition has its sizes written in it.
+    pub fn with_size(self, size: usize) -> Result<Transform> {
         match self {
-            Transform::Waterbirds { size } | Transform::Celeba { size } => size,
+            Transform::Waterbirds { .. } => Ok(Transform::Waterbirds { size }),
+            Transform::Celeba { .. } => Ok(Transform::Celeba { size }),
+            Transform::TimmDeit { .. } => Ok(Transform::TimmDeit { size }),
+            Transform::Compose(c) => {
+                bail!(
+                    "--image-size sets a preset's size; the transform '{}' has its sizes written in it",
+                    c.describe()
+                )
+            }
         }
     }
 
-    /// How the transform is written in reports, e.g. "resize 256x256, centre crop 224".
-    pub fn describe(self) -> String {
-        match self {
-            Transform::Waterbirds { size } => {
-                let r = size * 256 / 224;
-                format!("resize {r}x{r}, centre crop {size}, ImageNet normalise")
-            }
-            Transform::Celeba { size } => {
-                format!("centre crop {CELEBA_CROP}, resize {size}x{size}, ImageNet normalise")
-            }
-        }
+    /// The steps the transform takes.
+    pub fn compose(&self) -> Compose {
+        let square = |n| ResizeTo::Exact { height: n, width: n };
+        let bilinear = Interpolation::Bilinear;
+        let steps = match *self {
+            // Python's int(size * 256 / 224) truncates; integer division does too.
+            Transform::Waterbirds { size } => vec![
+                Step::Resize { size: square(size * 256 / 224), interpolation: bilinear },
+                Step::CenterCrop { height: size, width: size },
+            ],
+            Transform::Celeba { size } => vec![
+                Step::CenterCrop { height: CELEBA_CROP, width: CELEBA_CROP },
+                Step::Resize { size: square(size), interpolation: bilinear },
+            ],
+            // timm: scale_size = math.floor(img_size / crop_pct), then Resize(scale_size).
+            Transform::TimmDeit { size } => vec![
+                Step::Resize {
+                    size: ResizeTo::Shorter((size as f64 / TIMM_CROP_PCT).floor() as usize),
+                    interpolation: Interpolation::Bicubic,
+                },
+                Step::CenterCrop { height: size, width: size },
+            ],
+            Transform::Compose(ref c) => return c.clone(),
+        };
+        Compose { steps, normalize: Normalize::ImageNet }
+    }
+
+    /// `[height, width]` of the output images.
+    pub fn output_shape(&self) -> [usize; 2] {
+        let (width, height) = self.compose().output_size().unwrap_or((0, 0));
+        [height, width]
+    }
+
+    /// In torchvision's words, e.g. "Resize((256, 256), interpolation=bilinear) ·
+    /// CenterCrop(224) · Normalize(ImageNet)".
+    pub fn describe(&self) -> String {
+        self.compose().describe()
     }
 
     /// The transformed 8-bit image, before normalisation, as the current Pillow gives it.
-    pub fn apply_u8(self, img: &Rgb8) -> Rgb8 {
+    pub fn apply_u8(&self, img: &Rgb8) -> Rgb8 {
         self.apply_u8_as(img, PillowVersion::default())
     }
 
-    /// The transformed 8-bit image as torchvision on Pillow `version` gives it.
-    pub fn apply_u8_as(self, img: &Rgb8, version: PillowVersion) -> Rgb8 {
-        match self {
-            Transform::Waterbirds { size } => {
-                // Python's int(size * 256 / 224) truncates; integer division does too.
-                let r = size * 256 / 224;
-                center_crop(&resize_bilinear_as(img, r, r, version), size, size)
-            }
-            Transform::Celeba { size } => {
-                resize_bilinear_as(&center_crop(img, CELEBA_CROP, CELEBA_CROP), size, size, version)
-            }
-        }
+    /// The transformed 8-bit image as torchvision on Pillow `version` gives it, step by step.
+    pub fn apply_u8_as(&self, img: &Rgb8, version: PillowVersion) -> Rgb8 {
+        self.compose().apply_u8_as(img, version)
     }
 
     /// How an image of `width` x `height` is transformed: the rows it reads, the resize.
-    pub fn plan(self, width: usize, height: usize, version: PillowVersion) -> Plan {
-        let fast = match self {
-            // An empty image (decoders refuse them) takes the whole path.
-            _ if width == 0 || height == 0 => None,
-            Transform::Waterbirds { size } => {
-                let r = size * 256 / 224;
-                let at = crop_offset(r, size);
-                Some((ResizeCrop::new((width, height), (r, r), (at, at, size, size), version), 0, 0))
-            }
-            // Cropped first, inside the image (a smaller image is padded: the whole path).
-            Transform::Celeba { size } if width >= CELEBA_CROP && height >= CELEBA_CROP => {
-                let square = (CELEBA_CROP, CELEBA_CROP);
-                let plan = ResizeCrop::new(square, (size, size), (0, 0, size, size), version);
-                Some((plan, crop_offset(width, CELEBA_CROP), crop_offset(height, CELEBA_CROP)))
-            }
-            Transform::Celeba { .. } => None,
-        };
-        Plan { transform: self, version, height, fast }
+    pub fn plan(&self, width: usize, height: usize, version: PillowVersion) -> Plan {
+        Plan::new(self.compose(), width, height, version)
     }
 
-    /// [`Self::apply_u8_as`]'s bytes (HWC, `size * size * 3`) written into `out`, computing
-    /// only the pixels the crop keeps; `scratch` holds the resize's intermediate pass.
-    pub fn apply_into(self, img: &Rgb8, version: PillowVersion, scratch: &mut Vec<u8>, out: &mut [u8]) {
+    /// [`Self::apply_u8_as`]'s bytes (HWC) written into `out`, computing only the pixels the
+    /// crops keep; `scratch` holds the resize's intermediate pass.
+    pub fn apply_into(&self, img: &Rgb8, version: PillowVersion, scratch: &mut Vec<u8>, out: &mut [u8]) {
         self.plan(img.width, img.height, version).run(img, scratch, out);
     }
 }
 
+impl FromStr for Transform {
+    type Err = anyhow::Error;
+
+    /// A preset (`waterbirds`, `celeba`, `timm-deit`, at 224 px or `NAME:SIZE`) or a
+    /// composition (`resize=256,interp=bicubic,crop=224,normalize=imagenet`).
+    fn from_str(text: &str) -> Result<Transform> {
+        let text = text.trim();
+        if text.contains('=') {
+            return super::spec::parse(text).map(Transform::Compose);
+        }
+        let (name, size) = match text.split_once(':') {
+            Some((name, size)) => {
+                let size = size.trim().parse::<usize>().ok().filter(|s| (1..=8192).contains(s)).ok_or_else(
+                    || anyhow!("transform '{text}': '{size}' is not a side in 1..=8192 pixels"),
+                )?;
+                (name.trim(), size)
+            }
+            None => (text, 224),
+        };
+        Transform::preset(name, size).ok_or_else(|| {
+            anyhow!(
+                "transform '{text}': not a preset ({}, optionally NAME:SIZE) nor a list of key=value ({})",
+                Transform::PRESETS.join(", "),
+                super::spec::KEYS.join(", ")
+            )
+        })
+    }
+}
+
 /// A transform for one size of image: [`Transform::apply_u8_as`] computing only the pixels
-/// the crop keeps, from only the rows they depend on.
+/// the crops keep, from only the rows they depend on.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    transform: Transform,
+    compose: Compose,
     version: PillowVersion,
     /// The whole image's.
     height: usize,
-    /// The resize and the image pixel its input starts at; none where the image is padded.
+    /// The resize and the image pixel its input starts at; none where the image is padded
+    /// or resized twice.
     fast: Option<(ResizeCrop, usize, usize)>,
 }
 
 impl Plan {
+    fn new(compose: Compose, width: usize, height: usize, version: PillowVersion) -> Plan {
+        // An empty image (decoders refuse them) takes the whole path.
+        let path = if width == 0 || height == 0 { None } else { compose.fast_path((width, height)) };
+        let fast = path.map(|(before, size, interpolation, after)| {
+            let resize =
+                ResizeCrop::with_interpolation((before.2, before.3), size, after, interpolation, version);
+            (resize, before.0, before.1)
+        });
+        Plan { compose, version, height, fast }
+    }
+
     /// How many rows from the image's top the result depends on.
     pub fn rows(&self) -> usize {
         match &self.fast {
@@ -145,25 +217,19 @@ impl Plan {
             Some((resize, left, top)) => {
                 resize.run(&img.data[top * stride + left * 3..], stride, scratch, out)
             }
-            None => out.copy_from_slice(&self.transform.apply_u8_as(img, self.version).data),
+            None => out.copy_from_slice(&self.compose.apply_u8_as(img, self.version).data),
         }
     }
 }
 
-/// `ToTensor` then `Normalize(mean, std)`: HWC u8 into CHW f32, `(v / 255 - mean) / std`.
-pub fn normalise(img: &Rgb8, out: &mut [f32]) {
-    normalise_hwc(&img.data, out);
+/// `ToTensor` then `normalize`: HWC u8 into CHW f32.
+pub fn normalise(img: &Rgb8, normalize: &Normalize, out: &mut [f32]) {
+    normalise_hwc(&img.data, &normalize.table(), out);
 }
 
-/// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them), through a
-/// table of the 256 values per channel, each computed as torch computes it.
-pub(crate) fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
-    static TABLE: std::sync::LazyLock<[[f32; 256]; 3]> = std::sync::LazyLock::new(|| {
-        std::array::from_fn(|c| {
-            std::array::from_fn(|v| (v as f32 / 255.0 - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
-        })
-    });
-    let table = &*TABLE;
+/// [`normalise`] of `[h, w, 3]` bytes into `[3, h, w]` (`out.len()` of them), through
+/// `table`, the 256 values per channel ([`Normalize::table`]).
+pub(crate) fn normalise_hwc(hwc: &[u8], table: &[[f32; 256]; 3], out: &mut [f32]) {
     let plane = hwc.len() / 3;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
@@ -174,7 +240,7 @@ pub(crate) fn normalise_hwc(hwc: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Decodes a folder's images on demand: files in, normalised `[n, 3, s, s]` pixels out.
+/// Decodes a folder's images on demand: files in, normalised `[n, 3, h, w]` pixels out.
 #[derive(Debug)]
 pub struct FolderPixels {
     root: PathBuf,
@@ -184,6 +250,10 @@ pub struct FolderPixels {
     /// Per split, paths relative to `root`.
     paths: [Vec<PathBuf>; 3],
     transform: Transform,
+    /// `ToTensor` and the transform's `Normalize`, per channel and byte value.
+    table: [[f32; 256]; 3],
+    /// `[height, width]` of every output image.
+    shape: [usize; 2],
     pillow: PillowVersion,
     threads: usize,
 }
@@ -200,6 +270,8 @@ impl FolderPixels {
             source: manifest.source.clone(),
             lines,
             paths,
+            table: transform.compose().normalize.table(),
+            shape: transform.output_shape(),
             transform,
             pillow: PillowVersion::default(),
             threads,
@@ -215,7 +287,12 @@ impl FolderPixels {
     /// What the pixels depend on besides the files: the transform and the Pillow version
     /// reproduced (part of the pixel cache's key).
     pub fn settings(&self) -> (Transform, PillowVersion) {
-        (self.transform, self.pillow)
+        (self.transform.clone(), self.pillow)
+    }
+
+    /// `ToTensor` and `Normalize` per channel and byte value.
+    pub(crate) fn table(&self) -> &[[f32; 256]; 3] {
+        &self.table
     }
 
     /// The transform in words.
@@ -223,9 +300,9 @@ impl FolderPixels {
         self.transform.describe()
     }
 
-    /// `[3, size, size]`
+    /// `[3, height, width]`
     pub fn image_shape(&self) -> [usize; 3] {
-        [3, self.transform.size(), self.transform.size()]
+        [3, self.shape[0], self.shape[1]]
     }
 
     /// The normalised images of `indices` in `split`, `[n, 3, s, s]` flat.
@@ -238,14 +315,14 @@ impl FolderPixels {
     /// [`Self::images`] into `out`, reusing its memory.
     pub fn images_into(&self, split: Split, indices: &[usize], out: &mut Vec<f32>) -> Result<()> {
         let len = self.image_shape().iter().product();
-        self.map(split, indices, len, out, |hwc, out: &mut [f32]| normalise_hwc(hwc, out))
+        self.map(split, indices, len, out, |hwc, out: &mut [f32]| normalise_hwc(hwc, &self.table, out))
     }
 
-    /// The transformed 8-bit images of `indices`, `[n, s, s, 3]` flat (HWC, before normalising).
+    /// The transformed 8-bit images of `indices`, `[n, h, w, 3]` flat (HWC, before normalising).
     pub fn images_u8(&self, split: Split, indices: &[usize]) -> Result<Vec<u8>> {
-        let s = self.transform.size();
+        let [h, w] = self.shape;
         let mut out = Vec::new();
-        self.map(split, indices, s * s * 3, &mut out, |hwc, out: &mut [u8]| out.copy_from_slice(hwc))?;
+        self.map(split, indices, h * w * 3, &mut out, |hwc, out: &mut [u8]| out.copy_from_slice(hwc))?;
         Ok(out)
     }
 
@@ -257,7 +334,7 @@ impl FolderPixels {
         T: Copy + Default + Send,
         F: Fn(&[u8], &mut [T]) + Sync,
     {
-        let s = self.transform.size();
+        let [h, w] = self.shape;
         let paths = &self.paths[split_index(split)];
         let lines = &self.lines[split_index(split)];
         if let Some(&bad) = indices.iter().find(|&&i| i >= paths.len()) {
@@ -276,7 +353,7 @@ impl FolderPixels {
             for _ in 0..workers {
                 scope.spawn(|| {
                     let (mut file, mut img, mut pass) = (Vec::new(), Rgb8::default(), Vec::new());
-                    let mut hwc = vec![0u8; s * s * 3];
+                    let mut hwc = vec![0u8; h * w * 3];
                     while !failed.load(Ordering::Relaxed) {
                         let job = queue.lock().map(|mut q| q.next()).ok().flatten();
                         let Some((slot, &i)) = job else { break };
