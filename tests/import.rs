@@ -370,6 +370,27 @@ fn a_users_own_transform_gives_pytorchs_counts_on_a_jpeg_folder() {
     // pipeline that always answered one class would agree with PyTorch where it does).
     let split = |e: &str| counts(&expected["epochs"][e]).iter().zip(&sizes).any(|(&c, &n)| c > 0 && c < n);
     assert!(["0", "1", "2", "3"].into_iter().any(split), "{expected}");
+    // The filters PyTorch zeroed, named by hand, give PyTorch's counts at every epoch; at some
+    // epoch the zero-out changes them.
+    let mut changed = false;
+    for epoch in ["0", "1", "2", "3"] {
+        let zero = &expected["zero"][epoch];
+        let named: Vec<String> =
+            zero["filters"].as_array().unwrap().iter().map(|i| format!("layer4.1.conv2:{i}")).collect();
+        let named = named.join(",");
+        let args = ["--epoch", epoch, "--neurons", &named, "--kind", "zero", "--format", "json"];
+        let out = succeeds(&[&["intervene", "--experiment", s(&exp)], &args[..]].concat());
+        let json: Value = serde_json::from_str(&out).unwrap();
+        let after: Vec<usize> = json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
+            .collect();
+        assert_eq!(after, counts(&zero["counts"]), "epoch {epoch}");
+        changed |= after != counts(&expected["epochs"][epoch]);
+    }
+    assert!(changed, "zeroing the named filters changed no prediction: {expected}");
     // Recorded in experiment.ron, said in torchvision's words.
     let info: Value =
         serde_json::from_str(&succeeds(&["info", "--experiment", s(&exp), "--format", "json"])).unwrap();
