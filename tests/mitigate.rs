@@ -201,6 +201,60 @@ fn the_pruned_pass_equals_a_forward_with_those_weights_zeroed_and_only_kept_weig
 }
 
 #[test]
+fn on_the_vit_demo_the_mask_covers_the_block_linears_as_deit_prune_does() {
+    // deit_prune.py prunes PrunedLinear attn.qkv, attn.proj, mlp.fc1, mlp.fc2 in every block;
+    // the patch embedding (the ViT's one conv) and the head are plain modules, never pruned.
+    let experiment =
+        Experiment::open(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits-vit")))
+            .unwrap();
+    let device = cpu();
+    let network = experiment.load_network(experiment.last_epoch(), &device).unwrap();
+    let Network::ViT(vit) = &network else { panic!("the ViT demo is not a ViT") };
+    let want: BTreeSet<String> = (0..vit.blocks.len())
+        .flat_map(|b| ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"].map(|l| format!("blocks.{b}.{l}")))
+        .collect();
+    let masks = smallest_magnitude(&network, 0.01).unwrap();
+    assert_eq!(masks.layers.keys().cloned().collect::<BTreeSet<_>>(), want);
+    let weights = read_weights(&network).unwrap();
+    let covered: usize = weights.iter().filter(|l| want.contains(&l.name)).map(|l| l.weight.len()).sum();
+    assert_eq!(masks.total, covered);
+    assert_eq!(masks.zeroed, (0.01 * covered as f64).ceil() as usize);
+
+    // The masked network reads exactly weight * mask (PyTorch layout) in those layers and
+    // the dense weights elsewhere: the Linear masks are laid out as burn stores a Linear.
+    let pruned = DeviceMasks::new(&masks, &network, &device).apply(&network);
+    for (dense, masked) in weights.iter().zip(read_weights(&pruned).unwrap()) {
+        let expected: Vec<f32> = match masks.layers.get(&dense.name) {
+            Some(mask) => dense.weight.iter().zip(mask).map(|(w, m)| w * m).collect(),
+            None => dense.weight.clone(),
+        };
+        assert_eq!(masked.weight, expected, "{}", dense.name);
+    }
+}
+
+#[test]
+fn the_first_dense_pass_builds_no_graph_and_gives_the_same_values() {
+    use memscope_core::experiment::lineage::Features;
+    use memscope_core::mitigate::silent_majority::{values_without_graph, views};
+    let (experiment, dataset) = demo();
+    let autodiff = cpu().autodiff();
+    let model: Network = experiment.load_network(40, &cpu()).unwrap().fork(&autodiff).train();
+    let indices: Vec<usize> = (0..40).collect();
+    let x = batch::images(&dataset, Split::Train, &indices, &autodiff).unwrap();
+    for features in [Features::Probs, Features::Logits, Features::Penultimate] {
+        let tracked = views(&model, x.clone(), features).0;
+        assert!(tracked.is_require_grad(), "a pass with gradient is tracked");
+        let untracked = values_without_graph(&model, x.clone(), features);
+        assert!(!untracked.is_require_grad(), "{features}: the no-grad pass built a graph");
+        assert_eq!(
+            untracked.into_data().try_to_vec::<f32>().unwrap(),
+            tracked.into_data().try_to_vec::<f32>().unwrap(),
+            "{features}"
+        );
+    }
+}
+
+#[test]
 fn critical_neuron_masks_cover_whole_filters() {
     let (experiment, _) = demo();
     let network = experiment.load_network(40, &cpu()).unwrap();
