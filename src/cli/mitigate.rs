@@ -180,10 +180,11 @@ pub struct MitigateArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_SEED], value_parser = args::seed)]
     pub seeds: Vec<u64>,
 
-    /// silent-majority: code (as released: each epoch the 1% smallest-|w| conv weights masked,
-    /// NT-Xent both ways with a stop-gradient + 0.2 x cross-entropy on the logits; the release
-    /// applies it to softmax outputs, a second softmax) or paper (the slides: critical neurons
-    /// of the start checkpoint pruned, NT-Xent(full, pruned) + λ·MSE(softmax, one-hot)).
+    /// silent-majority: code (as released: each epoch the 1% smallest-|w| prunable weights
+    /// masked, a ResNet's convs or a ViT's block Linears, NT-Xent both ways with a
+    /// stop-gradient + 0.2 x cross-entropy, see --ce-on) or paper (memscope's reading of the
+    /// slides, not the authors' code: critical neurons of the start checkpoint pruned,
+    /// NT-Xent(full, pruned) + λ·MSE(softmax, one-hot)).
     #[arg(long, value_enum, default_value_t = VariantArg::from(SilentMajority::default().variant))]
     pub variant: VariantArg,
     /// What NT-Xent compares: probs (the released code), logits, penultimate. Default: probs
@@ -208,7 +209,9 @@ pub struct MitigateArgs {
     /// paper, --critical gradient: which training examples (the slides: high-loss:256:128).
     #[arg(long, default_value_t = Sampling::LABEL_FREE)]
     pub sampling: Sampling,
-    /// paper: what a neuron is (unit = a conv filter, as every other command).
+    /// paper: what a neuron is: unit (a conv filter, as every other command), kernel, or
+    /// weight (then --fraction is a fraction of conv weights: at the demo's size 0.01% of
+    /// units rounds up to one whole filter of 336).
     #[arg(long, default_value_t = SilentMajority::paper().granularity)]
     pub granularity: Granularity,
 

@@ -212,7 +212,7 @@ fn the_method_table_lists_each_method_once_with_the_labels_it_reads() {
         labels,
         [
             "silent-majority (code, probs)",
-            "silent-majority (paper, penultimate)",
+            "silent-majority (paper as read, penultimate)",
             "erm",
             "jtt",
             "group-dro",

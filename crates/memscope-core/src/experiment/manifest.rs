@@ -308,6 +308,20 @@ impl Default for TrainSettings {
 }
 
 impl TrainSettings {
+    /// What a fine-tuning read of these settings needs, in one line: the optimizer with its
+    /// ε, the supervised term's input and the augmentation ("adam eps 1e-8, lr 0.0002, batch
+    /// 100, cross-entropy on softmax, augment crop 0.7-1").
+    pub fn summary(&self) -> String {
+        let optimizer = match self.optimizer {
+            OptimizerKind::Adam => format!("adam eps {:e}", self.adam_epsilon),
+            OptimizerKind::Sgd => format!("sgd momentum {}", self.momentum),
+        };
+        format!(
+            "{optimizer}, lr {}, batch {}, cross-entropy on {}, augment {}",
+            self.learning_rate, self.batch_size, self.ce_on, self.augment
+        )
+    }
+
     pub fn validate(&self) -> Result<()> {
         ensure!(
             self.learning_rate.is_finite() && self.learning_rate > 0.0,

@@ -33,7 +33,7 @@ pub const INFO: MethodInfo = MethodInfo {
             settings: || Method::SilentMajority(SilentMajority::code()),
         },
         Preset {
-            name: "silent-majority (paper)",
+            name: "silent-majority (paper, as read)",
             slug: "silent-majority-paper",
             short: "sm-paper",
             settings: || Method::SilentMajority(SilentMajority::paper()),
@@ -86,8 +86,14 @@ impl Mitigation for SilentMajority {
         &INFO
     }
 
+    /// The paper variant is memscope's reading of the slides, not the authors' code: its
+    /// label says so wherever it is shown ("silent-majority (paper as read, penultimate)").
     fn label(&self) -> String {
-        format!("{} ({}, {})", INFO.name, self.variant, self.features)
+        let variant = match self.variant {
+            Variant::Code => "code",
+            Variant::Paper => "paper as read",
+        };
+        format!("{} ({variant}, {})", INFO.name, self.features)
     }
 
     fn run(

@@ -69,6 +69,9 @@ impl ExperimentInfo {
                 l.labels
             );
         }
+        if let Some(t) = &self.fine_tuning {
+            let _ = writeln!(out, "fine-tuned  {}", t.summary());
+        }
         let _ = writeln!(
             out,
             "model       {} trainable parameters (PyTorch's model.parameters()); {epochs}",
