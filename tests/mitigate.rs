@@ -525,6 +525,27 @@ fn one_seed_gives_one_result_and_the_lineage_is_recorded() {
     assert_eq!(lineage.start_sha256, parent.checkpoint(40).unwrap().sha256);
     let text = manifest(&experiment.dir);
     assert!(text.contains("silent-majority") && text.contains("augment"), "{text}");
+    // The release's fine-tuning on the digits, recorded: PyTorch's eps, CE on the softmax
+    // output, the crop without the flip.
+    let training = experiment.manifest.training.as_ref().unwrap();
+    assert_eq!(training.adam_epsilon, 1e-8);
+    assert_eq!(training.ce_on, memscope_core::experiment::CrossEntropyOn::Softmax);
+    assert_eq!(
+        training.augment,
+        memscope_core::data::augment::Augment::CropFlip {
+            scale: (0.7, 1.0),
+            ratio: (0.75, 4.0 / 3.0),
+            flip: false
+        }
+    );
+    assert!(text.contains("adam_epsilon") && text.contains("ce_on: softmax"), "{text}");
+    let info = succeeds(&["info", "--experiment", experiment.dir.to_str().unwrap()]);
+    assert!(
+        info.contains(
+            "fine-tuned  adam eps 1e-8, lr 0.0002, batch 100, cross-entropy on softmax, augment crop 0.7-1\n"
+        ),
+        "{info}"
+    );
 }
 
 #[test]
