@@ -27,7 +27,7 @@ from reference import SmallResNet  # noqa: E402
 WARMUP = 2  # as memscope's bench_train::WARMUP
 BATCH = 100  # the released fine-tuning's batch
 LR = 2e-4
-EPS = 1e-5  # burn's Adam default (PyTorch's is 1e-8): the same updates, so the losses agree
+EPS = 1e-8  # PyTorch's Adam default, the release's, and memscope mitigate's (--adam-eps)
 TAU, LAMBDA, FRACTION = 0.5, 0.2, 0.01  # released code variant
 
 
@@ -58,7 +58,9 @@ def nt_xent(a, b, tau=TAU):
 
 
 def erm_loss(model, masks, x, y):
-    return F.cross_entropy(model(x), y)
+    """Cross-entropy on the softmax output, as the release's Sequential(Linear, Softmax) head
+    feeds CrossEntropyLoss (memscope mitigate's --ce-on softmax)."""
+    return F.cross_entropy(F.softmax(model(x), 1), y)
 
 
 def code_loss(model, masks, x, y):
@@ -72,7 +74,7 @@ def code_loss(model, masks, x, y):
     first = nt_xent(dense_values, p)
     logits = model(x)
     second = nt_xent(F.softmax(logits, 1), p.detach())
-    return first + second + LAMBDA * F.cross_entropy(logits, y)
+    return first + second + LAMBDA * F.cross_entropy(F.softmax(logits, 1), y)
 
 
 def measure(args):

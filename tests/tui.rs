@@ -1043,6 +1043,8 @@ fn comparison() -> Comparison {
         name: name.into(),
         method: method.into(),
         labels: "none".into(),
+        augment: "none".into(),
+        val_in_sample: false,
         seed: Some(0),
         parent: None,
         start_epoch: None,
@@ -1055,6 +1057,7 @@ fn comparison() -> Comparison {
         val_examples: 400,
         test_examples: 400,
         methods: Vec::new(),
+        notes: Vec::new(),
         experiments: vec![
             row(
                 "spurious-digits",

@@ -12,12 +12,12 @@ use super::args::{self, SubsetArgs};
 use super::output::OutputArgs;
 use super::progress::Bar;
 use super::train::EpochPrinter;
-use memscope_core::data::GroupedDataset;
 use memscope_core::data::augment::Augment;
+use memscope_core::data::{DatasetSpec, GroupedDataset};
 use memscope_core::experiment::lineage::{
     Critical, Dfr, Features, GroupDro, Jtt, LabelUse, Method, SilentMajority, Variant,
 };
-use memscope_core::experiment::{Experiment, Schedule};
+use memscope_core::experiment::{CrossEntropyOn, Experiment, Schedule, TrainSettings};
 use memscope_core::mitigate::compare::compare;
 use memscope_core::mitigate::method::{self, METHODS, MethodInfo};
 use memscope_core::mitigate::{MitigationPlan, MitigationRun, mitigate, released_training, silent_majority};
@@ -83,6 +83,57 @@ impl From<&Critical> for CriticalArg {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CeOnArg {
+    Softmax,
+    Logits,
+}
+
+impl From<CeOnArg> for CrossEntropyOn {
+    fn from(c: CeOnArg) -> Self {
+        match c {
+            CeOnArg::Softmax => CrossEntropyOn::Softmax,
+            CeOnArg::Logits => CrossEntropyOn::Logits,
+        }
+    }
+}
+
+impl From<CrossEntropyOn> for CeOnArg {
+    fn from(c: CrossEntropyOn) -> Self {
+        match c {
+            CrossEntropyOn::Softmax => CeOnArg::Softmax,
+            CrossEntropyOn::Logits => CeOnArg::Logits,
+        }
+    }
+}
+
+/// `--augment`: the release's crop (scale 0.7-1, ratio 3/4-4/3), with or without its flip.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum AugmentArg {
+    None,
+    Crop,
+    CropFlip,
+}
+
+impl From<AugmentArg> for Augment {
+    fn from(a: AugmentArg) -> Self {
+        let released = Augment::released();
+        match (a, released) {
+            (AugmentArg::None, _) => Augment::None,
+            (AugmentArg::CropFlip, released) => released,
+            (AugmentArg::Crop, Augment::CropFlip { scale, ratio, .. }) => {
+                Augment::CropFlip { scale, ratio, flip: false }
+            }
+            (AugmentArg::Crop, Augment::None) => Augment::None,
+        }
+    }
+}
+
+/// The released fine-tuning (its defaults, whatever the data set).
+fn released() -> TrainSettings {
+    released_training(&DatasetSpec::default(), DEFAULT_SEED)
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ScheduleArg {
     Plateau,
     Constant,
@@ -129,10 +180,11 @@ pub struct MitigateArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [DEFAULT_SEED], value_parser = args::seed)]
     pub seeds: Vec<u64>,
 
-    /// silent-majority: code (as released: each epoch the 1% smallest-|w| conv weights masked,
-    /// NT-Xent both ways with a stop-gradient + 0.2 x cross-entropy on the logits; the release
-    /// applies it to softmax outputs, a second softmax) or paper (the slides: critical neurons
-    /// of the start checkpoint pruned, NT-Xent(full, pruned) + λ·MSE(softmax, one-hot)).
+    /// silent-majority: code (as released: each epoch the 1% smallest-|w| prunable weights
+    /// masked, a ResNet's convs or a ViT's block Linears, NT-Xent both ways with a
+    /// stop-gradient + 0.2 x cross-entropy, see --ce-on) or paper (memscope's reading of the
+    /// slides, not the authors' code: critical neurons of the start checkpoint pruned,
+    /// NT-Xent(full, pruned) + λ·MSE(softmax, one-hot)).
     #[arg(long, value_enum, default_value_t = VariantArg::from(SilentMajority::default().variant))]
     pub variant: VariantArg,
     /// What NT-Xent compares: probs (the released code), logits, penultimate. Default: probs
@@ -157,7 +209,9 @@ pub struct MitigateArgs {
     /// paper, --critical gradient: which training examples (the slides: high-loss:256:128).
     #[arg(long, default_value_t = Sampling::LABEL_FREE)]
     pub sampling: Sampling,
-    /// paper: what a neuron is (unit = a conv filter, as every other command).
+    /// paper: what a neuron is: unit (a conv filter, as every other command), kernel, or
+    /// weight (then --fraction is a fraction of conv weights: at the demo's size 0.01% of
+    /// units rounds up to one whole filter of 336).
     #[arg(long, default_value_t = SilentMajority::paper().granularity)]
     pub granularity: Granularity,
 
@@ -196,9 +250,21 @@ pub struct MitigateArgs {
     #[command(flatten)]
     pub fit: args::FitArgs,
     /// plateau (released: x0.5 after more than 1 epoch without a lower loss) or constant.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::from(&released_training(DEFAULT_SEED).schedule))]
+    #[arg(long, value_enum, default_value_t = ScheduleArg::from(&released().schedule))]
     pub schedule: ScheduleArg,
-    /// Train on the images as they are (default: random resized crop 0.7-1 and flip, released).
+    /// Adam's ε (released: PyTorch's 1e-8; `memscope train` uses burn's 1e-5).
+    #[arg(long, default_value_t = released().adam_epsilon, value_parser = positive_number)]
+    pub adam_eps: f64,
+    /// What the supervised cross-entropy reads: softmax (released: the head ends in a
+    /// softmax, so the loss applies a second one) or logits.
+    #[arg(long, value_enum, default_value_t = CeOnArg::from(released().ce_on))]
+    pub ce_on: CeOnArg,
+    /// Augmentation of every training batch: crop (random resized crop, scale 0.7-1),
+    /// crop-flip (and a horizontal flip) or none. Default: the data set's policy, the
+    /// release's crop-flip, crop alone on the digits (a mirrored digit is not that digit).
+    #[arg(long, value_enum, conflicts_with = "no_augment")]
+    pub augment: Option<AugmentArg>,
+    /// Train on the images as they are (the same as --augment none).
     #[arg(long)]
     pub no_augment: bool,
     #[command(flatten)]
@@ -259,12 +325,18 @@ impl MitigateArgs {
         sm
     }
 
-    fn plan(&self, seed: u64) -> MitigationPlan {
-        let mut plan = MitigationPlan::released(self.method(), seed);
+    /// The run of `seed` from a parent trained on `dataset`.
+    fn plan(&self, dataset: &DatasetSpec, seed: u64) -> MitigationPlan {
+        let mut plan = MitigationPlan::released(self.method(), dataset, seed);
         plan.start_epoch = self.epoch;
         self.fit.apply(&mut plan.training);
         if let ScheduleArg::Constant = self.schedule {
             plan.training.schedule = Schedule::Constant;
+        }
+        plan.training.adam_epsilon = self.adam_eps;
+        plan.training.ce_on = self.ce_on.into();
+        if let Some(augment) = self.augment {
+            plan.training.augment = augment.into();
         }
         if self.no_augment {
             plan.training.augment = Augment::None;
@@ -307,7 +379,7 @@ pub fn run_mitigate(args: MitigateArgs, device: &Device, data: &DataFlags) -> Re
     for &seed in &args.seeds {
         let out = args.out(seed)?;
         memscope_core::mitigate::check_destination(&parent, &out)?;
-        let plan = args.plan(seed);
+        let plan = args.plan(&parent.manifest.dataset, seed);
         run_one(&parent, &dataset, &plan, &out, args.force, device)?;
     }
     Ok(())

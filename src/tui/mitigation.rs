@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::tui::app::{Action, Panel};
 
+use memscope_core::data::DatasetSpec;
 use memscope_core::experiment::Experiment;
 use memscope_core::experiment::lineage::{LabelUse, Method};
 use memscope_core::mitigate::compare::Comparison;
@@ -95,10 +96,10 @@ impl MitigationForm {
         if self.fine_tunes() { self.epochs } else { 1 }
     }
 
-    /// The run: this method, the released fine-tuning with this many epochs and this seed,
-    /// from `start_epoch` of the parent.
-    pub fn plan(&self, start_epoch: usize) -> MitigationPlan {
-        let mut training = released_training(self.seed);
+    /// The run: this method, the released fine-tuning on the parent's `dataset` with this
+    /// many epochs and this seed, from `start_epoch` of the parent.
+    pub fn plan(&self, dataset: &DatasetSpec, start_epoch: usize) -> MitigationPlan {
+        let mut training = released_training(dataset, self.seed);
         training.epochs = self.epochs;
         MitigationPlan { method: self.method.clone(), start_epoch: Some(start_epoch), training, name: None }
     }
@@ -280,7 +281,7 @@ impl MitigationState {
         });
         self.page = Page::Curves;
         MitigationRequest {
-            plan: self.form.plan(epoch),
+            plan: self.form.plan(&parent.manifest.dataset, epoch),
             runs_dir: self.runs_dir.clone(),
             stem: self.form.stem(name),
         }
@@ -416,9 +417,9 @@ mod tests {
         form.step(Field::Seed, -1);
         form.step(Field::Seed, 2);
         assert_eq!((form.epochs, form.seed), (1, 2));
-        let plan = form.plan(17);
+        let plan = form.plan(&DatasetSpec::default(), 17);
         assert_eq!((plan.start_epoch, plan.training.epochs, plan.training.seed), (Some(17), 1, 2));
-        assert_eq!(plan.training.learning_rate, released_training(0).learning_rate);
+        assert_eq!(plan.training.learning_rate, released_training(&DatasetSpec::default(), 0).learning_rate);
         assert_eq!(plan.method.name(), "group-dro");
     }
 }

@@ -38,6 +38,9 @@ pub struct ExperimentInfo {
     /// The parent and method of an experiment written by `memscope mitigate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<crate::experiment::lineage::Lineage>,
+    /// The fine-tuning settings of an experiment written by `memscope mitigate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_tuning: Option<crate::experiment::TrainSettings>,
     /// PyTorch's `sum(p.numel() for p in model.parameters())`: weights and biases of every
     /// conv, linear and BatchNorm layer.
     pub trainable_parameters: usize,
@@ -94,6 +97,7 @@ pub fn describe(
         data: experiment.manifest.dataset.describe(),
         import: experiment.manifest.import.clone(),
         lineage: experiment.manifest.lineage.clone(),
+        fine_tuning: experiment.manifest.lineage.as_ref().and(experiment.manifest.training.clone()),
         trainable_parameters: counts.trainable,
         buffers: counts.buffers,
         epochs: experiment.epochs().collect(),

@@ -3,11 +3,13 @@
 //! reference code; /work/shared/reference/METHOD.md and research/MITIGATION.md,
 //! research/BASELINES.md), not read from the code.
 
-use memscope_core::data::Split;
+use std::str::FromStr;
+
 use memscope_core::data::augment::Augment;
+use memscope_core::data::{DatasetSpec, Split};
 use memscope_core::edit::Intervention;
 use memscope_core::experiment::lineage::{Critical, Dfr, Features, GroupDro, Jtt, SilentMajority, Variant};
-use memscope_core::experiment::{OptimizerKind, Schedule};
+use memscope_core::experiment::{CrossEntropyOn, OptimizerKind, Schedule, TrainSettings};
 use memscope_core::mitigate::{METHODS, MitigationPlan, default_methods, released_training};
 use memscope_core::neurons::scores::{Criterion, Sampling};
 use memscope_core::neurons::select::{Scope, Selection};
@@ -115,17 +117,53 @@ fn mitigation_fine_tunes_as_released() {
     // SpuriousCorrelationFinetuningPruning.py: Adam(lr 2e-4, weight_decay 0), batch 100,
     // n_epochs 21, ReduceLROnPlateau(factor 0.5, patience 1), RandomResizedCrop(scale 0.7-1,
     // ratio 3/4-4/3) + RandomHorizontalFlip.
-    let t = released_training(3);
+    // torch.optim.Adam's default eps 1e-8; CrossEntropyLoss on the softmax output of the
+    // Sequential(Linear, Softmax) head.
+    let birds = DatasetSpec::from_str("waterbirds:/data/waterbirds").unwrap();
+    let t = released_training(&birds, 3);
     assert_eq!((t.optimizer, t.learning_rate, t.weight_decay), (OptimizerKind::Adam, 2e-4, 0.0));
     assert_eq!((t.batch_size, t.epochs, t.seed), (100, 21, 3));
     assert_eq!(t.schedule, Schedule::Plateau { factor: 0.5, patience: 1 });
+    assert_eq!(t.adam_epsilon, 1e-8);
+    assert_eq!(t.ce_on, CrossEntropyOn::Softmax);
     assert_eq!(t.augment, Augment::CropFlip { scale: (0.7, 1.0), ratio: (0.75, 4.0 / 3.0), flip: true });
     let plan = MitigationPlan::default();
-    assert_eq!((plan.start_epoch, plan.name, plan.training), (None, None, released_training(0)));
+    let digits = DatasetSpec::default();
+    assert_eq!((plan.start_epoch, plan.name, plan.training), (None, None, released_training(&digits, 0)));
     assert_eq!(
         plan.method,
         memscope_core::experiment::lineage::Method::SilentMajority(SilentMajority::code())
     );
+}
+
+#[test]
+fn the_augmentation_policy_flips_every_data_set_but_the_digits() {
+    // A mirrored digit is not that digit: the crop alone on the digits, the release's crop
+    // and flip on image folders.
+    let crop = Augment::CropFlip { scale: (0.7, 1.0), ratio: (0.75, 4.0 / 3.0), flip: false };
+    assert_eq!(released_training(&DatasetSpec::default(), 0).augment, crop);
+    assert_eq!(released_training(&DatasetSpec::from_str("digits:64").unwrap(), 0).augment, crop);
+    for folder in ["waterbirds:/w", "celeba:/c", "csv:/x/m.csv"] {
+        let spec = DatasetSpec::from_str(folder).unwrap();
+        assert_eq!(released_training(&spec, 0).augment, Augment::released(), "{folder}");
+    }
+    assert_eq!(
+        Augment::released(),
+        Augment::CropFlip { scale: (0.7, 1.0), ratio: (0.75, 4.0 / 3.0), flip: true }
+    );
+}
+
+#[test]
+fn train_keeps_burns_adam_epsilon_and_cross_entropy_on_logits() {
+    // `memscope train` is unchanged (the bundled demo reproduces), and a record written
+    // before these settings existed reads as what ran: burn's 1e-5, logits.
+    let t = TrainSettings::default();
+    assert_eq!((t.adam_epsilon, t.ce_on, &t.augment), (1e-5, CrossEntropyOn::Logits, &Augment::None));
+    let old: TrainSettings = ron::from_str("(learning_rate: 0.0002, batch_size: 100)").unwrap();
+    assert_eq!((old.adam_epsilon, old.ce_on), (1e-5, CrossEntropyOn::Logits));
+    // Written only when they differ from that, so train's experiment.ron is unchanged.
+    let written = ron::to_string(&t).unwrap();
+    assert!(!written.contains("adam_epsilon") && !written.contains("ce_on"), "{written}");
 }
 
 #[test]
@@ -174,7 +212,7 @@ fn the_method_table_lists_each_method_once_with_the_labels_it_reads() {
         labels,
         [
             "silent-majority (code, probs)",
-            "silent-majority (paper, penultimate)",
+            "silent-majority (paper as read, penultimate)",
             "erm",
             "jtt",
             "group-dro",

@@ -49,7 +49,7 @@ pub fn run(
     runs: usize,
 ) -> Result<TrainBenchReport> {
     let epoch = experiment.last_epoch();
-    let settings = released_training(DEFAULT_SEED);
+    let settings = released_training(&experiment.manifest.dataset, DEFAULT_SEED);
     let autodiff = device.clone().autodiff();
     let order: Vec<usize> = (0..dataset.train.len()).collect();
     let batches = order
@@ -69,8 +69,10 @@ pub fn run(
     for key in ["erm", "code"] {
         let mut model = experiment.load_network(epoch, device)?.fork(&autodiff).train();
         let mut objective: Box<dyn Objective> = match key {
-            "erm" => Box::new(Erm::new(&autodiff)),
-            _ => Box::new(SilentMajorityObjective::new(code.clone(), None, &autodiff)?),
+            "erm" => Box::new(Erm::new(&autodiff, settings.ce_on)),
+            _ => Box::new(
+                SilentMajorityObjective::new(code.clone(), None, &autodiff)?.with_ce_on(settings.ce_on),
+            ),
         };
         objective.begin_epoch(&model, 1)?;
         let mut optim = optimizer(&settings);

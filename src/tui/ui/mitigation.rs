@@ -15,6 +15,7 @@ use crate::tui::keymap::Keymap;
 use crate::tui::mitigation::{FIELDS, Field, Page, Run, RunState, choice_of};
 use crate::tui::text::pct;
 use crate::tui::theme::Theme;
+use memscope_core::data::DatasetSpec;
 use memscope_core::mitigate::compare::{Comparison, Selection};
 use memscope_core::mitigate::released_training;
 
@@ -55,7 +56,7 @@ fn form_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
                 Field::Epochs => (
                     "epochs",
                     m.form.epochs.to_string(),
-                    format!(" released: {}", released_training(0).epochs),
+                    format!(" released: {}", released_training(&DatasetSpec::default(), 0).epochs),
                 ),
                 Field::Seed => ("seed", m.form.seed.to_string(), String::new()),
             };

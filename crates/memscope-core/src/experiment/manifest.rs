@@ -1,6 +1,7 @@
 //! The contents of `experiment.ron`: what was trained, on what, how, and every checkpoint.
 //! The settings types live here, so reading an experiment needs nothing from training.
 
+use std::fmt;
 use std::str::FromStr;
 
 use anyhow::{Result, bail, ensure};
@@ -193,6 +194,44 @@ pub struct TrainSettings {
     /// Augmentation of every training batch (none unless set).
     #[serde(skip_serializing_if = "is_default")]
     pub augment: Augment,
+    /// Adam's ε: burn's 1e-5 unless set (what `memscope train` uses, and what a record
+    /// without it ran with); PyTorch's and the released mitigation's is 1e-8.
+    #[serde(skip_serializing_if = "is_burn_adam_epsilon")]
+    pub adam_epsilon: f64,
+    /// What the supervised cross-entropy reads (logits unless set; the release's head ends
+    /// in a softmax, so its cross-entropy reads probabilities).
+    #[serde(skip_serializing_if = "is_default")]
+    pub ce_on: CrossEntropyOn,
+}
+
+/// burn's `AdamConfig` default ε, memscope's ERM's.
+pub const BURN_ADAM_EPSILON: f64 = 1e-5;
+/// PyTorch's `torch.optim.Adam` default ε, the released mitigation's.
+pub const TORCH_ADAM_EPSILON: f64 = 1e-8;
+
+fn is_burn_adam_epsilon(value: &f64) -> bool {
+    *value == BURN_ADAM_EPSILON
+}
+
+/// What the supervised cross-entropy is applied to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrossEntropyOn {
+    /// The logits (`CrossEntropyLoss(logits, y)`, the usual form).
+    #[default]
+    Logits,
+    /// The softmax probabilities, as the release's `Sequential(Linear, Softmax)` head feeds
+    /// `CrossEntropyLoss`: a second softmax inside the loss.
+    Softmax,
+}
+
+impl fmt::Display for CrossEntropyOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CrossEntropyOn::Logits => "logits",
+            CrossEntropyOn::Softmax => "softmax",
+        })
+    }
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -262,11 +301,27 @@ impl Default for TrainSettings {
             seed: crate::util::rng::DEFAULT_SEED,
             schedule: Schedule::Constant,
             augment: Augment::None,
+            adam_epsilon: BURN_ADAM_EPSILON,
+            ce_on: CrossEntropyOn::Logits,
         }
     }
 }
 
 impl TrainSettings {
+    /// What a fine-tuning read of these settings needs, in one line: the optimizer with its
+    /// ε, the supervised term's input and the augmentation ("adam eps 1e-8, lr 0.0002, batch
+    /// 100, cross-entropy on softmax, augment crop 0.7-1").
+    pub fn summary(&self) -> String {
+        let optimizer = match self.optimizer {
+            OptimizerKind::Adam => format!("adam eps {:e}", self.adam_epsilon),
+            OptimizerKind::Sgd => format!("sgd momentum {}", self.momentum),
+        };
+        format!(
+            "{optimizer}, lr {}, batch {}, cross-entropy on {}, augment {}",
+            self.learning_rate, self.batch_size, self.ce_on, self.augment
+        )
+    }
+
     pub fn validate(&self) -> Result<()> {
         ensure!(
             self.learning_rate.is_finite() && self.learning_rate > 0.0,
@@ -282,6 +337,11 @@ impl TrainSettings {
             self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum),
             "momentum {} must be in [0, 1)",
             self.momentum
+        );
+        ensure!(
+            self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0,
+            "adam_epsilon {} must be a positive number",
+            self.adam_epsilon
         );
         ensure!(self.batch_size >= 1, "batch_size must be at least 1");
         ensure!((1..=1000).contains(&self.epochs), "epochs {} out of range 1..=1000", self.epochs);

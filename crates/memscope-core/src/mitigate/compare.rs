@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate, summarize};
 use crate::experiment::Experiment;
+use crate::experiment::lineage::{LabelUse, Method};
 use crate::jobs::{Progress, Within};
 
 /// How the epoch of an experiment is chosen.
@@ -19,7 +20,8 @@ pub enum Selection {
     /// The last epoch (no model selection).
     LastEpoch,
     /// The epoch with the highest worst-group accuracy on val (uses val group labels;
-    /// ties to the earliest).
+    /// ties to the earliest). A mitigated run's epoch 0 is its unchanged parent, not a
+    /// candidate: the parent has its own row.
     BestValWorstGroup,
 }
 
@@ -50,8 +52,13 @@ pub struct ExperimentRow {
     pub name: String,
     /// "erm (parent)" for an experiment no mitigation wrote.
     pub method: String,
-    /// Group labels the training read ("none", "train groups", "val groups").
+    /// Group labels the training read ("none", "train groups", "val groups"); best-val
+    /// selection reads val group labels whatever this says.
     pub labels: String,
+    /// The augmentation of its training ("none" for DFR, which does not train).
+    pub augment: String,
+    /// Its val accuracies are in-sample: the method fitted on val (DFR).
+    pub val_in_sample: bool,
     pub seed: Option<u64>,
     /// The parent and its start epoch, for a mitigated experiment.
     pub parent: Option<String>,
@@ -101,6 +108,8 @@ pub struct MethodRow {
     pub selection: Selection,
     pub runs: usize,
     pub seeds: Vec<u64>,
+    /// Its val accuracies are in-sample: the method fitted on val (DFR).
+    pub val_in_sample: bool,
     pub val: SplitSpread,
     pub test: SplitSpread,
 }
@@ -113,6 +122,8 @@ pub struct Comparison {
     pub test_examples: usize,
     pub methods: Vec<MethodRow>,
     pub experiments: Vec<ExperimentRow>,
+    /// What a reader must know of these numbers (DFR's in-sample val, identical refits).
+    pub notes: Vec<String>,
 }
 
 /// Worst-group accuracy of per-group accuracies (None where a group is empty).
@@ -128,8 +139,12 @@ fn best_val_epoch(
     cache: &mut Vec<(usize, AccuracyReport)>,
     progress: &mut dyn Progress,
 ) -> Result<usize> {
-    let mut best: Option<(usize, f64)> = None;
+    let mitigated = experiment.manifest.lineage.is_some();
+    let mut worsts = Vec::new();
     for entry in &experiment.manifest.checkpoints {
+        if mitigated && entry.epoch == 0 && experiment.last_epoch() > 0 {
+            continue;
+        }
         let accuracy = if entry.val_accuracy.is_empty() {
             let network = experiment.load_network(entry.epoch, device)?;
             let report = evaluate(&network, dataset, Split::Val, device, progress)?;
@@ -139,12 +154,27 @@ fn best_val_epoch(
         } else {
             worst(&entry.val_accuracy)
         };
+        worsts.push((entry.epoch, accuracy));
+    }
+    Ok(best_of(&worsts, mitigated).unwrap_or_else(|| experiment.last_epoch()))
+}
+
+/// The epoch of the highest val worst-group accuracy in `(epoch, accuracy)` (ties to the
+/// earliest; an empty group's `None` never wins). A `mitigated` run's epoch 0 is its
+/// unchanged parent: not a candidate when a later epoch is.
+fn best_of(worsts: &[(usize, Option<f64>)], mitigated: bool) -> Option<usize> {
+    let later = worsts.iter().any(|&(e, _)| e > 0);
+    let mut best: Option<(usize, f64)> = None;
+    for &(epoch, accuracy) in worsts {
+        if mitigated && epoch == 0 && later {
+            continue;
+        }
         let w = accuracy.unwrap_or(f64::NEG_INFINITY);
         if best.is_none_or(|(_, b)| w > b) {
-            best = Some((entry.epoch, w));
+            best = Some((epoch, w));
         }
     }
-    Ok(best.map(|b| b.0).unwrap_or_else(|| experiment.last_epoch()))
+    best.map(|b| b.0)
 }
 
 /// Compares `experiments` (which must share one data set and its groups) on `dataset`.
@@ -195,6 +225,13 @@ pub fn compare(
             name: experiment.manifest.name.clone(),
             method: lineage.map(|l| l.method.label()).unwrap_or_else(|| "erm (parent)".into()),
             labels: lineage.map(|l| l.labels.to_string()).unwrap_or_else(|| "none".into()),
+            augment: experiment
+                .manifest
+                .training
+                .as_ref()
+                .map(|t| t.augment.to_string())
+                .unwrap_or("none".into()),
+            val_in_sample: lineage.is_some_and(|l| l.labels == LabelUse::ValGroups),
             seed: lineage.map(|l| l.seed).or_else(|| experiment.manifest.training.as_ref().map(|t| t.seed)),
             parent: lineage.map(|l| l.parent.clone()),
             start_epoch: lineage.map(|l| l.start_epoch),
@@ -209,8 +246,32 @@ pub fn compare(
         val_examples: dataset.val.len(),
         test_examples: dataset.test.len(),
         methods: method_rows(&rows),
+        notes: notes(experiments, dataset),
         experiments: rows,
     })
+}
+
+/// What the numbers of `experiments` need said: DFR's val accuracies are in-sample, and on
+/// a balanced val its refits are identical.
+fn notes(experiments: &[Experiment], dataset: &GroupedDataset) -> Vec<String> {
+    let dfr = experiments.iter().find_map(|e| match e.manifest.lineage.as_ref().map(|l| &l.method) {
+        Some(Method::Dfr(dfr)) => Some(dfr.clone()),
+        _ => None,
+    });
+    let Some(dfr) = dfr else { return Vec::new() };
+    let mut notes = vec![
+        "dfr: its val accuracies (marked *) are in-sample: the head was fitted on val; only test is held out"
+            .to_string(),
+    ];
+    let counts = dataset.val.group_counts(dataset.num_groups());
+    if counts.iter().all(|&c| c == dfr.per_group) {
+        notes.push(format!(
+            "dfr: val is balanced ({} per group), so every group-balanced subset is all of val: \
+             its {} refits are identical, and so are its seeds",
+            dfr.per_group, dfr.retrains
+        ));
+    }
+    notes
 }
 
 /// The method and training settings of `experiment` without its seed, as text.
@@ -264,6 +325,7 @@ fn method_rows(rows: &[ExperimentRow]) -> Vec<MethodRow> {
                 selection,
                 runs: runs.len(),
                 seeds: runs.iter().filter_map(|r| r.seed).collect(),
+                val_in_sample: runs.iter().any(|r| r.val_in_sample),
                 val: split(&|x| &x.val),
                 test: split(&|x| &x.test),
             });
@@ -282,5 +344,15 @@ mod tests {
         assert!((s.mean - 0.7).abs() < 1e-12);
         assert!((s.std.unwrap() - 0.2).abs() < 1e-12);
         assert_eq!(Spread::of(&[0.4]).unwrap().std, None);
+    }
+
+    #[test]
+    fn best_val_never_picks_a_mitigated_runs_start() {
+        // Epoch 0 has the best val worst group: a parent's epoch 0 may win, a mitigated
+        // run's (its unchanged parent) may not.
+        let worsts = [(0, Some(0.5)), (1, Some(0.3)), (2, Some(0.4)), (3, Some(0.4))];
+        assert_eq!(best_of(&worsts, false), Some(0));
+        assert_eq!(best_of(&worsts, true), Some(2), "ties to the earliest");
+        assert_eq!(best_of(&[(0, Some(0.5))], true), Some(0), "nothing else to pick");
     }
 }

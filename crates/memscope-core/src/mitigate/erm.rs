@@ -29,7 +29,13 @@ impl Mitigation for MoreErm {
         recorder: &mut Recorder<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Method> {
-        fine_tune(start, &mut Erm::new(&start.autodiff), &Sampler::Shuffle, recorder, progress)?;
+        fine_tune(
+            start,
+            &mut Erm::new(&start.autodiff, start.training.ce_on),
+            &Sampler::Shuffle,
+            recorder,
+            progress,
+        )?;
         Ok(Method::Erm)
     }
 }

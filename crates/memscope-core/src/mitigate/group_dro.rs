@@ -9,10 +9,11 @@ use burn::tensor::{DType, FloatDType, TensorData};
 
 use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start, fine_tune};
 use crate::data::batch;
+use crate::experiment::CrossEntropyOn;
 use crate::experiment::lineage::{GroupDro, LabelUse, Method};
 use crate::jobs::Progress;
 use crate::model::{Mode, Network};
-use crate::train::{Objective, Sampler, TrainBatch};
+use crate::train::{Objective, Sampler, TrainBatch, ce_input};
 
 pub const INFO: MethodInfo = MethodInfo {
     name: "group-dro",
@@ -48,7 +49,8 @@ impl Mitigation for GroupDro {
     ) -> Result<Method> {
         let dataset = start.dataset;
         let mut objective =
-            GroupDroObjective::new(self.clone(), dataset.train.group_counts(dataset.num_groups()));
+            GroupDroObjective::new(self.clone(), dataset.train.group_counts(dataset.num_groups()))
+                .with_ce_on(start.training.ce_on);
         let sampler = if self.reweight_groups { Sampler::GroupBalanced } else { Sampler::Shuffle };
         fine_tune(start, &mut objective, &sampler, recorder, progress)?;
         Ok(Method::GroupDro(self.clone()))
@@ -120,12 +122,19 @@ pub struct GroupDroObjective {
     settings: GroupDro,
     weights: Weights,
     train_counts: Vec<usize>,
+    ce_on: CrossEntropyOn,
 }
 
 impl GroupDroObjective {
     pub fn new(settings: GroupDro, train_counts: Vec<usize>) -> GroupDroObjective {
         let n = train_counts.len();
-        GroupDroObjective { settings, weights: Weights::Host(vec![1.0 / n as f64; n]), train_counts }
+        let weights = Weights::Host(vec![1.0 / n as f64; n]);
+        GroupDroObjective { settings, weights, train_counts, ce_on: CrossEntropyOn::Logits }
+    }
+
+    /// The per-example cross-entropy read from the softmax output instead of the logits.
+    pub fn with_ce_on(self, ce_on: CrossEntropyOn) -> GroupDroObjective {
+        GroupDroObjective { ce_on, ..self }
     }
 
     /// The group weights q now (uniform before the first batch).
@@ -202,8 +211,10 @@ impl Objective for GroupDroObjective {
         let logits = model.forward(batch.images.clone(), Mode::Auto);
         let [n, _] = logits.dims();
         let device = logits.device();
-        let per_example =
-            log_softmax(logits, 1).gather(1, batch.labels.clone().reshape([n, 1])).reshape([n]).neg();
+        let per_example = log_softmax(ce_input(self.ce_on, logits), 1)
+            .gather(1, batch.labels.clone().reshape([n, 1]))
+            .reshape([n])
+            .neg();
         let average = group_average(&batch.groups, self.train_counts.len(), &device);
         let group_losses = average.matmul(per_example.reshape([n, 1])).reshape([self.train_counts.len()]);
         let q = self.step(&group_losses, &device)?;

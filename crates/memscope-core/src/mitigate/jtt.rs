@@ -49,7 +49,7 @@ impl Mitigation for Jtt {
             })?;
         let errors = error_set(&identification, start.dataset, start.device, progress)?;
         let sampler = Sampler::Repeat(multiplicities(&errors, self.upweight));
-        fine_tune(start, &mut Erm::new(&start.autodiff), &sampler, recorder, progress)?;
+        fine_tune(start, &mut Erm::new(&start.autodiff, start.training.ce_on), &sampler, recorder, progress)?;
         Ok(Method::Jtt(Jtt { errors: errors.iter().filter(|&&e| e).count(), ..self.clone() }))
     }
 }

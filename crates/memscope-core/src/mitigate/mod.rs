@@ -26,11 +26,12 @@ use burn::prelude::*;
 
 pub use method::{METHODS, MethodInfo, Mitigation, Preset, default_methods, presets};
 
-use crate::data::GroupedDataset;
 use crate::data::augment::Augment;
+use crate::data::{DatasetSpec, GroupedDataset};
 use crate::experiment::lineage::{Lineage, Method};
 use crate::experiment::{
-    Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule, TrainSettings,
+    CrossEntropyOn, Experiment, ExperimentWriter, FORMAT, Manifest, OptimizerKind, Schedule,
+    TORCH_ADAM_EPSILON, TrainSettings,
 };
 use crate::jobs::{Progress, Within};
 use crate::train::EpochReport;
@@ -50,25 +51,28 @@ pub struct MitigationPlan {
 }
 
 impl MitigationPlan {
-    /// `method` from the parent's last checkpoint with the released fine-tuning, seeded by
-    /// `seed`.
-    pub fn released(method: Method, seed: u64) -> Self {
-        MitigationPlan { method, start_epoch: None, training: released_training(seed), name: None }
+    /// `method` from the parent's last checkpoint with the released fine-tuning on `dataset`
+    /// (the parent's), seeded by `seed`.
+    pub fn released(method: Method, dataset: &DatasetSpec, seed: u64) -> Self {
+        MitigationPlan { method, start_epoch: None, training: released_training(dataset, seed), name: None }
     }
 }
 
 impl Default for MitigationPlan {
-    /// The first method's default (the released silent-majority), fine-tuned as released.
+    /// The first method's default (the released silent-majority), fine-tuned as released, on
+    /// the bundled digits.
     fn default() -> Self {
-        MitigationPlan::released(METHODS[0].defaults(), DEFAULT_SEED)
+        MitigationPlan::released(METHODS[0].defaults(), &DatasetSpec::default(), DEFAULT_SEED)
     }
 }
 
-/// The released mitigation's fine-tuning (`SpuriousCorrelationFinetuningPruning.py`): Adam,
-/// lr 2e-4, no weight decay, batch 100, 21 epochs, learning rate halved when the epoch's
-/// loss has not improved for more than one epoch, random resized crop and flip. Every
-/// training method uses it unless told otherwise, so that only the objective differs.
-pub fn released_training(seed: u64) -> TrainSettings {
+/// The released mitigation's fine-tuning (`SpuriousCorrelationFinetuningPruning.py`): Adam
+/// (PyTorch's ε, 1e-8), lr 2e-4, no weight decay, batch 100, 21 epochs, learning rate halved
+/// when the epoch's loss has not improved for more than one epoch, cross-entropy on the
+/// softmax output (the release's head ends in a softmax), and the data set's augmentation
+/// policy ([`Augment::released_for`]: the release's crop and flip, crop only on the digits).
+/// Every training method uses it unless told otherwise, so that only the objective differs.
+pub fn released_training(dataset: &DatasetSpec, seed: u64) -> TrainSettings {
     TrainSettings {
         optimizer: OptimizerKind::Adam,
         learning_rate: 2e-4,
@@ -78,7 +82,9 @@ pub fn released_training(seed: u64) -> TrainSettings {
         epochs: 21,
         seed,
         schedule: Schedule::Plateau { factor: 0.5, patience: 1 },
-        augment: Augment::released(),
+        augment: Augment::released_for(dataset),
+        adam_epsilon: TORCH_ADAM_EPSILON,
+        ce_on: CrossEntropyOn::Softmax,
     }
 }
 

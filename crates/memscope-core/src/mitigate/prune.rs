@@ -1,6 +1,7 @@
-//! Pruning masks over conv weights and the masked network that shares the dense one's
-//! parameters (the "auxiliary pruned model"): its forward pass uses `weight * mask`, so its
-//! gradient reaches only the weights the mask keeps.
+//! Pruning masks over the weights the release prunes (a ResNet's convs, a ViT's block
+//! Linears) and the masked network that shares the dense one's parameters (the "auxiliary
+//! pruned model"): its forward pass uses `weight * mask`, so its gradient reaches only the
+//! weights the mask keeps.
 
 use std::collections::BTreeMap;
 
@@ -13,13 +14,13 @@ use crate::model::{LayerKind, ModulePath, Network};
 use crate::neurons::NeuronSpace;
 use crate::neurons::weights::read_weights;
 
-/// 0/1 masks of conv weights by layer, PyTorch layout (`[out, in, kh, kw]`), with the
-/// number of weights they zero. Layers not listed are not masked.
+/// 0/1 masks of layer weights by layer, PyTorch layout (`[out, in, kh, kw]`, `[out, in]`),
+/// with the number of weights they zero. Layers not listed are not masked.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Masks {
     pub layers: BTreeMap<String, Vec<f32>>,
     pub zeroed: usize,
-    /// Conv weights considered.
+    /// Weights considered.
     pub total: usize,
 }
 
@@ -34,16 +35,28 @@ impl Masks {
     }
 }
 
-/// The released code's mask: over every conv weight of the network (the linear head and
-/// BatchNorm are never pruned), the `k = ⌈fraction · N⌉` smallest |w| are zeroed: with
-/// `threshold` the (k+1)-th smallest |w|, a weight is kept when |w| ≥ threshold (equal values
-/// at the threshold are all kept, as `(|w| >= threshold).float()`).
+/// Whether the release prunes the weight of layer `name`: every conv of a ResNet
+/// (`resnet_prune.py`'s `PrunedConv2d`; the linear head and BatchNorm never), the Linears
+/// inside a ViT's blocks (`deit_prune.py`'s `PrunedLinear` `attn.qkv`, `attn.proj`,
+/// `mlp.fc1`, `mlp.fc2`; the patch embedding, a conv, and the head never).
+pub fn prunable(model: &Network, name: &str, kind: LayerKind) -> bool {
+    match model {
+        Network::SmallResNet(_) | Network::ResNet(_) => kind == LayerKind::Conv,
+        Network::ViT(_) => kind == LayerKind::Linear && name.starts_with("blocks."),
+    }
+}
+
+/// The released code's mask: over every weight the release prunes ([`prunable`]), the
+/// `k = ⌈fraction · N⌉` smallest |w| are zeroed: with `threshold` the (k+1)-th smallest |w|,
+/// a weight is kept when |w| ≥ threshold (equal values at the threshold are all kept, as
+/// `(|w| >= threshold).float()`).
 pub fn smallest_magnitude(model: &Network, fraction: f64) -> Result<Masks> {
     ensure!(fraction > 0.0 && fraction < 1.0, "prune fraction {fraction} must be in (0, 1)");
-    let convs: Vec<_> = read_weights(model)?.into_iter().filter(|l| l.kind == LayerKind::Conv).collect();
+    let convs: Vec<_> =
+        read_weights(model)?.into_iter().filter(|l| prunable(model, &l.name, l.kind)).collect();
     let mut magnitudes: Vec<f32> = convs.iter().flat_map(|l| l.weight.iter().map(|w| w.abs())).collect();
     let total = magnitudes.len();
-    ensure!(total > 0, "the network has no conv weights to prune");
+    ensure!(total > 0, "the network has no weights the release prunes");
     let k = ((fraction * total as f64).ceil() as usize).min(total - 1);
     let (_, &mut threshold, _) = magnitudes.select_nth_unstable_by(k, f32::total_cmp);
     let mut masks = Masks { total, ..Masks::default() };
@@ -84,27 +97,32 @@ pub fn neurons(space: &NeuronSpace, chosen: &[usize]) -> Result<Masks> {
     Ok(masks)
 }
 
-/// Masks as tensors on one device, ready to apply every batch.
+/// Masks as tensors on one device, flat in burn's layout of each weight (a conv's is
+/// PyTorch's; a Linear's is `[in, out]`, PyTorch's transposed), ready to apply every batch.
 #[derive(Clone, Debug)]
-pub struct DeviceMasks(BTreeMap<String, Tensor<4>>);
+pub struct DeviceMasks(BTreeMap<String, Tensor<1>>);
 
 impl DeviceMasks {
     pub fn new(masks: &Masks, model: &Network, device: &Device) -> DeviceMasks {
-        let shapes: BTreeMap<String, Vec<usize>> =
-            model.layers().into_iter().map(|l| (l.name, l.shape)).collect();
+        let layers: BTreeMap<String, (LayerKind, Vec<usize>)> =
+            model.layers().into_iter().map(|l| (l.name, (l.kind, l.shape))).collect();
         let tensors = masks
             .layers
             .iter()
             .filter_map(|(name, mask)| {
-                let shape = shapes.get(name)?;
-                let dims: [usize; 4] = shape.as_slice().try_into().ok()?;
-                Some((name.clone(), Tensor::from_data(TensorData::new(mask.clone(), dims), device)))
+                let (kind, shape) = layers.get(name)?;
+                let values = match (kind, shape.as_slice()) {
+                    (LayerKind::Linear, &[out, input]) => transpose(mask, out, input),
+                    _ => mask.clone(),
+                };
+                let n = values.len();
+                Some((name.clone(), Tensor::from_data(TensorData::new(values, [n]), device)))
             })
             .collect();
         DeviceMasks(tensors)
     }
 
-    /// A network that shares `model`'s parameters with each masked conv weight replaced by
+    /// A network that shares `model`'s parameters with each masked weight replaced by
     /// `weight * mask` (a differentiable function of the shared weight).
     pub fn apply(&self, model: &Network) -> Network {
         model.clone().map(&mut Masker { path: ModulePath::default(), masks: &self.0 })
@@ -113,7 +131,18 @@ impl DeviceMasks {
 
 struct Masker<'a> {
     path: ModulePath,
-    masks: &'a BTreeMap<String, Tensor<4>>,
+    masks: &'a BTreeMap<String, Tensor<1>>,
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]` row-major.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
 }
 
 impl ModuleMapper for Masker<'_> {
@@ -126,8 +155,8 @@ impl ModuleMapper for Masker<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some((name, field, kind)) = self.path.layer_param() else { return param };
-        if field != "weight" || kind != LayerKind::Conv {
+        let Some((name, field, _)) = self.path.layer_param() else { return param };
+        if field != "weight" {
             return param;
         }
         let Some(mask) = self.masks.get(&name) else { return param };

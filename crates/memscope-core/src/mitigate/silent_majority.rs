@@ -11,6 +11,7 @@ use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start, fine_tune};
 use super::ntxent::nt_xent;
 use super::prune::{self, DeviceMasks, Masks, smallest_magnitude};
 use crate::data::Split;
+use crate::experiment::CrossEntropyOn;
 use crate::experiment::lineage::{Critical, Features, LabelUse, Method, SilentMajority, Variant};
 use crate::jobs::{Progress, Within};
 use crate::model::{Mode, Network};
@@ -18,7 +19,7 @@ use crate::neurons::scores::{Criterion, Sampling};
 use crate::neurons::select::{Selection, select};
 use crate::neurons::{CandidateFilter, Granularity};
 use crate::session::Session;
-use crate::train::{Objective, Sampler, TrainBatch};
+use crate::train::{Objective, Sampler, TrainBatch, ce_input};
 
 pub const INFO: MethodInfo = MethodInfo {
     name: "silent-majority",
@@ -32,7 +33,7 @@ pub const INFO: MethodInfo = MethodInfo {
             settings: || Method::SilentMajority(SilentMajority::code()),
         },
         Preset {
-            name: "silent-majority (paper)",
+            name: "silent-majority (paper, as read)",
             slug: "silent-majority-paper",
             short: "sm-paper",
             settings: || Method::SilentMajority(SilentMajority::paper()),
@@ -85,8 +86,14 @@ impl Mitigation for SilentMajority {
         &INFO
     }
 
+    /// The paper variant is memscope's reading of the slides, not the authors' code: its
+    /// label says so wherever it is shown ("silent-majority (paper as read, penultimate)").
     fn label(&self) -> String {
-        format!("{} ({}, {})", INFO.name, self.variant, self.features)
+        let variant = match self.variant {
+            Variant::Code => "code",
+            Variant::Paper => "paper as read",
+        };
+        format!("{} ({variant}, {})", INFO.name, self.features)
     }
 
     fn run(
@@ -101,7 +108,8 @@ impl Mitigation for SilentMajority {
             Variant::Code => None,
         };
         let fixed = critical.as_ref().map(|masks| (masks, &start.model));
-        let mut objective = SilentMajorityObjective::new(self.clone(), fixed, &start.autodiff)?;
+        let mut objective = SilentMajorityObjective::new(self.clone(), fixed, &start.autodiff)?
+            .with_ce_on(start.training.ce_on);
         fine_tune(start, &mut objective, &Sampler::Shuffle, recorder, progress)?;
         Ok(Method::SilentMajority(self.clone()))
     }
@@ -163,6 +171,7 @@ pub struct SilentMajorityObjective {
     masks: Option<DeviceMasks>,
     device: Device,
     ce: CrossEntropyLoss,
+    ce_on: CrossEntropyOn,
     pub last_prune: PruneReport,
 }
 
@@ -185,9 +194,23 @@ impl SilentMajorityObjective {
             masks,
             device: device.clone(),
             ce: CrossEntropyLossConfig::new().init(device),
+            ce_on: CrossEntropyOn::Logits,
             last_prune,
         })
     }
+
+    /// The supervised term read from the softmax output (the release's form) or the logits.
+    pub fn with_ce_on(self, ce_on: CrossEntropyOn) -> Self {
+        SilentMajorityObjective { ce_on, ..self }
+    }
+}
+
+/// The features of a dense pass that carries no gradient (the release's `torch.no_grad()`
+/// pass): the parameters are read untracked, so no autodiff graph is built, while BatchNorm
+/// still normalises with the batch's statistics and updates its running ones (shared with
+/// `model`).
+pub fn values_without_graph(model: &Network, images: Tensor<4>, features: Features) -> Tensor<2> {
+    views(&model.clone().no_grad(), images, features).0
 }
 
 impl Objective for SilentMajorityObjective {
@@ -214,15 +237,15 @@ impl Objective for SilentMajorityObjective {
         let x = batch.images.clone();
         match s.variant {
             Variant::Code => {
-                // The released order: a dense pass whose values only are used (it updates
-                // BatchNorm's running statistics, as the release's no-grad pass does), the
-                // pruned pass, then the dense pass that carries gradients.
-                let (dense_values, _) = views(model, x.clone(), s.features);
+                // The released order: a dense pass without gradient (it updates BatchNorm's
+                // running statistics, as the release's no-grad pass does), the pruned pass,
+                // then the dense pass that carries gradients.
+                let dense_values = values_without_graph(model, x.clone(), s.features);
                 let (p, _) = views(&pruned, x.clone(), s.features);
-                let first = nt_xent(dense_values.detach(), p.clone(), s.temperature);
+                let first = nt_xent(dense_values, p.clone(), s.temperature);
                 let (dense, logits) = views(model, x, s.features);
                 let second = nt_xent(dense, p.detach(), s.temperature);
-                let ce = self.ce.forward(logits, batch.labels.clone());
+                let ce = self.ce.forward(ce_input(self.ce_on, logits), batch.labels.clone());
                 Ok(first + second + ce.mul_scalar(s.lambda))
             }
             Variant::Paper => {

@@ -18,20 +18,23 @@ impl Render for Comparison {
         let mut out = format!(
             "Methods compared on {} (val {} examples, test {}); accuracies in %, mean ± sample std over runs.\n\
              worst = worst-group accuracy; mean = group accuracies weighted by the training split's group shares; \
-             avg = all examples of the split; epochs = epochs after the start (a parent: its training; DFR: 1 refit).\n",
+             avg = all examples of the split; epochs = epochs after the start (a parent: its training; DFR: 1 refit).\n\
+             group labels = what the training read; best val worst-group selection also reads val group labels, \
+             and never picks a mitigated run's epoch 0 (its unchanged parent, which has its own row).\n",
             self.data, self.val_examples, self.test_examples
         );
         for selection in Selection::ALL {
             out.push_str(&format!("\nModel selection: {}\n", selection.describe()));
             let rows = self.methods.iter().filter(|m| m.selection == selection).map(|m| {
+                let val = |s| if m.val_in_sample { format!("{}*", spread(s)) } else { spread(s) };
                 vec![
                     m.method.clone(),
                     m.labels.clone(),
                     m.epochs.to_string(),
                     m.runs.to_string(),
-                    spread(m.val.worst_group),
-                    spread(m.val.mean_train_weighted),
-                    spread(m.val.average),
+                    val(m.val.worst_group),
+                    val(m.val.mean_train_weighted),
+                    val(m.val.average),
                     spread(m.test.worst_group),
                     spread(m.test.mean_train_weighted),
                     spread(m.test.average),
@@ -61,16 +64,28 @@ impl Render for Comparison {
                 e.name.clone(),
                 e.method.clone(),
                 e.seed.map(|s| s.to_string()).unwrap_or_default(),
+                e.augment.clone(),
                 format!("{} / {}", last.epoch, best.epoch),
                 percent(last.test.worst_group_accuracy),
                 percent(best.test.worst_group_accuracy),
             ]
         });
         out.push_str(&table(
-            &["experiment", "method", "seed", "epochs", "test worst (last)", "test worst (best val)"],
+            &[
+                "experiment",
+                "method",
+                "seed",
+                "augment",
+                "epochs",
+                "test worst (last)",
+                "test worst (best val)",
+            ],
             rows,
         ));
         out.push('\n');
+        for note in &self.notes {
+            out.push_str(&format!("Note: {note}.\n"));
+        }
         out
     }
 

@@ -82,6 +82,9 @@ impl ExperimentInfo {
                 c.layers.len()
             );
         }
+        if let Some(t) = &self.fine_tuning {
+            let _ = writeln!(out, "fine-tuned  {}", t.summary());
+        }
         let _ = writeln!(
             out,
             "model       {} trainable parameters (PyTorch's model.parameters()); {epochs}",

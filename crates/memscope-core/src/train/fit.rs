@@ -22,7 +22,9 @@ use crate::util::rng::seeded;
 pub fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     let decay = (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
     match settings.optimizer {
-        OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+        OptimizerKind::Adam => {
+            AdamConfig::new().with_epsilon(settings.adam_epsilon as f32).with_weight_decay(decay).init()
+        }
         OptimizerKind::Sgd => SgdConfig::new()
             .with_weight_decay(decay)
             .with_momentum(

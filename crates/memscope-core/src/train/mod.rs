@@ -14,7 +14,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use fit::fit;
-pub use objective::{Erm, Objective, TrainBatch};
+pub use objective::{Erm, Objective, TrainBatch, ce_input};
 pub use sampler::Sampler;
 
 use crate::data::{DatasetSpec, GroupedDataset, Split};
@@ -94,7 +94,7 @@ pub fn train(
     };
     // Before the first batch: the evaluation only asks whether to go on.
     record(0, None, &model, &mut Within::new(progress, 0, 0))?;
-    let mut objective = Erm::new(&train_device);
+    let mut objective = Erm::new(&train_device, settings.ce_on);
     fit(
         model,
         &mut objective,

@@ -5,6 +5,7 @@ use anyhow::Result;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 
+use crate::experiment::CrossEntropyOn;
 use crate::model::{Mode, Network};
 
 /// One training batch on the autodiff device.
@@ -34,14 +35,25 @@ pub trait Objective {
     }
 }
 
-/// Empirical risk minimisation: mean cross-entropy on the logits, BatchNorm in training mode.
+/// What the supervised cross-entropy reads of `logits` (`[n, classes]`): the logits, or the
+/// softmax probabilities (the release's form: its cross-entropy applies a second softmax).
+pub fn ce_input(on: CrossEntropyOn, logits: Tensor<2>) -> Tensor<2> {
+    match on {
+        CrossEntropyOn::Logits => logits,
+        CrossEntropyOn::Softmax => burn::tensor::activation::softmax(logits, 1),
+    }
+}
+
+/// Empirical risk minimisation: mean cross-entropy on the logits (or on the softmax output,
+/// as the release), BatchNorm in training mode.
 pub struct Erm {
     loss: CrossEntropyLoss,
+    on: CrossEntropyOn,
 }
 
 impl Erm {
-    pub fn new(device: &Device) -> Erm {
-        Erm { loss: CrossEntropyLossConfig::new().init(device) }
+    pub fn new(device: &Device, on: CrossEntropyOn) -> Erm {
+        Erm { loss: CrossEntropyLossConfig::new().init(device), on }
     }
 }
 
@@ -51,6 +63,7 @@ impl Objective for Erm {
     }
 
     fn loss(&mut self, model: &Network, batch: &TrainBatch) -> Result<Tensor<1>> {
-        Ok(self.loss.forward(model.forward(batch.images.clone(), Mode::Auto), batch.labels.clone()))
+        let logits = model.forward(batch.images.clone(), Mode::Auto);
+        Ok(self.loss.forward(ce_input(self.on, logits), batch.labels.clone()))
     }
 }
