@@ -651,3 +651,24 @@ fn fit_options_say_their_engine_defaults() {
         }
     }
 }
+
+/// `memscope --help` lists every figure the engine draws, and `figure` offers exactly those.
+#[test]
+fn top_level_help_lists_every_figure_kind() {
+    let help = |args: &[&str]| String::from_utf8(memscope().args(args).output().unwrap().stdout).unwrap();
+    let top = help(&["--help"]);
+    let line = top.lines().find(|l| l.trim_start().starts_with("figure ")).unwrap_or_else(|| panic!("{top}"));
+    let listed = format!("({})", memscope_core::figure::KINDS.join(", "));
+    assert!(line.contains(&listed), "{line}");
+    let figure = help(&["figure", "--help"]);
+    let commands: Vec<&str> = figure
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|&name| name != "help")
+        .collect();
+    assert_eq!(commands, memscope_core::figure::KINDS, "{figure}");
+}
