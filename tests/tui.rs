@@ -906,6 +906,11 @@ fn the_history_exports_every_run_into_the_export_folder() {
     let folder = dir.path().join("exports"); // made when missing
     let stem = memscope::tui::export(&app, &folder).unwrap();
     assert!(stem.starts_with(&folder) && stem.to_string_lossy().contains("memscope-history-epoch40"));
+    // Then the time in UTC, readable and safe in any file system: 2026-12-07T10-31-05.
+    let name = stem.file_name().unwrap().to_string_lossy().into_owned();
+    let time = name.strip_prefix("memscope-history-epoch40-").unwrap_or_else(|| panic!("{name}"));
+    let shape: String = time.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
+    assert_eq!(shape, "9999-99-99T99-99-99", "{name}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
     assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
