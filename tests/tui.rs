@@ -1323,6 +1323,36 @@ fn prompts_jump_to_an_epoch_and_filter_the_layers_and_the_mouse_picks_rows() {
     assert_eq!((app.focus, app.epoch), (Panel::Epochs, before - 3));
 }
 
+/// `:` with no number (letters are not taken) says what to type, not "no checkpoint of epoch
+/// ''"; Esc then clears that line, and an error's too.
+#[test]
+fn an_empty_epoch_prompt_says_what_to_type_and_esc_clears_the_message() {
+    let s = session();
+    let mut app = app_for(&s);
+    let before = app.epoch_number();
+    press(&mut app, KeyCode::Char(':'));
+    for c in ['a', 'b'] {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert!(submitted(press(&mut app, KeyCode::Enter)).is_empty());
+    assert_eq!(app.epoch_number(), before);
+    let hint = "type an epoch number (0..=40) after : and press Enter";
+    assert!(matches!(&app.status, Status::Note(n) if n == hint), "{:?}", app.status);
+    assert!(render(&app, 100, 24).contains(hint));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.status, Status::Idle);
+    assert!(!render(&app, 100, 24).contains(hint));
+    // An epoch without a checkpoint is an error, cleared the same way.
+    press(&mut app, KeyCode::Char(':'));
+    for c in ['9', '9'] {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.status, Status::Error(e) if e.contains("no checkpoint of epoch '99'")));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.status, Status::Idle);
+}
+
 #[test]
 fn a_pinned_result_is_drawn_beside_the_next() {
     let s = session();
