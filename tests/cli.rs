@@ -633,3 +633,71 @@ fn info_names_the_device_and_the_libtorch() {
     );
     assert_eq!(r["device"], r["provenance"]["device"]);
 }
+
+/// `train --help` and `mitigate --help` describe the fine-tuning numbers with the defaults the
+/// engine applies: the plan's for train, the released fine-tuning for every method that
+/// fine-tunes (and say which method ignores them).
+#[test]
+fn fit_options_say_their_engine_defaults() {
+    use memscope_core::mitigate::{MitigationPlan, method::METHODS};
+    use memscope_core::train::TrainPlan;
+    let help = |command: &str| {
+        let out = memscope().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The number after "default " in the help of `flag` (its own line, or the next ones).
+    let default_of = |help: &str, flag: &str, about: &str| -> f64 {
+        let at = help.find(&format!("{flag} <")).unwrap_or_else(|| panic!("{flag} in {help}"));
+        let text = &help[at..];
+        let text = &text[..text[2..].find("\n  -").map_or(text.len(), |end| end + 2)];
+        assert!(text.contains(about), "{flag}: {text}");
+        let number = text.split("default ").nth(1).unwrap_or_else(|| panic!("{flag}: {text}"));
+        let number: String = number.chars().take_while(|c| !matches!(c, ' ' | ',' | ')' | ';')).collect();
+        number.parse().unwrap_or_else(|_| panic!("{flag}: {number}"))
+    };
+    for (command, t) in
+        [("train", TrainPlan::default().training), ("mitigate", MitigationPlan::default().training)]
+    {
+        let help = help(command);
+        assert_eq!(default_of(&help, "--lr", "Learning rate"), t.learning_rate, "{command}");
+        assert_eq!(default_of(&help, "--weight-decay", "Weight decay"), t.weight_decay, "{command}");
+        assert_eq!(default_of(&help, "--batch-size", "examples per batch"), t.batch_size as f64, "{command}");
+        assert_eq!(default_of(&help, "--epochs", "Epochs to train"), t.epochs as f64, "{command}");
+    }
+    // Every method's default plan fine-tunes with those settings, or is named as ignoring them.
+    let mitigate = help("mitigate");
+    for m in METHODS {
+        let plan = MitigationPlan::released(m.defaults(), MitigationPlan::default().training.seed);
+        if plan.method.mitigation().fine_tunes() {
+            assert_eq!(plan.training, MitigationPlan::default().training, "{}", m.name);
+        } else {
+            assert!(
+                mitigate.contains(&format!("{} does not fine-tune and ignores it", m.name)),
+                "{}",
+                m.name
+            );
+        }
+    }
+}
+
+/// `memscope --help` lists every figure the engine draws, and `figure` offers exactly those.
+#[test]
+fn top_level_help_lists_every_figure_kind() {
+    let help = |args: &[&str]| String::from_utf8(memscope().args(args).output().unwrap().stdout).unwrap();
+    let top = help(&["--help"]);
+    let line = top.lines().find(|l| l.trim_start().starts_with("figure ")).unwrap_or_else(|| panic!("{top}"));
+    let listed = format!("({})", memscope_core::figure::KINDS.join(", "));
+    assert!(line.contains(&listed), "{line}");
+    let figure = help(&["figure", "--help"]);
+    let commands: Vec<&str> = figure
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|&name| name != "help")
+        .collect();
+    assert_eq!(commands, memscope_core::figure::KINDS, "{figure}");
+}

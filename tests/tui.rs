@@ -906,6 +906,11 @@ fn the_history_exports_every_run_into_the_export_folder() {
     let folder = dir.path().join("exports"); // made when missing
     let stem = memscope::tui::export(&app, &folder).unwrap();
     assert!(stem.starts_with(&folder) && stem.to_string_lossy().contains("memscope-history-epoch40"));
+    // Then the time in UTC, readable and safe in any file system: 2026-12-07T10-31-05.
+    let name = stem.file_name().unwrap().to_string_lossy().into_owned();
+    let time = name.strip_prefix("memscope-history-epoch40-").unwrap_or_else(|| panic!("{name}"));
+    let shape: String = time.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
+    assert_eq!(shape, "9999-99-99T99-99-99", "{name}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(stem.with_extension("json")).unwrap()).unwrap();
     assert_eq!(json["runs"].as_array().map(Vec::len), Some(2));
@@ -1319,6 +1324,36 @@ fn prompts_jump_to_an_epoch_and_filter_the_layers_and_the_mouse_picks_rows() {
     let before = app.epoch;
     app.update(hits.action(mouse(MouseEventKind::ScrollUp, rect.x + 2, rect.y + 2)).unwrap());
     assert_eq!((app.focus, app.epoch), (Panel::Epochs, before - 3));
+}
+
+/// `:` with no number (letters are not taken) says what to type, not "no checkpoint of epoch
+/// ''"; Esc then clears that line, and an error's too.
+#[test]
+fn an_empty_epoch_prompt_says_what_to_type_and_esc_clears_the_message() {
+    let s = session();
+    let mut app = app_for(&s);
+    let before = app.epoch_number();
+    press(&mut app, KeyCode::Char(':'));
+    for c in ['a', 'b'] {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert!(submitted(press(&mut app, KeyCode::Enter)).is_empty());
+    assert_eq!(app.epoch_number(), before);
+    let hint = "type an epoch number (0..=40) after : and press Enter";
+    assert!(matches!(&app.status, Status::Note(n) if n == hint), "{:?}", app.status);
+    assert!(render(&app, 100, 24).contains(hint));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.status, Status::Idle);
+    assert!(!render(&app, 100, 24).contains(hint));
+    // An epoch without a checkpoint is an error, cleared the same way.
+    press(&mut app, KeyCode::Char(':'));
+    for c in ['9', '9'] {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.status, Status::Error(e) if e.contains("no checkpoint of epoch '99'")));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.status, Status::Idle);
 }
 
 #[test]

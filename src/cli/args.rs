@@ -386,7 +386,8 @@ mod tests {
 
 /// Optimiser settings shared by `train` and `mitigate`; each given one replaces the default
 /// (`train`: the plan's; `mitigate`: the released mitigation's Adam, lr 2e-4, no weight
-/// decay, batch 100, 21 epochs). Ranges are checked with the settings.
+/// decay, batch 100, 21 epochs). Ranges are checked with the settings. Each command says its
+/// defaults in `--help` through [`describe_fit`].
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct FitArgs {
     /// adam or sgd.
@@ -433,4 +434,22 @@ impl FitArgs {
             t.epochs = v;
         }
     }
+}
+
+/// `arg` described with the default in `defaults` when it is one of [`FitArgs`]' numbers
+/// (`--lr`, `--weight-decay`, `--batch-size`, `--epochs`), `whose` saying where that default
+/// applies; any other argument as it is. For `Command::mut_args`.
+pub fn describe_fit(
+    arg: clap::Arg,
+    defaults: &memscope_core::experiment::TrainSettings,
+    whose: &str,
+) -> clap::Arg {
+    let text = match arg.get_id().as_str() {
+        "lr" => format!("Learning rate (default {:e}{whose})", defaults.learning_rate),
+        "weight_decay" => format!("Weight decay (default {}{whose})", defaults.weight_decay),
+        "batch_size" => format!("Training examples per batch (default {}{whose})", defaults.batch_size),
+        "epochs" => format!("Epochs to train (default {}{whose})", defaults.epochs),
+        _ => return arg,
+    };
+    arg.help(text)
 }

@@ -28,6 +28,15 @@ use memscope_core::studies::sweep::{self, SweepSpec};
 use memscope_core::studies::timeline::{self, TimelineSpec};
 use memscope_core::util::fsx::{read_regular, write_output};
 
+/// The command's one line in `memscope --help`: every kind the engine draws, by name.
+pub fn about() -> String {
+    format!(
+        "Draw a figure of the paper ({}) as SVG or PNG, computed as the matching command computes it, \
+         or from an exported result",
+        figure::KINDS.join(", ")
+    )
+}
+
 #[derive(clap::Args, Debug)]
 pub struct FigureArgs {
     #[command(subcommand)]

@@ -159,7 +159,21 @@ fn method_help() -> String {
     METHODS.iter().map(|m| format!("{} ({})", m.name, m.about)).collect::<Vec<_>>().join(", ")
 }
 
+/// Where the fine-tuning defaults apply: the methods that fine-tune (from the released
+/// settings, [`MitigationPlan::released`]), and those that ignore them.
+fn fit_whose() -> String {
+    let (tuning, not): (Vec<_>, Vec<_>) =
+        METHODS.iter().partition(|m| m.defaults().mitigation().fine_tunes());
+    let names = |ms: &[&&MethodInfo]| ms.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
+    let mut whose = format!(" for --method {}, as released", names(&tuning));
+    if !not.is_empty() {
+        whose += &format!("; {} does not fine-tune and ignores it", names(&not));
+    }
+    whose
+}
+
 #[derive(clap::Args, Debug)]
+#[command(mut_args(|arg| args::describe_fit(arg, &MitigationPlan::default().training, &fit_whose())))]
 pub struct MitigateArgs {
     /// The parent experiment (default: the bundled demo). It is read, never changed.
     #[arg(long)]

@@ -191,8 +191,7 @@ enum Command {
     /// Compare experiments (a parent and its mitigations, over seeds): worst-group, mean and
     /// average accuracy on val and test, at the last epoch and at the best val worst-group epoch.
     Compare(mitigate::CompareArgs),
-    /// Draw a figure of the paper (bars, ranks, sensitivity, timeline, mitigation, sweep) as SVG or
-    /// PNG, computed as the matching command computes it, or from an exported result.
+    #[command(about = figure::about())]
     Figure(figure::FigureArgs),
     /// One self-contained HTML page with the Stage 1 story on an experiment: data and groups,
     /// ERM accuracy, interventions, rank histograms, sensitive layers, the control, and a

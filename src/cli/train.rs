@@ -11,6 +11,7 @@ use super::output::percent;
 use memscope_core::train::{EpochReport, TrainPlan, train};
 
 #[derive(clap::Args, Debug)]
+#[command(mut_args(|arg| super::args::describe_fit(arg, &TrainPlan::default().training, ", or the --config plan's")))]
 pub struct TrainArgs {
     /// Folder to write the experiment to.
     #[arg(long)]

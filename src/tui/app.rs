@@ -417,8 +417,10 @@ impl App {
         vec![Effect::Submit(job)]
     }
 
+    /// Esc: stops the running job; with none, dismisses a note or an error.
     fn cancel(&mut self) -> Vec<Effect> {
         if self.running.is_none() {
+            self.dismiss_message();
             return Vec::new();
         }
         self.status = Status::Cancelling;
@@ -429,6 +431,13 @@ impl App {
         match memscope_core::experiment::demo::other(&self.experiment.dir) {
             Ok(dir) => vec![Effect::Open(dir)],
             Err(e) => self.note(Some(Status::Error(format!("{e:#}")))),
+        }
+    }
+
+    /// A note or an error on the status line, gone (the line shows how to begin again).
+    fn dismiss_message(&mut self) {
+        if matches!(self.status, Status::Note(_) | Status::Error(_)) {
+            self.status = Status::Idle;
         }
     }
 

@@ -108,9 +108,30 @@ pub fn verdicts(report: &ReportData) -> [usize; 3] {
         .map(|v| claims.iter().filter(|c| c.verdict == v).count())
 }
 
-/// Seconds since 1970, which keeps one export's files apart from the next.
-fn stamp() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+/// The time now in UTC, readable and without colons (`2026-12-07T10-31-05`), which keeps one
+/// export's files apart from the next.
+fn stamp() -> String {
+    let seconds =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    utc_stamp(seconds)
+}
+
+/// `seconds` since 1970-01-01 UTC as `YYYY-MM-DDTHH-MM-SS` (the proleptic Gregorian calendar,
+/// by Howard Hinnant's `civil_from_days`).
+pub fn utc_stamp(seconds: u64) -> String {
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Days since 0000-03-01, so that a year's leap day comes last.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    let (hour, minute, second) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}-{minute:02}-{second:02}")
 }
 
 fn create(dir: &Path) -> Result<()> {
@@ -134,4 +155,19 @@ fn write_both<R: Render>(
         write_atomic(&stem.with_extension("svg"), figure::svg(&figure, Some(&provenance))?.as_bytes())?;
     }
     Ok(stem.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_stamp;
+
+    /// Against Python's `datetime.fromtimestamp(s, timezone.utc)`: the epoch, a leap day, a
+    /// day in 2026, and the last second before a century that is not a leap year.
+    #[test]
+    fn stamps_are_utc_without_colons() {
+        assert_eq!(utc_stamp(0), "1970-01-01T00-00-00");
+        assert_eq!(utc_stamp(951_782_400), "2000-02-29T00-00-00");
+        assert_eq!(utc_stamp(1_796_639_465), "2026-12-07T10-31-05");
+        assert_eq!(utc_stamp(4_107_542_399), "2100-02-28T23-59-59");
+    }
 }

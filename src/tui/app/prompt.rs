@@ -69,6 +69,7 @@ impl App {
                     self.layer_filter.clear();
                 }
                 self.prompt = None;
+                self.dismiss_message();
                 return Vec::new();
             }
             Edit::Accept => {
@@ -96,18 +97,22 @@ impl App {
         }
     }
 
+    /// Enter in the `:` prompt: that epoch, or what to type when there is none (nothing typed:
+    /// how the prompt works; a number without a checkpoint: the epochs there are).
     fn jump_to_epoch(&mut self, text: &str) -> Vec<Effect> {
         let wanted: Option<usize> = text.parse().ok();
-        match wanted.and_then(|e| self.epochs.iter().position(|row| row.epoch == e)) {
-            Some(at) => self.select_epoch(at),
-            None => {
-                let (first, last) =
-                    (self.epochs.first().map_or(0, |e| e.epoch), self.epochs.last().map_or(0, |e| e.epoch));
-                self.status = Status::Error(format!(
-                    "no checkpoint of epoch '{text}' (this experiment has epochs {first}..={last})"
-                ));
-                Vec::new()
-            }
+        if let Some(at) = wanted.and_then(|e| self.epochs.iter().position(|row| row.epoch == e)) {
+            return self.select_epoch(at);
         }
+        let (first, last) =
+            (self.epochs.first().map_or(0, |e| e.epoch), self.epochs.last().map_or(0, |e| e.epoch));
+        self.status = if text.is_empty() {
+            Status::Note(format!("type an epoch number ({first}..={last}) after : and press Enter"))
+        } else {
+            Status::Error(format!(
+                "no checkpoint of epoch '{text}' (this experiment has epochs {first}..={last})"
+            ))
+        };
+        Vec::new()
     }
 }
