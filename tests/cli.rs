@@ -668,7 +668,8 @@ fn fit_options_say_their_engine_defaults() {
     // Every method's default plan fine-tunes with those settings, or is named as ignoring them.
     let mitigate = help("mitigate");
     for m in METHODS {
-        let plan = MitigationPlan::released(m.defaults(), MitigationPlan::default().training.seed);
+        let digits = memscope_core::data::DatasetSpec::default();
+        let plan = MitigationPlan::released(m.defaults(), &digits, MitigationPlan::default().training.seed);
         if plan.method.mitigation().fine_tunes() {
             assert_eq!(plan.training, MitigationPlan::default().training, "{}", m.name);
         } else {
