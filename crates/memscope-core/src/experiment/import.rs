@@ -323,22 +323,7 @@ pub fn import(
         );
     }
     let base = absolute_folder(out)?;
-    let manifest = Manifest {
-        format: FORMAT,
-        name: plan.name.clone().unwrap_or_else(|| file_name(&plan.run)),
-        model: plan.model.clone(),
-        dataset: plan.dataset.clone(),
-        classes: dataset.class_names.clone(),
-        groups: dataset.group_names.clone(),
-        training: None,
-        import: Some(ImportSource {
-            run: plan.run.display().to_string(),
-            pattern: discovery.pattern.clone(),
-            label_order: plan.label_order.clone(),
-        }),
-        lineage: None,
-        checkpoints: Vec::new(),
-    };
+    let manifest = manifest(plan, discovery, dataset);
     let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
     let total = discovery.files.len();
     for (done, found) in discovery.files.iter().enumerate() {
@@ -375,6 +360,27 @@ pub fn import(
 
 /// `out` as an absolute path with its parent's links resolved (the folder itself may not
 /// exist yet).
+/// The manifest of an imported run, before its checkpoints: the plan's model and data set, the
+/// data set's classes and groups, where the run came from.
+pub(crate) fn manifest(plan: &ImportPlan, discovery: &Discovery, dataset: &GroupedDataset) -> Manifest {
+    Manifest {
+        format: FORMAT,
+        name: plan.name.clone().unwrap_or_else(|| file_name(&plan.run)),
+        model: plan.model.clone(),
+        dataset: plan.dataset.clone(),
+        classes: dataset.class_names.clone(),
+        groups: dataset.group_names.clone(),
+        training: None,
+        import: Some(ImportSource {
+            run: plan.run.display().to_string(),
+            pattern: discovery.pattern.clone(),
+            label_order: plan.label_order.clone(),
+        }),
+        lineage: None,
+        checkpoints: Vec::new(),
+    }
+}
+
 pub(crate) fn absolute_folder(out: &Path) -> Result<PathBuf> {
     let absolute = std::path::absolute(out).with_context(|| format!("--out {}", out.display()))?;
     let name = absolute.file_name().with_context(|| format!("--out {} has no folder name", out.display()))?;

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use burn::prelude::*;
 use safetensors::SafeTensors;
 
-use super::import::{Discovery, ImportPlan, OnFile, absolute_folder, file_name, relative_to};
-use super::manifest::{CheckpointEntry, FORMAT, ImportSource, ImportedFile, Manifest};
+use super::import::{Discovery, ImportPlan, OnFile, absolute_folder, manifest, relative_to};
+use super::manifest::{CheckpointEntry, ImportedFile};
 use super::{Experiment, ExperimentWriter, checkpoint, checkpoint_file, foreign};
 use crate::data::{GroupedDataset, Split, batch};
 use crate::eval::{AccuracyReport, evaluate};
@@ -153,22 +153,7 @@ pub(crate) fn import(
         bail!("a TorchScript import needs a TorchScript model");
     };
     let base = absolute_folder(out)?;
-    let manifest = Manifest {
-        format: FORMAT,
-        name: plan.name.clone().unwrap_or_else(|| file_name(&plan.run)),
-        model: plan.model.clone(),
-        dataset: plan.dataset.clone(),
-        classes: dataset.class_names.clone(),
-        groups: dataset.group_names.clone(),
-        training: None,
-        import: Some(ImportSource {
-            run: plan.run.display().to_string(),
-            pattern: discovery.pattern.clone(),
-            label_order: plan.label_order.clone(),
-        }),
-        lineage: None,
-        checkpoints: Vec::new(),
-    };
+    let manifest = manifest(plan, discovery, dataset);
     let mut writer = ExperimentWriter::create(out, manifest, overwrite)?;
     let staged = writer.experiment().dir.clone();
     std::fs::copy(module, staged.join(&config.file))
