@@ -192,12 +192,7 @@ fn zero_outs_give_pytorchs_counts(dir: &Path, expected: &Value) {
             .collect();
         assert_eq!(chosen, filters, "{}", dir.display());
         // One deterministic run: after = correct / examples.
-        let after: Vec<usize> = json["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
-            .collect();
+        let after: Vec<usize> = common::correct_after(&json);
         assert_eq!(after, counts(&zero["counts"]), "{layer} in {}", dir.display());
         assert_ne!(after, counts(&expected["epochs"][&epoch]), "{layer}: the zero-out changes predictions");
 
@@ -221,12 +216,7 @@ fn zero_outs_give_pytorchs_counts(dir: &Path, expected: &Value) {
         ]);
         let json: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(json["spec"]["selection"]["by-hand"].as_array().map(Vec::len), Some(filters.len()));
-        let by_hand: Vec<usize> = json["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
-            .collect();
+        let by_hand: Vec<usize> = common::correct_after(&json);
         assert_eq!(by_hand, counts(&zero["counts"]), "{layer} named by hand in {}", dir.display());
     }
 }
@@ -381,12 +371,7 @@ fn a_users_own_transform_gives_pytorchs_counts_on_a_jpeg_folder() {
         let args = ["--epoch", epoch, "--neurons", &named, "--kind", "zero", "--format", "json"];
         let out = succeeds(&[&["intervene", "--experiment", s(&exp)], &args[..]].concat());
         let json: Value = serde_json::from_str(&out).unwrap();
-        let after: Vec<usize> = json["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
-            .collect();
+        let after: Vec<usize> = common::correct_after(&json);
         assert_eq!(after, counts(&zero["counts"]), "epoch {epoch}");
         changed |= after != counts(&expected["epochs"][epoch]);
     }

@@ -87,11 +87,7 @@ fn zero_out(experiment: &Path, epoch: &str, criterion: &str, layer: &str) -> (Ve
     let filters =
         json["neurons"].as_array().unwrap().iter().map(|n| n["id"]["index"].as_u64().unwrap()).collect();
     // One deterministic run: after = correct / examples.
-    let groups = json["groups"].as_array().unwrap();
-    let after = groups
-        .iter()
-        .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize);
-    (filters, after.collect())
+    (filters, common::correct_after(&json))
 }
 
 #[test]

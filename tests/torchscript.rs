@@ -152,12 +152,7 @@ fn zero_out_gives_pytorchs_counts(exp: &Path, name: &str, zero: &Value, expected
     torch.sort();
     ours.sort();
     assert_eq!(ours, torch, "{name}: the neurons zeroed ({:?})", zero["within"]);
-    let after: Vec<usize> = json["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
-        .collect();
+    let after: Vec<usize> = common::correct_after(&json);
     assert_eq!(after, counts(&zero["counts"]), "{name}: zero-out {:?}", zero["within"]);
     assert_ne!(
         after,

@@ -192,3 +192,13 @@ pub fn rust_code(path: &std::path::Path) -> String {
     };
     text.lines().map(without_comment).collect::<Vec<_>>().join("\n")
 }
+
+/// Per-group correct counts after a one-run intervention, from its JSON (`after` is correct /
+/// examples).
+pub fn correct_after(json: &serde_json::Value) -> Vec<usize> {
+    let groups = json["groups"].as_array().unwrap();
+    groups
+        .iter()
+        .map(|g| (g["after"].as_f64().unwrap() * g["examples"].as_f64().unwrap()).round() as usize)
+        .collect()
+}
