@@ -3,117 +3,13 @@
 
 mod common;
 
+use common::tmux::Tmux;
+
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_memscope");
-
-/// A tmux server of its own (`tmux -L NAME`), so parallel tests and the user's tmux never
-/// share a server.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn tmux(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.name]);
-        cmd
-    }
-
-    fn start(name: &str) -> Tmux {
-        Tmux::start_sized(name, 100, 30)
-    }
-
-    fn start_sized(name: &str, width: u16, height: u16) -> Tmux {
-        let ok = Command::new("tmux").arg("-V").output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(ok, "these tests drive a real terminal through tmux: install it (apt-get install tmux)");
-        let t = Tmux { name: format!("{name}-{}", std::process::id()) };
-        let status = t
-            .tmux()
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "main",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                "bash",
-                "--norc",
-                "--noprofile",
-            ])
-            .env("PS1", "$ ")
-            .env_remove("MEMSCOPE_DEMO")
-            .env_remove("NO_COLOR")
-            .status()
-            .unwrap();
-        assert!(status.success());
-        t
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            let status = self.tmux().args(["send-keys", "-t", "main", key]).status().unwrap();
-            assert!(status.success());
-            sleep(Duration::from_millis(60));
-        }
-    }
-
-    fn line(&self, text: &str) {
-        let status = self.tmux().args(["send-keys", "-t", "main", "-l", text]).status().unwrap();
-        assert!(status.success());
-        self.keys(&["Enter"]);
-    }
-
-    fn screen(&self) -> String {
-        let out = self.tmux().args(["capture-pane", "-p", "-t", "main"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen shows every one of `texts`.
-    fn wait_for(&self, texts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if texts.iter().all(|t| screen.contains(t)) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {texts:?}; screen:\n{screen}");
-            sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Whether the terminal shows its cursor (tmux's own record of DECTCEM, `ESC [ ? 25 h/l`).
-    fn cursor_visible(&self) -> bool {
-        let out =
-            self.tmux().args(["display-message", "-p", "-t", "main", "#{cursor_flag}"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    }
-
-    /// The shell is back in cooked mode with echo, shows the cursor, and runs commands.
-    fn assert_shell_usable(&self) {
-        // Before anything else runs: a command's output could show the cursor again.
-        assert!(self.cursor_visible(), "the cursor is still hidden:\n{}", self.screen());
-        self.line("clear; stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo; echo ok-$((40+2))");
-        let screen = self.wait_for(&["ok-42"]);
-        assert!(screen.contains("icanon echo"), "terminal modes not restored:\n{screen}");
-        assert!(!screen.contains("?1049"), "{screen}");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let socket = self.tmux().args(["display-message", "-p", "#{socket_path}"]).output();
-        let _ = self.tmux().arg("kill-server").stderr(std::process::Stdio::null()).status();
-        if let Ok(out) = socket {
-            let _ = std::fs::remove_file(String::from_utf8_lossy(&out.stdout).trim());
-        }
-    }
-}
 
 #[test]
 fn explore_the_demo_run_a_zero_out_and_quit() {
@@ -298,55 +194,6 @@ fn a_layer_sweep_at_80x24_equals_the_cli_layer_by_layer() {
     assert!(!out.status.success());
     assert!(rows.iter().any(|r| r.contains("head") && r.contains("not run")), "{}", rows.join("\n"));
     t.keys(&["q"]);
-    t.assert_shell_usable();
-}
-
-#[test]
-fn the_tour_at_80x24_tells_its_first_three_steps_with_the_cli_numbers() {
-    let story = ["--within", "stage2.block0.conv2", "--group", "G1"];
-    let zero = common::cli_changes(&story);
-    let noise = common::cli_changes(&[&story[..], &["--kind", "noise"]].concat());
-    let before: Vec<String> =
-        common::intervene_column(&story, 3).iter().map(|b| format!("{:.1}", 100.0 * b)).collect();
-    let worst = before.iter().map(|b| b.parse::<f64>().unwrap()).fold(f64::INFINITY, f64::min);
-    let t = Tmux::start_sized("memscope-e2e-tour", 80, 24);
-    t.line(BIN);
-    t.wait_for(&["No intervention yet", "24.0%"]);
-    t.keys(&["t"]);
-    // The words wrap at 80 columns: "… the worst group G2 is at" / "24.0%. Groups …".
-    t.wait_for(&[
-        "Tour 1/9: average vs worst group",
-        "worst group G2 is at",
-        &format!("{worst:.1}%. Groups"),
-        "n next",
-    ]);
-    let started = Instant::now();
-    t.keys(&["n"]);
-    let screen =
-        t.wait_for(&["Tour 2/9: few filters carry a minority", "within", "stage2.block0.conv2 · by grad G1"]);
-    eprintln!("tour step 2 at 80x24: {:.2} s", started.elapsed().as_secs_f64());
-    let screen = if zero.iter().all(|c| screen.contains(c.as_str())) {
-        screen
-    } else {
-        t.wait_for(&zero.iter().map(String::as_str).collect::<Vec<_>>())
-    };
-    assert!(screen.contains("Minority (<10% of train)"), "{screen}");
-    t.keys(&["n"]);
-    t.wait_for(&["Tour 3/9: noise does not", "noise N(0, 0.01²)", "10 runs"]);
-    t.wait_for(&noise.iter().map(String::as_str).collect::<Vec<_>>());
-    // Straight to the last step: G1's examples, the counts as the zero-out's before and after.
-    let after: Vec<f64> = before
-        .iter()
-        .zip(&zero)
-        .map(|(b, c)| b.parse::<f64>().unwrap() + c.parse::<f64>().unwrap())
-        .collect();
-    t.keys(&["n", "n", "n", "n", "n", "n"]);
-    t.wait_for(&[
-        "Tour 9/9: which images flipped",
-        &format!("{} right of 100 before, {} after", before[1].trim_end_matches(".0"), after[1].round()),
-        "broken",
-    ]);
-    t.keys(&["t", "q"]);
     t.assert_shell_usable();
 }
 

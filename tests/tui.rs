@@ -1226,7 +1226,7 @@ fn the_tour_sets_the_form_for_each_step_runs_it_and_ends() {
     let screen = render(&app, 80, 24);
     assert!(screen.contains("Tour 1/9: average vs worst group"), "{screen}");
     let text = app.tour_text().unwrap().2;
-    assert!(text.contains("mean 96.6%") && text.contains("worst group G2 is at 24.0%"), "{text}");
+    assert!(text.contains("val mean 96.6%") && text.contains("worst 24.0%: group G2"), "{text}");
     assert!(screen.contains("minority."), "{screen}");
     // Step 2: zero-out of the top 3 of stage2.block0.conv2 by G1's gradient: the CLI's
     // `intervene --within stage2.block0.conv2 --group G1`.
@@ -1593,7 +1593,7 @@ fn rebound_keys_are_named_in_the_result_panels_the_help_and_the_status_line() {
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
     let rewound = result(InterventionSpec::rewind_layer(40, "head", 20));
     let caption = memscope::tui::caption::intervention(&rewound, &app.layers, &train, &app.keys);
-    names_rebound_keys(&caption, &["the Sensitivity view (s) rewinds"]);
+    names_rebound_keys(&caption, &["the Sensitivity view (s) rewinds each layer alone"]);
 }
 
 #[test]
@@ -1668,10 +1668,7 @@ fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
         words.push(text);
         press(&mut app, KeyCode::F(5));
     }
-    names_rebound_keys(
-        &words.join("\n"),
-        &["(P pins a result beside the next)", "a/f in this panel", "T closes it"],
-    );
+    names_rebound_keys(&words.join("\n"), &["P pins it for step 3", "a/f in this panel", "T closes it"]);
     names_rebound_keys(&app.status.to_string(), &["end of the tour · T starts it again"]);
     press(&mut app, KeyCode::Char('T'));
     press(&mut app, KeyCode::Char('T'));

@@ -17,7 +17,7 @@ pub fn intervention(r: &InterventionResult, layers: &[LayerInfo], train: &[usize
     if let Intervention::RewindLayer { .. } = r.spec.intervention {
         let sensitivity = keys.label(Action::Show(View::Sensitivity));
         return format!(
-            "One layer rewound; the Sensitivity view ({sensitivity}) rewinds every layer at once"
+            "One layer rewound; the Sensitivity view ({sensitivity}) rewinds each layer alone, in turn"
         );
     }
     if let Selection::ByHand(ids) = &q.selection {

@@ -3,7 +3,7 @@
 
 use memscope_core::edit::Intervention;
 use memscope_core::neurons::scores::Criterion;
-use memscope_core::neurons::select::{Scope, Selection};
+use memscope_core::neurons::select::{Scope, Selection, top_count};
 use memscope_core::studies::intervention::{InterventionResult, InterventionSpec};
 
 /// A percentage with one decimal, or n/a.
@@ -14,6 +14,18 @@ pub fn pct(v: Option<f64>) -> String {
 /// A signed change in points with one decimal, or n/a.
 pub fn pts(v: Option<f64>) -> String {
     v.map(|v| format!("{:+.1}", 100.0 * v)).unwrap_or_else(|| "n/a".into())
+}
+
+/// `text` cut to `width` characters, its last one `…` when anything was cut: every text
+/// the screen cuts short is cut here, so that a cut is always visible.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    match width {
+        0 => String::new(),
+        _ => text.chars().take(width - 1).chain(['…']).collect(),
+    }
 }
 
 /// A one-line description of a run.
@@ -29,11 +41,25 @@ pub fn short(r: &InterventionResult) -> String {
         _ => format!(
             "{} {} {} by {} @{}",
             s.intervention,
-            s.query.selection,
-            s.query.scope,
+            match &s.query.selection {
+                random @ Selection::Random { .. } => {
+                    selection(random, Some(r.candidates), &s.query.granularity.to_string())
+                }
+                top => top.to_string(),
+            },
+            scope(&s.query.scope, s.query.normalize_layers),
             criterion(&s.query.criterion),
             s.epoch
         ),
+    }
+}
+
+/// A scope in words: `global`, `global ÷ layer mean`, `within LAYER`.
+fn scope(scope: &Scope, normalize_layers: bool) -> String {
+    match scope {
+        Scope::Global if normalize_layers => "global ÷ layer mean".into(),
+        Scope::Global => "global".into(),
+        Scope::Layer(layer) => format!("within {layer}"),
     }
 }
 
@@ -47,20 +73,37 @@ pub fn criterion(c: &Criterion) -> String {
     }
 }
 
-/// A selection in words, fractions with one decimal.
-fn selection(s: &Selection) -> String {
+/// A selection of neurons of granularity `unit` in words, fractions with one decimal. The
+/// random control, where the scope's size (`candidates`) is known, in counts: "3 random of
+/// the 29 units outside the top 3".
+fn selection(s: &Selection, candidates: Option<usize>, unit: &str) -> String {
     match s {
-        Selection::TopK(k) => format!("top-{k}"),
-        Selection::TopFraction(q) => format!("top {:.1}%", 100.0 * q),
-        Selection::Random { count, outside_top } => {
-            format!("{count} random outside the top {:.1}%", 100.0 * outside_top)
-        }
-        Selection::ByHand(ids) => format!("{} chosen by hand", ids.len()),
+        Selection::TopK(k) => format!("top-{k} {unit}s"),
+        Selection::TopFraction(q) => format!("top {:.1}% {unit}s", 100.0 * q),
+        Selection::Random { count, outside_top } => match candidates {
+            Some(n) => {
+                let top = top_count(*outside_top, n).unwrap_or(0);
+                format!("{count} random of the {} {unit}s outside the top {top}", n.saturating_sub(top))
+            }
+            None => format!("{count} random {unit}s outside the top {:.1}%", 100.0 * outside_top),
+        },
+        Selection::ByHand(ids) => format!("{} {unit}s chosen by hand", ids.len()),
     }
+}
+
+/// Every setting of a run, in words (wrapped where shown, never cut), the random control's
+/// in counts of its scope.
+pub fn describe_run(r: &InterventionResult) -> String {
+    describe_with(&r.spec, Some(r.candidates))
 }
 
 /// Every setting of an intervention, in words (wrapped where shown, never cut).
 pub fn describe(s: &InterventionSpec) -> String {
+    describe_with(s, None)
+}
+
+/// [`describe`], with the number of neurons in the ranking's scope where it is known.
+fn describe_with(s: &InterventionSpec, candidates: Option<usize>) -> String {
     let mut parts = vec![format!("epoch {}", s.epoch)];
     match &s.intervention {
         Intervention::RewindLayer { layer, epochs_back } => {
@@ -68,17 +111,11 @@ pub fn describe(s: &InterventionSpec) -> String {
         }
         change => {
             let q = &s.query;
-            match &q.selection {
-                Selection::ByHand(ids) => {
-                    parts.push(format!("{change} {} {}s chosen by hand", ids.len(), q.granularity))
-                }
-                other => parts.push(format!("{change} {} {}s", selection(other), q.granularity)),
-            }
-            parts.push(match &q.scope {
-                Scope::Global if q.normalize_layers => "global ÷ layer mean".into(),
-                Scope::Global => "global".into(),
-                Scope::Layer(layer) => format!("within {layer}"),
-            });
+            parts.push(format!(
+                "{change} {}",
+                selection(&q.selection, candidates, &q.granularity.to_string())
+            ));
+            parts.push(scope(&q.scope, q.normalize_layers));
             parts.push(format!("by {}", criterion(&q.criterion)));
             if q.candidates.exclude_head {
                 parts.push("no head".into());
@@ -96,4 +133,26 @@ pub fn describe(s: &InterventionSpec) -> String {
         parts.push(format!("seed {}", s.seed));
     }
     parts.join(" · ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_text_ends_in_an_ellipsis_and_a_whole_one_is_left_alone() {
+        assert_eq!(fit("within stage2.block0.shortcut.conv", 30), "within stage2.block0.shortcu…");
+        assert_eq!(fit("within stage2.block0.shortcut.conv", 30).chars().count(), 30);
+        assert_eq!(fit("global", 6), "global");
+        assert_eq!(fit("global", 1), "…");
+        assert_eq!(fit("global", 0), "");
+    }
+
+    #[test]
+    fn the_random_control_reads_in_counts_of_its_scope() {
+        let control = Selection::Random { count: 3, outside_top: 3.0 / 32.0 };
+        assert_eq!(selection(&control, Some(32), "unit"), "3 random of the 29 units outside the top 3");
+        assert_eq!(selection(&control, None, "unit"), "3 random units outside the top 9.4%");
+        assert_eq!(selection(&Selection::TopK(3), Some(32), "unit"), "top-3 units");
+    }
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod tmux;
+
 /// The bundled demo experiment in this checkout.
 pub const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/checkpoints/spurious-digits");
 

@@ -8,6 +8,7 @@ use crate::tui::form::{Form, Ranking, Reach};
 use crate::tui::status::Status;
 use crate::tui::text::pct;
 use memscope_core::edit::Intervention;
+use memscope_core::model::LayerKind;
 use memscope_core::neurons::select::Selection;
 
 /// The layer whose filters the demo's story uses (else: the middle layer of the model).
@@ -50,30 +51,38 @@ pub static STEPS: [Step; 9] = [
         form: None,
         run: false,
         text: |app| {
-            let b = app.current_baseline();
-            let worst = b.and_then(|b| b.worst_group);
+            let row = app.epochs.get(app.epoch);
+            let worst = app.current_baseline().and_then(|b| b.worst_group);
             format!(
-                "Groups panel (left): mean {} (weighted by training shares), but the worst group {} is at {}. \
-                 Groups under 10% of training are the minority.",
-                pct(b.and_then(|b| b.mean_accuracy_train_weighted)),
+                "Epoch panel (top left), last row: val mean {} (weighted by training shares), worst {}: \
+                 group {} in the Groups panel. Groups under 10% of training are the minority.",
+                pct(row.and_then(|r| r.val_mean)),
+                pct(row.and_then(|r| r.val_worst)),
                 worst.map(|g| format!("G{g}")).unwrap_or("?".into()),
-                pct(b.and_then(|b| b.worst_group_accuracy)),
             )
         },
     },
     Step {
-        title: "few filters carry a minority",
+        title: "few neurons carry a minority",
         view: View::Bars,
         form: setting(ZERO_OUT, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
-            format!(
-                "Zero the 3 filters of {} with the largest gradient of G{}'s loss: watch G{} against the \
-                 majority groups (caption: the numbers).",
+            let mut text = format!(
+                "Zero the 3 {} of {} with the largest gradient of G{}'s loss: G{} against the majority \
+                 (caption).",
+                app.unit_word(),
                 app.layer_name(),
                 app.group,
-                app.group
-            )
+                app.group,
+            );
+            if let Some(sentence) = boundary_shift_sentence(app) {
+                text.push(' ');
+                text.push_str(&sentence);
+            }
+            text.push_str(&format!(" {} pins it for step 3.", app.keys.label(Action::Pin)));
+            text.push_str(&nothing_moved(app));
+            text
         },
     },
     Step {
@@ -82,12 +91,21 @@ pub static STEPS: [Step; 9] = [
         form: setting(Intervention::Noise { sigma: 0.01 }, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
-            format!(
-                "Small noise (σ 0.01, 10 runs) on the same 3 filters: compare G{}'s change with the zero-out's \
-                 ({} pins a result beside the next).",
-                app.group,
-                app.keys.label(Action::Pin)
-            )
+            let against = match &app.bars.pinned {
+                Some(_) => "the pin Δ column (the zero-out)".to_string(),
+                None => format!(
+                    "the zero-out's ({} back, {} pins it, {})",
+                    app.keys.label(Action::TourPrev),
+                    app.keys.label(Action::Pin),
+                    app.keys.label(Action::TourNext)
+                ),
+            };
+            let units = app.unit_word();
+            let text = format!(
+                "Small noise (σ 0.01, 10 runs) on the same 3 {units}: G{}'s Δ against {against}.",
+                app.group
+            );
+            text + &nothing_moved(app)
         },
     },
     Step {
@@ -96,11 +114,13 @@ pub static STEPS: [Step; 9] = [
         form: setting(Intervention::Reinit { sigma: 0.02, uniform: false }, Ranking::Gradient, TOP_3),
         run: true,
         text: |app| {
-            format!(
-                "Re-initialise the same 3 filters (σ 0.02, 10 runs): what they held is gone; G{} moves as \
+            let text = format!(
+                "Re-initialise the same 3 {} (σ 0.02, 10 runs): what they held is gone; G{} moves as \
                  under the zero-out.",
+                app.unit_word(),
                 app.group
-            )
+            );
+            text + &nothing_moved(app)
         },
     },
     Step {
@@ -108,10 +128,13 @@ pub static STEPS: [Step; 9] = [
         view: View::Bars,
         form: setting(ZERO_OUT, Ranking::RandomControl, TOP_3),
         run: true,
-        text: |_| {
-            "Zero 3 filters drawn at random outside the top, 10 draws: the signed mean Δ stays small; |Δ| and \
-             the whiskers show how much single draws move."
-                .into()
+        text: |app| {
+            let text = format!(
+                "Zero 3 {} drawn at random outside the top, 10 draws: the signed mean Δ stays small; |Δ| and \
+                 the whiskers show how much single draws move.",
+                app.unit_word()
+            );
+            text + &nothing_moved(app)
         },
     },
     Step {
@@ -120,8 +143,8 @@ pub static STEPS: [Step; 9] = [
         form: setting(ZERO_OUT, Ranking::Gradient, Selection::TopFraction(0.05)),
         run: true,
         text: |_| {
-            "Do the top neurons by gradient also have large weights? Each bin counts them by magnitude \
-             percentile (and back); the caption says whether they cluster."
+            "Do the top neurons by gradient also have large weights? Each histogram bins them by the other \
+             score's percentile; \"top 5%\" counts those in its top 5% (uniform ranks: 5%)."
                 .into()
         },
     },
@@ -145,8 +168,9 @@ pub static STEPS: [Step; 9] = [
         run: true,
         text: |app| {
             format!(
-                "The step-2 zero-out at every epoch, ranked afresh each time: from which epoch do 3 filters of \
+                "The step-2 zero-out at every epoch, ranked afresh each time: from which epoch do 3 {} of \
                  {} carry G{}?",
+                app.unit_word(),
                 app.layer_name(),
                 app.group
             )
@@ -167,6 +191,24 @@ pub static STEPS: [Step; 9] = [
         },
     },
 ];
+
+/// Step 2's sentence on the boundary-shift control (how many of the zero-out's flips one
+/// constant shift of the logit margin explains), once the result carries that number.
+/// `None` until then: the tour names no number it did not measure.
+fn boundary_shift_sentence(_app: &App) -> Option<String> {
+    None
+}
+
+/// When the result on screen is this step's and no group moved at all: says so, for a model
+/// (the ViT demo) in which these neurons hold nothing the test can find. Else empty.
+fn nothing_moved(app: &App) -> String {
+    let Some(r) = app.bars.result.as_ref().filter(|_| !app.result_stale()) else { return String::new() };
+    let still = !r.groups.is_empty() && r.groups.iter().all(|g| g.abs_change.or(g.change) == Some(0.0));
+    match still {
+        true => format!(" Every Δ is 0: the model memorized nothing in these {}.", app.unit_word()),
+        false => String::new(),
+    }
+}
 
 impl App {
     /// The tour's words for the current step.
@@ -238,6 +280,14 @@ impl App {
             effects.extend(self.update(Action::Run));
         }
         effects
+    }
+
+    /// What the story's layer calls its neurons: a conv's are filters, a linear layer's units.
+    pub fn unit_word(&self) -> &'static str {
+        match self.layers.get(self.layer).map(|l| l.kind) {
+            Some(LayerKind::Conv) => "filters",
+            _ => "units",
+        }
     }
 
     /// The layer the story zeroes: the demo's, else the middle conv layer (no shortcut, no head).

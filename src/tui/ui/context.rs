@@ -9,7 +9,7 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 use super::block;
 use crate::tui::app::{Action, App, Panel};
 use crate::tui::hitmap::HitMap;
-use crate::tui::text::pct;
+use crate::tui::text::{fit, pct};
 use crate::tui::theme::Theme;
 
 /// The epochs, layers and groups panels, each recorded in `hits`.
@@ -36,7 +36,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, hits: &mut 
             // The shape only where it fits whole beside the name.
             let fits = l.name.chars().count() + 1 + shape.len() <= layers.width.saturating_sub(2) as usize;
             let shape = if fits { format!(" {shape}") } else { String::new() };
-            ListItem::new(Line::from(vec![Span::raw(l.name.clone()), Span::styled(shape, theme.muted())]))
+            let name = fit(&l.name, layers.width.saturating_sub(2) as usize);
+            ListItem::new(Line::from(vec![Span::raw(name), Span::styled(shape, theme.muted())]))
         })
         .collect();
     let title = if app.layer_filter.is_empty() {
@@ -55,7 +56,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, hits: &mut 
             let acc = baseline.and_then(|b| b.groups[g.group].accuracy);
             let worst = baseline.is_some_and(|b| b.worst_group == Some(g.group));
             let line = Line::from(vec![
-                Span::styled(format!("G{} {:<13.13}", g.group, g.name), theme.group(g.group)),
+                Span::styled(format!("G{} {:<13}", g.group, fit(&g.name, 13)), theme.group(g.group)),
                 Span::styled(format!("{:>5}", g.train), theme.muted()),
                 Span::styled(
                     format!(" {:>6}", pct(acc)),
@@ -99,6 +100,9 @@ fn list(
 pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let group = app.group_label();
     let focused = app.focus == Panel::Form;
+    // A value too long for the panel is cut with "…" (the result's header states it whole):
+    // after the label, its 14 columns, and the marks around it (◀ ▶ where selected).
+    let room = |selected: bool| (area.width as usize).saturating_sub(2 + 14 + if selected { 4 } else { 2 });
     // Only the fields that apply to the current settings.
     let lines: Vec<Line> = app
         .form
@@ -107,6 +111,7 @@ pub fn draw_form(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .map(|field| {
             let (label, value) = app.form.describe(field, &group, app.layer_name());
             let selected = focused && field == app.form.field;
+            let value = fit(&value, room(selected));
             let value_style = if selected { theme.selected() } else { Style::default() };
             Line::from(vec![
                 Span::styled(format!("{label:>13} "), theme.muted()),

@@ -136,7 +136,7 @@ fn example_lines<'a>(flips: &Flips, inner: usize, theme: &Theme) -> Vec<Line<'a>
                 _ => (" ", theme.muted()),
             };
             let text = format!("{mark} #{}", e.index);
-            labels.push(Span::styled(format!("{:<width$.width$} ", text, width = tw), style));
+            labels.push(Span::styled(format!("{:<tw$} ", crate::tui::text::fit(&text, tw)), style));
         }
         lines.push(Line::from(labels));
     }
@@ -161,7 +161,7 @@ fn header<'a>(flips: &Flips, app: &App, theme: &Theme) -> Vec<Line<'a>> {
         Span::styled(format!("✗ {} broken", flips.broken()), theme.negative()),
         Span::raw(" · "),
         Span::styled(format!("✓ {} fixed", flips.fixed()), theme.positive()),
-        Span::styled(" · then · wrong both, blank right both", theme.muted()),
+        Span::styled(" · '·' still wrong, no mark still right", theme.muted()),
     ]));
     lines
 }

@@ -16,6 +16,7 @@ use super::app::{Action, App, Edit, Panel, PromptKind, VIEWS, View};
 use super::hitmap::HitMap;
 use super::keymap::MOUSE;
 use super::status::Tone;
+use super::text::fit;
 use super::theme::Theme;
 
 /// Draws `lines` wrapped inside `outer`, from row `scroll` on (clamped to the last page).
@@ -78,7 +79,7 @@ fn draw_right(frame: &mut Frame, right: Rect, app: &App, theme: &Theme, hits: &m
     // On the tour its words take the form's place (the result's header states every setting).
     let tour = app.tour_text().map(|(at, title, text)| {
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
-        let height = (paragraph.line_count(right.width.saturating_sub(2)) as u16 + 2).clamp(3, 7);
+        let height = (paragraph.line_count(right.width.saturating_sub(2)) as u16 + 2).clamp(3, 8);
         (at, title, paragraph, height)
     });
     let form_height = match &tour {
@@ -136,11 +137,7 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let used: usize =
         spans.iter().map(|s| s.width()).sum::<usize>() + " memscope ".len() + rest.chars().count();
     let room = (area.width as usize).saturating_sub(used).max(8);
-    let name = if app.name.chars().count() > room {
-        format!("{}…", app.name.chars().take(room - 1).collect::<String>())
-    } else {
-        app.name.clone()
-    };
+    let name = fit(&app.name, room);
     spans.splice(0..0, [Span::styled(" memscope ", theme.accent()), Span::raw(format!("{name}{rest}"))]);
     // The device and libtorch, right-aligned where the line has room: in full, without the
     // libtorch, or not at all (the help overlay always names both).
@@ -158,6 +155,7 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 /// The footer: an open prompt, the running job's gauge, or the status with the keys to begin.
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let keymap = &app.keys;
+    let width = area.width as usize;
     if let Some(prompt) = &app.prompt {
         let (accept, close) =
             (keymap.label(Action::Prompt(Edit::Accept)), keymap.label(Action::Prompt(Edit::Close)));
@@ -179,7 +177,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 app.layers.len()
             ),
         };
-        frame.render_widget(Paragraph::new(Span::styled(line, theme.accent())), area);
+        frame.render_widget(Paragraph::new(Span::styled(fit(&line, width), theme.accent())), area);
         return;
     }
     match &app.running {
@@ -195,8 +193,10 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 run.started.elapsed().as_secs_f64(),
                 if run.total > 0 { format!("  {}/{}", run.done, run.total) } else { String::new() },
             );
-            let gauge =
-                Gauge::default().gauge_style(theme.accent()).ratio(ratio.clamp(0.0, 1.0)).label(label);
+            let gauge = Gauge::default()
+                .gauge_style(theme.accent())
+                .ratio(ratio.clamp(0.0, 1.0))
+                .label(fit(&label, width));
             frame.render_widget(gauge, area);
         }
         None => {
@@ -204,10 +204,13 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Tone::Bad => theme.negative(),
                 Tone::Plain => Style::default(),
             };
-            let mut spans = vec![Span::styled(app.status.text(keymap), style)];
-            // A subset or skipped images: every number on screen is of that data.
-            if let Some(note) = app.data_changes.short() {
-                spans.push(Span::styled(format!("  · data: {note}"), theme.accent()));
+            // A subset or skipped images: every number on screen is of that data, so its note
+            // keeps its place and the message gives way.
+            let note = app.data_changes.short().map(|note| format!("  · data: {note}"));
+            let room = width.saturating_sub(note.as_ref().map_or(0, |n| n.chars().count()));
+            let mut spans = vec![Span::styled(fit(&app.status.text(keymap), room), style)];
+            if let Some(note) = note {
+                spans.push(Span::styled(fit(&note, width), theme.accent()));
             }
             frame.render_widget(Paragraph::new(Line::from(spans)), area);
         }
@@ -223,7 +226,7 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme) {
     let symbols = [
         ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
         ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
-        ("worst (was)", "worst group after the change; the worst before it"),
+        ("worst", "the worst group before the change, as the CLI's (worst)"),
         ("100/group", "examples per group: 100 means 1 example = 1 pp"),
         ("stale", stale.as_str()),
         ("* (Sensitivity)", "|change| ≥ 1 pp: the layer is sensitive for that group"),

@@ -9,7 +9,7 @@ use ratatui::widgets::{Padding, Paragraph, Wrap};
 use super::{block, scrolled};
 use crate::tui::app::{Action, App, BAR_SCALES, HISTORY};
 use crate::tui::caption;
-use crate::tui::text::{describe, pct, pts};
+use crate::tui::text::{describe_run, pct, pts};
 use crate::tui::theme::Theme;
 use memscope_core::neurons::NeuronId;
 use memscope_core::studies::GroupChange;
@@ -225,7 +225,7 @@ fn bars_panel(
             theme.negative().add_modifier(Modifier::BOLD),
         ));
     }
-    spec.push(Span::styled(describe(&r.spec), theme.muted()));
+    spec.push(Span::styled(describe_run(r), theme.muted()));
     let mut lines = vec![
         Line::from(spec),
         Line::styled(
@@ -266,7 +266,7 @@ struct Bar {
 }
 
 /// A group's row: its name, accuracy before and after, its bar, Δ, |Δ|, the pinned Δ, and
-/// whether it is the worst group (or was).
+/// whether it was the worst group before the change.
 fn group_line<'a>(
     r: &InterventionResult,
     g: &GroupChange,
@@ -274,19 +274,19 @@ fn group_line<'a>(
     Bar { scale, width, label }: Bar,
     theme: &Theme,
 ) -> Line<'a> {
-    let marker = if r.after_summary.worst_group == Some(g.group) {
-        " worst"
-    } else if r.before.worst_group == Some(g.group) {
-        " (was)"
-    } else {
-        ""
-    };
+    // The worst group before the change, as the CLI's "(worst)" marks it: the group the
+    // Groups panel shows in red, the same for every run on this epoch and split.
+    let marker = if r.before.worst_group == Some(g.group) { " worst" } else { "" };
     let change = g.change.map(|c| 100.0 * c).unwrap_or(0.0);
     let std = if r.runs > 1 { 100.0 * g.after_std.unwrap_or(0.0) } else { 0.0 };
     let fill_style = if change < 0.0 { theme.negative() } else { theme.positive() };
-    let name = format!("G{} {}", g.group, g.name);
+    // Narrow: the group's number alone (the Groups panel names it); wide: its name, cut with "…".
+    let name = match label {
+        ..=4 => format!("G{}", g.group),
+        _ => crate::tui::text::fit(&format!("G{} {}", g.group, g.name), label - 1),
+    };
     let mut spans = vec![
-        Span::styled(format!("{:<label$.label$}", name), theme.group(g.group)),
+        Span::styled(format!("{name:<label$}"), theme.group(g.group)),
         Span::raw(format!("{:>5}→{:<5}  ", acc(g.before), acc(g.after))),
     ];
     spans.extend(bar_spans(&bar_cells(change, std, scale, width), fill_style, theme));
@@ -313,14 +313,15 @@ fn summary_lines<'a>(
     let caption = caption::intervention(r, &app.layers, &train, &app.keys);
     let mut lines = vec![Line::styled(caption, theme.accent())];
     let (b, a) = (&r.before_summary, &r.after_summary);
-    let worst = if r.runs > 1 { "worst (mean of runs)" } else { "worst-group" };
+    // Over repeats: the mean over runs of each run's worst group, whichever group that was.
+    let (worst, width) = if r.runs > 1 { ("mean of each run's worst", 25) } else { ("worst-group", 22) };
     lines.push(Line::raw(format!(
-        "{worst:<22}{} → {}",
+        "{worst:<width$}{} → {}",
         pct(b.worst_group_accuracy),
         pct(a.worst_group_accuracy)
     )));
     lines.push(Line::raw(format!(
-        "{:<22}{} → {}",
+        "{:<width$}{} → {}",
         "mean (train-weighted)",
         pct(b.mean_accuracy_train_weighted),
         pct(a.mean_accuracy_train_weighted)
@@ -333,7 +334,7 @@ fn summary_lines<'a>(
     }
     if let Some(pin) = pin {
         let unpin = app.keys.label(Action::Pin);
-        lines.push(Line::styled(format!("pin Δ ({unpin} unpins): {}", describe(&pin.spec)), theme.accent()));
+        lines.push(Line::styled(format!("pin Δ ({unpin} unpins): {}", describe_run(pin)), theme.accent()));
     }
     lines
 }
@@ -382,7 +383,7 @@ pub fn draw_neurons(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
         let stale = format!("stale: press {}", app.keys.label(Action::Run));
         lines.push(Line::styled(stale, theme.negative().add_modifier(Modifier::BOLD)));
     }
-    lines.push(Line::styled(describe(&r.spec), theme.muted()));
+    lines.push(Line::styled(describe_run(r), theme.muted()));
     if one_line {
         lines.push(Line::styled(format!("{:<name_width$} {header}", "neuron"), theme.accent()));
         lines.extend(
@@ -449,9 +450,18 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, foc
         row.push_str(&format!("{:>8}", pct(r.after_summary.worst_group_accuracy)));
         lines.push(Line::raw(row));
         // Every setting, wrapped under the numbers.
-        lines.push(Line::styled(format!("   {}", describe(&r.spec)), theme.muted()));
+        lines.push(Line::styled(format!("   {}", describe_run(r)), theme.muted()));
     }
-    let title = format!(" History ({} of {HISTORY}), newest first; Δ in pp ", app.bars.history.len());
+    let runs = app.bars.history.len();
+    let runs = format!("{runs} run{}", if runs == 1 { "" } else { "s" });
+    // "newest first" where the border has room for it.
+    let title = [
+        format!(" History: {runs}, keeps {HISTORY}, newest first; Δ in pp "),
+        format!(" History: {runs}, keeps {HISTORY}; Δ in pp "),
+    ]
+    .into_iter()
+    .find(|t| t.chars().count() + 2 <= area.width as usize)
+    .unwrap_or_else(|| format!(" History: {runs} "));
     scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
 }
 

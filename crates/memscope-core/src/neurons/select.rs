@@ -95,7 +95,7 @@ fn check_fraction(q: f64) -> Result<()> {
 }
 
 /// Number of neurons in the top fraction `q` of `n` (at least one, when there is one).
-pub(crate) fn top_count(q: f64, n: usize) -> Result<usize> {
+pub fn top_count(q: f64, n: usize) -> Result<usize> {
     check_fraction(q)?;
     // The epsilon keeps k/n * n from rounding up to k + 1.
     Ok((((q * n as f64) - 1e-9).ceil() as usize).max(1).min(n))
