@@ -53,20 +53,26 @@ fn columns(screen: &str, range: std::ops::Range<usize>) -> Vec<String> {
     screen.lines().map(|l| l.chars().skip(range.start).take(range.len()).collect()).collect()
 }
 
-/// The text inside the panel whose top border begins with `title` (in the columns `range`):
-/// its rows without borders, joined by single spaces, so that wrapped words read on. Empty
-/// when no such panel is drawn.
+/// The text of the panel whose top border begins with `title` (in the columns `range`): its
+/// title and rows without borders, joined by single spaces, so that wrapped words read on.
+/// Empty when no such panel is drawn.
 fn panel(screen: &str, range: std::ops::Range<usize>, title: &str) -> String {
     let rows = columns(screen, range);
     let Some(top) = rows.iter().position(|r| r.starts_with(&format!("┌ {title}"))) else {
         return String::new();
     };
-    let inner: Vec<&str> = rows[top + 1..]
+    let title = rows[top].trim_start_matches('┌').trim_end().trim_end_matches(['─', '┐']);
+    let inner = rows[top + 1..]
         .iter()
         .take_while(|r| !r.starts_with('└'))
-        .map(|r| r.trim_start_matches('│').trim_end().trim_end_matches('│'))
-        .collect();
-    inner.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+        .map(|r| r.trim_start_matches('│').trim_end().trim_end_matches('│'));
+    std::iter::once(title)
+        .chain(inner)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn right(screen: &str, title: &str) -> String {
@@ -81,7 +87,7 @@ fn number(word: &str) -> f64 {
     word.trim_end_matches(['%', '*', '│']).parse().unwrap_or_else(|_| panic!("not a number: {word}"))
 }
 
-/// The Groups panel: (group, training count, accuracy in %) per row.
+/// The Groups panel: (group, training count, accuracy in %) per row with an accuracy.
 fn groups(screen: &str) -> Vec<(usize, f64, f64)> {
     let rows = columns(screen, 0..LEFT);
     let top = rows.iter().position(|r| r.starts_with("┌ Groups")).expect("a Groups panel");
@@ -91,7 +97,8 @@ fn groups(screen: &str) -> Vec<(usize, f64, f64)> {
         .filter_map(|r| {
             let words: Vec<&str> = r.trim_matches('│').split_whitespace().collect();
             let group = words.first()?.strip_prefix('G')?.parse().ok()?;
-            Some((group, number(words[words.len() - 2]), number(words[words.len() - 1])))
+            let value = |w: &str| w.trim_end_matches('%').parse::<f64>().ok();
+            Some((group, value(words[words.len() - 2])?, value(words[words.len() - 1])?))
         })
         .collect()
 }
@@ -147,7 +154,9 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
 
     // Step 1: the Epoch panel's last row and the Groups panel.
     t.keys(&["t"]);
-    let screen = t.wait_until("step 1", |s| tour(s).contains("Tour 1/9") || s.contains("Tour 1/9"));
+    let screen = t.wait_until("step 1 and the Groups panel's accuracies", |s| {
+        s.contains("Tour 1/9") && groups(s).len() == 4
+    });
     let text = tour(&screen);
     let last = columns(&screen, 0..LEFT)
         .into_iter()
@@ -207,6 +216,10 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
     for g in 0..4 {
         assert_eq!(delta(&noise, g).pin, Some(delta(&zero, g).delta), "G{g}'s pin Δ:\n{screen}");
     }
+    // The pinned run's settings, at the end of the panel.
+    t.keys(&["End"]);
+    let screen = t.wait_until("the end of the bars", |s| s.contains("↓0 more"));
+    t.keys(&["Home"]);
     assert!(
         right(&screen, "Δ acc").contains("pin Δ (p unpins): epoch 40 · zero-out top-3 units"),
         "{screen}"
@@ -244,7 +257,12 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
     assert!(text.contains("Each histogram bins them by the other score's percentile"), "{text}");
     assert!(text.contains("\"top 5%\" counts those in its top 5%"), "{text}");
     let ranks = right(&screen, "Ranks");
-    let top: usize = ranks.split("· top ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    let top: usize = ranks
+        .split("· top ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no top count in the title:\n{screen}"));
     assert!(ranks.contains("|w| percentile of the top by gradient:"), "{ranks}");
     assert!(ranks.contains("gradient percentile of the top by |w|:"), "{ranks}");
     for line in ranks.split("top 5%: ").skip(1) {
