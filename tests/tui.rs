@@ -1860,3 +1860,38 @@ fn neurons_pinned_in_the_neurons_view_or_typed_replace_the_ranking() {
     typed(&mut app, "");
     assert_eq!(app.spec().query.selection, memscope_core::neurons::select::Selection::TopK(3));
 }
+
+#[test]
+fn a_form_value_cut_at_80_columns_ends_in_an_ellipsis_and_the_status_keeps_the_scope() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.layer = app.layers.iter().position(|l| l.name == "stage2.block0.shortcut.conv").unwrap();
+    app.form.reach = memscope::tui::form::Reach::Layer;
+    app.form.ranking = memscope::tui::form::Ranking::RandomControl;
+    let screen = render(&app, 80, 24);
+    let mut cut = 0;
+    for field in app.form.visible() {
+        let (_, value) = app.form.describe(field, &app.group_label(), app.layer_name());
+        if screen.contains(&value) {
+            continue;
+        }
+        // Cut: its beginning is drawn, and the cut is marked.
+        let start: String = value.chars().take(12).collect();
+        let line =
+            screen.lines().find(|l| l.contains(&start)).unwrap_or_else(|| panic!("{value}:\n{screen}"));
+        assert!(line.contains('…'), "{value} cut without a mark: {line}");
+        cut += 1;
+    }
+    assert!(cut >= 1, "nothing was cut at 80 columns:\n{screen}");
+    // The status line after a layer-normalised run names the normalisation.
+    let normalized = result(InterventionSpec::neurons(40).normalize_layers(true));
+    assert!(memscope::tui::text::short(&normalized).contains("global ÷ layer mean"));
+    // The random control's settings in counts of its scope.
+    let control = InterventionSpec::neurons(40)
+        .within("stage2.block0.conv2")
+        .select(memscope_core::neurons::select::Selection::Random { count: 3, outside_top: 3.0 / 32.0 });
+    let mut control = result(control);
+    control.candidates = 32;
+    let words = memscope::tui::text::describe_run(&control);
+    assert!(words.contains("3 random of the 29 units outside the top 3"), "{words}");
+}

@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_cut_text_ends_in_an_ellipsis_and_a_whole_one_is_left_alone() {
-        assert_eq!(fit("within stage2.block0.shortcut.conv", 30), "within stage2.block0.shortcu…");
+        assert_eq!(fit("within stage2.block0.shortcut.conv", 30), "within stage2.block0.shortcut…");
         assert_eq!(fit("within stage2.block0.shortcut.conv", 30).chars().count(), 30);
         assert_eq!(fit("global", 6), "global");
         assert_eq!(fit("global", 1), "…");
