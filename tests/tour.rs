@@ -145,13 +145,20 @@ fn wait_for_bars(t: &Tmux, settings: &[&str]) -> String {
 
 #[test]
 fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
-    let story = ["--within", LAYER, "--group", "G1"];
-    let zero_cli = common::cli_changes(&story);
-    let noise_cli = common::cli_changes(&[&story[..], &["--kind", "noise"]].concat());
     let t = Tmux::start_sized("memscope-tour", 80, 24);
     t.line(BIN);
     t.wait_for(&["No intervention yet", "24.0%"]);
+    let groups = step_1(&t);
+    let zero = steps_2_and_3(&t, &groups);
+    steps_4_and_5(&t, &zero);
+    steps_6_and_7(&t);
+    steps_8_and_9(&t, &zero);
+    t.keys(&["t", "q"]);
+    t.assert_shell_usable();
+}
 
+/// Step 1; returns the Groups panel's rows.
+fn step_1(t: &Tmux) -> Vec<(usize, f64, f64)> {
     // Step 1: the Epoch panel's last row and the Groups panel.
     t.keys(&["t"]);
     let screen = t.wait_until("step 1 and the Groups panel's accuracies", |s| {
@@ -176,9 +183,18 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
     assert!(text.contains(&format!("group G{} in the Groups panel", lowest.0)), "{text}");
     assert!(text.contains("under 10% of training are the minority"), "{text}");
 
+    groups
+}
+
+/// Steps 2 and 3 (`p` pins step 2's result); returns step 2's bars.
+fn steps_2_and_3(t: &Tmux, groups: &[(usize, f64, f64)]) -> Vec<(usize, BarRow)> {
+    let story = ["--within", LAYER, "--group", "G1"];
+    let zero_cli = common::cli_changes(&story);
+    let noise_cli = common::cli_changes(&[&story[..], &["--kind", "noise"]].concat());
+    let total: f64 = groups.iter().map(|g| g.1).sum();
     // Step 2: the zero-out of the story's layer, by G1's gradient.
     t.keys(&["n"]);
-    let screen = wait_for_bars(&t, &["zero-out top-3 units", &format!("within {LAYER}"), "by grad G1"]);
+    let screen = wait_for_bars(t, &["zero-out top-3 units", &format!("within {LAYER}"), "by grad G1"]);
     let text = tour(&screen);
     assert!(text.contains("Tour 2/9") || screen.contains("Tour 2/9"), "{screen}");
     assert!(
@@ -206,7 +222,7 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
 
     // Step 3: noise on the same filters, the zero-out pinned beside it.
     t.keys(&["n"]);
-    let screen = wait_for_bars(&t, &["noise N(0, 0.01²) top-3 units", &format!("within {LAYER}"), "10 runs"]);
+    let screen = wait_for_bars(t, &["noise N(0, 0.01²) top-3 units", &format!("within {LAYER}"), "10 runs"]);
     let text = tour(&screen);
     assert!(text.contains("Small noise (σ 0.01, 10 runs) on the same 3 filters"), "{text}");
     assert!(text.contains("G1's Δ against the pin Δ column (the zero-out)"), "{text}");
@@ -225,21 +241,26 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
         "{screen}"
     );
 
+    zero
+}
+
+/// Steps 4 and 5, against step 2's bars (`zero`).
+fn steps_4_and_5(t: &Tmux, zero: &[(usize, BarRow)]) {
     // Step 4: re-initialising the same filters moves G1 the zero-out's way.
     t.keys(&["n"]);
     let screen =
-        wait_for_bars(&t, &["re-init N(0, 0.02²) top-3 units", &format!("within {LAYER}"), "10 runs"]);
+        wait_for_bars(t, &["re-init N(0, 0.02²) top-3 units", &format!("within {LAYER}"), "10 runs"]);
     let text = tour(&screen);
     assert!(text.contains("Re-initialise the same 3 filters (σ 0.02, 10 runs)"), "{text}");
     assert!(text.contains("G1 moves as under the zero-out"), "{text}");
     let reinit = bars(&screen);
-    let (now, then) = (delta(&reinit, 1).delta, delta(&zero, 1).delta);
+    let (now, then) = (delta(&reinit, 1).delta, delta(zero, 1).delta);
     assert!(now.signum() == then.signum() && now != 0.0, "G1: re-init {now}, zero-out {then}:\n{screen}");
 
     // Step 5: the random control, drawn outside the layer's top 3.
     t.keys(&["n"]);
     let screen = wait_for_bars(
-        &t,
+        t,
         &["zero-out 3 random of the 29 units outside the top 3", &format!("within {LAYER}"), "10 runs"],
     );
     let text = tour(&screen);
@@ -249,7 +270,9 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
     for (g, row) in &control {
         assert!(row.delta.abs() < then.abs(), "G{g}: control {} vs the zero-out's G1 {then}", row.delta);
     }
+}
 
+fn steps_6_and_7(t: &Tmux) {
     // Step 6: the rank histograms.
     t.keys(&["n"]);
     let screen = t.wait_until("the rank histograms", |s| right(s, "Ranks").contains("top 5%:"));
@@ -281,7 +304,10 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
     t.keys(&["Right"]);
     let screen = t.wait_for(&["┌ Rewind 10 epochs back"]);
     assert_sensitivity_marks(&screen);
+}
 
+/// Steps 8 and 9, against step 2's bars (`zero`).
+fn steps_8_and_9(t: &Tmux, zero: &[(usize, BarRow)]) {
     // Step 8: the zero-out at every epoch; its epoch-40 row is step 2's.
     t.keys(&["n"]);
     let screen = t.wait_until("the epochs", |s| {
@@ -294,7 +320,7 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
     t.keys(&["End"]);
     let screen = t.wait_until("the epoch-40 row", |s| epoch_row(s, 40).is_some());
     let row = epoch_row(&screen, 40).unwrap();
-    let expected: Vec<f64> = (0..4).map(|g| delta(&zero, g).delta).collect();
+    let expected: Vec<f64> = (0..4).map(|g| delta(zero, g).delta).collect();
     assert_eq!(row, expected, "{screen}");
 
     // Step 9: G1's images; the counts are step 2's accuracies.
@@ -314,14 +340,12 @@ fn the_tour_at_80x24_says_nothing_the_screen_contradicts() {
         .collect();
     // "46 right of 100 before, 4 after · ✗ 42 broken · ✓ 0 fixed"
     let [before, of, after, broken, fixed] = counts[..] else { panic!("{images}") };
-    assert_eq!((before, of), (delta(&zero, 1).before, 100.0), "{images}");
-    assert_eq!(after, before + delta(&zero, 1).delta, "{images}");
+    assert_eq!((before, of), (delta(zero, 1).before, 100.0), "{images}");
+    assert_eq!(after, before + delta(zero, 1).delta, "{images}");
     assert_eq!(before - broken + fixed, after, "{images}");
     if broken > 0.0 {
         assert!(images.contains("✗ #"), "{images}");
     }
-    t.keys(&["t", "q"]);
-    t.assert_shell_usable();
 }
 
 /// The Sensitivity view's rows shown: `*` exactly where |Δ| ≥ 1, and the count row (when

@@ -111,9 +111,10 @@ impl Drop for Tmux {
 }
 
 impl Tmux {
-    /// Waits until `ok` holds of the screen; `what` names it in the failure.
+    /// Waits until `ok` holds of the screen; `what` names it in the failure. Up to 5 minutes:
+    /// the tour's series of 41 epochs takes 100 s on a busy 2-core machine.
     pub fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let screen = self.screen();
             if ok(&screen) {
