@@ -43,7 +43,12 @@ impl Net {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device)
         };
-        Net { conv: conv(3, 6), norm: BatchNormConfig::new(6).init(device), mixer: conv(6, 8), out: LinearConfig::new(8, 2).init(device) }
+        Net {
+            conv: conv(3, 6),
+            norm: BatchNormConfig::new(6).init(device),
+            mixer: conv(6, 8),
+            out: LinearConfig::new(8, 2).init(device),
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
@@ -91,7 +96,8 @@ fn trained(data: &GroupedDataset, steps: usize, device: &Device) -> Net {
 fn counts(model: &Net, data: &GroupedDataset, split: Split, device: &Device) -> Vec<usize> {
     let all: Vec<usize> = (0..data.split(split).len()).collect();
     let logits = model.forward(batch::images(data, split, &all, device).unwrap());
-    let predicted: Vec<i64> = logits.argmax(1).flatten::<1>(0, 1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let predicted: Vec<i64> =
+        logits.argmax(1).flatten::<1>(0, 1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
     let mut correct = vec![0; data.group_names.len()];
     for (i, p) in predicted.into_iter().enumerate() {
         if p as usize == data.split(split).labels[i] {
@@ -131,7 +137,14 @@ fn loss(model: &Net, data: &GroupedDataset, indices: &[usize], device: &Device) 
 
 /// The L2 norm of the central finite differences of the loss over filter `index` of `layer`
 /// (float64 sums of a float32 forward: a step of 1e-2 keeps rounding below the tolerance).
-fn finite_difference_norm(model: &Net, layer: &str, index: usize, data: &GroupedDataset, group: usize, device: &Device) -> f64 {
+fn finite_difference_norm(
+    model: &Net,
+    layer: &str,
+    index: usize,
+    data: &GroupedDataset,
+    group: usize,
+    device: &Device,
+) -> f64 {
     let indices = data.split(Split::Train).indices_of_group(group);
     let weight = if layer == "conv" { model.conv.weight.val() } else { model.mixer.weight.val() };
     let [_, i, h, w] = weight.dims();
@@ -188,7 +201,12 @@ fn a_users_burn_module_gives_plain_burns_counts_and_gradients() {
     let mut session = Session::new(reopened, data.clone(), device.clone()).unwrap();
     let group = 1;
     let spec = InterventionSpec { split: Split::Val, repeats: 1, ..InterventionSpec::neurons(1) }
-        .criterion(Criterion::Gradient { group: Some(group), split: Split::Train, sampling: Sampling::All, seed: 0 })
+        .criterion(Criterion::Gradient {
+            group: Some(group),
+            split: Split::Train,
+            sampling: Sampling::All,
+            seed: 0,
+        })
         .select(Selection::TopK(3));
     let result = intervention::run(&mut session, &spec, &mut Silent).unwrap();
 
@@ -209,7 +227,10 @@ fn a_users_burn_module_gives_plain_burns_counts_and_gradients() {
     let top = &result.neurons[0];
     let expected = finite_difference_norm(&by_burn, &top.id.layer, top.id.index, &data, group, &device);
     let got = f64::from(top.score);
-    assert!((got - expected).abs() <= 0.02 * expected + 1e-6, "gradient score {got}, finite differences {expected}");
+    assert!(
+        (got - expected).abs() <= 0.02 * expected + 1e-6,
+        "gradient score {got}, finite differences {expected}"
+    );
 }
 
 #[test]
@@ -225,6 +246,7 @@ fn an_unregistered_model_and_mitigation_are_refused_in_one_line() {
     let other = Experiment { dir: exp.dir.clone(), manifest };
     let err = format!("{:#}", other.load_network(1, &device).unwrap_err());
     assert!(err.contains("no burn model is registered as 'not-registered'"), "{err}");
-    let err = memscope_core::mitigate::check_destination(&exp, &tmp.path().join("m")).unwrap_err().to_string();
+    let err =
+        memscope_core::mitigate::check_destination(&exp, &tmp.path().join("m")).unwrap_err().to_string();
     assert!(err.contains("FEATURES = false"), "{err}");
 }

@@ -12,13 +12,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use burn::prelude::*;
 use memscope_core::data::{Split, batch};
 use memscope_core::device::DeviceSpec;
-use memscope_core::model::Mode;
-use safetensors::SafeTensors;
 use memscope_core::experiment::{Experiment, detect, export};
+use memscope_core::model::Mode;
 use memscope_core::model::ModelConfig;
+use safetensors::SafeTensors;
 use serde_json::Value;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-deit-distilled");
@@ -31,7 +30,8 @@ fn fixtures() -> Option<PathBuf> {
 
 fn make_fixtures(python: &Path) -> PathBuf {
     let cache =
-        common::fixture_cache("torch-deit-distilled", &["make-torch-deit-distilled", "make-torch-vit"]).unwrap();
+        common::fixture_cache("torch-deit-distilled", &["make-torch-deit-distilled", "make-torch-vit"])
+            .unwrap();
     if cache.join(".complete").exists() {
         return cache;
     }
@@ -60,7 +60,9 @@ fn a_distilled_deit_imports_and_gives_pytorchs_counts_after_a_zero_out() {
     let exp = tmp.path().join("exp");
     common::succeeds(&["import", "--checkpoints", &s(&dir.join("run")), "--heads", "4", "--out", &s(&exp)]);
     let experiment = Experiment::open(&exp).unwrap();
-    let ModelConfig::ViT(config) = &experiment.manifest.model else { panic!("{:?}", experiment.manifest.model) };
+    let ModelConfig::ViT(config) = &experiment.manifest.model else {
+        panic!("{:?}", experiment.manifest.model)
+    };
     assert!(config.distilled && config.img_size == 24 && config.patch_size == 4, "{config:?}");
     // memscope's logits on the val images are PyTorch's.
     let device = DeviceSpec::Cpu.device().unwrap();
@@ -87,7 +89,8 @@ fn a_distilled_deit_imports_and_gives_pytorchs_counts_after_a_zero_out() {
     assert!(info.contains("head_dist"), "{info}");
 
     let answers: Value = serde_json::from_slice(&std::fs::read(dir.join("zero.json")).unwrap()).unwrap();
-    let list = |v: &Value| -> Vec<u64> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect() };
+    let list =
+        |v: &Value| -> Vec<u64> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect() };
     for (layer, torch) in answers.as_object().unwrap() {
         let rows = list(&torch["rows"]);
         let k = rows.len().to_string();
@@ -114,8 +117,12 @@ fn a_distilled_deit_imports_and_gives_pytorchs_counts_after_a_zero_out() {
         let indices: Vec<u64> =
             json["neurons"].as_array().unwrap().iter().map(|n| n["id"]["index"].as_u64().unwrap()).collect();
         assert_eq!(indices, rows, "{layer}");
-        let before: Vec<u64> =
-            json["before"]["groups"].as_array().unwrap().iter().map(|g| g["correct"].as_u64().unwrap()).collect();
+        let before: Vec<u64> = json["before"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["correct"].as_u64().unwrap())
+            .collect();
         let after: Vec<u64> = common::correct_after(&json).into_iter().map(|c| c as u64).collect();
         eprintln!(
             "{layer} top-{k} zeroed: PyTorch {:?} -> {:?}; memscope {before:?} -> {after:?}",

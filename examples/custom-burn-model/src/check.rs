@@ -33,7 +33,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let before = correct_per_group(&dataset, split, &device, |x| model.forward(x))?;
     let mut zeroed = model;
     for id in neurons.split(',') {
-        let (layer, index) = id.split_once(':').with_context(|| format!("neuron '{id}' is not LAYER:INDEX"))?;
+        let (layer, index) =
+            id.split_once(':').with_context(|| format!("neuron '{id}' is not LAYER:INDEX"))?;
         let index: usize = index.parse().with_context(|| format!("neuron '{id}'"))?;
         zeroed = zero(zeroed, layer, index)?;
     }

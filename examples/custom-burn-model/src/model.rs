@@ -59,7 +59,9 @@ impl TinyCnn {
 
     fn classification(&self, batch: DigitBatch) -> ClassificationOutput {
         let output = self.forward(batch.images);
-        let loss = CrossEntropyLossConfig::new().init(&output.device()).forward(output.clone(), batch.labels.clone());
+        let loss = CrossEntropyLossConfig::new()
+            .init(&output.device())
+            .forward(output.clone(), batch.labels.clone());
         ClassificationOutput::new(loss, output, batch.labels)
     }
 }

@@ -36,7 +36,8 @@ pub fn record_path(run: &Path, epoch: usize) -> PathBuf {
 pub fn train(dataset: &GroupedDataset, run: &Path, epochs: usize, device: &Device) -> Result<()> {
     let train_device = device.clone().autodiff();
     let model = TinyCnn::new(dataset.image_shape[0], dataset.class_names.len(), &train_device);
-    std::fs::create_dir_all(run.join("checkpoint")).with_context(|| format!("cannot create {}", run.display()))?;
+    std::fs::create_dir_all(run.join("checkpoint"))
+        .with_context(|| format!("cannot create {}", run.display()))?;
     model.clone().save_file(record_path(run, 0)).map_err(|e| anyhow!("cannot save epoch 0: {e}"))?;
 
     let batcher = DigitBatcher { shape: dataset.image_shape };

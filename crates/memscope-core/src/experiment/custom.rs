@@ -119,8 +119,8 @@ pub(crate) fn load(
     );
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow!("checkpoint {} is not a burn record: {e}", path.display()))?;
-    let network = custom::init(&config.name, device)?
-        .with_record(record)
-        .with_context(|| format!("checkpoint {} does not fit the burn model '{}'", path.display(), config.name))?;
+    let network = custom::init(&config.name, device)?.with_record(record).with_context(|| {
+        format!("checkpoint {} does not fit the burn model '{}'", path.display(), config.name)
+    })?;
     Ok(Network::Custom(network))
 }
