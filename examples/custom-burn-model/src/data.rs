@@ -59,8 +59,11 @@ pub fn correct_per_group(
     for chunk in indices.chunks(256) {
         let batch = batcher.batch(chunk.iter().filter_map(|&i| items.get(i)).collect(), device);
         let predicted = predict(batch.images).argmax(1).flatten::<1>(0, 1);
-        let predicted: Vec<i64> =
-            predicted.into_data().convert::<i64>().to_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let predicted: Vec<i64> = predicted
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         for (&i, &p) in chunk.iter().zip(&predicted) {
             if p as usize == data.labels[i] {
                 correct[data.groups[i]] += 1;

@@ -62,7 +62,7 @@ impl TinyCnn {
         let loss = CrossEntropyLossConfig::new()
             .init(&output.device())
             .forward(output.clone(), batch.labels.clone());
-        ClassificationOutput::new(loss, output, batch.labels)
+        ClassificationOutput { loss, output, targets: batch.labels }
     }
 }
 
