@@ -57,7 +57,7 @@ pub fn correct_per_group(
     let mut correct = vec![0; dataset.group_names.len()];
     let indices: Vec<usize> = (0..items.len()).collect();
     for chunk in indices.chunks(256) {
-        let batch = batcher.batch(chunk.iter().filter_map(|&i| items.get(i)).collect(), device);
+        let batch = batcher.batch(chunk.iter().filter_map(|&i| items.get(i).ok()).collect(), device);
         let predicted = predict(batch.images).argmax(1).flatten::<1>(0, 1);
         let predicted: Vec<i64> = predicted
             .into_data()
