@@ -232,6 +232,7 @@ pub fn run(args: ImportArgs, device: &Device) -> Result<()> {
         ModelConfig::ViT(c) => c.num_classes,
         ModelConfig::SmallResNet(c) => c.num_classes,
         ModelConfig::TorchScript(c) => c.num_classes,
+        ModelConfig::Custom(c) => c.num_classes,
     };
     if let DatasetSpec::Folder(spec) = &mut dataset_spec {
         // Recorded absolute, so the experiment finds it from any working directory.

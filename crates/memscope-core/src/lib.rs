@@ -7,6 +7,9 @@
 //! - [`experiment::Experiment::open`] a folder of checkpoints (`experiment::import` makes one of
 //!   another tool's run, `train::train` of an ERM run) with its data set
 //!   (`data::DatasetSpec::open`); [`session::Session`] holds both with the caches studies share.
+//! - Your own burn model: implement [`model::BurnClassifier`] on your `Module`, register it
+//!   ([`model::custom::register`]) and record its run ([`experiment::custom::create`]); see
+//!   `docs/custom-burn-model.md` and `examples/custom-burn-model`.
 //! - [`studies`]: each study is a spec with its `Default` (the paper's or the release's values)
 //!   and `run(session, &spec, progress)`: `intervention`, `grid`, `ranks`, `sensitivity`,
 //!   `control`, `sweep`, `epochs`, `flips`, `timeline`. [`edit::Intervention`] is the change.

@@ -71,10 +71,18 @@ pub fn vit(shapes: &Shapes, hints: &Hints) -> Result<ViTConfig> {
         patch == patch_w,
         "patch_embed.proj.weight has a {patch}x{patch_w} kernel: only square patches are read"
     );
-    let side = ((tokens.saturating_sub(1)) as f64).sqrt().round() as usize;
+    // timm's distilled DeiT: a distillation token after the class token, read by `head_dist`.
+    let distilled = shapes.contains_key("dist_token");
     ensure!(
-        side * side + 1 == tokens,
-        "pos_embed has {tokens} tokens, not a square grid of patches plus the class token"
+        !distilled || shapes.contains_key("head_dist.weight"),
+        "a distilled DeiT's 'dist_token' is in the file but not its second head 'head_dist.weight'"
+    );
+    let special = 1 + usize::from(distilled);
+    let side = ((tokens.saturating_sub(special)) as f64).sqrt().round() as usize;
+    ensure!(
+        side * side + special == tokens,
+        "pos_embed has {tokens} tokens, not a square grid of patches plus the class token{}",
+        if distilled { " and the distillation token" } else { "" }
     );
     let depth = (0..).take_while(|i| shapes.contains_key(&format!("blocks.{i}.norm1.weight"))).count();
     let [hidden, _] = dims::<2>(shapes, "blocks.0.mlp.fc1.weight")?;
@@ -98,6 +106,7 @@ pub fn vit(shapes: &Shapes, hints: &Hints) -> Result<ViTConfig> {
         layer_norm_eps: eps,
         num_classes,
         head,
+        distilled,
     };
     config.validate()?;
     Ok(config)

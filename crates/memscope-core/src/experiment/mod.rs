@@ -2,6 +2,7 @@
 //! the list of checkpoints) and one checkpoint file per epoch.
 
 pub mod checkpoint;
+pub mod custom;
 pub mod demo;
 pub mod detect;
 pub mod export;
@@ -99,6 +100,9 @@ impl Experiment {
         let entry = self.checkpoint(epoch)?;
         if let crate::model::ModelConfig::TorchScript(config) = &self.manifest.model {
             return torchscript::load(self, config, entry, device);
+        }
+        if let crate::model::ModelConfig::Custom(config) = &self.manifest.model {
+            return custom::load(self, config, entry, device);
         }
         if entry.imported.is_some() {
             return import::load(self, entry, device);

@@ -115,6 +115,25 @@ pub fn check_destination(parent: &Experiment, out: &Path) -> Result<()> {
              features it cannot give): intervene, scores, ranks, sensitivity, control, sweeps and figures work on it"
         );
     }
+    if let crate::model::ModelConfig::ViT(c) = &parent.manifest.model
+        && c.distilled
+    {
+        bail!(
+            "a distilled DeiT cannot be mitigated (its two heads read two tokens: there is no one penultimate \
+             representation for DFR or the paper variant): intervene, scores, ranks, sensitivity, control, \
+             sweeps and figures work on it"
+        );
+    }
+    if let crate::model::ModelConfig::Custom(c) = &parent.manifest.model {
+        match c.features {
+            false => bail!("{}", crate::model::custom::NO_FEATURES),
+            true => bail!(
+                "a custom burn model cannot be mitigated by memscope yet (mitigation writes memscope's own \
+                 checkpoints, not your type's burn records): intervene, scores, ranks, sensitivity, control, \
+                 sweeps and figures work on it"
+            ),
+        }
+    }
     if contains(out, &parent.dir) {
         bail!(
             "writing to {} would replace the parent experiment {}: write the mitigated experiment elsewhere",

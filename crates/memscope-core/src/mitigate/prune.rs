@@ -39,12 +39,12 @@ impl Masks {
 /// (`resnet_prune.py`'s `PrunedConv2d`; the linear head and BatchNorm never), the Linears
 /// inside a ViT's blocks (`deit_prune.py`'s `PrunedLinear` `attn.qkv`, `attn.proj`,
 /// `mlp.fc1`, `mlp.fc2`; the patch embedding, a conv, and the head never). Nothing of a
-/// TorchScript module (mitigation refuses one before it gets here).
+/// TorchScript module or a user's burn module (mitigation refuses both before it gets here).
 pub fn prunable(model: &Network, name: &str, kind: LayerKind) -> bool {
     match model {
         Network::SmallResNet(_) | Network::ResNet(_) => kind == LayerKind::Conv,
         Network::ViT(_) => kind == LayerKind::Linear && name.starts_with("blocks."),
-        Network::Scripted(_) => false,
+        Network::Scripted(_) | Network::Custom(_) => false,
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`Network`]: the engine only calls `Network`'s methods.
 
 pub(crate) mod blocks;
+pub mod custom;
 pub(crate) mod layers;
 pub mod resnet;
 pub mod scripted;
@@ -16,6 +17,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use blocks::Mode;
+pub use custom::{BurnClassifier, Custom, CustomConfig};
 pub use layers::{LayerInfo, LayerKind, layer_infos};
 pub(crate) use layers::{ModulePath, ParamCounts, param_counts};
 pub use resnet::{ResNet, ResNetConfig};
@@ -34,6 +36,8 @@ pub enum ModelConfig {
     ViT(ViTConfig),
     /// Any PyTorch classifier saved as TorchScript (kept in the experiment folder).
     TorchScript(TorchScriptConfig),
+    /// A burn user's own [`BurnClassifier`], registered by name in the program that opens it.
+    Custom(CustomConfig),
 }
 
 impl Default for ModelConfig {
@@ -63,6 +67,7 @@ impl ModelConfig {
                     "a TorchScript model is opened from its experiment folder, not initialised (it cannot be trained)"
                 )
             }
+            ModelConfig::Custom(config) => Ok(Network::Custom(custom::init(&config.name, device)?)),
         }
     }
 
@@ -70,6 +75,7 @@ impl ModelConfig {
     pub fn layers(&self, device: &Device) -> Result<Vec<LayerInfo>> {
         match self {
             ModelConfig::TorchScript(c) => Ok(c.layers.clone()),
+            ModelConfig::Custom(c) => Ok(c.layers.clone()),
             _ => Ok(self.init(device)?.layers()),
         }
     }
@@ -80,17 +86,25 @@ impl ModelConfig {
             ModelConfig::SmallResNet(c) => format!("the small ResNet with {} classes", c.num_classes),
             ModelConfig::ResNet(c) => format!("{} with {} classes", c.depth.title(), c.num_classes),
             ModelConfig::ViT(c) => format!(
-                "a ViT (dim {}, depth {}, {} heads, patch {} on {}²) with {} classes",
-                c.dim, c.depth, c.heads, c.patch_size, c.img_size, c.num_classes
+                "a {}ViT (dim {}, depth {}, {} heads, patch {} on {}²) with {} classes",
+                if c.distilled { "distilled " } else { "" },
+                c.dim,
+                c.depth,
+                c.heads,
+                c.patch_size,
+                c.img_size,
+                c.num_classes
             ),
             ModelConfig::TorchScript(c) => {
                 format!("the TorchScript module {} with {} classes (head {})", c.file, c.num_classes, c.head)
             }
+            ModelConfig::Custom(c) => format!("the burn model '{}' with {} classes", c.name, c.num_classes),
         }
     }
 
-    /// The PyTorch names of the classifier head's weight and bias (one row per class).
-    pub(crate) fn head_params(&self) -> [String; 2] {
+    /// The PyTorch names of the classifier heads' weights and biases (one row per class): a
+    /// distilled DeiT's `head_dist` too.
+    pub(crate) fn head_params(&self) -> Vec<String> {
         let head = match self {
             ModelConfig::SmallResNet(_) => "head",
             ModelConfig::ResNet(c) => match c.head {
@@ -102,8 +116,15 @@ impl ModelConfig {
                 resnet::HeadKind::LinearSoftmax => "head.0",
             },
             ModelConfig::TorchScript(c) => c.head.as_str(),
+            ModelConfig::Custom(c) => c.layers.iter().find(|l| l.head).map_or("head", |l| l.name.as_str()),
         };
-        [format!("{head}.weight"), format!("{head}.bias")]
+        let mut names = vec![format!("{head}.weight"), format!("{head}.bias")];
+        if let ModelConfig::ViT(c) = self
+            && c.distilled
+        {
+            names.extend(["head_dist.weight".to_string(), "head_dist.bias".to_string()]);
+        }
+        names
     }
 
     /// Checks that the model can take images of `shape` and produce `classes` logits.
@@ -124,6 +145,7 @@ impl ModelConfig {
             }
             // The module's own forward pass says what it takes (import runs it once).
             ModelConfig::TorchScript(config) => (shape[0], config.num_classes),
+            ModelConfig::Custom(config) => (config.in_channels, config.num_classes),
         };
         ensure!(
             in_channels == shape[0],
@@ -150,6 +172,9 @@ pub enum Network {
     /// A TorchScript module: no burn parameters (burn's visitors see none), its tensors held
     /// in libtorch (see [`scripted`]).
     Scripted(Scripted),
+    /// A burn user's own module ([`custom`]): burn's visitors and mappers reach its
+    /// parameters, so it is read, written and differentiated as the three above are.
+    Custom(Custom),
 }
 
 /// What a feature that needs the penultimate representation says of a TorchScript model.
@@ -199,6 +224,7 @@ impl Network {
             Network::ResNet(m) => m.forward(images, mode),
             Network::ViT(m) => m.forward(images, mode),
             Network::Scripted(m) => m.forward(images),
+            Network::Custom(m) => m.forward(images),
         }
     }
 
@@ -209,6 +235,7 @@ impl Network {
             Network::ResNet(m) => m.features(images, mode),
             Network::ViT(m) => m.features(images, mode),
             Network::Scripted(_) => panic!("{NO_FEATURES}"),
+            Network::Custom(m) => m.features(images),
         }
     }
 
@@ -220,6 +247,7 @@ impl Network {
             Network::ResNet(m) => m.classify(features),
             Network::ViT(m) => m.classify(features),
             Network::Scripted(_) => panic!("{NO_FEATURES}"),
+            Network::Custom(m) => m.head(features),
         }
     }
 
@@ -231,8 +259,9 @@ impl Network {
             Network::SmallResNet(_) => names(&SmallResNet::STAGES),
             Network::ResNet(_) => names(&ResNet::STAGES),
             Network::ViT(m) => m.stages(),
-            // A scripted module cannot be resumed part-way: no activation cache.
-            Network::Scripted(_) => Vec::new(),
+            // A scripted module or a user's burn module cannot be resumed part-way: no
+            // activation cache.
+            Network::Scripted(_) | Network::Custom(_) => Vec::new(),
         }
     }
 
@@ -242,7 +271,7 @@ impl Network {
             Network::SmallResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
             Network::ResNet(m) => m.boundaries(images).into_iter().map(Activation::Map).collect(),
             Network::ViT(m) => m.boundaries(images).into_iter().map(Activation::Tokens).collect(),
-            Network::Scripted(_) => Vec::new(),
+            Network::Scripted(_) | Network::Custom(_) => Vec::new(),
         }
     }
 
@@ -259,9 +288,15 @@ impl Network {
     }
 
     /// Whether [`Self::features`] and [`Self::head`] can be called (not on a TorchScript
-    /// module, whose penultimate representation is not known in general).
+    /// module, whose penultimate representation is not known in general, nor on a user's burn
+    /// module that does not give it).
     pub fn has_features(&self) -> bool {
-        !matches!(self, Network::Scripted(_))
+        match self {
+            Network::Scripted(_) => false,
+            Network::Custom(m) => m.has_features(),
+            Network::ViT(m) => m.has_features(),
+            _ => true,
+        }
     }
 
     /// The TorchScript module of a scripted network.

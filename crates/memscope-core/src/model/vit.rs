@@ -4,6 +4,10 @@
 //! in one `attn.qkv` Linear (`[3·dim, dim]`, rows q then k then v, head-major inside each),
 //! as the checkpoints store them. The authors' head (`head.0`, Linear then Softmax) is read
 //! as the Linear's logits, like the ResNet's `fc.0`.
+//!
+//! timm's distilled DeiT (`VisionTransformerDistilled`: a `dist_token` after the class token
+//! and a second head `head_dist` reading it) evaluates as timm does: the mean of `head` on
+//! the class token and `head_dist` on the distillation token.
 
 use anyhow::{Result, bail, ensure};
 use burn::module::Param;
@@ -43,6 +47,10 @@ pub struct ViTConfig {
     pub num_classes: usize,
     /// `head` (timm) or `head.0` + Softmax (the authors' code).
     pub head: HeadKind,
+    /// timm's distilled DeiT: a `dist_token` and a `head_dist` whose logits are averaged with
+    /// `head`'s. Written only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub distilled: bool,
 }
 
 impl Default for ViTConfig {
@@ -59,6 +67,7 @@ impl Default for ViTConfig {
             layer_norm_eps: 1e-6,
             num_classes: 2,
             head: HeadKind::Linear,
+            distilled: false,
         }
     }
 }
@@ -122,6 +131,10 @@ impl ViTConfig {
             "model: layer_norm_eps {} out of range (0, 1)",
             self.layer_norm_eps
         );
+        ensure!(
+            !(self.distilled && self.head == HeadKind::LinearSoftmax),
+            "model: a distilled DeiT has timm's Linear heads, not the authors' head.0 + Softmax"
+        );
         Ok(())
     }
 
@@ -130,9 +143,14 @@ impl ViTConfig {
         (self.dim as f64 * self.mlp_ratio) as usize
     }
 
-    /// Tokens: one per patch, plus the class token.
+    /// Tokens: one per patch, plus the class token (and the distillation token).
     pub(crate) fn tokens(&self) -> usize {
-        (self.img_size / self.patch_size).pow(2) + 1
+        (self.img_size / self.patch_size).pow(2) + self.special_tokens()
+    }
+
+    /// The class token, and the distillation token of a distilled DeiT.
+    pub(crate) fn special_tokens(&self) -> usize {
+        1 + usize::from(self.distilled)
     }
 
     pub fn init(&self, device: &Device) -> VisionTransformer {
@@ -167,9 +185,11 @@ impl ViTConfig {
                     .init(device),
             },
             cls_token: normal.init([1, 1, self.dim], device),
+            dist_token: self.distilled.then(|| normal.init([1, 1, self.dim], device)),
             pos_embed: normal.init([1, self.tokens(), self.dim], device),
             blocks,
             norm: norm(),
+            head_dist: self.distilled.then(|| linear(self.dim, self.num_classes, true)),
             head: match self.head {
                 HeadKind::Linear => Head::Linear(head),
                 HeadKind::LinearSoftmax => Head::LinearSoftmax(vec![head]),
@@ -236,9 +256,14 @@ impl Block {
 pub struct VisionTransformer {
     pub patch_embed: PatchEmbed,
     pub cls_token: Param<Tensor<3>>,
+    /// A distilled DeiT's distillation token (token 1).
+    pub dist_token: Option<Param<Tensor<3>>>,
     pub pos_embed: Param<Tensor<3>>,
     pub blocks: Vec<Block>,
     pub norm: LayerNorm,
+    /// A distilled DeiT's second head, on the distillation token. Before `head`, so that
+    /// `head` stays the last linear layer: the one a list of layers calls the head.
+    pub head_dist: Option<Linear>,
     pub head: Head,
 }
 
@@ -248,13 +273,33 @@ impl VisionTransformer {
         (0..self.blocks.len()).map(|i| format!("blocks.{i}")).chain(["head".to_string()]).collect()
     }
 
-    /// The tokens entering block 0: `[batch, 1 + patches, dim]`.
+    /// The tokens entering block 0: `[batch, 1 + patches, dim]` (`[batch, 2 + patches, dim]`
+    /// distilled: class token, distillation token, patches).
     fn embed(&self, images: Tensor<4>) -> Tensor<3> {
         let x = self.patch_embed.proj.forward(images); // [b, d, h/p, w/p]
         let x = x.flatten::<3>(2, 3).swap_dims(1, 2); // [b, patches, d]
         let [b, _, d] = x.dims();
-        let cls = self.cls_token.val().expand([b, 1, d]);
-        Tensor::cat(vec![cls, x], 1) + self.pos_embed.val()
+        let mut tokens = vec![self.cls_token.val().expand([b, 1, d])];
+        tokens.extend(self.dist_token.as_ref().map(|t| t.val().expand([b, 1, d])));
+        tokens.push(x);
+        Tensor::cat(tokens, 1) + self.pos_embed.val()
+    }
+
+    /// The tokens the heads read: 1, or 2 for a distilled DeiT.
+    fn special_tokens(&self) -> usize {
+        1 + usize::from(self.dist_token.is_some())
+    }
+
+    /// Logits from the normed tokens the heads read `[b, 1 or 2, dim]`: `head` on the class
+    /// token, averaged with `head_dist` on the distillation token when there is one (timm's
+    /// `VisionTransformerDistilled` in eval).
+    fn heads(&self, tokens: Tensor<3>) -> Tensor<2> {
+        let [b, _, d] = tokens.dims();
+        let cls = self.head.forward(tokens.clone().narrow(1, 0, 1).reshape([b, d]));
+        match &self.head_dist {
+            Some(head_dist) => (cls + head_dist.forward(tokens.narrow(1, 1, 1).reshape([b, d]))) / 2.0,
+            None => cls,
+        }
     }
 
     fn blocks_from(&self, k: usize, x: Tensor<3>) -> Tensor<3> {
@@ -267,9 +312,20 @@ impl VisionTransformer {
         self.norm.forward(x.narrow(1, 0, 1)).reshape([b, d])
     }
 
+    /// The tokens the heads read, after the final norm: `[batch, 1 or 2, dim]`.
+    fn normed_special(&self, x: Tensor<3>) -> Tensor<3> {
+        self.norm.forward(x.narrow(1, 0, self.special_tokens()))
+    }
+
     /// Logits; `mode` changes nothing (no BatchNorm, no dropout).
-    pub fn forward(&self, images: Tensor<4>, mode: Mode) -> Tensor<2> {
-        self.head.forward(self.features(images, mode))
+    pub fn forward(&self, images: Tensor<4>, _mode: Mode) -> Tensor<2> {
+        self.heads(self.normed_special(self.blocks_from(0, self.embed(images))))
+    }
+
+    /// Whether `features` and `classify` give `forward` (not for a distilled DeiT, whose two
+    /// heads read two tokens).
+    pub(crate) fn has_features(&self) -> bool {
+        self.dist_token.is_none()
     }
 
     pub fn features(&self, images: Tensor<4>, _mode: Mode) -> Tensor<2> {
@@ -280,8 +336,8 @@ impl VisionTransformer {
         self.head.forward(features)
     }
 
-    /// The tokens entering each block, then the normed class token entering the head
-    /// (`[b, 1, dim]`).
+    /// The tokens entering each block, then the normed tokens entering the heads
+    /// (`[b, 1, dim]`, distilled `[b, 2, dim]`).
     pub fn boundaries(&self, images: Tensor<4>) -> Vec<Tensor<3>> {
         let mut x = self.embed(images);
         let mut out = vec![x.clone()];
@@ -290,17 +346,15 @@ impl VisionTransformer {
             out.push(x.clone());
         }
         let last = out.len() - 1;
-        let [b, _, d] = out[last].dims();
-        out[last] = self.pooled(out[last].clone()).reshape([b, 1, d]);
+        out[last] = self.normed_special(out[last].clone());
         out
     }
 
-    /// Logits from the activation entering stage `k` (block k, or the head when k = depth).
+    /// Logits from the activation entering stage `k` (block k, or the heads when k = depth).
     pub fn forward_from(&self, k: usize, x: Tensor<3>) -> Tensor<2> {
         if k >= self.blocks.len() {
-            let [b, _, d] = x.dims();
-            return self.head.forward(x.reshape([b, d]));
+            return self.heads(x);
         }
-        self.head.forward(self.pooled(self.blocks_from(k, x)))
+        self.heads(self.normed_special(self.blocks_from(k, x)))
     }
 }

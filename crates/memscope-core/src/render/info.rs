@@ -82,6 +82,15 @@ impl ExperimentInfo {
                 c.layers.len()
             );
         }
+        if let ModelConfig::Custom(c) = &self.model {
+            let _ = writeln!(out, "model       {}", self.model.describe());
+            let features = if c.features { "features for DFR" } else { "no features for DFR" };
+            let _ = writeln!(
+                out,
+                "            {} candidate layers (its burn Conv2d and Linear modules); no activation cache, {features}",
+                c.layers.len()
+            );
+        }
         if let Some(t) = &self.fine_tuning {
             let _ = writeln!(out, "fine-tuned  {}", t.summary());
         }
