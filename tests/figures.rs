@@ -493,3 +493,35 @@ fn the_report_numbers_are_the_commands_numbers() {
         assert!(page.contains(&line), "{line}");
     }
 }
+
+#[test]
+fn the_mitigation_legend_sits_beside_the_lines_and_the_x_axis_ends_at_the_last_epoch() {
+    let (fig, _) = fixture("mitigation");
+    let Figure::Mitigation(m) = &fig else { panic!("not mitigation curves") };
+    let m: &MitigationCurves = m;
+    let svg = figure::svg(&fig, None).unwrap();
+    // Every run's line (as many points as epochs it recorded) ends left of the legend's text.
+    let lines: Vec<Vec<(f64, f64)>> = (0..5)
+        .flat_map(|i| polylines(&svg, &style::hex(style::series_rgb(i)), 2))
+        .filter(|l| l.len() > 2)
+        .collect();
+    assert!(lines.len() >= 4, "{} lines", lines.len());
+    let right = lines.iter().flatten().map(|p| p.0).fold(f64::MIN, f64::max);
+    let text = Regex::new(r#"<text x="([\d.]+)" y="[\d.]+"[^>]*>([^<]+)</text>"#).unwrap();
+    let methods = ["silent-majority", "erm", "jtt", "group-dro", "dfr seed 0"];
+    let legend: Vec<f64> = text
+        .captures_iter(&svg)
+        .filter(|c| methods.contains(&&c[2]))
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    assert_eq!(legend.len(), methods.len(), "one legend entry per method");
+    assert!(legend.iter().all(|&x| x > right), "legend at {legend:?}, lines up to {right}");
+    // The last epoch's points are the chart's right edge: no tick beyond it.
+    let last = m.runs.iter().flat_map(|r| r.worst_group.iter().map(|p| p.0)).max().unwrap();
+    let labels: Vec<f64> = text
+        .captures_iter(&svg)
+        .filter_map(|c| c[2].parse::<usize>().ok().filter(|&e| e <= last).map(|_| c[1].parse().unwrap()))
+        .collect();
+    let rightmost = labels.iter().copied().fold(f64::MIN, f64::max);
+    assert!((rightmost - right).abs() < 20.0, "last tick label at {rightmost}, last points at {right}");
+}
