@@ -69,8 +69,8 @@ pub(super) struct EpochAxes<'s> {
     pub legend_room: bool,
 }
 
-/// A chart over epochs in the figures' style: epoch labels up to `last` only, and a third
-/// more x range to the right for the legend, clear of the lines.
+/// A chart over epochs in the figures' style: epoch labels up to `last` only, and with
+/// `legend_room` a third more x range to the right for the legend, clear of the lines.
 pub(super) fn epoch_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     axes: EpochAxes,
@@ -81,15 +81,21 @@ where
 {
     let EpochAxes { first, last, y, x_desc, y_desc, legend_room } = axes;
     let room = if legend_room { 1.35 } else { 1.0 };
-    let epochs = move |v: &f64| if *v <= last + 1e-9 { format!("{v:.0}") } else { String::new() };
+    // Whole epochs up to `last` only (a tick between two epochs would repeat a number).
+    let whole = move |v: &f64| *v <= last + 1e-9 && (v - v.round()).abs() < 1e-6;
+    let epochs = move |v: &f64| if whole(v) { format!("{v:.0}") } else { String::new() };
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(first..first + (last - first).max(1.0) * room, y)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
+    let mut mesh = chart.configure_mesh();
+    if !legend_room {
+        // A tick at each whole epoch (up to 11), none between: an axis that ends at `last`.
+        let span = (last - first).max(1.0) as usize;
+        mesh.x_labels(span.div_ceil(span.div_ceil(10)) + 1);
+    }
+    mesh.light_line_style(TRANSPARENT)
         .bold_line_style(GRID)
         .x_desc(x_desc)
         .y_desc(y_desc)
