@@ -1991,3 +1991,26 @@ fn the_mitigation_chart_labels_fifty_percent_only_halfway_up() {
         assert!(screen.contains("epoch 5│"), "{screen}");
     }
 }
+
+#[test]
+fn the_form_offers_label_free_scoring_with_its_sampling_and_split() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.focus = Panel::Form;
+    app.form.field = Field::Criterion;
+    app.update(Action::Left);
+    let screen = render(&app, 80, 24);
+    for text in ["label-free gradient (all) ▶", "examples   128 of the 256 highest-loss", "scored on   train"]
+    {
+        assert!(screen.contains(text), "{text:?} missing from:\n{screen}");
+    }
+    // As `--group all --sampling high-loss:256:128 --score-split train`.
+    let criterion = memscope_core::neurons::scores::Criterion::Gradient {
+        group: None,
+        split: Split::Train,
+        sampling: "high-loss:256:128".parse().unwrap(),
+        seed: memscope_core::util::rng::DEFAULT_SEED,
+    };
+    assert_eq!(app.spec().query.criterion, criterion);
+    assert_eq!(memscope::tui::text::criterion(&criterion), "grad all (high-loss:256:128 of train)");
+}

@@ -406,7 +406,7 @@ impl Form {
                     Ranking::Gradient => format!("gradient of {group}"),
                     Ranking::Magnitude => "magnitude".into(),
                     Ranking::RandomControl => format!("random control (outside top by {group})"),
-                    Ranking::LabelFree => "gradient of all groups (label-free)".into(),
+                    Ranking::LabelFree => "label-free gradient (all)".into(),
                 },
             ),
             Field::Sampling => ("examples", sampling_name(&self.sampling)),

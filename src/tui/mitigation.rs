@@ -1,6 +1,8 @@
 //! The Mitigation view's state: the form (method, epochs, seed), the run in progress or the
-//! last one, and the runs finished in this session with their comparison against the parent.
-//! Pure: the worker runs the jobs (`Job::Mitigate`, `Job::Compare`), the loop opens a run.
+//! last one, the runs finished in this session with their comparison against the parent, and
+//! the runs folder's finished runs as last read. Pure but for that read (small files, when the
+//! view is shown): the worker runs the jobs (`Job::Mitigate`, `Job::Compare`), the loop opens
+//! a run.
 
 use std::path::{Path, PathBuf};
 
