@@ -153,7 +153,7 @@ pub static BINDINGS: [Binding; 37] = [
         "open_experiment",
         &[Char('O')],
         Where::Anywhere,
-        "open another experiment (runs folder, demos, this session's): type to narrow, Enter",
+        "open another experiment: type to narrow the list, Enter opens",
     ),
     bind(Action::Open, "open", &[Char('o')], Where::View(View::Mitigation), LETTERS),
     bind(Action::Export, "export", &[Char('e')], Where::Anywhere, LETTERS),

@@ -233,6 +233,7 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme) {
     let symbols = [
         ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
         ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
+        ("▏▌█  ◀ ▶", "bars fill eighths of a cell; ◀ ▶: cut at the scale"),
         ("worst (was)", "worst group after the change; the worst before it"),
         ("100/group", "examples per group: 100 means 1 example = 1 pp"),
         ("stale", stale.as_str()),
