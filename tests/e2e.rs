@@ -278,6 +278,22 @@ fn mitigate_from_the_explorer_cancel_then_run_compare_and_open_it() {
     t.wait_for(&["opened", "spurious-digits-erm-seed0 · epoch 2"]);
     t.keys(&["q"]);
     t.assert_shell_usable();
+
+    // A new session shows the finished run at once (no training), and O opens it from a list.
+    t.line(&format!("{BIN} explore --max-per-group 40"));
+    t.wait_for(&["No intervention yet"]);
+    t.keys(&["6"]);
+    t.wait_for(&[
+        "Finished runs 1/1",
+        "erm from epoch 40 · spurious-digits-erm-seed0",
+        "epoch 2/2 · finished",
+    ]);
+    t.keys(&["O"]);
+    t.wait_for(&["Open an experiment", "runs folder · erm from"]);
+    t.keys(&["e", "r", "m", "Enter"]);
+    t.wait_for(&["opened", "spurious-digits-erm-seed0 · epoch 2"]);
+    t.keys(&["q"]);
+    t.assert_shell_usable();
     eprintln!("the mitigation end-to-end test took {:.1} s", started.elapsed().as_secs_f64());
 }
 

@@ -493,3 +493,46 @@ fn the_report_numbers_are_the_commands_numbers() {
         assert!(page.contains(&line), "{line}");
     }
 }
+
+#[test]
+fn the_mitigation_legend_sits_beside_the_lines_and_the_x_axis_ends_at_the_last_epoch() {
+    let (fig, _) = fixture("mitigation");
+    let Figure::Mitigation(m) = &fig else { panic!("not mitigation curves") };
+    let m: &MitigationCurves = m;
+    let svg = figure::svg(&fig, None).unwrap();
+    // Every run's line (as many points as epochs it recorded) ends left of the legend's text.
+    let lines: Vec<Vec<(f64, f64)>> = (0..5)
+        .flat_map(|i| polylines(&svg, &style::hex(style::series_rgb(i)), 2))
+        .filter(|l| l.len() > 2)
+        .collect();
+    assert!(lines.len() >= 4, "{} lines", lines.len());
+    let right = lines.iter().flatten().map(|p| p.0).fold(f64::MIN, f64::max);
+    let text = Regex::new(r#"<text x="([\d.]+)" y="[\d.]+"[^>]*>\s*([^<]*?)\s*</text>"#).unwrap();
+    let methods = ["silent-majority", "erm", "group-dro", "dfr"];
+    let legend: Vec<f64> = text
+        .captures_iter(&svg)
+        .filter(|c| methods.contains(&&c[2]))
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    assert_eq!(legend.len(), methods.len(), "one legend entry per method");
+    assert!(legend.iter().all(|&x| x > right), "legend at {legend:?}, lines up to {right}");
+    // The x axis ends at the last epoch, under the last points, with a tick at each epoch.
+    let black = polylines(&svg, "#000000", 1);
+    let along = |l: &&Vec<(f64, f64)>| l.len() == 2 && l[0].1 == l[1].1;
+    let axis =
+        black.iter().filter(along).max_by(|a, b| (a[1].0 - a[0].0).abs().total_cmp(&(b[1].0 - b[0].0).abs()));
+    let axis = axis.expect("the x axis");
+    let (y, end) = (axis[0].1, axis[0].0.max(axis[1].0));
+    let ticks: Vec<f64> = black
+        .iter()
+        .filter(|l| l.len() == 2 && l[0].0 == l[1].0 && l[0].1.min(l[1].1) == y)
+        .map(|l| l[0].0)
+        .collect();
+    let last = m.runs.iter().flat_map(|r| r.worst_group.iter().map(|p| p.0)).max().unwrap();
+    assert_eq!(ticks.len(), last + 1, "a tick per epoch 0..={last}: {ticks:?}");
+    let rightmost = ticks.iter().copied().fold(f64::MIN, f64::max);
+    assert!(
+        (end - right).abs() <= 2.0 && (rightmost - right).abs() <= 2.0,
+        "axis to {end}, last tick at {rightmost}, last points at {right}"
+    );
+}

@@ -1383,6 +1383,9 @@ fn a_pinned_result_is_drawn_beside_the_next() {
     for (w, h, pinned) in [(80, 24, "pin Δ"), (160, 45, "Pinned: Δ acc")] {
         let screen = render(&app, w, h);
         assert!(screen.contains(pinned) && screen.contains("-42.0") && screen.contains("+54.0"), "{screen}");
+        // Each group's row keeps its worst mark: none wraps onto a line of its own.
+        let alone = screen.lines().flat_map(|l| l.split('│')).any(|p| ["worst", "(was)"].contains(&p.trim()));
+        assert!(!alone && screen.contains(" worst"), "{screen}");
     }
     app.update(Action::Pin);
     assert!(!render(&app, 160, 45).contains("Pinned"));
@@ -1489,7 +1492,7 @@ fn d_switches_to_the_vit_demo_whose_qkv_layers_offer_q_k_v_scopes() {
 }
 
 /// Keys rebound away from every default that a text on screen names.
-const REBOUND: &str = "(keys: (run: 'x', cancel: 'z', scale: 'B', pin: 'P', export: 'E', open: 'O', tour: 'T', \
+const REBOUND: &str = "(keys: (run: 'x', cancel: 'z', scale: 'B', pin: 'P', export: 'E', open: 'W', tour: 'T', \
                        tour_next: \"F5\", report: 'R', left: 'a', right: 'f', sensitivity: 's'))";
 
 /// What the screen said with the default keys, where it named them.
@@ -1677,7 +1680,7 @@ fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
     app.mitigation.runs_dir = "/runs".into();
     app.update(Action::Show(View::Mitigation));
     names_rebound_keys(&render(&app, 160, 45), &["(a/f change, x start)", "No run yet. x fine-tunes"]);
-    press(&mut app, KeyCode::Char('O'));
+    press(&mut app, KeyCode::Char('W'));
     names_rebound_keys(&app.status.to_string(), &["no finished run to open yet: x starts one"]);
     press(&mut app, KeyCode::Char('x'));
     press(&mut app, KeyCode::Char('x'));
@@ -1685,8 +1688,8 @@ fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
         &app.status.to_string(),
         &["a mitigation run is in progress: wait for it, or z cancels it"],
     );
-    press(&mut app, KeyCode::Char('O'));
-    names_rebound_keys(&app.status.to_string(), &["a run is in progress: O opens it once it has finished"]);
+    press(&mut app, KeyCode::Char('W'));
+    names_rebound_keys(&app.status.to_string(), &["a run is in progress: W opens it once it has finished"]);
     let out = std::path::PathBuf::from("/runs/spurious-digits-erm-seed0");
     let update = |update| Event::Mitigation { id: 7, update };
     app.on_event(Event::Started { id: 7, label: "mitigating" });
@@ -1700,8 +1703,8 @@ fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
         output: Output::Mitigated(Box::new(experiment)),
         elapsed: Duration::ZERO,
     });
-    names_rebound_keys(&app.status.to_string(), &["wrote /runs/spurious-digits-erm-seed0 · O opens it"]);
-    names_rebound_keys(&render(&app, 160, 45), &["written to /runs/spurious-digits-erm-seed0 · O opens it"]);
+    names_rebound_keys(&app.status.to_string(), &["wrote /runs/spurious-digits-erm-seed0 · W opens it"]);
+    names_rebound_keys(&render(&app, 160, 45), &["written to /runs/spurious-digits-erm-seed0 · W opens it"]);
     app.on_event(Event::Finished {
         id: 8,
         output: Output::Comparison(Box::new(comparison())),
@@ -1712,7 +1715,7 @@ fn rebound_keys_are_named_by_the_tour_and_the_mitigation_view() {
         &render(&app, 100, 24),
         &[
             "Run and comparison (a/f here: curves / table)",
-            "written to /runs/spurious-digits-erm-seed0 · O opens it",
+            "written to /runs/spurious-digits-erm-seed0 · W opens it",
         ],
     );
 }
@@ -1894,4 +1897,152 @@ fn a_form_value_cut_at_80_columns_ends_in_an_ellipsis_and_the_status_keeps_the_s
     control.candidates = 32;
     let words = memscope::tui::text::describe_run(&control);
     assert!(words.contains("3 random of the 29 units outside the top 3"), "{words}");
+}
+
+/// A runs folder holding a finished jtt run (the demo's first three epochs, recorded as a
+/// run from its epoch 40) and a `compare` result (the fixture comparison, as JSON).
+fn runs_folder(s: &Session) -> (tempfile::TempDir, std::path::PathBuf) {
+    use memscope_core::experiment::lineage::{LabelUse, Lineage};
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let mut run = s.experiment().clone();
+    run.dir = runs.join("spurious-digits-jtt-seed0");
+    std::fs::create_dir_all(&run.dir).unwrap();
+    run.manifest.name = "spurious-digits-jtt-seed0".into();
+    run.manifest.checkpoints.truncate(3);
+    let jtt = memscope_core::mitigate::default_methods().into_iter().find(|m| m.name() == "jtt").unwrap();
+    run.manifest.lineage = Some(Lineage {
+        parent: DEMO.into(),
+        parent_name: "spurious-digits".into(),
+        start_epoch: 40,
+        start_sha256: String::new(),
+        method: jtt,
+        labels: LabelUse::None,
+        seed: 0,
+        data_changes: Vec::new(),
+    });
+    run.save().unwrap();
+    let mut compared = comparison();
+    compared.experiments[1].parent = Some(DEMO.into());
+    std::fs::write(runs.join("compare.json"), serde_json::to_string(&compared).unwrap()).unwrap();
+    (dir, runs)
+}
+
+#[test]
+fn the_mitigation_view_shows_finished_runs_and_compare_results_without_running_them() {
+    let s = session();
+    let mut app = app_for(&s);
+    let (_dir, runs) = runs_folder(&s);
+    app.mitigation.runs_dir = runs.clone();
+    app.update(Action::Show(View::Mitigation));
+    assert!(app.mitigation.lists_runs());
+    let screen = render(&app, 80, 24);
+    assert!(!screen.contains("No run yet"), "{screen}");
+    assert!(screen.contains("▶ jtt from epoch 40 · spurious-digits-jtt-seed"), "{screen}");
+    // The curve as the run recorded it: the demo's epoch 2, worst of its val groups.
+    let last = &s.experiment().manifest.checkpoints[2].val_accuracy;
+    let worst = last.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+    assert!(screen.contains("epoch 2/2 · finished"), "{screen}");
+    assert!(screen.contains(&format!("val worst-group {:.1}%", 100.0 * worst)), "{screen}");
+    // The compare result: its table, labelled short.
+    app.focus = Panel::Results;
+    app.update(Action::Down);
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("compare.json · compare of 2 experiments"), "{screen}");
+    assert!(screen.contains("parent") && screen.contains("erm s0"), "{screen}");
+    assert!(app.update(Action::Open).is_empty(), "a comparison is no experiment");
+    assert!(matches!(&app.status, Status::Note(n) if n.contains("compare result")), "{:?}", app.status);
+    // `o` on the run opens it.
+    app.update(Action::Up);
+    let effects = app.update(Action::Open);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Open(d)] if *d == runs.join("spurious-digits-jtt-seed0")),
+        "{effects:?}"
+    );
+    // An empty runs folder: no run yet, and where it looked.
+    app.mitigation.runs_dir = runs.join("none");
+    app.update(Action::Show(View::Bars));
+    app.update(Action::Show(View::Mitigation));
+    assert!(render(&app, 160, 45).contains("No finished run in"));
+}
+
+#[test]
+fn o_opens_another_experiment_from_a_list_narrowed_by_typing() {
+    let s = session();
+    let mut app = app_for(&s);
+    let (_dir, runs) = runs_folder(&s);
+    app.mitigation.runs_dir = runs.clone();
+    assert!(press(&mut app, KeyCode::Char('O')).is_empty());
+    assert_eq!(app.mode(), Mode::Prompt);
+    // The run and the ViT demo; not the experiment open now.
+    let names: Vec<&str> = app.picker.iter().map(|o| o.name.as_str()).collect();
+    assert!(names.contains(&"spurious-digits-jtt-seed0"), "{names:?}");
+    assert!(!names.contains(&"spurious-digits"), "{names:?}");
+    let screen = render(&app, 80, 24);
+    assert!(screen.contains("Open an experiment") && screen.contains("jtt from"), "{screen}");
+    for c in "jtt".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(app.open_matches("jtt").len(), 1);
+    let effects = press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Open(d)] if *d == runs.join("spurious-digits-jtt-seed0")),
+        "{effects:?}"
+    );
+    press(&mut app, KeyCode::Char('O'));
+    for c in "zzz".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert!(matches!(&app.status, Status::Error(e) if e.contains("'zzz'")), "{:?}", app.status);
+}
+
+#[test]
+fn the_mitigation_chart_labels_fifty_percent_only_halfway_up() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.mitigation.runs_dir = "/nonexistent-runs".into();
+    app.update(Action::Show(View::Mitigation));
+    app.mitigation.form.method = Method::Erm;
+    app.update(Action::Run);
+    let update = |update| Event::Mitigation { id: 3, update };
+    app.on_event(Event::Started { id: 3, label: "mitigating" });
+    app.on_event(update(Update::Writing("/runs/x".into())));
+    for e in 0..=5 {
+        app.on_event(update(Update::Epoch(point(e, 5, 0.2 + 0.05 * e as f64, 0.95))));
+    }
+    for height in [24, 25, 26, 27, 30] {
+        let screen = render(&app, 80, height);
+        let row = |label: &str| screen.lines().position(|l| l.contains(&format!("│{label:<4}│")));
+        let (top, bottom) = (row("100%").expect("100%"), row("0%").expect("0%"));
+        if let Some(mid) = row("50%") {
+            assert_eq!(mid - top, bottom - mid, "{height} rows:\n{screen}");
+        }
+        // The x axis names its unit in its last label, not over the 0% row.
+        assert!(screen.lines().nth(bottom).is_some_and(|l| !l.contains("epoch")), "{screen}");
+        assert!(screen.contains("epoch 5│"), "{screen}");
+    }
+}
+
+#[test]
+fn the_form_offers_label_free_scoring_with_its_sampling_and_split() {
+    let s = session();
+    let mut app = app_for(&s);
+    app.focus = Panel::Form;
+    app.form.field = Field::Criterion;
+    app.update(Action::Left);
+    let screen = render(&app, 80, 24);
+    for text in ["label-free gradient (all) ▶", "examples   128 of the 256 highest-loss", "scored on   train"]
+    {
+        assert!(screen.contains(text), "{text:?} missing from:\n{screen}");
+    }
+    // As `--group all --sampling high-loss:256:128 --score-split train`.
+    let criterion = memscope_core::neurons::scores::Criterion::Gradient {
+        group: None,
+        split: Split::Train,
+        sampling: "high-loss:256:128".parse().unwrap(),
+        seed: memscope_core::util::rng::DEFAULT_SEED,
+    };
+    assert_eq!(app.spec().query.criterion, criterion);
+    assert_eq!(memscope::tui::text::criterion(&criterion), "grad all (high-loss:256:128 of train)");
 }

@@ -8,6 +8,7 @@ mod chosen;
 mod events;
 mod mitigation;
 mod nav;
+mod picker;
 mod prompt;
 mod requests;
 pub mod tour;
@@ -30,6 +31,7 @@ use memscope_core::model::LayerInfo;
 use memscope_core::report::ReportData;
 use memscope_core::studies::intervention::smallest;
 
+pub use picker::Openable;
 pub use prompt::{Edit, Prompt, PromptKind};
 pub use views::{
     BAR_SCALES, BarsState, EpochsState, HISTORY, HelpState, ImagesState, RanksState, SensitivityState,
@@ -221,6 +223,10 @@ pub struct App {
     pub layer_filter: String,
     /// An open prompt (`:` epoch, `/` layer filter) and what has been typed.
     pub prompt: Option<Prompt>,
+    /// What the `O` prompt offers, read when it opened.
+    pub picker: Vec<Openable>,
+    /// The experiments explored before this one in this session, oldest first.
+    pub visited: Vec<PathBuf>,
     /// The guided tour's current step, while it runs.
     pub tour: Option<usize>,
 
@@ -274,6 +280,8 @@ impl App {
             scroll: 0,
             layer_filter: String::new(),
             prompt: None,
+            picker: Vec::new(),
+            visited: Vec::new(),
             tour: None,
             form: Form::default(),
             bars: BarsState::default(),

@@ -8,11 +8,11 @@ use std::mem::discriminant;
 
 use memscope_core::data::Split;
 use memscope_core::edit::{DEFAULT_EPOCHS_BACK, DEFAULT_NOISE_SIGMA, DEFAULT_REINIT_SIGMA, Intervention};
-use memscope_core::neurons::scores::Criterion;
+use memscope_core::neurons::scores::{Criterion, Sampling};
 use memscope_core::neurons::select::Selection;
 use memscope_core::neurons::select::list;
 use memscope_core::neurons::{CandidateFilter, Granularity, NeuronId, Qkv};
-use memscope_core::studies::intervention::{self, DEFAULT_REPEATS};
+use memscope_core::studies::intervention::{self, DEFAULT_REPEATS, DEFAULT_SCORE_SPLIT};
 use memscope_core::util::rng::DEFAULT_SEED;
 
 /// The interventions offered, each with its own default σ or distance (the authors'
@@ -29,26 +29,23 @@ pub const SIGMAS: [f64; 6] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.15];
 pub const BACKS: [usize; 6] = [1, 5, 10, 20, 30, 40];
 
 /// How the neurons are picked: the engine's criterion of the selected group's gradient or of
-/// the weights' magnitude, or the random control (as many neurons drawn outside the top by
-/// the group's gradient).
+/// the weights' magnitude, the random control (as many neurons drawn outside the top by the
+/// group's gradient), or the gradient of every group's examples (`--group all`: label-free,
+/// with its own sampling and split).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ranking {
     Gradient,
     Magnitude,
     RandomControl,
+    LabelFree,
 }
 
-pub const RANKINGS: [Ranking; 3] = [Ranking::Gradient, Ranking::Magnitude, Ranking::RandomControl];
+pub const RANKINGS: [Ranking; 4] =
+    [Ranking::Gradient, Ranking::Magnitude, Ranking::RandomControl, Ranking::LabelFree];
 
-impl Ranking {
-    /// The engine's criterion for `group` (the random control draws outside its gradient's top).
-    pub fn criterion(self, group: usize) -> Criterion {
-        match self {
-            Ranking::Magnitude => Criterion::Magnitude,
-            Ranking::Gradient | Ranking::RandomControl => intervention::gradient(Some(group), DEFAULT_SEED),
-        }
-    }
-}
+/// Which examples a label-free gradient reads (`--sampling`): the slides' high-loss draw
+/// first, then every example, then the authors' lowest-confidence examples.
+pub const SAMPLINGS: [Sampling; 3] = [Sampling::LABEL_FREE, Sampling::All, Sampling::LowestConfidence(200)];
 
 /// Where the ranking runs: global raw scores, global scores divided by their layer's mean
 /// (`--normalize-layers`), within the selected layer (`--within`), or for a fused qkv
@@ -99,6 +96,10 @@ pub const GRANULARITIES: [Granularity; 3] = [Granularity::Unit, Granularity::Ker
 pub enum Field {
     Kind,
     Criterion,
+    /// A label-free gradient's examples (`--sampling`).
+    Sampling,
+    /// The split a label-free gradient is computed on (`--score-split`).
+    ScoreSplit,
     Scope,
     Candidates,
     Count,
@@ -111,9 +112,11 @@ pub enum Field {
     Granularity,
 }
 
-pub const FIELDS: [Field; 11] = [
+pub const FIELDS: [Field; 13] = [
     Field::Kind,
     Field::Criterion,
+    Field::Sampling,
+    Field::ScoreSplit,
     Field::Scope,
     Field::Candidates,
     Field::Count,
@@ -131,6 +134,9 @@ pub struct Form {
     /// The change, with its σ or epochs back.
     pub change: Intervention,
     pub ranking: Ranking,
+    /// A label-free ranking's examples and split (a group's gradient keeps the CLI's).
+    pub sampling: Sampling,
+    pub score_split: Split,
     pub reach: Reach,
     pub candidates: CandidateFilter,
     /// A top k or a top fraction.
@@ -153,6 +159,8 @@ impl Default for Form {
         Form {
             change: Intervention::ZeroOut,
             ranking: Ranking::Gradient,
+            sampling: Sampling::LABEL_FREE,
+            score_split: DEFAULT_SCORE_SPLIT,
             reach: Reach::Global,
             candidates: CandidateFilter::default(),
             count: Selection::default(),
@@ -206,6 +214,12 @@ impl Form {
         match self.field {
             Field::Kind => self.step_kind(step),
             Field::Criterion => self.ranking = stepped(&RANKINGS, position(&RANKINGS, &self.ranking), step),
+            Field::Sampling => {
+                self.sampling = stepped(&SAMPLINGS, position(&SAMPLINGS, &self.sampling), step)
+            }
+            Field::ScoreSplit => {
+                self.score_split = stepped(&SPLITS, position(&SPLITS, &self.score_split), step)
+            }
             Field::Scope => {
                 let offered = if self.qkv { &REACHES[..] } else { &REACHES[..3] };
                 self.reach = stepped(offered, position(offered, &self.reach), step);
@@ -254,6 +268,21 @@ impl Form {
             &mut self.change
         {
             *epochs_back = back;
+        }
+    }
+
+    /// The engine's criterion for the selected `group` (the random control draws outside its
+    /// gradient's top); a label-free ranking reads every group with the form's sampling and split.
+    pub fn criterion(&self, group: usize) -> Criterion {
+        match self.ranking {
+            Ranking::Magnitude => Criterion::Magnitude,
+            Ranking::Gradient | Ranking::RandomControl => intervention::gradient(Some(group), DEFAULT_SEED),
+            Ranking::LabelFree => Criterion::Gradient {
+                group: None,
+                split: self.score_split,
+                sampling: self.sampling,
+                seed: DEFAULT_SEED,
+            },
         }
     }
 
@@ -338,6 +367,7 @@ impl Form {
         let rewind_layer = self.rewinds_layer();
         match field {
             Field::Criterion | Field::Granularity => !rewind_layer,
+            Field::Sampling | Field::ScoreSplit => !rewind_layer && self.ranking == Ranking::LabelFree,
             Field::Scope | Field::Count => !rewind_layer && !self.by_hand(),
             Field::Chosen => self.by_hand(),
             Field::Candidates => !rewind_layer && !self.within_layer() && !self.by_hand(),
@@ -376,8 +406,11 @@ impl Form {
                     Ranking::Gradient => format!("gradient of {group}"),
                     Ranking::Magnitude => "magnitude".into(),
                     Ranking::RandomControl => format!("random control (outside top by {group})"),
+                    Ranking::LabelFree => "label-free gradient (all)".into(),
                 },
             ),
+            Field::Sampling => ("examples", sampling_name(&self.sampling)),
+            Field::ScoreSplit => ("scored on", self.score_split.to_string()),
             Field::Scope => (
                 "scope",
                 match self.reach {
@@ -406,6 +439,14 @@ fn kind_name(change: &Intervention) -> &'static str {
         Intervention::Noise { .. } => "noise",
         Intervention::RewindNeurons { .. } => "rewind neurons",
         Intervention::RewindLayer { .. } => "rewind layer",
+    }
+}
+
+fn sampling_name(sampling: &Sampling) -> String {
+    match sampling {
+        Sampling::All => "all of the split".into(),
+        Sampling::LowestConfidence(n) => format!("{n} least confident"),
+        Sampling::HighLoss { pool, draw } => format!("{draw} of the {pool} highest-loss"),
     }
 }
 
@@ -442,6 +483,40 @@ mod tests {
         // Every default is one of its field's presets.
         assert!(COUNTS.contains(&form.count) && REPEATS.contains(&form.repeats));
         assert!(CANDIDATES.contains(&form.candidates) && KINDS.contains(&form.change));
+    }
+
+    #[test]
+    fn the_label_free_ranking_offers_its_sampling_and_split() {
+        let mut form = Form { field: Field::Criterion, ..Form::default() };
+        assert!(!form.applies(Field::Sampling) && !form.applies(Field::ScoreSplit));
+        form.step(-1);
+        assert_eq!(form.ranking, Ranking::LabelFree);
+        // `--group all --sampling high-loss:256:128 --score-split train`, the CLI's spelling.
+        let expected = Criterion::Gradient {
+            group: None,
+            split: Split::Train,
+            sampling: "high-loss".parse().unwrap(),
+            seed: DEFAULT_SEED,
+        };
+        assert_eq!(form.criterion(2), expected);
+        form.move_by(1);
+        assert_eq!(form.field, Field::Sampling);
+        form.step(1);
+        assert_eq!(form.describe(Field::Sampling, "G2", ""), ("examples", "all of the split".to_string()));
+        form.move_by(1);
+        form.step(1);
+        assert_eq!(
+            form.criterion(2),
+            Criterion::Gradient {
+                group: None,
+                split: Split::Val,
+                sampling: Sampling::All,
+                seed: DEFAULT_SEED
+            }
+        );
+        // A group's gradient keeps the CLI's default sampling and split.
+        form.ranking = Ranking::Gradient;
+        assert_eq!(form.criterion(2), intervention::gradient(Some(2), DEFAULT_SEED));
     }
 
     #[test]

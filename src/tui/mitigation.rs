@@ -1,10 +1,13 @@
 //! The Mitigation view's state: the form (method, epochs, seed), the run in progress or the
-//! last one, and the runs finished in this session with their comparison against the parent.
-//! Pure: the worker runs the jobs (`Job::Mitigate`, `Job::Compare`), the loop opens a run.
+//! last one, the runs finished in this session with their comparison against the parent, and
+//! the runs folder's finished runs as last read. Pure but for that read (small files, when the
+//! view is shown): the worker runs the jobs (`Job::Mitigate`, `Job::Compare`), the loop opens
+//! a run.
 
 use std::path::{Path, PathBuf};
 
 use crate::tui::app::{Action, Panel};
+use crate::tui::runs::{Entry, FoundRun, Listing};
 
 use memscope_core::data::DatasetSpec;
 use memscope_core::experiment::Experiment;
@@ -201,6 +204,26 @@ pub struct Run {
     pub found: Option<String>,
 }
 
+impl Run {
+    /// A finished mitigation run read from its folder, drawn as a run of this session is
+    /// (none for an experiment no mitigation wrote); without `out`: the list names the folder.
+    pub fn recorded(found: &FoundRun) -> Option<Run> {
+        let lineage = found.lineage.as_ref()?;
+        Some(Run {
+            job: None,
+            method: lineage.method.clone(),
+            seed: lineage.seed,
+            parent: lineage.parent_name.clone(),
+            start_epoch: lineage.start_epoch,
+            epochs: found.curve.last().map_or(0, |p| p.epoch),
+            out: None,
+            curve: found.curve.clone(),
+            state: RunState::Finished,
+            found: lineage.method.mitigation().found(),
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {
     Curves,
@@ -229,6 +252,11 @@ pub struct MitigationState {
     /// The runs finished in this session, in order.
     pub finished: Vec<PathBuf>,
     pub page: Page,
+    /// The runs folder as read when the view was last shown: its finished runs and
+    /// comparisons, listed while this session has started no run.
+    pub listing: Option<Listing>,
+    /// The entry of the listing's finished runs shown (under the cursor).
+    pub picked: usize,
 }
 
 impl MitigationState {
@@ -242,7 +270,34 @@ impl MitigationState {
             comparison: None,
             finished: Vec::new(),
             page: Page::Curves,
+            listing: None,
+            picked: 0,
         }
+    }
+
+    /// Reads the runs folder again (`groups` and `train`: the open experiment's group names
+    /// and training counts, for a run's train-weighted mean).
+    pub fn rescan(&mut self, groups: &[String], train: &[usize]) {
+        let listing = crate::tui::runs::scan(&self.runs_dir, groups, train);
+        self.picked = self.picked.min(listing.finished().len().saturating_sub(1));
+        self.listing = Some(listing);
+    }
+
+    /// Whether the view lists the runs folder's finished runs: this session started none
+    /// and the folder holds some.
+    pub fn lists_runs(&self) -> bool {
+        self.run.is_none() && self.listing.as_ref().is_some_and(|l| !l.finished().is_empty())
+    }
+
+    /// Moves the cursor among the listed runs by `rows`.
+    pub fn pick(&mut self, rows: isize) {
+        let len = self.listing.as_ref().map_or(0, |l| l.finished().len()) as isize;
+        self.picked = (self.picked as isize).saturating_add(rows).clamp(0, (len - 1).max(0)) as usize;
+    }
+
+    /// The listed entry under the cursor.
+    pub fn picked_entry(&self) -> Option<Entry<'_>> {
+        self.listing.as_ref().and_then(|l| l.finished().get(self.picked).copied())
     }
 
     /// `$MEMSCOPE_RUNS_DIR` when set and not empty, else `memscope-runs` under the current
@@ -362,9 +417,14 @@ impl MitigationState {
         self.page = Page::Compare;
     }
 
-    /// The last run that finished, to open.
+    /// The run to open: the last that finished in this session, else the listed run under
+    /// the cursor.
     pub fn finished_run(&self) -> Option<&Path> {
-        self.finished.last().map(PathBuf::as_path)
+        let listed = || match self.picked_entry() {
+            Some(Entry::Run(run)) if self.run.is_none() => Some(run.dir.as_path()),
+            _ => None,
+        };
+        self.finished.last().map(PathBuf::as_path).or_else(listed)
     }
 }
 

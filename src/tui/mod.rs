@@ -14,6 +14,7 @@ pub mod hitmap;
 pub mod hooks;
 pub mod keymap;
 pub mod mitigation;
+pub mod runs;
 pub mod status;
 pub mod text;
 pub mod theme;

@@ -63,12 +63,14 @@ fn scope(scope: &Scope, normalize_layers: bool) -> String {
     }
 }
 
-/// A criterion in a few words: `magnitude`, `grad G1`, `grad all`.
+/// A criterion in a few words: `magnitude`, `grad G1`, `grad all (high-loss:256:128 of train)`
+/// (label-free: which examples say as much as whose).
 pub fn criterion(c: &Criterion) -> String {
     match c {
         Criterion::Magnitude => "magnitude".into(),
-        Criterion::Gradient { group, .. } => {
-            format!("grad {}", group.map(|g| format!("G{g}")).unwrap_or_else(|| "all".into()))
+        Criterion::Gradient { group: Some(g), .. } => format!("grad G{g}"),
+        Criterion::Gradient { group: None, split, sampling, .. } => {
+            format!("grad all ({sampling} of {split})")
         }
     }
 }

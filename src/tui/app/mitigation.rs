@@ -2,6 +2,7 @@
 //! comparing a finished one, and reloading the explorer on it.
 
 use super::{Action, App, Effect, View};
+use crate::tui::runs::Entry;
 use crate::tui::status::Status;
 use crate::tui::worker::Job;
 use memscope_core::data::GroupedDataset;
@@ -41,6 +42,12 @@ impl App {
         }
         match self.mitigation.finished_run() {
             Some(dir) => vec![Effect::Open(dir.to_path_buf())],
+            None if matches!(self.mitigation.picked_entry(), Some(Entry::Comparison(_))) => {
+                let pick = self.keys.pair(Action::Up, Action::Down);
+                self.status =
+                    Status::Note(format!("a compare result is no experiment to open: {pick} picks a run"));
+                Vec::new()
+            }
             None => {
                 let run = self.keys.label(Action::Run);
                 self.status = Status::Note(format!("no finished run to open yet: {run} starts one"));
@@ -60,6 +67,9 @@ impl App {
         next.export_dir = self.export_dir.clone();
         next.device = self.device.clone();
         next.keys = self.keys.clone();
+        next.visited = std::mem::take(&mut self.visited);
+        next.visited.retain(|d| *d != self.experiment.dir);
+        next.visited.push(self.experiment.dir.clone());
         next.follow_layer();
         next.status = Status::Note(format!(
             "opened {}: its {} epochs are on the left",

@@ -31,6 +31,9 @@ impl App {
             Panel::Groups => return self.select_group(step(self.group, self.groups.len())),
             Panel::Form if self.view == View::Mitigation => self.mitigation.update(action, Panel::Form),
             Panel::Form => self.form.move_by(delta),
+            Panel::Results if self.view == View::Mitigation && self.mitigation.lists_runs() => {
+                self.mitigation.pick(delta)
+            }
             // The drawing clamps the scroll to the last page.
             Panel::Results => self.scroll = (self.scroll as isize + delta).clamp(0, FAR) as usize,
         }
@@ -70,6 +73,10 @@ impl App {
             self.scroll = 0;
         }
         self.view = view;
+        if view == View::Mitigation {
+            let train: Vec<usize> = self.groups.iter().map(|g| g.train).collect();
+            self.mitigation.rescan(&self.experiment.manifest.groups, &train);
+        }
         if view == View::Sensitivity && self.epoch_number() < 5 {
             self.status =
                 Status::Note("sensitive layers need an epoch >= 5 (the shortest rewind is 5 epochs)".into());

@@ -12,6 +12,8 @@ pub enum PromptKind {
     Filter,
     /// `#` then neuron ids (`stem.conv:13, head:1`) and Enter: the neurons chosen by hand.
     Neurons,
+    /// `O` then part of an experiment's name (or a folder) and Enter: open it (see `picker`).
+    Open,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +45,9 @@ impl App {
             PromptKind::Neurons => self.form.chosen_text(),
             _ => String::new(),
         };
+        if kind == PromptKind::Open {
+            self.picker = self.openable();
+        }
         self.prompt = Some(Prompt { kind, text });
         if kind == PromptKind::Filter {
             self.focus = Panel::Layers;
@@ -76,6 +81,7 @@ impl App {
                 return match self.prompt.take() {
                     Some(Prompt { kind: PromptKind::Epoch, text }) => self.jump_to_epoch(&text),
                     Some(Prompt { kind: PromptKind::Neurons, text }) => self.type_neurons(&text),
+                    Some(Prompt { kind: PromptKind::Open, text }) => self.open_picked(&text),
                     _ => Vec::new(),
                 };
             }

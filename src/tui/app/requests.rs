@@ -68,7 +68,7 @@ impl App {
         if self.form.by_hand() {
             return InterventionSpec::neurons(epoch)
                 .change(self.form.intervention(self.layer_name()))
-                .criterion(self.form.ranking.criterion(self.group))
+                .criterion(self.form.criterion(self.group))
                 .granularity(self.form.granularity)
                 .on(self.form.split())
                 .repeats(self.form.repeats)
@@ -81,7 +81,7 @@ impl App {
         };
         InterventionSpec::neurons(epoch)
             .change(self.form.intervention(self.layer_name()))
-            .criterion(self.form.ranking.criterion(self.group))
+            .criterion(self.form.criterion(self.group))
             .scope(scope)
             .normalize_layers(self.form.normalize_layers())
             .candidates(if self.form.within_layer() {

@@ -79,7 +79,7 @@ const LETTERS: &str = "open finished mitigation run / export / quit (or Ctrl-C)"
 use Key::Char;
 
 /// Every action's keys, in the order the help and the README list them.
-pub static BINDINGS: [Binding; 36] = [
+pub static BINDINGS: [Binding; 37] = [
     bind(Action::NextPanel, "next_panel", &[Key::Tab], Where::Anywhere, PANELS),
     bind(Action::PrevPanel, "previous_panel", &[Key::BackTab], Where::Anywhere, PANELS),
     bind(Action::Up, "up", &[Key::Up, Char('k')], Where::Panel, MOVE),
@@ -147,6 +147,13 @@ pub static BINDINGS: [Binding; 36] = [
         &[Char('r')],
         Where::Anywhere,
         "the HTML report of this epoch and split (as memscope report)",
+    ),
+    bind(
+        Action::Ask(PromptKind::Open),
+        "open_experiment",
+        &[Char('O')],
+        Where::Anywhere,
+        "open another experiment: type to narrow the list, Enter opens",
     ),
     bind(Action::Open, "open", &[Char('o')], Where::View(View::Mitigation), LETTERS),
     bind(Action::Export, "export", &[Char('e')], Where::Anywhere, LETTERS),

@@ -86,14 +86,18 @@ fn form_lines(app: &App, theme: &Theme) -> Vec<Line<'static>> {
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focused: bool) {
     let m = &app.mitigation;
+    if m.lists_runs() {
+        return super::runs::draw_finished(frame, area, app, theme, focused);
+    }
     let Some(run) = &m.run else {
         let text = format!(
             "No run yet. {} fine-tunes {} from epoch {} (the epoch selected on the left) with the \
              method above and writes a new experiment; val worst-group and mean accuracy show here \
-             per epoch, then a comparison with the parent.",
+             per epoch, then a comparison with the parent. (No finished run in {} to show.)",
             app.keys.label(Action::Run),
             app.name,
-            app.epoch_number()
+            app.epoch_number(),
+            m.runs_dir.display()
         );
         let paragraph = Paragraph::new(text).wrap(Wrap { trim: true });
         let title = " Mitigation run ";
@@ -158,7 +162,7 @@ fn progress_line(run: &Run) -> String {
 }
 
 /// The run's progress and its val curves; `keys` names the key that opens it once written.
-fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, keys: &Keymap, theme: &Theme) {
+pub(super) fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, keys: &Keymap, theme: &Theme) {
     let last = run.curve.last();
     let mut lines = vec![Line::raw(progress_line(run))];
     lines.push(Line::from(vec![
@@ -209,17 +213,27 @@ fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, keys: &Keymap, theme: &
             .style(theme.accent())
             .data(&mean),
     ];
-    // Labels are spaced evenly: a middle one only where it is a whole epoch.
-    let x_labels: Vec<String> = if n >= 4 && n.is_multiple_of(2) {
-        vec!["0".into(), (n / 2).to_string(), n.to_string()]
-    } else {
-        vec!["0".into(), n.to_string()]
+    // The x axis names its unit in its last label: an axis title would sit on the 0% row, and
+    // ratatui places a middle label a third of the way along, not at n/2.
+    let x_labels = vec!["0".to_string(), format!("epoch {n}")];
+    // The graph is the area less the x axis and its labels: an odd number of rows where it
+    // can, so that one sits halfway up for the 50% label.
+    let chart_area = match chart_area.height {
+        h if h >= 6 && h.is_multiple_of(2) => Rect { y: chart_area.y + 1, height: h - 1, ..chart_area },
+        _ => chart_area,
     };
+    let y_labels = y_labels(chart_area.height.saturating_sub(2));
     let chart = Chart::new(datasets)
         .legend_position(None)
-        .x_axis(Axis::default().title("epoch").style(theme.muted()).bounds([0.0, n as f64]).labels(x_labels))
-        .y_axis(Axis::default().style(theme.muted()).bounds([0.0, 100.0]).labels(["0%", "50%", "100%"]));
+        .x_axis(Axis::default().style(theme.muted()).bounds([0.0, n as f64]).labels(x_labels))
+        .y_axis(Axis::default().style(theme.muted()).bounds([0.0, 100.0]).labels(y_labels));
     frame.render_widget(chart, chart_area);
+}
+
+/// The y labels of a graph `rows` high: 50% only where a row is halfway up (an odd number of
+/// rows; ratatui puts a middle label at row (rows − 1) / 2, rounded down).
+fn y_labels(rows: u16) -> Vec<&'static str> {
+    if rows >= 3 && !rows.is_multiple_of(2) { vec!["0%", "50%", "100%"] } else { vec!["0%", "100%"] }
 }
 
 /// The comparison table: the parent and this session's runs, each at its last epoch and at
@@ -230,6 +244,26 @@ fn draw_comparison(
     area: Rect,
     app: &App,
     comparison: &Comparison,
+    written: bool,
+    theme: &Theme,
+) {
+    let labels: Vec<String> = comparison
+        .experiments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            app.mitigation.compared.get(i).map(|c| c.label.clone()).unwrap_or_else(|| e.name.clone())
+        })
+        .collect();
+    draw_table(frame, area, app, (comparison, &labels), written, theme)
+}
+
+/// [`draw_comparison`] with each experiment's label in the table.
+pub(super) fn draw_table(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    (comparison, labels): (&Comparison, &[String]),
     written: bool,
     theme: &Theme,
 ) {
@@ -263,7 +297,7 @@ fn draw_comparison(
         std::iter::once(0).chain(count + 1 - room..count).collect()
     };
     let wide = area.width >= 70;
-    let rows = comparison_rows(app, comparison, &shown, wide);
+    let rows = comparison_rows(comparison, labels, &shown, wide);
     let (header, widths) = comparison_header(wide);
     let table = Table::new(rows, widths).header(Row::new(header).height(2).style(theme.accent()));
     frame.render_widget(table, table_area);
@@ -271,17 +305,17 @@ fn draw_comparison(
 
 /// Two rows per experiment shown (its last and its best epoch); the run's name and group
 /// labels on the first.
-fn comparison_rows<'a>(app: &App, comparison: &Comparison, shown: &[usize], wide: bool) -> Vec<Row<'a>> {
+fn comparison_rows<'a>(
+    comparison: &Comparison,
+    labels: &[String],
+    shown: &[usize],
+    wide: bool,
+) -> Vec<Row<'a>> {
     let number = |v: Option<f64>| v.map(|v| format!("{:>5.1}", 100.0 * v)).unwrap_or_else(|| "  n/a".into());
     let mut rows = Vec::new();
     for &i in shown {
         let experiment = &comparison.experiments[i];
-        let label = app
-            .mitigation
-            .compared
-            .get(i)
-            .map(|c| c.label.clone())
-            .unwrap_or_else(|| experiment.name.clone());
+        let label = labels.get(i).cloned().unwrap_or_else(|| experiment.name.clone());
         for (k, selected) in experiment.selected.iter().enumerate() {
             let which = match selected.selection {
                 Selection::LastEpoch => "last",

@@ -4,6 +4,7 @@ mod context;
 mod images;
 mod mitigation;
 mod results;
+mod runs;
 mod studies;
 
 use ratatui::Frame;
@@ -68,6 +69,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) -> HitMap {
         draw_right(frame, right, app, theme, &mut hits);
     }
     draw_status(frame, status, app, theme);
+    if app.prompt.as_ref().is_some_and(|p| p.kind == PromptKind::Open) {
+        runs::draw_picker(frame, body, app, theme);
+    }
     if app.help.open {
         draw_help(frame, app, theme);
     }
@@ -170,6 +174,12 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 "#neurons {}▏  {accept} runs them from now on (empty: the ranking again), {close} closes",
                 prompt.text
             ),
+            PromptKind::Open => format!(
+                "open {}▏  {} of {} listed · {accept} opens the first (or the folder typed), {close} closes",
+                prompt.text,
+                app.open_matches(&prompt.text).len(),
+                app.picker.len()
+            ),
             PromptKind::Filter => format!(
                 "/{}▏  {} of {} layers · {accept} keeps the filter, {close} clears it",
                 prompt.text,
@@ -226,6 +236,7 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme) {
     let symbols = [
         ("Δ  |Δ|", "signed change in pp; mean |change| over runs (slides' Δacc)"),
         ("├─┤ ▓", "±1 std over repeats (▓ where it overlaps the bar)"),
+        ("▏▌█  ◀ ▶", "bars fill eighths of a cell; ◀ ▶: cut at the scale"),
         ("worst", "the worst group before the change, as the CLI's (worst)"),
         ("100/group", "examples per group: 100 means 1 example = 1 pp"),
         ("stale", stale.as_str()),

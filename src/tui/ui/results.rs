@@ -23,21 +23,11 @@ pub fn scale_for(max: f64) -> f64 {
     SCALES.iter().copied().find(|&s| s >= max).unwrap_or(100.0)
 }
 
-/// A bar of exactly `width` cells centred on zero (│): negative changes fill to the left,
-/// positive to the right. Returns (before the fill, the fill, after the fill).
-pub fn signed_bar(change: f64, scale: f64, width: usize) -> (String, String, String) {
-    let half = width / 2;
-    let right = width - half - 1;
-    let cells = ((change.abs() / scale) * half as f64).round() as usize;
-    let cells = if change != 0.0 { cells.max(1) } else { 0 };
-    if change < 0.0 {
-        let cells = cells.min(half);
-        (" ".repeat(half - cells), "█".repeat(cells), format!("│{}", " ".repeat(right)))
-    } else {
-        let cells = cells.min(right);
-        (format!("{}│", " ".repeat(half)), "█".repeat(cells), " ".repeat(right - cells))
-    }
-}
+/// Left-aligned blocks by eighths of a cell (index 0: empty).
+const EIGHTHS: [char; 9] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
+
+/// The marks at a bar's end when its change is beyond the scale (cut at the edge).
+pub const OVERFLOW: (char, char) = ('◀', '▶');
 
 /// What a cell of a bar shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,22 +35,62 @@ pub enum Cell {
     Blank,
     Axis,
     Fill,
+    /// The outer cell of a bar, filled in eighths from the axis side: a positive bar's glyph
+    /// as it stands, a negative bar's drawn reversed (its glyph is the empty part, on the
+    /// left: Unicode has no right-aligned eighths).
+    Part {
+        reversed: bool,
+    },
+    /// The mark at the edge of a bar cut by the scale.
+    Overflow,
     /// Fill within ±1 std of the mean.
     FillSpread,
     /// ±1 std beyond the fill.
     Whisker,
 }
 
+/// A bar of exactly `width` cells centred on zero (│), drawn in eighths of a cell: negative
+/// changes fill to the left, positive to the right; a change beyond `scale` fills its side
+/// and ends in an overflow mark. A change too small for an eighth still shows one.
+pub fn signed_bar(change: f64, scale: f64, width: usize) -> Vec<(char, Cell)> {
+    let half = width / 2;
+    let side = if change < 0.0 { half } else { width.saturating_sub(half + 1) };
+    let eighths = ((change.abs() / scale) * half as f64 * 8.0).round() as usize;
+    let eighths = if change != 0.0 { eighths.max(1) } else { 0 };
+    // Outward from the axis: whole cells, then the part of one.
+    let mut out: Vec<(char, Cell)> = if change.abs() > scale || eighths > side * 8 {
+        let mark = if change < 0.0 { OVERFLOW.0 } else { OVERFLOW.1 };
+        let mut cells = vec![('█', Cell::Fill); side.saturating_sub(1)];
+        cells.extend((side > 0).then_some((mark, Cell::Overflow)));
+        cells
+    } else {
+        let mut cells = vec![('█', Cell::Fill); eighths / 8];
+        match (eighths % 8, change < 0.0) {
+            (0, _) => {}
+            (part, false) => cells.push((EIGHTHS[part], Cell::Part { reversed: false })),
+            (part, true) => cells.push((EIGHTHS[8 - part], Cell::Part { reversed: true })),
+        }
+        cells
+    };
+    out.resize(side, (' ', Cell::Blank));
+    let axis = ('│', Cell::Axis);
+    if change < 0.0 {
+        out.reverse();
+        out.push(axis);
+        out.extend(std::iter::repeat_n((' ', Cell::Blank), width.saturating_sub(half + 1)));
+        out
+    } else {
+        let mut cells = vec![(' ', Cell::Blank); half];
+        cells.push(axis);
+        cells.extend(out);
+        cells
+    }
+}
+
 /// The cells of a bar of `width` for a mean `change` with spread `std` (both in points):
 /// the fill as [`signed_bar`] draws it, and the cells within mean ± std marked.
 pub fn bar_cells(change: f64, std: f64, scale: f64, width: usize) -> Vec<(char, Cell)> {
-    let (pad, fill, rest) = signed_bar(change, scale, width);
-    let mut cells: Vec<(char, Cell)> = pad
-        .chars()
-        .map(|c| (c, if c == '│' { Cell::Axis } else { Cell::Blank }))
-        .chain(fill.chars().map(|c| (c, Cell::Fill)))
-        .chain(rest.chars().map(|c| (c, if c == '│' { Cell::Axis } else { Cell::Blank })))
-        .collect();
+    let mut cells = signed_bar(change, scale, width);
     if std <= 0.0 || width == 0 {
         return cells;
     }
@@ -75,7 +105,7 @@ pub fn bar_cells(change: f64, std: f64, scale: f64, width: usize) -> Vec<(char, 
     for (i, c) in cells.iter_mut().enumerate().take(hi + 1).skip(lo) {
         *c = match c.1 {
             Cell::Fill => ('▓', Cell::FillSpread),
-            Cell::Axis => *c,
+            Cell::Axis | Cell::Part { .. } | Cell::Overflow => *c,
             _ if i == lo => ('├', Cell::Whisker),
             _ if i == hi => ('┤', Cell::Whisker),
             _ => ('─', Cell::Whisker),
@@ -136,7 +166,8 @@ fn bar_header(scale: f64, width: usize) -> String {
 
 fn bar_spans<'a>(cells: &[(char, Cell)], fill: Style, theme: &Theme) -> Vec<Span<'a>> {
     let style = |c: Cell| match c {
-        Cell::Fill | Cell::FillSpread => fill,
+        Cell::Fill | Cell::FillSpread | Cell::Overflow | Cell::Part { reversed: false } => fill,
+        Cell::Part { reversed: true } => fill.add_modifier(Modifier::REVERSED),
         Cell::Whisker => Style::default(),
         Cell::Blank | Cell::Axis => theme.muted(),
     };
@@ -212,7 +243,11 @@ fn bars_panel(
     // Group names only where there is room; the groups panel always shows them.
     let label = if inner >= 76 { 17 } else { 3 };
     let pin_width = if pin.is_some() { 7 } else { 0 };
-    let bar_width = inner.saturating_sub(label + 13 + 7 + 6 + 6 + pin_width).max(8);
+    // Name, before→after, Δ, |Δ|, the worst mark and the pinned Δ around the bar; narrow with
+    // a pinned column, |Δ| gives way so that a group's row (its mark included) fits one line.
+    let fixed = label + 13 + 7 + 6 + 6 + pin_width;
+    let abs = pin.is_none() || inner >= fixed + 8;
+    let bar_width = inner.saturating_sub(if abs { fixed } else { fixed - 6 }).max(8);
     let mut spec = Vec::new();
     if pinned {
         spec.push(Span::styled(
@@ -230,18 +265,19 @@ fn bars_panel(
         Line::from(spec),
         Line::styled(
             format!(
-                "{:<label$}{:<13}{}{:>7}{:>6}{}",
+                "{:<label$}{:<13}{}{:>7}{:>w$}{}",
                 "",
                 "before→after",
                 bar_header(scale, bar_width),
                 "Δ",
-                "|Δ|",
-                if pin.is_some() { format!("{:>7}", "pin Δ") } else { String::new() }
+                if abs { "|Δ|" } else { "" },
+                if pin.is_some() { format!("{:>7}", "pin Δ") } else { String::new() },
+                w = if abs { 6 } else { 0 }
             ),
             theme.muted(),
         ),
     ];
-    let bar = Bar { scale, width: bar_width, label };
+    let bar = Bar { scale, width: bar_width, label, abs };
     lines.extend(r.groups.iter().map(|g| group_line(r, g, pin, bar, theme)));
     lines.extend(summary_lines(app, r, pin, theme));
     let (per_group, examples) = examples(r);
@@ -257,12 +293,13 @@ fn bars_panel(
 }
 
 /// How a panel's bars are drawn: the scale (points at either end), the bar's width, the
-/// width of the group's label.
+/// width of the group's label, whether the |Δ| column is shown.
 #[derive(Clone, Copy)]
 struct Bar {
     scale: f64,
     width: usize,
     label: usize,
+    abs: bool,
 }
 
 /// A group's row: its name, accuracy before and after, its bar, Δ, |Δ|, the pinned Δ, and
@@ -271,7 +308,7 @@ fn group_line<'a>(
     r: &InterventionResult,
     g: &GroupChange,
     pin: Option<&InterventionResult>,
-    Bar { scale, width, label }: Bar,
+    Bar { scale, width, label, abs: show_abs }: Bar,
     theme: &Theme,
 ) -> Line<'a> {
     // The worst group before the change, as the CLI's "(worst)" marks it: the group the
@@ -291,8 +328,10 @@ fn group_line<'a>(
     ];
     spans.extend(bar_spans(&bar_cells(change, std, scale, width), fill_style, theme));
     spans.push(Span::styled(format!(" {:>6}", pts(g.change)), fill_style));
-    let abs = g.abs_change.map(|a| format!("{:.1}", 100.0 * a)).unwrap_or_else(|| "n/a".into());
-    spans.push(Span::raw(format!(" {abs:>5}")));
+    if show_abs {
+        let abs = g.abs_change.map(|a| format!("{:.1}", 100.0 * a)).unwrap_or_else(|| "n/a".into());
+        spans.push(Span::raw(format!(" {abs:>5}")));
+    }
     if let Some(pin) = pin {
         let then = pin.groups.iter().find(|p| p.group == g.group).and_then(|p| p.change);
         spans.push(Span::styled(format!(" {:>6}", pts(then)), theme.accent()));
@@ -478,26 +517,46 @@ mod tests {
         assert_eq!(scale_for(250.0), 100.0);
     }
 
+    fn text(cells: Vec<(char, Cell)>) -> String {
+        cells.into_iter().map(|c| c.0).collect()
+    }
+
     #[test]
-    fn bars_fill_away_from_zero_and_keep_their_width() {
-        let cells = |(a, b, c): (String, String, String)| (a + &b + &c).chars().count();
-        // Half-width 5 cells on each side of the axis.
-        assert_eq!(signed_bar(-40.0, 100.0, 11), ("   ".into(), "██".into(), "│     ".into()));
-        assert_eq!(signed_bar(100.0, 100.0, 11), ("     │".into(), "█████".into(), "".into()));
-        assert_eq!(signed_bar(0.0, 100.0, 11), ("     │".into(), "".into(), "     ".into()));
-        // A change too small for a cell still shows one; one beyond the scale stops at the edge.
-        assert_eq!(signed_bar(0.1, 100.0, 11).1, "█");
-        assert_eq!(signed_bar(-300.0, 100.0, 11).1.chars().count(), 5);
+    fn bars_fill_away_from_zero_in_eighths_and_keep_their_width() {
+        // Half-width 5 cells on each side of the axis: 1 cell = 20 points at ±100.
+        assert_eq!(text(signed_bar(-40.0, 100.0, 11)), "   ██│     ");
+        assert_eq!(text(signed_bar(100.0, 100.0, 11)), "     │█████");
+        assert_eq!(text(signed_bar(0.0, 100.0, 11)), "     │     ");
+        // 45 points: two cells and 2/8 of a third (2.25 cells).
+        assert_eq!(text(signed_bar(45.0, 100.0, 11)), "     │██▎  ");
+        // Negative: the part cell is drawn reversed, so its glyph is the empty 6/8 on the left.
+        let cells = signed_bar(-45.0, 100.0, 11);
+        assert_eq!(text(cells.clone()), "  ▊██│     ");
+        assert_eq!(cells[2].1, Cell::Part { reversed: true });
+        // −1 point at ±50 is a tenth of a cell, 0.8 of an eighth: one eighth, not a whole cell.
+        assert_eq!(text(signed_bar(-1.0, 50.0, 11)), "    ▉│     ");
+        assert_eq!(text(signed_bar(1.0, 50.0, 11)), "     │▏    ");
+        // A change too small for an eighth still shows one.
+        assert_eq!(text(signed_bar(0.1, 100.0, 11)), "     │▏    ");
         for change in [-300.0, -1.0, 0.0, 0.4, 7.0, 300.0] {
             for width in [8, 9, 30, 31] {
-                assert_eq!(cells(signed_bar(change, 5.0, width)), width, "{change} {width}");
+                assert_eq!(signed_bar(change, 5.0, width).len(), width, "{change} {width}");
             }
         }
     }
 
     #[test]
+    fn a_bar_beyond_the_scale_ends_in_an_overflow_mark() {
+        // 46 points at a zoomed ±10: cut at the edge, and marked so.
+        assert_eq!(text(signed_bar(46.0, 10.0, 11)), "     │████▶");
+        assert_eq!(text(signed_bar(-46.0, 10.0, 11)), "◀████│     ");
+        assert_eq!(signed_bar(-46.0, 10.0, 11)[0].1, Cell::Overflow);
+        // Exactly the scale fills the side with no mark.
+        assert_eq!(text(signed_bar(-10.0, 10.0, 11)), "█████│     ");
+    }
+
+    #[test]
     fn whiskers_mark_one_std_around_the_mean() {
-        let text = |cells: Vec<(char, Cell)>| cells.into_iter().map(|c| c.0).collect::<String>();
         // Half-width 5 cells: −40 ± 20 points on a ±100 scale: −60 one cell beyond the fill.
         assert_eq!(text(bar_cells(-40.0, 20.0, 100.0, 11)), "  ├▓▓│     ");
         assert_eq!(text(bar_cells(20.0, 20.0, 100.0, 11)), "     │▓┤   ");

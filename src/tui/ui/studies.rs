@@ -401,24 +401,55 @@ pub fn draw_epochs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, focu
             Span::raw(sparkline(&values, 100.0, inner.saturating_sub(3))),
         ]));
     }
+    // Each group's accuracy before the change beside its Δ where a row has room, else under it.
+    let beside = inner >= 6 + 13 * groups;
     let mut header = format!("{:<6}", "epoch");
     for g in 0..groups {
-        header.push_str(&format!("{:>6} ", format!("G{g}")));
+        match beside {
+            true => header.push_str(&format!("{:>5} {:>6} ", format!("G{g}%"), "Δ")),
+            false => header.push_str(&format!("{:>6} ", format!("G{g}"))),
+        }
     }
     lines.push(Line::styled(header, theme.accent()));
     for point in &series.points {
-        let mut spans = vec![Span::raw(format!("{:<6}", point.epoch))];
-        spans.extend(change_cells(&point.groups, point.error.as_deref(), "", theme));
-        lines.push(Line::from(spans));
+        lines.extend(epoch_rows(point, beside, theme));
     }
+    let before = if beside { "G0% accuracy before" } else { "was: accuracy % before" };
     lines.push(Line::styled(
         format!(
-            "* |Δ| ≥ 1 pp · each row is memscope intervene --epoch E · {} exports",
+            "{before} · * |Δ| ≥ 1 pp · each row is memscope intervene --epoch E · {} exports",
             app.keys.label(Action::Export)
         ),
         theme.muted(),
     ));
     super::scrolled(frame, area, block(title, focused, theme), lines, app.scroll, theme);
+}
+
+/// An epoch's rows: each group's accuracy before the change and its Δ, side by side
+/// (`beside`) or the accuracies on a second, muted row under the Δs.
+fn epoch_rows<'a>(
+    point: &memscope_core::studies::epochs::EpochPoint,
+    beside: bool,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let before = |g: &memscope_core::studies::GroupChange| {
+        g.before.map(|b| format!("{:.1}", 100.0 * b)).unwrap_or_else(|| "n/a".into())
+    };
+    let mut spans = vec![Span::raw(format!("{:<6}", point.epoch))];
+    if beside && point.error.is_none() {
+        for (g, cell) in point.groups.iter().zip(change_cells(&point.groups, None, "", theme)) {
+            spans.push(Span::styled(format!("{:>5} ", before(g)), theme.muted()));
+            spans.push(cell);
+        }
+        return vec![Line::from(spans)];
+    }
+    spans.extend(change_cells(&point.groups, point.error.as_deref(), "", theme));
+    let mut rows = vec![Line::from(spans)];
+    if point.error.is_none() {
+        let was: String = point.groups.iter().map(|g| format!("{:>6} ", before(g))).collect();
+        rows.push(Line::styled(format!("{:<6}{was}", " was"), theme.muted()));
+    }
+    rows
 }
 
 /// A layer's name for a narrow table: the demo's single `.block0` and a shortcut's `.conv`

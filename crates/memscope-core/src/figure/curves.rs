@@ -46,8 +46,14 @@ fn accuracy_chart<'a, DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let axes =
-        EpochAxes { first: 0.0, last: last_epoch.max(1.0), y: 0f64..100f64, x_desc, y_desc: "accuracy (%)" };
+    let axes = EpochAxes {
+        first: 0.0,
+        last: last_epoch.max(1.0),
+        y: 0f64..100f64,
+        x_desc,
+        y_desc: "accuracy (%)",
+        legend_room: true,
+    };
     epoch_chart(area, axes, &|v| format!("{v:.0}"))
 }
 
@@ -58,10 +64,13 @@ pub(super) struct EpochAxes<'s> {
     pub y: std::ops::Range<f64>,
     pub x_desc: &'s str,
     pub y_desc: &'s str,
+    /// A third more x range on the right for a legend inside the chart; without it the x axis
+    /// ends at `last`.
+    pub legend_room: bool,
 }
 
-/// A chart over epochs in the figures' style: epoch labels up to `last` only, and a third
-/// more x range to the right for the legend, clear of the lines.
+/// A chart over epochs in the figures' style: epoch labels up to `last` only, and with
+/// `legend_room` a third more x range to the right for the legend, clear of the lines.
 pub(super) fn epoch_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     axes: EpochAxes,
@@ -70,16 +79,23 @@ pub(super) fn epoch_chart<'a, DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let EpochAxes { first, last, y, x_desc, y_desc } = axes;
-    let epochs = move |v: &f64| if *v <= last + 1e-9 { format!("{v:.0}") } else { String::new() };
+    let EpochAxes { first, last, y, x_desc, y_desc, legend_room } = axes;
+    let room = if legend_room { 1.35 } else { 1.0 };
+    // Whole epochs up to `last` only (a tick between two epochs would repeat a number).
+    let whole = move |v: &f64| *v <= last + 1e-9 && (v - v.round()).abs() < 1e-6;
+    let epochs = move |v: &f64| if whole(v) { format!("{v:.0}") } else { String::new() };
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d(first..first + (last - first).max(1.0) * 1.35, y)?;
-    chart
-        .configure_mesh()
-        .light_line_style(TRANSPARENT)
+        .build_cartesian_2d(first..first + (last - first).max(1.0) * room, y)?;
+    let mut mesh = chart.configure_mesh();
+    if !legend_room {
+        // A tick at each whole epoch (up to 11), none between: an axis that ends at `last`.
+        let span = (last - first).max(1.0) as usize;
+        mesh.x_labels(span.div_ceil(span.div_ceil(10)) + 1);
+    }
+    mesh.light_line_style(TRANSPARENT)
         .bold_line_style(GRID)
         .x_desc(x_desc)
         .y_desc(y_desc)
@@ -150,28 +166,60 @@ pub(super) fn draw_mitigation<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let last = m.runs.iter().flat_map(|r| r.worst_group.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
-    let mut chart = accuracy_chart(area, last, "fine-tuning epoch")?;
+    let last = m.runs.iter().flat_map(|r| r.worst_group.iter().map(|p| p.0)).max().unwrap_or(1).max(1) as f64;
+    // One legend entry per method (its seeds share colour and marker; the caption lists runs);
+    // a run of one point is named by its label.
     let mut methods: Vec<&str> = Vec::new();
+    let mut entries: Vec<String> = Vec::new();
     for run in &m.runs {
-        let method = match methods.iter().position(|&x| x == run.method) {
-            Some(p) => p,
-            None => {
-                methods.push(&run.method);
-                methods.len() - 1
-            }
-        };
+        if !methods.contains(&run.method.as_str()) {
+            methods.push(&run.method);
+            entries.push(if run.worst_group.len() == 1 { run.label.clone() } else { run.method.clone() });
+        }
+    }
+    // The legend in a column of its own, so that it covers no line; the x axis ends at the
+    // last epoch.
+    let longest = entries.iter().map(|e| e.chars().count()).max().unwrap_or(0) as u32;
+    let legend_width = (48 + 8 * longest).clamp(120, 360);
+    let (width, _) = area.dim_in_pixel();
+    let (plot, side) = area.split_horizontally(width.saturating_sub(legend_width));
+    let axes = EpochAxes {
+        first: 0.0,
+        last,
+        y: 0f64..100f64,
+        x_desc: "fine-tuning epoch",
+        y_desc: "accuracy (%)",
+        legend_room: false,
+    };
+    let mut chart = epoch_chart(&plot, axes, &|v| format!("{v:.0}"))?;
+    for run in &m.runs {
+        let method = methods.iter().position(|&x| x == run.method).unwrap_or(0);
         let color = series_color(method);
         let points: Vec<(f64, f64)> = run.worst_group.iter().map(|&(e, a)| (e as f64, pp(a))).collect();
-        let series = chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
-        // One legend entry per method (its seeds share colour and marker; the caption lists runs).
-        if !m.runs.iter().take_while(|r| !std::ptr::eq(*r, run)).any(|r| r.method == run.method) {
-            let entry = if run.worst_group.len() == 1 { run.label.clone() } else { run.method.clone() };
-            series
-                .label(entry)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-        }
+        chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
         markers(&mut chart, method, &points, color)?;
     }
-    legend(&mut chart)
+    side_legend(&side, &entries)
+}
+
+/// The legend beside a chart: per entry, its line and marker (as [`markers`] draws the
+/// entry's index), and its name.
+fn side_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[String]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    for (i, entry) in entries.iter().enumerate() {
+        let color = series_color(i);
+        let y = 24 + 22 * i as i32;
+        area.draw(&PathElement::new(vec![(8, y), (34, y)], color.stroke_width(2)))?;
+        let at = (21, y);
+        match i % 4 {
+            0 => area.draw(&Circle::new(at, 4, color.filled()))?,
+            1 => area.draw(&TriangleMarker::new(at, 5, color.filled()))?,
+            2 => area.draw(&Cross::new(at, 4, color.stroke_width(2)))?,
+            _ => area.draw(&Circle::new(at, 4, color.stroke_width(2)))?,
+        }
+        area.draw(&Text::new(entry.clone(), (42, y - 7), (FAMILY, 12).into_font().color(&BLACK)))?;
+    }
+    Ok(())
 }

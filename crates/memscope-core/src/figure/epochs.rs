@@ -90,6 +90,7 @@ where
         y: -100f64..100f64,
         x_desc: "epoch",
         y_desc: "Δ accuracy (pp, after − before)",
+        legend_room: true,
     };
     let mut chart = super::curves::epoch_chart(area, axes, &|v| format!("{v:+.0}"))?;
     chart.draw_series(LineSeries::new([(first, 0.0), (last, 0.0)], BLACK.stroke_width(1)))?;

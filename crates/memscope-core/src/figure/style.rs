@@ -54,10 +54,15 @@ pub fn hex((r, g, b): (u8, u8, u8)) -> String {
     format!("#{r:02X}{g:02X}{b:02X}")
 }
 
-/// Colours of series that are not groups (methods, runs): orange, sky blue, black, yellow.
-pub(crate) fn series_color(i: usize) -> RGBColor {
+/// Colours of series that are not groups (methods, runs): black, orange, sky blue, bluish
+/// green, then the rest of the palette.
+pub fn series_rgb(i: usize) -> (u8, u8, u8) {
     const ORDER: [usize; 8] = [0, 1, 2, 3, 5, 6, 7, 4];
-    let (r, g, b) = OKABE_ITO[ORDER[i % ORDER.len()]];
+    OKABE_ITO[ORDER[i % ORDER.len()]]
+}
+
+pub(crate) fn series_color(i: usize) -> RGBColor {
+    let (r, g, b) = series_rgb(i);
     RGBColor(r, g, b)
 }
 

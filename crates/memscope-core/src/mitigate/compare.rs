@@ -5,7 +5,7 @@
 
 use anyhow::{Result, ensure};
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::{GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate, summarize};
@@ -14,7 +14,7 @@ use crate::experiment::lineage::{LabelUse, Method};
 use crate::jobs::{Progress, Within};
 
 /// How the epoch of an experiment is chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Selection {
     /// The last epoch (no model selection).
@@ -37,7 +37,7 @@ impl Selection {
 }
 
 /// One experiment at one selected epoch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Selected {
     pub selection: Selection,
     pub epoch: usize,
@@ -46,7 +46,7 @@ pub struct Selected {
 }
 
 /// One experiment's rows.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExperimentRow {
     pub experiment: String,
     pub name: String,
@@ -71,7 +71,7 @@ pub struct ExperimentRow {
 }
 
 /// Mean and sample standard deviation (n − 1; none for one run) of a metric over runs.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     pub mean: f64,
     pub std: Option<f64>,
@@ -91,7 +91,7 @@ impl Spread {
 }
 
 /// The three summaries of one split.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitSpread {
     pub worst_group: Option<Spread>,
     pub mean_train_weighted: Option<Spread>,
@@ -99,7 +99,7 @@ pub struct SplitSpread {
 }
 
 /// A method over its runs (seeds), at one selection.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MethodRow {
     pub method: String,
     pub labels: String,
@@ -115,7 +115,7 @@ pub struct MethodRow {
 }
 
 /// The comparison.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
     pub data: String,
     pub val_examples: usize,

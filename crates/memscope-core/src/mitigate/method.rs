@@ -64,6 +64,12 @@ pub trait Mitigation {
         self.info().name.to_string()
     }
 
+    /// The name in a run's default experiment name (`<parent>-<slug>-seed<N>`): the name,
+    /// with the variant where a method has several, so that no two presets share one.
+    fn slug(&self) -> String {
+        self.info().name.to_string()
+    }
+
     /// Whether it fine-tunes with the plan's training settings (recorded with the run); DFR
     /// refits the head once instead, recorded as one epoch.
     fn fine_tunes(&self) -> bool {
@@ -105,6 +111,11 @@ impl Method {
     /// The name with what distinguishes its variants ("silent-majority (code, probs)").
     pub fn label(&self) -> String {
         self.mitigation().label()
+    }
+
+    /// The name in a run's default experiment name ("silent-majority-code").
+    pub fn slug(&self) -> String {
+        self.mitigation().slug()
     }
 
     /// The group labels the method reads.
@@ -229,5 +240,9 @@ mod tests {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), slugs.len(), "one run folder name per preset");
+        // The experiment's default name takes the same slug: `compare` tells the variants apart.
+        for preset in presets() {
+            assert_eq!((preset.settings)().slug(), preset.slug, "{}", preset.name);
+        }
     }
 }

@@ -210,7 +210,7 @@ fn manifest(start: &Start<'_>, plan: &MitigationPlan, start_sha256: String) -> M
         name: plan
             .name
             .clone()
-            .unwrap_or_else(|| format!("{}-{}-seed{seed}", parent.manifest.name, method.name())),
+            .unwrap_or_else(|| format!("{}-{}-seed{seed}", parent.manifest.name, method.slug())),
         model: parent.manifest.model.clone(),
         dataset: parent.manifest.dataset.clone(),
         classes: parent.manifest.classes.clone(),

@@ -96,6 +96,14 @@ impl Mitigation for SilentMajority {
         format!("{} ({variant}, {})", INFO.name, self.features)
     }
 
+    fn slug(&self) -> String {
+        let variant = match self.variant {
+            Variant::Code => "code",
+            Variant::Paper => "paper",
+        };
+        format!("{}-{variant}", INFO.name)
+    }
+
     fn run(
         &self,
         start: &Start<'_>,
