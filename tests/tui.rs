@@ -499,6 +499,7 @@ fn result(spec: InterventionSpec) -> InterventionResult {
         after_summary: Summary::of(&after),
         run_accuracy: runs,
         before,
+        boundary_shift: None,
     }
 }
 

@@ -312,6 +312,9 @@ fn summary_lines<'a>(
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
     let caption = caption::intervention(r, &app.layers, &train, &app.keys);
     let mut lines = vec![Line::styled(caption, theme.accent())];
+    if let Some(shift) = caption::boundary_shift(r, &train) {
+        lines.push(Line::styled(shift, theme.accent()));
+    }
     let (b, a) = (&r.before_summary, &r.after_summary);
     let worst = if r.runs > 1 { "worst (mean of runs)" } else { "worst-group" };
     lines.push(Line::raw(format!(
