@@ -94,12 +94,12 @@ fn bars_settings(d: &ReportData) -> String {
     let q = &r.spec.query;
     let ks: Vec<String> = d.bars.ks.iter().map(usize::to_string).collect();
     format!(
-        "top k = {} {} neurons by {}, ranked {}{}, of {} candidates; {} runs of each random change",
+        "top k = {} {} neurons by {}, ranking {}{}, of {} candidates; {} runs of each random change",
         ks.join(", "),
         q.granularity,
         q.criterion,
         q.scope,
-        if q.normalize_layers { " by score ÷ layer mean" } else { " by raw score" },
+        if q.normalize_layers { ", score ÷ layer mean" } else { ", raw scores" },
         r.candidates,
         r.spec.repeats
     )
@@ -347,7 +347,10 @@ fn largest_change(
         .rows
         .iter()
         .flat_map(|r| pick(r).iter().filter_map(move |g| g.change.map(|c| (c, g.group, row_label(r)))))
-        .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
+        .fold(None, |best, x| match best {
+            Some(b) if b.0.abs() >= x.0.abs() => Some(b),
+            _ => Some(x),
+        })
 }
 
 /// A control row's label as the page's table writes it: "1 neuron (0.01%)".
