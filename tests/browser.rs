@@ -249,29 +249,21 @@ const FIGURE_SIZES: &str = "JSON.stringify({figures: document.querySelectorAll('
      svgs: [...document.querySelectorAll('figure svg')].map(s => { const r = s.getBoundingClientRect(); \
      return [r.width, r.height]; })})";
 
-#[test]
-fn the_report_loads_in_a_real_browser_with_every_figure_drawn_and_nothing_fetched() {
-    let Some(binary) = common::requires("chromium (apt-get install -y chromium)", browser()) else { return };
-    let record = std::env::var("MEMSCOPE_RECORD_SCREENSHOT").is_ok_and(|v| v == "1");
-    let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("report.html");
-    let out = page.display().to_string();
-    let quick = ["report", "--repeats", "2", "--max-per-group", "40", "--out", &out];
-    if record {
-        common::succeeds(&["report", "--out", &out]);
-    } else {
-        common::succeeds(&quick);
-    }
-    let url = format!("file://{out}");
+/// What the browser saw of one page: every event, the figures' sizes, a screenshot.
+struct Loaded {
+    events: Vec<Value>,
+    /// `{figures: n, svgs: [[w, h], ...]}`.
+    sizes: Value,
+    png: Vec<u8>,
+}
 
-    let (_browser, endpoint) = start(&binary);
+/// Opens `url` in a fresh headless browser 1200 pixels wide and waits for its load event.
+fn load(binary: &Path, url: &str) -> Loaded {
+    let (_browser, endpoint) = start(binary);
     let mut tools = DevTools::connect(&endpoint);
     let target = tools.call(None, "Target.createTarget", json!({ "url": "about:blank" }));
-    let attached = tools.call(
-        None,
-        "Target.attachToTarget",
-        json!({ "targetId": target["targetId"], "flatten": true }),
-    );
+    let attached =
+        tools.call(None, "Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true }));
     let session = attached["sessionId"].as_str().unwrap().to_string();
     let s = Some(session.as_str());
     for domain in ["Page", "Runtime", "Log", "Network"] {
@@ -284,17 +276,8 @@ fn the_report_loads_in_a_real_browser_with_every_figure_drawn_and_nothing_fetche
     );
     tools.call(s, "Page.navigate", json!({ "url": url }));
     tools.wait_for("Page.loadEventFired", Duration::from_secs(60));
-
     let sizes = tools.call(s, "Runtime.evaluate", json!({ "expression": FIGURE_SIZES, "returnByValue": true }));
     let sizes: Value = serde_json::from_str(sizes["result"]["value"].as_str().unwrap()).unwrap();
-    let svgs = sizes["svgs"].as_array().unwrap();
-    assert!(!svgs.is_empty(), "no figure on the page");
-    assert_eq!(svgs.len() as u64, sizes["figures"].as_u64().unwrap(), "a figure without its SVG: {sizes}");
-    for (i, wh) in svgs.iter().enumerate() {
-        let (w, h) = (wh[0].as_f64().unwrap(), wh[1].as_f64().unwrap());
-        assert!(w > 100.0 && h > 100.0, "figure {i} is drawn {w}x{h}");
-    }
-
     let metrics = tools.call(s, "Page.getLayoutMetrics", json!({}));
     let height = metrics["cssContentSize"]["height"].as_f64().unwrap();
     let shot = tools.call(
@@ -303,20 +286,64 @@ fn the_report_loads_in_a_real_browser_with_every_figure_drawn_and_nothing_fetche
         json!({ "format": "png", "captureBeyondViewport": true,
                 "clip": { "x": 0, "y": 0, "width": 1200, "height": height, "scale": 1 } }),
     );
-    let png = base64(shot["data"].as_str().unwrap());
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is not a PNG");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let saved = if record { root.join("assets/report.png") } else { PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report.png") };
-    std::fs::write(&saved, &png).unwrap();
+    Loaded { events: std::mem::take(&mut tools.events), sizes, png: base64(shot["data"].as_str().unwrap()) }
+}
 
-    let wrong = errors(&tools.events);
+#[test]
+fn the_report_loads_in_a_real_browser_with_every_figure_drawn_and_nothing_fetched() {
+    let Some(binary) = common::requires("chromium (apt-get install -y chromium)", browser()) else { return };
+    let record = std::env::var("MEMSCOPE_RECORD_SCREENSHOT").is_ok_and(|v| v == "1");
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let out = page.display().to_string();
+    if record {
+        common::succeeds(&["report", "--out", &out]);
+    } else {
+        common::succeeds(&["report", "--repeats", "2", "--max-per-group", "40", "--out", &out]);
+    }
+    let url = format!("file://{out}");
+    let loaded = load(&binary, &url);
+
+    let svgs = loaded.sizes["svgs"].as_array().unwrap();
+    assert!(!svgs.is_empty(), "no figure on the page");
+    let figures = loaded.sizes["figures"].as_u64().unwrap();
+    assert_eq!(svgs.len() as u64, figures, "a figure without its SVG: {}", loaded.sizes);
+    for (i, wh) in svgs.iter().enumerate() {
+        let (w, h) = (wh[0].as_f64().unwrap(), wh[1].as_f64().unwrap());
+        assert!(w > 100.0 && h > 100.0, "figure {i} is drawn {w}x{h}");
+    }
+    let wrong = errors(&loaded.events);
     assert!(wrong.is_empty(), "the page logged errors: {wrong:#?}");
-    let out_of_page = requests_out(&tools.events, &url);
+    let out_of_page = requests_out(&loaded.events, &url);
     assert!(out_of_page.is_empty(), "the page fetched {out_of_page:?}");
-    assert!(
-        tools.events.iter().any(|e| e["method"] == json!("Network.requestWillBeSent")),
-        "the network log saw not even the page itself: the check would miss a request"
-    );
+    assert_eq!(requests_out(&loaded.events, ""), [url.clone()], "the network log missed the page itself");
+
+    assert!(loaded.png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is not a PNG");
+    let saved = if record {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/report.png")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report.png")
+    };
+    std::fs::write(&saved, &loaded.png).unwrap();
+}
+
+#[test]
+fn the_check_sees_a_console_error_a_request_out_and_an_empty_figure() {
+    let Some(binary) = common::requires("chromium (apt-get install -y chromium)", browser()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><body><figure><svg width=\"0\" height=\"0\"></svg></figure>\
+         <img src=\"http://127.0.0.1:9/x.png\"><script>console.error('boom')</script></body></html>",
+    )
+    .unwrap();
+    let url = format!("file://{}", page.display());
+    let loaded = load(&binary, &url);
+    let wrong = errors(&loaded.events);
+    assert!(wrong.iter().any(|e| e.contains("boom")), "{wrong:?}");
+    assert_eq!(requests_out(&loaded.events, &url), ["http://127.0.0.1:9/x.png"]);
+    assert_eq!(loaded.sizes["svgs"], json!([[0, 0]]));
 }
 
 #[test]

@@ -71,17 +71,21 @@ fn minority_majority(r: &InterventionResult, train: &[usize]) -> String {
     format!("Minority (<10% of train) {} · majority {} pp", part(true), part(false))
 }
 
-/// The boundary-shift control of `r` in one line of at most 80 columns: "Boundary control: a
-/// boundary shift explains 70 of 76 flips (minority G1 36/42 G2 31/31)", the minority groups'
-/// explained/flips kept only where they fit. `None` for a result read from before the control.
-pub fn boundary_shift(r: &InterventionResult, train: &[usize]) -> Option<String> {
+/// The boundary-shift control of `r` in one line: "A boundary shift explains 70 of 76 flips
+/// (minority G1 36/42 G2 31/31)", the minority groups' explained/flips kept only where the
+/// line fits in `width` columns (the sentence alone is under 50). `None` for a result read
+/// from before the control existed.
+pub fn boundary_shift(r: &InterventionResult, train: &[usize], width: usize) -> Option<String> {
     let s = r.boundary_shift.as_ref()?;
-    let line = format!("Boundary control: {}", s.sentence());
+    let sentence = s.sentence();
+    let mut chars = sentence.chars();
+    let line: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
     let flags = memscope_core::data::minority(train);
     let groups: Vec<String> = (0..s.mean_group_flips.len())
         .filter(|&g| flags.get(g) == Some(&true) && s.mean_group_flips[g] > 0.0)
         .map(|g| format!("G{g} {}/{}", count(s.mean_group_explained[g]), count(s.mean_group_flips[g])))
         .collect();
     let long = format!("{line} (minority {})", groups.join(" "));
-    Some(if groups.is_empty() || long.chars().count() > 80 { line } else { long })
+    let said = s.mean_explained > 0.0 && !groups.is_empty() && long.chars().count() <= width;
+    Some(if said { long } else { line })
 }

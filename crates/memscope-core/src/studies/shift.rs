@@ -76,6 +76,17 @@ impl BoundaryShift {
         }
     }
 
+    /// The class the mean shift favours (its largest entry; class 0's is 0), `None` when the
+    /// shift is 0: with two classes, 1 when the margin moved towards class 1.
+    pub fn towards(&self) -> Option<usize> {
+        let classes = self.runs.first()?.shift.len();
+        let n = self.runs.len() as f64;
+        let mean: Vec<f64> = (0..classes).map(|k| self.runs.iter().map(|r| r.shift[k]).sum::<f64>() / n).collect();
+        let (best, value) = mean.iter().copied().enumerate().fold((0, 0.0), |b, (k, v)| if v > b.1 { (k, v) } else { b });
+        let lowest = mean.iter().copied().fold(0.0, f64::min);
+        (value > lowest).then_some(best).filter(|_| mean.iter().any(|&v| v != 0.0))
+    }
+
     /// "a boundary shift explains 40 of 46 flips", "no constant shift explains these flips",
     /// or "no prediction changed" (with several runs, means to one decimal).
     pub fn sentence(&self) -> String {
@@ -239,6 +250,7 @@ mod tests {
         let f = fit(&before, &after, 2, &[0, 0, 1, 1, 2, 2], 3);
         assert_eq!((f.flips, f.explained, f.extra), (2, 2, 0));
         assert!(f.shift[1] > 0.5 && f.shift[1] < 3.0, "{:?}", f.shift);
+        assert_eq!(BoundaryShift::of(vec![f], 2, 3).towards(), Some(1));
     }
 
     #[test]
@@ -248,6 +260,8 @@ mod tests {
         let f = fit(&before, &after, 2, &[0, 1, 2, 3], 4);
         assert_eq!((f.flips, f.explained, f.extra), (1, 0, 0));
         assert_eq!(f.shift, vec![0.0, 0.0]);
+        let none = BoundaryShift::of(vec![f], 2, 4);
+        assert_eq!((none.towards(), none.sentence().as_str()), (None, "no constant shift explains these flips"));
     }
 
     #[test]
