@@ -154,7 +154,7 @@ impl DevTools {
             };
             let mut payload = vec![0u8; len];
             self.socket.read_exact(&mut payload).unwrap();
-            if matches!(opcode, 0 | 1 | 2) {
+            if opcode <= 2 {
                 message.extend(payload);
                 if fin {
                     return serde_json::from_slice(&message).unwrap();
@@ -276,7 +276,8 @@ fn load(binary: &Path, url: &str) -> Loaded {
     );
     tools.call(s, "Page.navigate", json!({ "url": url }));
     tools.wait_for("Page.loadEventFired", Duration::from_secs(60));
-    let sizes = tools.call(s, "Runtime.evaluate", json!({ "expression": FIGURE_SIZES, "returnByValue": true }));
+    let sizes =
+        tools.call(s, "Runtime.evaluate", json!({ "expression": FIGURE_SIZES, "returnByValue": true }));
     let sizes: Value = serde_json::from_str(sizes["result"]["value"].as_str().unwrap()).unwrap();
     let metrics = tools.call(s, "Page.getLayoutMetrics", json!({}));
     let height = metrics["cssContentSize"]["height"].as_f64().unwrap();
@@ -316,7 +317,7 @@ fn the_report_loads_in_a_real_browser_with_every_figure_drawn_and_nothing_fetche
     assert!(wrong.is_empty(), "the page logged errors: {wrong:#?}");
     let out_of_page = requests_out(&loaded.events, &url);
     assert!(out_of_page.is_empty(), "the page fetched {out_of_page:?}");
-    assert_eq!(requests_out(&loaded.events, ""), [url.clone()], "the network log missed the page itself");
+    assert_eq!(requests_out(&loaded.events, ""), [url.as_str()], "the network log missed the page itself");
 
     assert!(loaded.png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is not a PNG");
     let saved = if record {

@@ -554,7 +554,8 @@ fn the_boundary_shift_on_the_demo_is_the_best_constant_margin_shift() {
     let network = exp.load_network(40, &cpu()).unwrap();
     let before = eval::logits(&network, s.dataset(), Split::Val, &cpu(), &mut Silent).unwrap();
     let after =
-        eval::logits(&with_weights(&network, &[old_layer]), s.dataset(), Split::Val, &cpu(), &mut Silent).unwrap();
+        eval::logits(&with_weights(&network, &[old_layer]), s.dataset(), Split::Val, &cpu(), &mut Silent)
+            .unwrap();
     let margin: Vec<f64> = before.chunks(2).map(|z| f64::from(z[1]) - f64::from(z[0])).collect();
     let was: Vec<bool> = margin.iter().map(|&m| m > 0.0).collect();
     let now: Vec<bool> = after.chunks(2).map(|z| z[1] > z[0]).collect();
@@ -570,10 +571,14 @@ fn the_boundary_shift_on_the_demo_is_the_best_constant_margin_shift() {
         .max_by(|&a, &b| agree(a).cmp(&agree(b)).then(b.abs().total_cmp(&a.abs())))
         .unwrap();
     let flips = (0..margin.len()).filter(|&i| was[i] != now[i]).count();
-    let explained = (0..margin.len()).filter(|&i| was[i] != now[i] && (margin[i] + best > 0.0) == now[i]).count();
+    let explained =
+        (0..margin.len()).filter(|&i| was[i] != now[i] && (margin[i] + best > 0.0) == now[i]).count();
     let extra = (0..margin.len()).filter(|&i| was[i] == now[i] && (margin[i] + best > 0.0) != was[i]).count();
     let fit = &r.boundary_shift.as_ref().unwrap().runs[0];
     assert_eq!((fit.flips, fit.explained, fit.extra), (flips, explained, extra));
-    assert!(flips > explained && explained > 0, "a case with flips a shift cannot explain: {flips}, {explained}");
+    assert!(
+        flips > explained && explained > 0,
+        "a case with flips a shift cannot explain: {flips}, {explained}"
+    );
     assert_eq!(agree(fit.shift[1]), agree(best));
 }

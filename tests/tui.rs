@@ -1889,7 +1889,8 @@ fn the_caption_says_how_many_flips_a_boundary_shift_explains() {
         elapsed: Duration::ZERO,
     });
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
-    let caption = |r: &InterventionResult, width| memscope::tui::caption::boundary_shift(r, &train, width).unwrap();
+    let caption =
+        |r: &InterventionResult, width| memscope::tui::caption::boundary_shift(r, &train, width).unwrap();
     let line = caption(&shifted, 78);
     assert_eq!(line, "A boundary shift explains 70 of 76 flips (minority G1 36/42 G2 31/31)");
     assert_eq!(caption(&shifted, 60), "A boundary shift explains 70 of 76 flips");

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use super::Render;
 use super::text::{csv, fixed6, percent, points, table};
 use crate::studies::GroupChange;
-use crate::studies::shift::{BoundaryShift, count};
 use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, ScoreList, SelectedNeuron, Target};
+use crate::studies::shift::{BoundaryShift, count};
 
 /// One line saying what was done, to what, and where it was measured.
 pub(crate) fn headline(result: &InterventionResult) -> String {

@@ -128,8 +128,7 @@ fn rewind_settings(d: &ReportData) -> String {
 
 fn control_settings(d: &ReportData) -> String {
     let c = &d.control;
-    let rows: Vec<String> =
-        c.rows.iter().map(|r| format!("{}% = {}", 100.0 * r.fraction, r.count)).collect();
+    let rows: Vec<String> = c.rows.iter().map(|r| format!("{}% = {}", 100.0 * r.fraction, r.count)).collect();
     format!(
         "zeroing the top fraction of {} {} neurons by {}, ranked globally ({}); {} random draws",
         c.candidates,
@@ -380,7 +379,8 @@ pub(crate) fn repeated_rows(d: &ReportData) -> Option<String> {
 fn control(d: &ReportData) -> Check {
     let claim = "Zeroing as many random non-critical neurons leaves every group's accuracy almost unchanged.";
     let threshold = d.sensitivity.spec.threshold;
-    let (Some(random), Some(critical)) = (largest_change(d, |r| &r.control), largest_change(d, |r| &r.critical))
+    let (Some(random), Some(critical)) =
+        (largest_change(d, |r| &r.control), largest_change(d, |r| &r.critical))
     else {
         return Check { claim, verdict: Verdict::CannotSay, evidence: "The control table is empty.".into() };
     };

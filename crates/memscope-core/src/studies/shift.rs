@@ -81,8 +81,10 @@ impl BoundaryShift {
     pub fn towards(&self) -> Option<usize> {
         let classes = self.runs.first()?.shift.len();
         let n = self.runs.len() as f64;
-        let mean: Vec<f64> = (0..classes).map(|k| self.runs.iter().map(|r| r.shift[k]).sum::<f64>() / n).collect();
-        let (best, value) = mean.iter().copied().enumerate().fold((0, 0.0), |b, (k, v)| if v > b.1 { (k, v) } else { b });
+        let mean: Vec<f64> =
+            (0..classes).map(|k| self.runs.iter().map(|r| r.shift[k]).sum::<f64>() / n).collect();
+        let (best, value) =
+            mean.iter().copied().enumerate().fold((0, 0.0), |b, (k, v)| if v > b.1 { (k, v) } else { b });
         let lowest = mean.iter().copied().fold(0.0, f64::min);
         (value > lowest).then_some(best).filter(|_| mean.iter().any(|&v| v != 0.0))
     }
@@ -261,14 +263,18 @@ mod tests {
         assert_eq!((f.flips, f.explained, f.extra), (1, 0, 0));
         assert_eq!(f.shift, vec![0.0, 0.0]);
         let none = BoundaryShift::of(vec![f], 2, 4);
-        assert_eq!((none.towards(), none.sentence().as_str()), (None, "no constant shift explains these flips"));
+        assert_eq!(
+            (none.towards(), none.sentence().as_str()),
+            (None, "no constant shift explains these flips")
+        );
     }
 
     #[test]
     fn three_classes_find_a_shift_towards_one_class() {
         // Class 2 gains 1.0 everywhere.
         let before: Vec<f32> = vec![1.0, 0.0, 0.5, 0.0, 1.0, 0.2, 0.3, 0.2, 0.0, 2.0, 0.0, 1.5];
-        let after: Vec<f32> = before.iter().enumerate().map(|(i, &v)| if i % 3 == 2 { v + 1.0 } else { v }).collect();
+        let after: Vec<f32> =
+            before.iter().enumerate().map(|(i, &v)| if i % 3 == 2 { v + 1.0 } else { v }).collect();
         let f = fit(&before, &after, 3, &[0, 0, 0, 0], 1);
         assert_eq!((f.flips, f.explained, f.extra), (3, 3, 0));
     }
@@ -276,7 +282,7 @@ mod tests {
     #[test]
     fn the_mean_is_over_runs() {
         let before = margins(&[-0.5, 0.5]);
-        let runs = vec![margins(&[0.5, 0.5]), margins(&[-0.5, 0.5])];
+        let runs = [margins(&[0.5, 0.5]), margins(&[-0.5, 0.5])];
         let fits = runs.iter().map(|a| fit(&before, a, 2, &[0, 1], 2)).collect();
         let s = BoundaryShift::of(fits, 2, 2);
         assert_eq!((s.mean_flips, s.mean_explained), (0.5, 0.5));
