@@ -276,7 +276,7 @@ mod tests {
         let after: Vec<f32> =
             before.iter().enumerate().map(|(i, &v)| if i % 3 == 2 { v + 1.0 } else { v }).collect();
         let f = fit(&before, &after, 3, &[0, 0, 0, 0], 1);
-        assert_eq!((f.flips, f.explained, f.extra), (3, 3, 0));
+        assert_eq!((f.flips, f.explained, f.extra), (4, 4, 0));
     }
 
     #[test]
