@@ -484,12 +484,14 @@ fn the_report_numbers_are_the_commands_numbers() {
     for claim in claims {
         let class = serde_json::to_value(claim.verdict).unwrap();
         let line = format!(
-            "<li><b>{}</b> <span class=\"{}\">[{}]</span> {}</li>",
+            "<li><b>{}</b> <span class=\"{}\">[{}]</span> {} <span class=\"settings\">Settings: {}.</span></li>",
             memscope_core::report::escape(claim.claim),
             class.as_str().unwrap(),
             claim.verdict.word(),
-            memscope_core::report::escape(&claim.evidence)
+            memscope_core::report::escape(&claim.evidence),
+            memscope_core::report::escape(&claim.settings)
         );
+        assert!(!claim.settings.is_empty(), "{line}");
         assert!(page.contains(&line), "{line}");
     }
 }

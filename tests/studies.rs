@@ -539,3 +539,46 @@ fn baselines_gradient_scores_and_flips_report_each_batch_and_stop_at_the_one_ref
     let expected: Vec<_> = passes(4).chain(passes(8)).chain(passes(8)).chain(passes(8)).collect();
     assert_eq!(reports, expected);
 }
+
+/// The boundary-shift control on the demo, recomputed from the logits by brute force: every
+/// candidate constant (0, and a point between each pair of neighbouring thresholds and beyond
+/// both ends) tried on every example, the best kept (ties: nearest 0).
+#[test]
+fn the_boundary_shift_on_the_demo_is_the_best_constant_margin_shift() {
+    let layer = "stage3.block0.conv1";
+    let mut s = session();
+    let r = run(&mut s, &InterventionSpec::rewind_layer(40, layer, 15)).unwrap();
+    let exp = Experiment::open(Path::new(DEMO)).unwrap();
+    let old = read_weights(&exp.load_network(25, &cpu()).unwrap()).unwrap();
+    let old_layer = old.iter().find(|w| w.name == layer).unwrap();
+    let network = exp.load_network(40, &cpu()).unwrap();
+    let before = eval::logits(&network, s.dataset(), Split::Val, &cpu(), &mut Silent).unwrap();
+    let after =
+        eval::logits(&with_weights(&network, &[old_layer]), s.dataset(), Split::Val, &cpu(), &mut Silent)
+            .unwrap();
+    let margin: Vec<f64> = before.chunks(2).map(|z| f64::from(z[1]) - f64::from(z[0])).collect();
+    let was: Vec<bool> = margin.iter().map(|&m| m > 0.0).collect();
+    let now: Vec<bool> = after.chunks(2).map(|z| z[1] > z[0]).collect();
+    let mut thresholds: Vec<f64> = margin.iter().map(|m| -m).collect();
+    thresholds.sort_by(f64::total_cmp);
+    thresholds.dedup();
+    let mut candidates = vec![0.0, thresholds[0] - 1.0, thresholds[thresholds.len() - 1] + 1.0];
+    candidates.extend(thresholds.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+    let agree = |c: f64| margin.iter().zip(&now).filter(|(m, n)| (**m + c > 0.0) == **n).count();
+    let best = candidates
+        .iter()
+        .copied()
+        .max_by(|&a, &b| agree(a).cmp(&agree(b)).then(b.abs().total_cmp(&a.abs())))
+        .unwrap();
+    let flips = (0..margin.len()).filter(|&i| was[i] != now[i]).count();
+    let explained =
+        (0..margin.len()).filter(|&i| was[i] != now[i] && (margin[i] + best > 0.0) == now[i]).count();
+    let extra = (0..margin.len()).filter(|&i| was[i] == now[i] && (margin[i] + best > 0.0) != was[i]).count();
+    let fit = &r.boundary_shift.as_ref().unwrap().runs[0];
+    assert_eq!((fit.flips, fit.explained, fit.extra), (flips, explained, extra));
+    assert!(
+        flips > explained && explained > 0,
+        "a case with flips a shift cannot explain: {flips}, {explained}"
+    );
+    assert_eq!(agree(fit.shift[1]), agree(best));
+}

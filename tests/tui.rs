@@ -499,6 +499,7 @@ fn result(spec: InterventionSpec) -> InterventionResult {
         after_summary: Summary::of(&after),
         run_accuracy: runs,
         before,
+        boundary_shift: None,
     }
 }
 
@@ -2045,4 +2046,44 @@ fn the_form_offers_label_free_scoring_with_its_sampling_and_split() {
     };
     assert_eq!(app.spec().query.criterion, criterion);
     assert_eq!(memscope::tui::text::criterion(&criterion), "grad all (high-loss:256:128 of train)");
+}
+
+/// The result caption carries the boundary-shift control in one line of at most 80 columns,
+/// with the minority groups' explained/flips where they fit, and says so when no shift
+/// explains the flips.
+#[test]
+fn the_caption_says_how_many_flips_a_boundary_shift_explains() {
+    use memscope_core::studies::shift::{BoundaryShift, ShiftFit};
+    let s = session();
+    let mut app = app_for(&s);
+    let fit = |explained: Vec<usize>| ShiftFit {
+        shift: vec![0.0, 4.0],
+        flips: 76,
+        explained: explained.iter().sum(),
+        extra: 3,
+        group_flips: vec![1, 42, 31, 2],
+        group_explained: explained,
+    };
+    let mut shifted = result(app.spec());
+    shifted.boundary_shift = Some(BoundaryShift::of(vec![fit(vec![1, 36, 31, 2])], 2, 4));
+    app.on_event(Event::Finished {
+        id: 0,
+        output: Output::Intervention(Box::new(shifted.clone())),
+        elapsed: Duration::ZERO,
+    });
+    let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
+    let caption =
+        |r: &InterventionResult, width| memscope::tui::caption::boundary_shift(r, &train, width).unwrap();
+    let line = caption(&shifted, 78);
+    assert_eq!(line, "A boundary shift explains 70 of 76 flips (minority G1 36/42 G2 31/31)");
+    assert_eq!(caption(&shifted, 60), "A boundary shift explains 70 of 76 flips");
+    // The bars panel is 46 columns wide at 80x24 and 65 at 160x45: the sentence alone.
+    for (w, h) in [(80, 24), (160, 45)] {
+        let screen = render(&app, w, h);
+        assert!(screen.contains("│A boundary shift explains 70 of 76 flips  "), "{screen}");
+    }
+
+    shifted.boundary_shift = Some(BoundaryShift::of(vec![fit(vec![0, 0, 0, 0])], 2, 4));
+    let none = caption(&shifted, 78);
+    assert_eq!(none, "No constant shift explains these flips");
 }

@@ -387,12 +387,6 @@ mod tests {
         assert_eq!(kinds, default_interventions());
 
         let report: super::report::ReportArgs = parsed(&["--out", "r.html"]);
-        let spec = ReportSpec {
-            epoch: report.epoch,
-            split: report.split,
-            seed: report.seed,
-            repeats: report.repeats,
-        };
-        assert_eq!(spec, ReportSpec::default());
+        assert_eq!(report.spec(), ReportSpec::default());
     }
 }

@@ -8,6 +8,7 @@ use memscope_core::model::LayerInfo;
 use memscope_core::neurons::scores::Criterion;
 use memscope_core::neurons::select::{Scope, Selection, list};
 use memscope_core::studies::intervention::InterventionResult;
+use memscope_core::studies::shift::count;
 
 /// The caption of an intervention's result. `layers` tells which layers are the stem;
 /// `train` holds each group's training count (groups under 10% of it are the minority); a
@@ -47,18 +48,16 @@ pub fn intervention(r: &InterventionResult, layers: &[LayerInfo], train: &[usize
     minority_majority(r, train)
 }
 
-/// A group with less than this share of the training examples is a minority group (the
-/// demo: 4% and 1%; Waterbirds: 4% and 1%; CelebA: 1%).
-pub const MINORITY_SHARE: f64 = 0.1;
+/// The engine's one minority definition (the report's too).
+pub use memscope_core::data::MINORITY_SHARE;
 
 /// "minority G1 +54 G2 −24 · majority G0 −1 G3 −95 pp".
 fn minority_majority(r: &InterventionResult, train: &[usize]) -> String {
-    let total: usize = train.iter().sum();
-    let even = total as f64 * MINORITY_SHARE;
+    let flags = memscope_core::data::minority(train);
     let part = |minority: bool| {
         r.groups
             .iter()
-            .filter(|g| train.get(g.group).is_some_and(|&n| ((n as f64) < even) == minority))
+            .filter(|g| flags.get(g.group) == Some(&minority))
             .map(|g| {
                 format!(
                     "G{} {}",
@@ -70,4 +69,23 @@ fn minority_majority(r: &InterventionResult, train: &[usize]) -> String {
             .join(" ")
     };
     format!("Minority (<10% of train) {} · majority {} pp", part(true), part(false))
+}
+
+/// The boundary-shift control of `r` in one line: "A boundary shift explains 70 of 76 flips
+/// (minority G1 36/42 G2 31/31)", the minority groups' explained/flips kept only where the
+/// line fits in `width` columns (the sentence alone is under 50). `None` for a result read
+/// from before the control existed.
+pub fn boundary_shift(r: &InterventionResult, train: &[usize], width: usize) -> Option<String> {
+    let s = r.boundary_shift.as_ref()?;
+    let sentence = s.sentence();
+    let mut chars = sentence.chars();
+    let line: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    let flags = memscope_core::data::minority(train);
+    let groups: Vec<String> = (0..s.mean_group_flips.len())
+        .filter(|&g| flags.get(g) == Some(&true) && s.mean_group_flips[g] > 0.0)
+        .map(|g| format!("G{g} {}/{}", count(s.mean_group_explained[g]), count(s.mean_group_flips[g])))
+        .collect();
+    let long = format!("{line} (minority {})", groups.join(" "));
+    let said = s.mean_explained > 0.0 && !groups.is_empty() && long.chars().count() <= width;
+    Some(if said { long } else { line })
 }

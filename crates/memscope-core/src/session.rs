@@ -29,6 +29,8 @@ pub struct Session {
     networks: ByteLru<usize, Network>,
     weights: ByteLru<usize, Arc<WeightSet>>,
     baselines: HashMap<(usize, Split), AccuracyReport>,
+    /// The unchanged network's logits per (epoch, split), for the boundary-shift control.
+    baseline_logits: HashMap<(usize, Split), Arc<Vec<f32>>>,
     gradients: ByteLru<(usize, Criterion), Arc<WeightSet>>,
     /// Per (epoch, split), each example's cross-entropy (NaN until computed).
     losses: HashMap<(usize, Split), Vec<f64>>,
@@ -79,6 +81,7 @@ impl Session {
             networks: ByteLru::new(DEFAULT_MODEL_BUDGET),
             weights: ByteLru::new(DEFAULT_MODEL_BUDGET),
             baselines: HashMap::new(),
+            baseline_logits: HashMap::new(),
             gradients: ByteLru::new(DEFAULT_MODEL_BUDGET),
             losses: HashMap::new(),
             activations: ByteLru::new(DEFAULT_ACTIVATION_BUDGET),
@@ -213,6 +216,23 @@ impl Session {
         if let Some(r) = self.baselines.get(&(epoch, split)) {
             return Ok(r.clone());
         }
+        let logits = self.baseline_logits(epoch, split, progress)?;
+        let report = eval::report_from_logits(&self.dataset, split, &logits);
+        self.baselines.insert((epoch, split), report.clone());
+        Ok(report)
+    }
+
+    /// Logits `[examples × classes]` of the unchanged network of `epoch` on `split` (computed
+    /// once); `progress` as for [`Session::baseline`].
+    pub fn baseline_logits(
+        &mut self,
+        epoch: usize,
+        split: Split,
+        progress: &mut dyn Progress,
+    ) -> Result<Arc<Vec<f32>>> {
+        if let Some(l) = self.baseline_logits.get(&(epoch, split)) {
+            return Ok(l.clone());
+        }
         // One pass fills the activation cache and gives the baseline (resuming from the last
         // boundary runs the same operations as a full forward pass).
         let network = self.network(epoch)?;
@@ -224,9 +244,9 @@ impl Session {
             }
             None => self.logits(&network, split, progress)?,
         };
-        let report = eval::report_from_logits(&self.dataset, split, &logits);
-        self.baselines.insert((epoch, split), report.clone());
-        Ok(report)
+        let logits = Arc::new(logits);
+        self.baseline_logits.insert((epoch, split), logits.clone());
+        Ok(logits)
     }
 
     /// Logits of every example of `split` in this session's evaluation batches.
@@ -235,24 +255,10 @@ impl Session {
         eval::logits_of(network, &self.dataset, split, &all, self.batches.eval, &self.device, progress)
     }
 
-    /// Per-group accuracy of the network of `epoch` with `layers` replaced. When every
-    /// changed layer lies inside a stage, the forward pass resumes from the activations
-    /// cached at the earliest such stage's input (the same numbers, less work). `progress`
-    /// hears of each batch.
-    pub(crate) fn evaluate_with(
-        &mut self,
-        epoch: usize,
-        split: Split,
-        layers: &[&LayerWeights],
-        progress: &mut dyn Progress,
-    ) -> Result<AccuracyReport> {
-        let logits = self.logits_with(epoch, split, layers, progress)?;
-        Ok(eval::report_from_logits(&self.dataset, split, &logits))
-    }
-
     /// Logits `[examples × classes]` of `split` from the network of `epoch` with `layers`
-    /// replaced (none: the unchanged network), resuming from cached activations as
-    /// `Self::evaluate_with` does; `progress` hears of each batch of each pass (filling the
+    /// replaced (none: the unchanged network), resuming, when every changed
+    /// layer lies inside a stage, from the activations cached at the earliest such stage's
+    /// input (the same numbers, less work); `progress` hears of each batch of each pass (filling the
     /// cache, then resuming from it).
     pub fn logits_with(
         &mut self,

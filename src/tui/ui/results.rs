@@ -279,7 +279,7 @@ fn bars_panel(
     ];
     let bar = Bar { scale, width: bar_width, label, abs };
     lines.extend(r.groups.iter().map(|g| group_line(r, g, pin, bar, theme)));
-    lines.extend(summary_lines(app, r, pin, theme));
+    lines.extend(summary_lines(app, r, pin, inner, theme));
     let (per_group, examples) = examples(r);
     lines.push(Line::styled(examples, theme.muted()));
     let title = format!(
@@ -340,17 +340,21 @@ fn group_line<'a>(
     Line::from(spans)
 }
 
-/// Under the bars: the caption, the worst-group and mean accuracy before and after, what
+/// Under the bars: the caption and the boundary-shift control (in `width` columns), the worst-group and mean accuracy before and after, what
 /// repeats mean, and what the pinned column is.
 fn summary_lines<'a>(
     app: &App,
     r: &InterventionResult,
     pin: Option<&InterventionResult>,
+    width: usize,
     theme: &Theme,
 ) -> Vec<Line<'a>> {
     let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
     let caption = caption::intervention(r, &app.layers, &train, &app.keys);
     let mut lines = vec![Line::styled(caption, theme.accent())];
+    if let Some(shift) = caption::boundary_shift(r, &train, width) {
+        lines.push(Line::styled(shift, theme.accent()));
+    }
     let (b, a) = (&r.before_summary, &r.after_summary);
     // Over repeats: the mean over runs of each run's worst group, whichever group that was.
     let (worst, width) = if r.runs > 1 { ("mean of each run's worst", 25) } else { ("worst-group", 22) };

@@ -6,6 +6,7 @@ use super::Render;
 use super::text::{csv, fixed6, percent, points, table};
 use crate::studies::GroupChange;
 use crate::studies::intervention::{ALL_CANDIDATES, InterventionResult, ScoreList, SelectedNeuron, Target};
+use crate::studies::shift::{BoundaryShift, count};
 
 /// One line saying what was done, to what, and where it was measured.
 pub(crate) fn headline(result: &InterventionResult) -> String {
@@ -91,12 +92,46 @@ impl Render for InterventionResult {
             percent(b.mean_accuracy_train_weighted),
             percent(a.mean_accuracy_train_weighted)
         );
+        if let Some(shift) = &self.boundary_shift {
+            let _ = writeln!(out, "boundary shift         {}", shift_lines(shift));
+        }
         out
     }
 
     fn csv(&self) -> String {
         csv(&GROUP_COLUMNS, self.groups.iter().map(group_cells))
     }
+}
+
+/// The boundary-shift control in two lines: its sentence with the shift itself (one run) or
+/// how many runs; then the flips per group and what else the shift changes.
+pub(crate) fn shift_lines(s: &BoundaryShift) -> String {
+    let mut line = s.sentence();
+    match s.runs.as_slice() {
+        [one] if one.shift.len() == 2 => {
+            let _ = write!(line, "; margin shift {:+.3} ({})", one.shift[1], s.method);
+        }
+        [one] => {
+            let shift: Vec<String> = one.shift.iter().map(|v| format!("{v:+.3}")).collect();
+            let _ = write!(line, "; logit shift [{}] ({})", shift.join(", "), s.method);
+        }
+        runs => {
+            let _ = write!(line, "; means of {} runs ({})", runs.len(), s.method);
+        }
+    }
+    if s.mean_flips > 0.0 {
+        let groups: Vec<String> = (s.mean_group_flips.iter().zip(&s.mean_group_explained).enumerate())
+            .filter(|(_, (f, _))| **f > 0.0)
+            .map(|(g, (f, e))| format!("G{g} {}/{}", count(*e), count(*f)))
+            .collect();
+        let _ = write!(
+            line,
+            "\n                       explained/flips {}; the shift changes {} other predictions",
+            groups.join(", "),
+            count(s.mean_extra)
+        );
+    }
+    line
 }
 
 /// The CSV columns of one group's change, and its cells ([`group_cells`]).

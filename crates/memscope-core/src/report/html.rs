@@ -66,7 +66,7 @@ h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #999;padding-bott
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #999;padding:.2em .6em;text-align:right}\
 td:first-child,th:first-child{text-align:left}figure{margin:1em 0}svg{max-width:100%;height:auto}\
 figcaption{font-size:.9em}.holds{color:#0072B2}.does-not-hold{color:#D55E00}.cannot-say{color:#555}\
-li{margin:.4em 0}code{font-size:.9em}";
+li{margin:.4em 0}.settings{color:#555;font-size:.9em}code{font-size:.9em}";
 
 /// The page.
 pub fn html(d: &ReportData) -> Result<String> {
@@ -111,7 +111,11 @@ fn data_and_groups(d: &ReportData) -> String {
     let minority = claims::minority(&d.train_counts);
     let total: usize = d.train_counts.iter().sum();
     let mut out = format!("<h2>{}</h2>\n<p>Data set: {}. ", SECTIONS[0], escape(&d.dataset));
-    out += "A group is a <b>minority</b> when it has fewer training examples than half an equal share.</p>\n";
+    out += &format!(
+        "A group is a <b>minority</b> when it has fewer than {:.0}% of the training examples (the explorer's \
+         definition too).</p>\n",
+        100.0 * crate::data::MINORITY_SHARE
+    );
     let rows: Vec<Vec<String>> = d
         .erm
         .groups
@@ -166,13 +170,18 @@ fn interventions(d: &ReportData, groups: &[String]) -> Result<String> {
             if let Some(r) = d.bars.get(i, j) {
                 let mut row = vec![format!("{iv}, k = {k}")];
                 row.extend(r.groups.iter().map(|g| signed(g.change)));
+                row.push(r.boundary_shift.as_ref().map_or("–".into(), |s| s.sentence()));
                 rows.push(row);
             }
         }
     }
     let mut header = vec!["intervention"];
     header.extend(groups.iter().map(String::as_str));
+    header.push("boundary-shift control");
     out += &table(&header, &rows);
+    out += "<p>Boundary-shift control: the one constant added to the logit margin (with more classes, \
+            to the logits) that reproduces the most of an intervention's changed predictions; \
+            \"explains N of M flips\" counts the changed predictions it reproduces (means over runs).</p>\n";
     Ok(out)
 }
 
@@ -189,8 +198,7 @@ fn control(d: &ReportData, groups: &[String]) -> String {
     let mut rows = Vec::new();
     for r in &d.control.rows {
         for (which, changes) in [("critical", &r.critical), ("random", &r.control)] {
-            let mut row =
-                vec![format!("{} ({}%), {which}", figure::count(r.count, "neuron"), 100.0 * r.fraction)];
+            let mut row = vec![format!("{}, {which}", claims::row_label(r))];
             row.extend(changes.iter().map(|g| signed(g.change)));
             rows.push(row);
         }
@@ -198,6 +206,9 @@ fn control(d: &ReportData, groups: &[String]) -> String {
     let mut header = vec!["zeroed"];
     header.extend(groups.iter().map(String::as_str));
     out += &table(&header, &rows);
+    if let Some(note) = claims::repeated_rows(d) {
+        out += &format!("<p>{}</p>\n", escape(&note));
+    }
     out
 }
 
@@ -211,10 +222,11 @@ fn verdicts(d: &ReportData) -> String {
             claims::Verdict::CannotSay => "cannot-say",
         };
         out += &format!(
-            "<li><b>{}</b> <span class=\"{class}\">[{}]</span> {}</li>\n",
+            "<li><b>{}</b> <span class=\"{class}\">[{}]</span> {} <span class=\"settings\">Settings: {}.</span></li>\n",
             escape(c.claim),
             c.verdict.word(),
-            escape(&c.evidence)
+            escape(&c.evidence),
+            escape(&c.settings)
         );
     }
     out += "</ul>\n";

@@ -16,20 +16,25 @@ pub use html::{SECTIONS, escape, html};
 use crate::data::Split;
 use crate::eval::AccuracyReport;
 use crate::jobs::{Progress, Within};
+use crate::neurons::Granularity;
+use crate::neurons::select::Scope;
 use crate::render::Provenance;
 use crate::session::Session;
 use crate::studies::control::{self, ControlSpec, ControlStudy};
 use crate::studies::grid::{self, GridSpec, InterventionGrid};
-use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
+use crate::studies::intervention::{DEFAULT_REPEATS, InterventionSpec, NeuronQuery};
 use crate::studies::ranks::{self, RankSpec, RankStudy};
 use crate::studies::sensitivity::{self, SensitivitySpec, SensitivityStudy};
 use crate::studies::timeline::{self, Timeline, TimelineSpec};
 use crate::studies::{DEFAULT_SEED, DEFAULT_SPLIT};
 
-/// What the report computes: the studies on one epoch, sharing a split, a seed and a number
-/// of repeats; everything else is each study's default. The data set (a subset, skipped
-/// images) is the session's.
+/// What the report computes: the studies on one epoch, sharing a split, a seed, a number of
+/// repeats and how neurons are counted and ranked; everything else is each study's default.
+/// The data set (a subset, skipped images) is the session's. Its [`Default`] is the paper's:
+/// a global ranking of raw scores over the authors' code's units, the slides' top 0.01% in the
+/// rank histograms and 0.01%, 0.02%, 0.03% in the control table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReportSpec {
     /// The epoch studied (default: the experiment's last).
     pub epoch: Option<usize>,
@@ -39,11 +44,33 @@ pub struct ReportSpec {
     pub seed: u64,
     /// Runs of each random intervention, and random draws of the control.
     pub repeats: usize,
+    /// Where the interventions rank their neurons: globally (the paper) or within one layer
+    /// (the explorer's tour). The rank histograms and the control table always rank globally.
+    pub scope: Scope,
+    /// Divide scores by their layer's mean before a global ranking (the interventions).
+    pub normalize_layers: bool,
+    /// What one neuron is, in every study.
+    pub granularity: Granularity,
+    /// The top fraction each score takes in the rank histograms.
+    pub rank_fraction: f64,
+    /// Fractions of the candidates zeroed in the control table.
+    pub control_fractions: Vec<f64>,
 }
 
 impl Default for ReportSpec {
     fn default() -> Self {
-        ReportSpec { epoch: None, split: DEFAULT_SPLIT, seed: DEFAULT_SEED, repeats: DEFAULT_REPEATS }
+        let query = NeuronQuery::default();
+        ReportSpec {
+            epoch: None,
+            split: DEFAULT_SPLIT,
+            seed: DEFAULT_SEED,
+            repeats: DEFAULT_REPEATS,
+            scope: query.scope,
+            normalize_layers: query.normalize_layers,
+            granularity: query.granularity,
+            rank_fraction: ranks::DEFAULT_FRACTION,
+            control_fractions: control::DEFAULT_FRACTIONS.to_vec(),
+        }
     }
 }
 
@@ -80,8 +107,13 @@ impl Studies {
     /// fit before the epoch (all of them from epoch 40 on; the epoch itself when none does).
     fn of(spec: &ReportSpec, session: &Session, epoch: usize) -> Studies {
         let dataset = session.dataset();
-        let base =
-            InterventionSpec::for_data(dataset, epoch).seed(spec.seed).on(spec.split).repeats(spec.repeats);
+        let base = InterventionSpec::for_data(dataset, epoch)
+            .seed(spec.seed)
+            .on(spec.split)
+            .repeats(spec.repeats)
+            .scope(spec.scope.clone())
+            .normalize_layers(spec.normalize_layers)
+            .granularity(spec.granularity);
         let mut sensitivity = SensitivitySpec::at(epoch).on(spec.split).reachable();
         if sensitivity.epochs_back.is_empty() {
             sensitivity.epochs_back = vec![epoch];
@@ -89,12 +121,21 @@ impl Studies {
         Studies {
             timeline: TimelineSpec::every_epoch(session.experiment(), spec.split),
             bars: GridSpec::slides(base),
-            ranks: RankSpec { seed: spec.seed, ..RankSpec::at(epoch) },
+            ranks: RankSpec {
+                seed: spec.seed,
+                fraction: spec.rank_fraction,
+                granularity: spec.granularity,
+                ..RankSpec::at(epoch)
+            },
             sensitivity,
-            control: ControlSpec::for_data(dataset, epoch)
-                .on(spec.split)
-                .seed(spec.seed)
-                .repeats(spec.repeats),
+            control: ControlSpec {
+                fractions: spec.control_fractions.clone(),
+                granularity: spec.granularity,
+                ..ControlSpec::for_data(dataset, epoch)
+            }
+            .on(spec.split)
+            .seed(spec.seed)
+            .repeats(spec.repeats),
         }
     }
 }
@@ -129,6 +170,7 @@ pub fn build(session: &mut Session, spec: &ReportSpec, progress: &mut dyn Progre
         .collect::<Result<Vec<_>>>()?;
     let request = serde_json::json!({
         "split": spec.split, "seed": spec.seed, "repeats": spec.repeats, "epoch": epoch,
+        "scope": spec.scope, "normalize_layers": spec.normalize_layers, "granularity": spec.granularity,
         "intervention": studies.bars.base, "ranks": ranks.spec, "sensitivity": sensitivity.spec,
         "control": control.spec,
     });

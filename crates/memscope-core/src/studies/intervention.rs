@@ -14,9 +14,10 @@ pub use spec::{
     smallest,
 };
 
+use super::shift::{self, BoundaryShift, ShiftFit};
 use super::{GroupChange, Summary, group_changes, mean_summary, run_accuracies};
 use crate::edit;
-use crate::eval::AccuracyReport;
+use crate::eval::{AccuracyReport, report_from_logits};
 use crate::jobs::{Progress, Within};
 use crate::neurons::scores::{Criterion, percentile_ranks};
 use crate::neurons::select::{Scope, Selection, positions, scoped, select};
@@ -72,6 +73,10 @@ pub struct InterventionResult {
     pub after_summary: Summary,
     /// Accuracy of each group in each run: `run_accuracy[run][group]`.
     pub run_accuracy: Vec<Vec<Option<f64>>>,
+    /// How many of each run's changed predictions one constant added to the logits also
+    /// changes (see [`super::shift`]); absent only in results written before it existed.
+    #[serde(default)]
+    pub boundary_shift: Option<BoundaryShift>,
 }
 
 /// How a ranking is made and what is taken from it.
@@ -221,7 +226,9 @@ pub fn run(
     let ranking = |seed: u64| RankingSpec::of(spec.epoch, &spec.query, seed);
     let mut targets = prepared.targets.clone();
 
+    let baseline = session.baseline_logits(spec.epoch, spec.split, &mut Within::new(progress, 0, runs))?;
     let mut reports = Vec::with_capacity(runs);
+    let mut fits = Vec::with_capacity(runs);
     let mut layers_changed = Vec::new();
     for r in 0..runs {
         let mut pass = Within::new(progress, r, runs);
@@ -231,11 +238,15 @@ pub fn run(
         }
         let (weights, changed) = changed_weights(spec, &prepared, &targets, r)?;
         let layers: Vec<_> = weights.iter().filter(|w| changed.contains(&w.name)).collect();
-        reports.push(session.evaluate_with(spec.epoch, spec.split, &layers, &mut pass)?);
+        let logits = session.logits_with(spec.epoch, spec.split, &layers, &mut pass)?;
+        reports.push(report_from_logits(session.dataset(), spec.split, &logits));
+        fits.push(shift_fit(session, spec, &baseline, &logits));
         layers_changed = changed;
         progress.report(r + 1, runs)?;
     }
     let run_accuracy = run_accuracies(&reports);
+    let dataset = session.dataset();
+    let boundary_shift = BoundaryShift::of(fits, dataset.class_names.len(), dataset.group_names.len());
     Ok(InterventionResult {
         spec: spec.clone(),
         candidates: prepared.candidates,
@@ -247,5 +258,13 @@ pub fn run(
         after_summary: mean_summary(&reports),
         run_accuracy,
         before,
+        boundary_shift: Some(boundary_shift),
     })
+}
+
+/// The boundary-shift control of one run whose logits are `after`.
+fn shift_fit(session: &Session, spec: &InterventionSpec, before: &[f32], after: &[f32]) -> ShiftFit {
+    let dataset = session.dataset();
+    let groups = &dataset.split(spec.split).groups;
+    shift::fit(before, after, dataset.class_names.len(), groups, dataset.group_names.len())
 }

@@ -12,6 +12,7 @@ pub mod grid;
 pub mod intervention;
 pub mod ranks;
 pub mod sensitivity;
+pub mod shift;
 pub mod sweep;
 pub mod timeline;
 
