@@ -2,7 +2,7 @@
 //! (sharing its weights) are pulled together by NT-Xent, plus a supervised term. No group
 //! labels are read.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, bail, ensure};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -102,6 +102,10 @@ impl Mitigation for SilentMajority {
         recorder: &mut Recorder<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Method> {
+        ensure!(
+            self.variant == Variant::Code || self.fraction > 0.0,
+            "the paper variant prunes at least one neuron: a fraction of 0 (the mask ablation) is the code variant's"
+        );
         let critical = match self.variant {
             // Before the first batch: the gradient pass only asks whether to go on.
             Variant::Paper => Some(critical_neurons(self, start, &mut Within::new(progress, 0, 0))?),
