@@ -13,11 +13,11 @@ use std::process::Command;
 
 use burn::module::Module;
 use burn::prelude::*;
-use memscope_core::data::augment::Augment;
 use memscope_core::data::Split;
+use memscope_core::data::augment::Augment;
 use memscope_core::device::DeviceSpec;
 use memscope_core::experiment::lineage::SilentMajority;
-use memscope_core::experiment::{Experiment, checkpoint, export};
+use memscope_core::experiment::{Diagnostics, Experiment, checkpoint, export};
 use memscope_core::jobs::Silent;
 use memscope_core::mitigate::released_training;
 use memscope_core::mitigate::silent_majority::SilentMajorityObjective;
@@ -48,6 +48,14 @@ impl Objective for Recording {
         self.inner.begin_epoch(model, epoch)
     }
 
+    fn diagnosed(&self) -> bool {
+        self.inner.diagnosed()
+    }
+
+    fn diagnostics(&mut self) -> anyhow::Result<Option<Diagnostics>> {
+        self.inner.diagnostics()
+    }
+
     fn loss(&mut self, model: &Network, batch: &TrainBatch) -> anyhow::Result<Tensor<1>> {
         self.order.last_mut().unwrap().push(batch.indices.clone());
         let loss = self.inner.loss(model, batch)?;
@@ -58,8 +66,9 @@ impl Objective for Recording {
 
 /// Fine-tunes `experiment`'s last checkpoint as `memscope mitigate` would (its defaults for
 /// the code variant, augmentation off, two short epochs) and writes into `dir` what
-/// scripts/release-fine-tune reads; returns memscope's loss at each step.
-fn run_memscope(experiment: &Experiment, dir: &Path) -> Vec<f32> {
+/// scripts/release-fine-tune reads; returns memscope's loss at each step and the diagnostics
+/// of each epoch.
+fn run_memscope(experiment: &Experiment, dir: &Path) -> (Vec<f32>, Vec<Diagnostics>) {
     let device = DeviceSpec::Cpu.device().unwrap();
     let full = experiment.manifest.dataset.load().unwrap();
     let keep: Vec<usize> = (0..KEPT).map(|i| i * full.train.len() / KEPT).collect();
@@ -70,8 +79,11 @@ fn run_memscope(experiment: &Experiment, dir: &Path) -> Vec<f32> {
     let epoch = experiment.last_epoch();
     let model = experiment.load_network(epoch, &device).unwrap();
     let autodiff = device.clone().autodiff();
-    let inner = SilentMajorityObjective::new(SilentMajority::code(), None, &autodiff).unwrap().with_ce_on(training.ce_on);
+    let inner = SilentMajorityObjective::new(SilentMajority::code(), None, &autodiff)
+        .unwrap()
+        .with_ce_on(training.ce_on);
     let mut objective = Recording { inner, order: Vec::new(), losses: Vec::new() };
+    let mut diagnostics = Vec::new();
     let trained = fit(
         model.fork(&autodiff).train(),
         &mut objective,
@@ -79,23 +91,32 @@ fn run_memscope(experiment: &Experiment, dir: &Path) -> Vec<f32> {
         &dataset,
         &training,
         &autodiff,
-        &mut |_, _, _, _| Ok(()),
+        &mut |_, _, d, _, _| {
+            diagnostics.push(d.unwrap());
+            Ok(())
+        },
         &mut Silent,
     )
     .unwrap();
-    std::fs::write(dir.join("model.json"), serde_json::to_string(&experiment.manifest.model).unwrap()).unwrap();
+    std::fs::write(dir.join("model.json"), serde_json::to_string(&experiment.manifest.model).unwrap())
+        .unwrap();
     std::fs::copy(experiment.checkpoint_path(epoch).unwrap(), dir.join("start.safetensors")).unwrap();
-    std::fs::write(dir.join("data.safetensors"), export::encode_split(&dataset, Split::Train).unwrap()).unwrap();
+    std::fs::write(dir.join("data.safetensors"), export::encode_split(&dataset, Split::Train).unwrap())
+        .unwrap();
     std::fs::write(dir.join("order.json"), serde_json::to_string(&objective.order).unwrap()).unwrap();
     checkpoint::save(&trained.valid(), &dir.join("ours.safetensors")).unwrap();
-    objective.losses
+    (objective.losses, diagnostics)
 }
 
 /// PyTorch's run of the release on what `run_memscope` wrote, compared (the script's JSON).
 fn run_release(dir: &Path) -> Option<serde_json::Value> {
     let python = common::torch_python()?;
     let out = Command::new(python).arg(SCRIPT).arg(dir).output().unwrap();
-    assert!(out.status.success(), "scripts/release-fine-tune failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "scripts/release-fine-tune failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
 
@@ -103,8 +124,7 @@ fn agrees_with_the_release(demo: &str) {
     let Some(_) = common::torch_python() else { return };
     let experiment = Experiment::open(Path::new(demo)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ours = run_memscope(&experiment, dir.path());
+    let (ours, diagnostics) = run_memscope(&experiment, dir.path());
     let Some(theirs) = run_release(dir.path()) else { return };
     let relative = theirs["relative"].as_f64().unwrap();
     let context = format!("{demo}: memscope's losses {ours:?}; PyTorch's {theirs}");
@@ -121,6 +141,30 @@ fn agrees_with_the_release(demo: &str) {
     // The mask zeroed weights in each epoch (a ViT's block Linears, not nothing).
     let masked = theirs["masked"].as_array().unwrap();
     assert!(masked.len() == EPOCHS && masked.iter().all(|m| m.as_u64().unwrap() > 0), "{context}");
+    // Each epoch's diagnostics are the means of PyTorch's terms over its steps.
+    let steps = theirs["terms"].as_array().unwrap();
+    for (epoch, d) in diagnostics.iter().enumerate() {
+        let per_epoch = steps.len() / EPOCHS;
+        let mean = |k: usize| {
+            steps[epoch * per_epoch..(epoch + 1) * per_epoch]
+                .iter()
+                .map(|s| s[k].as_f64().unwrap())
+                .sum::<f64>()
+                / per_epoch as f64
+        };
+        for (name, ours, k) in [
+            ("ntxent", d.ntxent, 0),
+            ("ce", d.ce, 1),
+            ("distance", d.distance, 2),
+            ("grad_norm", d.grad_norm, 3),
+        ] {
+            let want = mean(k);
+            assert!(
+                (ours - want).abs() <= 1e-3 * want.abs() + 1e-7,
+                "epoch {epoch} {name}: {ours} vs {want}; {context}"
+            );
+        }
+    }
     for (step, (a, b)) in ours.iter().zip(theirs["losses"].as_array().unwrap()).enumerate() {
         let b = b.as_f64().unwrap();
         assert!((f64::from(*a) - b).abs() <= 1e-4 * b.abs().max(1.0), "step {step}: {a} vs {b}; {context}");

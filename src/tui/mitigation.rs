@@ -101,7 +101,8 @@ impl MitigationForm {
     pub fn plan(&self, dataset: &DatasetSpec, start_epoch: usize) -> MitigationPlan {
         let mut training = released_training(dataset, self.seed);
         training.epochs = self.epochs;
-        MitigationPlan { method: self.method.clone(), start_epoch: Some(start_epoch), training, name: None }
+        let (method, start_epoch) = (self.method.clone(), Some(start_epoch));
+        MitigationPlan { method, start_epoch, training, name: None, eval_train: true }
     }
 
     /// `<parent>-<method>-seed<N>`, the run folder's name before any `-2`.
