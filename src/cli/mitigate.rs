@@ -282,6 +282,13 @@ pub struct MitigateArgs {
     /// Train on the images as they are (the same as --augment none).
     #[arg(long)]
     pub no_augment: bool,
+    /// Evaluate the train split after every epoch (the default, as the release does: the
+    /// record's per-group train accuracies).
+    #[arg(long, overrides_with = "no_eval_train")]
+    pub eval_train: bool,
+    /// Record val only after each epoch (faster; the train accuracies are left empty).
+    #[arg(long, overrides_with = "eval_train")]
+    pub no_eval_train: bool,
     #[command(flatten)]
     pub subset: SubsetArgs,
 }
@@ -364,6 +371,7 @@ impl MitigateArgs {
         if self.no_augment {
             plan.training.augment = Augment::None;
         }
+        plan.eval_train = !self.no_eval_train;
         plan
     }
 

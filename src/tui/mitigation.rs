@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::tui::app::{Action, Panel};
 
 use memscope_core::data::DatasetSpec;
+use memscope_core::experiment::Diagnostics;
 use memscope_core::experiment::Experiment;
 use memscope_core::experiment::lineage::{LabelUse, Method};
 use memscope_core::mitigate::compare::Comparison;
@@ -153,6 +154,8 @@ pub struct EpochPoint {
     pub train_loss: Option<f64>,
     pub val_worst: Option<f64>,
     pub val_mean: Option<f64>,
+    /// The objective's terms over the epoch (silent-majority).
+    pub diagnostics: Option<Diagnostics>,
 }
 
 impl From<&EpochReport> for EpochPoint {
@@ -163,6 +166,7 @@ impl From<&EpochReport> for EpochPoint {
             train_loss: r.train_loss,
             val_worst: r.val.worst_group_accuracy,
             val_mean: r.val.mean_accuracy_train_weighted,
+            diagnostics: r.diagnostics,
         }
     }
 }
