@@ -1159,7 +1159,8 @@ fn a_mitigation_run_starts_from_the_current_epoch_reports_each_epoch_and_is_comp
     let screen = render(&app, 80, 24);
     assert!(screen.contains("epoch 1/2"), "{screen}");
     assert!(screen.contains("val worst-group 4.0%"), "{screen}");
-    assert!(screen.contains("nt-xent 9.700 · ce 0.310 · |grad| 1.2e-2 · dense-masked L2 1.1e-4"), "{screen}");
+    let wide = render(&app, 140, 30);
+    assert!(wide.contains("nt-xent 9.700 · ce 0.310 · |grad| 1.2e-2 · dense-masked L2 1.1e-4"), "{wide}");
     app.on_event(update(Update::Epoch(point(2, 2, 0.33, 0.951))));
 
     let mut experiment = s.experiment().clone();
