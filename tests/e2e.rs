@@ -340,6 +340,7 @@ fn large_experiments(dir: &std::path::Path) -> std::path::PathBuf {
             train_loss: None,
             train_accuracy: vec![None; 4],
             val_accuracy: vec![None; 4],
+            diagnostics: None,
         };
         writer.record(&network, entry).unwrap();
         writer.finish().unwrap();

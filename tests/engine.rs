@@ -396,6 +396,7 @@ fn experiment_writer_locks_cleans_up_and_recovers() {
         train_loss: None,
         train_accuracy: vec![None],
         val_accuracy: vec![None],
+        diagnostics: None,
     };
 
     let mut first = ExperimentWriter::create(&out, manifest.clone(), false).unwrap();

@@ -528,6 +528,7 @@ fn one_seed_gives_one_result_and_the_lineage_is_recorded() {
     // The release's fine-tuning on the digits, recorded: PyTorch's eps, CE on the softmax
     // output, the crop without the flip.
     let training = experiment.manifest.training.as_ref().unwrap();
+    assert!(experiment.manifest.checkpoints.iter().all(|c| !c.train_accuracy.is_empty()), "train evaluated");
     assert_eq!(training.adam_epsilon, 1e-8);
     assert_eq!(training.ce_on, memscope_core::experiment::CrossEntropyOn::Softmax);
     assert_eq!(
@@ -623,4 +624,84 @@ fn bad_requests_get_one_line_errors() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
     assert!(!out.exists(), "a refused request wrote {}", out.display());
+}
+
+/// The release's fine-tuning defaults, each pinned against what the release does: PyTorch's
+/// Adam ε, cross-entropy on the softmax output, the plateau schedule, and the augmentation
+/// per data set (the release's crop and flip on bird and celebrity photos and CSV folders;
+/// the crop alone on the digits, where a mirrored digit is not that digit). Every method
+/// that fine-tunes gets the same settings, so that only the objective differs.
+#[test]
+fn the_released_fine_tuning_defaults_are_the_releases_per_data_set() {
+    use memscope_core::data::DatasetSpec;
+    use memscope_core::data::augment::Augment;
+    use memscope_core::experiment::{CrossEntropyOn, Schedule};
+    use memscope_core::mitigate::{MitigationPlan, method::METHODS};
+    let crop = |flip| Augment::CropFlip { scale: (0.7, 1.0), ratio: (0.75, 4.0 / 3.0), flip };
+    for (data, augment) in [
+        ("digits", crop(false)),
+        ("waterbirds:/data/wb", crop(true)),
+        ("celeba:/data/celeba", crop(true)),
+        ("csv:/data/x.csv", crop(true)),
+    ] {
+        let spec: DatasetSpec = data.parse().unwrap();
+        for m in METHODS {
+            let plan = MitigationPlan::released(m.defaults(), &spec, 0);
+            let t = &plan.training;
+            assert_eq!(t.augment, augment, "{data} {}", m.name);
+            assert_eq!(t.adam_epsilon, 1e-8, "{data} {}", m.name);
+            assert_eq!(t.ce_on, CrossEntropyOn::Softmax, "{data} {}", m.name);
+            assert_eq!(t.schedule, Schedule::Plateau { factor: 0.5, patience: 1 }, "{data} {}", m.name);
+            assert_eq!((t.learning_rate, t.batch_size, t.epochs, t.weight_decay), (2e-4, 100, 21, 0.0));
+            assert!(plan.eval_train, "the release evaluates train every epoch");
+        }
+    }
+    // `memscope train` keeps burn's ε and logits (the bundled demo was trained so).
+    let erm = memscope_core::train::TrainPlan::default().training;
+    assert_eq!((erm.adam_epsilon, erm.ce_on, erm.augment), (1e-5, CrossEntropyOn::Logits, Augment::None));
+}
+
+/// `--prune-fraction 0`, the mask ablation: nothing is masked, so the masked pass is the
+/// dense pass (bit for bit) and the recorded dense-vs-masked distance is 0; each epoch
+/// records its terms; `--no-eval-train` leaves the train accuracies empty.
+#[test]
+fn a_zero_prune_fraction_masks_nothing_and_each_epoch_records_its_terms() {
+    let (experiment, dataset) = demo();
+    let model = experiment.load_network(40, &cpu()).unwrap();
+    let masks = smallest_magnitude(&model, 0.0).unwrap();
+    assert_eq!(masks.zeroed, 0);
+    assert!(masks.layers.values().flatten().all(|&m| m == 1.0));
+    let images =
+        batch::from_chw(&dataset.images(Split::Val, &[0, 1, 2, 3]).unwrap(), 4, dataset.image_shape, &cpu());
+    let masked = DeviceMasks::new(&masks, &model, &cpu()).apply(&model);
+    let values = |n: &Network| n.forward(images.clone(), Mode::Auto).into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(values(&masked), values(&model));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ablation");
+    let o = out.to_str().unwrap();
+    let args = ["mitigate", "--out", o, "--epochs", "2", "--max-per-group", "30", "--prune-fraction", "0"];
+    let run = common::memscope().args(args).arg("--no-eval-train").output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(stderr.contains("nt-xent") && stderr.contains("dense-masked L2 0.00e0"), "{stderr}");
+    let experiment = Experiment::open(&out).unwrap();
+    let Some(memscope_core::experiment::lineage::Method::SilentMajority(sm)) =
+        experiment.manifest.lineage.as_ref().map(|l| l.method.clone())
+    else {
+        panic!("not a silent-majority run")
+    };
+    assert_eq!(sm.fraction, 0.0);
+    let checkpoints = &experiment.manifest.checkpoints;
+    assert!(checkpoints[0].diagnostics.is_none(), "the start trained nothing");
+    for c in &checkpoints[1..] {
+        let d = c.diagnostics.unwrap_or_else(|| panic!("epoch {} has no diagnostics", c.epoch));
+        assert_eq!(d.distance, 0.0, "epoch {}", c.epoch);
+        assert!(d.ntxent > 0.0 && d.ce > 0.0 && d.grad_norm > 0.0, "{d:?}");
+        assert!(c.train_accuracy.is_empty() && !c.val_accuracy.is_empty(), "--no-eval-train");
+    }
+    let text = manifest(&out);
+    assert!(text.contains("diagnostics: Some((") && text.contains("distance: 0.0,"), "{text}");
+    let err = fails(&["mitigate", "--out", o, "--force", "--variant", "paper", "--prune-fraction", "0"]);
+    assert!(err.contains("applies to --variant code only"), "{err}");
 }

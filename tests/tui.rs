@@ -1108,7 +1108,14 @@ fn comparison() -> Comparison {
 }
 
 fn point(epoch: usize, epochs: usize, worst: f64, mean: f64) -> EpochPoint {
-    EpochPoint { epoch, epochs, train_loss: None, val_worst: Some(worst), val_mean: Some(mean) }
+    EpochPoint {
+        epoch,
+        epochs,
+        train_loss: None,
+        val_worst: Some(worst),
+        val_mean: Some(mean),
+        diagnostics: None,
+    }
 }
 
 #[test]
@@ -1141,12 +1148,20 @@ fn a_mitigation_run_starts_from_the_current_epoch_reports_each_epoch_and_is_comp
     app.on_event(Event::Started { id: 7, label: "mitigating" });
     app.on_event(update(Update::Writing(out.clone())));
     app.on_event(update(Update::Epoch(point(0, 2, 0.24, 0.966))));
-    app.on_event(update(Update::Epoch(point(1, 2, 0.04, 0.956))));
+    // A silent-majority epoch's terms show under its accuracies.
+    let diagnostics =
+        memscope_core::experiment::Diagnostics { ntxent: 9.7, ce: 0.31, grad_norm: 0.012, distance: 1.1e-4 };
+    app.on_event(update(Update::Epoch(EpochPoint {
+        diagnostics: Some(diagnostics),
+        ..point(1, 2, 0.04, 0.956)
+    })));
     let run = app.mitigation.run.as_ref().unwrap();
     assert_eq!((run.state.clone(), run.curve.len(), run.out.as_ref()), (RunState::Running, 2, Some(&out)));
     let screen = render(&app, 80, 24);
     assert!(screen.contains("epoch 1/2"), "{screen}");
     assert!(screen.contains("val worst-group 4.0%"), "{screen}");
+    let wide = render(&app, 140, 30);
+    assert!(wide.contains("nt-xent 9.700 · ce 0.310 · |grad| 1.2e-2 · dense-masked L2 1.1e-4"), "{wide}");
     app.on_event(update(Update::Epoch(point(2, 2, 0.33, 0.951))));
 
     let mut experiment = s.experiment().clone();

@@ -212,9 +212,10 @@ pub struct MitigateArgs {
     #[arg(long, default_value_t = SilentMajority::default().lambda, allow_negative_numbers = true,
           value_parser = args::non_negative)]
     pub lambda: f64,
-    /// code: fraction of conv weights masked (released: 0.01); paper: fraction of conv
-    /// neurons pruned (the slides' 0.01% = 0.0001; at least one).
-    #[arg(long, value_parser = args::fraction)]
+    /// code: fraction of the prunable weights masked (released: 0.01; 0 masks nothing, the
+    /// mask ablation: the masked pass is the dense pass); paper: fraction of conv neurons
+    /// pruned (the slides' 0.01% = 0.0001; at least one).
+    #[arg(long, visible_alias = "prune-fraction", value_parser = prune_fraction)]
     pub fraction: Option<f64>,
     /// paper: how critical neurons are found: gradient (label-free high-loss sampling on
     /// train) or magnitude.
@@ -281,8 +282,23 @@ pub struct MitigateArgs {
     /// Train on the images as they are (the same as --augment none).
     #[arg(long)]
     pub no_augment: bool,
+    /// Evaluate the train split after every epoch (the default, as the release does: the
+    /// record's per-group train accuracies).
+    #[arg(long, overrides_with = "no_eval_train")]
+    pub eval_train: bool,
+    /// Record val only after each epoch (faster; the train accuracies are left empty).
+    #[arg(long, overrides_with = "eval_train")]
+    pub no_eval_train: bool,
     #[command(flatten)]
     pub subset: SubsetArgs,
+}
+
+/// A fraction in [0, 1] (0: the code variant's mask ablation).
+fn prune_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(q) if (0.0..=1.0).contains(&q) => Ok(q),
+        _ => Err("must be in [0, 1] (0: nothing masked, --variant code only)".into()),
+    }
 }
 
 /// A finite number > 0.
@@ -355,6 +371,7 @@ impl MitigateArgs {
         if self.no_augment {
             plan.training.augment = Augment::None;
         }
+        plan.eval_train = !self.no_eval_train;
         plan
     }
 
@@ -371,6 +388,9 @@ impl MitigateArgs {
                 || !matches!(self.variant, VariantArg::Code))
         {
             bail!("--variant, --features and --fraction apply to --method silent-majority only");
+        }
+        if self.fraction == Some(0.0) && !matches!(self.variant, VariantArg::Code) {
+            bail!("--fraction 0 (nothing masked, the mask ablation) applies to --variant code only");
         }
         Ok(())
     }

@@ -104,13 +104,19 @@ impl EpochPrinter {
     }
 
     pub(super) fn report(&self, p: &EpochReport) {
-        let EpochReport { epoch, epochs, train_loss, val } = p;
-        let line = format!(
+        let EpochReport { epoch, epochs, train_loss, val, diagnostics } = p;
+        let mut line = format!(
             "loss {}  val worst-group {}  val mean {}",
             train_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
             percent(val.worst_group_accuracy),
             percent(val.mean_accuracy_train_weighted)
         );
+        if let Some(d) = diagnostics {
+            line += &format!(
+                "  nt-xent {:.4}  ce {:.4}  |grad| {:.2e}  dense-masked L2 {:.2e}",
+                d.ntxent, d.ce, d.grad_norm, d.distance
+            );
+        }
         match &self.bar {
             Some(bar) => {
                 bar.set_position(*epoch as u64);

@@ -10,6 +10,7 @@ use crate::tui::app::{Action, Panel};
 use crate::tui::runs::{Entry, FoundRun, Listing};
 
 use memscope_core::data::DatasetSpec;
+use memscope_core::experiment::Diagnostics;
 use memscope_core::experiment::Experiment;
 use memscope_core::experiment::lineage::{LabelUse, Method};
 use memscope_core::mitigate::compare::Comparison;
@@ -104,7 +105,8 @@ impl MitigationForm {
     pub fn plan(&self, dataset: &DatasetSpec, start_epoch: usize) -> MitigationPlan {
         let mut training = released_training(dataset, self.seed);
         training.epochs = self.epochs;
-        MitigationPlan { method: self.method.clone(), start_epoch: Some(start_epoch), training, name: None }
+        let (method, start_epoch) = (self.method.clone(), Some(start_epoch));
+        MitigationPlan { method, start_epoch, training, name: None, eval_train: true }
     }
 
     /// `<parent>-<method>-seed<N>`, the run folder's name before any `-2`.
@@ -155,6 +157,8 @@ pub struct EpochPoint {
     pub train_loss: Option<f64>,
     pub val_worst: Option<f64>,
     pub val_mean: Option<f64>,
+    /// The objective's terms over the epoch (silent-majority).
+    pub diagnostics: Option<Diagnostics>,
 }
 
 impl From<&EpochReport> for EpochPoint {
@@ -165,6 +169,7 @@ impl From<&EpochReport> for EpochPoint {
             train_loss: r.train_loss,
             val_worst: r.val.worst_group_accuracy,
             val_mean: r.val.mean_accuracy_train_weighted,
+            diagnostics: r.diagnostics,
         }
     }
 }

@@ -171,6 +171,15 @@ pub(super) fn draw_curves(frame: &mut Frame, area: Rect, run: &Run, keys: &Keyma
         Span::styled(" ⠒ val mean ", theme.accent()),
         Span::raw(pct(last.and_then(|p| p.val_mean))),
     ]));
+    if let Some(d) = last.and_then(|p| p.diagnostics) {
+        lines.push(Line::styled(
+            format!(
+                "nt-xent {:.3} · ce {:.3} · |grad| {:.1e} · dense-masked L2 {:.1e}",
+                d.ntxent, d.ce, d.grad_norm, d.distance
+            ),
+            theme.muted(),
+        ));
+    }
     if let Some(out) = &run.out {
         // Where it goes is in the form above; where it went, whole, once it is there.
         let text = match run.state {

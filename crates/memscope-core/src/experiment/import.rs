@@ -352,6 +352,7 @@ pub fn import(
             train_loss: None,
             train_accuracy: accuracies(Split::Train),
             val_accuracy: accuracies(Split::Val),
+            diagnostics: None,
         })?;
         progress.report(done + 1, total)?;
     }

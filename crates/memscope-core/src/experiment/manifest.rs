@@ -33,6 +33,26 @@ pub struct CheckpointEntry {
     /// Empty when not measured (an import without `--evaluate`).
     pub train_accuracy: Vec<Option<f64>>,
     pub val_accuracy: Vec<Option<f64>>,
+    /// The objective's terms over the epoch, where it reports them (silent-majority).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// A silent-majority epoch's terms, means over its batches: what shows why a run goes where
+/// it goes (the contrastive term against the supervised one, how far the mask moves the
+/// outputs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostics {
+    /// The two NT-Xent terms together (the paper variant: its one term).
+    pub ntxent: f64,
+    /// The supervised term before λ (cross-entropy; the paper variant's MSE).
+    pub ce: f64,
+    /// The L2 norm of the whole gradient (every parameter) of a step's loss.
+    pub grad_norm: f64,
+    /// Per example, the L2 distance between the softmax outputs of the dense and the masked
+    /// passes (in [0, √2]).
+    pub distance: f64,
 }
 
 /// How an imported checkpoint file was read, checked again whenever it is opened.

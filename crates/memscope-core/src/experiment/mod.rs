@@ -19,8 +19,8 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 
 pub use manifest::{
-    BURN_ADAM_EPSILON, CheckpointEntry, CrossEntropyOn, FORMAT, ImportedFile, MANIFEST, Manifest,
-    OptimizerKind, SGD_MOMENTUM, Schedule, TORCH_ADAM_EPSILON, TrainSettings,
+    BURN_ADAM_EPSILON, CheckpointEntry, CrossEntropyOn, Diagnostics, FORMAT, ImportedFile, MANIFEST,
+    Manifest, OptimizerKind, SGD_MOMENTUM, Schedule, TORCH_ADAM_EPSILON, TrainSettings,
 };
 pub use manifest::{ImportSource, LearningRate};
 pub use writer::ExperimentWriter;

@@ -171,6 +171,7 @@ pub(crate) fn import(
             train_loss: None,
             train_accuracy: Vec::new(),
             val_accuracy: Vec::new(),
+            diagnostics: None,
         };
         let network = load(writer.experiment(), config, &entry, device).with_context(|| {
             format!("{} (from {})", found.path.display(), relative_to(&base, &found.path))

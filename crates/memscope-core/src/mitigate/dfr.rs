@@ -68,7 +68,7 @@ impl Mitigation for Dfr {
             start.device,
             progress,
         )?;
-        recorder.epoch(1, None, &with_weights(&start.model, &[&outcome.head]), progress)?;
+        recorder.epoch(1, (None, None), &with_weights(&start.model, &[&outcome.head]), progress)?;
         Ok(Method::Dfr(Dfr { c: outcome.c, per_group: outcome.per_group, ..self.clone() }))
     }
 }

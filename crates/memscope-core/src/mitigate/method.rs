@@ -14,10 +14,10 @@ use burn::prelude::*;
 use super::{dfr, erm, group_dro, jtt, silent_majority};
 use crate::data::GroupedDataset;
 use crate::experiment::lineage::{LabelUse, Method};
-use crate::experiment::{Experiment, ExperimentWriter, TrainSettings};
+use crate::experiment::{Diagnostics, Experiment, ExperimentWriter, TrainSettings};
 use crate::jobs::Progress;
 use crate::model::Network;
-use crate::train::{EpochReport, Objective, Sampler, fit, record_epoch};
+use crate::train::{EpochEnd, EpochReport, Objective, Sampler, fit, record_epoch};
 
 /// A method as the front ends name and offer it.
 #[derive(Debug)]
@@ -173,20 +173,23 @@ pub struct Recorder<'a> {
     pub(super) device: &'a Device,
     /// The run's last epoch.
     pub(super) epochs: usize,
+    /// Evaluate the train split at every epoch too.
+    pub(super) eval_train: bool,
     pub(super) on_epoch: &'a mut dyn FnMut(&EpochReport),
 }
 
 impl Recorder<'_> {
     /// Evaluates `model` (on a plain device; `progress` hears of each batch), saves it as
-    /// `epoch`, and tells the listener.
+    /// `epoch` with its loss and the objective's diagnostics, and tells the listener.
     pub fn epoch(
         &mut self,
         epoch: usize,
-        loss: Option<f64>,
+        (train_loss, diagnostics): (Option<f64>, Option<Diagnostics>),
         model: &Network,
         progress: &mut dyn Progress,
     ) -> Result<()> {
-        let at = (epoch, self.epochs, loss);
+        let at =
+            EpochEnd { epoch, epochs: self.epochs, train_loss, diagnostics, eval_train: self.eval_train };
         record_epoch(&mut self.writer, model, self.dataset, self.device, at, self.on_epoch, progress)
     }
 }
@@ -209,7 +212,9 @@ pub(crate) fn fine_tune(
         start.dataset,
         start.training,
         &start.autodiff,
-        &mut |epoch, loss, model, progress| recorder.epoch(epoch, Some(loss), &model.valid(), progress),
+        &mut |epoch, loss, diagnostics, model, progress| {
+            recorder.epoch(epoch, (Some(loss), diagnostics), &model.valid(), progress)
+        },
         progress,
     )?;
     Ok(())

@@ -48,13 +48,17 @@ pub struct MitigationPlan {
     pub training: TrainSettings,
     /// The new experiment's name (default: parent-method-seedN).
     pub name: Option<String>,
+    /// Evaluate the train split at every epoch (as the release does); off, a run records
+    /// val only and takes less time.
+    pub eval_train: bool,
 }
 
 impl MitigationPlan {
     /// `method` from the parent's last checkpoint with the released fine-tuning on `dataset`
     /// (the parent's), seeded by `seed`.
     pub fn released(method: Method, dataset: &DatasetSpec, seed: u64) -> Self {
-        MitigationPlan { method, start_epoch: None, training: released_training(dataset, seed), name: None }
+        let training = released_training(dataset, seed);
+        MitigationPlan { method, start_epoch: None, training, name: None, eval_train: true }
     }
 }
 
@@ -178,9 +182,9 @@ pub fn mitigate(run: MitigationRun<'_>) -> Result<Experiment> {
     let method = plan.method.mitigation();
     let writer = ExperimentWriter::create(out, manifest(&start, plan, start_sha256), overwrite)?;
     let epochs = plan.method.epochs(training);
-    let mut recorder = Recorder { writer, dataset, device, epochs, on_epoch };
+    let mut recorder = Recorder { writer, dataset, device, epochs, eval_train: plan.eval_train, on_epoch };
     // Before the first batch: the evaluation only asks whether to go on.
-    recorder.epoch(0, None, &start.model, &mut Within::new(progress, 0, 0))?;
+    recorder.epoch(0, (None, None), &start.model, &mut Within::new(progress, 0, 0))?;
     let record = method.run(&start, &mut recorder, progress)?;
     // What the run found (JTT's error count, DFR's C) goes in the lineage.
     recorder.writer.update_manifest(|m| {

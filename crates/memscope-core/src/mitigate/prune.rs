@@ -51,15 +51,17 @@ pub fn prunable(model: &Network, name: &str, kind: LayerKind) -> bool {
 /// The released code's mask: over every weight the release prunes ([`prunable`]), the
 /// `k = ⌈fraction · N⌉` smallest |w| are zeroed: with `threshold` the (k+1)-th smallest |w|,
 /// a weight is kept when |w| ≥ threshold (equal values at the threshold are all kept, as
-/// `(|w| >= threshold).float()`).
+/// `(|w| >= threshold).float()`). A `fraction` of 0 masks nothing (the mask ablation: the
+/// masked pass is the dense pass).
 pub fn smallest_magnitude(model: &Network, fraction: f64) -> Result<Masks> {
-    ensure!(fraction > 0.0 && fraction < 1.0, "prune fraction {fraction} must be in (0, 1)");
+    ensure!((0.0..1.0).contains(&fraction), "prune fraction {fraction} must be in [0, 1)");
     let convs: Vec<_> =
         read_weights(model)?.into_iter().filter(|l| prunable(model, &l.name, l.kind)).collect();
     let mut magnitudes: Vec<f32> = convs.iter().flat_map(|l| l.weight.iter().map(|w| w.abs())).collect();
     let total = magnitudes.len();
     ensure!(total > 0, "the network has no weights the release prunes");
     let k = ((fraction * total as f64).ceil() as usize).min(total - 1);
+    // k = 0 keeps every weight: |w| >= the smallest |w|.
     let (_, &mut threshold, _) = magnitudes.select_nth_unstable_by(k, f32::total_cmp);
     let mut masks = Masks { total, ..Masks::default() };
     for layer in convs {

@@ -2,7 +2,7 @@
 //! (sharing its weights) are pulled together by NT-Xent, plus a supervised term. No group
 //! labels are read.
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail, ensure};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -11,8 +11,8 @@ use super::method::{MethodInfo, Mitigation, Preset, Recorder, Start, fine_tune};
 use super::ntxent::nt_xent;
 use super::prune::{self, DeviceMasks, Masks, smallest_magnitude};
 use crate::data::Split;
-use crate::experiment::CrossEntropyOn;
 use crate::experiment::lineage::{Critical, Features, LabelUse, Method, SilentMajority, Variant};
+use crate::experiment::{CrossEntropyOn, Diagnostics};
 use crate::jobs::{Progress, Within};
 use crate::model::{Mode, Network};
 use crate::neurons::scores::{Criterion, Sampling};
@@ -110,6 +110,10 @@ impl Mitigation for SilentMajority {
         recorder: &mut Recorder<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Method> {
+        ensure!(
+            self.variant == Variant::Code || self.fraction > 0.0,
+            "the paper variant prunes at least one neuron: a fraction of 0 (the mask ablation) is the code variant's"
+        );
         let critical = match self.variant {
             // Before the first batch: the gradient pass only asks whether to go on.
             Variant::Paper => Some(critical_neurons(self, start, &mut Within::new(progress, 0, 0))?),
@@ -181,6 +185,44 @@ pub struct SilentMajorityObjective {
     ce: CrossEntropyLoss,
     ce_on: CrossEntropyOn,
     pub last_prune: PruneReport,
+    terms: Terms,
+}
+
+/// The epoch's terms summed over its batches, on the device (read once per epoch):
+/// `[ntxent, supervised, distance]`.
+#[derive(Default)]
+struct Terms {
+    sum: Option<Tensor<1>>,
+    batches: usize,
+}
+
+impl Terms {
+    /// Adds a batch's NT-Xent, supervised term and dense-vs-masked distance (graphs left
+    /// behind).
+    fn add(&mut self, ntxent: &Tensor<1>, supervised: &Tensor<1>, distance: Tensor<1>) {
+        let values = Tensor::cat(vec![ntxent.clone(), supervised.clone(), distance], 0).without_autodiff();
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + values,
+            None => values,
+        });
+        self.batches += 1;
+    }
+
+    /// The means since the last read (gradient norm left at 0 for the loop), and a fresh start.
+    fn read(&mut self) -> Result<Option<Diagnostics>> {
+        let Some(sum) = self.sum.take() else { return Ok(None) };
+        let n = std::mem::take(&mut self.batches).max(1) as f64;
+        let values = sum.into_data().convert::<f64>().try_to_vec::<f64>().map_err(|e| anyhow!("{e:?}"))?;
+        let [ntxent, ce, distance] = values[..] else { bail!("expected three diagnostic terms") };
+        Ok(Some(Diagnostics { ntxent: ntxent / n, ce: ce / n, grad_norm: 0.0, distance: distance / n }))
+    }
+}
+
+/// Per example, the L2 distance between the softmax outputs of `dense` and `masked` logits,
+/// averaged over the batch (`[1]`, off the graph).
+fn output_distance(dense: &Tensor<2>, masked: &Tensor<2>) -> Tensor<1> {
+    let difference = softmax(dense.clone().detach(), 1) - softmax(masked.clone().detach(), 1);
+    difference.powf_scalar(2.0).sum_dim(1).sqrt().mean()
 }
 
 impl SilentMajorityObjective {
@@ -204,6 +246,7 @@ impl SilentMajorityObjective {
             ce: CrossEntropyLossConfig::new().init(device),
             ce_on: CrossEntropyOn::Logits,
             last_prune,
+            terms: Terms::default(),
         })
     }
 
@@ -236,6 +279,14 @@ impl Objective for SilentMajorityObjective {
         Ok(())
     }
 
+    fn diagnosed(&self) -> bool {
+        true
+    }
+
+    fn diagnostics(&mut self) -> Result<Option<Diagnostics>> {
+        self.terms.read()
+    }
+
     fn loss(&mut self, model: &Network, batch: &TrainBatch) -> Result<Tensor<1>> {
         let Some(masks) = &self.masks else {
             bail!("the pruning mask was not computed before the first batch")
@@ -249,18 +300,24 @@ impl Objective for SilentMajorityObjective {
                 // running statistics, as the release's no-grad pass does), the pruned pass,
                 // then the dense pass that carries gradients.
                 let dense_values = values_without_graph(model, x.clone(), s.features);
-                let (p, _) = views(&pruned, x.clone(), s.features);
+                let (p, masked_logits) = views(&pruned, x.clone(), s.features);
                 let first = nt_xent(dense_values, p.clone(), s.temperature);
                 let (dense, logits) = views(model, x, s.features);
                 let second = nt_xent(dense, p.detach(), s.temperature);
+                let distance = output_distance(&logits, &masked_logits);
                 let ce = self.ce.forward(ce_input(self.ce_on, logits), batch.labels.clone());
-                Ok(first + second + ce.mul_scalar(s.lambda))
+                let contrast = first + second;
+                self.terms.add(&contrast, &ce, distance);
+                Ok(contrast + ce.mul_scalar(s.lambda))
             }
             Variant::Paper => {
                 let (dense, logits) = views(model, x.clone(), s.features);
-                let (p, _) = views(&pruned, x, s.features);
+                let (p, masked_logits) = views(&pruned, x, s.features);
+                let distance = output_distance(&logits, &masked_logits);
                 let contrast = nt_xent(dense, p, s.temperature);
-                Ok(contrast + mse_one_hot(logits, batch.labels.clone()).mul_scalar(s.lambda))
+                let mse = mse_one_hot(logits, batch.labels.clone());
+                self.terms.add(&contrast, &mse, distance);
+                Ok(contrast + mse.mul_scalar(s.lambda))
             }
         }
     }

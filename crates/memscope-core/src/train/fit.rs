@@ -3,6 +3,7 @@
 //! epoch) or of the screen (a [`Progress`] and an epoch callback).
 
 use anyhow::{Context, Result, anyhow, bail};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -13,7 +14,7 @@ use super::objective::{Objective, TrainBatch};
 use super::sampler::Sampler;
 use crate::data::{GroupedDataset, Split, batch};
 use crate::device::{Pass, guard};
-use crate::experiment::{LearningRate, OptimizerKind, TrainSettings};
+use crate::experiment::{Diagnostics, LearningRate, OptimizerKind, TrainSettings};
 use crate::jobs::{Progress, Within};
 use crate::model::Network;
 use crate::util::rng::seeded;
@@ -34,13 +35,15 @@ pub fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     }
 }
 
-/// What runs after each epoch of [`fit`]: `(epoch, mean loss, model, progress of its passes)`.
-pub type OnEpoch<'a> = dyn FnMut(usize, f64, &Network, &mut dyn Progress) -> Result<()> + 'a;
+/// What runs after each epoch of [`fit`]: `(epoch, mean loss, the objective's diagnostics,
+/// model, progress of its passes)`.
+pub type OnEpoch<'a> =
+    dyn FnMut(usize, f64, Option<Diagnostics>, &Network, &mut dyn Progress) -> Result<()> + 'a;
 
 /// Trains `model` (on an autodiff device) for `settings.epochs` epochs over the training
 /// split, drawn by `sampler`, with the settings' augmentation and learning-rate schedule.
 /// Before each epoch the objective hears of it ([`Objective::begin_epoch`]); after it
-/// `on_epoch(epoch, mean loss, model, progress)` runs (recording, evaluation; its passes ask
+/// `on_epoch(epoch, mean loss, diagnostics, model, progress)` runs (recording, evaluation; its passes ask
 /// `progress` whether to go on). `progress` hears of every batch, `(batches done, batches in
 /// all)`, and can cancel. Returns the trained model.
 #[allow(clippy::too_many_arguments)]
@@ -64,10 +67,12 @@ pub fn fit(
     let per_epoch = sampler.epoch(&dataset.train, n_groups, &mut seeded(settings.seed, 5))?.len();
     let batches = per_epoch.div_ceil(settings.batch_size);
     let total = batches * settings.epochs;
+    let diagnosed = objective.diagnosed();
     for epoch in 1..=settings.epochs {
         objective.begin_epoch(&model, epoch)?;
         let order = sampler.epoch(&dataset.train, n_groups, &mut order_rng)?;
         let mut loss_sum = LossSum::new(device);
+        let mut gradient_norms = LossSum::new(device);
         let mut b = 0;
         let shape = dataset.image_shape;
         let augment = &settings.augment;
@@ -88,6 +93,9 @@ pub fn fit(
                     let loss = objective.loss(&model, &batch)?;
                     loss_sum.add(&loss, chunk.len());
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    if diagnosed {
+                        gradient_norms.add(&gradient_norm(&model, &grads, device), 1);
+                    }
                     model = optim.step(lr.current, model.clone(), grads);
                     Ok(())
                 };
@@ -102,9 +110,39 @@ pub fn fit(
             bail!("training diverged at epoch {epoch} (loss {mean_loss}); try a smaller learning_rate");
         }
         lr.step(mean_loss);
-        on_epoch(epoch, mean_loss, &model, &mut Within::new(progress, epoch * batches, total))?;
+        let diagnostics = match objective.diagnostics()? {
+            Some(d) => Some(Diagnostics { grad_norm: gradient_norms.read()? / b.max(1) as f64, ..d }),
+            None => None,
+        };
+        on_epoch(epoch, mean_loss, diagnostics, &model, &mut Within::new(progress, epoch * batches, total))?;
     }
     Ok(model)
+}
+
+/// The L2 norm of every parameter's gradient in `grads` together, `[1]`, on the device.
+fn gradient_norm(model: &Network, grads: &GradientsParams, device: &Device) -> Tensor<1> {
+    let mut squares = SquaredGradients { grads, sum: None };
+    model.visit(&mut squares);
+    match squares.sum {
+        Some(sum) => sum.sqrt(),
+        None => Tensor::zeros([1], device),
+    }
+}
+
+struct SquaredGradients<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(g) = self.grads.get::<D>(param.id) else { return };
+        let square = g.powf_scalar(2.0).sum();
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + square,
+            None => square,
+        });
+    }
 }
 
 /// An epoch's loss summed over its examples (each batch's mean loss times its size), kept on

@@ -19,7 +19,9 @@ pub use sampler::Sampler;
 
 use crate::data::{DatasetSpec, GroupedDataset, Split};
 use crate::eval::{AccuracyReport, evaluate};
-use crate::experiment::{CheckpointEntry, Experiment, ExperimentWriter, FORMAT, Manifest, TrainSettings};
+use crate::experiment::{
+    CheckpointEntry, Diagnostics, Experiment, ExperimentWriter, FORMAT, Manifest, TrainSettings,
+};
 use crate::jobs::{Progress, Within};
 use crate::model::{ModelConfig, Network};
 
@@ -51,6 +53,20 @@ pub struct EpochReport {
     /// Mean training loss over the epoch's batches (none for epoch 0, the initialisation).
     pub train_loss: Option<f64>,
     pub val: AccuracyReport,
+    /// The objective's terms over the epoch, where it keeps them (silent-majority).
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// A recorded epoch: where it stands in the run and what its training found.
+pub(crate) struct EpochEnd {
+    pub epoch: usize,
+    /// The run's last epoch.
+    pub epochs: usize,
+    /// This epoch's mean loss (none for epoch 0).
+    pub train_loss: Option<f64>,
+    pub diagnostics: Option<Diagnostics>,
+    /// Whether the train split is evaluated too (its accuracies are left empty otherwise).
+    pub eval_train: bool,
 }
 
 /// Trains `plan` on `dataset` by ERM and writes the experiment to `out` (see
@@ -90,7 +106,8 @@ pub fn train(
     let model = plan.model.init(&train_device)?;
     let epochs = settings.epochs;
     let mut record = |epoch: usize, loss: Option<f64>, model: &Network, progress: &mut dyn Progress| {
-        record_epoch(&mut writer, &model.valid(), dataset, device, (epoch, epochs, loss), on_epoch, progress)
+        let at = EpochEnd { epoch, epochs, train_loss: loss, diagnostics: None, eval_train: true };
+        record_epoch(&mut writer, &model.valid(), dataset, device, at, on_epoch, progress)
     };
     // Before the first batch: the evaluation only asks whether to go on.
     record(0, None, &model, &mut Within::new(progress, 0, 0))?;
@@ -102,37 +119,42 @@ pub fn train(
         dataset,
         settings,
         &train_device,
-        &mut |epoch, loss, model, progress| record(epoch, Some(loss), model, progress),
+        &mut |epoch, loss, _, model, progress| record(epoch, Some(loss), model, progress),
         progress,
     )?;
     writer.finish()
 }
 
-/// Evaluates `model` (on a plain device) on train and val, each batch reported to `progress`,
-/// saves it as the checkpoint of `epoch` with those accuracies, and tells `on_epoch`.
-/// `(epoch, epochs, train_loss)`: this epoch, the run's last, and this epoch's mean loss.
+/// Evaluates `model` (on a plain device) on val and, when `at.eval_train`, on train, each
+/// batch reported to `progress`, saves it as the checkpoint of `at.epoch` with those
+/// accuracies and diagnostics, and tells `on_epoch`.
 pub(crate) fn record_epoch(
     writer: &mut ExperimentWriter,
     model: &Network,
     dataset: &GroupedDataset,
     device: &Device,
-    (epoch, epochs, train_loss): (usize, usize, Option<f64>),
+    at: EpochEnd,
     on_epoch: &mut dyn FnMut(&EpochReport),
     progress: &mut dyn Progress,
 ) -> Result<()> {
-    let train = evaluate(model, dataset, Split::Train, device, progress)?;
-    let val = evaluate(model, dataset, Split::Val, device, progress)?;
+    let EpochEnd { epoch, epochs, train_loss, diagnostics, eval_train } = at;
     let accuracies = |r: &AccuracyReport| r.groups.iter().map(|g| g.accuracy).collect();
+    let train_accuracy = match eval_train {
+        true => accuracies(&evaluate(model, dataset, Split::Train, device, progress)?),
+        false => Vec::new(),
+    };
+    let val = evaluate(model, dataset, Split::Val, device, progress)?;
     let entry = CheckpointEntry {
         epoch,
         file: String::new(),
         sha256: String::new(),
         imported: None,
         train_loss,
-        train_accuracy: accuracies(&train),
+        train_accuracy,
         val_accuracy: accuracies(&val),
+        diagnostics,
     };
     writer.record(model, entry)?;
-    on_epoch(&EpochReport { epoch, epochs, train_loss, val });
+    on_epoch(&EpochReport { epoch, epochs, train_loss, val, diagnostics });
     Ok(())
 }

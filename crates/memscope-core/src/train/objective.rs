@@ -5,7 +5,7 @@ use anyhow::Result;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 
-use crate::experiment::CrossEntropyOn;
+use crate::experiment::{CrossEntropyOn, Diagnostics};
 use crate::model::{Mode, Network};
 
 /// One training batch on the autodiff device.
@@ -32,6 +32,17 @@ pub trait Objective {
     /// Hears that epoch `epoch` (1-based) starts with `model` (e.g. to recompute a mask).
     fn begin_epoch(&mut self, _model: &Network, _epoch: usize) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether it keeps [`Diagnostics`] (then the loop measures each step's gradient norm).
+    fn diagnosed(&self) -> bool {
+        false
+    }
+
+    /// The epoch's terms, means over its batches (`grad_norm` left for the loop to fill), and
+    /// a fresh start for the next epoch; none for an objective that keeps none.
+    fn diagnostics(&mut self) -> Result<Option<Diagnostics>> {
+        Ok(None)
     }
 }
 
