@@ -10,7 +10,9 @@
 //!    says zero-out, top 3, within L, by G1's gradient; L is selected in the Layers panel and is
 //!    a conv layer (a 4-d shape: its units are filters); the Δs are the CLI's. "G1 against the
 //!    majority (caption)": the caption's minority groups are those under 10% of the Groups
-//!    panel's training counts, G1 among them, each with its bar's Δ. "p pins it".
+//!    panel's training counts, G1 among them, each with its bar's Δ. "G2 rises as G1 falls: one
+//!    shift of every margin explains N of the M flips": N and M are the caption's boundary-shift
+//!    line, and G2's Δ is positive. "p pins it".
 //! 3. "noise (σ 0.01, 10 runs) on the same 3 filters: G1's Δ against the pin Δ column (the
 //!    zero-out)": header noise N(0, 0.01²), top 3, within L, 10 runs; the Δs are the CLI's; a
 //!    `pin Δ` column whose values are step 2's Δs, its line naming the zero-out.
@@ -217,6 +219,15 @@ fn steps_2_and_3(t: &Tmux, groups: &[(usize, f64, f64)]) -> Vec<(usize, BarRow)>
         caption.contains(&format!("Minority (<10% of train) {} · majority", minority.join(" "))),
         "{caption}"
     );
+    // "G2 rises as G1 falls: one shift of every margin explains N of the M flips": N and M
+    // are the caption's boundary-shift line; G2 did rise.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = caption.split_whitespace().collect::<Vec<_>>().join(" ");
+    let at = line.find("A boundary shift explains ").expect("the caption's boundary-shift line");
+    let said: Vec<&str> = line[at..].split(' ').skip(3).take(3).collect();
+    let (n, m) = (said[0], said[2]);
+    assert!(words.contains(&format!("explains {n} of the {m} flips")), "{words}\n{line}");
+    assert!(words.contains("G2 rises as G1 falls") && delta(&zero, 2).delta > 0.0, "{words}");
     assert!(text.contains("p pins it for step 3"), "{text}");
     t.keys(&["p"]);
 

@@ -194,9 +194,34 @@ pub static STEPS: [Step; 9] = [
 
 /// Step 2's sentence on the boundary-shift control (how many of the zero-out's flips one
 /// constant shift of the logit margin explains), once the result carries that number.
-/// `None` until then: the tour names no number it did not measure.
-fn boundary_shift_sentence(_app: &App) -> Option<String> {
-    None
+/// `None` without a current result: the tour names no number it did not measure.
+fn boundary_shift_sentence(app: &App) -> Option<String> {
+    let r = app.bars.result.as_ref().filter(|_| !app.result_stale())?;
+    let shift = r.boundary_shift.as_ref().filter(|s| s.mean_flips > 0.0)?;
+    let train: Vec<usize> = app.groups.iter().map(|g| g.train).collect();
+    let minority = memscope_core::data::minority(&train);
+    // The other minority group that rose the most, if one rose.
+    let risen = r
+        .groups
+        .iter()
+        .filter(|g| g.group != app.group && minority.get(g.group) == Some(&true))
+        .filter(|g| g.change.is_some_and(|c| c > 0.0))
+        .max_by(|a, b| a.change.partial_cmp(&b.change).unwrap_or(std::cmp::Ordering::Equal));
+    let why = match risen {
+        Some(g) => format!("G{} rises as G{} falls: ", g.group, app.group),
+        None => String::new(),
+    };
+    let share = shift.mean_explained / shift.mean_flips;
+    let reading = match share {
+        s if s >= 0.5 => "most of it is the class boundary moving",
+        s if s > 0.0 => "only part of it is the boundary moving",
+        _ => "it is not the boundary moving",
+    };
+    Some(format!(
+        "{why}one shift of every margin explains {} of the {} flips, so {reading}.",
+        memscope_core::studies::shift::count(shift.mean_explained),
+        memscope_core::studies::shift::count(shift.mean_flips),
+    ))
 }
 
 /// When the result on screen is this step's and no group moved at all: says so, for a model
