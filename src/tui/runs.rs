@@ -128,6 +128,7 @@ fn found(experiment: &Experiment, groups: &[String], train: &[usize]) -> FoundRu
                 train_loss: c.train_loss,
                 val_worst: worst.map(|w| w.1),
                 val_mean: mean,
+                diagnostics: c.diagnostics,
             }
         })
         .collect();

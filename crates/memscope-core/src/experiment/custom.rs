@@ -82,6 +82,7 @@ pub fn create(
             train_loss: None,
             train_accuracy: Vec::new(),
             val_accuracy: Vec::new(),
+            diagnostics: None,
         };
         let network = load(writer.experiment(), &config, &entry, device)
             .with_context(|| format!("epoch {epoch} ({})", path.display()))?;
