@@ -58,6 +58,7 @@ const READS_ALLOWED: &[(&str, usize, &str)] = &[
     ("train/fit.rs", 1, "the epoch's loss, summed on the device, read once per epoch"),
     ("neurons/weights.rs", 1, "weights once per epoch; gradients summed on the device, read once per score"),
     ("mitigate/dfr.rs", 1, "the features of every pass, read once after the last"),
+    ("mitigate/silent_majority.rs", 1, "the diagnostic terms, summed on the device, read once per epoch"),
     (
         "model/scripted.rs",
         2,

@@ -224,7 +224,7 @@ fn steps_2_and_3(t: &Tmux, groups: &[(usize, f64, f64)]) -> Vec<(usize, BarRow)>
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let line = caption.split_whitespace().collect::<Vec<_>>().join(" ");
     let at = line.find("A boundary shift explains ").expect("the caption's boundary-shift line");
-    let said: Vec<&str> = line[at..].split(' ').skip(3).take(3).collect();
+    let said: Vec<&str> = line[at..].split(' ').skip(4).take(3).collect();
     let (n, m) = (said[0], said[2]);
     assert!(words.contains(&format!("explains {n} of the {m} flips")), "{words}\n{line}");
     assert!(words.contains("G2 rises as G1 falls") && delta(&zero, 2).delta > 0.0, "{words}");
