@@ -71,6 +71,28 @@ pub fn save(model: &Network, path: &Path) -> Result<String> {
     Ok(sha256_hex(&bytes))
 }
 
+/// The bytes of the regular file at `path` (at most `limit`; `what` names it in errors), refused
+/// when `expected_sha256` is given and the file's differs: a checkpoint or module that is
+/// corrupt or was replaced after experiment.ron recorded it.
+pub(crate) fn read_verified(
+    path: &Path,
+    what: &str,
+    limit: u64,
+    expected_sha256: Option<&str>,
+) -> Result<Vec<u8>> {
+    let bytes = read_regular(path, what, limit)?;
+    if let Some(expected) = expected_sha256 {
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            bail!(
+                "{what} {} is corrupt or was replaced: its sha256 is {actual}, experiment.ron records {expected}",
+                path.display()
+            );
+        }
+    }
+    Ok(bytes)
+}
+
 /// Reads the checkpoint at `path` into a network of architecture `config` on `device`.
 /// When `expected_sha256` is given, a file that does not match it is refused. Only a regular
 /// file of plausible size is read (never a pipe or device, never gigabytes for a small model).
@@ -83,16 +105,7 @@ pub fn load(
     let model = config.init(device)?;
     // float64 weights plus headers and buffers; a file far above this is not this model's.
     let limit = model.num_params() as u64 * 8 * 2 + (16 << 20);
-    let bytes = read_regular(path, "checkpoint", limit)?;
-    if let Some(expected) = expected_sha256 {
-        let actual = sha256_hex(&bytes);
-        if actual != expected {
-            bail!(
-                "checkpoint {} is corrupt or was replaced: its sha256 is {actual}, experiment.ron records {expected}",
-                path.display()
-            );
-        }
-    }
+    let bytes = read_verified(path, "checkpoint", limit, expected_sha256)?;
     let bytes = as_float32(bytes).with_context(|| format!("checkpoint {}", path.display()))?;
     apply(model, bytes, "the model in experiment.ron")
         .with_context(|| format!("checkpoint {}", path.display()))

@@ -110,14 +110,7 @@ pub(crate) fn load(
     device: &Device,
 ) -> Result<Network> {
     let path = experiment.dir.join(&entry.file);
-    let bytes = read_regular(&path, "burn record", MAX_RECORD_BYTES)?;
-    let actual = checkpoint::sha256_hex(&bytes);
-    ensure!(
-        actual == entry.sha256,
-        "checkpoint {} is corrupt or was replaced: its sha256 is {actual}, experiment.ron records {}",
-        path.display(),
-        entry.sha256
-    );
+    let bytes = checkpoint::read_verified(&path, "checkpoint", MAX_RECORD_BYTES, Some(&entry.sha256))?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow!("checkpoint {} is not a burn record: {e}", path.display()))?;
     let network = custom::init(&config.name, device)?.with_record(record).with_context(|| {

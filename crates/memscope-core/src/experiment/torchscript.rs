@@ -68,23 +68,9 @@ pub(crate) fn load(
     device: &Device,
 ) -> Result<Network> {
     let module = experiment.dir.join(&config.file);
-    let bytes = read_regular(&module, "TorchScript module", MAX_MODULE_BYTES)?;
-    let actual = checkpoint::sha256_hex(&bytes);
-    ensure!(
-        actual == config.sha256,
-        "the TorchScript module {} was replaced: its sha256 is {actual}, experiment.ron records {}",
-        module.display(),
-        config.sha256
-    );
+    checkpoint::read_verified(&module, "the TorchScript module", MAX_MODULE_BYTES, Some(&config.sha256))?;
     let path = experiment.dir.join(&entry.file);
-    let bytes = read_regular(&path, "checkpoint", MAX_MODULE_BYTES)?;
-    let actual = checkpoint::sha256_hex(&bytes);
-    ensure!(
-        actual == entry.sha256,
-        "checkpoint {} is corrupt or was replaced: its sha256 is {actual}, experiment.ron records {}",
-        path.display(),
-        entry.sha256
-    );
+    let bytes = checkpoint::read_verified(&path, "checkpoint", MAX_MODULE_BYTES, Some(&entry.sha256))?;
     let tensors = tensors_of(&bytes).with_context(|| format!("checkpoint {}", path.display()))?;
     let scripted = Scripted::new(&module, &config.layers, tensors, device)
         .with_context(|| format!("checkpoint {}", path.display()))?;
