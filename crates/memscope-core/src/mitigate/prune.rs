@@ -12,7 +12,7 @@ use burn::tensor::TensorData;
 
 use crate::model::{LayerKind, ModulePath, Network};
 use crate::neurons::NeuronSpace;
-use crate::neurons::weights::read_weights;
+use crate::neurons::weights::{read_weights, transpose};
 
 /// 0/1 masks of layer weights by layer, PyTorch layout (`[out, in, kh, kw]`, `[out, in]`),
 /// with the number of weights they zero. Layers not listed are not masked.
@@ -136,17 +136,6 @@ impl DeviceMasks {
 struct Masker<'a> {
     path: ModulePath,
     masks: &'a BTreeMap<String, Tensor<1>>,
-}
-
-/// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
-        }
-    }
-    out
 }
 
 impl ModuleMapper for Masker<'_> {
