@@ -603,6 +603,63 @@ fn dfr_over_two_seeds_compares_with_its_parent() {
 }
 
 #[test]
+fn a_parent_stands_at_the_checkpoint_its_mitigations_started_from() {
+    // Runs started from the demo's epoch 30: the parent's row is its epoch 30 (not its last,
+    // 40, which nobody fine-tuned), its best val epoch is chosen among epochs 0..=30, and
+    // runs that differ in augmentation are separate rows that say which they used.
+    let dir = tempfile::tempdir().unwrap();
+    let dfr = dir.path().join("dfr");
+    let erm = dir.path().join("erm-none");
+    let (d, e) = (dfr.to_str().unwrap(), erm.to_str().unwrap());
+    succeeds(&["mitigate", "--method", "dfr", "--epoch", "30", "--out", d, "--retrains", "2"]);
+    succeeds(&[
+        "mitigate",
+        "--method",
+        "erm",
+        "--augment",
+        "none",
+        "--epoch",
+        "30",
+        "--epochs",
+        "1",
+        "--out",
+        e,
+    ]);
+    let json = succeeds(&["compare", DEMO, d, e, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let parent = &v["experiments"][0];
+    assert_eq!(parent["method"], "erm (parent at epoch 30, the start)");
+    assert_eq!(parent["selected"][0]["epoch"], 30);
+    // The demo's recorded val accuracies, read here from the text: the best worst group
+    // among epochs 0..=30 (ties to the earliest).
+    let manifest = std::fs::read_to_string(Path::new(DEMO).join("experiment.ron")).unwrap();
+    let mut best = (0, -1.0);
+    for entry in manifest.split("epoch: ").skip(1) {
+        let epoch: u64 = entry[..entry.find(',').unwrap()].parse().unwrap();
+        let val = &entry[entry.find("val_accuracy: [").unwrap()..];
+        let val = &val[..val.find(']').unwrap()];
+        let worst = val
+            .split("Some(")
+            .skip(1)
+            .map(|s| s[..s.find(')').unwrap()].parse::<f64>().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        if epoch <= 30 && worst > best.1 {
+            best = (epoch, worst);
+        }
+    }
+    assert_eq!(parent["selected"][1]["epoch"], best.0);
+    let methods = v["methods"].as_array().unwrap();
+    let row = methods.iter().find(|m| m["method"] == "erm").unwrap();
+    assert_eq!(row["augment"], "none");
+    assert_eq!(methods[0]["epochs"], 30, "the parent's training up to the start");
+    let table = succeeds(&["compare", DEMO, d, e]);
+    assert!(table.contains("erm (parent at epoch 30, the start)"), "{table}");
+    // Without its mitigations the parent is itself, at its last epoch.
+    let alone = succeeds(&["compare", DEMO, "--format", "json"]);
+    assert!(alone.contains("\"erm (parent)\""), "{alone}");
+}
+
+#[test]
 fn bad_requests_get_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");

@@ -3,6 +3,8 @@
 //! selections (the last epoch; the epoch with the best val worst-group accuracy), per
 //! experiment and as mean ± std per method.
 
+use std::path::Path;
+
 use anyhow::{Result, ensure};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -103,6 +105,8 @@ pub struct SplitSpread {
 pub struct MethodRow {
     pub method: String,
     pub labels: String,
+    /// The augmentation of its training (runs that differ in it are different rows).
+    pub augment: String,
     /// Checkpoints after the start (fine-tuning epochs; DFR: 1).
     pub epochs: usize,
     pub selection: Selection,
@@ -131,17 +135,18 @@ fn worst(accuracies: &[Option<f64>]) -> Option<f64> {
     summarize(accuracies, &vec![1.0; accuracies.len()]).0.map(|w| w.1)
 }
 
-/// The epoch with the best val worst-group accuracy: from the accuracies each experiment
-/// recorded when every epoch has them, else by evaluating every epoch.
+/// The epoch up to `until` with the best val worst-group accuracy: from the accuracies each
+/// experiment recorded when every epoch has them, else by evaluating every epoch.
 fn best_val_epoch(
     experiment: &Experiment,
+    until: usize,
     (dataset, device): (&GroupedDataset, &Device),
     cache: &mut Vec<(usize, AccuracyReport)>,
     progress: &mut dyn Progress,
 ) -> Result<usize> {
     let mitigated = experiment.manifest.lineage.is_some();
     let mut worsts = Vec::new();
-    for entry in &experiment.manifest.checkpoints {
+    for entry in experiment.manifest.checkpoints.iter().filter(|e| e.epoch <= until) {
         if mitigated && entry.epoch == 0 && experiment.last_epoch() > 0 {
             continue;
         }
@@ -156,7 +161,33 @@ fn best_val_epoch(
         };
         worsts.push((entry.epoch, accuracy));
     }
-    Ok(best_of(&worsts, mitigated).unwrap_or_else(|| experiment.last_epoch()))
+    Ok(best_of(&worsts, mitigated).unwrap_or(until))
+}
+
+/// Where each of `experiments` ends for this comparison: a mitigated run at its last epoch; a
+/// parent at the checkpoint its mitigations here started from, when they all started from one
+/// earlier than its last (its later epochs are not what they fine-tuned), else at its last.
+fn ends(experiments: &[Experiment]) -> Vec<usize> {
+    let folder = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    experiments
+        .iter()
+        .map(|parent| {
+            let last = parent.last_epoch();
+            if parent.manifest.lineage.is_some() {
+                return last;
+            }
+            let me = folder(&parent.dir);
+            let mut starts = experiments
+                .iter()
+                .filter_map(|e| e.manifest.lineage.as_ref())
+                .filter(|l| folder(Path::new(&l.parent)) == me)
+                .map(|l| l.start_epoch);
+            match starts.next() {
+                Some(s) if s < last && starts.all(|t| t == s) => s,
+                _ => last,
+            }
+        })
+        .collect()
 }
 
 /// The epoch of the highest val worst-group accuracy in `(epoch, accuracy)` (ties to the
@@ -197,15 +228,16 @@ pub fn compare(
     }
     let mut rows = Vec::new();
     let n = experiments.len();
-    for (i, experiment) in experiments.iter().enumerate() {
+    for ((i, experiment), end) in experiments.iter().enumerate().zip(ends(experiments)) {
         let lineage = experiment.manifest.lineage.as_ref();
         let mut cache = Vec::new();
         let mut selected = Vec::new();
         for selection in Selection::ALL {
             let epoch = match selection {
-                Selection::LastEpoch => experiment.last_epoch(),
+                Selection::LastEpoch => end,
                 Selection::BestValWorstGroup => best_val_epoch(
                     experiment,
+                    end,
                     (dataset, device),
                     &mut cache,
                     &mut Within::new(progress, i, n),
@@ -223,7 +255,7 @@ pub fn compare(
         rows.push(ExperimentRow {
             experiment: experiment.dir.display().to_string(),
             name: experiment.manifest.name.clone(),
-            method: lineage.map(|l| l.method.label()).unwrap_or_else(|| "erm (parent)".into()),
+            method: lineage.map(|l| l.method.label()).unwrap_or_else(|| parent_label(experiment, end)),
             labels: lineage.map(|l| l.labels.to_string()).unwrap_or_else(|| "none".into()),
             augment: experiment
                 .manifest
@@ -235,7 +267,7 @@ pub fn compare(
             seed: lineage.map(|l| l.seed).or_else(|| experiment.manifest.training.as_ref().map(|t| t.seed)),
             parent: lineage.map(|l| l.parent.clone()),
             start_epoch: lineage.map(|l| l.start_epoch),
-            epochs: experiment.manifest.checkpoints.len(),
+            epochs: experiment.manifest.checkpoints.iter().filter(|e| e.epoch <= end).count(),
             settings: settings_key(experiment),
             selected,
         });
@@ -249,6 +281,16 @@ pub fn compare(
         notes: notes(experiments, dataset),
         experiments: rows,
     })
+}
+
+/// A parent's method: "erm (parent)", or "erm (parent at epoch N, the start)" when it stands
+/// at the checkpoint its mitigations started from rather than at its last.
+fn parent_label(experiment: &Experiment, end: usize) -> String {
+    if end == experiment.last_epoch() {
+        "erm (parent)".into()
+    } else {
+        format!("erm (parent at epoch {end}, the start)")
+    }
 }
 
 /// What the numbers of `experiments` need said: DFR's val accuracies are in-sample, and on
@@ -321,6 +363,7 @@ fn method_rows(rows: &[ExperimentRow]) -> Vec<MethodRow> {
             out.push(MethodRow {
                 method: key.0.clone(),
                 labels: key.1.clone(),
+                augment: runs.first().map(|r| r.augment.clone()).unwrap_or_default(),
                 epochs: key.5.saturating_sub(1),
                 selection,
                 runs: runs.len(),

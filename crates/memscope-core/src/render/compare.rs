@@ -18,7 +18,8 @@ impl Render for Comparison {
         let mut out = format!(
             "Methods compared on {} (val {} examples, test {}); accuracies in %, mean ± sample std over runs.\n\
              worst = worst-group accuracy; mean = group accuracies weighted by the training split's group shares; \
-             avg = all examples of the split; epochs = epochs after the start (a parent: its training; DFR: 1 refit).\n\
+             avg = all examples of the split; epochs = epochs after the start (a parent: its training, up to the \
+             checkpoint its mitigations here started from; DFR: 1 refit); augment = the training's augmentation.\n\
              group labels = what the training read; best val worst-group selection also reads val group labels, \
              and never picks a mitigated run's epoch 0 (its unchanged parent, which has its own row).\n",
             self.data, self.val_examples, self.test_examples
@@ -30,6 +31,7 @@ impl Render for Comparison {
                 vec![
                     m.method.clone(),
                     m.labels.clone(),
+                    m.augment.clone(),
                     m.epochs.to_string(),
                     m.runs.to_string(),
                     val(m.val.worst_group),
@@ -44,6 +46,7 @@ impl Render for Comparison {
                 &[
                     "method",
                     "group labels",
+                    "augment",
                     "epochs",
                     "runs",
                     "val worst",
@@ -95,6 +98,7 @@ impl Render for Comparison {
             "name",
             "method",
             "group_labels",
+            "augment",
             "seed",
             "selection",
             "epoch",
@@ -112,6 +116,7 @@ impl Render for Comparison {
                     e.name.clone(),
                     e.method.clone(),
                     e.labels.clone(),
+                    e.augment.clone(),
                     e.seed.map(|s| s.to_string()).unwrap_or_default(),
                     match s.selection {
                         Selection::LastEpoch => "last-epoch".to_string(),
