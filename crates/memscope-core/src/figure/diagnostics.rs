@@ -26,7 +26,8 @@ pub(super) fn size(d: &DiagnosticCurves) -> (u32, u32) {
 }
 
 pub(super) fn describe(d: &DiagnosticCurves) -> (String, Vec<String>) {
-    let title = "Fine-tuning diagnostics per epoch: training-batch means, and worst-group val accuracy".to_string();
+    let title =
+        "Fine-tuning diagnostics per epoch: training-batch means, and worst-group val accuracy".to_string();
     let mut caption = vec![
         "Each point is one fine-tuning epoch as the run recorded it when the epoch ended (epoch 0, the start \
          checkpoint, trained nothing and has only its val accuracy). NT-Xent (its two terms summed, nats), the \
@@ -227,12 +228,15 @@ fn y_axis(quantity: Quantity, values: impl Iterator<Item = f64>) -> (std::ops::R
         Quantity::WorstGroupVal => (0.0..100.0, Box::new(|v: &f64| format!("{v:.0}"))),
         q if q.log_scale() => {
             let (lo, hi) = (lo.floor(), hi.ceil().max(lo.floor() + 1.0));
-            let decade = |v: &f64| if (v - v.round()).abs() < 1e-9 { format!("1e{:.0}", v.round() + 0.0) } else { String::new() };
+            let decade = |v: &f64| {
+                if (v - v.round()).abs() < 1e-9 { format!("1e{:.0}", v.round() + 0.0) } else { String::new() }
+            };
             (lo..hi, Box::new(decade))
         }
         _ => {
             let span = hi - lo;
-            let pad = if span > 1e-12 * hi.abs().max(1.0) { 0.08 * span } else { (0.01 * hi.abs()).max(1e-6) };
+            let pad =
+                if span > 1e-12 * hi.abs().max(1.0) { 0.08 * span } else { (0.01 * hi.abs()).max(1e-6) };
             let (lo, hi) = (lo - pad, hi + pad);
             let decimals = (1.0 - (hi - lo).log10().floor()).clamp(0.0, 8.0) as usize;
             (lo..hi, Box::new(move |v: &f64| format!("{v:.decimals$}")))
@@ -241,7 +245,11 @@ fn y_axis(quantity: Quantity, values: impl Iterator<Item = f64>) -> (std::ops::R
 }
 
 /// Run `i`'s mean line with its markers, over its seeds' min-max band where it has several.
-fn draw_run<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, i: usize, points: &[(f64, f64, f64, f64)]) -> Result<()>
+fn draw_run<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    i: usize,
+    points: &[(f64, f64, f64, f64)],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {

@@ -30,8 +30,13 @@ pub enum Quantity {
 }
 
 impl Quantity {
-    pub const ALL: [Quantity; 5] =
-        [Quantity::Ntxent, Quantity::Supervised, Quantity::GradNorm, Quantity::Distance, Quantity::WorstGroupVal];
+    pub const ALL: [Quantity; 5] = [
+        Quantity::Ntxent,
+        Quantity::Supervised,
+        Quantity::GradNorm,
+        Quantity::Distance,
+        Quantity::WorstGroupVal,
+    ];
 
     /// Whether it spans orders of magnitude (its panel has a log scale).
     pub fn log_scale(self) -> bool {
@@ -135,7 +140,12 @@ fn run_of(folder: &RunFolder) -> Result<DiagnosticRun> {
     let curves = mitigation_curves(&folder.experiments)?;
     let Some(first) = curves.runs.first() else { bail!("{}: no experiments", folder.given) };
     if let Some(other) = curves.runs.iter().find(|r| r.method != first.method) {
-        bail!("{}: holds runs of {} and of {}, not seeds of one method", folder.given, first.method, other.method);
+        bail!(
+            "{}: holds runs of {} and of {}, not seeds of one method",
+            folder.given,
+            first.method,
+            other.method
+        );
     }
     let diagnosed: Vec<&Experiment> = folder
         .experiments
