@@ -150,6 +150,18 @@ fn the_figure_is_the_runs_records_and_names_what_it_leaves_out() {
     succeeds(&["figure", "diagnostics", &s(&sm), "--out", &s(&png)]);
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
 
+    // A folder whose seeds ran different methods is not one run: refused.
+    let mixed = dir.path().join("mixed");
+    for (from, to) in [(sm.join("seed-0"), mixed.join("seed-0")), (erm.clone(), mixed.join("seed-1"))] {
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    let err = fails(&["figure", "diagnostics", &s(&mixed), "--out", &s(&dir.path().join("x.svg"))]);
+    assert!(err.contains("holds runs of silent-majority (code, probs) and of erm"), "{err}");
+
     // Runs of which none records diagnostics: refused, naming them.
     let err = fails(&["figure", "diagnostics", &s(&erm), "--out", &s(&dir.path().join("x.svg"))]);
     assert!(err.contains("none of these runs records per-epoch diagnostics: erm seed 0"), "{err}");

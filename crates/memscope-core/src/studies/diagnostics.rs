@@ -226,3 +226,18 @@ fn spread(per_seed: &[Vec<(usize, f64)>]) -> Vec<Spread> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_one_seed_lacks_is_the_mean_of_the_seeds_that_record_it() {
+        let points = spread(&[vec![(1, 1.0), (2, 4.0)], vec![(1, 3.0)], vec![(1, 2.0), (2, 6.0)]]);
+        let want = [
+            Spread { epoch: 1, mean: 2.0, min: 1.0, max: 3.0, seeds: 3 },
+            Spread { epoch: 2, mean: 5.0, min: 4.0, max: 6.0, seeds: 2 },
+        ];
+        assert_eq!(points, want);
+    }
+}
