@@ -114,7 +114,7 @@ fn short_name(quantity: Quantity) -> &'static str {
 }
 
 /// The panel's title, drawn above it (the SVG names every panel by it).
-pub fn panel_title(d: &DiagnosticCurves, quantity: Quantity) -> String {
+pub(super) fn panel_title(d: &DiagnosticCurves, quantity: Quantity) -> String {
     match quantity {
         Quantity::Ntxent => "NT-Xent, both terms (nats)".to_string(),
         Quantity::Supervised => {

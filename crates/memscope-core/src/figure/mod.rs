@@ -4,7 +4,7 @@
 
 mod bars;
 mod curves;
-pub mod diagnostics;
+mod diagnostics;
 pub(crate) mod epochs;
 mod ranks;
 mod sensitivity;
