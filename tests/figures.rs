@@ -71,8 +71,9 @@ fn every_kind_draws_as_svg_and_png() {
         assert!(dark > 500, "{kind}: {dark} dark pixels");
         let (r, g, b) = style::group_rgb(0);
         let coloured = image.pixels().filter(|p| p.0 == [r, g, b]).count();
-        // Mitigation colours methods, the sweep colours cells by their change: no group fill.
-        let group_colours = !matches!(kind, "mitigation" | "sweep");
+        // Mitigation and diagnostics colour methods and runs, the sweep colours cells by their
+        // change: no group fill.
+        let group_colours = !matches!(kind, "mitigation" | "diagnostics" | "sweep");
         assert!(!group_colours || coloured > 20, "{kind}: {coloured} pixels of G0's colour");
     }
 }

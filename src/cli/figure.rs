@@ -21,6 +21,7 @@ use memscope_core::neurons::select::Selection;
 use memscope_core::render::Provenance;
 use memscope_core::session::Session;
 use memscope_core::studies::DEFAULT_SPLIT;
+use memscope_core::studies::diagnostics::{self, RunFolder};
 use memscope_core::studies::epochs::{self, EpochSeriesSpec};
 use memscope_core::studies::grid::{self, DEFAULT_KS, GridSpec};
 use memscope_core::studies::intervention::{DEFAULT_REPEATS, InterventionSpec};
@@ -83,6 +84,10 @@ pub enum FigureKind {
     Timeline(TimelineArgs),
     /// Worst-group val accuracy per epoch of mitigation runs (as `memscope compare`).
     Mitigation(MitigationArgs),
+    /// Per-epoch NT-Xent, supervised term, gradient norm and dense-vs-masked distance of
+    /// mitigation runs, with worst-group val accuracy: a panel each, a line per run (a folder
+    /// of seed-N experiments: their mean, shaded min to max).
+    Diagnostics(MitigationArgs),
     /// One intervention within each layer in turn, every group's change: the layer × group
     /// grid (settings as `memscope intervene`; each row is `intervene --within LAYER`).
     Sweep(SweepArgs),
@@ -201,6 +206,7 @@ pub fn run(args: FigureArgs, device: &Device, data: &DataFlags) -> Result<()> {
         FigureKind::Sensitivity { out, .. } => ("sensitivity", out),
         FigureKind::Timeline(a) => ("timeline", &a.out),
         FigureKind::Mitigation(a) => ("mitigation", &a.out),
+        FigureKind::Diagnostics(a) => ("diagnostics", &a.out),
         FigureKind::Sweep(a) => ("sweep", &a.out),
         FigureKind::Epochs(a) => ("epochs", &a.out),
     };
@@ -248,17 +254,16 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
             (Figure::Timeline(t), provenance)
         }
         FigureKind::Mitigation(args) => {
-            let mut dirs = Vec::new();
-            for path in &args.experiments {
-                dirs.extend(super::mitigate::expand(path)?);
-            }
-            let experiments: Vec<Experiment> =
-                dirs.iter().map(|d| Experiment::open(d)).collect::<Result<_>>()?;
+            let runs = open_runs(&args.experiments)?;
+            let experiments: Vec<Experiment> = runs.into_iter().flat_map(|r| r.experiments).collect();
             let curves = timeline::mitigation_curves(&experiments)?;
-            let Some(first) = experiments.first() else { bail!("no experiments given") };
-            let spec: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            let provenance = Provenance::new(first, &Default::default(), first.last_epoch(), &spec)?;
-            (Figure::Mitigation(curves), provenance)
+            (Figure::Mitigation(curves), runs_provenance(&experiments)?)
+        }
+        FigureKind::Diagnostics(args) => {
+            let runs = open_runs(&args.experiments)?;
+            let curves = diagnostics::diagnostic_curves(&runs)?;
+            let experiments: Vec<Experiment> = runs.into_iter().flat_map(|r| r.experiments).collect();
+            (Figure::Diagnostics(curves), runs_provenance(&experiments)?)
         }
         FigureKind::Sweep(args) => {
             let (mut session, epoch) = args.target.open(device, data)?;
@@ -299,4 +304,24 @@ fn compute(kind: &FigureKind, device: &Device, data: &DataFlags) -> Result<(Figu
             (Figure::Epochs(result), provenance)
         }
     })
+}
+
+/// Each folder given, with the experiments it stands for (itself, or the seed-N experiments
+/// inside it), opened.
+fn open_runs(paths: &[PathBuf]) -> Result<Vec<RunFolder>> {
+    let mut runs = Vec::new();
+    for path in paths {
+        let dirs = super::mitigate::expand(path)?;
+        let experiments = dirs.iter().map(|d| Experiment::open(d)).collect::<Result<_>>()?;
+        runs.push(RunFolder { given: path.display().to_string(), experiments });
+    }
+    Ok(runs)
+}
+
+/// The provenance of a figure of runs: the first experiment's last checkpoint, and every
+/// experiment's folder as the settings.
+fn runs_provenance(experiments: &[Experiment]) -> Result<Provenance> {
+    let Some(first) = experiments.first() else { bail!("no experiments given") };
+    let spec: Vec<String> = experiments.iter().map(|e| e.dir.display().to_string()).collect();
+    Provenance::new(first, &Default::default(), first.last_epoch(), &spec)
 }

@@ -177,12 +177,7 @@ where
             entries.push(if run.worst_group.len() == 1 { run.label.clone() } else { run.method.clone() });
         }
     }
-    // The legend in a column of its own, so that it covers no line; the x axis ends at the
-    // last epoch.
-    let longest = entries.iter().map(|e| e.chars().count()).max().unwrap_or(0) as u32;
-    let legend_width = (48 + 8 * longest).clamp(120, 360);
-    let (width, _) = area.dim_in_pixel();
-    let (plot, side) = area.split_horizontally(width.saturating_sub(legend_width));
+    let plot = beside_legend(area, &entries)?;
     let axes = EpochAxes {
         first: 0.0,
         last,
@@ -199,7 +194,24 @@ where
         chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
         markers(&mut chart, method, &points, color)?;
     }
-    side_legend(&side, &entries)
+    Ok(())
+}
+
+/// The legend of `entries` in a column of its own on the right of `area`, so that it covers
+/// no line (the x axis then ends at the last epoch); returns the area left for the chart.
+pub(super) fn beside_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[String],
+) -> Result<DrawingArea<DB, Shift>>
+where
+    DB::ErrorType: 'static,
+{
+    let longest = entries.iter().map(|e| e.chars().count()).max().unwrap_or(0) as u32;
+    let legend_width = (48 + 8 * longest).clamp(120, 360);
+    let (width, _) = area.dim_in_pixel();
+    let (plot, side) = area.split_horizontally(width.saturating_sub(legend_width));
+    side_legend(&side, entries)?;
+    Ok(plot)
 }
 
 /// The legend beside a chart: per entry, its line and marker (as [`markers`] draws the

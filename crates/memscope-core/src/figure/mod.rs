@@ -4,6 +4,7 @@
 
 mod bars;
 mod curves;
+mod diagnostics;
 pub(crate) mod epochs;
 mod ranks;
 mod sensitivity;
@@ -19,6 +20,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use serde::de::DeserializeOwned;
 
 use crate::render::Provenance;
+use crate::studies::diagnostics::DiagnosticCurves;
 use crate::studies::epochs::EpochSeries;
 use crate::studies::grid::InterventionGrid;
 use crate::studies::intervention::InterventionResult;
@@ -40,6 +42,9 @@ pub enum Figure {
     Timeline(Timeline),
     /// Worst-group val accuracy per epoch of each mitigation run.
     Mitigation(MitigationCurves),
+    /// Per-epoch NT-Xent, supervised term, gradient norm, dense-vs-masked distance and
+    /// worst-group val accuracy of mitigation runs, a panel each.
+    Diagnostics(DiagnosticCurves),
     /// One intervention within each layer in turn: the layer × group grid of changes.
     Sweep(Sweep),
     /// One intervention at every checkpoint in turn: each group's change over training.
@@ -47,7 +52,8 @@ pub enum Figure {
 }
 
 /// The kinds, as the command line names them.
-pub const KINDS: [&str; 7] = ["bars", "ranks", "sensitivity", "timeline", "mitigation", "sweep", "epochs"];
+pub const KINDS: [&str; 8] =
+    ["bars", "ranks", "sensitivity", "timeline", "mitigation", "diagnostics", "sweep", "epochs"];
 
 /// An image format, from a file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +82,7 @@ impl Figure {
             Figure::Sensitivity(_) => "sensitivity",
             Figure::Timeline(_) => "timeline",
             Figure::Mitigation(_) => "mitigation",
+            Figure::Diagnostics(_) => "diagnostics",
             Figure::Sweep(_) => "sweep",
             Figure::Epochs(_) => "epochs",
         }
@@ -111,6 +118,11 @@ impl Figure {
                 path,
                 "mitigation curves (memscope figure mitigation --json)",
             )?),
+            "diagnostics" => Figure::Diagnostics(parse(
+                text,
+                path,
+                "diagnostic curves (memscope figure diagnostics --json)",
+            )?),
             "sweep" => Figure::Sweep(parse(
                 text,
                 path,
@@ -139,6 +151,7 @@ impl Figure {
             Figure::Sensitivity(d) => crate::render::json(d, provenance),
             Figure::Timeline(d) => crate::render::json(d, provenance),
             Figure::Mitigation(d) => crate::render::json(d, provenance),
+            Figure::Diagnostics(d) => crate::render::json(d, provenance),
             Figure::Sweep(d) => crate::render::json(d, provenance),
             Figure::Epochs(d) => crate::render::json(d, provenance),
         }
@@ -153,6 +166,7 @@ impl Figure {
                 (1100, 260 + 22 * (s.rows.len() / s.spec.epochs_back.len().max(1)) as u32)
             }
             Figure::Timeline(_) | Figure::Mitigation(_) | Figure::Epochs(_) => (900, 540),
+            Figure::Diagnostics(d) => diagnostics::size(d),
             Figure::Sweep(s) => (900, sweep::height(s.rows.len())),
         }
     }
@@ -165,6 +179,7 @@ impl Figure {
             Figure::Sensitivity(s) => sensitivity::describe(s),
             Figure::Timeline(t) => curves::describe_timeline(t),
             Figure::Mitigation(m) => curves::describe_mitigation(m),
+            Figure::Diagnostics(d) => diagnostics::describe(d),
             Figure::Sweep(s) => sweep::describe(s),
             Figure::Epochs(s) => epochs::describe(s),
         }
@@ -240,6 +255,7 @@ where
         Figure::Sensitivity(s) => sensitivity::draw(root, &body, s),
         Figure::Timeline(t) => curves::draw_timeline(&body, t),
         Figure::Mitigation(m) => curves::draw_mitigation(&body, m),
+        Figure::Diagnostics(d) => diagnostics::draw(&body, d),
         Figure::Sweep(s) => sweep::draw(root, &body, s),
         Figure::Epochs(s) => epochs::draw(&body, s),
     }

@@ -6,6 +6,7 @@
 //! the spec. The command line, the explorer and the report read them from there.
 
 pub mod control;
+pub mod diagnostics;
 pub mod epochs;
 pub mod flips;
 pub mod grid;
