@@ -37,7 +37,11 @@ const DEVICE_HEADERS: [&str; 2] = ["ATen/Context.h", "ATen/ops/empty.h"];
 // memscope: one Adam step through libtorch's fused kernel (src/optim.rs), compiled when
 // its headers are found, as BACKWARD; without them `adam_step` is unavailable (None).
 const OPTIM: &str = "src/ffi/optim.cpp";
-const OPTIM_HEADERS: [&str; 2] = ["ATen/ops/_fused_adam.h", "ATen/ops/full.h"];
+const OPTIM_HEADERS: [&str; 3] = [
+    "ATen/ops/_fused_adam.h",
+    "ATen/ops/empty_like.h",
+    "ATen/ops/full.h",
+];
 
 // memscope: a TorchScript module's parameters and buffers and its forward pass
 // (src/script.rs), compiled when libtorch's TorchScript headers are found, as BACKWARD.

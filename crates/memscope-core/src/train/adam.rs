@@ -163,7 +163,7 @@ mod tests {
     /// The fused Adam takes the steps burn's Adam takes (same ε, same L2 decay) and PyTorch's
     /// Adam computed in f64, to float rounding, with and without weight decay, with ε 1e-8
     /// (the release's) and 1e-5 (burn's default), with the gradient laid out as the
-    /// parameter (the fused kernel) or not (the single-tensor path).
+    /// parameter or transposed (copied into the parameter's layout first).
     #[test]
     fn fused_adam_takes_burns_and_pytorchs_steps() {
         let device = device();
