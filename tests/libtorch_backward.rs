@@ -159,6 +159,10 @@ fn the_vendored_burn_tch_uses_libtorchs_backward_kernels() {
         burn_tch::libtorch_backward(),
         "burn-tch was built without libtorch's backward kernels (their headers were not found)"
     );
+    assert!(
+        burn_tch::libtorch_optim(),
+        "burn-tch was built without libtorch's fused Adam (its headers were not found): memscope's Adam falls back to burn's, slower"
+    );
 }
 
 #[test]

@@ -34,6 +34,15 @@ const BACKWARD_HEADERS: [&str; 2] = [
 const DEVICE: &str = "src/ffi/device.cpp";
 const DEVICE_HEADERS: [&str; 2] = ["ATen/Context.h", "ATen/ops/empty.h"];
 
+// memscope: one Adam step through libtorch's fused kernel (src/optim.rs), compiled when
+// its headers are found, as BACKWARD; without them `adam_step` is unavailable (None).
+const OPTIM: &str = "src/ffi/optim.cpp";
+const OPTIM_HEADERS: [&str; 3] = [
+    "ATen/ops/_fused_adam.h",
+    "ATen/ops/empty_like.h",
+    "ATen/ops/full.h",
+];
+
 // memscope: a TorchScript module's parameters and buffers and its forward pass
 // (src/script.rs), compiled when libtorch's TorchScript headers are found, as BACKWARD.
 const SCRIPT: &str = "src/ffi/script.cpp";
@@ -192,6 +201,11 @@ impl SystemInfo {
             println!("cargo:rustc-cfg=libtorch_device");
             files.push(DEVICE);
         }
+        if OPTIM_HEADERS.iter().all(|header| found(header)) {
+            println!("cargo:rerun-if-changed={OPTIM}");
+            println!("cargo:rustc-cfg=libtorch_optim");
+            files.push(OPTIM);
+        }
         if SCRIPT_HEADERS.iter().all(|header| found(header)) {
             println!("cargo:rerun-if-changed={SCRIPT}");
             println!("cargo:rustc-cfg=libtorch_script");
@@ -263,6 +277,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(libtorch_backward)");
     println!("cargo::rustc-check-cfg=cfg(libtorch_device)");
     println!("cargo::rustc-check-cfg=cfg(libtorch_script)");
+    println!("cargo::rustc-check-cfg=cfg(libtorch_optim)");
     let system_info = SystemInfo::new();
     let out_dir = env_var_rerun("OUT_DIR").expect("Failed to get out dir");
 

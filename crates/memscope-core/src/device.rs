@@ -11,6 +11,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub mod describe;
+pub(crate) mod fused;
 mod memory;
 mod numerics;
 mod transfer;

@@ -18,12 +18,14 @@ mod backend;
 mod device;
 mod element;
 mod ops;
+mod optim;
 mod script;
 mod tensor;
 
 pub use backend::*;
 pub use device::*;
 pub use element::*;
+pub use optim::*;
 pub use script::*;
 pub use tensor::*;
 

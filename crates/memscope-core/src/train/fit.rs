@@ -6,10 +6,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 
+use super::adam::FusedAdam;
 use super::objective::{Objective, TrainBatch};
 use super::sampler::Sampler;
 use crate::data::{GroupedDataset, Split, batch};
@@ -23,9 +24,7 @@ use crate::util::rng::seeded;
 pub fn optimizer(settings: &TrainSettings) -> ModuleOptimizer {
     let decay = (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
     match settings.optimizer {
-        OptimizerKind::Adam => {
-            AdamConfig::new().with_epsilon(settings.adam_epsilon as f32).with_weight_decay(decay).init()
-        }
+        OptimizerKind::Adam => FusedAdam::new(settings.adam_epsilon, settings.weight_decay).into(),
         OptimizerKind::Sgd => SgdConfig::new()
             .with_weight_decay(decay)
             .with_momentum(

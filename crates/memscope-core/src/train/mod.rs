@@ -2,6 +2,7 @@
 //! the plan (what to train), the loop (`fit`), the objective (`objective`: ERM today),
 //! and the experiment folder's life ([`ExperimentWriter`]) are separate pieces.
 
+pub mod adam;
 pub mod fit;
 pub(crate) mod objective;
 pub(crate) mod sampler;
