@@ -47,7 +47,7 @@ fn make_torch_run(python: &Path) -> PathBuf {
         let bytes = memscope_core::experiment::export::encode_split(&dataset, split).unwrap();
         std::fs::write(data.path().join(format!("data-{split}.safetensors")), bytes).unwrap();
     }
-    let staging = cache.with_extension(format!("partial-{}", std::process::id()));
+    let staging = cache.with_extension(common::staging_suffix());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torch-run");
     let ok = std::process::Command::new(python)
         .arg(script)
@@ -237,7 +237,7 @@ fn folder_run() -> Option<PathBuf> {
     let tmp = tempfile::tempdir().unwrap();
     let digits = tmp.path().join("digits");
     succeeds(&["import", "--checkpoints", s(&run.join("run")), "--data", DATA, "--out", s(&digits)]);
-    let staging = cache.with_extension(format!("partial-{}", std::process::id()));
+    let staging = cache.with_extension(common::staging_suffix());
     let folder = staging.join("folder");
     let tensors = tmp.path().join("tensors");
     succeeds(&[
@@ -316,7 +316,7 @@ fn resize64_counts(run: &Path) -> Option<Value> {
     let file = cache.join("counts.json");
     if !file.exists() {
         std::fs::create_dir_all(&cache).unwrap();
-        let staging = cache.join(format!("counts.json.partial-{}", std::process::id()));
+        let staging = cache.join(format!("counts.json.{}", common::staging_suffix()));
         let spec = r#"{"steps": [["resize", [64, 64], "bilinear"]], "normalize": "imagenet"}"#;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torchvision-folder-counts");
         let ok = std::process::Command::new(&python)

@@ -45,7 +45,7 @@ fn make_runs(python: &Path) -> PathBuf {
         let bytes = memscope_core::experiment::export::encode_split(&dataset, split).unwrap();
         std::fs::write(data.path().join(format!("data-{split}.safetensors")), bytes).unwrap();
     }
-    let staging = cache.with_extension(format!("partial-{}", std::process::id()));
+    let staging = cache.with_extension(common::staging_suffix());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/make-torchscript-runs");
     let ok = std::process::Command::new(python)
         .arg(script)

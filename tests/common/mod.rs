@@ -101,6 +101,13 @@ fn record(outcome: &str, name: &str, what: &str) {
     let _ = std::fs::write(root.join(outcome).join(file), format!("{name} (needs {what})\n"));
 }
 
+/// `partial-PID-N`: a staging name no other test, in this process or another, is using (two
+/// tests of one binary that need the same fixture make it side by side; the first rename wins).
+pub fn staging_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!("partial-{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 /// `~/.cache/memscope/fixtures/NAME-HASH` (or under `$XDG_CACHE_HOME`): fixtures made once by
 /// `scripts` and kept between runs, found again by a hash of the scripts' contents (a changed
 /// script makes new fixtures).
