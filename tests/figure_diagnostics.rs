@@ -113,7 +113,7 @@ fn the_figure_is_the_runs_records_and_names_what_it_leaves_out() {
         }
     }
     assert_eq!(runs[0]["supervised"], "cross-entropy on the softmax output");
-    assert_eq!(runs[0]["label"], "silent-majority (code, probs), seeds 0,1");
+    assert_eq!(runs[0]["label"], "silent-majority (code, probs), augment crop 0.7-1, seeds 0,1");
 
     // Continued ERM records no diagnostics: only its val accuracy, as recorded.
     let (erm_record, _) = record(&erm);

@@ -173,13 +173,18 @@ fn run_of(folder: &RunFolder) -> Result<DiagnosticRun> {
             series.push(Series { quantity, points });
         }
     }
+    // The augmentation names the line: a run with and one without it are otherwise the same
+    // label (a parent, which records none here, trained as its own record says).
+    let augment =
+        folder.experiments.first().and_then(|e| e.manifest.training.as_ref()).map(|t| t.augment.to_string());
+    let augment = augment.map_or(String::new(), |a| format!(", augment {a}"));
     let label = match &curves.runs[..] {
-        [one] => one.label.clone(),
+        [one] => format!("{}{augment}", one.label),
         _ => {
             let seeds: Vec<String> = (folder.experiments.iter())
                 .filter_map(|e| e.manifest.lineage.as_ref().map(|l| l.seed.to_string()))
                 .collect();
-            format!("{}, seeds {}", first.method, seeds.join(","))
+            format!("{}{augment}, seeds {}", first.method, seeds.join(","))
         }
     };
     Ok(DiagnosticRun {
