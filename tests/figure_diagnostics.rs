@@ -140,7 +140,10 @@ fn the_figure_is_the_runs_records_and_names_what_it_leaves_out() {
     ] {
         assert!(text.contains(panel), "no panel {panel}");
     }
-    assert!(text.contains("panels (not recorded): erm seed 0."), "the caption does not name erm");
+    assert!(
+        text.contains("panels (not recorded): erm seed 0, augment crop 0.7-1."),
+        "the caption does not name erm"
+    );
     assert!(text.contains("min-max, not a standard deviation"));
 
     // The JSON draws the same figure; PNG too.
