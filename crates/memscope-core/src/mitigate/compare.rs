@@ -309,7 +309,8 @@ fn notes(experiments: &[Experiment], dataset: &GroupedDataset) -> Vec<String> {
     if counts.iter().all(|&c| c == dfr.per_group) {
         notes.push(format!(
             "dfr: val is balanced ({} per group), so every group-balanced subset is all of val: \
-             its {} refits are identical, and so are its seeds",
+             its {} refits are identical (its seeds can still differ: each holds out its own half \
+             of val to choose C)",
             dfr.per_group, dfr.retrains
         ));
     }
